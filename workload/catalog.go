@@ -1,0 +1,439 @@
+package workload
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ParamKind is the value kind of a work-type parameter.
+type ParamKind int
+
+// Parameter kinds. Each maps to one Go type inside a [Work]:
+// KindInt → int64, KindDuration → time.Duration, KindBool → bool,
+// KindEnum → string (one of Param.Choices).
+const (
+	KindInt ParamKind = iota
+	KindDuration
+	KindBool
+	KindEnum
+)
+
+// String returns the name scripts and docs use for the kind.
+func (k ParamKind) String() string {
+	switch k {
+	case KindInt:
+		return "int"
+	case KindDuration:
+		return "duration"
+	case KindBool:
+		return "bool"
+	case KindEnum:
+		return "enum"
+	}
+	return fmt.Sprintf("ParamKind(%d)", int(k))
+}
+
+// Param describes one parameter of a work type: its name, kind, default and
+// allowed range. Validation, constructors and docs are all derived from it.
+type Param struct {
+	Name    string
+	Kind    ParamKind
+	Default any // int64, time.Duration, bool or string, matching Kind
+	// Min and Max bound KindInt values (inclusive). Max == 0 means no upper bound.
+	Min, Max int64
+	// MinDur bounds KindDuration values from below (inclusive).
+	MinDur time.Duration
+	// Choices lists the allowed KindEnum values.
+	Choices []string
+	// Aliases are alternative names accepted when decoding (ktstr's `_kib` spellings).
+	Aliases []string
+	Doc     string
+}
+
+// Range describes the allowed values in words, for errors and docs.
+func (p *Param) Range() string {
+	switch p.Kind {
+	case KindInt:
+		if p.Max == 0 {
+			return fmt.Sprintf("%d or more", p.Min)
+		}
+		return fmt.Sprintf("%d..%d", p.Min, p.Max)
+	case KindDuration:
+		if p.MinDur == 0 {
+			return "0s or more"
+		}
+		return fmt.Sprintf("%v or more", p.MinDur)
+	case KindBool:
+		return "True or False"
+	case KindEnum:
+		return "one of " + strings.Join(quoteAll(p.Choices), ", ")
+	}
+	return "?"
+}
+
+// check validates v, already of the kind's Go type, against the range.
+func (p *Param) check(v any) bool {
+	switch p.Kind {
+	case KindInt:
+		n := v.(int64)
+		return n >= p.Min && (p.Max == 0 || n <= p.Max)
+	case KindDuration:
+		return v.(time.Duration) >= p.MinDur
+	case KindEnum:
+		return slices.Contains(p.Choices, v.(string))
+	}
+	return true
+}
+
+// Type is one entry of the work-type catalog: the single declaration from
+// which constructors, name lookups, validation, `ktstar list` and
+// `ktstar doc` are generated.
+type Type struct {
+	Name   string // PascalCase, as ktstr spells it
+	Ctor   string // snake_case constructor name
+	Doc    string // one line
+	Params []Param
+	// GroupSize returns how many consecutive workers form one group
+	// (pairs, fan-outs, chains); 0 means ungrouped. Nil means ungrouped.
+	GroupSize func(w Work) int
+	// Validate checks cross-parameter rules beyond each Param's range.
+	Validate func(w Work) error
+	// Region is the shared-memory bytes each group needs; 0 for none.
+	Region int
+	// Messenger is true when position 0 of each group is the fan-out messenger.
+	Messenger bool
+	// Pipes is true for paired types that exchange bytes over two pipes.
+	Pipes bool
+	// Samples is true when the body records wake-latency samples, so the
+	// worker reserves the reservoir up front instead of in the loop.
+	Samples bool
+	// New prepares one worker's body. It runs after the prologue, before
+	// the start gate opens, and may return an error that fails the spawn.
+	New func(w *Worker) (Body, error)
+}
+
+// Body is one worker's loop body for one work type.
+type Body interface {
+	// Step runs one outer iteration. It returns false to leave the loop.
+	Step() bool
+}
+
+// catalog lists every work type. Each family file contributes its own
+// slice; this is the only place they are joined. It is assigned once in
+// init because the bodies it holds look work types up by name.
+var catalog []Type
+
+func init() { catalog = slices.Concat(basicTypes) }
+
+// Types returns every work type in catalog order.
+func Types() []*Type {
+	out := make([]*Type, len(catalog))
+	for i := range catalog {
+		out[i] = &catalog[i]
+	}
+	return out
+}
+
+// Names returns the PascalCase names of every work type, in catalog order.
+func Names() []string {
+	out := make([]string, len(catalog))
+	for i := range catalog {
+		out[i] = catalog[i].Name
+	}
+	return out
+}
+
+// Lookup finds a work type by its exact PascalCase name.
+func Lookup(name string) (*Type, bool) {
+	for i := range catalog {
+		if catalog[i].Name == name {
+			return &catalog[i], true
+		}
+	}
+	return nil, false
+}
+
+// unknownTypeError explains an unknown name and suggests a close one.
+func unknownTypeError(name string) error {
+	for i := range catalog {
+		if strings.EqualFold(catalog[i].Name, name) || catalog[i].Ctor == name {
+			return fmt.Errorf("unknown work type %q (did you mean %q?)", name, catalog[i].Name)
+		}
+	}
+	return fmt.Errorf("unknown work type %q; known types: %s", name, strings.Join(Names(), ", "))
+}
+
+// Work is a work type with every parameter resolved. It is immutable; the
+// zero value is SpinWait.
+type Work struct {
+	t    *Type
+	args []any // aligned with t.Params
+}
+
+// NewWork builds a work value from a type name and parameters given by name.
+// Omitted parameters take their defaults. Values may be given as any Go
+// integer kind for KindInt, time.Duration or a duration string for
+// KindDuration. Errors name the type, the parameter, the value and the range.
+func NewWork(name string, params map[string]any) (Work, error) {
+	t, ok := Lookup(name)
+	if !ok {
+		return Work{}, unknownTypeError(name)
+	}
+	w := Work{t: t, args: make([]any, len(t.Params))}
+	for i := range t.Params {
+		w.args[i] = t.Params[i].Default
+	}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		i := t.paramIndex(k)
+		if i < 0 {
+			return Work{}, fmt.Errorf("%s: unknown parameter %q (parameters: %s)", t.Ctor, k, t.paramNames())
+		}
+		v, err := coerce(&t.Params[i], params[k])
+		if err != nil {
+			return Work{}, fmt.Errorf("%s: %w", t.Ctor, err)
+		}
+		w.args[i] = v
+	}
+	if err := w.check(); err != nil {
+		return Work{}, err
+	}
+	return w, nil
+}
+
+// MustWork is NewWork for parameters known to be valid; it panics otherwise.
+func MustWork(name string, params map[string]any) Work {
+	w, err := NewWork(name, params)
+	if err != nil {
+		panic(err)
+	}
+	return w
+}
+
+// check runs range and cross-parameter validation.
+func (w Work) check() error {
+	t := w.Type()
+	for i := range t.Params {
+		p := &t.Params[i]
+		if !p.check(w.args[i]) {
+			return fmt.Errorf("%s: %s = %s is out of range (allowed: %s)", t.Ctor, p.Name, formatValue(w.args[i]), p.Range())
+		}
+	}
+	if t.Validate != nil {
+		if err := t.Validate(w); err != nil {
+			return fmt.Errorf("%s: %w", t.Ctor, err)
+		}
+	}
+	return nil
+}
+
+func (t *Type) paramIndex(name string) int {
+	for i := range t.Params {
+		if t.Params[i].Name == name || slices.Contains(t.Params[i].Aliases, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (t *Type) paramNames() string {
+	if len(t.Params) == 0 {
+		return "none"
+	}
+	names := make([]string, len(t.Params))
+	for i := range t.Params {
+		names[i] = t.Params[i].Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// coerce converts a caller's value to the parameter's Go type.
+func coerce(p *Param, v any) (any, error) {
+	bad := func() error {
+		return fmt.Errorf("%s: want %s, got %T %s", p.Name, p.Kind, v, formatValue(v))
+	}
+	switch p.Kind {
+	case KindInt:
+		switch n := v.(type) {
+		case int:
+			return int64(n), nil
+		case int32:
+			return int64(n), nil
+		case int64:
+			return n, nil
+		case uint32:
+			return int64(n), nil
+		case uint64:
+			if n > 1<<62 {
+				return nil, fmt.Errorf("%s = %d is out of range (allowed: %s)", p.Name, n, p.Range())
+			}
+			return int64(n), nil
+		case json.Number:
+			i, err := n.Int64()
+			if err != nil {
+				return nil, bad()
+			}
+			return i, nil
+		}
+	case KindDuration:
+		switch d := v.(type) {
+		case time.Duration:
+			return d, nil
+		case string:
+			pd, err := time.ParseDuration(d)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not a duration (e.g. \"50ms\")", p.Name, d)
+			}
+			return pd, nil
+		}
+	case KindBool:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+	case KindEnum:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+	}
+	return nil, bad()
+}
+
+func formatValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", x)
+	case bool:
+		if x {
+			return "True"
+		}
+		return "False"
+	}
+	return fmt.Sprint(v)
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+// Type returns the work type's catalog entry.
+func (w Work) Type() *Type {
+	if w.t == nil {
+		t, _ := Lookup("SpinWait")
+		return t
+	}
+	return w.t
+}
+
+// Name returns the PascalCase name of the work type.
+func (w Work) Name() string { return w.Type().Name }
+
+// GroupSize returns the number of workers per group, or 0 when ungrouped.
+func (w Work) GroupSize() int {
+	if t := w.Type(); t.GroupSize != nil {
+		return t.GroupSize(w)
+	}
+	return 0
+}
+
+// Arg returns the resolved value of the named parameter.
+func (w Work) Arg(name string) (any, bool) {
+	t := w.Type()
+	i := t.paramIndex(name)
+	if i < 0 {
+		return nil, false
+	}
+	if w.args == nil {
+		return t.Params[i].Default, true
+	}
+	return w.args[i], true
+}
+
+// Int returns an int parameter; it panics if the name is not an int parameter
+// of this type, which is a bug in the work type's body.
+func (w Work) Int(name string) int64 { return mustArg[int64](w, name) }
+
+// Duration returns a duration parameter.
+func (w Work) Duration(name string) time.Duration { return mustArg[time.Duration](w, name) }
+
+// Bool returns a bool parameter.
+func (w Work) Bool(name string) bool { return mustArg[bool](w, name) }
+
+// Enum returns an enum parameter.
+func (w Work) Enum(name string) string { return mustArg[string](w, name) }
+
+func mustArg[T any](w Work, name string) T {
+	v, ok := w.Arg(name)
+	if !ok {
+		panic(fmt.Sprintf("work type %s has no parameter %q", w.Name(), name))
+	}
+	return v.(T)
+}
+
+// String renders the work value as its constructor call with every
+// parameter, e.g. `futex_ping_pong(spin_iters = 1024)`.
+func (w Work) String() string {
+	t := w.Type()
+	var b strings.Builder
+	b.WriteString(t.Ctor)
+	b.WriteByte('(')
+	for i := range t.Params {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		v, _ := w.Arg(t.Params[i].Name)
+		fmt.Fprintf(&b, "%s = %s", t.Params[i].Name, formatValue(v))
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// wireWork is the JSON form of a Work: durations as strings like "50ms".
+type wireWork struct {
+	Type   string         `json:"type"`
+	Params map[string]any `json:"params,omitempty"`
+}
+
+// MarshalJSON encodes the type name and every parameter.
+func (w Work) MarshalJSON() ([]byte, error) {
+	t := w.Type()
+	ww := wireWork{Type: t.Name}
+	if len(t.Params) > 0 {
+		ww.Params = make(map[string]any, len(t.Params))
+		for i := range t.Params {
+			v, _ := w.Arg(t.Params[i].Name)
+			if d, ok := v.(time.Duration); ok {
+				v = d.String()
+			}
+			ww.Params[t.Params[i].Name] = v
+		}
+	}
+	return json.Marshal(ww)
+}
+
+// UnmarshalJSON decodes and validates the form MarshalJSON writes.
+func (w *Work) UnmarshalJSON(data []byte) error {
+	var ww wireWork
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.UseNumber()
+	if err := dec.Decode(&ww); err != nil {
+		return err
+	}
+	nw, err := NewWork(ww.Type, ww.Params)
+	if err != nil {
+		return err
+	}
+	*w = nw
+	return nil
+}

@@ -1,0 +1,119 @@
+package workload
+
+import (
+	"math/bits"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// run executes the loop until stop and builds the report. Nothing in the
+// loop or its tail allocates, except growth of the migration list.
+func (w *Worker) run(body Body) Report {
+	sched0, _ := readSchedstat(unix.Gettid())
+	vm0 := readVmstatMigrated()
+	cpu0 := threadCPUTime()
+	w.start = nanotime()
+	w.lastCheck = w.start
+	w.lastPublish = w.start
+	w.lastCPU = getcpu()
+	w.maxGapCPU = w.lastCPU
+	w.markCPU(w.lastCPU)
+
+	for !w.Stopped() {
+		if !body.Step() {
+			break
+		}
+		w.tail()
+	}
+
+	end := nanotime()
+	cpu := threadCPUTime() - cpu0
+	atomic.StoreUint64(w.slot, w.iterations)
+	sched1, _ := readSchedstat(unix.Gettid())
+	r := Report{
+		Tid:                     unix.Gettid(),
+		GroupIdx:                w.spec.Group,
+		WorkUnits:               w.units,
+		Iterations:              w.iterations,
+		CPUTimeNs:               uint64(max(cpu, 0)),
+		WallTimeNs:              uint64(end - w.start),
+		MigrationCount:          w.migCount,
+		Migrations:              w.migrations,
+		CPUsUsed:                w.cpusUsed(),
+		MaxGapMs:                uint64(w.maxGap / int64(time.Millisecond)),
+		MaxGapCPU:               w.maxGapCPU,
+		MaxGapAtMs:              uint64(w.maxGapAt / int64(time.Millisecond)),
+		WakeLatenciesNs:         w.wake,
+		WakeSampleTotal:         w.wakeTotal,
+		SchedstatCPUTimeNs:      sub(sched1.CPUTimeNs, sched0.CPUTimeNs),
+		SchedstatRunDelayNs:     sub(sched1.RunDelayNs, sched0.RunDelayNs),
+		SchedstatRunCount:       sub(sched1.RunCount, sched0.RunCount),
+		NumaPages:               readNumaPages(),
+		VmstatNumaPagesMigrated: sub(readVmstatMigrated(), vm0),
+		Completed:               true,
+		IsMessenger:             w.work.Type().Messenger && w.spec.Pos == 0,
+		AffinityError:           w.affinityErr,
+		Counters:                w.counters,
+	}
+	if r.WallTimeNs > r.CPUTimeNs {
+		r.OffCPUNs = r.WallTimeNs - r.CPUTimeNs
+	}
+	if r.WakeLatenciesNs == nil {
+		r.WakeLatenciesNs = []uint64{}
+	}
+	if len(r.Counters) == 0 {
+		r.Counters = nil
+	}
+	return r
+}
+
+// tail runs after every outer iteration: publish progress at most once a
+// millisecond, and checkpoint whenever work_units is a multiple of 1024.
+func (w *Worker) tail() {
+	w.iterations++
+	now := nanotime()
+	if now-w.lastPublish >= publishEvery {
+		atomic.StoreUint64(w.slot, w.iterations)
+		w.lastPublish = now
+	}
+	if w.units&checkpointMask != 0 {
+		return
+	}
+	if gap := now - w.lastCheck; gap > w.maxGap {
+		w.maxGap, w.maxGapCPU, w.maxGapAt = gap, w.lastCPU, now-w.start
+	}
+	w.lastCheck = now
+	if cpu := getcpu(); cpu != w.lastCPU {
+		w.migCount++
+		w.markCPU(cpu)
+		w.migrations = append(w.migrations, Migration{AtNs: uint64(now - w.start), FromCPU: w.lastCPU, ToCPU: cpu})
+		w.lastCPU = cpu
+	}
+}
+
+func (w *Worker) markCPU(cpu int) {
+	if cpu >= 0 && cpu < len(w.cpus)*64 {
+		w.cpus[cpu/64] |= 1 << (cpu % 64)
+	}
+}
+
+func (w *Worker) cpusUsed() []int {
+	out := []int{}
+	for i, word := range w.cpus {
+		for word != 0 {
+			b := bits.TrailingZeros64(word)
+			out = append(out, i*64+b)
+			word &^= 1 << b
+		}
+	}
+	return out
+}
+
+func sub(a, b uint64) uint64 {
+	if a < b {
+		return 0
+	}
+	return a - b
+}

@@ -1,0 +1,81 @@
+package workload
+
+// MaxWakeSamples caps each worker's wake-latency reservoir.
+const MaxWakeSamples = 100_000
+
+// Report is what one worker measured over its run. Field names in JSON are
+// ktstr's newest ones, because scripts and JSON consumers read them.
+type Report struct {
+	Tid       int    `json:"tid"`        // the worker's thread id (its pid)
+	GroupIdx  int    `json:"group_idx"`  // the group the worker belongs to
+	WorkUnits uint64 `json:"work_units"` // work done, in the work type's unit
+	// Iterations counts outer loop iterations.
+	Iterations uint64 `json:"iterations"`
+	// CPUTimeNs is the worker thread's CPU time over the loop (ns). Unlike
+	// ktstr (cumulative since the thread began) it excludes start-up, so
+	// off_cpu_ns = wall_time_ns - cpu_time_ns describes the loop alone.
+	CPUTimeNs  uint64 `json:"cpu_time_ns"`
+	WallTimeNs uint64 `json:"wall_time_ns"` // monotonic time from loop start to loop exit
+	OffCPUNs   uint64 `json:"off_cpu_ns"`   // wall - cpu, floored at 0
+
+	MigrationCount uint64      `json:"migration_count"` // CPU changes seen at checkpoints
+	Migrations     []Migration `json:"migrations"`
+	CPUsUsed       []int       `json:"cpus_used"` // CPUs seen at start and at checkpoints
+
+	MaxGapMs   uint64 `json:"max_gap_ms"`    // longest checkpoint-to-checkpoint interval
+	MaxGapCPU  int    `json:"max_gap_cpu"`   // CPU at the checkpoint before that interval
+	MaxGapAtMs uint64 `json:"max_gap_at_ms"` // when that interval ended, ms since loop start
+
+	// WakeLatenciesNs is a uniform reservoir sample (at most MaxWakeSamples)
+	// of the durations of the work type's timed blocking calls.
+	WakeLatenciesNs []uint64 `json:"wake_latencies_ns"`
+	WakeSampleTotal uint64   `json:"wake_sample_total"` // observations, including dropped ones
+
+	SchedstatCPUTimeNs  uint64 `json:"schedstat_cpu_time_ns"`  // Δ schedstat field 1
+	SchedstatRunDelayNs uint64 `json:"schedstat_run_delay_ns"` // Δ schedstat field 2 (runnable, waiting)
+	SchedstatRunCount   uint64 `json:"schedstat_run_count"`    // Δ schedstat field 3 (times scheduled in)
+
+	NumaPages               map[int]uint64 `json:"numa_pages"`                 // resident pages per node at loop end
+	VmstatNumaPagesMigrated uint64         `json:"vmstat_numa_pages_migrated"` // Δ of the system-wide counter
+
+	// Completed is true on every report a live worker produced, false on sentinels.
+	Completed bool      `json:"completed"`
+	ExitInfo  *ExitInfo `json:"exit_info"` // why a sentinel has no real report; nil otherwise
+
+	IsMessenger   bool   `json:"is_messenger"`             // position 0 of a fan-out group
+	AffinityError string `json:"affinity_error,omitempty"` // error applying the spawn-time mask
+
+	// Counters holds work-type-specific counts (bytes written, children reaped, …).
+	Counters map[string]uint64 `json:"counters,omitempty"`
+}
+
+// Migration is one CPU change observed at a checkpoint.
+type Migration struct {
+	AtNs    uint64 `json:"at_ns"` // ns since loop start
+	FromCPU int    `json:"from_cpu"`
+	ToCPU   int    `json:"to_cpu"`
+}
+
+// ExitKind classifies why a worker produced no report.
+type ExitKind string
+
+// Exit kinds of a sentinel report.
+const (
+	ExitExited     ExitKind = "exited"      // exited normally without a decodable report
+	ExitSignaled   ExitKind = "signaled"    // killed by a signal
+	ExitTimedOut   ExitKind = "timed_out"   // still alive after the collection deadline
+	ExitWaitFailed ExitKind = "wait_failed" // waitpid itself failed
+)
+
+// ExitInfo explains a sentinel report.
+type ExitInfo struct {
+	Kind   ExitKind `json:"kind"`
+	Code   int      `json:"code,omitempty"`   // exited
+	Signal int      `json:"signal,omitempty"` // signaled
+	Error  string   `json:"error,omitempty"`  // wait_failed, or what the worker said before dying
+}
+
+// sentinel builds the report that stands in for a worker that sent none.
+func sentinel(tid, group int, info *ExitInfo) Report {
+	return Report{Tid: tid, GroupIdx: group, ExitInfo: info, NumaPages: map[int]uint64{}}
+}

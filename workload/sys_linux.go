@@ -1,0 +1,86 @@
+package workload
+
+import (
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// futex operations; x/sys/unix has the syscall number but not the ops.
+// Workers are separate processes, so the shared (non-PRIVATE) ops are used.
+const (
+	futexWait = 0
+	futexWake = 1
+)
+
+// stopPoll bounds every synchronisation wait so a worker re-checks its
+// stop flag at least this often (ktstr's WORKER_STOP_POLL_NS).
+const stopPoll = 100 * time.Millisecond
+
+// nanotime is CLOCK_MONOTONIC in ns through the vDSO, comparable across
+// processes. The runtime keeps this linkname stable for outside users.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+// futexWaitTimeout blocks while *addr == val, at most d.
+func futexWaitTimeout(addr *uint32, val uint32, d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
+}
+
+// futexWakeN wakes up to n waiters on addr; n is clamped to int32.
+func futexWakeN(addr *uint32, n int) {
+	if n > 1<<31-1 {
+		n = 1<<31 - 1
+	}
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, uintptr(n), 0, 0, 0)
+}
+
+// getcpu returns the CPU the calling thread runs on (0 if the call fails).
+func getcpu() int {
+	var cpu uint32
+	if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0); e != 0 {
+		return 0
+	}
+	return int(cpu)
+}
+
+// threadCPUTime returns the calling thread's CPU time in ns.
+func threadCPUTime() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano()
+}
+
+// nanosleep sleeps once for d with the raw syscall, so the kernel path under
+// test is one hrtimer sleep of the locked thread, not a Go timer.
+func nanosleep(d time.Duration) error {
+	ts := unix.NsecToTimespec(int64(d))
+	return unix.Nanosleep(&ts, nil)
+}
+
+// sleepFull sleeps for d, resuming after interruptions until it has elapsed.
+func sleepFull(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	for {
+		var rem unix.Timespec
+		if err := unix.Nanosleep(&ts, &rem); err != unix.EINTR {
+			return
+		}
+		ts = rem
+	}
+}
+
+// pollIn waits up to d for fd to become readable. It returns the revents.
+func pollIn(fd int, d time.Duration) int16 {
+	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds[:], int(d/time.Millisecond))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return fds[0].Revents
+}

@@ -1,0 +1,167 @@
+package workload
+
+import (
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxSpinIters bounds *_iters parameters so one burst (about 30 ns a step)
+// can never hold a worker past the stop deadline.
+const maxSpinIters = 1 << 24
+
+func itersParam(name string, doc string) Param {
+	return Param{Name: name, Kind: KindInt, Default: int64(1024), Min: 0, Max: maxSpinIters, Doc: doc}
+}
+
+func pairs(Work) int { return 2 }
+
+// basicTypes are the CPU primitives, the burst-and-sleep type and the two
+// paired wake types the spawner ships with.
+var basicTypes = []Type{
+	{
+		Name: "SpinWait", Ctor: "spin_wait",
+		Doc: "Tight CPU spin: bursts of 1024 PAUSE steps; the default work type.",
+		New: func(w *Worker) (Body, error) { return spinWait{w}, nil },
+	},
+	{
+		Name: "YieldHeavy", Ctor: "yield_heavy",
+		Doc: "One work unit then sched_yield, every iteration.",
+		New: func(w *Worker) (Body, error) { return yieldHeavy{w}, nil },
+	},
+	{
+		Name: "Mixed", Ctor: "mixed",
+		Doc: "A 1024-step spin burst, then sched_yield.",
+		New: func(w *Worker) (Body, error) { return mixed{w}, nil },
+	},
+	{
+		Name: "Bursty", Ctor: "bursty",
+		Doc: "Spin for a wall-clock burst, then sleep; the whole sleep is a wake sample.",
+		Params: []Param{
+			{Name: "burst_duration", Kind: KindDuration, Default: 50 * time.Millisecond, Doc: "wall-clock length of each spin burst"},
+			{Name: "sleep_duration", Kind: KindDuration, Default: 100 * time.Millisecond, Doc: "length of each sleep (one nanosleep, resumed if interrupted)"},
+		},
+		Samples: true,
+		New: func(w *Worker) (Body, error) {
+			return &bursty{w: w, burst: int64(w.work.Duration("burst_duration")), sleep: w.work.Duration("sleep_duration")}, nil
+		},
+	},
+	{
+		Name: "PipeIo", Ctor: "pipe_io",
+		Doc:       "Pairs spin, then exchange one byte over two pipes; the wait for the partner's byte is a wake sample.",
+		Params:    []Param{itersParam("burst_iters", "spin steps before each exchange")},
+		GroupSize: pairs,
+		Pipes:     true,
+		Samples:   true,
+		New: func(w *Worker) (Body, error) {
+			return &pipeIo{w: w, burst: uint64(w.work.Int("burst_iters"))}, nil
+		},
+	},
+	{
+		Name: "FutexPingPong", Ctor: "futex_ping_pong",
+		Doc:       "Pairs hand a shared futex word back and forth; the wait for one's turn is a wake sample.",
+		Params:    []Param{itersParam("spin_iters", "spin steps before each hand-off")},
+		GroupSize: pairs,
+		Region:    4,
+		Samples:   true,
+		New: func(w *Worker) (Body, error) {
+			mine := uint32(w.Pos())
+			return &futexPingPong{w: w, word: w.word(0), mine: mine, theirs: 1 - mine, spin: uint64(w.work.Int("spin_iters"))}, nil
+		},
+	},
+}
+
+func schedYield() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
+
+type spinWait struct{ w *Worker }
+
+func (b spinWait) Step() bool { b.w.SpinBurst(1024); return true }
+
+type yieldHeavy struct{ w *Worker }
+
+func (b yieldHeavy) Step() bool { b.w.SpinBurst(1); schedYield(); return true }
+
+type mixed struct{ w *Worker }
+
+func (b mixed) Step() bool { b.w.SpinBurst(1024); schedYield(); return true }
+
+type bursty struct {
+	w     *Worker
+	burst int64
+	sleep time.Duration
+}
+
+func (b *bursty) Step() bool {
+	w := b.w
+	for deadline := nanotime() + b.burst; nanotime() < deadline && !w.Stopped(); {
+		w.SpinBurst(1024)
+	}
+	if !w.Stopped() {
+		t0 := nanotime()
+		sleepFull(b.sleep)
+		w.WakeSample(nanotime() - t0)
+	}
+	return true
+}
+
+type futexPingPong struct {
+	w            *Worker
+	word         *uint32
+	mine, theirs uint32
+	spin         uint64
+}
+
+func (b *futexPingPong) Step() bool {
+	w := b.w
+	w.SpinBurst(b.spin)
+	atomic.StoreUint32(b.word, b.theirs)
+	futexWakeN(b.word, 1)
+	t0 := nanotime()
+	for !w.Stopped() {
+		if atomic.LoadUint32(b.word) == b.mine {
+			w.WakeSample(nanotime() - t0)
+			break
+		}
+		futexWaitTimeout(b.word, b.theirs, stopPoll)
+	}
+	w.ResetGap()
+	return true
+}
+
+type pipeIo struct {
+	w     *Worker
+	burst uint64
+	gone  bool // the partner closed its end: idle until stop
+	buf   [1]byte
+}
+
+func (b *pipeIo) Step() bool {
+	w := b.w
+	if b.gone {
+		sleepFull(stopPoll)
+		return true
+	}
+	w.SpinBurst(b.burst)
+	b.buf[0] = 'x'
+	unix.Write(w.wfd, b.buf[:])
+	t0 := nanotime()
+	for !w.Stopped() {
+		rev := pollIn(w.rfd, stopPoll)
+		if rev == 0 {
+			continue
+		}
+		if rev&unix.POLLIN != 0 {
+			if n, _ := unix.Read(w.rfd, b.buf[:]); n == 1 {
+				w.WakeSample(nanotime() - t0)
+				break
+			}
+		}
+		// POLLHUP or a read of 0: the partner is gone. ktstr keeps sampling
+		// here; those samples would be meaningless, so stop exchanging.
+		b.gone = true
+		break
+	}
+	w.ResetGap()
+	return true
+}

@@ -1,0 +1,318 @@
+package workload
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// workerEnv marks a re-exec'd worker process. Its value is the protocol
+// version, so a mismatched binary fails loudly instead of misreading fds.
+const (
+	workerEnv      = "KTSTAR_WORKER"
+	protoVersion   = "1"
+	startGateLimit = 30 * time.Second
+	publishEvery   = int64(time.Millisecond)
+	checkpointMask = 1024 - 1
+)
+
+// File descriptors of a worker process, in the order Spawn passes them.
+const (
+	fdSpec   = 3 // worker spec, JSON, then EOF
+	fdShm    = 4 // the handle's shared memfd
+	fdStart  = 5 // start gate: one byte opens it, EOF cancels
+	fdReport = 6 // 'p' parked, 'r' released, then the JSON report; or 'e' + error
+	fdPipeR  = 7 // paired types: read end from the partner
+	fdPipeW  = 8 // paired types: write end to the partner
+)
+
+func init() {
+	// The worker's loop must run on the thread-group leader so that pid-0
+	// syscalls, /proc/self/schedstat and the reported tid all refer to the
+	// measured task. Locking in init makes main run on the startup thread.
+	if os.Getenv(workerEnv) != "" {
+		runtime.LockOSThread()
+	}
+}
+
+// Init is the worker entry hook. A program that spawns workloads calls it
+// first thing in main (and a test binary in TestMain): in a re-exec'd worker
+// it runs the worker and exits; otherwise it returns at once.
+func Init() {
+	v, ok := os.LookupEnv(workerEnv)
+	if !ok {
+		return
+	}
+	if v != protoVersion {
+		fmt.Fprintf(os.Stderr, "ktstar worker: protocol %q, want %q\n", v, protoVersion)
+		os.Exit(2)
+	}
+	os.Unsetenv(workerEnv)
+	os.Exit(workerMain())
+}
+
+// workerSpec is everything one worker needs, resolved by the parent.
+type workerSpec struct {
+	Index    int         `json:"index"`
+	Group    int         `json:"group"`
+	Pos      int         `json:"pos"`
+	Work     Work        `json:"work"`
+	CPUs     []int       `json:"cpus,omitempty"`
+	Policy   SchedPolicy `json:"policy"`
+	Nice     *int        `json:"nice,omitempty"`
+	Comm     string      `json:"comm,omitempty"`
+	ShmSize  int         `json:"shm_size"`
+	Slot     int         `json:"slot"`   // offset of this worker's progress slot
+	Region   int         `json:"region"` // offset of its group's shared region, 0 if none
+	HasPipes bool        `json:"has_pipes"`
+}
+
+// Worker is the running worker as its body sees it: the stop check, the
+// counters and the timing primitives. One exists per worker process.
+type Worker struct {
+	spec    workerSpec
+	work    Work
+	shm     []byte
+	stop    *uint32 // shared stop word, set by the parent
+	slot    *uint64 // published iteration count
+	region  []byte
+	rfd     int
+	wfd     int
+	sigDone atomic.Bool // set by SIGUSR1
+
+	units      uint64
+	iterations uint64
+
+	start       int64
+	lastCheck   int64
+	lastPublish int64
+	lastCPU     int
+	cpus        [16]uint64 // bitset of CPUs seen, 1024 CPUs
+	migrations  []Migration
+	migCount    uint64
+	maxGap      int64
+	maxGapCPU   int
+	maxGapAt    int64
+
+	wake      []uint64
+	wakeTotal uint64
+	rng       uint64
+
+	counters    map[string]uint64
+	affinityErr string
+}
+
+// Stopped reports whether the worker has been told to stop.
+func (w *Worker) Stopped() bool {
+	return atomic.LoadUint32(w.stop) != 0 || w.sigDone.Load()
+}
+
+// Work returns the worker's resolved work type and parameters.
+func (w *Worker) Work() Work { return w.work }
+
+// Pos returns the worker's position inside its group.
+func (w *Worker) Pos() int { return w.spec.Pos }
+
+// Now returns CLOCK_MONOTONIC in ns, comparable across workers.
+func (w *Worker) Now() int64 { return nanotime() }
+
+// SpinBurst does n spin steps, adding n work units.
+func (w *Worker) SpinBurst(n uint64) { spin(&w.units, n) }
+
+// AddUnits adds n work units without doing any work.
+func (w *Worker) AddUnits(n uint64) { w.units += n }
+
+// ResetGap restarts the gap clock after a voluntary block, so that time
+// spent blocked is not reported as a scheduling gap.
+func (w *Worker) ResetGap() { w.lastCheck = nanotime() }
+
+// Count adds n to a work-type-specific counter reported in Report.Counters.
+func (w *Worker) Count(name string, n uint64) { w.counters[name] += n }
+
+// WakeSample records one wake latency into the reservoir (Vitter's
+// Algorithm R, capped at MaxWakeSamples), without allocating.
+func (w *Worker) WakeSample(ns int64) {
+	if ns < 0 {
+		ns = 0
+	}
+	w.wakeTotal++
+	if len(w.wake) < MaxWakeSamples {
+		w.wake = append(w.wake, uint64(ns))
+		return
+	}
+	if j := w.rand() % w.wakeTotal; j < MaxWakeSamples {
+		w.wake[j] = uint64(ns)
+	}
+}
+
+// rand is xorshift64, seeded from the tid with the golden-ratio constant.
+func (w *Worker) rand() uint64 {
+	x := w.rng
+	x ^= x << 13
+	x ^= x >> 7
+	x ^= x << 17
+	w.rng = x
+	return x
+}
+
+// word returns the uint32 at byte offset off of the group's shared region.
+func (w *Worker) word(off int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&w.region[off]))
+}
+
+// workerMain runs one worker and returns its exit code. Any failure before
+// the loop is sent to the parent as an 'e' message so Spawn can report it.
+func workerMain() int {
+	runtime.GOMAXPROCS(1)
+	report := os.NewFile(fdReport, "report")
+	fail := func(err error) int {
+		report.Write(append([]byte{'e'}, err.Error()...))
+		return 1
+	}
+	w, err := setup()
+	if err != nil {
+		return fail(err)
+	}
+	body, err := w.work.Type().New(w)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", w.work.Name(), err))
+	}
+	if _, err := report.Write([]byte{'p'}); err != nil {
+		return 1
+	}
+	if !waitStartGate() {
+		return 0
+	}
+	if _, err := report.Write([]byte{'r'}); err != nil {
+		return 1
+	}
+	debug.SetGCPercent(-1)
+	r := w.run(body)
+	if c, ok := body.(interface{ Close() }); ok {
+		c.Close()
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ktstar worker %d: encode report: %v\n", w.spec.Index, err)
+		return 0
+	}
+	// The report ends at EOF, which the kernel delivers when this process
+	// exits; closing explicitly would let the parent race the exit.
+	for len(data) > 0 {
+		n, err := report.Write(data)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ktstar worker %d: write report: %v\n", w.spec.Index, err)
+			return 0
+		}
+		data = data[n:]
+	}
+	return 0
+}
+
+// setup reads the spec, maps shared memory and runs the prologue in
+// ktstr's order: affinity, policy, nice, comm.
+func setup() (*Worker, error) {
+	specFile := os.NewFile(fdSpec, "spec")
+	var spec workerSpec
+	if err := json.NewDecoder(specFile).Decode(&spec); err != nil {
+		return nil, fmt.Errorf("decode worker spec: %w", err)
+	}
+	specFile.Close()
+	shm, err := unix.Mmap(fdShm, 0, spec.ShmSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("map shared memory (%d bytes): %w", spec.ShmSize, err)
+	}
+	unix.Close(fdShm)
+	w := &Worker{
+		spec:     spec,
+		work:     spec.Work,
+		shm:      shm,
+		stop:     (*uint32)(unsafe.Pointer(&shm[offStop])),
+		slot:     (*uint64)(unsafe.Pointer(&shm[spec.Slot])),
+		rfd:      -1,
+		wfd:      -1,
+		counters: map[string]uint64{},
+	}
+	if t := spec.Work.Type(); t.Region > 0 {
+		w.region = shm[spec.Region : spec.Region+t.Region]
+	}
+	if spec.HasPipes {
+		w.rfd, w.wfd = fdPipeR, fdPipeW
+	}
+	w.rng = uint64(unix.Gettid()) * 0x9E3779B97F4A7C15
+	if w.rng == 0 {
+		w.rng = 0x9E3779B97F4A7C15
+	}
+	if w.work.Type().Samples {
+		w.wake = make([]uint64, 0, MaxWakeSamples)
+	}
+	w.migrations = make([]Migration, 0, 64)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	go func() {
+		<-sig
+		w.sigDone.Store(true)
+	}()
+
+	if len(spec.CPUs) > 0 {
+		var set unix.CPUSet
+		for _, c := range spec.CPUs {
+			set.Set(c)
+		}
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			w.affinityErr = fmt.Sprintf("sched_setaffinity(%s): %v", FormatCPUList(spec.CPUs), err)
+		}
+	}
+	if err := applyPolicy(spec.Policy); err != nil {
+		return nil, err
+	}
+	if spec.Nice != nil {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, 0, *spec.Nice); err != nil {
+			return nil, fmt.Errorf("setpriority(nice = %d): %w", *spec.Nice, err)
+		}
+	}
+	if spec.Comm != "" {
+		if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(unsafe.StringData(spec.Comm+"\x00"))), 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("prctl(PR_SET_NAME, %q): %w", spec.Comm, err)
+		}
+	}
+	return w, nil
+}
+
+// applyPolicy sets the calling thread's scheduling policy. A failure is an
+// error: a run that silently kept SCHED_OTHER would measure the wrong thing.
+func applyPolicy(p SchedPolicy) error {
+	if p.Kind == PolicyNormal {
+		return nil
+	}
+	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: uint32(p.Kind), Priority: uint32(p.Priority)}
+	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+		if p.realtime() && err == unix.EPERM {
+			return fmt.Errorf("sched policy %s: %w (real-time policies need CAP_SYS_NICE)", p, err)
+		}
+		return fmt.Errorf("sched policy %s: %w", p, err)
+	}
+	return nil
+}
+
+// waitStartGate blocks until the parent opens the gate. It returns false
+// when the parent cancelled (EOF) or never came.
+func waitStartGate() bool {
+	if pollIn(fdStart, startGateLimit)&(unix.POLLIN|unix.POLLHUP) == 0 {
+		return false
+	}
+	var b [1]byte
+	n, _ := unix.Read(fdStart, b[:])
+	unix.Close(fdStart)
+	return n == 1
+}
