@@ -106,8 +106,11 @@ type Type struct {
 	Region int
 	// Messenger is true when position 0 of each group is the fan-out messenger.
 	Messenger bool
-	// Pipes is true for paired types that exchange bytes over two pipes.
-	Pipes bool
+	// Pipes returns how many pipes each group needs, wired as a ring: the
+	// worker at position p reads pipe (p-1) mod n and writes pipe p mod n.
+	// Pairs (n = 2) thus exchange bytes both ways; a chain of depth n passes
+	// a byte around. Nil means no pipes.
+	Pipes func(w Work) int
 	// Samples is true when the body records wake-latency samples, so the
 	// worker reserves the reservoir up front instead of in the loop.
 	Samples bool

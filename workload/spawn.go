@@ -165,10 +165,12 @@ func Spawn(cfg Config) (h *Handle, err error) {
 	}
 	defer devnull.Close()
 
-	var pairR, pairW *os.File // the partner pipes of the current pair
+	var ring []*os.File // the current group's pipes: read, write, read, write, …
+	defer func() { closeAll(ring) }()
 	for i := range cfg.Workers {
+		pos := i % g
 		spec := workerSpec{
-			Index: i, Group: 0, Pos: i % g, Work: cfg.Work,
+			Index: i, Group: 0, Pos: pos, Work: cfg.Work,
 			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, Nice: cfg.Nice, Comm: cfg.Comm,
 			ShmSize: shmSize, Slot: slotBase + slotBytes*i,
 		}
@@ -176,37 +178,24 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			spec.Region = regionBase + (i/g)*alignPage(t.Region)
 		}
 		var extra []*os.File
-		if t.Pipes {
+		if t.Pipes != nil {
+			n := t.Pipes(cfg.Work)
+			if pos == 0 {
+				if ring, err = makePipes(n); err != nil {
+					return h, fmt.Errorf("spawn worker %d: %w", i, err)
+				}
+			}
 			spec.HasPipes = true
-			if i%2 == 0 {
-				// Worker A reads B→A and writes A→B; B gets the other ends.
-				abR, abW, err := os.Pipe()
-				if err != nil {
-					return h, fmt.Errorf("spawn worker %d: pipe: %w", i, err)
-				}
-				baR, baW, err := os.Pipe()
-				if err != nil {
-					abR.Close()
-					abW.Close()
-					return h, fmt.Errorf("spawn worker %d: pipe: %w", i, err)
-				}
-				extra = []*os.File{baR, abW}
-				pairR, pairW = abR, baW
-			} else {
-				extra = []*os.File{pairR, pairW}
-			}
+			extra = []*os.File{ring[2*((pos+n-1)%n)], ring[2*(pos%n)+1]}
 		}
-		err := h.startChild(exe, devnull, shmFile, &spec, extra)
-		// The parent never uses the pair pipes: dropping its copies at once
-		// lets a worker see EOF when its partner dies.
-		if t.Pipes && i%2 == 1 || err != nil {
-			closeAll(extra)
-		}
-		if err != nil {
-			if t.Pipes && i%2 == 0 {
-				closeAll([]*os.File{pairR, pairW})
-			}
+		if err := h.startChild(exe, devnull, shmFile, &spec, extra); err != nil {
 			return h, err
+		}
+		if t.Pipes != nil && pos == g-1 {
+			// The parent never uses the pipes: dropping its copies lets a
+			// worker see EOF when its partner dies.
+			closeAll(ring)
+			ring = nil
 		}
 	}
 	deadline := time.NewTimer(parkLimit)
@@ -518,6 +507,20 @@ func drawCPUs(a Affinity) []int {
 		return out
 	}
 	return nil
+}
+
+// makePipes creates n pipes, returned as read, write, read, write, ….
+func makePipes(n int) ([]*os.File, error) {
+	fs := make([]*os.File, 0, 2*n)
+	for range n {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll(fs)
+			return nil, fmt.Errorf("pipe: %w", err)
+		}
+		fs = append(fs, r, w)
+	}
+	return fs, nil
 }
 
 func alignPage(n int) int { return (n + pageSize - 1) &^ (pageSize - 1) }

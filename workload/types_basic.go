@@ -52,7 +52,7 @@ var basicTypes = []Type{
 		Doc:       "Pairs spin, then exchange one byte over two pipes; the wait for the partner's byte is a wake sample.",
 		Params:    []Param{itersParam("burst_iters", "spin steps before each exchange")},
 		GroupSize: pairs,
-		Pipes:     true,
+		Pipes:     pairs,
 		Samples:   true,
 		New: func(w *Worker) (Body, error) {
 			return &pipeIo{w: w, burst: uint64(w.work.Int("burst_iters"))}, nil
