@@ -2,6 +2,7 @@ package workload
 
 import (
 	"math/bits"
+	"runtime/metrics"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +14,9 @@ import (
 func (w *Worker) run(body Body) Report {
 	sched0, _ := readSchedstat(unix.Gettid())
 	vm0 := readVmstatMigrated()
+	allocs := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+	metrics.Read(allocs)
+	allocs0 := allocs[0].Value.Uint64()
 	cpu0 := threadCPUTime()
 	w.start = nanotime()
 	w.lastCheck = w.start
@@ -30,6 +34,7 @@ func (w *Worker) run(body Body) Report {
 
 	end := nanotime()
 	cpu := threadCPUTime() - cpu0
+	metrics.Read(allocs)
 	atomic.StoreUint64(w.slot, w.iterations)
 	sched1, _ := readSchedstat(unix.Gettid())
 	r := Report{
@@ -56,6 +61,7 @@ func (w *Worker) run(body Body) Report {
 		IsMessenger:             w.work.Type().Messenger && w.spec.Pos == 0,
 		AffinityError:           w.affinityErr,
 		Counters:                w.counters,
+		LoopAllocs:              allocs[0].Value.Uint64() - allocs0,
 	}
 	if r.WallTimeNs > r.CPUTimeNs {
 		r.OffCPUNs = r.WallTimeNs - r.CPUTimeNs

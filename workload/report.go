@@ -45,6 +45,11 @@ type Report struct {
 	IsMessenger   bool   `json:"is_messenger"`             // position 0 of a fan-out group
 	AffinityError string `json:"affinity_error,omitempty"` // error applying the spawn-time mask
 
+	// LoopAllocs counts heap objects the worker process allocated while its
+	// loop ran. Bodies must not allocate, so anything but 0 is a defect
+	// (growth of the migration list aside) that would perturb measurements.
+	LoopAllocs uint64 `json:"loop_allocs"`
+
 	// Counters holds work-type-specific counts (bytes written, children reaped, …).
 	Counters map[string]uint64 `json:"counters,omitempty"`
 }

@@ -196,6 +196,11 @@ func workerMain() int {
 		return 1
 	}
 	debug.SetGCPercent(-1)
+	// A locked goroutine that yields hands its P to another thread, which
+	// the runtime creates on first need. Doing that now keeps thread
+	// creation out of the measured loop, where sysmon's preemption would
+	// otherwise trigger it.
+	runtime.Gosched()
 	r := w.run(body)
 	if c, ok := body.(interface{ Close() }); ok {
 		c.Close()

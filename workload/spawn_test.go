@@ -1,0 +1,519 @@
+package workload
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// leakCheck fails the test if it leaves a child process or an open file
+// descriptor behind. Register it first so it runs after every other cleanup.
+func leakCheck(t *testing.T) {
+	t.Helper()
+	before := openFDs(t)
+	t.Cleanup(func() {
+		if kids := childPids(t); len(kids) > 0 {
+			t.Errorf("child processes left behind: %v", kids)
+		}
+		if after := openFDs(t); !slices.Equal(before, after) {
+			t.Errorf("file descriptors: %d before, %d after:\nbefore %v\nafter  %v", len(before), len(after), before, after)
+		}
+	})
+}
+
+// openFDs lists this process's fds by target, leaving out the Go runtime's
+// own poller fds, which it opens once on first use and keeps.
+func openFDs(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err != nil || strings.Contains(target, "eventpoll") || strings.Contains(target, "[eventfd]") || strings.Contains(target, "/proc/") {
+			continue
+		}
+		out = append(out, e.Name()+"→"+target)
+	}
+	return out
+}
+
+// childPids lists the live children of every thread of this process.
+func childPids(t *testing.T) []string {
+	t.Helper()
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	var out []string
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			out = append(out, strings.Fields(string(b))...)
+		}
+	}
+	return out
+}
+
+// run spawns cfg, runs it for d and returns the reports.
+func run(t *testing.T, cfg Config, d time.Duration) []Report {
+	t.Helper()
+	h, err := Spawn(cfg)
+	if err != nil {
+		t.Fatalf("spawn: %v", err)
+	}
+	t.Cleanup(h.Close)
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d)
+	rs, err := h.StopAndCollect()
+	if err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if len(rs) != cfg.Workers {
+		t.Fatalf("got %d reports, want %d", len(rs), cfg.Workers)
+	}
+	return rs
+}
+
+func lastCPU(t *testing.T) int {
+	online, err := OnlineCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return online[len(online)-1]
+}
+
+func TestWorkTypesReport(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		samples bool
+	}{
+		{"SpinWait", false},
+		{"YieldHeavy", false},
+		{"Mixed", false},
+		{"Bursty", true},
+		{"FutexPingPong", true},
+		{"PipeIo", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakCheck(t)
+			work := MustWork(tc.name, nil)
+			if tc.name == "Bursty" {
+				work = MustWork("Bursty", map[string]any{"burst_duration": "5ms", "sleep_duration": "10ms"})
+			}
+			rs := run(t, Config{Workers: 4, Work: work}, 300*time.Millisecond)
+			for i, r := range rs {
+				if !r.Completed || r.ExitInfo != nil {
+					t.Errorf("worker %d: completed=%v exit_info=%+v", i, r.Completed, r.ExitInfo)
+				}
+				if r.WorkUnits == 0 || r.Iterations == 0 {
+					t.Errorf("worker %d: work_units=%d iterations=%d, want both > 0", i, r.WorkUnits, r.Iterations)
+				}
+				if r.WallTimeNs < r.CPUTimeNs {
+					t.Errorf("worker %d: wall %d < cpu %d", i, r.WallTimeNs, r.CPUTimeNs)
+				}
+				if r.OffCPUNs != r.WallTimeNs-r.CPUTimeNs {
+					t.Errorf("worker %d: off_cpu %d != wall %d - cpu %d", i, r.OffCPUNs, r.WallTimeNs, r.CPUTimeNs)
+				}
+				if got := len(r.WakeLatenciesNs) > 0; got != tc.samples {
+					t.Errorf("worker %d: has wake samples = %v, want %v", i, got, tc.samples)
+				}
+				if n := uint64(len(r.WakeLatenciesNs)); n > MaxWakeSamples || n > r.WakeSampleTotal {
+					t.Errorf("worker %d: %d samples, total %d, cap %d", i, n, r.WakeSampleTotal, MaxWakeSamples)
+				}
+				checkDistinctTid(t, rs, i)
+				if len(r.CPUsUsed) == 0 || r.MigrationCount != uint64(len(r.Migrations)) {
+					t.Errorf("worker %d: cpus_used %v, migration_count %d, %d migrations", i, r.CPUsUsed, r.MigrationCount, len(r.Migrations))
+				}
+				if r.SchedstatRunCount == 0 {
+					t.Errorf("worker %d: schedstat_run_count is 0", i)
+				}
+			}
+		})
+	}
+}
+
+// checkDistinctTid checks that report i carries a real tid no other has.
+func checkDistinctTid(t *testing.T, rs []Report, i int) {
+	if rs[i].Tid <= 0 {
+		t.Errorf("worker %d: tid %d", i, rs[i].Tid)
+	}
+	for j := range rs {
+		if j != i && rs[j].Tid == rs[i].Tid {
+			t.Errorf("workers %d and %d share tid %d", i, j, rs[i].Tid)
+		}
+	}
+}
+
+func TestExactAffinity(t *testing.T) {
+	leakCheck(t)
+	cpu := lastCPU(t)
+	rs := run(t, Config{Workers: 2, Work: MustWork("Mixed", nil), Affinity: Exact(cpu)}, 300*time.Millisecond)
+	for i, r := range rs {
+		if !slices.Equal(r.CPUsUsed, []int{cpu}) || r.MigrationCount != 0 {
+			t.Errorf("worker %d: cpus_used %v, migrations %d; want [%d] and 0", i, r.CPUsUsed, r.MigrationCount, cpu)
+		}
+	}
+}
+
+func TestRandomSubsetAffinity(t *testing.T) {
+	leakCheck(t)
+	online, _ := OnlineCPUs()
+	rs := run(t, Config{Workers: 4, Work: MustWork("Mixed", nil), Affinity: RandomSubset(online, 1)}, 300*time.Millisecond)
+	for i, r := range rs {
+		if len(r.CPUsUsed) != 1 || !slices.Contains(online, r.CPUsUsed[0]) || r.MigrationCount != 0 {
+			t.Errorf("worker %d: cpus_used %v, migrations %d; want one CPU of %v", i, r.CPUsUsed, r.MigrationCount, online)
+		}
+	}
+}
+
+// procStat returns fields of /proc/PID/stat after the comm, 1-based as in proc(5).
+func procStat(t *testing.T, pid int) map[int]string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
+	out := map[int]string{}
+	for i, f := range strings.Fields(rest) {
+		out[i+3] = f
+	}
+	return out
+}
+
+func TestPolicyVisibleFromOutside(t *testing.T) {
+	nice := func(n int) *int { return &n }
+	for _, tc := range []struct {
+		name       string
+		cfg        Config
+		nice       string
+		policy     string
+		rtPriority string
+	}{
+		{"nice", Config{Nice: nice(7)}, "7", "0", "0"},
+		{"nice0", Config{Nice: nice(0)}, "0", "0", "0"},
+		{"batch", Config{Policy: Batch()}, "0", "3", "0"},
+		{"idle", Config{Policy: Idle()}, "0", "5", "0"},
+		{"fifo", Config{Policy: Fifo(10)}, "0", "1", "10"},
+		{"rr", Config{Policy: RoundRobin(20)}, "0", "2", "20"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakCheck(t)
+			cfg := tc.cfg
+			cfg.Workers = 2
+			cfg.Comm = "ktstar-" + tc.name
+			// A light load pinned to one CPU: real-time workers must not
+			// crowd out the test on a small machine.
+			cfg.Work = MustWork("Bursty", map[string]any{"burst_duration": "1ms", "sleep_duration": "5ms"})
+			cfg.Affinity = Exact(lastCPU(t))
+			hd, err := Spawn(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(hd.Close)
+			hd.Start()
+			time.Sleep(50 * time.Millisecond)
+			for _, pid := range hd.Pids() {
+				st := procStat(t, pid)
+				if st[19] != tc.nice || st[41] != tc.policy || st[40] != tc.rtPriority {
+					t.Errorf("pid %d: nice %s policy %s rt_priority %s; want %s %s %s", pid, st[19], st[41], st[40], tc.nice, tc.policy, tc.rtPriority)
+				}
+				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+				if got := strings.TrimSpace(string(comm)); got != cfg.Comm {
+					t.Errorf("pid %d: comm %q, want %q", pid, got, cfg.Comm)
+				}
+			}
+			if _, err := hd.StopAndCollect(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestKilledWorkerGetsSentinel(t *testing.T) {
+	leakCheck(t)
+	hd, err := Spawn(Config{Workers: 4, Work: MustWork("SpinWait", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hd.Close)
+	hd.Start()
+	time.Sleep(100 * time.Millisecond)
+	victim := hd.Pids()[1]
+	unix.Kill(victim, unix.SIGKILL)
+	time.Sleep(100 * time.Millisecond)
+	rs, err := hd.StopAndCollect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if i == 1 {
+			want := ExitInfo{Kind: ExitSignaled, Signal: 9}
+			if r.Completed || r.ExitInfo == nil || *r.ExitInfo != want || r.Tid != victim || r.WorkUnits != 0 {
+				t.Errorf("killed worker: completed=%v exit_info=%+v tid=%d units=%d; want sentinel %+v for %d", r.Completed, r.ExitInfo, r.Tid, r.WorkUnits, want, victim)
+			}
+			continue
+		}
+		if !r.Completed || r.WorkUnits == 0 {
+			t.Errorf("worker %d: completed=%v units=%d", i, r.Completed, r.WorkUnits)
+		}
+	}
+}
+
+func TestUnresponsiveWorkerTimesOut(t *testing.T) {
+	leakCheck(t)
+	hd, err := Spawn(Config{Workers: 3, Work: MustWork("YieldHeavy", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hd.Close)
+	hd.collectLimit = 500 * time.Millisecond
+	hd.Start()
+	time.Sleep(100 * time.Millisecond)
+	// A stopped task never answers the stop word; only SIGKILL ends it.
+	unix.Kill(hd.Pids()[0], unix.SIGSTOP)
+	t0 := time.Now()
+	rs, err := hd.StopAndCollect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(t0); took > hd.collectLimit+reapLimit {
+		t.Errorf("stop took %v, beyond the %v deadline plus the reap limit", took, hd.collectLimit)
+	}
+	if r := rs[0]; r.Completed || r.ExitInfo == nil || r.ExitInfo.Kind != ExitTimedOut {
+		t.Errorf("stopped worker: completed=%v exit_info=%+v; want timed_out", r.Completed, r.ExitInfo)
+	}
+	for i, r := range rs[1:] {
+		if !r.Completed {
+			t.Errorf("worker %d: not completed: %+v", i+1, r.ExitInfo)
+		}
+	}
+}
+
+func TestStopWithoutStartAutoStarts(t *testing.T) {
+	leakCheck(t)
+	hd, err := Spawn(Config{Workers: 2, Work: MustWork("FutexPingPong", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hd.Close)
+	rs, err := hd.StopAndCollect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if !r.Completed {
+			t.Errorf("worker %d: %+v", i, r.ExitInfo)
+		}
+	}
+	if _, err := hd.StopAndCollect(); err == nil {
+		t.Error("second stop: want an error")
+	}
+}
+
+func TestCloseParkedWorkers(t *testing.T) {
+	leakCheck(t)
+	hd, err := Spawn(Config{Workers: 4, Work: MustWork("PipeIo", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd.Close()
+	hd.Close()
+}
+
+func TestSnapshotAndSetAffinity(t *testing.T) {
+	leakCheck(t)
+	hd, err := Spawn(Config{Workers: 2, Work: MustWork("SpinWait", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hd.Close)
+	if s := hd.SnapshotIterations(); !slices.Equal(s, []uint64{0, 0}) {
+		t.Errorf("before start: %v", s)
+	}
+	hd.Start()
+	cpu := lastCPU(t)
+	if err := hd.SetAffinity(1, []int{cpu}); err != nil {
+		t.Fatal(err)
+	}
+	if err := hd.SetAffinity(2, []int{cpu}); err == nil || !strings.Contains(err.Error(), "worker index 2 is out of range (allowed: 0..1)") {
+		t.Errorf("bad index: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	a := hd.SnapshotIterations()
+	time.Sleep(100 * time.Millisecond)
+	b := hd.SnapshotIterations()
+	for i := range a {
+		if b[i] <= a[i] || a[i] == 0 {
+			t.Errorf("worker %d: iterations %d then %d, want growth", i, a[i], b[i])
+		}
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", hd.Pids()[1]))
+	if !strings.Contains(string(status), "Cpus_allowed_list:\t"+strconv.Itoa(cpu)+"\n") {
+		t.Errorf("worker 1 status after set_affinity:\n%s", status)
+	}
+	rs, _ := hd.StopAndCollect()
+	if c := rs[1].CPUsUsed; c[len(c)-1] != cpu && !slices.Contains(c, cpu) {
+		t.Errorf("worker 1 cpus_used %v, want to include %d", c, cpu)
+	}
+}
+
+func TestBadConfigSpawnsNothing(t *testing.T) {
+	online, _ := OnlineCPUs()
+	offline := online[len(online)-1] + 1
+	n := func(v int) *int { return &v }
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"zero workers", Config{Workers: 0}, "workers = 0: at least 1 worker is needed"},
+		{"odd futex pairs", Config{Workers: 3, Work: MustWork("FutexPingPong", nil)}, "workers = 3: FutexPingPong runs in groups of 2, so workers must be a positive multiple of 2"},
+		{"odd pipe pairs", Config{Workers: 5, Work: MustWork("PipeIo", nil)}, "workers = 5: PipeIo runs in groups of 2"},
+		{"offline cpu", Config{Workers: 1, Affinity: Exact(0, offline)}, fmt.Sprintf("CPU %d is not online (online CPUs: %s)", offline, FormatCPUList(online))},
+		{"empty exact", Config{Workers: 1, Affinity: Exact()}, "the CPU list is empty"},
+		{"subset count", Config{Workers: 1, Affinity: RandomSubset(online, len(online)+1)}, fmt.Sprintf("count = %d is out of range (allowed: 1..%d", len(online)+1, len(online))},
+		{"nice low", Config{Workers: 1, Nice: n(-21)}, "nice = -21 is out of range (allowed: -20..19)"},
+		{"nice high", Config{Workers: 1, Nice: n(20)}, "nice = 20 is out of range (allowed: -20..19)"},
+		{"fifo 0", Config{Workers: 1, Policy: Fifo(0)}, "policy fifo(0): priority = 0 is out of range (allowed: 1..99)"},
+		{"fifo 100", Config{Workers: 1, Policy: Fifo(100)}, "policy fifo(100): priority = 100 is out of range (allowed: 1..99)"},
+		{"rr 100", Config{Workers: 1, Policy: RoundRobin(100)}, "policy rr(100): priority = 100 is out of range (allowed: 1..99)"},
+		{"long comm", Config{Workers: 1, Comm: "sixteen-bytes-xx"}, `comm = "sixteen-bytes-xx" is 16 bytes (allowed: 1..15 bytes`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakCheck(t)
+			hd, err := Spawn(tc.cfg)
+			if err == nil || hd != nil {
+				hd.Close()
+				t.Fatalf("spawn succeeded, want error %q", tc.want)
+			}
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSpawnFailsHalfWay exhausts file descriptors so the parent fails in
+// the middle of a spawn, and checks that what it started is killed and reaped.
+func TestSpawnFailsHalfWay(t *testing.T) {
+	leakCheck(t)
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = uint64(len(openFDs(t)) + 30)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	hd, err := Spawn(Config{Workers: 64, Work: MustWork("SpinWait", nil)})
+	unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+	if err == nil {
+		hd.Close()
+		t.Fatal("spawn of 64 workers with ~30 spare fds succeeded")
+	}
+	if !strings.Contains(err.Error(), "spawn worker") || !errors.Is(err, syscall.EMFILE) {
+		t.Errorf("error %q: want it to name the worker and wrap EMFILE", err)
+	}
+}
+
+// TestLoopDoesNotAllocate runs every catalog type that can run here with
+// its defaults, pinned to one CPU, and checks the worker's own count of
+// heap allocations made while its loop ran.
+func TestLoopDoesNotAllocate(t *testing.T) {
+	for _, typ := range Types() {
+		t.Run(typ.Name, func(t *testing.T) {
+			leakCheck(t)
+			w := MustWork(typ.Name, nil)
+			if typ.Name == "Bursty" {
+				w = MustWork("Bursty", map[string]any{"burst_duration": "2ms", "sleep_duration": "2ms"})
+			}
+			rs := run(t, Config{Workers: max(w.GroupSize(), 1), Work: w, Affinity: Exact(lastCPU(t))}, 200*time.Millisecond)
+			for i, r := range rs {
+				if !r.Completed || r.Iterations == 0 {
+					t.Fatalf("worker %d did not run: %+v", i, r.ExitInfo)
+				}
+				if r.LoopAllocs != 0 {
+					t.Errorf("worker %d: %d heap allocations in %d iterations", i, r.LoopAllocs, r.Iterations)
+				}
+			}
+		})
+	}
+}
+
+// spawnerHelperEnv makes the test binary a process that spawns workers,
+// prints their pids and waits to be killed (see TestMain).
+const spawnerHelperEnv = "KTSTAR_TEST_SPAWNER"
+
+func spawnerHelper() {
+	hd, err := Spawn(Config{Workers: 4, Work: MustWork("Bursty", map[string]any{"burst_duration": "1ms", "sleep_duration": "1ms"})})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(2)
+	}
+	hd.Start()
+	json.NewEncoder(os.Stdout).Encode(hd.Pids())
+	time.Sleep(time.Minute)
+	os.Exit(3)
+}
+
+func TestParentDeathKillsWorkers(t *testing.T) {
+	leakCheck(t)
+	// Orphaned workers are re-parented to us, so we can reap them and see
+	// how they died instead of racing init.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), spawnerHelperEnv+"=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	line, err := bufio.NewReader(out).ReadBytes('\n')
+	if err != nil || json.Unmarshal(line, &pids) != nil || len(pids) != 4 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper said %q (%v)", line, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	killed := time.Now()
+	for _, pid := range pids {
+		var ws unix.WaitStatus
+		for {
+			got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+			if got == pid || err != nil {
+				break
+			}
+			if time.Since(killed) > time.Second {
+				unix.Kill(pid, unix.SIGKILL)
+				unix.Wait4(pid, &ws, 0, nil)
+				t.Fatalf("worker %d still alive 1 s after its parent died", pid)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if !ws.Signaled() || ws.Signal() != unix.SIGKILL {
+			t.Errorf("worker %d: wait status %v, want killed by SIGKILL", pid, ws)
+		}
+	}
+}
