@@ -1,0 +1,106 @@
+package progress
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPTY returns the two ends of a new pseudo-terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); m.Close() })
+	return m, s
+}
+
+func TestDrawsAndErasesOnATerminal(t *testing.T) {
+	master, slave := openPTY(t)
+	if !Enabled(slave, false) {
+		t.Fatal("a pty slave is a terminal")
+	}
+	var n atomic.Uint64
+	sources := []Source{
+		{Name: "group 0", Snapshot: func() []uint64 { v := n.Add(1000); return []uint64{v, v} }},
+		{Name: "group 1", Snapshot: func() []uint64 { return []uint64{5} }},
+	}
+	d := Start(slave, 2*time.Second, sources, 20*time.Millisecond)
+	time.Sleep(150 * time.Millisecond)
+	d.Stop()
+	d.Stop()
+	slave.Close()
+
+	var out bytes.Buffer
+	buf := make([]byte, 4096)
+	for {
+		k, err := master.Read(buf)
+		out.Write(buf[:k])
+		if err != nil || k == 0 {
+			break
+		}
+		if bytes.HasSuffix(out.Bytes(), []byte("\x1b[J")) {
+			break
+		}
+	}
+	s := out.String()
+	frames := strings.Count(s, "/ 2s")
+	if frames < 2 {
+		t.Fatalf("want several redraws, got %d in %q", frames, s)
+	}
+	// Every redraw after the first moves up over the 3 lines it drew.
+	if ups := strings.Count(s, "\x1b[3A\r"); ups != frames {
+		t.Errorf("%d frames but %d cursor-ups in %q", frames, ups, s)
+	}
+	if strings.Count(s, "group 0: 2 workers") != frames || strings.Count(s, "group 1: 1 workers, 0 iterations/s") != frames {
+		t.Errorf("one line per group per frame expected: %q", s)
+	}
+	if !strings.HasSuffix(s, "\x1b[3A\r\x1b[J") {
+		t.Errorf("the last thing written must erase the lines: %q", s[max(0, len(s)-40):])
+	}
+}
+
+func TestNotATerminal(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if Enabled(w, false) {
+		t.Error("a pipe is not a terminal")
+	}
+	if !Enabled(w, true) {
+		t.Error("--progress forces it")
+	}
+	// Stopped before the first tick, it writes nothing at all.
+	d := Start(w, time.Second, []Source{{Name: "g", Snapshot: func() []uint64 { return nil }}}, time.Hour)
+	d.Stop()
+	w.Close()
+	if b, _ := io.ReadAll(r); len(b) != 0 {
+		t.Errorf("wrote %q", b)
+	}
+}
