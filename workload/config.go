@@ -6,6 +6,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/ktstar/ktstar/internal/cpulist"
 )
 
 // Config describes one spawn request: a group of identical workers.
@@ -203,49 +205,7 @@ func OnlineCPUs() ([]int, error) {
 }
 
 // ParseCPUList parses the kernel's CPU list format ("0-3,8,10-11").
-func ParseCPUList(s string) ([]int, error) {
-	var out []int
-	if s == "" {
-		return out, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		var lo, hi int
-		if n, err := fmt.Sscanf(part, "%d-%d", &lo, &hi); err == nil && n == 2 {
-			if hi < lo {
-				return nil, fmt.Errorf("cpu list %q: range %q runs backwards", s, part)
-			}
-		} else if _, err := fmt.Sscanf(part, "%d", &lo); err == nil {
-			hi = lo
-		} else {
-			return nil, fmt.Errorf("cpu list %q: cannot parse %q", s, part)
-		}
-		for c := lo; c <= hi; c++ {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
+func ParseCPUList(s string) ([]int, error) { return cpulist.Parse(s) }
 
 // FormatCPUList renders CPUs in the kernel's list format, merging runs.
-func FormatCPUList(cpus []int) string {
-	s := slices.Clone(cpus)
-	slices.Sort(s)
-	s = slices.Compact(s)
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		j := i
-		for j+1 < len(s) && s[j+1] == s[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		if j > i {
-			fmt.Fprintf(&b, "%d-%d", s[i], s[j])
-		} else {
-			fmt.Fprintf(&b, "%d", s[i])
-		}
-		i = j + 1
-	}
-	return b.String()
-}
+func FormatCPUList(cpus []int) string { return cpulist.Format(cpus) }
