@@ -26,11 +26,16 @@ type Config struct {
 // AffinityKind selects how a worker's CPU mask is chosen.
 type AffinityKind int
 
-// Affinity kinds accepted at a plain spawn.
+// Affinity kinds. A plain spawn accepts the first three; the
+// topology-aware ones are resolved by ResolveAffinity inside a scenario.
 const (
-	AffinityInherit      AffinityKind = iota // keep the spawner's mask
-	AffinityExact                            // exactly CPUs
-	AffinityRandomSubset                     // Count CPUs drawn per worker from CPUs
+	AffinityInherit        AffinityKind = iota // keep the spawner's mask
+	AffinityExact                              // exactly CPUs
+	AffinityRandomSubset                       // Count CPUs drawn per worker from CPUs
+	AffinitySingleCPU                          // the lowest CPU of the cgroup's pool
+	AffinityLLCAligned                         // the CPUs of one LLC inside the pool
+	AffinityCrossCgroup                        // every CPU; the kernel narrows it to the cpuset
+	AffinitySMTSiblingPair                     // two SMT siblings of one core
 )
 
 // Affinity is a CPU-mask intent.
@@ -58,6 +63,14 @@ func (a Affinity) String() string {
 		return fmt.Sprintf("exact(%s)", FormatCPUList(a.CPUs))
 	case AffinityRandomSubset:
 		return fmt.Sprintf("random_subset(%s, %d)", FormatCPUList(a.CPUs), a.Count)
+	case AffinitySingleCPU:
+		return "single_cpu()"
+	case AffinityLLCAligned:
+		return "llc_aligned()"
+	case AffinityCrossCgroup:
+		return "cross_cgroup()"
+	case AffinitySMTSiblingPair:
+		return "smt_sibling_pair()"
 	}
 	return "inherit()"
 }
@@ -191,8 +204,10 @@ func (a Affinity) validate(online []int) error {
 			return invalid("affinity %s: count = %d is out of range (allowed: 1..%d, the size of the CPU list)", a, a.Count, len(a.CPUs))
 		}
 		return nil
+	case AffinitySingleCPU, AffinityLLCAligned, AffinityCrossCgroup, AffinitySMTSiblingPair:
+		return invalid("affinity %s requires scenario context: a plain spawn accepts inherit(), exact(cpus) and random_subset(cpus, count); topology-aware intents are resolved automatically inside scenarios", a)
 	}
-	return invalid("affinity kind %d is not accepted at a plain spawn (use inherit, exact or random_subset)", int(a.Kind))
+	return invalid("affinity kind %d is unknown (use inherit, exact or random_subset)", int(a.Kind))
 }
 
 // OnlineCPUs returns the CPUs listed in /sys/devices/system/cpu/online.
