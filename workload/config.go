@@ -21,6 +21,9 @@ type Config struct {
 	Nice *int
 	// Comm, when non-empty, is the task name of every worker (at most 15 bytes).
 	Comm string
+	// Cgroup, when non-nil, is the cgroup v2 group every worker is created
+	// in (a *cgroupfs.Manager). Nil leaves workers in the spawner's group.
+	Cgroup Cgroup
 }
 
 // AffinityKind selects how a worker's CPU mask is chosen.

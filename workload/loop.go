@@ -55,6 +55,7 @@ func (w *Worker) run(body Body) Report {
 		Completed:               true,
 		IsMessenger:             w.work.Type().Messenger && w.spec.Pos == 0,
 		AffinityError:           w.affinityErr,
+		Cgroup:                  w.cgroup,
 		Counters:                w.counters,
 	}
 	if r.WallTimeNs > r.CPUTimeNs {

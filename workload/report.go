@@ -44,6 +44,9 @@ type Report struct {
 
 	IsMessenger   bool   `json:"is_messenger"`             // position 0 of a fan-out group
 	AffinityError string `json:"affinity_error,omitempty"` // error applying the spawn-time mask
+	// Cgroup is the worker's cgroup v2 path (/proc/self/cgroup, "0::"
+	// line) read after the start gate opened, just before its loop.
+	Cgroup string `json:"cgroup,omitempty"`
 
 	// Counters holds work-type-specific counts (bytes written, children reaped, …).
 	Counters map[string]uint64 `json:"counters,omitempty"`
