@@ -6,6 +6,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/ktstar/ktstar/internal/cpulist"
 )
 
 // Config describes one spawn request: a group of identical workers.
@@ -19,16 +21,24 @@ type Config struct {
 	Nice *int
 	// Comm, when non-empty, is the task name of every worker (at most 15 bytes).
 	Comm string
+	// Cgroup, when non-nil, is the cgroup v2 group every worker is created
+	// in (a *cgroupfs.Manager). Nil leaves workers in the spawner's group.
+	Cgroup Cgroup
 }
 
 // AffinityKind selects how a worker's CPU mask is chosen.
 type AffinityKind int
 
-// Affinity kinds accepted at a plain spawn.
+// Affinity kinds. A plain spawn accepts the first three; the
+// topology-aware ones are resolved by ResolveAffinity inside a scenario.
 const (
-	AffinityInherit      AffinityKind = iota // keep the spawner's mask
-	AffinityExact                            // exactly CPUs
-	AffinityRandomSubset                     // Count CPUs drawn per worker from CPUs
+	AffinityInherit        AffinityKind = iota // keep the spawner's mask
+	AffinityExact                              // exactly CPUs
+	AffinityRandomSubset                       // Count CPUs drawn per worker from CPUs
+	AffinitySingleCPU                          // the lowest CPU of the cgroup's pool
+	AffinityLLCAligned                         // the CPUs of one LLC inside the pool
+	AffinityCrossCgroup                        // every CPU; the kernel narrows it to the cpuset
+	AffinitySMTSiblingPair                     // two SMT siblings of one core
 )
 
 // Affinity is a CPU-mask intent.
@@ -56,6 +66,14 @@ func (a Affinity) String() string {
 		return fmt.Sprintf("exact(%s)", FormatCPUList(a.CPUs))
 	case AffinityRandomSubset:
 		return fmt.Sprintf("random_subset(%s, %d)", FormatCPUList(a.CPUs), a.Count)
+	case AffinitySingleCPU:
+		return "single_cpu()"
+	case AffinityLLCAligned:
+		return "llc_aligned()"
+	case AffinityCrossCgroup:
+		return "cross_cgroup()"
+	case AffinitySMTSiblingPair:
+		return "smt_sibling_pair()"
 	}
 	return "inherit()"
 }
@@ -189,8 +207,10 @@ func (a Affinity) validate(online []int) error {
 			return invalid("affinity %s: count = %d is out of range (allowed: 1..%d, the size of the CPU list)", a, a.Count, len(a.CPUs))
 		}
 		return nil
+	case AffinitySingleCPU, AffinityLLCAligned, AffinityCrossCgroup, AffinitySMTSiblingPair:
+		return invalid("affinity %s requires scenario context: a plain spawn accepts inherit(), exact(cpus) and random_subset(cpus, count); topology-aware intents are resolved automatically inside scenarios", a)
 	}
-	return invalid("affinity kind %d is not accepted at a plain spawn (use inherit, exact or random_subset)", int(a.Kind))
+	return invalid("affinity kind %d is unknown (use inherit, exact or random_subset)", int(a.Kind))
 }
 
 // OnlineCPUs returns the CPUs listed in /sys/devices/system/cpu/online.
@@ -203,49 +223,7 @@ func OnlineCPUs() ([]int, error) {
 }
 
 // ParseCPUList parses the kernel's CPU list format ("0-3,8,10-11").
-func ParseCPUList(s string) ([]int, error) {
-	var out []int
-	if s == "" {
-		return out, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		var lo, hi int
-		if n, err := fmt.Sscanf(part, "%d-%d", &lo, &hi); err == nil && n == 2 {
-			if hi < lo {
-				return nil, fmt.Errorf("cpu list %q: range %q runs backwards", s, part)
-			}
-		} else if _, err := fmt.Sscanf(part, "%d", &lo); err == nil {
-			hi = lo
-		} else {
-			return nil, fmt.Errorf("cpu list %q: cannot parse %q", s, part)
-		}
-		for c := lo; c <= hi; c++ {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
+func ParseCPUList(s string) ([]int, error) { return cpulist.Parse(s) }
 
 // FormatCPUList renders CPUs in the kernel's list format, merging runs.
-func FormatCPUList(cpus []int) string {
-	s := slices.Clone(cpus)
-	slices.Sort(s)
-	s = slices.Compact(s)
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		j := i
-		for j+1 < len(s) && s[j+1] == s[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		if j > i {
-			fmt.Fprintf(&b, "%d-%d", s[i], s[j])
-		} else {
-			fmt.Fprintf(&b, "%d", s[i])
-		}
-		i = j + 1
-	}
-	return b.String()
-}
+func FormatCPUList(cpus []int) string { return cpulist.Format(cpus) }

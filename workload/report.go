@@ -44,6 +44,9 @@ type Report struct {
 
 	IsMessenger   bool   `json:"is_messenger"`             // position 0 of a fan-out group
 	AffinityError string `json:"affinity_error,omitempty"` // error applying the spawn-time mask
+	// Cgroup is the worker's cgroup v2 path (/proc/self/cgroup, "0::"
+	// line) read after the start gate opened, just before its loop.
+	Cgroup string `json:"cgroup,omitempty"`
 
 	// LoopAllocs counts heap objects the worker process allocated while its
 	// loop ran. Bodies must not allocate, so anything but 0 is a defect

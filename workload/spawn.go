@@ -63,6 +63,8 @@ type Handle struct {
 	spawner  *spawnThread
 	started  bool
 	closed   bool
+	// cgFallback says why workers could not be created inside Config.Cgroup.
+	cgFallback error
 
 	// collectLimit is the stop deadline; a field so tests can shorten it.
 	collectLimit time.Duration
@@ -165,6 +167,14 @@ func Spawn(cfg Config) (h *Handle, err error) {
 	}
 	defer devnull.Close()
 
+	var cgDir *os.File
+	if cfg.Cgroup != nil {
+		if cgDir, err = cfg.Cgroup.OpenDir(); err != nil {
+			return h, fmt.Errorf("spawn: %w", err)
+		}
+		defer cgDir.Close()
+	}
+
 	var ring []*os.File // the current group's pipes: read, write, read, write, …
 	defer func() { closeAll(ring) }()
 	for i := range cfg.Workers {
@@ -188,7 +198,7 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			spec.HasPipes = true
 			extra = []*os.File{ring[2*((pos+n-1)%n)], ring[2*(pos%n)+1]}
 		}
-		if err := h.startChild(exe, devnull, shmFile, &spec, extra); err != nil {
+		if err := h.startChild(exe, devnull, shmFile, &spec, extra, cgDir); err != nil {
 			return h, err
 		}
 		if t.Pipes != nil && pos == g-1 {
@@ -222,7 +232,7 @@ func Spawn(cfg Config) (h *Handle, err error) {
 }
 
 // startChild creates one worker process with its spec, gate and report pipe.
-func (h *Handle) startChild(exe string, devnull, shm *os.File, spec *workerSpec, extra []*os.File) error {
+func (h *Handle) startChild(exe string, devnull, shm *os.File, spec *workerSpec, extra []*os.File, cgDir *os.File) error {
 	i := spec.Index
 	specJSON, err := json.Marshal(spec)
 	if err != nil {
@@ -256,13 +266,9 @@ func (h *Handle) startChild(exe string, devnull, shm *os.File, spec *workerSpec,
 	attr := &os.ProcAttr{
 		Env:   append(os.Environ(), workerEnv+"="+protoVersion, "GOMAXPROCS=1", "GOGC=off"),
 		Files: append([]*os.File{devnull, os.Stderr, os.Stderr, specR, shm, startR, reportW}, extra...),
-		Sys: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
-		},
+		Sys:   baseSysProcAttr(),
 	}
-	var proc *os.Process
-	h.spawner.do(func() { proc, err = os.StartProcess(exe, []string{"ktstar-worker"}, attr) })
+	proc, err := h.startProcess(exe, attr, cgDir, spec.CPUs)
 	if err != nil {
 		startW.Close()
 		reportR.Close()

@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/cgroupfs"
 )
 
 // workerEnv marks a re-exec'd worker process. Its value is the protocol
@@ -109,6 +111,7 @@ type Worker struct {
 
 	counters    map[string]uint64
 	affinityErr string
+	cgroup      string // v2 path seen before the loop
 }
 
 // Stopped reports whether the worker has been told to stop.
@@ -192,6 +195,9 @@ func workerMain() int {
 	if !waitStartGate() {
 		return 0
 	}
+	// After the gate, so a worker moved in by the cgroup.procs fallback
+	// reports its final group. A host without cgroup v2 reports none.
+	w.cgroup, _ = cgroupfs.ProcCgroup(0)
 	if _, err := report.Write([]byte{'r'}); err != nil {
 		return 1
 	}

@@ -1,0 +1,474 @@
+package cgroupfs
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ownerHelperEnv turns the test binary into a run owner for TestSweep: it
+// creates its run group and a child holding a straggler process, prints
+// both, and blocks until killed.
+const ownerHelperEnv = "KTSTAR_CGROUPFS_OWNER_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(ownerHelperEnv) != "" {
+		os.Exit(ownerHelper())
+	}
+	os.Exit(m.Run())
+}
+
+func ownerHelper() int {
+	root, err := Default()
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	run, err := root.NewRun()
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	a, err := run.NewChild("a")
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	straggler := exec.Command("sleep", "1000")
+	straggler.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := straggler.Start(); err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	if err := a.AddProc(straggler.Process.Pid); err != nil {
+		straggler.Process.Kill()
+		fmt.Println("error", err)
+		return 1
+	}
+	fmt.Println(run.Group(), straggler.Process.Pid)
+	select {}
+}
+
+// testRoot returns the host's v2 root, skipping when there is none or
+// when not root (the tests write cgroup files).
+func testRoot(t *testing.T) *Manager {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("cgroup tests need root")
+	}
+	root, err := Default()
+	if err != nil {
+		t.Skipf("no cgroup v2 hierarchy: %v", err)
+	}
+	return root
+}
+
+// testRun creates this process's run group, destroyed when the test ends
+// (also when it fails).
+func testRun(t *testing.T) *Manager {
+	t.Helper()
+	run, err := testRoot(t).NewRun()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := run.Destroy(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return run
+}
+
+// sleeper starts a process that the test kills and reaps at its end.
+func sleeper(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "1000")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
+}
+
+func cgroupOf(t *testing.T, pid int) string {
+	t.Helper()
+	p, err := ProcCgroup(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRealMount(t *testing.T) {
+	root := testRoot(t)
+	t.Logf("cgroup v2 mount: %s", root.Path())
+	if _, err := ProcCgroup(0); err != nil {
+		t.Errorf("own /proc/self/cgroup: %v", err)
+	}
+	if _, err := root.Controllers(); err != nil {
+		t.Error(err)
+	}
+	if err := root.Delete(); !errors.Is(err, ErrRootGroup) {
+		t.Errorf("Delete on the root: %v, want ErrRootGroup", err)
+	}
+	err := writeFile(root.Mount(), "/ktstar-no-such-group", "cpuset.cpus", "0-3")
+	want := fmt.Sprintf(`write cpuset.cpus "0-3" in %s/ktstar-no-such-group: no such file or directory (ENOENT)`, root.Mount())
+	var fe *FileError
+	if !errors.As(err, &fe) || err.Error() != want {
+		t.Errorf("got  %v\nwant %s", err, want)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	run := testRun(t)
+	if want := "/" + RunPrefix + strconv.Itoa(os.Getpid()); run.Group() != want {
+		t.Fatalf("run group %q, want %q", run.Group(), want)
+	}
+	if o, ok := run.owner(); !ok || o.Pid != os.Getpid() {
+		t.Errorf("owner xattr = %+v, %v", o, ok)
+	}
+	if again, err := run.Parent().NewRun(); err != nil || again.Path() != run.Path() {
+		t.Errorf("second NewRun = %v, %v; want the same group", again, err)
+	}
+	a, err := run.NewChild("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run.NewChild("b/c"); err != nil {
+		t.Fatal(err)
+	}
+	if kids, _ := run.Children(); !slices.Equal(kids, []string{"a", "b"}) {
+		t.Errorf("children = %v, want [a b]", kids)
+	}
+	if _, err := run.NewChild("../escape"); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("NewChild(../escape) = %v, want ErrInvalidName", err)
+	}
+
+	cmd := sleeper(t)
+	pid := cmd.Process.Pid
+	if err := a.AddProc(pid); err != nil {
+		t.Fatal(err)
+	}
+	if got := cgroupOf(t, pid); got != a.Group() {
+		t.Errorf("/proc/%d/cgroup = %q, want %q", pid, got, a.Group())
+	}
+	if procs, _ := run.Procs(true); !slices.Equal(procs, []int{pid}) {
+		t.Errorf("recursive procs = %v, want [%d]", procs, pid)
+	}
+	if ev, _ := a.Events(); !ev.Populated {
+		t.Errorf("events = %+v, want populated", ev)
+	}
+
+	if err := run.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := a.Events(); !ev.Frozen {
+		t.Errorf("child events after freezing the parent = %+v, want frozen", ev)
+	}
+	if err := run.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := a.Events(); ev.Frozen {
+		t.Errorf("events after thaw = %+v", ev)
+	}
+
+	err = run.Delete()
+	if err == nil || !strings.Contains(err.Error(), "still holds processes") || !errors.Is(err, unix.EBUSY) {
+		t.Errorf("Delete of a populated tree = %v, want EBUSY naming the processes", err)
+	}
+	if err := run.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("sleeper exit = %v, want killed", err)
+	}
+	if err := run.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(run.Path()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s still exists after Delete: %v", run.Path(), err)
+	}
+	if err := run.Delete(); err != nil {
+		t.Errorf("second Delete = %v, want nil", err)
+	}
+}
+
+func TestKillFallback(t *testing.T) {
+	run := testRun(t)
+	a, err := run.NewChild("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := sleeper(t)
+	if err := a.AddProc(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	// The freeze, SIGKILL each, thaw path used without cgroup.kill.
+	if err := run.killEach(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Error("sleeper survived killEach")
+	}
+	if err := a.waitEvents(func(ev Events) bool { return !ev.Populated }, "populated 0"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestAddProcGone(t *testing.T) {
+	run := testRun(t)
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := run.AddProcs([]int{cmd.Process.Pid})
+	if err != nil || !slices.Equal(gone, []int{cmd.Process.Pid}) {
+		t.Errorf("AddProcs(exited pid) = %v, %v; want it reported gone", gone, err)
+	}
+	if err := run.AddProc(0); err == nil {
+		t.Error("AddProc(0) succeeded")
+	}
+}
+
+func TestAddProcBusy(t *testing.T) {
+	run := testRun(t)
+	avail, err := run.Controllers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(avail) == 0 {
+		t.Skipf("no controller is enabled for %s (root cgroup.subtree_control is empty), so the no-internal-process EBUSY cannot be provoked without writing the root's file", run.Path())
+	}
+	if err := run.EnableControllers(avail[0]); err != nil {
+		t.Fatal(err)
+	}
+	cmd := sleeper(t)
+	err = run.AddProc(cmd.Process.Pid)
+	if !errors.Is(err, unix.EBUSY) || !strings.Contains(err.Error(), "cannot hold processes") {
+		t.Errorf("AddProc into a group with subtree controllers = %v, want explained EBUSY", err)
+	}
+}
+
+func TestControllers(t *testing.T) {
+	run := testRun(t)
+	a, err := run.NewChild("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing, err := run.MissingControllers("cpuset", "no-such-controller")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(missing, "no-such-controller") {
+		t.Errorf("missing = %v, want no-such-controller listed", missing)
+	}
+	err = run.EnableControllers("no-such-controller")
+	var ce *ControllerError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrControllerUnavailable) || !slices.Equal(ce.Controllers, []string{"no-such-controller"}) {
+		t.Errorf("EnableControllers(no-such-controller) = %v", err)
+	}
+	if !slices.Contains(missing, "cpuset") {
+		return
+	}
+	// This host: cpuset belongs to a v1 hierarchy. Every cpuset operation
+	// must say so instead of doing nothing.
+	err = a.SetCpus([]int{0})
+	if !errors.Is(err, ErrControllerUnavailable) || !strings.Contains(err.Error(), `write cpuset.cpus "0" in `+a.Path()) {
+		t.Errorf("SetCpus without cpuset = %v", err)
+	}
+	if _, err := a.Cpus(); !errors.Is(err, ErrControllerUnavailable) {
+		t.Errorf("Cpus without cpuset = %v", err)
+	}
+	t.Logf("SetCpus error: %v", err)
+}
+
+func TestCpuset(t *testing.T) {
+	run := testRun(t)
+	if missing, _ := run.MissingControllers("cpuset"); len(missing) > 0 {
+		t.Skipf("skip: the cgroup v2 hierarchy at %s has no cpuset controller (a hybrid host whose v1 hierarchy owns it); runs in the ktstar vm guest", run.Mount())
+	}
+	a, err := run.NewChild("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetCpus([]int{0}); !errors.Is(err, ErrControllerNotEnabled) {
+		t.Errorf("SetCpus before enabling = %v, want ErrControllerNotEnabled", err)
+	}
+	if err := run.EnableControllers("cpuset"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetCpus([]int{0}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Cpus(); err != nil || !slices.Equal(got, []int{0}) {
+		t.Errorf("Cpus = %v, %v; want [0]", got, err)
+	}
+	if got, err := a.EffectiveCpus(); err != nil || !slices.Equal(got, []int{0}) {
+		t.Errorf("EffectiveCpus = %v, %v; want [0]", got, err)
+	}
+	if err := a.SetMems([]int{0}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Mems(); err != nil || !slices.Equal(got, []int{0}) {
+		t.Errorf("Mems = %v, %v; want [0]", got, err)
+	}
+	err = a.SetCpus([]int{4095})
+	if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), `write cpuset.cpus "4095"`) {
+		t.Errorf("SetCpus(4095) = %v, want EINVAL naming file and data", err)
+	}
+	if err := a.ClearCpus(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.Cpus(); len(got) != 0 {
+		t.Errorf("Cpus after clear = %v", got)
+	}
+}
+
+func TestCloneIntoCgroup(t *testing.T) {
+	run := testRun(t)
+	a, err := run.NewChild("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := a.OpenDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	cmd := exec.Command("sleep", "1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start with CLONE_INTO_CGROUP: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	if got := cgroupOf(t, cmd.Process.Pid); got != a.Group() {
+		t.Errorf("/proc/%d/cgroup = %q, want %q", cmd.Process.Pid, got, a.Group())
+	}
+}
+
+// TestSweep covers the three ways a run group can be stale (owner killed,
+// owner pid gone, pid reused) and the two ways it is live.
+func TestSweep(t *testing.T) {
+	root := testRoot(t)
+
+	// A real owner process that is SIGKILLed, leaving its group and a
+	// straggler behind.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := exec.Command(exe)
+	owner.Env = append(os.Environ(), ownerHelperEnv+"=1")
+	out, err := owner.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ownerGroup := "/" + RunPrefix + strconv.Itoa(owner.Process.Pid)
+	t.Cleanup(func() {
+		owner.Process.Kill()
+		owner.Wait()
+		if g, err := Load(root.Mount(), ownerGroup); err == nil {
+			g.Destroy()
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("owner helper: %v", err)
+	}
+	var group string
+	var straggler int
+	if _, err := fmt.Sscanf(line, "%s %d", &group, &straggler); err != nil || group != ownerGroup {
+		t.Fatalf("owner helper said %q", line)
+	}
+
+	// Groups named after pids with no recorded owner: one live, one gone.
+	live := sleeper(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(pid int) *Manager {
+		g, err := root.NewChild(RunPrefix + strconv.Itoa(pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.Destroy() })
+		return g
+	}
+	liveNoOwner := mk(live.Process.Pid)
+	deadNoOwner := mk(dead.Process.Pid)
+
+	// The first sweep keeps the live owner's group and the unrecorded live
+	// pid's group, and removes the dead pid's.
+	removed, err := root.Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(removed, deadNoOwner.Path()) {
+		t.Errorf("sweep removed %v, want %s among them", removed, deadNoOwner.Path())
+	}
+	for _, g := range []string{ownerGroup, liveNoOwner.Group()} {
+		if _, err := os.Stat(root.Mount() + g); err != nil {
+			t.Errorf("sweep removed live group %s: %v", g, err)
+		}
+	}
+
+	// Pid reuse: the live pid's group records a different start time.
+	o, err := procOwner(live.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Start++
+	if err := liveNoOwner.setOwner(o); err != nil {
+		t.Fatal(err)
+	}
+	owner.Process.Kill()
+	owner.Wait()
+	removed, err = root.Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{root.Mount() + ownerGroup, liveNoOwner.Path()} {
+		if !slices.Contains(removed, g) {
+			t.Errorf("sweep removed %v, want %s among them", removed, g)
+		}
+		if _, err := os.Stat(g); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still exists: %v", g, err)
+		}
+	}
+	// The straggler was killed with its group (init reaps it).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := procOwner(straggler); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			unix.Kill(straggler, unix.SIGKILL)
+			t.Fatalf("straggler %d survived the sweep", straggler)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The sleeper itself was in the root group, untouched.
+	if err := live.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("live sleeper was hurt: %v", err)
+	}
+}

@@ -1,0 +1,146 @@
+package cgroupfs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// fixtures is the testdata tree: files copied from this host (hybrid) and
+// written by hand for hosts the tests cannot run on (pure v2).
+var fixtures fs.FS = os.DirFS("testdata")
+
+func open(t *testing.T, name string) fs.File {
+	t.Helper()
+	f, err := fixtures.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestParseMountInfo(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want Mount
+		err  error
+	}{
+		{"mountinfo-hybrid", Mount{Point: "/sys/fs/cgroup/unified", Root: "/"}, nil},
+		{"mountinfo-v2", Mount{Point: "/sys/fs/cgroup", Root: "/"}, nil},
+		{"mountinfo-escaped", Mount{Point: "/mnt/my cgroups", Root: "/sub"}, nil},
+		{"mountinfo-v1only", Mount{}, ErrNoV2Mount},
+	} {
+		got, err := ParseMountInfo(open(t, tc.file))
+		if !errors.Is(err, tc.err) || got != tc.want {
+			t.Errorf("%s: got %+v, %v; want %+v, %v", tc.file, got, err, tc.want, tc.err)
+		}
+	}
+	if _, err := ParseMountInfo(strings.NewReader("garbage line\n")); !errors.Is(err, ErrParse) {
+		t.Errorf("garbage: err = %v, want ErrParse", err)
+	}
+}
+
+func TestParseProcCgroup(t *testing.T) {
+	for _, tc := range []struct{ file, want string }{
+		{"proc-cgroup-hybrid", "/"},
+		{"proc-cgroup-v2", "/user.slice/user-1000.slice/session-2.scope"},
+	} {
+		got, err := ParseProcCgroup(open(t, tc.file))
+		if err != nil || got != tc.want {
+			t.Errorf("%s: got %q, %v; want %q", tc.file, got, err, tc.want)
+		}
+	}
+	if _, err := ParseProcCgroup(strings.NewReader("4:memory:/x\n")); !errors.Is(err, ErrParse) {
+		t.Errorf("v1 only: err = %v, want ErrParse", err)
+	}
+}
+
+func TestParseEventsAndControllers(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want Events
+	}{
+		{"events-populated", Events{Populated: true}},
+		{"events-frozen", Events{Frozen: true}},
+	} {
+		got, err := ParseEvents(open(t, tc.file))
+		if err != nil || got != tc.want {
+			t.Errorf("%s: got %+v, %v; want %+v", tc.file, got, err, tc.want)
+		}
+	}
+	if _, err := ParseEvents(strings.NewReader("populated\n")); !errors.Is(err, ErrParse) {
+		t.Errorf("key without value: err = %v, want ErrParse", err)
+	}
+	got, err := ParseControllers(open(t, "controllers-v2"))
+	want := []string{"cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("controllers: got %v, %v; want %v", got, err, want)
+	}
+	if got, _ := ParseControllers(strings.NewReader("\n")); len(got) != 0 {
+		t.Errorf("empty controllers: got %v", got)
+	}
+}
+
+func TestParseProcs(t *testing.T) {
+	got, err := ParseProcs(strings.NewReader("12\n345\n\n"))
+	if err != nil || !slices.Equal(got, []int{12, 345}) {
+		t.Errorf("got %v, %v", got, err)
+	}
+	if _, err := ParseProcs(strings.NewReader("12\nx\n")); !errors.Is(err, ErrParse) {
+		t.Errorf("bad pid: err = %v, want ErrParse", err)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	line := "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 rest\n"
+	state, start, err := ParseStat(strings.NewReader(line))
+	if err != nil || state != 'S' || start != 987654 {
+		t.Errorf("got %c %d %v; want S 987654", state, start, err)
+	}
+	if _, _, err := ParseStat(strings.NewReader("1 (x) S 1 2\n")); !errors.Is(err, ErrParse) {
+		t.Errorf("short stat: err = %v, want ErrParse", err)
+	}
+	// The real file of this process parses too.
+	f, err := os.Open("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// The leader thread may be running or sleeping; it is alive.
+	if state, start, err := ParseStat(f); err != nil || !strings.ContainsRune("RS", rune(state)) || start == 0 {
+		t.Errorf("/proc/self/stat: state %c, start %d, %v", state, start, err)
+	}
+}
+
+func TestValidateName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"a", true}, {"a/b", true}, {"cg_0", true}, {"x.y", true},
+		{"", false}, {"/a", false}, {"a//b", false}, {"a/", false}, {".", false},
+		{"..", false}, {"a/../b", false}, {".hidden", false}, {"a\x00b", false},
+	} {
+		err := ValidateName(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidateName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidName) {
+			t.Errorf("ValidateName(%q): %v does not wrap ErrInvalidName", tc.name, err)
+		}
+	}
+}
+
+func TestBeneath(t *testing.T) {
+	for _, tc := range []struct{ rel, want string }{
+		{"/a/b", "/m/a/b"}, {"a", "/m/a"}, {"../../etc", "/m/etc"}, {"/", "/m"}, {"a/../../x", "/m/x"},
+	} {
+		if got := beneath("/m", tc.rel); got != tc.want {
+			t.Errorf("beneath(/m, %q) = %q, want %q", tc.rel, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package workload
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Cgroup is a cgroup v2 group that Spawn creates its workers in
+// (Config.Cgroup). *cgroupfs.Manager implements it.
+type Cgroup interface {
+	// OpenDir opens the group directory O_PATH|O_DIRECTORY|O_CLOEXEC for
+	// clone3's CLONE_INTO_CGROUP.
+	OpenDir() (*os.File, error)
+	// AddProc writes pid to the group's cgroup.procs (the fallback).
+	AddProc(pid int) error
+	// Group is the group's path as /proc/PID/cgroup shows it.
+	Group() string
+}
+
+// startProcess starts one worker process. With a cgroup directory, the
+// process is created inside the group (SysProcAttr.UseCgroupFD: clone3
+// CLONE_INTO_CGROUP), so not one instruction of it runs elsewhere and no
+// cgroup.procs write contends on cgroup_threadgroup_rwsem. If that start
+// fails (kernel before 5.7, a group that refuses tasks), it follows runc:
+// start again without it, then move the process through cgroup.procs
+// while it is still parked before the start gate; later workers of the
+// handle go straight to the fallback. The reason is kept in
+// Handle.CgroupFallback.
+func (h *Handle) startProcess(exe string, attr *os.ProcAttr, cgDir *os.File, cpus []int) (proc *os.Process, err error) {
+	start := func(a *os.ProcAttr) {
+		h.spawner.do(func() { proc, err = os.StartProcess(exe, []string{"ktstar-worker"}, a) })
+	}
+	if cgDir == nil {
+		start(attr)
+		return proc, err
+	}
+	if h.cgFallback == nil {
+		sys := *attr.Sys
+		sys.UseCgroupFD, sys.CgroupFD = true, int(cgDir.Fd())
+		into := *attr
+		into.Sys = &sys
+		if start(&into); err == nil {
+			return proc, nil
+		}
+		h.cgFallback = fmt.Errorf("start inside cgroup %s failed, so workers are moved through cgroup.procs: %w", h.cfg.Cgroup.Group(), err)
+	}
+	if start(attr); err != nil {
+		return nil, err
+	}
+	if err := h.cfg.Cgroup.AddProc(proc.Pid); err != nil {
+		killGroup(proc.Pid)
+		proc.Wait()
+		return nil, fmt.Errorf("move into cgroup %s: %w", h.cfg.Cgroup.Group(), err)
+	}
+	// Attaching to a group with a cpuset resets the task's CPU mask to the
+	// cpuset, undoing a mask the worker may already have applied.
+	if len(cpus) > 0 {
+		var set unix.CPUSet
+		for _, c := range cpus {
+			set.Set(c)
+		}
+		if err := unix.SchedSetaffinity(proc.Pid, &set); err != nil {
+			h.cgFallback = errors.Join(h.cgFallback, fmt.Errorf("restore worker %d's CPU mask %s after the move: %w", proc.Pid, FormatCPUList(cpus), err))
+		}
+	}
+	return proc, nil
+}
+
+// CgroupFallback returns nil when every worker was created inside
+// Config.Cgroup, and otherwise why they had to be moved in afterwards.
+func (h *Handle) CgroupFallback() error { return h.cgFallback }
+
+// baseSysProcAttr is every worker's process attributes: its own process
+// group, and SIGKILL when the spawner thread dies.
+func baseSysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
