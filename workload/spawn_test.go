@@ -352,15 +352,18 @@ func TestSnapshotAndSetAffinity(t *testing.T) {
 	if err := hd.SetAffinity(2, []int{cpu}); err == nil || !strings.Contains(err.Error(), "worker index 2 is out of range (allowed: 0..1)") {
 		t.Errorf("bad index: %v", err)
 	}
-	time.Sleep(100 * time.Millisecond)
-	a := hd.SnapshotIterations()
-	time.Sleep(100 * time.Millisecond)
-	b := hd.SnapshotIterations()
-	for i := range a {
-		if b[i] <= a[i] || a[i] == 0 {
-			t.Errorf("worker %d: iterations %d then %d, want growth", i, a[i], b[i])
+	// Each worker's published count must become non-zero and then grow.
+	// Waiting for it, rather than sleeping a fixed time, keeps the test
+	// honest on a machine where other tasks compete for the CPU.
+	a := waitFor(t, func(s []uint64) bool { return !slices.Contains(s, 0) }, hd.SnapshotIterations)
+	waitFor(t, func(s []uint64) bool {
+		for i := range s {
+			if s[i] <= a[i] {
+				return false
+			}
 		}
-	}
+		return true
+	}, hd.SnapshotIterations)
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", hd.Pids()[1]))
 	if !strings.Contains(string(status), "Cpus_allowed_list:\t"+strconv.Itoa(cpu)+"\n") {
 		t.Errorf("worker 1 status after set_affinity:\n%s", status)
@@ -368,6 +371,22 @@ func TestSnapshotAndSetAffinity(t *testing.T) {
 	rs, _ := hd.StopAndCollect()
 	if c := rs[1].CPUsUsed; c[len(c)-1] != cpu && !slices.Contains(c, cpu) {
 		t.Errorf("worker 1 cpus_used %v, want to include %d", c, cpu)
+	}
+}
+
+// waitFor polls snap until ok holds, for at most 5 s.
+func waitFor(t *testing.T, ok func([]uint64) bool, snap func() []uint64) []uint64 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := snap()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("iteration counts stuck at %v", s)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
