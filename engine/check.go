@@ -33,12 +33,12 @@ func (h *Host) Check(path string) error {
 // checkFile resolves one module and then each module it loads, once each.
 func (h *Host) checkFile(l *loader, name string, src []byte, errs *[]error) {
 	f, err := FileOptions().Parse(name, src, 0)
-	if err == nil {
-		err = resolve.File(f, h.Predeclared.Has, starlark.Universe.Has)
-	}
 	if err != nil {
 		*errs = append(*errs, wrap(err))
 		return
+	}
+	if err := resolve.File(f, h.Predeclared.Has, starlark.Universe.Has); err != nil {
+		*errs = append(*errs, wrap(err))
 	}
 	for _, stmt := range f.Stmts {
 		load, ok := stmt.(*syntax.LoadStmt)

@@ -65,6 +65,9 @@ type Host struct {
 	Out io.Writer
 	// Stdlib holds the @stdlib// modules; nil means the embedded stdlib.
 	Stdlib fs.FS
+	// InitThread, when set, is called on each new thread before it runs,
+	// e.g. to set thread locals that the caller's builtins read.
+	InitThread func(*starlark.Thread)
 }
 
 // Run executes the script at path until it ends, fails or ctx is done, and
@@ -114,6 +117,9 @@ func (h *Host) newThread(ctx context.Context, root string) (*starlark.Thread, *l
 		Load:  l.load,
 	}
 	thread.SetLocal(ContextKey, ctx)
+	if h.InitThread != nil {
+		h.InitThread(thread)
+	}
 	stop := context.AfterFunc(ctx, func() { thread.Cancel(cause(ctx)) })
 	return thread, l, func() { stop() }
 }

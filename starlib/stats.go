@@ -302,12 +302,12 @@ func selectK[T cmp.Ordered](a []T, k int) {
 }
 
 func statsPercentile(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var v starlark.Value
-	var p float64
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "data", &v, "p", &p); err != nil {
+	var v, pv starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "data", &v, "p", &pv); err != nil {
 		return nil, err
 	}
-	if err := checkPercent(b.Name(), p); err != nil {
+	p, err := percent(b.Name(), "p", pv)
+	if err != nil {
 		return nil, err
 	}
 	d, err := collect(b.Name(), v)
@@ -329,11 +329,8 @@ func statsPercentiles(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	}
 	ps := make([]float64, psv.Len())
 	for i := range ps {
-		f, ok := starlark.AsFloat(psv.Index(i))
-		if !ok {
-			return nil, fmt.Errorf("%s: ps[%d]: want a number, got %s", b.Name(), i, psv.Index(i).Type())
-		}
-		if err := checkPercent(b.Name(), f); err != nil {
+		f, err := percent(b.Name(), fmt.Sprintf("ps[%d]", i), psv.Index(i))
+		if err != nil {
 			return nil, err
 		}
 		ps[i] = f
@@ -353,11 +350,16 @@ func statsPercentiles(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	return starlark.NewList(out), nil
 }
 
-func checkPercent(fn string, p float64) error {
-	if !(p >= 0 && p <= 100) {
-		return fmt.Errorf("%s: p = %v is out of range (allowed: 0..100)", fn, p)
+// percent reads a percentile rank, an int or float in 0..100.
+func percent(fn, param string, v starlark.Value) (float64, error) {
+	p, ok := starlark.AsFloat(v)
+	if !ok {
+		return 0, fmt.Errorf("%s: %s: want a number, got %s", fn, param, v.Type())
 	}
-	return nil
+	if !(p >= 0 && p <= 100) {
+		return 0, fmt.Errorf("%s: %s = %s is out of range (allowed: 0..100)", fn, param, v)
+	}
+	return p, nil
 }
 
 // statsFunc builds a one-argument stats builtin.
