@@ -59,10 +59,15 @@ func ktstar(t testing.TB, stdin string, args ...string) (string, string, int) {
 func script(t *testing.T, src string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "s.star")
-	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+	writeFile(t, p, src)
+	return p
+}
+
+func writeFile(t testing.TB, path, src string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
 
 // TestExamples runs every example through the real binary, briefly.
