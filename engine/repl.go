@@ -135,7 +135,7 @@ func newLineReader(rio REPLIO) (lineReader, func()) {
 			io.Reader
 			io.Writer
 		}{f, rio.Out}, ">>> ")
-		if w, h, err := term.GetSize(t.fd); err == nil {
+		if w, h, err := term.GetSize(t.fd); err == nil && w > 0 && h > 0 {
 			t.t.SetSize(w, h)
 		}
 		return t, func() {}
