@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,11 @@ func testHost(out *strings.Builder) *Host {
 		Predeclared: starlark.StringDict{
 			"boom": starlark.NewBuiltin("boom", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 				panic("kaboom")
+			}),
+			// block waits for the run's context, as every blocking builtin must.
+			"block": starlark.NewBuiltin("block", func(th *starlark.Thread, _ *starlark.Builtin, _ starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+				<-Context(th).Done()
+				return nil, fmt.Errorf("block: %w", context.Cause(Context(th)))
 			}),
 		},
 		Out:    out,
@@ -135,6 +142,39 @@ func TestREPLPipe(t *testing.T) {
 		t.Errorf("out = %q", out.String())
 	}
 	if !strings.Contains(errs.String(), "<stdin>:1:1: error: undefined: nope") {
+		t.Errorf("errors = %q", errs.String())
+	}
+}
+
+// TestREPLInterrupt checks that an interrupt cancels the statement that
+// is running, not the session, and that one at the prompt is dropped.
+func TestREPLInterrupt(t *testing.T) {
+	var out, errs strings.Builder
+	pr, pw := io.Pipe()
+	intr := make(chan struct{}, 1)
+	intr <- struct{}{} // stale: came while no statement ran
+	h := testHost(&out)
+	block := h.Predeclared["block"].(*starlark.Builtin)
+	started := make(chan struct{})
+	h.Predeclared["block"] = starlark.NewBuiltin("block", func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		close(started)
+		return block.CallInternal(th, args, kwargs)
+	})
+	done := make(chan error)
+	go func() { done <- h.REPL(context.Background(), REPLIO{In: pr, Out: &out, Err: &errs, Interrupt: intr}) }()
+	io.WriteString(pw, "print('first')\n")
+	io.WriteString(pw, "block()\n")
+	<-started
+	intr <- struct{}{}
+	io.WriteString(pw, "print('after')\n")
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "first\nafter\n" {
+		t.Errorf("out = %q", out.String())
+	}
+	if !strings.Contains(errs.String(), "block: context canceled") {
 		t.Errorf("errors = %q", errs.String())
 	}
 }

@@ -79,6 +79,7 @@ func (h *Host) REPL(ctx context.Context, rio REPLIO) error {
 func (h *Host) evalChunk(ctx context.Context, thread *starlark.Thread, f *syntax.File, globals starlark.StringDict, rio REPLIO) (err error) {
 	chunkCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	drain(rio.Interrupt)
 	if rio.Interrupt != nil {
 		go func() {
 			select {
@@ -110,6 +111,18 @@ func (h *Host) evalChunk(ctx context.Context, thread *starlark.Thread, f *syntax
 		return nil
 	}
 	return wrap(starlark.ExecREPLChunk(f, thread, globals))
+}
+
+// drain drops interrupts that came while no statement ran (Ctrl-C at the
+// prompt of a serial console), so they do not cancel the next one.
+func drain(c <-chan struct{}) {
+	for {
+		select {
+		case <-c:
+		default:
+			return
+		}
+	}
 }
 
 func soleExpr(f *syntax.File) syntax.Expr {
