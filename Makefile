@@ -7,6 +7,7 @@ GOFLAGS ?=
 .PHONY: all build test vet bench clean
 
 all: build
+	./$(BIN) --set duration=1s examples/quickstart.star
 
 build:
 	$(GO) build $(GOFLAGS) -o $(BIN) ./cmd/ktstar

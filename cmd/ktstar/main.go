@@ -1,0 +1,46 @@
+// Command ktstar runs Linux scheduler workloads described by Starlark
+// scripts and reports what every worker measured.
+//
+//	ktstar [flags] SCRIPT.star [-- ARGS]   run a script (same as `ktstar run`)
+//	ktstar repl                            interactive session
+//	ktstar list                            every work type
+//	ktstar doc NAME                        one work type's parameters
+//	ktstar check SCRIPT.star               parse and resolve without running
+//	ktstar version
+//
+// Exit status: 0 success, 1 fail() or a failed check, 2 a usage, script or
+// spawn error, 130/143 after SIGINT/SIGTERM (once every worker is reaped).
+package main
+
+import (
+	"io"
+	"os"
+
+	"github.com/ktstar/ktstar/workload"
+)
+
+// version is ktstar's release, reported by `ktstar version` and in --json.
+const version = "0.1.0-dev"
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFail   = 1 // fail() or a failed check
+	exitError  = 2 // usage, script or spawn error
+	exitSignal = 128
+)
+
+func main() {
+	// A re-exec'd worker runs here and never returns.
+	workload.Init()
+	os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// Main runs the command line args and returns the exit status.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c, status, done := parse(args, stdout, stderr)
+	if done {
+		return status
+	}
+	return c.dispatch(stdin)
+}

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ktstar/ktstar/workload"
+)
+
+// bin is the ktstar binary the tests drive, built once by TestMain.
+var bin string
+
+func TestMain(m *testing.M) {
+	workload.Init()
+	dir, err := os.MkdirTemp("", "ktstar-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	bin = filepath.Join(dir, "ktstar")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build ktstar:", err)
+		os.RemoveAll(dir)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// ktstar runs the binary and returns stdout, stderr and the exit status.
+func ktstar(t testing.TB, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+}
+
+func script(t *testing.T, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "s.star")
+	writeFile(t, p, src)
+	return p
+}
+
+func writeFile(t testing.TB, path, src string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExamples runs every example through the real binary, briefly.
+func TestExamples(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/*.star")
+	if len(files) < 4 {
+		t.Fatalf("found %d examples, want quickstart and one per group", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			out, errs, code := ktstar(t, "", "--set", "duration=200ms", f)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+		})
+	}
+}
+
+// TestExitStatus checks the exit status and the message of each outcome.
+func TestExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		code  int
+		inErr string // substring of stderr
+		inOut string // substring of stdout
+	}{
+		{"fail", []string{script(t, "fail('threshold', 3, 'exceeded')\n")}, 1, "s.star:1:5: error: fail: threshold 3 exceeded", ""},
+		{"script error", []string{script(t, "x = 1 // 0\n")}, 2, "s.star:1:7: error: floored division by zero", ""},
+		{"spawn error", []string{script(t, "spawn(workload(workers = 1, affinity = affinity.exact([4095])))\n")}, 2, "CPU 4095 is not online", ""},
+		{"missing file", []string{"/nonexistent.star"}, 2, "read script", ""},
+		{"unknown flag", []string{"--frob", "x.star"}, 2, "unknown flag: --frob", ""},
+		{"bad set", []string{"--set", "novalue", "x.star"}, 2, `--set "novalue": want KEY=VALUE`, ""},
+		{"bad color", []string{"--color", "pink", "version"}, 2, `--color="pink"`, ""},
+		{"no args", nil, 2, "Usage:", ""},
+		{"help", []string{"--help"}, 0, "Usage:", ""},
+		{"version", []string{"version"}, 0, "", "ktstar " + version},
+		{"params and args", []string{"--set", "k=v", script(t, "print(params['k'], args)\n"), "--", "a", "-b"}, 0, "", `v ["a", "-b"]`},
+		{"run", []string{"run", script(t, "print('hi')\n")}, 0, "", "hi"},
+		{"check ok", []string{"check", script(t, "spawn(workload(workers = 1))\n")}, 0, "ok", ""},
+		{"check error", []string{"check", script(t, "x = (\n")}, 2, "s.star:2:1: error: got end of file", ""},
+		{"check undefined", []string{"check", script(t, "spwn(1)\n")}, 2, "s.star:1:1: error: undefined: spwn", ""},
+		{"doc", []string{"doc", "futex_ping_pong"}, 0, "", "spin_iters  int   1024     0..16777216"},
+		{"doc unknown", []string{"doc", "futexpingpong"}, 2, `did you mean "FutexPingPong"?`, ""},
+		{"timeout", []string{"--timeout", "200ms", script(t, "sleep('60s')\n")}, 2, "timed out after 200ms", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := ktstar(t, "", tc.args...)
+			if code != tc.code || !strings.Contains(errs, tc.inErr) || !strings.Contains(out, tc.inOut) {
+				t.Fatalf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s\nwant stderr to contain %q and stdout %q", code, tc.code, out, errs, tc.inErr, tc.inOut)
+			}
+		})
+	}
+}
+
+// TestList checks that `ktstar list` shows every type of the catalog.
+func TestList(t *testing.T) {
+	out, _, code := ktstar(t, "", "list")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, typ := range workload.Types() {
+		if !strings.Contains(out, typ.Name+" ") || !strings.Contains(out, "work."+typ.Ctor) || !strings.Contains(out, typ.Doc) {
+			t.Errorf("list lacks %s:\n%s", typ.Name, out)
+		}
+	}
+}
+
+// TestJSON checks that --json holds host facts and one report per worker
+// with every field of workload.Report.
+func TestJSON(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.json")
+	s := script(t, `
+h = spawn(workload(workers = 4, work = work.futex_ping_pong()))
+h.start()
+sleep("100ms")
+h.stop()
+`)
+	_, errs, code := ktstar(t, "", "-q", "--json", out, s, "--", "x")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Version    string         `json:"ktstar_version"`
+		Script     string         `json:"script"`
+		Args       []string       `json:"args"`
+		StartTime  time.Time      `json:"start_time"`
+		DurationNs int64          `json:"duration_ns"`
+		Host       map[string]any `json:"host"`
+		Runs       []struct {
+			Workload map[string]any   `json:"workload"`
+			Reports  []map[string]any `json:"reports"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("--json output does not parse: %v\n%s", err, b)
+	}
+	if doc.Version != version || doc.Script != s || !slices.Equal(doc.Args, []string{"x"}) || doc.StartTime.IsZero() || doc.DurationNs <= 0 {
+		t.Errorf("run facts: %+v", doc)
+	}
+	for _, k := range []string{"kernel_release", "cpu_count", "cpu_model"} {
+		if _, ok := doc.Host[k]; !ok {
+			t.Errorf("host facts lack %s: %v", k, doc.Host)
+		}
+	}
+	if len(doc.Runs) != 1 || len(doc.Runs[0].Reports) != 4 {
+		t.Fatalf("want 1 run of 4 reports, got %s", b)
+	}
+	// Every field of the report struct, except those left out when empty
+	// (affinity_error, counters), which no futex worker has.
+	rt := reflect.TypeFor[workload.Report]()
+	for i := range rt.NumField() {
+		tag := rt.Field(i).Tag.Get("json")
+		name, opts, _ := strings.Cut(tag, ",")
+		if opts == "omitempty" {
+			continue
+		}
+		for w, r := range doc.Runs[0].Reports {
+			if _, ok := r[name]; !ok {
+				t.Errorf("report %d lacks %s", w, name)
+			}
+		}
+	}
+}
+
+// TestSignals interrupts a script in sleep("60s"): ktstar returns within
+// a second with 128+signal, after every worker is gone.
+func TestSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			s := script(t, `
+h = spawn(workload(workers = 2))
+h.start()
+print(" ".join([str(p) for p in h.pids]))
+sleep("60s")
+`)
+			cmd := exec.Command(bin, "-q", s)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			line, err := bufio.NewReader(stdout).ReadString('\n')
+			if err != nil {
+				t.Fatalf("no pids printed: %v; stderr: %s", err, errb.String())
+			}
+			var pids []int
+			for _, f := range strings.Fields(line) {
+				p, _ := strconv.Atoi(f)
+				pids = append(pids, p)
+			}
+			sent := time.Now()
+			cmd.Process.Signal(sig)
+			cmd.Wait()
+			took := time.Since(sent)
+			if code := cmd.ProcessState.ExitCode(); code != 128+int(sig) {
+				t.Errorf("exit %d, want %d; stderr: %s", code, 128+int(sig), errb.String())
+			}
+			t.Logf("exited %v after %s", took, sig)
+			if took > time.Second {
+				t.Errorf("took %v after the signal, want at most 1s", took)
+			}
+			for _, p := range pids {
+				if err := syscall.Kill(p, 0); err != syscall.ESRCH {
+					t.Errorf("worker %d still exists after ktstar exited (kill 0: %v)", p, err)
+				}
+			}
+		})
+	}
+}
+
+// TestREPLPipe drives `ktstar repl` through a pipe, as a serial console would.
+func TestREPLPipe(t *testing.T) {
+	in := `cfg = workload(workers = 2, work = work.futex_ping_pong(spin_iters = 64))
+h = spawn(cfg)
+h.start()
+sleep("100ms")
+reports = h.stop()
+len(reports)
+[r["completed"] for r in reports]
+`
+	out, errs, code := ktstar(t, in, "repl")
+	if code != 0 || out != "2\n[True, True]\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}

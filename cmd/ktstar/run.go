@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/workload"
+	"golang.org/x/sys/unix"
+)
+
+// signals cancels ctx at the first SIGINT or SIGTERM and remembers which
+// one came; a second one exits at once (workers die with ktstar through
+// their parent-death signal).
+type signals struct {
+	ch  chan os.Signal
+	got atomic.Value // syscall.Signal
+}
+
+func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}) *signals {
+	s := &signals{ch: make(chan os.Signal, 2)}
+	signal.Notify(s.ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		for sig := range s.ch {
+			sn := sig.(syscall.Signal)
+			if interrupt != nil && sn == syscall.SIGINT {
+				// In the REPL, Ctrl-C cancels the statement, not the session.
+				select {
+				case interrupt <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			if s.got.Load() != nil {
+				os.Exit(exitSignal + int(sn))
+			}
+			s.got.Store(sn)
+			cancel(fmt.Errorf("interrupted by %s", unix.SignalName(sn)))
+		}
+	}()
+	return s
+}
+
+// stop stops watching; it returns the signal that came, if any.
+func (s *signals) stop() (syscall.Signal, bool) {
+	signal.Stop(s.ch)
+	sig, ok := s.got.Load().(syscall.Signal)
+	return sig, ok
+}
+
+// run executes a script and reports its result.
+func (c *cli) run(path string) int {
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script})
+	host := &engine.Host{Predeclared: sess.Predeclared(), Out: c.stdout}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	if c.timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf("timed out after %v (--timeout)", c.timeout))
+		defer stop()
+	}
+	sigs := watchSignals(cancel, nil)
+	start := time.Now()
+	_, err := host.Run(ctx, path)
+	sess.Close() // every worker the script left running is killed and reaped
+	elapsed := time.Since(start)
+	sig, signalled := sigs.stop()
+
+	status := exitOK
+	var fe *starlib.FailError
+	switch {
+	case signalled:
+		status = exitSignal + int(sig)
+	case errors.As(err, &fe):
+		status = exitFail
+	case err != nil:
+		status = exitError
+	}
+	if c.json != "" {
+		if jerr := c.writeJSON(path, start, elapsed, sess.Runs(), status, err); jerr != nil {
+			c.printError("ktstar: " + jerr.Error())
+			if status == exitOK {
+				status = exitError
+			}
+		}
+	}
+	if !c.quiet {
+		c.summary(sess.Runs())
+	}
+	switch {
+	case signalled:
+		c.printError(fmt.Sprintf("ktstar: interrupted by %s; every worker stopped", unix.SignalName(sig)))
+	case err != nil:
+		c.printError(err.Error())
+	}
+	return status
+}
+
+// summary prints one short line per stopped spawn.
+func (c *cli) summary(runs []starlib.Run) {
+	for _, r := range runs {
+		done, units, gap := 0, uint64(0), uint64(0)
+		var lat []uint64
+		for _, rep := range r.Reports {
+			if rep.Completed {
+				done++
+			}
+			units += rep.WorkUnits
+			gap = max(gap, rep.MaxGapMs)
+			lat = append(lat, rep.WakeLatenciesNs...)
+		}
+		col := c.okc
+		if done < len(r.Reports) {
+			col = c.warnc
+		}
+		line := fmt.Sprintf("%s x%d: %d/%d completed, %d work units, max gap %d ms", r.Workload.Work.Name(), len(r.Reports), done, len(r.Reports), units, gap)
+		if len(lat) > 0 {
+			p := starlib.PercentilesOf(lat, []float64{50, 99})
+			line += fmt.Sprintf(", wake p50 %v p99 %v", time.Duration(p[0]), time.Duration(p[1]))
+		}
+		col.Fprintln(c.stderr, line)
+	}
+}
+
+// output is the --json document.
+type output struct {
+	Version    string            `json:"ktstar_version"`
+	Script     string            `json:"script"`
+	Args       []string          `json:"args"`
+	Params     map[string]string `json:"params"`
+	StartTime  time.Time         `json:"start_time"`
+	DurationNs int64             `json:"duration_ns"`
+	Host       hostFacts         `json:"host"`
+	ExitStatus int               `json:"exit_status"`
+	Error      string            `json:"error,omitempty"`
+	Runs       []starlib.Run     `json:"runs"`
+}
+
+// hostFacts describe the machine a run measured.
+type hostFacts struct {
+	KernelRelease string `json:"kernel_release"`
+	CPUCount      int    `json:"cpu_count"` // online CPUs
+	CPUModel      string `json:"cpu_model"`
+}
+
+func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, runs []starlib.Run, status int, runErr error) error {
+	out := output{
+		Version: version, Script: path, Args: c.script, Params: c.params,
+		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: host(),
+		ExitStatus: status, Runs: runs,
+	}
+	if out.Args == nil {
+		out.Args = []string{}
+	}
+	if out.Runs == nil {
+		out.Runs = []starlib.Run{}
+	}
+	if runErr != nil {
+		out.Error = runErr.Error()
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode --json: %w", err)
+	}
+	if err := os.WriteFile(c.json, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	return nil
+}
+
+// host reads the facts that are cheap to get; a fact that cannot be read
+// stays empty rather than failing the run.
+func host() hostFacts {
+	var h hostFacts
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		h.KernelRelease = unix.ByteSliceToString(u.Release[:])
+	}
+	if cpus, err := workload.OnlineCPUs(); err == nil {
+		h.CPUCount = len(cpus)
+	}
+	h.CPUModel = cpuModel()
+	return h
+}
+
+// cpuModel returns the first "model name" of /proc/cpuinfo.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// check parses and resolves a script and what it loads.
+func (c *cli) check(path string) int {
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script})
+	host := &engine.Host{Predeclared: sess.Predeclared()}
+	if err := host.Check(path); err != nil {
+		c.printError(err.Error())
+		return exitError
+	}
+	if !c.quiet {
+		c.okc.Fprintf(c.stderr, "%s: ok\n", path)
+	}
+	return exitOK
+}
+
+// repl runs an interactive session on stdin.
+func (c *cli) repl(stdin io.Reader) int {
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script})
+	defer sess.Close()
+	host := &engine.Host{Predeclared: sess.Predeclared(), Out: c.stdout}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	interrupt := make(chan struct{}, 1)
+	sigs := watchSignals(cancel, interrupt)
+	err := host.REPL(ctx, engine.REPLIO{In: stdin, Out: c.stdout, Err: c.stderr, Interrupt: interrupt})
+	sess.Close()
+	if sig, ok := sigs.stop(); ok {
+		return exitSignal + int(sig)
+	}
+	if err != nil {
+		c.printError("ktstar repl: " + err.Error())
+		return exitError
+	}
+	return exitOK
+}

@@ -1,0 +1,119 @@
+package starlib
+
+import (
+	"fmt"
+
+	"github.com/ktstar/ktstar/workload"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
+)
+
+// Affinity is the Starlark module `affinity`: CPU-mask intents for
+// workload(affinity = ...). A CPU list is a list of ints or a kernel CPU
+// list string such as "0-3,8".
+//
+//	def inherit() -> affinity
+//	    keep the spawner's CPU mask (the default).
+//	def exact(cpus) -> affinity
+//	    pin every worker to exactly cpus.
+//	def random_subset(cpus, n) -> affinity
+//	    give each worker n CPUs drawn independently from cpus.
+//
+// The CPUs are checked against the online CPUs when the workload is built.
+var Affinity = &starlarkstruct.Module{
+	Name: "affinity",
+	Members: starlark.StringDict{
+		"inherit":       starlark.NewBuiltin("inherit", guard(affinityInherit)),
+		"exact":         starlark.NewBuiltin("exact", guard(affinityExact)),
+		"random_subset": starlark.NewBuiltin("random_subset", guard(affinityRandomSubset)),
+	},
+}
+
+func affinityInherit(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	return AffinityValue{workload.Inherit()}, nil
+}
+
+func affinityExact(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var cpus starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cpus", &cpus); err != nil {
+		return nil, err
+	}
+	list, err := cpuList(b.Name(), cpus)
+	if err != nil {
+		return nil, err
+	}
+	return AffinityValue{workload.Exact(list...)}, nil
+}
+
+func affinityRandomSubset(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var cpus starlark.Value
+	var n int
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cpus", &cpus, "n", &n); err != nil {
+		return nil, err
+	}
+	list, err := cpuList(b.Name(), cpus)
+	if err != nil {
+		return nil, err
+	}
+	return AffinityValue{workload.RandomSubset(list, n)}, nil
+}
+
+// cpuList accepts a list or tuple of ints, or a kernel CPU list string.
+func cpuList(fn string, v starlark.Value) ([]int, error) {
+	if s, ok := v.(starlark.String); ok {
+		cpus, err := workload.ParseCPUList(string(s))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+		return cpus, nil
+	}
+	seq, ok := v.(starlark.Indexable)
+	if !ok {
+		return nil, fmt.Errorf("%s: cpus: want a list of ints or a CPU list string like \"0-3\", got %s", fn, v.Type())
+	}
+	out := make([]int, seq.Len())
+	for i := range out {
+		if err := starlark.AsInt(seq.Index(i), &out[i]); err != nil {
+			return nil, fmt.Errorf("%s: cpus[%d]: %w", fn, i, err)
+		}
+	}
+	return out, nil
+}
+
+// AffinityValue is the Starlark value of a CPU-mask intent.
+type AffinityValue struct{ A workload.Affinity }
+
+// String renders the constructor call, e.g. `exact(0-1)`.
+func (a AffinityValue) String() string { return a.A.String() }
+
+// Type returns "affinity".
+func (a AffinityValue) Type() string { return "affinity" }
+
+// Freeze does nothing: affinity values are immutable.
+func (a AffinityValue) Freeze() {}
+
+// Truth is always true.
+func (a AffinityValue) Truth() starlark.Bool { return true }
+
+// Hash hashes the rendered value.
+func (a AffinityValue) Hash() (uint32, error) { return starlark.String(a.String()).Hash() }
+
+// CompareSameType compares affinity values for equality.
+func (a AffinityValue) CompareSameType(op syntax.Token, y starlark.Value, _ int) (bool, error) {
+	return compareStrings(a, op, y)
+}
+
+// compareStrings implements == and != for values determined by their text.
+func compareStrings(x starlark.Value, op syntax.Token, y starlark.Value) (bool, error) {
+	switch op {
+	case syntax.EQL:
+		return x.String() == y.String(), nil
+	case syntax.NEQ:
+		return x.String() != y.String(), nil
+	}
+	return false, fmt.Errorf("%s %s %s not implemented", x.Type(), op, y.Type())
+}

@@ -1,0 +1,106 @@
+package starlib
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	timelib "go.starlark.net/lib/time"
+	"go.starlark.net/starlark"
+)
+
+// sleep implements the builtin
+//
+//	def sleep(d)
+//
+// which pauses the script for d, a time.duration or a string like "50ms".
+// It returns at once when the run is interrupted or times out.
+func sleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var d starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "d", &d); err != nil {
+		return nil, err
+	}
+	dur, err := toDuration(b.Name(), "d", d)
+	if err != nil {
+		return nil, err
+	}
+	if dur < 0 {
+		return nil, fmt.Errorf("%s: d = %v is out of range (allowed: 0s or more)", b.Name(), dur)
+	}
+	ctx := threadContext(thread)
+	t := time.NewTimer(dur)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return starlark.None, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: %w", b.Name(), context.Cause(ctx))
+	}
+}
+
+// toDuration accepts a lib/time duration or a Go duration string.
+func toDuration(fn, param string, v starlark.Value) (time.Duration, error) {
+	switch x := v.(type) {
+	case timelib.Duration:
+		return time.Duration(x), nil
+	case starlark.String:
+		d, err := time.ParseDuration(string(x))
+		if err != nil {
+			return 0, fmt.Errorf("%s: %s: %q is not a duration (e.g. \"50ms\")", fn, param, string(x))
+		}
+		return d, nil
+	}
+	return 0, fmt.Errorf("%s: %s: want a duration (time.second or \"50ms\"), got %s", fn, param, v.Type())
+}
+
+// FailError is the error of fail(): the script itself declared failure,
+// which the command reports with exit status 1 rather than 2.
+type FailError struct{ Msg string }
+
+// Error returns "fail: " and the message.
+func (e *FailError) Error() string { return "fail: " + e.Msg }
+
+// fail implements the builtin
+//
+//	def fail(*args, sep = " ")
+//
+// which stops the script with the message made of args (as print does).
+func fail(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	sep := " "
+	if err := starlark.UnpackArgs(b.Name(), nil, kwargs, "sep?", &sep); err != nil {
+		return nil, err
+	}
+	parts := make([]string, len(args))
+	for i, a := range args {
+		if s, ok := a.(starlark.String); ok {
+			parts[i] = string(s)
+		} else {
+			parts[i] = a.String()
+		}
+	}
+	return nil, &FailError{Msg: strings.Join(parts, sep)}
+}
+
+// paramsDict is the frozen `params` dict of --set key=value pairs.
+func paramsDict(params map[string]string) *starlark.Dict {
+	d := starlark.NewDict(len(params))
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		d.SetKey(starlark.String(k), starlark.String(params[k]))
+	}
+	d.Freeze()
+	return d
+}
+
+// argsList is the frozen `args` list of the script's arguments.
+func argsList(args []string) *starlark.List {
+	l := make([]starlark.Value, len(args))
+	for i, a := range args {
+		l[i] = starlark.String(a)
+	}
+	list := starlark.NewList(l)
+	list.Freeze()
+	return list
+}

@@ -1,0 +1,15 @@
+package starlib_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/ktstar/ktstar/workload"
+)
+
+// TestMain routes re-exec'd workers (this test binary is /proc/self/exe)
+// into the worker entry hook before any test runs.
+func TestMain(m *testing.M) {
+	workload.Init()
+	os.Exit(m.Run())
+}

@@ -1,0 +1,71 @@
+package starlib
+
+import (
+	"github.com/ktstar/ktstar/workload"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
+)
+
+// Sched is the Starlark module `sched`: Linux scheduling policies for
+// workload(policy = ...).
+//
+//	def normal() -> sched_policy   SCHED_NORMAL, the default
+//	def batch() -> sched_policy    SCHED_BATCH
+//	def idle() -> sched_policy     SCHED_IDLE
+//	def fifo(p) -> sched_policy    SCHED_FIFO at real-time priority p (1..99)
+//	def rr(p) -> sched_policy      SCHED_RR at real-time priority p (1..99)
+//
+// Priorities are checked when the workload is built.
+var Sched = &starlarkstruct.Module{
+	Name: "sched",
+	Members: starlark.StringDict{
+		"normal": policyBuiltin("normal", workload.Normal),
+		"batch":  policyBuiltin("batch", workload.Batch),
+		"idle":   policyBuiltin("idle", workload.Idle),
+		"fifo":   priorityBuiltin("fifo", workload.Fifo),
+		"rr":     priorityBuiltin("rr", workload.RoundRobin),
+	},
+}
+
+func policyBuiltin(name string, mk func() workload.SchedPolicy) *starlark.Builtin {
+	return starlark.NewBuiltin(name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+			return nil, err
+		}
+		return PolicyValue{mk()}, nil
+	}))
+}
+
+func priorityBuiltin(name string, mk func(int) workload.SchedPolicy) *starlark.Builtin {
+	return starlark.NewBuiltin(name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var p int
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "p", &p); err != nil {
+			return nil, err
+		}
+		return PolicyValue{mk(p)}, nil
+	}))
+}
+
+// PolicyValue is the Starlark value of a scheduling policy.
+type PolicyValue struct{ P workload.SchedPolicy }
+
+// String renders the constructor call, e.g. `fifo(50)`.
+func (p PolicyValue) String() string { return p.P.String() }
+
+// Type returns "sched_policy".
+func (p PolicyValue) Type() string { return "sched_policy" }
+
+// Freeze does nothing: policies are immutable.
+func (p PolicyValue) Freeze() {}
+
+// Truth is always true.
+func (p PolicyValue) Truth() starlark.Bool { return true }
+
+// Hash hashes the rendered value.
+func (p PolicyValue) Hash() (uint32, error) { return starlark.String(p.String()).Hash() }
+
+// CompareSameType compares policies for equality.
+func (p PolicyValue) CompareSameType(op syntax.Token, y starlark.Value, _ int) (bool, error) {
+	return compareStrings(p, op, y)
+}

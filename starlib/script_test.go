@@ -1,0 +1,107 @@
+package starlib_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/starlib"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarktest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of TestErrorGolden")
+
+// runScript runs one file with the starlib names plus starlarktest's
+// assert module, and closes the session (every worker reaped) at the end.
+func runScript(t *testing.T, path string, params map[string]string) (string, error) {
+	t.Helper()
+	sess := starlib.NewSession(starlib.Options{Params: params})
+	t.Cleanup(sess.Close)
+	pre := sess.Predeclared()
+	assert, err := starlarktest.LoadAssertModule()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre["assert"] = assert["assert"]
+	var out strings.Builder
+	host := &engine.Host{Predeclared: pre, Out: &out, InitThread: func(th *starlark.Thread) { starlarktest.SetReporter(th, t) }}
+	_, err = host.Run(context.Background(), path)
+	return out.String(), err
+}
+
+// TestScripts runs every testdata/*.star: each asserts with the assert
+// module of go.starlark.net/starlarktest, whose errors fail the test.
+func TestScripts(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.star")
+	if len(files) == 0 {
+		t.Fatal("no testdata/*.star")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			out, err := runScript(t, f, map[string]string{"who": "tester"})
+			if err != nil {
+				t.Fatalf("%v\noutput:\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestErrorGolden checks the exact text of script errors against
+// testdata/errors/NAME.golden; the script is NAME.star or NAME/main.star.
+func TestErrorGolden(t *testing.T) {
+	entries, err := os.ReadDir("testdata/errors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		var name, script string
+		switch {
+		case e.IsDir():
+			name, script = e.Name(), filepath.Join("testdata/errors", e.Name(), "main.star")
+		case strings.HasSuffix(e.Name(), ".star"):
+			name, script = strings.TrimSuffix(e.Name(), ".star"), filepath.Join("testdata/errors", e.Name())
+		default:
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			_, err := runScript(t, script, nil)
+			if err == nil {
+				t.Fatal("script succeeded, want an error")
+			}
+			got := err.Error() + "\n"
+			golden := filepath.Join("testdata/errors", name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("error text differs from %s\ngot:\n%s\nwant:\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+// TestFailIsFailError checks that fail() is told apart from other errors,
+// which is what makes the command exit 1 instead of 2.
+func TestFailIsFailError(t *testing.T) {
+	_, err := runScript(t, "testdata/errors/fail.star", nil)
+	var fe *starlib.FailError
+	if !errors.As(err, &fe) || fe.Msg != "x = 2 is too big" {
+		t.Fatalf("err = %v, want a FailError with the message", err)
+	}
+	_, err = runScript(t, "testdata/errors/three_deep.star", nil)
+	if errors.As(err, &fe) {
+		t.Fatalf("a runtime error unwraps to FailError: %v", err)
+	}
+}

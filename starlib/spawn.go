@@ -1,0 +1,161 @@
+package starlib
+
+import (
+	"fmt"
+
+	"github.com/ktstar/ktstar/workload"
+	"go.starlark.net/starlark"
+)
+
+// spawn implements the builtin
+//
+//	def spawn(cfg) -> handle
+//
+// which starts cfg.workers worker processes, parked at the start gate. The
+// handle's attributes:
+//
+//	pids                 list of the worker pids, in spawn order
+//	start()              open the start gate
+//	snapshot()           list of each worker's iteration count so far
+//	set_affinity(i, cpus) move worker i onto cpus (a list or "0-3")
+//	stop()               stop every worker and return one report dict each
+//
+// A handle the script does not stop is killed and reaped when the script
+// ends, fails or is interrupted.
+func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var cfg WorkloadValue
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cfg", &cfg); err != nil {
+		return nil, err
+	}
+	if err := threadContext(thread).Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	h, err := workload.Spawn(cfg.C)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	hv := &Handle{h: h, cfg: cfg.C, session: s}
+	s.handles = append(s.handles, hv)
+	return hv, nil
+}
+
+// Handle is the Starlark value of a spawned workload.
+type Handle struct {
+	h       *workload.Handle
+	cfg     workload.Config
+	session *Session
+	state   string // "spawned", "running" or "stopped"
+}
+
+var _ starlark.HasAttrs = (*Handle)(nil)
+
+// String describes the workload and its state.
+func (h *Handle) String() string {
+	state := h.state
+	if state == "" {
+		state = "spawned"
+	}
+	return fmt.Sprintf("<handle %s x%d, %s>", h.cfg.Work.Name(), h.cfg.Workers, state)
+}
+
+// Type returns "handle".
+func (h *Handle) Type() string { return "handle" }
+
+// Freeze does nothing: a handle has no Starlark-visible mutable state.
+func (h *Handle) Freeze() {}
+
+// Truth is always true.
+func (h *Handle) Truth() starlark.Bool { return true }
+
+// Hash fails: a handle is a resource, not a value.
+func (h *Handle) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable type: handle") }
+
+// Attr returns pids or a bound method.
+func (h *Handle) Attr(name string) (starlark.Value, error) {
+	var fn builtinFunc
+	switch name {
+	case "pids":
+		pids := h.h.Pids()
+		out := make([]starlark.Value, len(pids))
+		for i, p := range pids {
+			out[i] = starlark.MakeInt(p)
+		}
+		return starlark.NewList(out), nil
+	case "start":
+		fn = h.start
+	case "snapshot":
+		fn = h.snapshot
+	case "set_affinity":
+		fn = h.setAffinity
+	case "stop":
+		fn = h.stop
+	default:
+		return nil, nil
+	}
+	return starlark.NewBuiltin(name, guard(fn)).BindReceiver(h), nil
+}
+
+// AttrNames lists the attributes.
+func (h *Handle) AttrNames() []string {
+	return []string{"pids", "set_affinity", "snapshot", "start", "stop"}
+}
+
+func (h *Handle) start(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	if h.state == "stopped" {
+		return nil, fmt.Errorf("start: workload already stopped")
+	}
+	if err := h.h.Start(); err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	h.state = "running"
+	return starlark.None, nil
+}
+
+func (h *Handle) snapshot(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	its := h.h.SnapshotIterations()
+	out := make([]starlark.Value, len(its))
+	for i, n := range its {
+		out[i] = starlark.MakeUint64(n)
+	}
+	return starlark.NewList(out), nil
+}
+
+func (h *Handle) setAffinity(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var i int
+	var cpus starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "i", &i, "cpus", &cpus); err != nil {
+		return nil, err
+	}
+	list, err := cpuList(b.Name(), cpus)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.h.SetAffinity(i, list); err != nil {
+		return nil, err
+	}
+	return starlark.None, nil
+}
+
+// stop collects the reports. It is bounded by the workload's own stop
+// deadline; an interrupted run skips it and lets Session.Close kill.
+func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	if err := threadContext(thread).Err(); err != nil {
+		return nil, fmt.Errorf("stop: %w", err)
+	}
+	reports, err := h.h.StopAndCollect()
+	if err != nil {
+		return nil, err
+	}
+	h.state = "stopped"
+	h.session.runs = append(h.session.runs, Run{Workload: workloadJSON(h.cfg), Reports: reports})
+	return Reports(reports), nil
+}

@@ -1,0 +1,120 @@
+// Package starlib holds ktstar's Go-implemented Starlark modules, one file
+// each, and the per-run [Session] that ties them to the workers a script
+// spawns.
+//
+// The names a script sees (see [Session.Predeclared]):
+//
+//	work       work-type constructors generated from the catalog (work.go)
+//	workload   workload(workers=, work=, affinity=, policy=, nice=, comm=) (workload.go)
+//	affinity   inherit(), exact(cpus), random_subset(cpus, n) (affinity.go)
+//	sched      normal(), batch(), idle(), fifo(p), rr(p) (sched.go)
+//	spawn      spawn(cfg) -> handle (spawn.go)
+//	sleep      sleep(d) (builtins.go)
+//	fail       fail(msg) (builtins.go)
+//	stats      percentile(s), mean, stdev, cv, min, max, sum, count (stats.go)
+//	params     frozen dict of --set key=value (builtins.go)
+//	args       frozen list of the arguments after `--` (builtins.go)
+//	time, json, math   go.starlark.net's lib/time, lib/json, lib/math
+package starlib
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ktstar/ktstar/workload"
+	"go.starlark.net/lib/json"
+	"go.starlark.net/lib/math"
+	"go.starlark.net/lib/time"
+	"go.starlark.net/starlark"
+)
+
+// contextKey is the thread-local key of the run's context.Context, the
+// convention of go.starlark.net/repl that ktstar's engine follows.
+const contextKey = "context"
+
+// threadContext returns the context a blocking builtin must watch.
+func threadContext(thread *starlark.Thread) context.Context {
+	if ctx, ok := thread.Local(contextKey).(context.Context); ok {
+		return ctx
+	}
+	return context.Background()
+}
+
+// Options configure one Session.
+type Options struct {
+	Params map[string]string // --set key=value, read by scripts as params
+	Args   []string          // the script's arguments (after `--`)
+}
+
+// Session is the state of one script run: the handles it spawned and the
+// reports it collected. It is used from one goroutine (the script's).
+type Session struct {
+	opts    Options
+	handles []*Handle
+	runs    []Run
+}
+
+// Run is one spawn that was stopped: what was asked for and what each
+// worker reported.
+type Run struct {
+	Workload WorkloadJSON      `json:"workload"`
+	Reports  []workload.Report `json:"reports"`
+}
+
+// NewSession starts the state of one run.
+func NewSession(opts Options) *Session { return &Session{opts: opts} }
+
+// Predeclared returns every name a script of this session sees. The dict
+// is new on each call and the caller may freeze it.
+func (s *Session) Predeclared() starlark.StringDict {
+	return starlark.StringDict{
+		"work":     Work,
+		"workload": starlark.NewBuiltin("workload", guard(newWorkload)),
+		"affinity": Affinity,
+		"sched":    Sched,
+		"spawn":    starlark.NewBuiltin("spawn", guard(s.spawn)),
+		"sleep":    starlark.NewBuiltin("sleep", guard(sleep)),
+		"fail":     starlark.NewBuiltin("fail", guard(fail)),
+		"stats":    Stats,
+		"params":   paramsDict(s.opts.Params),
+		"args":     argsList(s.opts.Args),
+		"time":     time.Module,
+		"json":     json.Module,
+		"math":     math.Module,
+	}
+}
+
+// Runs returns every spawn the script stopped, in order.
+func (s *Session) Runs() []Run { return s.runs }
+
+// Close stops every handle still running (the script ended, failed or was
+// interrupted without calling stop), killing and reaping its workers.
+func (s *Session) Close() {
+	for _, h := range s.handles {
+		h.h.Close()
+	}
+	s.handles = nil
+}
+
+type builtinFunc = func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error)
+
+// guard turns a Go panic in a builtin into an error at the call's
+// position, so no stack dump ever reaches the user.
+func guard(fn builtinFunc) builtinFunc {
+	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (v starlark.Value, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				v, err = nil, fmt.Errorf("%s: internal error: %v", b.Name(), r)
+			}
+		}()
+		return fn(thread, b, args, kwargs)
+	}
+}
+
+// noPositional rejects positional arguments of a keyword-only builtin.
+func noPositional(name string, args starlark.Tuple) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%s: takes keyword arguments only, got %d positional", name, len(args))
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+package starlib
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ktstar/ktstar/workload"
+	timelib "go.starlark.net/lib/time"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
+)
+
+// Work is the Starlark module `work`: one constructor per entry of the
+// work-type catalog (workload.Types), generated from it.
+//
+//	def <ctor>(**params) -> work
+//	    e.g. work.spin_wait(), work.futex_ping_pong(spin_iters = 1024).
+//	    Keyword arguments only; each is checked by name, type and range,
+//	    and omitted ones take the catalog default. `ktstar doc NAME` lists
+//	    the parameters of each type.
+//	def names() -> list of str
+//	    the PascalCase names of every work type, in catalog order.
+//	def from_name(name, **params) -> work
+//	    the work type called name ("SpinWait"), with optional parameters.
+//
+// A work value is immutable and hashable, prints as its constructor call
+// with every parameter, and has the attributes
+//
+//	name        the PascalCase type name
+//	group_size  workers per group (2 for pairs), or None when ungrouped
+//	params      a frozen dict of every parameter's value
+var Work = newWorkModule()
+
+func newWorkModule() *starlarkstruct.Module {
+	members := starlark.StringDict{
+		"names":     starlark.NewBuiltin("names", guard(workNames)),
+		"from_name": starlark.NewBuiltin("from_name", guard(workFromName)),
+	}
+	for _, t := range workload.Types() {
+		members[t.Ctor] = starlark.NewBuiltin(t.Ctor, guard(func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			if err := noPositional(t.Ctor, args); err != nil {
+				return nil, err
+			}
+			return makeWork(t, t.Ctor, kwargs)
+		}))
+	}
+	return &starlarkstruct.Module{Name: "work", Members: members}
+}
+
+func workNames(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	names := workload.Names()
+	out := make([]starlark.Value, len(names))
+	for i, n := range names {
+		out[i] = starlark.String(n)
+	}
+	return starlark.NewList(out), nil
+}
+
+func workFromName(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name string
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, nil, 1, &name); err != nil {
+		return nil, err
+	}
+	t, ok := workload.Lookup(name)
+	if !ok {
+		_, err := workload.NewWork(name, nil) // the catalog's own error, with a suggestion
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return makeWork(t, t.Ctor, kwargs)
+}
+
+// makeWork converts keyword arguments to Go values and lets the catalog
+// validate them, so range errors are workload.NewWork's own.
+func makeWork(t *workload.Type, fn string, kwargs []starlark.Tuple) (starlark.Value, error) {
+	params := make(map[string]any, len(kwargs))
+	for _, kv := range kwargs {
+		name := string(kv[0].(starlark.String))
+		v, err := toParam(t, name, kv[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+		params[name] = v
+	}
+	w, err := workload.NewWork(t.Name, params)
+	if err != nil {
+		if fn != t.Ctor {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+		return nil, err
+	}
+	return WorkValue{w}, nil
+}
+
+// toParam maps a Starlark value to the Go type of the named parameter's
+// kind. A name the type does not have is passed through, so that
+// NewWork reports it as unknown.
+func toParam(t *workload.Type, name string, v starlark.Value) (any, error) {
+	i := slices.IndexFunc(t.Params, func(p workload.Param) bool {
+		return p.Name == name || slices.Contains(p.Aliases, name)
+	})
+	if i < 0 {
+		return nil, nil
+	}
+	p := &t.Params[i]
+	switch p.Kind {
+	case workload.KindInt:
+		if n, ok := v.(starlark.Int); ok {
+			if i64, ok := n.Int64(); ok {
+				return i64, nil
+			}
+			return nil, fmt.Errorf("%s = %s is out of range (allowed: %s)", name, n, p.Range())
+		}
+	case workload.KindDuration:
+		switch d := v.(type) {
+		case timelib.Duration:
+			return time.Duration(d), nil
+		case starlark.String:
+			return string(d), nil
+		}
+	case workload.KindBool:
+		if b, ok := v.(starlark.Bool); ok {
+			return bool(b), nil
+		}
+	case workload.KindEnum:
+		if s, ok := v.(starlark.String); ok {
+			return string(s), nil
+		}
+	}
+	return nil, fmt.Errorf("%s: want %s, got %s %s", name, p.Kind, v.Type(), v)
+}
+
+// WorkValue is the Starlark value of a resolved work type.
+type WorkValue struct{ W workload.Work }
+
+var (
+	_ starlark.HasAttrs   = WorkValue{}
+	_ starlark.Comparable = WorkValue{}
+)
+
+// String renders the constructor call, e.g. `spin_wait()`.
+func (w WorkValue) String() string { return w.W.String() }
+
+// Type returns "work".
+func (w WorkValue) Type() string { return "work" }
+
+// Freeze does nothing: work values are immutable.
+func (w WorkValue) Freeze() {}
+
+// Truth is always true.
+func (w WorkValue) Truth() starlark.Bool { return true }
+
+// Hash hashes the constructor call, which determines the value.
+func (w WorkValue) Hash() (uint32, error) { return starlark.String(w.W.String()).Hash() }
+
+// CompareSameType compares work values for equality.
+func (w WorkValue) CompareSameType(op syntax.Token, y starlark.Value, _ int) (bool, error) {
+	return compareStrings(w, op, y)
+}
+
+// Attr returns name, group_size or params.
+func (w WorkValue) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "name":
+		return starlark.String(w.W.Name()), nil
+	case "group_size":
+		if g := w.W.GroupSize(); g > 0 {
+			return starlark.MakeInt(g), nil
+		}
+		return starlark.None, nil
+	case "params":
+		t := w.W.Type()
+		d := starlark.NewDict(len(t.Params))
+		for _, p := range t.Params {
+			v, _ := w.W.Arg(p.Name)
+			d.SetKey(starlark.String(p.Name), ParamValue(v))
+		}
+		d.Freeze()
+		return d, nil
+	}
+	return nil, nil
+}
+
+// AttrNames lists the attributes.
+func (w WorkValue) AttrNames() []string { return []string{"group_size", "name", "params"} }
+
+// ParamValue converts a work parameter's Go value (from workload.Work.Arg)
+// to Starlark: int, time.duration, bool or string.
+func ParamValue(v any) starlark.Value {
+	switch x := v.(type) {
+	case int64:
+		return starlark.MakeInt64(x)
+	case time.Duration:
+		return timelib.Duration(x)
+	case bool:
+		return starlark.Bool(x)
+	case string:
+		return starlark.String(x)
+	}
+	return starlark.None
+}

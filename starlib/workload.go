@@ -1,0 +1,125 @@
+package starlib
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ktstar/ktstar/workload"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// newWorkload implements the builtin
+//
+//	def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(),
+//	             policy = sched.normal(), nice = None, comm = "") -> workload
+//
+// (keyword arguments only). The config is validated at once, against the
+// work type's grouping and the machine's online CPUs, so a bad request
+// fails at the line that makes it.
+func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := noPositional(b.Name(), args); err != nil {
+		return nil, err
+	}
+	var (
+		workers int
+		work    = WorkValue{}
+		aff     = AffinityValue{workload.Inherit()}
+		policy  = PolicyValue{workload.Normal()}
+		nice    starlark.Value
+		comm    string
+	)
+	if err := starlark.UnpackArgs(b.Name(), nil, kwargs,
+		"workers", &workers, "work?", &work, "affinity?", &aff,
+		"policy?", &policy, "nice?", &nice, "comm?", &comm); err != nil {
+		return nil, err
+	}
+	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm}
+	if nice != nil && nice != starlark.None {
+		var n int
+		if err := starlark.AsInt(nice, &n); err != nil {
+			return nil, fmt.Errorf("%s: for parameter nice: got %s, want int or None", b.Name(), nice.Type())
+		}
+		cfg.Nice = &n
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return WorkloadValue{cfg}, nil
+}
+
+// WorkloadValue is the Starlark value of a spawn request; immutable.
+type WorkloadValue struct{ C workload.Config }
+
+var _ starlark.HasAttrs = WorkloadValue{}
+
+// String renders the constructor call with every field.
+func (w WorkloadValue) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "workload(workers = %d, work = %s, affinity = %s, policy = %s, nice = ", w.C.Workers, w.C.Work, w.C.Affinity, w.C.Policy)
+	if w.C.Nice != nil {
+		fmt.Fprintf(&b, "%d", *w.C.Nice)
+	} else {
+		b.WriteString("None")
+	}
+	fmt.Fprintf(&b, ", comm = %q)", w.C.Comm)
+	return b.String()
+}
+
+// Type returns "workload".
+func (w WorkloadValue) Type() string { return "workload" }
+
+// Freeze does nothing: workloads are immutable.
+func (w WorkloadValue) Freeze() {}
+
+// Truth is always true.
+func (w WorkloadValue) Truth() starlark.Bool { return true }
+
+// Hash hashes the rendered value.
+func (w WorkloadValue) Hash() (uint32, error) { return starlark.String(w.String()).Hash() }
+
+// CompareSameType compares workloads for equality.
+func (w WorkloadValue) CompareSameType(op syntax.Token, y starlark.Value, _ int) (bool, error) {
+	return compareStrings(w, op, y)
+}
+
+// Attr returns the field of the same name as the constructor's parameter.
+func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "workers":
+		return starlark.MakeInt(w.C.Workers), nil
+	case "work":
+		return WorkValue{w.C.Work}, nil
+	case "affinity":
+		return AffinityValue{w.C.Affinity}, nil
+	case "policy":
+		return PolicyValue{w.C.Policy}, nil
+	case "nice":
+		if w.C.Nice == nil {
+			return starlark.None, nil
+		}
+		return starlark.MakeInt(*w.C.Nice), nil
+	case "comm":
+		return starlark.String(w.C.Comm), nil
+	}
+	return nil, nil
+}
+
+// AttrNames lists the fields.
+func (w WorkloadValue) AttrNames() []string {
+	return []string{"affinity", "comm", "nice", "policy", "work", "workers"}
+}
+
+// WorkloadJSON is the JSON form of a spawn request in `--json` output.
+type WorkloadJSON struct {
+	Workers  int           `json:"workers"`
+	Work     workload.Work `json:"work"`
+	Affinity string        `json:"affinity"`
+	Policy   string        `json:"policy"`
+	Nice     *int          `json:"nice"`
+	Comm     string        `json:"comm"`
+}
+
+func workloadJSON(c workload.Config) WorkloadJSON {
+	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm}
+}
