@@ -139,7 +139,7 @@ func TestREPLPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out.String() != "42\nok\n" {
-		t.Errorf("out = %q", out.String())
+		t.Errorf("out = %q, errors = %q", out.String(), errs.String())
 	}
 	if !strings.Contains(errs.String(), "<stdin>:1:1: error: undefined: nope") {
 		t.Errorf("errors = %q", errs.String())
@@ -172,7 +172,7 @@ func TestREPLInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out.String() != "first\nafter\n" {
-		t.Errorf("out = %q", out.String())
+		t.Errorf("out = %q, errors = %q", out.String(), errs.String())
 	}
 	if !strings.Contains(errs.String(), "block: context canceled") {
 		t.Errorf("errors = %q", errs.String())

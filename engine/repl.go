@@ -81,18 +81,28 @@ func (h *Host) evalChunk(ctx context.Context, thread *starlark.Thread, f *syntax
 	defer cancel()
 	drain(rio.Interrupt)
 	if rio.Interrupt != nil {
+		watched := make(chan struct{})
 		go func() {
+			defer close(watched)
 			select {
 			case <-rio.Interrupt:
 				cancel()
 			case <-chunkCtx.Done():
 			}
 		}()
+		// The watcher must be gone before the next statement starts, or it
+		// could take that statement's interrupt and cancel this finished one.
+		defer func() { cancel(); <-watched }()
 	}
 	thread.SetLocal(ContextKey, chunkCtx)
-	stop := context.AfterFunc(chunkCtx, func() { thread.Cancel(cause(chunkCtx)) })
+	cancelled := make(chan struct{})
+	stop := context.AfterFunc(chunkCtx, func() { thread.Cancel(cause(chunkCtx)); close(cancelled) })
 	defer func() {
-		stop()
+		// A cancellation already under way must land before Uncancel, or
+		// it would cancel the next statement instead of this one.
+		if !stop() {
+			<-cancelled
+		}
 		thread.Uncancel()
 		thread.SetLocal(ContextKey, ctx)
 		if r := recover(); r != nil {
