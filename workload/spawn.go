@@ -477,10 +477,18 @@ func waitAll(cs []*child, ch func(*child) chan struct{}, limit time.Duration) {
 func collectDeadline(w Work) time.Duration {
 	d := collectLimit
 	t := w.Type()
+	longest := func(v time.Duration) {
+		if v+time.Second > d {
+			d = v + time.Second
+		}
+	}
 	for _, p := range t.Params {
-		if p.Kind == KindDuration {
-			if v := w.Duration(p.Name) + time.Second; v > d {
-				d = v
+		switch p.Kind {
+		case KindDuration:
+			longest(w.Duration(p.Name))
+		case KindPhases:
+			for _, ph := range w.Phases(p.Name) {
+				longest(ph.Duration)
 			}
 		}
 	}
