@@ -148,6 +148,15 @@ type Type struct {
 	// Samples is true when the body records wake-latency samples, so the
 	// worker reserves the reservoir up front instead of in the loop.
 	Samples bool
+	// Scratch returns the files a worker of this type may create, given
+	// the worker's token (unique per worker and spawn). The worker creates
+	// them under these names; the parent removes them after reaping the
+	// worker, so files of a killed worker go too. Nil means none.
+	Scratch func(w Work, token string) []string
+	// NamedBy, when non-empty, names the KindString parameter that carries
+	// the user's name for the work (Custom): listings show the type as a
+	// form, such as Custom(name), rather than as a fixed name.
+	NamedBy string
 	// New prepares one worker's body. It runs after the prologue, before
 	// the start gate opens, and may return an error that fails the spawn.
 	New func(w *Worker) (Body, error)
@@ -157,6 +166,13 @@ type Type struct {
 type Body interface {
 	// Step runs one outer iteration. It returns false to leave the loop.
 	Step() bool
+}
+
+// Finisher is implemented by bodies that must act after the loop and
+// before the report is encoded: restore nice or policy, scope a telemetry
+// field to their own memory, or add the fields a user function returned.
+type Finisher interface {
+	Finish(r *Report)
 }
 
 // catalog lists every work type. Each family file contributes its own

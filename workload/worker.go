@@ -74,6 +74,7 @@ type workerSpec struct {
 	Slot     int         `json:"slot"`   // offset of this worker's progress slot
 	Region   int         `json:"region"` // offset of its group's shared region, 0 if none
 	HasPipes bool        `json:"has_pipes"`
+	Token    string      `json:"token"` // unique per worker: names its scratch files
 }
 
 // Worker is the running worker as its body sees it: the stop check, the
