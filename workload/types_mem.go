@@ -146,12 +146,15 @@ func (b *pageFaultChurn) Step() bool {
 	return true
 }
 
-func (b *pageFaultChurn) next() uint64 {
-	x := b.rng
+func (b *pageFaultChurn) next() uint64 { return xorshift64(&b.rng) }
+
+// xorshift64 advances a non-zero xorshift64 state and returns it.
+func xorshift64(state *uint64) uint64 {
+	x := *state
 	x ^= x << 13
 	x ^= x >> 7
 	x ^= x << 17
-	b.rng = x
+	*state = x
 	return x
 }
 

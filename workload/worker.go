@@ -156,14 +156,7 @@ func (w *Worker) WakeSample(ns int64) {
 }
 
 // rand is xorshift64, seeded from the tid with the golden-ratio constant.
-func (w *Worker) rand() uint64 {
-	x := w.rng
-	x ^= x << 13
-	x ^= x >> 7
-	x ^= x << 17
-	w.rng = x
-	return x
-}
+func (w *Worker) rand() uint64 { return xorshift64(&w.rng) }
 
 // word returns the uint32 at byte offset off of the group's shared region.
 func (w *Worker) word(off int) *uint32 {
