@@ -184,9 +184,7 @@ type idleChurn struct {
 
 func (b *idleChurn) Step() bool {
 	w := b.w
-	for deadline := nanotime() + b.burst; nanotime() < deadline && !w.Stopped(); {
-		w.SpinBurst(256)
-	}
+	spinUntil(w, nanotime()+b.burst, 256)
 	if w.Stopped() {
 		return true
 	}
