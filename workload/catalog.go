@@ -180,7 +180,9 @@ type Finisher interface {
 // init because the bodies it holds look work types up by name.
 var catalog []Type
 
-func init() { catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, memTypes) }
+func init() {
+	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, memTypes)
+}
 
 // Types returns every work type in catalog order.
 func Types() []*Type {
