@@ -1,6 +1,8 @@
 package workload
 
 import (
+	"fmt"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -54,7 +56,7 @@ func newTestWorker(t *testing.T, work Work) *Worker {
 	t.Helper()
 	shm := make([]byte, pageSize)
 	w := &Worker{
-		spec:       workerSpec{Work: work, Token: t.Name()},
+		spec:       workerSpec{Work: work, Token: fmt.Sprintf("test-%d-%d", os.Getpid(), time.Now().UnixNano())},
 		work:       work,
 		shm:        shm,
 		rfd:        -1,
