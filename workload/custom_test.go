@@ -2,6 +2,8 @@ package workload
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +43,18 @@ func TestCustomGoFunction(t *testing.T) {
 
 func TestCustomErrorIsFailureReport(t *testing.T) {
 	h := spawnWork(t, Config{Work: MustWork("Custom", map[string]any{"name": "test_fail"}), Workers: 2})
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The function returns at once, so each worker exits by itself; wait
+	// for that, since a worker stopped before its loop never runs a body.
+	for _, pid := range h.Pids() {
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+				break // exited and reaped
+			}
+		}
+	}
 	reports, err := h.StopAndCollect()
 	if err != nil {
 		t.Fatal(err)
