@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
 )
 
-// runWork spawns cfg, lets it run for d and returns the reports, failing
-// the test if a worker sent no complete report.
+// runWork spawns cfg, lets it run for d and then until every worker has
+// published at least 2 iterations (the machine is shared, so a fixed time
+// may not be enough), and returns the reports, failing the test if a
+// worker sent no complete report.
 func runWork(t *testing.T, cfg Config, d time.Duration) []Report {
 	t.Helper()
 	h := spawnWork(t, cfg)
@@ -18,6 +21,9 @@ func runWork(t *testing.T, cfg Config, d time.Duration) []Report {
 		t.Fatal(err)
 	}
 	time.Sleep(d)
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && slices.Min(h.SnapshotIterations()) < 2; {
+		time.Sleep(10 * time.Millisecond)
+	}
 	return stopWork(t, h)
 }
 
