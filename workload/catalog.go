@@ -14,12 +14,16 @@ type ParamKind int
 
 // Parameter kinds. Each maps to one Go type inside a [Work]:
 // KindInt → int64, KindDuration → time.Duration, KindBool → bool,
-// KindEnum → string (one of Param.Choices).
+// KindEnum → string (one of Param.Choices), KindString → string,
+// KindInts → []int64 (each element within Min..Max), KindPhases → []Phase.
 const (
 	KindInt ParamKind = iota
 	KindDuration
 	KindBool
 	KindEnum
+	KindString
+	KindInts
+	KindPhases
 )
 
 // String returns the name scripts and docs use for the kind.
@@ -33,6 +37,12 @@ func (k ParamKind) String() string {
 		return "bool"
 	case KindEnum:
 		return "enum"
+	case KindString:
+		return "string"
+	case KindInts:
+		return "list of int"
+	case KindPhases:
+		return "list of phase"
 	}
 	return fmt.Sprintf("ParamKind(%d)", int(k))
 }
@@ -42,8 +52,9 @@ func (k ParamKind) String() string {
 type Param struct {
 	Name    string
 	Kind    ParamKind
-	Default any // int64, time.Duration, bool or string, matching Kind
-	// Min and Max bound KindInt values (inclusive). Max == 0 means no upper bound.
+	Default any // int64, time.Duration, bool, string, []int64 or []Phase, matching Kind
+	// Min and Max bound KindInt values and each KindInts element
+	// (inclusive). Max == 0 means no upper bound.
 	Min, Max int64
 	// MinDur bounds KindDuration values from below (inclusive).
 	MinDur time.Duration
@@ -58,10 +69,9 @@ type Param struct {
 func (p *Param) Range() string {
 	switch p.Kind {
 	case KindInt:
-		if p.Max == 0 {
-			return fmt.Sprintf("%d or more", p.Min)
-		}
-		return fmt.Sprintf("%d..%d", p.Min, p.Max)
+		return p.intRange()
+	case KindInts:
+		return "each element " + p.intRange()
 	case KindDuration:
 		if p.MinDur == 0 {
 			return "0s or more"
@@ -71,20 +81,44 @@ func (p *Param) Range() string {
 		return "True or False"
 	case KindEnum:
 		return "one of " + strings.Join(quoteAll(p.Choices), ", ")
+	case KindString:
+		return "any string"
+	case KindPhases:
+		return "phases, each with a duration of 1ns or more"
 	}
 	return "?"
 }
+
+func (p *Param) intRange() string {
+	if p.Max == 0 {
+		return fmt.Sprintf("%d or more", p.Min)
+	}
+	return fmt.Sprintf("%d..%d", p.Min, p.Max)
+}
+
+func (p *Param) inRange(n int64) bool { return n >= p.Min && (p.Max == 0 || n <= p.Max) }
 
 // check validates v, already of the kind's Go type, against the range.
 func (p *Param) check(v any) bool {
 	switch p.Kind {
 	case KindInt:
-		n := v.(int64)
-		return n >= p.Min && (p.Max == 0 || n <= p.Max)
+		return p.inRange(v.(int64))
+	case KindInts:
+		for _, n := range v.([]int64) {
+			if !p.inRange(n) {
+				return false
+			}
+		}
 	case KindDuration:
 		return v.(time.Duration) >= p.MinDur
 	case KindEnum:
 		return slices.Contains(p.Choices, v.(string))
+	case KindPhases:
+		for _, ph := range v.([]Phase) {
+			if ph.Duration <= 0 {
+				return false
+			}
+		}
 	}
 	return true
 }
@@ -114,6 +148,15 @@ type Type struct {
 	// Samples is true when the body records wake-latency samples, so the
 	// worker reserves the reservoir up front instead of in the loop.
 	Samples bool
+	// Scratch returns the files a worker of this type may create, given
+	// the worker's token (unique per worker and spawn). The worker creates
+	// them under these names; the parent removes them after reaping the
+	// worker, so files of a killed worker go too. Nil means none.
+	Scratch func(w Work, token string) []string
+	// NamedBy, when non-empty, names the KindString parameter that carries
+	// the user's name for the work (Custom): listings show the type as a
+	// form, such as Custom(name), rather than as a fixed name.
+	NamedBy string
 	// New prepares one worker's body. It runs after the prologue, before
 	// the start gate opens, and may return an error that fails the spawn.
 	New func(w *Worker) (Body, error)
@@ -125,12 +168,21 @@ type Body interface {
 	Step() bool
 }
 
+// Finisher is implemented by bodies that must act after the loop and
+// before the report is encoded: restore nice or policy, scope a telemetry
+// field to their own memory, or add the fields a user function returned.
+type Finisher interface {
+	Finish(r *Report)
+}
+
 // catalog lists every work type. Each family file contributes its own
 // slice; this is the only place they are joined. It is assigned once in
 // init because the bodies it holds look work types up by name.
 var catalog []Type
 
-func init() { catalog = slices.Concat(basicTypes) }
+func init() {
+	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, memTypes, customTypes)
+}
 
 // Types returns every work type in catalog order.
 func Types() []*Type {
@@ -301,16 +353,66 @@ func coerce(p *Param, v any) (any, error) {
 		if b, ok := v.(bool); ok {
 			return b, nil
 		}
-	case KindEnum:
+	case KindEnum, KindString:
 		if s, ok := v.(string); ok {
 			return s, nil
 		}
+	case KindInts:
+		return coerceInts(p, v)
+	case KindPhases:
+		ps, err := coercePhases(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Name, err)
+		}
+		return ps, nil
 	}
 	return nil, bad()
 }
 
+// coerceInts accepts a slice of any integer kind KindInt accepts, including
+// the []any that JSON decoding produces; it always returns a fresh slice.
+func coerceInts(p *Param, v any) (any, error) {
+	var items []any
+	switch xs := v.(type) {
+	case []int64:
+		return slices.Clone(xs), nil
+	case []int:
+		out := make([]int64, len(xs))
+		for i, x := range xs {
+			out[i] = int64(x)
+		}
+		return out, nil
+	case []any:
+		items = xs
+	default:
+		return nil, fmt.Errorf("%s: want %s, got %T %s", p.Name, p.Kind, v, formatValue(v))
+	}
+	elem := Param{Name: p.Name, Kind: KindInt, Min: p.Min, Max: p.Max}
+	out := make([]int64, len(items))
+	for i, x := range items {
+		n, err := coerce(&elem, x)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: want int, got %T %s", p.Name, i, x, formatValue(x))
+		}
+		out[i] = n.(int64)
+	}
+	return out, nil
+}
+
 func formatValue(v any) string {
 	switch x := v.(type) {
+	case []int64:
+		parts := make([]string, len(x))
+		for i, n := range x {
+			parts[i] = fmt.Sprint(n)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case []Phase:
+		parts := make([]string, len(x))
+		for i, ph := range x {
+			parts[i] = ph.String()
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
 	case string:
 		return fmt.Sprintf("%q", x)
 	case bool:
@@ -375,6 +477,15 @@ func (w Work) Bool(name string) bool { return mustArg[bool](w, name) }
 
 // Enum returns an enum parameter.
 func (w Work) Enum(name string) string { return mustArg[string](w, name) }
+
+// Text returns a string parameter.
+func (w Work) Text(name string) string { return mustArg[string](w, name) }
+
+// Ints returns a list-of-int parameter. The slice is shared: do not modify it.
+func (w Work) Ints(name string) []int64 { return mustArg[[]int64](w, name) }
+
+// Phases returns a list-of-phase parameter. The slice is shared: do not modify it.
+func (w Work) Phases(name string) []Phase { return mustArg[[]Phase](w, name) }
 
 func mustArg[T any](w Work, name string) T {
 	v, ok := w.Arg(name)

@@ -70,6 +70,9 @@ func (w *Worker) run(body Body) Report {
 	if r.WakeLatenciesNs == nil {
 		r.WakeLatenciesNs = []uint64{}
 	}
+	if f, ok := body.(Finisher); ok {
+		f.Finish(&r)
+	}
 	if len(r.Counters) == 0 {
 		r.Counters = nil
 	}

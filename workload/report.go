@@ -55,6 +55,8 @@ type Report struct {
 
 	// Counters holds work-type-specific counts (bytes written, children reaped, …).
 	Counters map[string]uint64 `json:"counters,omitempty"`
+	// Extra holds the non-integer fields a Custom work function returned.
+	Extra map[string]any `json:"extra,omitempty"`
 }
 
 // Migration is one CPU change observed at a checkpoint.
@@ -73,6 +75,7 @@ const (
 	ExitSignaled   ExitKind = "signaled"    // killed by a signal
 	ExitTimedOut   ExitKind = "timed_out"   // still alive after the collection deadline
 	ExitWaitFailed ExitKind = "wait_failed" // waitpid itself failed
+	ExitFailed     ExitKind = "failed"      // the work function returned an error (Custom)
 )
 
 // ExitInfo explains a sentinel report.
@@ -80,7 +83,7 @@ type ExitInfo struct {
 	Kind   ExitKind `json:"kind"`
 	Code   int      `json:"code,omitempty"`   // exited
 	Signal int      `json:"signal,omitempty"` // signaled
-	Error  string   `json:"error,omitempty"`  // wait_failed, or what the worker said before dying
+	Error  string   `json:"error,omitempty"`  // wait_failed or failed, or what the worker said before dying
 }
 
 // sentinel builds the report that stands in for a worker that sent none.

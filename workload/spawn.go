@@ -81,6 +81,7 @@ type child struct {
 	released chan struct{} // closed at 'r' or EOF
 	done     chan struct{} // closed after EOF and reaping
 
+	scratch []string    // files the worker may have left; removed after reaping
 	killed  atomic.Bool // SIGKILLed by the stop deadline
 	fatal   string      // what the worker said with 'e'
 	payload []byte      // the report
@@ -119,6 +120,9 @@ func (c *child) collect() {
 	// EOF came at the worker's exit; anything it left in its process group goes too.
 	unix.Kill(-c.proc.Pid, unix.SIGKILL)
 	c.state, c.waitErr = c.proc.Wait()
+	for _, p := range c.scratch {
+		os.Remove(p)
+	}
 }
 
 // Spawn validates cfg, starts cfg.Workers worker processes and returns once
@@ -183,6 +187,7 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			Index: i, Group: 0, Pos: pos, Work: cfg.Work,
 			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, Nice: cfg.Nice, Comm: cfg.Comm,
 			ShmSize: shmSize, Slot: slotBase + slotBytes*i,
+			Token: fmt.Sprintf("%d-%d-%x", os.Getpid(), i, rand.Uint64()),
 		}
 		if t.Region > 0 {
 			spec.Region = regionBase + (i/g)*alignPage(t.Region)
@@ -277,6 +282,9 @@ func (h *Handle) startChild(exe string, devnull, shm *os.File, spec *workerSpec,
 	c := &child{
 		idx: i, group: spec.Group, proc: proc, start: startW, report: reportR,
 		parked: make(chan struct{}), released: make(chan struct{}), done: make(chan struct{}),
+	}
+	if t := spec.Work.Type(); t.Scratch != nil {
+		c.scratch = t.Scratch(spec.Work, spec.Token)
 	}
 	h.children = append(h.children, c)
 	go c.collect()
@@ -405,7 +413,9 @@ func (c *child) decode() Report {
 	if len(c.payload) > 0 {
 		var r Report
 		dec := json.NewDecoder(bytes.NewReader(c.payload))
-		if err := dec.Decode(&r); err == nil && r.Completed {
+		// A report with ExitInfo is the worker's own account of a failure
+		// (a Custom function's error): it carries the error text.
+		if err := dec.Decode(&r); err == nil && (r.Completed || r.ExitInfo != nil) {
 			return r
 		}
 	}
@@ -483,10 +493,18 @@ func waitAll(cs []*child, ch func(*child) chan struct{}, limit time.Duration) {
 func collectDeadline(w Work) time.Duration {
 	d := collectLimit
 	t := w.Type()
+	longest := func(v time.Duration) {
+		if v+time.Second > d {
+			d = v + time.Second
+		}
+	}
 	for _, p := range t.Params {
-		if p.Kind == KindDuration {
-			if v := w.Duration(p.Name) + time.Second; v > d {
-				d = v
+		switch p.Kind {
+		case KindDuration:
+			longest(w.Duration(p.Name))
+		case KindPhases:
+			for _, ph := range w.Phases(p.Name) {
+				longest(ph.Duration)
 			}
 		}
 	}

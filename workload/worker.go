@@ -76,6 +76,7 @@ type workerSpec struct {
 	Slot     int         `json:"slot"`   // offset of this worker's progress slot
 	Region   int         `json:"region"` // offset of its group's shared region, 0 if none
 	HasPipes bool        `json:"has_pipes"`
+	Token    string      `json:"token"` // unique per worker: names its scratch files
 }
 
 // Worker is the running worker as its body sees it: the stop check, the
@@ -158,14 +159,7 @@ func (w *Worker) WakeSample(ns int64) {
 }
 
 // rand is xorshift64, seeded from the tid with the golden-ratio constant.
-func (w *Worker) rand() uint64 {
-	x := w.rng
-	x ^= x << 13
-	x ^= x >> 7
-	x ^= x << 17
-	w.rng = x
-	return x
-}
+func (w *Worker) rand() uint64 { return xorshift64(&w.rng) }
 
 // word returns the uint32 at byte offset off of the group's shared region.
 func (w *Worker) word(off int) *uint32 {

@@ -1,0 +1,141 @@
+package workload
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// PhaseKind names what one Sequence phase does.
+type PhaseKind string
+
+// Sequence phase kinds; the values are ktstr's wire names.
+const (
+	PhaseSpin  PhaseKind = "spin"  // spin bursts of 1024 until the duration elapses
+	PhaseSleep PhaseKind = "sleep" // one nanosleep of the duration, sampled
+	PhaseYield PhaseKind = "yield" // sched_yield repeatedly for the duration, each sampled
+	PhaseIo    PhaseKind = "io"    // 16 × 4 KiB writes to a scratch file + 100 µs sleep, repeated
+)
+
+// PhaseKindInfo describes one phase kind for generated constructors and
+// docs: Ctor is the script-facing function name (`yield` is reserved in
+// Starlark, so the yield phase is `sched_yield`).
+type PhaseKindInfo struct {
+	Kind PhaseKind
+	Ctor string
+	Doc  string
+}
+
+var phaseKinds = []PhaseKindInfo{
+	{PhaseSpin, "spin", "spin bursts of 1024 steps until the duration elapses"},
+	{PhaseSleep, "sleep", "one sleep of the duration; the observed sleep is a wake sample"},
+	{PhaseYield, "sched_yield", "sched_yield repeatedly for the duration; each yield is a wake sample"},
+	{PhaseIo, "io", "16 × 4 KiB writes to a scratch file then a 100 µs sleep (a wake sample), until the duration elapses"},
+}
+
+// PhaseKinds lists every phase kind, in the order docs show them.
+func PhaseKinds() []PhaseKindInfo { return slices.Clone(phaseKinds) }
+
+func phaseKindInfo(k PhaseKind) (PhaseKindInfo, bool) {
+	for _, pk := range phaseKinds {
+		if pk.Kind == k {
+			return pk, true
+		}
+	}
+	return PhaseKindInfo{}, false
+}
+
+// Phase is one step of a Sequence work type: a kind and how long it lasts.
+// It encodes to JSON as {"kind": "spin", "duration": "100ms"}.
+type Phase struct {
+	Kind     PhaseKind
+	Duration time.Duration
+}
+
+// SpinPhase spins for d.
+func SpinPhase(d time.Duration) Phase { return Phase{PhaseSpin, d} }
+
+// SleepPhase sleeps once for d.
+func SleepPhase(d time.Duration) Phase { return Phase{PhaseSleep, d} }
+
+// YieldPhase calls sched_yield repeatedly for d.
+func YieldPhase(d time.Duration) Phase { return Phase{PhaseYield, d} }
+
+// IoPhase writes to a scratch file and sleeps briefly, repeatedly, for d.
+func IoPhase(d time.Duration) Phase { return Phase{PhaseIo, d} }
+
+// String renders the phase as its script constructor, e.g. phase.spin("100ms").
+func (p Phase) String() string {
+	ctor := string(p.Kind)
+	if info, ok := phaseKindInfo(p.Kind); ok {
+		ctor = info.Ctor
+	}
+	return fmt.Sprintf("phase.%s(%q)", ctor, p.Duration)
+}
+
+type wirePhase struct {
+	Kind     PhaseKind `json:"kind"`
+	Duration string    `json:"duration"`
+}
+
+// MarshalJSON encodes the kind and the duration as a string like "100ms".
+func (p Phase) MarshalJSON() ([]byte, error) {
+	return json.Marshal(wirePhase{p.Kind, p.Duration.String()})
+}
+
+// UnmarshalJSON decodes the form MarshalJSON writes.
+func (p *Phase) UnmarshalJSON(data []byte) error {
+	var wp wirePhase
+	if err := json.Unmarshal(data, &wp); err != nil {
+		return err
+	}
+	ph, err := newPhase(string(wp.Kind), wp.Duration)
+	if err != nil {
+		return err
+	}
+	*p = ph
+	return nil
+}
+
+func newPhase(kind string, dur any) (Phase, error) {
+	if _, ok := phaseKindInfo(PhaseKind(kind)); !ok {
+		kinds := make([]string, len(phaseKinds))
+		for i, pk := range phaseKinds {
+			kinds[i] = string(pk.Kind)
+		}
+		return Phase{}, fmt.Errorf("unknown phase kind %q (allowed: %s)", kind, strings.Join(kinds, ", "))
+	}
+	p := Param{Name: "duration", Kind: KindDuration}
+	d, err := coerce(&p, dur)
+	if err != nil {
+		return Phase{}, fmt.Errorf("phase %s: %w", kind, err)
+	}
+	return Phase{PhaseKind(kind), d.(time.Duration)}, nil
+}
+
+// coercePhases accepts []Phase, or the []any of {"kind", "duration"}
+// objects that JSON decoding produces; it always returns a fresh slice.
+func coercePhases(v any) ([]Phase, error) {
+	switch xs := v.(type) {
+	case []Phase:
+		return slices.Clone(xs), nil
+	case []any:
+		out := make([]Phase, len(xs))
+		for i, x := range xs {
+			m, ok := x.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("element %d: want a phase, got %T", i, x)
+			}
+			kind, _ := m["kind"].(string)
+			ph, err := newPhase(kind, m["duration"])
+			if err != nil {
+				return nil, fmt.Errorf("element %d: %w", i, err)
+			}
+			out[i] = ph
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("want %s, got %T", KindPhases, v)
+}

@@ -1,0 +1,216 @@
+package workload
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// procStatField returns field n (1-based, as in proc(5)) of /proc/PID/stat.
+func procStatField(t *testing.T, pid, n int) (int64, bool) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // starts at field 3
+	v, err := strconv.ParseInt(fields[n-3], 10, 64)
+	return v, err == nil
+}
+
+// childrenOf returns the pids whose parent is pid.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var out []int
+	for _, d := range dirs {
+		p, _ := strconv.Atoi(filepath.Base(d))
+		if ppid, ok := procStatField(t, p, 4); ok && int(ppid) == pid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// sampleWhileRunning starts h and calls f every interval for d.
+func sampleWhileRunning(t *testing.T, h *Handle, d, interval time.Duration, f func()) {
+	t.Helper()
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(interval) {
+		f()
+	}
+}
+
+func TestForkExit(t *testing.T) {
+	h := spawnWork(t, Config{Work: MustWork("ForkExit", nil)})
+	pid := h.Pids()[0]
+	most := 0
+	sampleWhileRunning(t, h, 300*time.Millisecond, 20*time.Millisecond, func() {
+		most = max(most, len(childrenOf(t, pid)))
+	})
+	r := stopWork(t, h)[0]
+	forked, reaped := r.Counters["children_forked"], r.Counters["children_reaped"]
+	if forked == 0 || forked != reaped || reaped != r.WorkUnits || r.Counters["fork_errors"] != 0 {
+		t.Fatalf("forked = %d, reaped = %d, work_units = %d, fork_errors = %d; want forked == reaped == work_units > 0",
+			forked, reaped, r.WorkUnits, r.Counters["fork_errors"])
+	}
+	if r.WakeSampleTotal != reaped {
+		t.Errorf("wake samples = %d, want one per reaped child (%d)", r.WakeSampleTotal, reaped)
+	}
+	// A child is reaped before the next is forked: never more than one at a time.
+	if most > 1 {
+		t.Errorf("saw %d children of the worker at once, want at most 1", most)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+		t.Errorf("worker %d still exists after stop", pid)
+	}
+}
+
+func TestNiceSweep(t *testing.T) {
+	h := spawnWork(t, Config{Work: MustWork("NiceSweep", nil)})
+	pid := h.Pids()[0]
+	seen := map[int64]bool{}
+	sampleWhileRunning(t, h, 300*time.Millisecond, time.Millisecond, func() {
+		if nice, ok := procStatField(t, pid, 19); ok {
+			seen[nice] = true
+		}
+	})
+	r := stopWork(t, h)[0]
+	if len(seen) < 2 {
+		t.Errorf("nice values seen in /proc/%d/stat: %v, want it to change", pid, seen)
+	}
+	if !slices.ContainsFunc(slices.Collect(maps.Keys(seen)), func(n int64) bool { return n < 0 }) {
+		t.Errorf("no negative nice seen (%v) although the test runs with CAP_SYS_NICE", seen)
+	}
+	if r.Counters["nice_reset_ok"] != 1 || r.Counters["negative_nice_skipped"] != 0 || r.Counters["nice_set_errors"] != 0 {
+		t.Errorf("counters %v: want nice_reset_ok = 1, no skip, no errors", r.Counters)
+	}
+	if r.Counters["nice_sets"] != r.Iterations {
+		t.Errorf("nice_sets = %d, want one per iteration (%d)", r.Counters["nice_sets"], r.Iterations)
+	}
+}
+
+func TestPolicyChurn(t *testing.T) {
+	h := spawnWork(t, Config{Work: MustWork("PolicyChurn", nil)})
+	pid := h.Pids()[0]
+	seen := map[uint32]bool{}
+	sampleWhileRunning(t, h, 300*time.Millisecond, time.Millisecond, func() {
+		if a, err := unix.SchedGetAttr(pid, 0); err == nil {
+			seen[a.Policy] = true
+		}
+	})
+	r := stopWork(t, h)[0]
+	if len(seen) < 2 {
+		t.Errorf("policies seen by sched_getattr(%d): %v, want it to change", pid, seen)
+	}
+	if r.Counters["policy_reset_ok"] != 1 || r.Counters["rt_policies_skipped"] != 0 || r.Counters["policy_set_errors"] != 0 {
+		t.Errorf("counters %v: want policy_reset_ok = 1, no skip, no errors", r.Counters)
+	}
+}
+
+// TestChurnProbesWithoutCapSysNice drops CAP_SYS_NICE from one thread's
+// effective set (capabilities are per thread) and checks that the probes
+// NiceSweep and PolicyChurn use then skip negative nice and RT policies.
+func TestChurnProbesWithoutCapSysNice(t *testing.T) {
+	var floor int
+	var rt bool
+	var capErr error
+	onLockedThread(func() {
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if capErr = unix.Capget(&hdr, &data[0]); capErr != nil {
+			return
+		}
+		data[0].Effective &^= 1 << unix.CAP_SYS_NICE
+		if capErr = unix.Capset(&hdr, &data[0]); capErr != nil {
+			return
+		}
+		floor, rt = niceFloor(), rtAllowed()
+	})
+	if capErr != nil {
+		t.Fatalf("drop CAP_SYS_NICE: %v", capErr)
+	}
+	if floor != 0 || rt {
+		t.Fatalf("without CAP_SYS_NICE: nice floor %d, RT allowed %v; want 0 and false", floor, rt)
+	}
+	if n := len(churnPolicies(false)); n != 3 {
+		t.Fatalf("unprivileged policy cycle has %d entries, want OTHER, BATCH, IDLE", n)
+	}
+}
+
+func TestAffinityChurn(t *testing.T) {
+	online, err := OnlineCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(online) < 2 {
+		t.Skip("needs 2 CPUs to migrate")
+	}
+	r := runWork(t, Config{Work: MustWork("AffinityChurn", nil)}, 300*time.Millisecond)[0]
+	if !slices.Equal(r.CPUsUsed, online) {
+		t.Errorf("cpus_used = %v, want every allowed CPU %v", r.CPUsUsed, online)
+	}
+	if r.MigrationCount == 0 || r.Counters["affinity_errors"] != 0 {
+		t.Errorf("migration_count = %d, affinity_errors = %d; want > 0 and 0", r.MigrationCount, r.Counters["affinity_errors"])
+	}
+}
+
+func TestNumaMigrationChurn(t *testing.T) {
+	nodes, err := onlineNodes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, n := range nodes {
+		cpus, _ := nodeCPUs(n)
+		want[FormatCPUList(cpus)] = true
+	}
+	// Start pinned to CPU 0 alone: any mask seen later that equals a node's
+	// CPU set was set by the worker itself.
+	h := spawnWork(t, Config{Work: MustWork("NumaMigrationChurn", map[string]any{"period_ms": 5}), Affinity: Exact(0)})
+	pid := h.Pids()[0]
+	seen := map[string]bool{}
+	sampleWhileRunning(t, h, 200*time.Millisecond, 2*time.Millisecond, func() {
+		if m := allowedCPUs(pid); m != "" {
+			seen[m] = true
+		}
+	})
+	r := stopWork(t, h)[0]
+	for m := range want {
+		if !seen[m] {
+			t.Errorf("worker mask never was node CPU set %s (seen %v)", m, seen)
+		}
+	}
+	var visits uint64
+	for _, n := range nodes {
+		visits += r.Counters[fmt.Sprintf("node%d_visits", n)]
+	}
+	if visits == 0 || visits != r.Iterations || r.Counters["affinity_errors"] != 0 {
+		t.Errorf("node visits %d, iterations %d, counters %v; want one visit per iteration", visits, r.Iterations, r.Counters)
+	}
+}
+
+// allowedCPUs returns Cpus_allowed_list of /proc/PID/status.
+func allowedCPUs(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

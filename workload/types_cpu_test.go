@@ -1,0 +1,85 @@
+package workload
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAluHotWidths(t *testing.T) {
+	for _, impl := range aluWidths() {
+		t.Run(impl.width, func(t *testing.T) {
+			// Each chain is deterministic and never collapses to zero.
+			if a, b := impl.chain(1000), impl.chain(1000); a != b || a == 0 {
+				t.Fatalf("chain(1000) = %#x then %#x, want equal and non-zero", a, b)
+			}
+			r := runWork(t, Config{Work: MustWork("AluHot", map[string]any{"width": impl.width})}, 100*time.Millisecond)[0]
+			if r.WorkUnits == 0 || r.WorkUnits != 1024*r.Iterations {
+				t.Errorf("work_units = %d, iterations = %d; want 1024 per iteration", r.WorkUnits, r.Iterations)
+			}
+			if got := r.Extra["resolved_width"]; got != impl.width {
+				t.Errorf("resolved_width = %v, want %s", got, impl.width)
+			}
+		})
+	}
+}
+
+func TestAluHotWidest(t *testing.T) {
+	ws := aluWidths()
+	impl, err := resolveAluWidth("Widest")
+	if err != nil || impl.width != ws[len(ws)-1].width {
+		t.Fatalf("Widest resolved to %q, %v; want %q", impl.width, err, ws[len(ws)-1].width)
+	}
+}
+
+func TestAluHotMissingWidthFailsSpawn(t *testing.T) {
+	// The host may have every width; an unknown width name stands in for
+	// one the CPU lacks, since both take the same path.
+	if _, err := resolveAluWidth("Vec1024"); err == nil || !strings.Contains(err.Error(), "cannot run") {
+		t.Fatalf("resolve Vec1024: %v, want an error saying the CPU cannot run it", err)
+	}
+}
+
+func TestIpcVariance(t *testing.T) {
+	work := MustWork("IpcVariance", map[string]any{"hot_iters": 1000, "cold_iters": 100, "period_iters": 4})
+	r := runWork(t, Config{Work: work}, 100*time.Millisecond)[0]
+	full := r.Counters["complete_iterations"]
+	per := uint64(4 * (1000 + 100))
+	// Only the iteration cut short by stop may be partial.
+	if full == 0 || r.Iterations-full > 1 || r.WorkUnits < full*per || r.WorkUnits >= (full+1)*per {
+		t.Fatalf("iterations = %d, complete = %d, work_units = %d; want %d units per complete iteration", r.Iterations, full, r.WorkUnits, per)
+	}
+}
+
+func TestIdleChurnWakeSamples(t *testing.T) {
+	work := MustWork("IdleChurn", map[string]any{"burst_duration": "200us", "sleep_duration": "1ms", "precise_timing": true})
+	r := runWork(t, Config{Work: work}, 100*time.Millisecond)[0]
+	if r.WakeSampleTotal == 0 || r.WakeSampleTotal+1 < r.Iterations {
+		t.Fatalf("wake samples = %d over %d iterations; want one per completed sleep", r.WakeSampleTotal, r.Iterations)
+	}
+	if r.WorkUnits%256 != 0 {
+		t.Errorf("work_units = %d, want a multiple of 256", r.WorkUnits)
+	}
+	// Sleeping most of the time: off-CPU time must dominate.
+	if r.OffCPUNs < r.CPUTimeNs {
+		t.Errorf("off_cpu_ns = %d < cpu_time_ns = %d for a mostly sleeping worker", r.OffCPUNs, r.CPUTimeNs)
+	}
+}
+
+func TestCacheTypes(t *testing.T) {
+	for _, name := range []string{"CachePressure", "CacheYield"} {
+		t.Run(name, func(t *testing.T) {
+			r := runWork(t, Config{Work: MustWork(name, map[string]any{"size_kib": 64, "stride": 128})}, 100*time.Millisecond)[0]
+			if r.Iterations == 0 || r.WorkUnits != 1024*r.Iterations {
+				t.Fatalf("work_units = %d, iterations = %d; want 1024 per iteration", r.WorkUnits, r.Iterations)
+			}
+			wantSamples := uint64(0)
+			if name == "CacheYield" {
+				wantSamples = r.Iterations
+			}
+			if r.WakeSampleTotal != wantSamples {
+				t.Errorf("wake samples = %d, want %d", r.WakeSampleTotal, wantSamples)
+			}
+		})
+	}
+}

@@ -1,0 +1,424 @@
+package workload
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// ioTypes are the block-IO types. Unlike ktstr, which writes to /dev/vda
+// whenever it exists (a scratch disk inside its throwaway VM), ktstar's
+// default backing is a per-worker scratch file; a block device is used
+// only when named in io_device and not mounted, used as swap or held by
+// another device, and a writing type also needs allow_destructive.
+var ioTypes = []Type{
+	ioType("IoSyncWrite", "io_sync_write",
+		"16 synchronous (O_SYNC) 4 KiB writes into the worker's stripe, then fdatasync (a wake sample).",
+		unix.O_SYNC, true, func(b *ioBody) Body { return (*ioSyncWrite)(b) }),
+	ioType("IoRandRead", "io_rand_read",
+		"One 4 KiB O_DIRECT read at a random block-aligned offset; the read is a wake sample.",
+		unix.O_DIRECT, false, func(b *ioBody) Body { return (*ioRandRead)(b) }),
+	ioType("IoConvoy", "io_convoy",
+		"A sequential O_DIRECT 4 KiB write and a random 4 KiB read per iteration, fdatasync every 16th; the whole is a wake sample.",
+		unix.O_DIRECT, true, func(b *ioBody) Body { return (*ioConvoy)(b) }),
+}
+
+// IO geometry (ktstr's): 4 KiB blocks, 64 stripes (one per worker tid mod
+// 64), each at least 64 KiB.
+const (
+	ioBlock     = 4096
+	ioStripes   = 64
+	ioMinExtent = 64 << 10
+	ioMinBytes  = ioStripes * ioMinExtent // 4 MiB: every stripe fits
+)
+
+func ioType(name, ctor, doc string, flag int, writes bool, body func(*ioBody) Body) Type {
+	params := []Param{
+		{Name: "io_device", Kind: KindString, Default: "", Doc: "block device to use instead of a scratch file; refused when it, a partition or a holder of it is mounted or used as swap"},
+		{Name: "file_kb", Kind: KindInt, Default: int64(16 << 10), Min: ioMinBytes >> 10, Max: 1 << 24, Doc: "size of the scratch file in KiB"},
+		{Name: "scratch_dir", Kind: KindString, Default: "", Doc: "directory for the scratch file (default $TMPDIR/ktstar); removed file by file at stop"},
+	}
+	if writes {
+		params = append(params, Param{Name: "allow_destructive", Kind: KindBool, Default: false, Doc: "confirm that io_device's contents may be overwritten"})
+	}
+	return Type{
+		Name: name, Ctor: ctor, Doc: doc, Params: params, Samples: true,
+		Validate: func(w Work) error {
+			dev := w.Text("io_device")
+			if dev == "" {
+				return nil
+			}
+			if err := checkBlockDevice(dev); err != nil {
+				return err
+			}
+			if writes && !w.Bool("allow_destructive") {
+				return fmt.Errorf("io_device = %q: %s overwrites the device's contents; set allow_destructive = True to confirm", dev, ctor)
+			}
+			return nil
+		},
+		Scratch: func(w Work, token string) []string {
+			if w.Text("io_device") != "" {
+				return nil
+			}
+			return []string{filepath.Join(scratchDir(w.Text("scratch_dir")), "io-"+token)}
+		},
+		New: func(w *Worker) (Body, error) {
+			b, err := openIoBody(w, flag, writes)
+			if err != nil {
+				return nil, err
+			}
+			return body(b), nil
+		},
+	}
+}
+
+// scratchDir is the directory for scratch files: dir, or $TMPDIR/ktstar.
+func scratchDir(dir string) string {
+	if dir != "" {
+		return dir
+	}
+	return filepath.Join(os.TempDir(), "ktstar")
+}
+
+// ioBody is the backing shared by the three IO types: the open file or
+// device, its geometry, an aligned buffer and the worker's stripe.
+type ioBody struct {
+	w        *Worker
+	fd       int
+	path     string // scratch file to unlink at Close; "" for a device
+	buf      []byte // ioBlock bytes, page-aligned (O_DIRECT)
+	capacity int64
+	bsize    int64 // logical block size: O_DIRECT offsets are multiples
+	base     int64 // this worker's stripe
+	extent   int64
+	cursor   int64 // IoConvoy's sequential write position
+	iter     int64
+}
+
+func openIoBody(w *Worker, flag int, writes bool) (_ *ioBody, err error) {
+	b := &ioBody{w: w, fd: -1}
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+	if b.buf, err = unix.Mmap(-1, 0, ioBlock, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
+		return nil, fmt.Errorf("map IO buffer: %w", err)
+	}
+	if dev := w.work.Text("io_device"); dev != "" {
+		err = b.openDevice(dev, flag, writes)
+	} else {
+		err = b.openScratch(w.work.Type().Scratch(w.work, w.spec.Token)[0], w.work.Int("file_kb")<<10, flag)
+	}
+	if err != nil {
+		return nil, err
+	}
+	stripe := (b.capacity / ioStripes) &^ (b.bsize - 1)
+	b.base = int64(unix.Gettid()%ioStripes) * stripe
+	b.extent = max(stripe, ioMinExtent) &^ (ioMinExtent - 1)
+	b.cursor = b.base
+	return b, nil
+}
+
+// openDevice re-checks the device right before opening it: the check in
+// Validate ran in the parent, maybe long before.
+func (b *ioBody) openDevice(dev string, flag int, writes bool) error {
+	if err := checkBlockDevice(dev); err != nil {
+		return err
+	}
+	mode := unix.O_RDONLY
+	if writes {
+		mode = unix.O_RDWR
+	}
+	fd, err := unix.Open(dev, mode|flag|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open io_device %q: %w", dev, err)
+	}
+	b.fd = fd
+	var size uint64
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.BLKGETSIZE64, uintptr(unsafe.Pointer(&size))); e != 0 {
+		return fmt.Errorf("io_device %q: BLKGETSIZE64: %w", dev, e)
+	}
+	bs, err := unix.IoctlGetInt(fd, unix.BLKSSZGET)
+	if err != nil {
+		return fmt.Errorf("io_device %q: BLKSSZGET: %w", dev, err)
+	}
+	if size < ioMinBytes {
+		return fmt.Errorf("io_device %q is %d bytes, want at least %d (64 stripes of 64 KiB)", dev, size, ioMinBytes)
+	}
+	b.capacity, b.bsize = int64(size), int64(max(bs, 512))
+	return nil
+}
+
+// openScratch creates the worker's scratch file exclusively, sizes it and
+// reopens it with the type's flag; O_DIRECT is thereby checked at spawn.
+func (b *ioBody) openScratch(path string, size int64, flag int) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("scratch dir: %w", err)
+	}
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create scratch file: %w", err)
+	}
+	b.path = path
+	err = unix.Ftruncate(fd, size)
+	unix.Close(fd)
+	if err != nil {
+		return fmt.Errorf("size scratch file %s to %d bytes: %w", path, size, err)
+	}
+	if b.fd, err = unix.Open(path, unix.O_RDWR|flag|unix.O_CLOEXEC, 0); err != nil {
+		if flag&unix.O_DIRECT != 0 && err == unix.EINVAL {
+			return fmt.Errorf("scratch file %s: the filesystem refuses O_DIRECT; set scratch_dir to a directory on one that supports it", path)
+		}
+		return fmt.Errorf("open scratch file %s: %w", path, err)
+	}
+	b.capacity, b.bsize = size, ioBlock
+	return nil
+}
+
+// Close closes the backing and unlinks a scratch file.
+func (b *ioBody) Close() {
+	if b.fd >= 0 {
+		unix.Close(b.fd)
+		b.fd = -1
+	}
+	if b.path != "" {
+		os.Remove(b.path)
+	}
+	if b.buf != nil {
+		unix.Munmap(b.buf)
+		b.buf = nil
+	}
+}
+
+// randOffset is a random block-aligned offset with a whole block after it.
+func (b *ioBody) randOffset() int64 {
+	m := uint64(b.capacity - ioBlock)
+	if m == 0 {
+		return 0
+	}
+	return int64(b.w.rand()%m) &^ (b.bsize - 1)
+}
+
+func (b *ioBody) write(off int64) bool {
+	n, err := unix.Pwrite(b.fd, b.buf, off)
+	b.w.Count("bytes_written", uint64(max(n, 0)))
+	if err != nil || n != len(b.buf) {
+		b.w.Count("io_errors", 1)
+		return false
+	}
+	return true
+}
+
+func (b *ioBody) read(off int64) bool {
+	n, err := unix.Pread(b.fd, b.buf, off)
+	b.w.Count("bytes_read", uint64(max(n, 0)))
+	if err != nil || n != len(b.buf) {
+		b.w.Count("io_errors", 1)
+		return false
+	}
+	return true
+}
+
+func (b *ioBody) sync() bool {
+	if unix.Fdatasync(b.fd) != nil {
+		b.w.Count("io_errors", 1)
+		return false
+	}
+	b.w.Count("fdatasync_calls", 1)
+	return true
+}
+
+type ioSyncWrite ioBody
+
+func (s *ioSyncWrite) Step() bool {
+	b := (*ioBody)(s)
+	off := b.base + b.iter%(b.extent/ioMinExtent)*ioMinExtent
+	for i := range int64(16) {
+		b.write(off + i*ioBlock)
+		b.w.AddUnits(1)
+	}
+	t0 := nanotime()
+	if b.sync() {
+		b.w.WakeSample(nanotime() - t0)
+	}
+	b.iter++
+	b.w.ResetGap()
+	return true
+}
+
+func (s *ioSyncWrite) Close() { (*ioBody)(s).Close() }
+
+type ioRandRead ioBody
+
+func (s *ioRandRead) Step() bool {
+	b := (*ioBody)(s)
+	off := b.randOffset()
+	t0 := nanotime()
+	if b.read(off) {
+		b.w.WakeSample(nanotime() - t0)
+	}
+	b.w.AddUnits(1)
+	b.iter++
+	b.w.ResetGap()
+	return true
+}
+
+func (s *ioRandRead) Close() { (*ioBody)(s).Close() }
+
+type ioConvoy ioBody
+
+func (s *ioConvoy) Step() bool {
+	b := (*ioBody)(s)
+	if b.cursor >= b.base+b.extent {
+		b.cursor = b.base
+	}
+	t0 := nanotime()
+	ok := b.write(b.cursor)
+	b.cursor += ioBlock
+	ok = b.read(b.randOffset()) && ok
+	if b.iter%16 == 0 {
+		ok = b.sync() && ok
+	}
+	if ok {
+		b.w.WakeSample(nanotime() - t0)
+	}
+	b.w.AddUnits(2)
+	b.iter++
+	b.w.ResetGap()
+	return true
+}
+
+func (s *ioConvoy) Close() { (*ioBody)(s).Close() }
+
+// checkBlockDevice refuses a device that must not be written: not a block
+// device, or it, a partition of it or a device stacked on it is mounted
+// or used as swap. It only stats paths and reads /proc and /sys: it never
+// opens the device.
+func checkBlockDevice(path string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fmt.Errorf("io_device = %q: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return fmt.Errorf("io_device = %q is not a block device", path)
+	}
+	devs := relatedDevices(uint64(st.Rdev))
+	if where, err := mountedDevice(devs); err != nil {
+		return err
+	} else if where != "" {
+		return fmt.Errorf("io_device = %q is mounted (%s): refusing to use it", path, where)
+	}
+	if swap, err := swapDevice(devs); err != nil {
+		return err
+	} else if swap != "" {
+		return fmt.Errorf("io_device = %q is used as swap (%s): refusing to use it", path, swap)
+	}
+	return nil
+}
+
+// relatedDevices returns dev, its partitions and everything stacked on
+// them (holders: device-mapper, md, loop), from /sys/dev/block.
+func relatedDevices(dev uint64) map[uint64]bool {
+	out := map[uint64]bool{}
+	var walk func(dir string)
+	walk = func(dir string) {
+		d, ok := readDevNumber(filepath.Join(dir, "dev"))
+		if !ok || out[d] {
+			return
+		}
+		out[d] = true
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if _, err := os.Stat(filepath.Join(dir, e.Name(), "partition")); err == nil {
+				walk(filepath.Join(dir, e.Name()))
+			}
+		}
+		holders, _ := os.ReadDir(filepath.Join(dir, "holders"))
+		for _, h := range holders {
+			walk(filepath.Join("/sys/class/block", h.Name()))
+		}
+	}
+	walk(fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(dev), unix.Minor(dev)))
+	out[dev] = true
+	return out
+}
+
+// readDevNumber reads a sysfs "MAJ:MIN" file.
+func readDevNumber(file string) (uint64, bool) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, false
+	}
+	return parseDevNumber(strings.TrimSpace(string(b)))
+}
+
+func parseDevNumber(s string) (uint64, bool) {
+	maj, min, ok := strings.Cut(s, ":")
+	if !ok {
+		return 0, false
+	}
+	a, err1 := strconv.ParseUint(maj, 10, 32)
+	b, err2 := strconv.ParseUint(min, 10, 32)
+	return unix.Mkdev(uint32(a), uint32(b)), err1 == nil && err2 == nil
+}
+
+// blockRdev returns the device number of path if it is a block device.
+func blockRdev(path string) (uint64, bool) {
+	var st unix.Stat_t
+	if !strings.HasPrefix(path, "/") || unix.Stat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return 0, false
+	}
+	return uint64(st.Rdev), true
+}
+
+// mountedDevice returns "SOURCE on MOUNTPOINT" for the first mount in
+// /proc/self/mountinfo whose device number or source is one of devs.
+func mountedDevice(devs map[uint64]bool) (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("check mounts: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - FSTYPE SOURCE SUPEROPTS
+		pre, post, _ := strings.Cut(sc.Text(), " - ")
+		fields, tail := strings.Fields(pre), strings.Fields(post)
+		if len(fields) < 5 || len(tail) < 2 {
+			continue
+		}
+		d, _ := parseDevNumber(fields[2])
+		src, srcOK := blockRdev(tail[1])
+		if devs[d] || (srcOK && devs[src]) {
+			return fmt.Sprintf("%s on %s", tail[1], fields[4]), nil
+		}
+	}
+	return "", sc.Err()
+}
+
+// swapDevice returns the /proc/swaps entry backed by one of devs.
+func swapDevice(devs map[uint64]bool) (string, error) {
+	b, err := os.ReadFile("/proc/swaps")
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("check swaps: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		if fields := strings.Fields(line); len(fields) > 0 {
+			if d, ok := blockRdev(fields[0]); ok && devs[d] {
+				return fields[0], nil
+			}
+		}
+	}
+	return "", nil
+}

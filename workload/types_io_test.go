@@ -1,0 +1,155 @@
+package workload
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ioWork builds an IO work type whose scratch file goes to a fresh
+// directory the test can inspect.
+func ioWork(t *testing.T, name string) (Work, string) {
+	dir := t.TempDir()
+	return MustWork(name, map[string]any{"scratch_dir": dir, "file_kb": 4096}), dir
+}
+
+func assertEmptyDir(t *testing.T, dir string) {
+	t.Helper()
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("scratch files left in %s: %v", dir, left)
+	}
+}
+
+func TestIoTypesCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// per iteration: bytes written, bytes read, units
+		written, read, units uint64
+	}{
+		{"IoSyncWrite", 16 * 4096, 0, 16},
+		{"IoRandRead", 0, 4096, 1},
+		{"IoConvoy", 4096, 4096, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			work, dir := ioWork(t, tc.name)
+			h := spawnWork(t, Config{Work: work, Workers: 2})
+			if files, _ := os.ReadDir(dir); len(files) != 2 {
+				t.Errorf("scratch dir holds %d files after spawn, want one per worker", len(files))
+			}
+			if err := h.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond)
+			for _, r := range stopWork(t, h) {
+				it, c := r.Iterations, r.Counters
+				if it == 0 || c["io_errors"] != 0 {
+					t.Fatalf("iterations = %d, counters %v: want IO without errors", it, c)
+				}
+				// Stop is seen between iterations, so every count is exact.
+				if c["bytes_written"] != tc.written*it || c["bytes_read"] != tc.read*it || r.WorkUnits != tc.units*it {
+					t.Errorf("%d iterations: counters %v, work_units %d; want per iteration %d written, %d read, %d units",
+						it, c, r.WorkUnits, tc.written, tc.read, tc.units)
+				}
+				syncs := map[string]uint64{"IoSyncWrite": it, "IoRandRead": 0, "IoConvoy": (it + 15) / 16}[tc.name]
+				if c["fdatasync_calls"] != syncs {
+					t.Errorf("fdatasync_calls = %d over %d iterations, want %d", c["fdatasync_calls"], it, syncs)
+				}
+				if r.WakeSampleTotal != it {
+					t.Errorf("wake samples = %d, want one per iteration (%d)", r.WakeSampleTotal, it)
+				}
+			}
+			assertEmptyDir(t, dir)
+		})
+	}
+}
+
+// TestIoScratchRemovedAfterKill SIGKILLs a worker: it cannot unlink its
+// own file, so the parent must.
+func TestIoScratchRemovedAfterKill(t *testing.T) {
+	work, dir := ioWork(t, "IoSyncWrite")
+	h := spawnWork(t, Config{Work: work})
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := syscall.Kill(h.Pids()[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	reports, err := h.StopAndCollect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reports[0].Completed {
+		t.Fatal("a SIGKILLed worker produced a complete report")
+	}
+	assertEmptyDir(t, dir)
+}
+
+// TestIoDeviceRefused names the host's root disk. It must be refused as
+// mounted before anything opens it: inotify on the device node would see
+// a close after a write-capable open (IN_CLOSE_WRITE).
+func TestIoDeviceRefused(t *testing.T) {
+	root := rootBlockDevice(t)
+	ifd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ifd)
+	if _, err := unix.InotifyAddWatch(ifd, root, unix.IN_CLOSE_WRITE); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"IoSyncWrite", "IoRandRead", "IoConvoy"} {
+		params := map[string]any{"io_device": root}
+		if name != "IoRandRead" {
+			params["allow_destructive"] = true
+		}
+		_, err := NewWork(name, params)
+		t.Logf("%s: %v", name, err)
+		if err == nil || !strings.Contains(err.Error(), root) || !strings.Contains(err.Error(), "is mounted") {
+			t.Errorf("%s(io_device = %q): %v, want an error naming it and saying it is mounted", name, root, err)
+		}
+	}
+	var buf [4096]byte
+	if n, _ := unix.Read(ifd, buf[:]); n > 0 {
+		t.Errorf("%s was opened for writing during the check", root)
+	}
+}
+
+// rootBlockDevice returns the block device node mounted at / (on these
+// hosts /dev/vda, the root disk), or skips.
+func rootBlockDevice(t *testing.T) string {
+	var st unix.Stat_t
+	if err := unix.Stat("/", &st); err != nil {
+		t.Fatal(err)
+	}
+	uevent, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/uevent", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	if err != nil {
+		t.Skipf("/ is not on a block device (%v)", err)
+	}
+	for _, line := range strings.Split(string(uevent), "\n") {
+		if name, ok := strings.CutPrefix(line, "DEVNAME="); ok {
+			return "/dev/" + name
+		}
+	}
+	t.Skip("no DEVNAME for the device of /")
+	return ""
+}
+
+func TestIoDeviceChecks(t *testing.T) {
+	for _, tc := range []struct {
+		params map[string]any
+		want   string
+	}{
+		{map[string]any{"io_device": "/dev/null"}, `io_device = "/dev/null" is not a block device`},
+		{map[string]any{"io_device": "/nonexistent/dev"}, "no such file"},
+	} {
+		if _, err := NewWork("IoRandRead", tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("io_rand_read(%v): %v, want %q", tc.params, err, tc.want)
+		}
+	}
+}
