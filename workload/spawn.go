@@ -165,8 +165,9 @@ func Spawn(cfg Config) (h *Handle, err error) {
 	}
 	defer devnull.Close()
 
-	var ring []*os.File // the current group's pipes: read, write, read, write, …
-	defer func() { closeAll(ring) }()
+	var ring []*os.File   // the current group's pipes: read, write, read, write, …
+	var shared []*os.File // the current group's GroupFiles
+	defer func() { closeAll(ring); closeAll(shared) }()
 	for i := range cfg.Workers {
 		pos := i % g
 		spec := workerSpec{
@@ -188,14 +189,25 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			spec.HasPipes = true
 			extra = []*os.File{ring[2*((pos+n-1)%n)], ring[2*(pos%n)+1]}
 		}
+		if t.GroupFiles != nil {
+			if pos == 0 {
+				if shared, err = t.GroupFiles(cfg.Work); err != nil {
+					return h, fmt.Errorf("spawn worker %d: %s: %w", i, t.Name, err)
+				}
+			}
+			spec.GroupFiles = len(shared)
+			extra = append(extra, shared...)
+		}
 		if err := h.startChild(exe, devnull, shmFile, &spec, extra); err != nil {
 			return h, err
 		}
-		if t.Pipes != nil && pos == g-1 {
-			// The parent never uses the pipes: dropping its copies lets a
-			// worker see EOF when its partner dies.
+		if pos == g-1 {
+			// The parent never uses the pipes or group files: dropping its
+			// copies lets a worker see EOF when its partner dies, and the
+			// files close when the group's last worker exits.
 			closeAll(ring)
-			ring = nil
+			closeAll(shared)
+			ring, shared = nil, nil
 		}
 	}
 	deadline := time.NewTimer(parkLimit)
