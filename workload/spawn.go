@@ -165,6 +165,10 @@ func Spawn(cfg Config) (h *Handle, err error) {
 	}
 	defer devnull.Close()
 
+	npipes := 0 // per group; a type may need pipes in one mode only
+	if t.Pipes != nil {
+		npipes = t.Pipes(cfg.Work)
+	}
 	var ring []*os.File   // the current group's pipes: read, write, read, write, …
 	var shared []*os.File // the current group's GroupFiles
 	defer func() { closeAll(ring); closeAll(shared) }()
@@ -179,8 +183,7 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			spec.Region = regionBase + (i/g)*alignPage(t.Region)
 		}
 		var extra []*os.File
-		if t.Pipes != nil {
-			n := t.Pipes(cfg.Work)
+		if n := npipes; n > 0 {
 			if pos == 0 {
 				if ring, err = makePipes(n); err != nil {
 					return h, fmt.Errorf("spawn worker %d: %w", i, err)
