@@ -139,7 +139,7 @@ type Body interface {
 // init because the bodies it holds look work types up by name.
 var catalog []Type
 
-func init() { catalog = slices.Concat(basicTypes) }
+func init() { catalog = slices.Concat(basicTypes, wakeTypes, lockTypes, pressureTypes) }
 
 // Types returns every work type in catalog order.
 func Types() []*Type {
