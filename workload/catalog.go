@@ -3,6 +3,7 @@ package workload
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -145,6 +146,14 @@ type Type struct {
 	// Pairs (n = 2) thus exchange bytes both ways; a chain of depth n passes
 	// a byte around. Nil means no pipes.
 	Pipes func(w Work) int
+	// GroupFiles creates, in the parent, files that every worker of one
+	// group shares (an eventfd and an epoll instance, say): descriptors
+	// created after a fork are not shared, and workers are separate
+	// processes, so they are made once per group and inherited. A worker
+	// finds them with (*Worker).GroupFD in the order returned. The parent
+	// closes its copies once the group's last worker has started. Nil
+	// means none.
+	GroupFiles func(w Work) ([]*os.File, error)
 	// Samples is true when the body records wake-latency samples, so the
 	// worker reserves the reservoir up front instead of in the loop.
 	Samples bool
@@ -181,7 +190,7 @@ type Finisher interface {
 var catalog []Type
 
 func init() {
-	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, memTypes, customTypes)
+	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, memTypes, customTypes, wakeTypes, lockTypes, pressureTypes)
 }
 
 // Types returns every work type in catalog order.

@@ -179,8 +179,13 @@ func Spawn(cfg Config) (h *Handle, err error) {
 		defer cgDir.Close()
 	}
 
-	var ring []*os.File // the current group's pipes: read, write, read, write, …
-	defer func() { closeAll(ring) }()
+	npipes := 0 // per group; a type may need pipes in one mode only
+	if t.Pipes != nil {
+		npipes = t.Pipes(cfg.Work)
+	}
+	var ring []*os.File   // the current group's pipes: read, write, read, write, …
+	var shared []*os.File // the current group's GroupFiles
+	defer func() { closeAll(ring); closeAll(shared) }()
 	for i := range cfg.Workers {
 		pos := i % g
 		spec := workerSpec{
@@ -193,8 +198,7 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			spec.Region = regionBase + (i/g)*alignPage(t.Region)
 		}
 		var extra []*os.File
-		if t.Pipes != nil {
-			n := t.Pipes(cfg.Work)
+		if n := npipes; n > 0 {
 			if pos == 0 {
 				if ring, err = makePipes(n); err != nil {
 					return h, fmt.Errorf("spawn worker %d: %w", i, err)
@@ -203,14 +207,25 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			spec.HasPipes = true
 			extra = []*os.File{ring[2*((pos+n-1)%n)], ring[2*(pos%n)+1]}
 		}
+		if t.GroupFiles != nil {
+			if pos == 0 {
+				if shared, err = t.GroupFiles(cfg.Work); err != nil {
+					return h, fmt.Errorf("spawn worker %d: %s: %w", i, t.Name, err)
+				}
+			}
+			spec.GroupFiles = len(shared)
+			extra = append(extra, shared...)
+		}
 		if err := h.startChild(exe, devnull, shmFile, &spec, extra, cgDir); err != nil {
 			return h, err
 		}
-		if t.Pipes != nil && pos == g-1 {
-			// The parent never uses the pipes: dropping its copies lets a
-			// worker see EOF when its partner dies.
+		if pos == g-1 {
+			// The parent never uses the pipes or group files: dropping its
+			// copies lets a worker see EOF when its partner dies, and the
+			// files close when the group's last worker exits.
 			closeAll(ring)
-			ring = nil
+			closeAll(shared)
+			ring, shared = nil, nil
 		}
 	}
 	deadline := time.NewTimer(parkLimit)

@@ -143,25 +143,50 @@ func (b *pipeIo) Step() bool {
 		return true
 	}
 	w.SpinBurst(b.burst)
+	b.exchange()
+	return true
+}
+
+// exchange writes one byte to the partner and waits, bounded, for the
+// partner's byte; the wait is the wake sample (ktstr's pipe_exchange).
+func (b *pipeIo) exchange() {
+	w := b.w
 	b.buf[0] = 'x'
 	unix.Write(w.wfd, b.buf[:])
 	t0 := nanotime()
+	switch w.awaitByte(b.buf[:]) {
+	case byteRead:
+		w.WakeSample(nanotime() - t0)
+	case byteGone:
+		// ktstr keeps sampling here; those samples would be meaningless,
+		// so stop exchanging.
+		b.gone = true
+	}
+	w.ResetGap()
+}
+
+// Outcomes of awaitByte.
+const (
+	byteRead    = iota // one byte read into buf
+	byteStopped        // the worker was told to stop first
+	byteGone           // POLLHUP or EOF: the writer is gone
+)
+
+// awaitByte reads one byte from the worker's read pipe into buf, polling
+// in waits of at most stopPoll so that stop is seen; it never blocks in
+// read.
+func (w *Worker) awaitByte(buf []byte) int {
 	for !w.Stopped() {
 		rev := pollIn(w.rfd, stopPoll)
 		if rev == 0 {
 			continue
 		}
 		if rev&unix.POLLIN != 0 {
-			if n, _ := unix.Read(w.rfd, b.buf[:]); n == 1 {
-				w.WakeSample(nanotime() - t0)
-				break
+			if n, _ := unix.Read(w.rfd, buf[:1]); n == 1 {
+				return byteRead
 			}
 		}
-		// POLLHUP or a read of 0: the partner is gone. ktstr keeps sampling
-		// here; those samples would be meaningless, so stop exchanging.
-		b.gone = true
-		break
+		return byteGone
 	}
-	w.ResetGap()
-	return true
+	return byteStopped
 }

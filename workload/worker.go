@@ -35,6 +35,7 @@ const (
 	fdReport = 6 // 'p' parked, 'r' released, then the JSON report; or 'e' + error
 	fdPipeR  = 7 // paired types: read end from the partner
 	fdPipeW  = 8 // paired types: write end to the partner
+	// The group's GroupFiles follow: from fd 9 with pipes, from fd 7 without.
 )
 
 func init() {
@@ -77,6 +78,8 @@ type workerSpec struct {
 	Region   int         `json:"region"` // offset of its group's shared region, 0 if none
 	HasPipes bool        `json:"has_pipes"`
 	Token    string      `json:"token"` // unique per worker: names its scratch files
+	// GroupFiles is how many of the type's GroupFiles the worker inherited.
+	GroupFiles int `json:"group_files,omitempty"`
 }
 
 // Worker is the running worker as its body sees it: the stop check, the
@@ -90,6 +93,7 @@ type Worker struct {
 	region  []byte
 	rfd     int
 	wfd     int
+	gfds    []int       // inherited GroupFiles, in the type's order
 	sigDone atomic.Bool // set by SIGUSR1
 
 	units      uint64
@@ -160,6 +164,15 @@ func (w *Worker) WakeSample(ns int64) {
 
 // rand is xorshift64, seeded from the tid with the golden-ratio constant.
 func (w *Worker) rand() uint64 { return xorshift64(&w.rng) }
+
+// GroupFD returns the descriptor of the i-th file the work type's
+// GroupFiles created for this worker's group, or -1 if there is none.
+func (w *Worker) GroupFD(i int) int {
+	if i < 0 || i >= len(w.gfds) {
+		return -1
+	}
+	return w.gfds[i]
+}
 
 // word returns the uint32 at byte offset off of the group's shared region.
 func (w *Worker) word(off int) *uint32 {
@@ -237,30 +250,7 @@ func setup() (*Worker, error) {
 		return nil, fmt.Errorf("map shared memory (%d bytes): %w", spec.ShmSize, err)
 	}
 	unix.Close(fdShm)
-	w := &Worker{
-		spec:     spec,
-		work:     spec.Work,
-		shm:      shm,
-		stop:     (*uint32)(unsafe.Pointer(&shm[offStop])),
-		slot:     (*uint64)(unsafe.Pointer(&shm[spec.Slot])),
-		rfd:      -1,
-		wfd:      -1,
-		counters: map[string]uint64{},
-	}
-	if t := spec.Work.Type(); t.Region > 0 {
-		w.region = shm[spec.Region : spec.Region+t.Region]
-	}
-	if spec.HasPipes {
-		w.rfd, w.wfd = fdPipeR, fdPipeW
-	}
-	w.rng = uint64(unix.Gettid()) * 0x9E3779B97F4A7C15
-	if w.rng == 0 {
-		w.rng = 0x9E3779B97F4A7C15
-	}
-	if w.work.Type().Samples {
-		w.wake = make([]uint64, 0, MaxWakeSamples)
-	}
-	w.migrations = make([]Migration, 0, 64)
+	w := newWorker(spec, shm)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGUSR1)
@@ -292,6 +282,42 @@ func setup() (*Worker, error) {
 		}
 	}
 	return w, nil
+}
+
+// newWorker builds the worker state for spec over the mapped shared memory
+// shm, with the descriptors at their inherited numbers. It does not touch
+// the calling thread, so tests can build in-process workers with it.
+func newWorker(spec workerSpec, shm []byte) *Worker {
+	w := &Worker{
+		spec:     spec,
+		work:     spec.Work,
+		shm:      shm,
+		stop:     (*uint32)(unsafe.Pointer(&shm[offStop])),
+		slot:     (*uint64)(unsafe.Pointer(&shm[spec.Slot])),
+		rfd:      -1,
+		wfd:      -1,
+		counters: map[string]uint64{},
+	}
+	if t := spec.Work.Type(); t.Region > 0 {
+		w.region = shm[spec.Region : spec.Region+t.Region]
+	}
+	next := fdPipeR
+	if spec.HasPipes {
+		w.rfd, w.wfd = fdPipeR, fdPipeW
+		next = fdPipeW + 1
+	}
+	for i := range spec.GroupFiles {
+		w.gfds = append(w.gfds, next+i)
+	}
+	w.rng = uint64(unix.Gettid()) * 0x9E3779B97F4A7C15
+	if w.rng == 0 {
+		w.rng = 0x9E3779B97F4A7C15
+	}
+	if w.work.Type().Samples {
+		w.wake = make([]uint64, 0, MaxWakeSamples)
+	}
+	w.migrations = make([]Migration, 0, 64)
+	return w
 }
 
 // applyPolicy sets the calling thread's scheduling policy. A failure is an

@@ -1,0 +1,161 @@
+package workload
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestGroupedStepAllocs runs one whole group of each type in this process,
+// every member a locked goroutine built by newWorker over an anonymous
+// shared mapping with real pipes and group files, and counts heap
+// allocations while all members loop Step (like testing.AllocsPerRun,
+// whose integer average floors the same noise away). AllocsPerRun cannot be
+// used: it forces GOMAXPROCS=1 and measures one call, while a member's
+// Step only completes when its partners run theirs. Threads that took a
+// real-time class exit with their goroutine (they are never unlocked).
+func TestGroupedStepAllocs(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]any
+	}{
+		{"CachePipe", map[string]any{"size_kb": 4, "burst_iters": 64}},
+		{"FutexFanOut", map[string]any{"fan_out": 2, "spin_iters": 64}},
+		{"FanOutCompute", map[string]any{"fan_out": 2, "cache_footprint_kb": 16, "operations": 1, "sleep_usec": 10}},
+		{"AsymmetricWaker", map[string]any{"burst_iters": 64}},
+		{"WakeChain", map[string]any{"depth": 3, "work_per_hop": "0s"}},
+		{"WakeChain", map[string]any{"depth": 3, "work_per_hop": "0s", "wake": "Futex"}},
+		{"EpollStorm", map[string]any{"events_per_burst": 4}},
+		{"ThunderingHerd", map[string]any{"waiters": 2, "batches": 5, "inter_batch_ms": 0}},
+		{"MutexContention", map[string]any{"contenders": 3, "hold_iters": 64, "work_iters": 64}},
+		{"PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 64, "work_iters": 64}},
+		{"PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 64, "work_iters": 64, "pi_mode": "Pi"}},
+		{"ProducerConsumerImbalance", map[string]any{"produce_rate_hz": 0, "queue_depth_target": 8, "consume_iters": 64}},
+		{"SmtSiblingSpin", nil},
+		{"SignalStorm", map[string]any{"signals_per_iter": 2, "work_iters": 64}},
+		{"PreemptStorm", map[string]any{"cfs_workers": 1, "rt_burst_iters": 64, "rt_sleep_us": 100}},
+		{"RtStarvation", map[string]any{"burst_iters": 64}},
+	} {
+		t.Run(fmt.Sprint(tc.name, tc.params), func(t *testing.T) {
+			steps, allocs := measureGroupAllocs(t, MustWork(tc.name, tc.params))
+			t.Logf("%d allocations over %d steps", allocs, steps)
+			// The window also sees the runtime's own few allocations (a new
+			// M when a locked thread blocks, say): a handful over thousands
+			// of steps. A body allocating in Step would show one per step.
+			if steps < 1000 || allocs*100 > steps {
+				t.Errorf("%d heap allocations over %d steps of the whole group, want under one per 100 steps", allocs, steps)
+			}
+		})
+	}
+}
+
+// measureGroupAllocs runs one group of work in-process and returns the
+// steps taken and the mallocs counted during a 200 ms window.
+func measureGroupAllocs(t *testing.T, work Work) (steps, allocs uint64) {
+	t.Helper()
+	typ := work.Type()
+	g := max(work.GroupSize(), 1)
+	regionBase := alignPage(slotBase + slotBytes*g)
+	size := regionBase + alignPage(max(typ.Region, 1))
+	shm, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := (*uint32)(unsafe.Pointer(&shm[offStop]))
+	var ring, files []int
+	if typ.Pipes != nil {
+		for range typ.Pipes(work) {
+			var p [2]int
+			if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+				t.Fatal(err)
+			}
+			ring = append(ring, p[0], p[1])
+		}
+	}
+	if typ.GroupFiles != nil {
+		fs, err := typ.GroupFiles(work)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			files = append(files, int(f.Fd()))
+			t.Cleanup(func() { f.Close() })
+		}
+	}
+
+	counts := make([]atomic.Uint64, g)
+	ready := make(chan error, g)
+	done := make(chan struct{}, g)
+	for p := range g {
+		spec := workerSpec{Index: p, Pos: p, Work: work, ShmSize: size, Slot: slotBase + slotBytes*p, Region: regionBase}
+		w := newWorker(spec, shm)
+		if n := len(ring) / 2; n > 0 {
+			w.rfd, w.wfd = ring[2*((p+n-1)%n)], ring[2*(p%n)+1]
+		}
+		w.gfds = files
+		go func() {
+			defer func() { done <- struct{}{} }()
+			runtime.LockOSThread() // never unlocked: the thread dies with its class
+			body, err := typ.New(w)
+			ready <- err
+			if err != nil {
+				return
+			}
+			for !w.Stopped() {
+				body.Step()
+				counts[p].Add(1)
+			}
+			if c, ok := body.(interface{ Close() }); ok {
+				c.Close()
+			}
+		}()
+	}
+	t.Cleanup(func() {
+		atomic.StoreUint32(stop, 1)
+		for range g {
+			<-done
+		}
+		for _, fd := range ring {
+			unix.Close(fd)
+		}
+		unix.Munmap(shm)
+	})
+	for range g {
+		if err := <-ready; err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := func() (n uint64) {
+		for i := range counts {
+			n += counts[i].Load()
+		}
+		return n
+	}
+	// Warm up: every member through a few steps, so first-use growth (the
+	// runtime's own, not the bodies') is behind us.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		warm := true
+		for i := range counts {
+			warm = warm && counts[i].Load() >= 3
+		}
+		if warm {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group did not warm up: steps per member %v", counts)
+		}
+	}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	s0 := total()
+	time.Sleep(200 * time.Millisecond)
+	s1 := total()
+	runtime.ReadMemStats(&m1)
+	atomic.StoreUint32(stop, 1)
+	return s1 - s0, m1.Mallocs - m0.Mallocs
+}

@@ -1,0 +1,555 @@
+package workload
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runGroup spawns cfg, runs it for d and returns the reports, failing the
+// test on any spawn or stop error. Workers are always reaped.
+func runGroup(t testing.TB, cfg Config, d time.Duration) []Report {
+	t.Helper()
+	h, err := Spawn(cfg)
+	if err != nil {
+		t.Fatalf("spawn %s: %v", cfg.Work, err)
+	}
+	t.Cleanup(h.Close)
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d)
+	rs, err := h.StopAndCollect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if !r.Completed {
+			t.Fatalf("%s worker %d: no report: %+v", cfg.Work, i, r.ExitInfo)
+		}
+	}
+	return rs
+}
+
+// cnt returns a report counter, failing if the body never registered it.
+func cnt(t testing.TB, r Report, name string) uint64 {
+	t.Helper()
+	v, ok := r.Counters[name]
+	if !ok {
+		t.Fatalf("worker %d: no counter %q (counters: %v)", r.Tid, name, r.Counters)
+	}
+	return v
+}
+
+// diff is |a - b|.
+func diff(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+// procSched reads one numeric field of /proc/PID/sched ("prio", "policy").
+func procSched(pid int, field string) (int, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/sched", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == field {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/sched has no %q", pid, field)
+}
+
+func TestGroupedRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]any
+		want   string
+	}{
+		{"CachePipe", map[string]any{"size_kb": -1}, "size_kb = -1 is out of range"},
+		{"FutexFanOut", map[string]any{"fan_out": 0}, "fan_out = 0 is out of range (allowed: 1..1024)"},
+		{"FanOutCompute", map[string]any{"fan_out": 0}, "fan_out = 0 is out of range"},
+		{"FanOutCompute", map[string]any{"sleep_usec": -5}, "sleep_usec = -5 is out of range"},
+		{"AsymmetricWaker", map[string]any{"waker_class": "Fair"}, `waker_class = "Fair" is out of range (allowed: one of "Cfs", "Batch"`},
+		{"WakeChain", map[string]any{"depth": 0}, "depth = 0 is out of range"},
+		{"WakeChain", map[string]any{"depth": 1}, `depth = 1: wake = "Pipe" needs depth >= 2`},
+		{"WakeChain", map[string]any{"wake": "Signal"}, `wake = "Signal" is out of range`},
+		{"EpollStorm", map[string]any{"producers": 0}, "producers = 0 is out of range"},
+		{"EpollStorm", map[string]any{"consumers": 0}, "consumers = 0 is out of range"},
+		{"EpollStorm", map[string]any{"events_per_burst": 0}, "events_per_burst = 0 is out of range"},
+		{"ThunderingHerd", map[string]any{"waiters": 0}, "waiters = 0 is out of range"},
+		{"ThunderingHerd", map[string]any{"batches": 0}, "batches = 0 is out of range"},
+		{"ThunderingHerd", map[string]any{"inter_batch_ms": 5000}, "inter_batch_ms = 5000 is out of range (allowed: 0..1000)"},
+		{"MutexContention", map[string]any{"contenders": 0}, "contenders = 0 is out of range"},
+		{"PriorityInversion", map[string]any{"high_count": 0}, "high_count = 0 is out of range"},
+		{"PriorityInversion", map[string]any{"low_count": 0}, "low_count = 0 is out of range"},
+		{"PriorityInversion", map[string]any{"pi_mode": "Robust"}, `pi_mode = "Robust" is out of range`},
+		{"ProducerConsumerImbalance", map[string]any{"producers": 0}, "producers = 0 is out of range"},
+		{"ProducerConsumerImbalance", map[string]any{"consumers": 0}, "consumers = 0 is out of range"},
+		{"ProducerConsumerImbalance", map[string]any{"queue_depth_target": 0}, "queue_depth_target = 0 is out of range (allowed: 1..65536)"},
+		{"ProducerConsumerImbalance", map[string]any{"queue_depth_target": 1 << 17}, "queue_depth_target = 131072 is out of range"},
+		{"SmtSiblingSpin", map[string]any{"spin_iters": 1}, `smt_sibling_spin: unknown parameter "spin_iters" (parameters: none)`},
+		{"SignalStorm", map[string]any{"signals_per_iter": 0}, "signals_per_iter = 0 is out of range"},
+		{"PreemptStorm", map[string]any{"cfs_workers": 0}, "cfs_workers = 0 is out of range"},
+		{"PreemptStorm", map[string]any{"rt_sleep_us": -1}, "rt_sleep_us = -1 is out of range"},
+		{"RtStarvation", map[string]any{"rt_workers": 0}, "rt_workers = 0 is out of range"},
+		{"RtStarvation", map[string]any{"cfs_workers": 0}, "cfs_workers = 0 is out of range"},
+		{"RtStarvation", map[string]any{"rt_priority": 100}, "rt_priority = 100 is out of range (allowed: 1..99)"},
+	} {
+		t.Run(tc.name+"/"+tc.want, func(t *testing.T) {
+			_, err := NewWork(tc.name, tc.params)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("NewWork(%s, %v) = %v, want an error containing %q", tc.name, tc.params, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestGroupedWorkerCounts checks that every grouped type refuses a worker
+// count that is not a multiple of its group, naming the group size.
+func TestGroupedWorkerCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		params  map[string]any
+		workers int
+		group   int
+	}{
+		{"CachePipe", nil, 3, 2},
+		{"FutexFanOut", map[string]any{"fan_out": 2}, 4, 3},
+		{"FanOutCompute", nil, 4, 5},
+		{"AsymmetricWaker", nil, 1, 2},
+		{"WakeChain", map[string]any{"depth": 3}, 4, 3},
+		{"EpollStorm", map[string]any{"producers": 2, "consumers": 3}, 6, 5},
+		{"ThunderingHerd", nil, 7, 8},
+		{"MutexContention", map[string]any{"contenders": 3}, 5, 3},
+		{"PriorityInversion", map[string]any{"medium_count": 0}, 3, 2},
+		{"ProducerConsumerImbalance", nil, 2, 3},
+		{"SmtSiblingSpin", nil, 3, 2},
+		{"SignalStorm", nil, 5, 2},
+		{"PreemptStorm", nil, 2, 3},
+		{"RtStarvation", map[string]any{"rt_workers": 2}, 4, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Workers: tc.workers, Work: MustWork(tc.name, tc.params)}
+			err := cfg.Validate()
+			want := fmt.Sprintf("workers = %d: %s runs in groups of %d", tc.workers, tc.name, tc.group)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Validate = %v, want an error containing %q", err, want)
+			}
+		})
+	}
+}
+
+func TestFanOutMessengers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]any
+	}{
+		{"FutexFanOut", map[string]any{"fan_out": 1}},
+		// Without think time and matrices the receivers keep up, so the
+		// generation counts are comparable.
+		{"FanOutCompute", map[string]any{"fan_out": 1, "operations": 0, "sleep_usec": 0}},
+		{"FanOutCompute", map[string]any{"fan_out": 2, "cache_footprint_kb": 64}},
+	} {
+		t.Run(fmt.Sprint(tc.name, tc.params), func(t *testing.T) {
+			w := MustWork(tc.name, tc.params)
+			g := w.GroupSize()
+			rs := runGroup(t, Config{Workers: 2 * g, Work: w}, 300*time.Millisecond)
+			for grp := range 2 {
+				m := rs[grp*g]
+				if !m.IsMessenger || m.WakeSampleTotal != 0 {
+					t.Errorf("group %d messenger: is_messenger=%v wake samples=%d, want true and 0", grp, m.IsMessenger, m.WakeSampleTotal)
+				}
+				gens := cnt(t, m, "generations")
+				for _, r := range rs[grp*g+1 : grp*g+g] {
+					if r.IsMessenger || r.WakeSampleTotal == 0 {
+						t.Errorf("group %d receiver %d: is_messenger=%v wake samples=%d, want false and some", grp, r.Tid, r.IsMessenger, r.WakeSampleTotal)
+					}
+					// FutexFanOut's messenger spins spin_iters per advance, so
+					// a receiver keeps up and ends within one generation, plus
+					// what the free-running messenger made while the receiver
+					// was preempted by other load (allowed: 5%).
+					// FanOutCompute's spins 256 steps, less than a wake takes,
+					// so its receivers see every few advances.
+					last, seen := cnt(t, r, "last_generation"), cnt(t, r, "generations_seen")
+					if last > gens || seen > gens || (tc.name == "FutexFanOut" && gens-last > max(1, gens/20)) {
+						t.Errorf("group %d receiver %d: last generation seen %d (%d seen in waits), messenger made %d", grp, r.Tid, last, seen, gens)
+					}
+					t.Logf("group %d receiver %d: last generation seen %d, messenger made %d", grp, r.Tid, last, gens)
+				}
+			}
+		})
+	}
+}
+
+func TestWakeChainEveryHop(t *testing.T) {
+	for _, mech := range []string{"Pipe", "Futex"} {
+		t.Run(mech, func(t *testing.T) {
+			w := MustWork("WakeChain", map[string]any{"depth": 3, "wake": mech, "work_per_hop": "20us"})
+			rs := runGroup(t, Config{Workers: 6, Work: w}, 300*time.Millisecond)
+			for chain := range 2 {
+				stages := rs[chain*3 : chain*3+3]
+				lo, hi := ^uint64(0), uint64(0)
+				for _, r := range stages {
+					h := cnt(t, r, "hops")
+					lo, hi = min(lo, h), max(hi, h)
+					if r.WakeSampleTotal < h {
+						t.Errorf("chain %d stage %d: %d hops but %d wake samples", chain, r.Tid, h, r.WakeSampleTotal)
+					}
+				}
+				if lo == 0 || hi-lo > 1 {
+					t.Errorf("chain %d: hops per stage range %d..%d, want all > 0 and equal within one lap", chain, lo, hi)
+				}
+			}
+		})
+	}
+}
+
+func TestCachePipeExchanges(t *testing.T) {
+	rs := runGroup(t, Config{Workers: 2, Work: MustWork("CachePipe", map[string]any{"size_kb": 8, "burst_iters": 256})}, 200*time.Millisecond)
+	a, b := rs[0], rs[1]
+	if a.WakeSampleTotal == 0 || diff(a.WakeSampleTotal, b.WakeSampleTotal) > 1 {
+		t.Errorf("wake samples %d and %d: want equal within one exchange", a.WakeSampleTotal, b.WakeSampleTotal)
+	}
+	for _, r := range rs {
+		// One RMW burst per iteration; the pass that sees stop may skip it.
+		if r.WorkUnits > 256*r.Iterations || r.WorkUnits < 256*(r.Iterations-1) {
+			t.Errorf("worker %d: %d units over %d iterations, want 256 each", r.Tid, r.WorkUnits, r.Iterations)
+		}
+	}
+}
+
+func TestAsymmetricWakerClasses(t *testing.T) {
+	for _, tc := range []struct {
+		waker, wakee             string
+		wakerPolicy, wakeePolicy int
+	}{
+		{"Batch", "Rt", 3, 1},
+		{"Idle", "Cfs", 5, 0},
+		{"Cfs", "Deadline", 0, 6},
+	} {
+		t.Run(tc.waker+"-"+tc.wakee, func(t *testing.T) {
+			w := MustWork("AsymmetricWaker", map[string]any{"waker_class": tc.waker, "wakee_class": tc.wakee})
+			h, err := Spawn(Config{Workers: 2, Work: w})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(h.Close)
+			for i, want := range []int{tc.wakerPolicy, tc.wakeePolicy} {
+				if got, err := procSched(h.Pids()[i], "policy"); err != nil || got != want {
+					t.Errorf("worker %d policy = %d (%v), want %d", i, got, err, want)
+				}
+			}
+			h.Start()
+			time.Sleep(200 * time.Millisecond)
+			rs, err := h.StopAndCollect()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wakes, seen := cnt(t, rs[0], "wakes"), cnt(t, rs[1], "wakes_seen")
+			if rs[0].WakeSampleTotal != 0 || rs[1].WakeSampleTotal == 0 || seen == 0 || seen > wakes {
+				t.Errorf("waker: %d wakes, %d samples; wakee: %d seen, %d samples", wakes, rs[0].WakeSampleTotal, seen, rs[1].WakeSampleTotal)
+			}
+		})
+	}
+	_, err := Spawn(Config{Workers: 2, Work: MustWork("AsymmetricWaker", map[string]any{"wakee_class": "Ext"})})
+	if _, statErr := os.Stat("/sys/kernel/sched_ext"); statErr != nil && (err == nil || !strings.Contains(err.Error(), `wakee_class = "Ext": sched_setattr(SCHED_EXT)`)) {
+		t.Errorf("Ext on a kernel without sched_ext: %v, want a clear error", err)
+	}
+}
+
+func TestEpollStormCounts(t *testing.T) {
+	w := MustWork("EpollStorm", map[string]any{"producers": 1, "consumers": 2, "events_per_burst": 8})
+	rs := runGroup(t, Config{Workers: 6, Work: w}, 300*time.Millisecond)
+	for grp := range 2 {
+		p, cs := rs[grp*3], rs[grp*3+1:grp*3+3]
+		produced := cnt(t, p, "events_produced")
+		var consumed uint64
+		for _, c := range cs {
+			consumed += cnt(t, c, "events_consumed")
+			if c.WakeSampleTotal == 0 {
+				t.Errorf("group %d consumer %d: no wake samples", grp, c.Tid)
+			}
+		}
+		// Events left in the eventfd at stop were produced, not consumed.
+		if produced == 0 || consumed == 0 || consumed > produced || p.WorkUnits != produced {
+			t.Errorf("group %d: produced %d (units %d), consumed %d", grp, produced, p.WorkUnits, consumed)
+		}
+		if p.WakeSampleTotal != 0 {
+			t.Errorf("group %d producer has %d wake samples, want none", grp, p.WakeSampleTotal)
+		}
+	}
+}
+
+func TestThunderingHerdBroadcasts(t *testing.T) {
+	w := MustWork("ThunderingHerd", map[string]any{"waiters": 3, "inter_batch_ms": 2})
+	rs := runGroup(t, Config{Workers: 4, Work: w}, 300*time.Millisecond)
+	b := cnt(t, rs[0], "broadcasts")
+	if b == 0 || rs[0].WakeSampleTotal != b {
+		t.Errorf("waker: %d broadcasts, %d sleep samples, want equal and > 0", b, rs[0].WakeSampleTotal)
+	}
+	for _, r := range rs[1:] {
+		// Every waiter is parked within the 2 ms between broadcasts, so each
+		// broadcast wakes the whole herd; the last may race stop.
+		if seen := cnt(t, r, "generations_seen"); diff(seen, b) > 1 || diff(r.WakeSampleTotal, b) > 1 {
+			t.Errorf("waiter %d: saw %d generations in %d wakes, waker broadcast %d", r.Tid, seen, r.WakeSampleTotal, b)
+		}
+	}
+}
+
+func TestMutexContentionExclusive(t *testing.T) {
+	w := MustWork("MutexContention", map[string]any{"contenders": 4, "hold_iters": 2048, "work_iters": 256})
+	rs := runGroup(t, Config{Workers: 4, Work: w}, 300*time.Millisecond)
+	var contended uint64
+	for _, r := range rs {
+		if v := cnt(t, r, "violations"); v != 0 {
+			t.Errorf("worker %d: %d mutual-exclusion violations", r.Tid, v)
+		}
+		if cnt(t, r, "acquisitions") == 0 {
+			t.Errorf("worker %d never took the lock", r.Tid)
+		}
+		c := cnt(t, r, "contended")
+		contended += c
+		if r.WakeSampleTotal < c {
+			t.Errorf("worker %d: %d contended acquisitions but %d wake samples", r.Tid, c, r.WakeSampleTotal)
+		}
+	}
+	if contended == 0 {
+		t.Error("no contended acquisition in the whole run")
+	}
+}
+
+// TestPriorityInversionBoost holds the PI lock in the low tier for a long
+// time so the test can catch the kernel boosting it while the high tier
+// waits: /proc prio is 99 - rtprio, 69 for FIFO 30, 29 for FIFO 70. The two
+// workers are on different CPUs, so one CPU always stays free of RT spin.
+func TestPriorityInversionBoost(t *testing.T) {
+	w := MustWork("PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 1 << 24, "work_iters": 1024, "pi_mode": "Pi"})
+	h, err := Spawn(Config{Workers: 2, Work: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	low := h.Pids()[1]
+	if p, err := procSched(low, "prio"); err != nil || p != 99-prioLow {
+		t.Fatalf("low tier prio before start = %d (%v), want %d", p, err, 99-prioLow)
+	}
+	h.Start()
+	boosted := false
+	for deadline := time.Now().Add(5 * time.Second); !boosted && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		p, err := procSched(low, "prio")
+		if err != nil {
+			t.Fatal(err)
+		}
+		boosted = p == 99-prioHigh
+	}
+	rs, err := h.StopAndCollect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !boosted {
+		t.Errorf("never saw the low tier boosted to prio %d while holding the PI lock", 99-prioHigh)
+	}
+	for _, r := range rs {
+		if !r.Completed || cnt(t, r, "violations") != 0 || cnt(t, r, "lock_errors") != 0 || cnt(t, r, "acquisitions") == 0 {
+			t.Errorf("worker %d: completed=%v counters %v", r.Tid, r.Completed, r.Counters)
+		}
+	}
+}
+
+func TestPriorityInversionPlain(t *testing.T) {
+	w := MustWork("PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 4096})
+	rs := runGroup(t, Config{Workers: 2, Work: w}, 200*time.Millisecond)
+	for _, r := range rs {
+		if cnt(t, r, "violations") != 0 || cnt(t, r, "acquisitions") == 0 {
+			t.Errorf("worker %d: counters %v", r.Tid, r.Counters)
+		}
+	}
+}
+
+func TestProducerConsumerCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]any
+		full   bool // producers outrun the consumer: full-queue waits
+	}{
+		{"unpaced", map[string]any{"produce_rate_hz": 0, "queue_depth_target": 8, "consume_iters": 8192}, true},
+		{"paced", map[string]any{"produce_rate_hz": 2000, "consume_iters": 64}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := MustWork("ProducerConsumerImbalance", tc.params)
+			rs := runGroup(t, Config{Workers: 3, Work: w}, 300*time.Millisecond)
+			produced := cnt(t, rs[0], "produced") + cnt(t, rs[1], "produced")
+			consumed := cnt(t, rs[2], "consumed")
+			q := uint64(w.Int("queue_depth_target"))
+			if consumed == 0 || consumed > produced || produced-consumed > q {
+				t.Errorf("produced %d, consumed %d, queue depth %d: want 0 < consumed <= produced <= consumed + depth", produced, consumed, q)
+			}
+			waiter := rs[2]
+			if tc.full {
+				waiter = rs[0]
+			}
+			if waiter.WakeSampleTotal == 0 {
+				t.Errorf("worker %d has no wake samples", waiter.Tid)
+			}
+		})
+	}
+}
+
+func TestSignalStormCounts(t *testing.T) {
+	rs := runGroup(t, Config{Workers: 2, Work: MustWork("SignalStorm", nil)}, 300*time.Millisecond)
+	for i, r := range rs {
+		sent, partnerSent := cnt(t, r, "signals_sent"), cnt(t, rs[1-i], "signals_sent")
+		recv := cnt(t, r, "signals_received")
+		// Standard signals coalesce while pending, so deliveries can be
+		// far fewer than sends, never more.
+		if sent == 0 || recv == 0 || recv > partnerSent || cnt(t, r, "send_errors") != 0 || r.WorkUnits < sent {
+			t.Errorf("worker %d: sent %d, received %d of the partner's %d, counters %v", i, sent, recv, partnerSent, r.Counters)
+		}
+		t.Logf("worker %d: sent %d, received %d (%.1f%% of the partner's)", i, sent, recv, 100*float64(recv)/float64(partnerSent))
+	}
+}
+
+func TestPreemptStormCounts(t *testing.T) {
+	w := MustWork("PreemptStorm", map[string]any{"cfs_workers": 2, "rt_sleep_us": 500})
+	h, err := Spawn(Config{Workers: 3, Work: w, Affinity: Exact(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	for i, want := range []int{1, 0, 0} {
+		if got, err := procSched(h.Pids()[i], "policy"); err != nil || got != want {
+			t.Errorf("worker %d policy = %d (%v), want %d", i, got, err, want)
+		}
+	}
+	h.Start()
+	time.Sleep(300 * time.Millisecond)
+	rs, err := h.StopAndCollect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if !r.Completed || r.Iterations == 0 || r.WorkUnits != 1024*r.Iterations {
+			t.Errorf("worker %d: %d units over %d iterations, want 1024 each", i, r.WorkUnits, r.Iterations)
+		}
+	}
+	// The RT worker sleeps ~0.5 ms per ~30 µs burst: it is mostly off CPU.
+	if rs[0].OffCPUNs < rs[0].CPUTimeNs {
+		t.Errorf("RT worker: %d ns on CPU, %d off; want mostly asleep", rs[0].CPUTimeNs, rs[0].OffCPUNs)
+	}
+}
+
+// TestRtStarvation pins one FIFO and one CFS spinner to CPU 1: the CFS one
+// only runs in what RT throttling leaves (the other CPU stays free).
+func TestRtStarvation(t *testing.T) {
+	rs := runGroup(t, Config{Workers: 2, Work: MustWork("RtStarvation", nil), Affinity: Exact(1)}, 400*time.Millisecond)
+	rt, cfs := rs[0], rs[1]
+	if rt.WorkUnits != 1024*rt.Iterations || cfs.WorkUnits != 1024*cfs.Iterations {
+		t.Errorf("units: rt %d over %d iterations, cfs %d over %d; want 1024 each", rt.WorkUnits, rt.Iterations, cfs.WorkUnits, cfs.Iterations)
+	}
+	if rt.WorkUnits < 4*cfs.WorkUnits || cfs.SchedstatRunDelayNs < rt.SchedstatRunDelayNs {
+		t.Errorf("rt %d units (run delay %d ns), cfs %d units (run delay %d ns): want the CFS spinner starved", rt.WorkUnits, rt.SchedstatRunDelayNs, cfs.WorkUnits, cfs.SchedstatRunDelayNs)
+	}
+}
+
+func TestSmtSiblingSpin(t *testing.T) {
+	confined, desc, err := smtConfined([]int{0, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := runGroup(t, Config{Workers: 2, Work: MustWork("SmtSiblingSpin", nil)}, 100*time.Millisecond)
+	for _, r := range rs {
+		if r.WorkUnits != 1024*r.Iterations || cnt(t, r, "iteration_cost_ns") == 0 {
+			t.Errorf("worker %d: %d units over %d iterations, counters %v", r.Tid, r.WorkUnits, r.Iterations, r.Counters)
+		}
+	}
+	if confined {
+		t.Skipf("CPUs 0 and 1 are SMT siblings (%s): no mis-pairing to refuse here", desc)
+	}
+	_, err = Spawn(Config{Workers: 2, Work: MustWork("SmtSiblingSpin", nil), Affinity: Exact(0, 1)})
+	if err == nil || !strings.Contains(err.Error(), "does not confine the pair to the hardware threads of one core") {
+		t.Fatalf("Spawn with a non-sibling pair = %v, want a clear refusal", err)
+	}
+}
+
+// TestGroupedStop stops groups whose partners are blocked, and groups one
+// of whose members was SIGKILLed mid-run: stop completes well within the
+// deadline, every live worker reports, the dead one gets a sentinel.
+func TestGroupedStop(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]any
+		kill   int // position to SIGKILL, -1 for none
+		cfg    Config
+	}{
+		{"ThunderingHerd", map[string]any{"waiters": 2, "inter_batch_ms": 1000, "batches": 1}, -1, Config{}},
+		{"WakeChain", map[string]any{"depth": 3, "work_per_hop": "2s"}, -1, Config{}},
+		{"MutexContention", map[string]any{"contenders": 3, "hold_iters": maxSpinIters}, -1, Config{}},
+		{"CachePipe", nil, 0, Config{}},
+		{"FutexFanOut", map[string]any{"fan_out": 2}, 0, Config{}},
+		{"FanOutCompute", map[string]any{"fan_out": 2}, 0, Config{}},
+		{"AsymmetricWaker", nil, 0, Config{}},
+		{"WakeChain", map[string]any{"depth": 3}, 1, Config{}},
+		{"WakeChain", map[string]any{"depth": 3, "wake": "Futex"}, 1, Config{}},
+		{"EpollStorm", nil, 0, Config{}},
+		{"ThunderingHerd", map[string]any{"waiters": 2}, 0, Config{}},
+		{"MutexContention", map[string]any{"contenders": 3, "hold_iters": 1 << 20}, 0, Config{}},
+		{"PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 1 << 22, "pi_mode": "Pi"}, 1, Config{}},
+		{"PriorityInversion", map[string]any{"medium_count": 0}, 0, Config{}},
+		{"ProducerConsumerImbalance", nil, 2, Config{}},
+		{"ProducerConsumerImbalance", map[string]any{"produce_rate_hz": 0}, 0, Config{}},
+		{"SmtSiblingSpin", nil, 1, Config{}},
+		{"SignalStorm", nil, 1, Config{}},
+		{"PreemptStorm", nil, 0, Config{Affinity: Exact(1)}},
+		{"RtStarvation", nil, 1, Config{Affinity: Exact(1)}},
+	} {
+		t.Run(fmt.Sprintf("%s%v/kill=%d", tc.name, tc.params, tc.kill), func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Work = MustWork(tc.name, tc.params)
+			cfg.Workers = cfg.Work.GroupSize()
+			h, err := Spawn(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(h.Close)
+			h.Start()
+			time.Sleep(150 * time.Millisecond)
+			if tc.kill >= 0 {
+				syscall.Kill(h.Pids()[tc.kill], syscall.SIGKILL)
+				time.Sleep(150 * time.Millisecond)
+			}
+			t0 := time.Now()
+			rs, err := h.StopAndCollect()
+			took := time.Since(t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Waits are 100 ms; the herd's 1 s inter-batch sleep is one call.
+			if limit := 2500 * time.Millisecond; took > limit {
+				t.Errorf("stop took %v, want under %v", took, limit)
+			}
+			for i, r := range rs {
+				if i == tc.kill {
+					if r.Completed || r.ExitInfo == nil || r.ExitInfo.Kind != ExitSignaled || r.ExitInfo.Signal != int(syscall.SIGKILL) {
+						t.Errorf("killed worker %d: completed=%v exit=%+v, want a SIGKILL sentinel", i, r.Completed, r.ExitInfo)
+					}
+					continue
+				}
+				if !r.Completed {
+					t.Errorf("worker %d: no report: %+v", i, r.ExitInfo)
+				}
+			}
+		})
+	}
+}
