@@ -30,7 +30,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	pairs := fl.Int("pairs", 5, "A B pairs per row (at least 1; 5 or more for the published table)")
+	pairs := fl.Int("pairs", 7, "A B pairs per row (at least 1; 5 or more for a published table)")
 	dur := fl.Duration("duration", time.Second, "length of each run")
 	cpuList := fl.String("cpus", "", "CPUs for pinned rows, worker i on the i-th mod n (default: every online CPU)")
 	jsonPath := fl.String("json", "bench-results.json", "where to write every figure as JSON (\"\" for none)")
