@@ -1,0 +1,374 @@
+/*
+ * Shared harness of the ktstar C reference programs (bench/c).
+ *
+ * Each program is one translation unit that includes this header, fills a
+ * `struct prog` (group size, setup, per-worker init and one loop step) and
+ * calls run_prog(). The harness forks the workers, pins worker i to
+ * cpus[i % ncpus], parks them at a futex start gate, releases them together,
+ * stops them after the duration through a shared stop word (exactly like
+ * ktstar's stop word), and prints one JSON line with the totals, per-worker
+ * rates and wake-latency percentiles.
+ *
+ * Arguments are key=value words:
+ *   duration_ms=N   how long the loop runs (default 1000)
+ *   workers=N       worker processes (default: the program's group size)
+ *   cpus=0,1        pin worker i to cpus[i % n]; empty = inherit
+ * plus each program's own parameters (see param()).
+ */
+#define _GNU_SOURCE
+/* Each program uses only some of the helpers below. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 256
+#define MAX_CPUS 256
+#define RESERVOIR 100000 /* ktstar's MaxWakeSamples */
+#define NSTREAMS 2       /* wake samples, and one program-defined stream */
+#define STOP_POLL_NS 100000000LL /* every wait is bounded, like ktstar */
+
+static int g_argc;
+static char **g_argv;
+
+/* param returns the integer value of key=value on the command line, or def. */
+static long param(const char *key, long def)
+{
+	size_t n = strlen(key);
+	for (int i = 1; i < g_argc; i++)
+		if (strncmp(g_argv[i], key, n) == 0 && g_argv[i][n] == '=')
+			return strtol(g_argv[i] + n + 1, NULL, 0);
+	return def;
+}
+
+/* sparam returns the string value of key=value, or def. */
+static const char *sparam(const char *key, const char *def)
+{
+	size_t n = strlen(key);
+	for (int i = 1; i < g_argc; i++)
+		if (strncmp(g_argv[i], key, n) == 0 && g_argv[i][n] == '=')
+			return g_argv[i] + n + 1;
+	return def;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "%s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static inline int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * spin_burst does n spin steps: one increment of *units through memory plus
+ * the CPU's spin-wait hint, the same two instructions per step as ktstar's
+ * assembly spin (INCQ (AX); PAUSE).
+ */
+static inline void spin_burst(uint64_t *units, uint64_t n)
+{
+	for (; n; n--) {
+#if defined(__x86_64__)
+		__asm__ volatile("incq %0\n\tpause" : "+m"(*units));
+#elif defined(__aarch64__)
+		__asm__ volatile("" : "+m"(*units));
+		(*(volatile uint64_t *)units)++;
+		__asm__ volatile("yield");
+#else
+		(*(volatile uint64_t *)units)++;
+#endif
+	}
+}
+
+static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+/* futex_wait_bounded blocks while *addr == val, at most STOP_POLL_NS. */
+static void futex_wait_bounded(uint32_t *addr, uint32_t val)
+{
+	struct timespec ts = {0, STOP_POLL_NS};
+	futex(addr, FUTEX_WAIT, val, &ts);
+}
+
+static void futex_wake_n(uint32_t *addr, int n)
+{
+	futex(addr, FUTEX_WAKE, (uint32_t)n, NULL);
+}
+
+/* Per-worker results, written by the worker into the shared block. */
+struct result {
+	uint64_t units, iterations, wall_ns;
+	uint64_t total[NSTREAMS]; /* observations, including dropped ones */
+	uint64_t kept[NSTREAMS];  /* samples held in the reservoir */
+};
+
+struct shared {
+	uint32_t stop;  /* non-zero: leave the loop */
+	uint32_t gate;  /* start gate futex word: 1 = open */
+	uint32_t ready; /* workers parked at the gate */
+	uint32_t pad;
+	struct result res[MAX_WORKERS];
+};
+
+/* A worker as its step function sees it. */
+struct worker {
+	int idx, pos, group;
+	uint64_t units, iterations;
+	uint64_t *samples[NSTREAMS]; /* RESERVOIR entries each, in shared memory */
+	struct result *res;
+	uint64_t rng;
+	void *priv; /* program-owned */
+};
+
+static struct shared *g_sh;
+
+static inline int stopped(void)
+{
+	return __atomic_load_n(&g_sh->stop, __ATOMIC_RELAXED) != 0;
+}
+
+/* sample records one observation into stream s (Vitter's Algorithm R with
+ * ktstar's xorshift64, so both sides pay the same per-sample cost). */
+static inline void sample(struct worker *w, int s, int64_t ns)
+{
+	struct result *r = w->res;
+	if (ns < 0)
+		ns = 0;
+	r->total[s]++;
+	if (r->kept[s] < RESERVOIR) {
+		w->samples[s][r->kept[s]++] = (uint64_t)ns;
+		return;
+	}
+	uint64_t x = w->rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	w->rng = x;
+	uint64_t j = x % r->total[s];
+	if (j < RESERVOIR)
+		w->samples[s][j] = (uint64_t)ns;
+}
+
+/*
+ * Pipe rings, as ktstar wires them: one pipe per worker; in a group of g
+ * the worker at position p reads pipe (p - 1) mod g and writes pipe p.
+ * Pairs (g = 2) thus exchange bytes both ways, a chain passes a token on.
+ */
+static int (*g_pipes)[2];
+
+static void make_pipes(int workers)
+{
+	g_pipes = calloc((size_t)workers, sizeof *g_pipes);
+	if (!g_pipes)
+		die("calloc");
+	for (int i = 0; i < workers; i++)
+		if (pipe(g_pipes[i]))
+			die("pipe");
+}
+
+static void ring_fds(const struct worker *w, int g, int *rfd, int *wfd)
+{
+	int base = w->group * g;
+	*rfd = g_pipes[base + (w->pos + g - 1) % g][0];
+	*wfd = g_pipes[base + w->pos][1];
+}
+
+/* A reference program: what the harness needs to run it. */
+struct prog {
+	const char *name;
+	int group;                      /* workers per group; 1 = ungrouped */
+	const char *streams[NSTREAMS];  /* JSON prefixes of sample streams; NULL = unused */
+	void (*setup)(int workers);     /* parent, before fork: pipes, regions */
+	void (*init)(struct worker *w); /* child, after pinning, before the gate */
+	int (*step)(struct worker *w);  /* one outer iteration; 0 leaves the loop */
+	void (*params_json)(void);      /* prints ,"key":value pairs of its parameters */
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* pct is the nearest-rank percentile of sorted v (same rule as the driver). */
+static uint64_t pct(const uint64_t *v, size_t n, double p)
+{
+	if (n == 0)
+		return 0;
+	size_t k = (size_t)((p / 100.0) * (double)n + 0.999999999);
+	if (k < 1)
+		k = 1;
+	if (k > n)
+		k = n;
+	return v[k - 1];
+}
+
+static int parse_cpus(const char *s, int *out)
+{
+	int n = 0;
+	while (s && *s && n < MAX_CPUS) {
+		char *end;
+		long a = strtol(s, &end, 10), b = a;
+		if (end == s)
+			break;
+		if (*end == '-')
+			b = strtol(end + 1, &end, 10);
+		for (long c = a; c <= b && n < MAX_CPUS; c++)
+			out[n++] = (int)c;
+		s = *end == ',' ? end + 1 : end;
+		if (*end != ',' )
+			break;
+	}
+	return n;
+}
+
+static void worker_main(const struct prog *p, int idx, int cpu, uint64_t *sbuf)
+{
+	struct worker w = {.idx = idx, .pos = idx % p->group, .group = idx / p->group};
+	w.res = &g_sh->res[idx];
+	for (int s = 0; s < NSTREAMS; s++)
+		w.samples[s] = sbuf + ((size_t)idx * NSTREAMS + s) * RESERVOIR;
+	w.rng = (uint64_t)gettid() * 0x9E3779B97F4A7C15ULL;
+	if (w.rng == 0)
+		w.rng = 0x9E3779B97F4A7C15ULL;
+	if (cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof set, &set))
+			die("sched_setaffinity");
+	}
+	if (p->init)
+		p->init(&w);
+	__atomic_add_fetch(&g_sh->ready, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&g_sh->gate, __ATOMIC_ACQUIRE) == 0)
+		futex_wait_bounded(&g_sh->gate, 0);
+
+	int64_t t0 = now_ns();
+	while (!stopped()) {
+		if (!p->step(&w))
+			break;
+		w.iterations++;
+	}
+	w.res->wall_ns = (uint64_t)(now_ns() - t0);
+	w.res->units = w.units;
+	w.res->iterations = w.iterations;
+	_exit(0);
+}
+
+static int run_prog(const struct prog *p, int argc, char **argv)
+{
+	g_argc = argc;
+	g_argv = argv;
+	long dur_ms = param("duration_ms", 1000);
+	int workers = (int)param("workers", p->group);
+	int cpus[MAX_CPUS];
+	int ncpus = parse_cpus(sparam("cpus", ""), cpus);
+	if (workers < 1 || workers > MAX_WORKERS || workers % p->group) {
+		fprintf(stderr, "%s: workers = %d must be a multiple of %d in 1..%d\n",
+			p->name, workers, p->group, MAX_WORKERS);
+		return 2;
+	}
+	g_sh = mmap(NULL, sizeof *g_sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	size_t sbytes = (size_t)workers * NSTREAMS * RESERVOIR * sizeof(uint64_t);
+	uint64_t *sbuf = mmap(NULL, sbytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (g_sh == MAP_FAILED || sbuf == MAP_FAILED)
+		die("mmap");
+	if (p->setup)
+		p->setup(workers);
+
+	pid_t pids[MAX_WORKERS];
+	for (int i = 0; i < workers; i++) {
+		pids[i] = fork();
+		if (pids[i] < 0)
+			die("fork");
+		if (pids[i] == 0)
+			worker_main(p, i, ncpus ? cpus[i % ncpus] : -1, sbuf);
+	}
+	while (__atomic_load_n(&g_sh->ready, __ATOMIC_SEQ_CST) < (uint32_t)workers)
+		usleep(1000);
+	int64_t start = now_ns();
+	__atomic_store_n(&g_sh->gate, 1, __ATOMIC_RELEASE);
+	futex_wake_n(&g_sh->gate, workers);
+	struct timespec d = {dur_ms / 1000, (dur_ms % 1000) * 1000000L};
+	while (nanosleep(&d, &d) && errno == EINTR)
+		;
+	int64_t elapsed = now_ns() - start;
+	__atomic_store_n(&g_sh->stop, 1, __ATOMIC_SEQ_CST);
+	int failed = 0;
+	for (int i = 0; i < workers; i++) {
+		int st;
+		if (waitpid(pids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+			failed = 1;
+	}
+
+	/*
+	 * Rates are totals over the parent's open-gate-to-stop interval, not per
+	 * worker wall time: a paired worker whose partner has already stopped
+	 * waits out one bounded wait (up to 100 ms) before it sees the stop, and
+	 * that tail must not dilute the rate. The driver measures ktstar the
+	 * same way.
+	 */
+	uint64_t units = 0, iters = 0;
+	for (int i = 0; i < workers; i++) {
+		units += g_sh->res[i].units;
+		iters += g_sh->res[i].iterations;
+	}
+	printf("{\"program\":\"%s\",\"workers\":%d,\"duration_ms\":%ld,\"elapsed_ns\":%lld", p->name,
+	       workers, dur_ms, (long long)elapsed);
+	if (p->params_json)
+		p->params_json();
+	printf(",\"work_units\":%llu,\"iterations\":%llu,\"work_units_per_s\":%.1f,\"iterations_per_s\":%.1f",
+	       (unsigned long long)units, (unsigned long long)iters, (double)units * 1e9 / (double)elapsed,
+	       (double)iters * 1e9 / (double)elapsed);
+	for (int s = 0; s < NSTREAMS; s++) {
+		if (!p->streams[s])
+			continue;
+		size_t n = 0;
+		uint64_t total = 0;
+		for (int i = 0; i < workers; i++)
+			n += g_sh->res[i].kept[s], total += g_sh->res[i].total[s];
+		uint64_t *all = malloc((n ? n : 1) * sizeof *all);
+		size_t k = 0;
+		for (int i = 0; i < workers; i++) {
+			uint64_t *src = sbuf + ((size_t)i * NSTREAMS + s) * RESERVOIR;
+			memcpy(all + k, src, g_sh->res[i].kept[s] * sizeof *all);
+			k += g_sh->res[i].kept[s];
+		}
+		qsort(all, n, sizeof *all, cmp_u64);
+		printf(",\"%s_samples\":%llu,\"%s_p50_ns\":%llu,\"%s_p99_ns\":%llu", p->streams[s],
+		       (unsigned long long)total, p->streams[s], (unsigned long long)pct(all, n, 50),
+		       p->streams[s], (unsigned long long)pct(all, n, 99));
+		free(all);
+	}
+	printf(",\"per_worker\":[");
+	for (int i = 0; i < workers; i++) {
+		struct result *r = &g_sh->res[i];
+		printf("%s{\"work_units\":%llu,\"iterations\":%llu,\"wall_ns\":%llu}", i ? "," : "",
+		       (unsigned long long)r->units, (unsigned long long)r->iterations,
+		       (unsigned long long)r->wall_ns);
+	}
+	printf("]}\n");
+	if (failed) {
+		fprintf(stderr, "%s: a worker failed\n", p->name);
+		return 1;
+	}
+	return 0;
+}

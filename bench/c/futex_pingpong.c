@@ -1,0 +1,48 @@
+/*
+ * FutexPingPong reference: pairs hand one shared futex word back and forth
+ * (non-private FUTEX_WAIT/WAKE, since the partners are separate processes).
+ * Per iteration: spin_burst(spin_iters); store theirs; FUTEX_WAKE(1); then
+ * wait (bounded) until the word is mine; the wait is a wake sample. A loose
+ * hand-off exactly like ktstar's: both sides may pass on a race.
+ */
+#include "common.h"
+
+static uint64_t g_spin;
+static uint8_t *g_region; /* one page per pair */
+
+static void setup(int workers)
+{
+	g_region = mmap(NULL, (size_t)(workers / 2) * 4096, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (g_region == MAP_FAILED)
+		die("mmap region");
+}
+
+static int step(struct worker *w)
+{
+	uint32_t *word = (uint32_t *)(g_region + (size_t)w->group * 4096);
+	uint32_t mine = (uint32_t)w->pos, theirs = 1 - mine;
+	spin_burst(&w->units, g_spin);
+	__atomic_store_n(word, theirs, __ATOMIC_SEQ_CST);
+	futex_wake_n(word, 1);
+	int64_t t0 = now_ns();
+	while (!stopped()) {
+		if (__atomic_load_n(word, __ATOMIC_SEQ_CST) == mine) {
+			sample(w, 0, now_ns() - t0);
+			break;
+		}
+		futex_wait_bounded(word, theirs);
+	}
+	return 1;
+}
+
+static void params_json(void) { printf(",\"spin_iters\":%llu", (unsigned long long)g_spin); }
+
+int main(int argc, char **argv)
+{
+	g_argc = argc, g_argv = argv;
+	g_spin = (uint64_t)param("spin_iters", 1024);
+	struct prog p = {.name = "futex_pingpong", .group = 2, .streams = {"wake"},
+			 .setup = setup, .step = step, .params_json = params_json};
+	return run_prog(&p, argc, argv);
+}

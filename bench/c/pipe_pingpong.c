@@ -1,0 +1,59 @@
+/*
+ * PipeIo reference: pairs spin_burst(burst_iters), then both write one byte
+ * to the partner and wait (poll, bounded, then read) for the partner's byte.
+ * The wait is a wake sample. Pipes form a ring per pair: position p reads
+ * pipe (p - 1) mod 2 and writes pipe p, as in ktstar.
+ */
+#include "common.h"
+
+static uint64_t g_burst;
+struct ends {
+	int rfd, wfd, gone;
+};
+
+static void init(struct worker *w)
+{
+	struct ends *e = calloc(1, sizeof *e);
+	ring_fds(w, 2, &e->rfd, &e->wfd);
+	w->priv = e;
+}
+
+static int step(struct worker *w)
+{
+	struct ends *e = w->priv;
+	char b = 'x';
+	if (e->gone) {
+		struct timespec ts = {0, STOP_POLL_NS};
+		nanosleep(&ts, NULL);
+		return 1;
+	}
+	spin_burst(&w->units, g_burst);
+	if (write(e->wfd, &b, 1) < 0) {
+		/* result ignored, as in ktstar */
+	}
+	int64_t t0 = now_ns();
+	while (!stopped()) {
+		struct pollfd pfd = {.fd = e->rfd, .events = POLLIN};
+		int n = poll(&pfd, 1, (int)(STOP_POLL_NS / 1000000));
+		if (n <= 0)
+			continue;
+		if ((pfd.revents & POLLIN) && read(e->rfd, &b, 1) == 1) {
+			sample(w, 0, now_ns() - t0);
+			break;
+		}
+		e->gone = 1;
+		break;
+	}
+	return 1;
+}
+
+static void params_json(void) { printf(",\"burst_iters\":%llu", (unsigned long long)g_burst); }
+
+int main(int argc, char **argv)
+{
+	g_argc = argc, g_argv = argv;
+	g_burst = (uint64_t)param("burst_iters", 1024);
+	struct prog p = {.name = "pipe_pingpong", .group = 2, .streams = {"wake"},
+			 .setup = make_pipes, .init = init, .step = step, .params_json = params_json};
+	return run_prog(&p, argc, argv);
+}

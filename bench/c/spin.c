@@ -1,0 +1,14 @@
+/* SpinWait reference: spin_burst(1024) per iteration. */
+#include "common.h"
+
+static int step(struct worker *w)
+{
+	spin_burst(&w->units, 1024);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct prog p = {.name = "spin", .group = 1, .step = step};
+	return run_prog(&p, argc, argv);
+}

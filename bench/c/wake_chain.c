@@ -1,0 +1,80 @@
+/*
+ * WakeChain reference (wake = Pipe): rings of `depth` stages; stage s reads
+ * pipe (s - 1) mod depth and writes pipe s. Stage 0 bootstraps the single
+ * token on its first pass. Per iteration a stage waits (poll, bounded, then
+ * read) for its predecessor's byte (a wake sample), spins work_per_hop_us of
+ * wall time in spin_burst(256) chunks, then writes to its successor.
+ */
+#include "common.h"
+
+static int g_depth;
+static int64_t g_hop_ns;
+struct stage {
+	int rfd, wfd, first;
+};
+
+static void init(struct worker *w)
+{
+	struct stage *s = calloc(1, sizeof *s);
+	ring_fds(w, g_depth, &s->rfd, &s->wfd);
+	s->first = 1;
+	w->priv = s;
+}
+
+static int step(struct worker *w)
+{
+	struct stage *s = w->priv;
+	char b = 'x';
+	if (s->first && w->pos == 0) {
+		s->first = 0;
+		if (stopped())
+			return 1;
+		if (write(s->wfd, &b, 1) < 0) {
+			/* result ignored, as in ktstar */
+		}
+	}
+	int64_t t0 = now_ns();
+	int got = 0;
+	while (!stopped()) {
+		struct pollfd pfd = {.fd = s->rfd, .events = POLLIN};
+		int n = poll(&pfd, 1, (int)(STOP_POLL_NS / 1000000));
+		if (n > 0) {
+			got = read(s->rfd, &b, 1) == 1;
+			sample(w, 0, now_ns() - t0);
+			break;
+		}
+		if (n < 0)
+			break;
+	}
+	if (!got)
+		return stopped();
+	if (stopped())
+		return 1;
+	for (int64_t deadline = now_ns() + g_hop_ns; now_ns() < deadline && !stopped();)
+		spin_burst(&w->units, 256);
+	if (stopped())
+		return 1;
+	if (write(s->wfd, &b, 1) < 0) {
+		/* result ignored */
+	}
+	return 1;
+}
+
+static void params_json(void)
+{
+	printf(",\"depth\":%d,\"work_per_hop_us\":%lld", g_depth, (long long)(g_hop_ns / 1000));
+}
+
+int main(int argc, char **argv)
+{
+	g_argc = argc, g_argv = argv;
+	g_depth = (int)param("depth", 4);
+	g_hop_ns = param("work_per_hop_us", 100) * 1000LL;
+	if (g_depth < 2) {
+		fprintf(stderr, "wake_chain: depth = %d, need >= 2\n", g_depth);
+		return 2;
+	}
+	struct prog p = {.name = "wake_chain", .group = g_depth, .streams = {"wake"},
+			 .setup = make_pipes, .init = init, .step = step, .params_json = params_json};
+	return run_prog(&p, argc, argv);
+}
