@@ -166,12 +166,17 @@ type nodeRange struct {
 	memMiB      int64
 }
 
-// resolve checks the CPU, SMT, NUMA and memory options and works out the
-// topology. Each node is given whole sockets: the socket size is the
+// resolve checks the accelerator, CPU, SMT, NUMA and memory options and
+// works out the topology. Each node is given whole sockets: the socket size is the
 // greatest common divisor of the nodes' core counts, so SMT siblings and
 // last-level caches never straddle nodes (the kernel warns and builds odd
 // scheduling domains when they do).
 func (o *Options) resolve() (topology, error) {
+	switch o.Accel {
+	case "", AccelAuto, AccelKVM, AccelTCG:
+	default:
+		return topology{}, fmt.Errorf("accel %q: want %s, %s or %s", o.Accel, AccelAuto, AccelKVM, AccelTCG)
+	}
 	threads := o.SMT
 	if threads == 0 {
 		threads = 1

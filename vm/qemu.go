@@ -30,7 +30,9 @@ func qemuArgs(kernel, accel, cmdline string, t topology, f qemuFiles) []string {
 		// CPU model; hiding IA32_ARCH_CAPABILITIES makes it boot.
 		a = append(a, "-cpu", "host,-arch-capabilities")
 	} else {
-		a = append(a, "-cpu", "max")
+		// TCG's max model says AuthenticAMD but lacks topoext, so Linux
+		// sees no SMT siblings; as GenuineIntel it reads leaf 0xB.
+		a = append(a, "-cpu", "max,vendor=GenuineIntel")
 	}
 	for i, n := range t.nodes {
 		a = append(a,
@@ -54,9 +56,12 @@ func qemuArgs(kernel, accel, cmdline string, t topology, f qemuFiles) []string {
 
 // kernelCmdline is the guest kernel's command line: the serial console,
 // power-off instead of a hang on panic (with -no-reboot QEMU then exits),
-// and the user's extra arguments last so they can override.
+// a quiet boot (under TCG every console byte costs; panics still print),
+// no_timer_check (on a loaded host TCG is too slow for the boot-time timer
+// test, which then panics "IO-APIC + timer doesn't work"), and the user's
+// extra arguments last so they can override.
 func kernelCmdline(extra string) string {
-	parts := []string{"console=ttyS0", "panic=-1", "rdinit=/init"}
+	parts := []string{"console=ttyS0", "panic=-1", "rdinit=/init", "quiet", "no_timer_check"}
 	if extra = strings.TrimSpace(extra); extra != "" {
 		parts = append(parts, extra)
 	}

@@ -152,11 +152,6 @@ func (o *Options) fill() {
 
 // kernel returns the kernel to boot: o.Kernel, or the cached Debian one.
 func (o *Options) kernel(ctx context.Context) (Kernel, error) {
-	switch o.Accel {
-	case AccelAuto, AccelKVM, AccelTCG:
-	default:
-		return Kernel{}, fmt.Errorf("accel %q: want %s, %s or %s", o.Accel, AccelAuto, AccelKVM, AccelTCG)
-	}
 	k := Kernel{Image: o.Kernel, Modules: o.Modules}
 	if o.Kernel == "" {
 		var err error

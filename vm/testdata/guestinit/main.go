@@ -8,6 +8,7 @@
 //	hang            never finish
 //	json            write {"answer":42} to the --json file
 //	spam N          print N bytes of output
+//	cat FILE        print a guest file
 //
 // With "ktstartest.init_exits" on the kernel command line, PID 1 returns
 // instead, which panics the kernel ("Attempted to kill init").
@@ -68,6 +69,13 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
+	case "cat":
+		b, err := os.ReadFile(action[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		os.Stdout.Write(b)
 	case "spam":
 		n, _ := strconv.Atoi(action[1])
 		line := strings.Repeat("x", 99) + "\n"
