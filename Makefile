@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/ktstar
 GOFLAGS ?=
 
-.PHONY: all build test vet bench clean
+.PHONY: all build test test-guest vm-deps vet bench clean
 
 all: build
 
@@ -17,6 +17,16 @@ vet:
 
 test: vet
 	$(GO) test -count=1 -timeout 20m ./...
+
+# Guest tests boot QEMU guests under TCG (about a minute or two): the vm
+# package's own, and the guest-only tests of other packages (named
+# TestGuest*), which skip unless KTSTAR_GUEST_TESTS is set.
+test-guest:
+	KTSTAR_GUEST_TESTS=1 $(GO) test -count=1 -timeout 30m -run Guest ./...
+
+# Installs QEMU (see vm/deps.sh); the kernel is fetched on first use.
+vm-deps:
+	bash vm/deps.sh
 
 clean:
 	rm -rf bin

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,7 +20,12 @@ const (
 	guestConfigPath = "/ktstar/guest.json"
 	guestSrcDir     = "/ktstar/src"
 	guestModDir     = "/ktstar/modules"
-	guestDataPort   = "/dev/ttyS1"
+	guestSerialPort = "/dev/ttyS1"
+	// dataPortName names the virtio-serial port of the data channel.
+	dataPortName = "ktstar.data"
+	// portWait bounds the wait for the virtio-serial port, which the
+	// driver adds asynchronously after the host announces it.
+	portWait        = 10 * time.Second
 	guestResultPath = "/tmp/ktstar-result.json"
 )
 
@@ -77,6 +83,7 @@ type guestInit struct {
 	mu    sync.Mutex // serialises frames from the stdout and stderr copiers
 	fw    *frameWriter
 	port  *os.File
+	tty   bool // port is a serial line (drain before power-off)
 }
 
 // logf writes an init message to the console, where the host keeps the
@@ -89,7 +96,6 @@ func (g *guestInit) run() (int, error) {
 	if err := mountAll(); err != nil {
 		return 2, err
 	}
-	g.openPort()
 	data, err := os.ReadFile(guestConfigPath)
 	if err != nil {
 		return 2, fmt.Errorf("read guest config: %w", err)
@@ -100,6 +106,7 @@ func (g *guestInit) run() (int, error) {
 	}
 	g.enableControllers()
 	g.loadModules(cfg.Modules)
+	g.openPort()
 	g.logf("ready, running %s", strings.Join(cfg.Args, " "))
 	return g.runScript(cfg)
 }
@@ -123,23 +130,53 @@ func mountAll() error {
 	return nil
 }
 
-// openPort opens the data port in raw mode, or falls back to the console
-// (where frames survive interleaved kernel messages thanks to their
-// checksums, but may be lost to them).
+// openPort opens the data channel: the virtio-serial port if the kernel
+// has virtio_console, else ttyS1 in raw mode, else the console (where
+// frames survive interleaved kernel messages thanks to their checksums,
+// but may be lost to them).
 func (g *guestInit) openPort() {
-	f, err := os.OpenFile(guestDataPort, os.O_WRONLY|unix.O_NOCTTY, 0)
+	dev, err := virtioPort()
 	if err == nil {
-		err = makeRaw(int(f.Fd()))
-		if err != nil {
+		var f *os.File
+		if f, err = os.OpenFile(dev, os.O_WRONLY, 0); err == nil {
+			g.port, g.fw = f, &frameWriter{w: f}
+			return
+		}
+	}
+	g.logf("data port: %v; trying %s", err, guestSerialPort)
+	f, err := os.OpenFile(guestSerialPort, os.O_WRONLY|unix.O_NOCTTY, 0)
+	if err == nil {
+		if err = makeRaw(int(f.Fd())); err != nil {
 			f.Close()
 		}
 	}
 	if err != nil {
-		g.logf("data port %s: %v; sending frames on the console", guestDataPort, err)
+		g.logf("data port %s: %v; sending frames on the console", guestSerialPort, err)
 		f = os.Stderr
 	}
-	g.port = f
-	g.fw = &frameWriter{w: f}
+	g.port, g.fw = f, &frameWriter{w: f}
+	g.tty = true
+}
+
+// virtioPort finds the device node of the virtio-serial port named
+// dataPortName, waiting for the driver to add it.
+func virtioPort() (string, error) {
+	if _, err := os.Stat("/sys/bus/virtio/drivers/virtio_console"); err != nil {
+		return "", fmt.Errorf("no virtio_console driver")
+	}
+	deadline := time.Now().Add(portWait)
+	for {
+		names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
+		for _, n := range names {
+			if b, err := os.ReadFile(n); err == nil && strings.TrimSpace(string(b)) == dataPortName {
+				return "/dev/" + filepath.Base(filepath.Dir(n)), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("virtio-serial port %s did not appear within %v", dataPortName, portWait)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // makeRaw turns off output processing (\n → \r\n) and the line discipline.
@@ -165,9 +202,13 @@ func (g *guestInit) send(kind string, p []byte) error {
 	return g.fw.write(kind, p)
 }
 
-// drain waits until the serial port has sent everything: powering off with
-// bytes in the UART's buffer would lose the end of the stream.
+// drain waits until a serial port has sent everything: powering off with
+// bytes in the UART's buffer would lose the end of the stream. (A
+// virtio-serial write has reached QEMU when it returns.)
 func (g *guestInit) drain() {
+	if !g.tty {
+		return
+	}
 	if err := unix.IoctlSetInt(int(g.port.Fd()), unix.TCSBRK, 1); err != nil {
 		g.logf("drain %s: %v", g.port.Name(), err)
 	}

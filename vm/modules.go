@@ -15,9 +15,10 @@ import (
 )
 
 // guestModules are the modules the guest needs when they are not built
-// in: virtio PCI transport and block device (the --disk scratch disk).
-// Their dependencies are found from each module's .modinfo.
-var guestModules = []string{"virtio_pci", "virtio_blk"}
+// in: virtio PCI transport, block device (the --disk scratch disk) and
+// console (the data channel's virtio-serial port). Their dependencies are
+// found from each module's .modinfo.
+var guestModules = []string{"virtio_pci", "virtio_blk", "virtio_console"}
 
 // kmod is one kernel module ready to ship: its name and its uncompressed
 // ELF image.

@@ -12,7 +12,7 @@ import (
 type qemuFiles struct {
 	initrd  string
 	console string // ttyS0: kernel log and init's messages
-	data    string // ttyS1: the framed data channel
+	data    string // the framed data channel (virtio-serial port, or ttyS1)
 	disk    string // "" without a scratch disk
 }
 
@@ -42,8 +42,15 @@ func qemuArgs(kernel, accel, cmdline string, t topology, f qemuFiles) []string {
 	a = append(a,
 		"-chardev", "file,id=con,path="+f.console,
 		"-serial", "chardev:con",
+		// The data channel: a virtio-serial port, and ttyS1 for kernels
+		// without virtio_console. ioeventfd=off makes each port write
+		// reach QEMU before the guest's next instruction, so nothing is
+		// still queued when the guest powers off.
 		"-chardev", "file,id=data,path="+f.data,
 		"-serial", "chardev:data",
+		"-device", "virtio-serial-pci,id=vser,ioeventfd=off",
+		"-chardev", "file,id=vdata,path="+f.data,
+		"-device", "virtserialport,bus=vser.0,chardev=vdata,name="+dataPortName,
 		"-kernel", kernel,
 		"-initrd", f.initrd,
 		"-append", cmdline,
