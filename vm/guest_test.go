@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -46,7 +47,7 @@ func TestMain(m *testing.M) {
 
 // guestOptions returns options for a small guest running action, or skips
 // the test (with the reason) when guests cannot run here.
-func guestOptions(t *testing.T, action ...string) (Options, *bytes.Buffer, *bytes.Buffer) {
+func guestOptions(t testing.TB, action ...string) (Options, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
 	if os.Getenv(guestTestsEnv) == "" {
 		t.Skipf("guest test: set %s=1 (make test-guest) to boot QEMU guests", guestTestsEnv)
@@ -77,7 +78,7 @@ func guestOptions(t *testing.T, action ...string) (Options, *bytes.Buffer, *byte
 // checkClean registers a cleanup that fails the test if the guest left
 // anything behind: a ktstar file in the temp directory, an open
 // descriptor, or a child process (QEMU).
-func checkClean(t *testing.T) {
+func checkClean(t testing.TB) {
 	t.Helper()
 	tmpBefore := ktstarTempFiles(t)
 	fdsBefore := openFDs(t)
@@ -94,7 +95,7 @@ func checkClean(t *testing.T) {
 	})
 }
 
-func ktstarTempFiles(t *testing.T) []string {
+func ktstarTempFiles(t testing.TB) []string {
 	m, err := filepath.Glob(filepath.Join(os.TempDir(), "ktstar-disk-*"))
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +103,7 @@ func ktstarTempFiles(t *testing.T) []string {
 	return m
 }
 
-func openFDs(t *testing.T) int {
+func openFDs(t testing.TB) int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +112,7 @@ func openFDs(t *testing.T) int {
 }
 
 // childPids lists live processes whose parent is this test.
-func childPids(t *testing.T) []int {
+func childPids(t testing.TB) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
@@ -258,4 +259,59 @@ func TestGuestAccelAuto(t *testing.T) {
 		t.Fatalf("Run = %d, %v, stdout %q", code, err, stdout)
 	}
 	t.Logf("accelerator log: %q", o.Log)
+}
+
+// TestGuestCancel checks that cancelling the context (SIGINT in the
+// command) stops the guest and cleans up.
+func TestGuestCancel(t *testing.T) {
+	o, _, _ := guestOptions(t, "hang")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o.Stdout = writerFunc(func(p []byte) (int, error) {
+		if strings.Contains(string(p), "hanging") {
+			cancel()
+		}
+		return len(p), nil
+	})
+	code, err := Run(ctx, o)
+	if code != 2 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %d, %v; want 2 and context.Canceled", code, err)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// BenchmarkGuestEmptyRun measures the overhead of a guest run whose script
+// prints one line and exits: time to that first line and to Run's return,
+// under TCG.
+func BenchmarkGuestEmptyRun(b *testing.B) {
+	for _, shape := range []struct {
+		name       string
+		cpus, numa int
+	}{{"1cpu", 1, 0}, {"4cpu-2node", 4, 2}} {
+		b.Run(shape.name, func(b *testing.B) {
+			var first, total time.Duration
+			for range b.N {
+				o, _, _ := guestOptions(b, "exit", "0")
+				o.CPUs, o.NUMA = shape.cpus, shape.numa
+				if shape.numa > 0 {
+					o.Memory = 1 << 30
+				}
+				start := time.Now()
+				var once sync.Once
+				o.Stdout = writerFunc(func(p []byte) (int, error) {
+					once.Do(func() { first += time.Since(start) })
+					return len(p), nil
+				})
+				if code, err := Run(context.Background(), o); err != nil || code != 0 {
+					b.Fatalf("Run = %d, %v", code, err)
+				}
+				total += time.Since(start)
+			}
+			b.ReportMetric(first.Seconds()/float64(b.N), "s/first-line")
+			b.ReportMetric(total.Seconds()/float64(b.N), "s/run")
+		})
+	}
 }

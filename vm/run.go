@@ -26,8 +26,13 @@ var (
 	ErrGuest    = errors.New("guest failed")
 )
 
-// consoleKeep is how many console lines a GuestError shows.
-const consoleKeep = 40
+const (
+	// consoleKeep is how many console lines a GuestError shows.
+	consoleKeep = 40
+	// exitGrace is how long QEMU may take to exit after the guest reported
+	// its exit code or panicked before it is killed.
+	exitGrace = 5 * time.Second
+)
 
 // GuestError is a failed guest: what went wrong and the console's last
 // lines, which usually say why.
@@ -275,6 +280,8 @@ func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) boo
 		started  = make(chan struct{})
 		once     sync.Once
 		panicked = make(chan struct{})
+		reported = make(chan struct{}) // the exit frame arrived
+		report   sync.Once
 		readers  sync.WaitGroup
 	)
 	seen := func() { once.Do(func() { close(started) }) }
@@ -296,6 +303,9 @@ func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) boo
 					res.frames.fail(ferr)
 				case isFrame:
 					res.frames.add(fr)
+					if fr.kind == kindExit {
+						report.Do(func() { close(reported) })
+					}
 				case console:
 					res.console = appendRing(res.console, line, consoleKeep)
 					if res.panicLine == "" && strings.Contains(line, "Kernel panic") {
@@ -345,7 +355,11 @@ func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) boo
 		case <-panicked:
 			// panic=-1 and -no-reboot end QEMU at once; allow for a
 			// command line that overrides panic=.
-			panicked, graceC = nil, time.After(5*time.Second)
+			panicked, graceC = nil, time.After(exitGrace)
+		case <-reported:
+			// The guest powers off next; do not wait for a guest whose
+			// power-off hangs.
+			reported, graceC = nil, time.After(exitGrace)
 		case <-graceC:
 			kill()
 		}
