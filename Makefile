@@ -18,11 +18,12 @@ vet:
 test: vet
 	$(GO) test -count=1 -timeout 20m ./...
 
-# Guest tests boot QEMU guests under TCG (about a minute or two): the vm
-# package's own, and the guest-only tests of other packages (named
-# TestGuest*), which skip unless KTSTAR_GUEST_TESTS is set.
+# Guest tests boot QEMU guests under TCG (about two minutes): the vm
+# package's own, and guest-only tests of other packages (TestGuest*, run
+# inside a guest with vm/vmtest), which skip unless KTSTAR_GUEST_TESTS is
+# set. Static test binaries, because they become the guest's /init.
 test-guest:
-	KTSTAR_GUEST_TESTS=1 $(GO) test -count=1 -timeout 30m -run Guest ./...
+	CGO_ENABLED=0 KTSTAR_GUEST_TESTS=1 $(GO) test -count=1 -timeout 30m -run Guest ./...
 
 # Installs QEMU (see vm/deps.sh); the kernel is fetched on first use.
 vm-deps:

@@ -22,7 +22,7 @@ const (
 // initramfs is what goes into the guest's root file system.
 type initramfs struct {
 	init    string // host path of the static /init binary
-	script  string // host path of the script
+	script  string // host path of the script; "" for Options.Command
 	cfg     guestConfig
 	modules []kmod
 }
@@ -30,13 +30,21 @@ type initramfs struct {
 // newInitramfs lays out the guest for o: the script's tree under
 // /ktstar/src, the modules under /ktstar/modules, and the run arguments.
 func newInitramfs(o *Options, init string, modules []kmod) (*initramfs, error) {
+	r := &initramfs{init: init, modules: modules, cfg: guestConfig{Dir: guestSrcDir}}
+	for _, m := range modules {
+		r.cfg.Modules = append(r.cfg.Modules, path.Join(guestModDir, m.name+".ko"))
+	}
+	if o.Command != nil {
+		r.cfg.Args, r.cfg.Dir = o.Command, "/tmp"
+		return r, nil
+	}
 	script, err := filepath.Abs(o.Script)
 	if err != nil {
 		return nil, fmt.Errorf("script %q: %w", o.Script, err)
 	}
-	guestScript := path.Join(guestSrcDir, filepath.Base(script))
-	args := []string{"run", guestScript}
-	cfg := guestConfig{Dir: guestSrcDir}
+	r.script = script
+	args := []string{"run", path.Join(guestSrcDir, filepath.Base(script))}
+	cfg := &r.cfg
 	if o.Run.JSON != "" {
 		cfg.JSON = guestResultPath
 		args = append(args, "--json", guestResultPath)
@@ -51,10 +59,7 @@ func newInitramfs(o *Options, init string, modules []kmod) (*initramfs, error) {
 		args = append(append(args, "--"), o.Run.Args...)
 	}
 	cfg.Args = args
-	for _, m := range modules {
-		cfg.Modules = append(cfg.Modules, path.Join(guestModDir, m.name+".ko"))
-	}
-	return &initramfs{init: init, script: script, cfg: cfg, modules: modules}, nil
+	return r, nil
 }
 
 // write streams the archive to w.
@@ -78,8 +83,10 @@ func (r *initramfs) write(w io.Writer) error {
 	for _, m := range r.modules {
 		c.Bytes(strings.TrimPrefix(path.Join(guestModDir, m.name+".ko"), "/"), 0o644, m.data)
 	}
-	if err := r.addScriptTree(c); err != nil {
-		return err
+	if r.script != "" {
+		if err := r.addScriptTree(c); err != nil {
+			return err
+		}
 	}
 	if err := c.Close(); err != nil {
 		return fmt.Errorf("initramfs: %w", err)

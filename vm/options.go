@@ -34,6 +34,10 @@ type Options struct {
 	Script string
 	// Run are the flags passed on to `ktstar run` inside the guest.
 	Run RunArgs
+	// Command, when set, replaces `run SCRIPT ...`: the guest's /init is
+	// started as a child with these arguments instead (a test binary's
+	// -test.* flags, see package vmtest). Script and Run are then unused.
+	Command []string
 
 	// Kernel is a bzImage. Empty: Debian's cloud kernel from the cache,
 	// fetched on first use (see DefaultKernel).

@@ -16,8 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Errors Run reports, each wrapped in a *GuestError carrying the last
-// console lines. Test with errors.Is.
+// Errors Run reports; test with errors.Is. ErrTimeout, ErrPanic and
+// ErrGuest come wrapped in a *GuestError carrying the last console lines.
 var (
 	ErrNoQEMU   = errors.New("qemu not found")
 	ErrNoKernel = errors.New("no guest kernel")
@@ -71,8 +71,10 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if err != nil {
 		return 2, err
 	}
-	if _, err := os.Stat(o.Script); err != nil {
-		return 2, fmt.Errorf("script: %w", err)
+	if o.Command == nil {
+		if _, err := os.Stat(o.Script); err != nil {
+			return 2, fmt.Errorf("script: %w", err)
+		}
 	}
 	qemu, err := exec.LookPath(o.QEMU)
 	if err != nil {
@@ -123,7 +125,9 @@ func Run(ctx context.Context, o Options) (int, error) {
 			accel = AccelTCG
 		} else {
 			res := g.boot(ctx, AccelKVM, o.ProbeTimeout)
-			if !res.probeFailed {
+			// A KVM guest that printed nothing, whether it hung or QEMU
+			// gave up at once, is retried under TCG.
+			if res.sawOutput || res.ctxErr != nil || res.timedOut {
 				return g.finish(res)
 			}
 			fmt.Fprintf(o.Log, "ktstar vm: KVM guest printed nothing in %v%s; falling back to TCG (slower; --accel tcg skips the probe)\n",
@@ -232,7 +236,8 @@ type bootResult struct {
 	qemuErr     error  // QEMU's exit error, if it failed
 	qemuOut     string // QEMU's own stdout/stderr, bounded
 	timedOut    bool
-	probeFailed bool // the KVM probe saw no output: retry with TCG
+	sawOutput   bool // the guest wrote to the console or the data channel
+	probeFailed bool // the KVM probe saw no output in time
 	ctxErr      error
 }
 
@@ -365,6 +370,11 @@ func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) boo
 		}
 	}
 	readers.Wait()
+	select {
+	case <-started:
+		res.sawOutput = true
+	default:
+	}
 	res.qemuOut = qout.String()
 	return res
 }
