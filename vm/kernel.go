@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -56,22 +55,25 @@ func DefaultKernel(ctx context.Context, log io.Writer) (Kernel, error) {
 // kernel is never used.
 const completeMark = ".complete"
 
-// cachedKernel picks the newest complete cache entry.
+// cachedKernel picks the most recently completed cache entry (Debian's
+// version strings do not sort as text: 6.1.0-9 vs 6.1.0-56).
 func cachedKernel(dir string) (Kernel, bool) {
 	entries, _ := os.ReadDir(dir)
-	var names []string
+	var best Kernel
+	var bestTime time.Time
 	for _, e := range entries {
-		if _, err := os.Stat(filepath.Join(dir, e.Name(), completeMark)); err == nil && !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		st, err := os.Stat(filepath.Join(dir, e.Name(), completeMark))
+		if err != nil || !st.ModTime().After(bestTime) {
+			continue
+		}
+		if k, err := findKernel(filepath.Join(dir, e.Name())); err == nil {
+			best, bestTime = k, st.ModTime()
 		}
 	}
-	sort.Strings(names)
-	for i := len(names) - 1; i >= 0; i-- {
-		if k, err := findKernel(filepath.Join(dir, names[i])); err == nil {
-			return k, true
-		}
-	}
-	return Kernel{}, false
+	return best, !bestTime.IsZero()
 }
 
 // findKernel locates boot/vmlinuz-* and its module tree in an extracted
