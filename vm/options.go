@@ -170,8 +170,8 @@ type nodeRange struct {
 	memMiB      int64
 }
 
-// resolve checks the accelerator, CPU, SMT, NUMA and memory options and
-// works out the topology. Each node is given whole sockets: the socket size is the
+// resolve checks the accelerator, disk, timeout, CPU, SMT, NUMA and memory
+// options and works out the topology. Each node is given whole sockets: the socket size is the
 // greatest common divisor of the nodes' core counts, so SMT siblings and
 // last-level caches never straddle nodes (the kernel warns and builds odd
 // scheduling domains when they do).
@@ -180,6 +180,12 @@ func (o *Options) resolve() (topology, error) {
 	case "", AccelAuto, AccelKVM, AccelTCG:
 	default:
 		return topology{}, fmt.Errorf("accel %q: want %s, %s or %s", o.Accel, AccelAuto, AccelKVM, AccelTCG)
+	}
+	if o.Disk < 0 || o.Disk%512 != 0 {
+		return topology{}, fmt.Errorf("disk %d: want a size in whole 512-byte sectors", o.Disk)
+	}
+	if o.Timeout < 0 {
+		return topology{}, fmt.Errorf("timeout %v: want a positive duration", o.Timeout)
 	}
 	threads := o.SMT
 	if threads == 0 {

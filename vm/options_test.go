@@ -47,6 +47,8 @@ func TestResolveErrors(t *testing.T) {
 		want string
 	}{
 		{"uneven numa", Options{CPUs: 4, NUMA: 3}, "cpus 4 do not split evenly over 3 nodes"},
+		{"odd disk", Options{Disk: 1000}, "disk 1000: want a size in whole 512-byte sectors"},
+		{"negative timeout", Options{Timeout: -1}, "timeout -1ns: want a positive duration"},
 		{"smt not dividing", Options{CPUs: 3, SMT: 2}, "cpus 3: not a multiple of smt 2"},
 		{"smt range", Options{SMT: 9}, "smt 9: want 1..8"},
 		{"too many cpus", Options{CPUs: 300}, "cpus 300: want 1..255"},
