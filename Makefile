@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/ktstar
 GOFLAGS ?=
 
-.PHONY: all build test vet bench bench-deps clean
+.PHONY: all build test test-guest vm-deps vet bench bench-deps clean
 
 all: build
 	./$(BIN) --set duration=1s examples/quickstart.star
@@ -30,6 +30,17 @@ bench:
 bench-deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y gcc linux-perf stress-ng rt-tests
+
+# Guest tests boot QEMU guests under TCG (about two minutes): the vm
+# package's own, and guest-only tests of other packages (TestGuest*, run
+# inside a guest with vm/vmtest), which skip unless KTSTAR_GUEST_TESTS is
+# set. Static test binaries, because they become the guest's /init.
+test-guest:
+	CGO_ENABLED=0 KTSTAR_GUEST_TESTS=1 $(GO) test -count=1 -timeout 30m -run Guest ./...
+
+# Installs QEMU (see vm/deps.sh); the kernel is fetched on first use.
+vm-deps:
+	bash vm/deps.sh
 
 clean:
 	rm -rf bin

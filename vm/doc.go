@@ -1,0 +1,58 @@
+// Package vm runs a ktstar script inside a throwaway QEMU guest with the
+// CPU, SMT, NUMA, memory and disk layout asked for, and brings its output,
+// JSON result and exit code back to the host.
+//
+// # Contract with the ktstar command
+//
+// `ktstar vm [flags] SCRIPT.star [-- ARGS]` fills an [Options] from its
+// flags (--kernel, --cpus, --numa via [ParseNUMA], --smt, --memory and
+// --disk via [ParseSize], --accel, --append, --timeout, and the run flags
+// --json, --set, -q into [RunArgs]) and calls
+//
+//	code, err := vm.Run(ctx, opts)
+//	if err != nil { print err; exit 2 }
+//	exit code
+//
+// with ctx cancelled on SIGINT/SIGTERM (QEMU is then killed). The guest
+// runs the very same binary, so it must be static (CGO_ENABLED=0); Run
+// refuses a dynamically linked one. main() must begin with
+//
+//	workload.Init()                 // re-exec'd worker: runs and exits
+//	if vm.IsGuestInit() {           // PID 1 of a guest
+//		vm.GuestInit()              // never returns
+//	}
+//
+// # How a run goes
+//
+//	host (Run)                                guest
+//	resolve topology, find qemu and kernel
+//	initramfs in a memfd: /init (ktstar),
+//	  /ktstar/guest.json, /ktstar/src/**.star,
+//	  /ktstar/modules/*.ko (virtio, dep order)
+//	start QEMU (TCG, or KVM after a probe) ──► kernel boots, runs /init as PID 1
+//	                                          GuestInit: mount proc, sys, devtmpfs,
+//	                                            cgroup2 (+every controller), tmpfs /tmp;
+//	                                            finit_module each module;
+//	                                            open the data port
+//	                                          child: /init run /ktstar/src/S.star ...
+//	                                            (env KTSTAR_GUEST_INIT=1)
+//	stdout/stderr as they come    ◄── frames ── its stdout and stderr
+//	write the --json file         ◄── frames ── /tmp/ktstar-result.json
+//	return the exit code          ◄── frame ─── exit code; power off (reboot(2))
+//
+// Frames (see frame.go) are checksummed text lines on a virtio-serial
+// port, falling back to ttyS1 and then the console for kernels without
+// virtio_console. The console (ttyS0) carries the kernel log and init's
+// messages; the host keeps its last lines for errors and watches it for
+// "Kernel panic". panic=-1 with QEMU's -no-reboot turns a panic into a
+// QEMU exit, and --timeout kills QEMU. Every guest file the host creates
+// is a memfd, a pipe or an unlinked temp file passed to QEMU as
+// /proc/self/fd/N, so nothing is left behind even if the host is killed.
+//
+// # Kernel
+//
+// By default the guest boots Debian's linux-image-cloud-amd64, fetched on
+// first use with apt-get download and unpacked with dpkg-deb -x into
+// [KernelCacheDir] (never installed). Options.Kernel boots a user's own
+// bzImage; its modules are then optional (Options.Modules).
+package vm

@@ -1,0 +1,164 @@
+package vm
+
+import (
+	"debug/elf"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// Bounds on the script tree copied into the guest, so pointing ktstar at a
+// script in $HOME does not pack the whole home directory.
+const (
+	maxTreeFiles = 2000
+	maxTreeBytes = 64 << 20
+)
+
+// initramfs is what goes into the guest's root file system.
+type initramfs struct {
+	init    string // host path of the static /init binary
+	script  string // host path of the script; "" for Options.Command
+	cfg     guestConfig
+	modules []kmod
+}
+
+// newInitramfs lays out the guest for o: the script's tree under
+// /ktstar/src, the modules under /ktstar/modules, and the run arguments.
+func newInitramfs(o *Options, init string, modules []kmod) (*initramfs, error) {
+	r := &initramfs{init: init, modules: modules, cfg: guestConfig{Dir: guestSrcDir}}
+	for _, m := range modules {
+		r.cfg.Modules = append(r.cfg.Modules, path.Join(guestModDir, m.name+".ko"))
+	}
+	if o.Command != nil {
+		r.cfg.Args, r.cfg.Dir = o.Command, "/tmp"
+		return r, nil
+	}
+	script, err := filepath.Abs(o.Script)
+	if err != nil {
+		return nil, fmt.Errorf("script %q: %w", o.Script, err)
+	}
+	r.script = script
+	args := []string{"run", path.Join(guestSrcDir, filepath.Base(script))}
+	cfg := &r.cfg
+	if o.Run.JSON != "" {
+		cfg.JSON = guestResultPath
+		args = append(args, "--json", guestResultPath)
+	}
+	for _, kv := range o.Run.Set {
+		args = append(args, "--set", kv)
+	}
+	if o.Run.Quiet {
+		args = append(args, "-q")
+	}
+	if len(o.Run.Args) > 0 {
+		args = append(append(args, "--"), o.Run.Args...)
+	}
+	cfg.Args = args
+	return r, nil
+}
+
+// write streams the archive to w.
+func (r *initramfs) write(w io.Writer) error {
+	// Errors stick in c and surface at Close, so single calls go unchecked.
+	c := NewCPIOWriter(w)
+	// The kernel opens /dev/console for init's stdio before anything is
+	// mounted, so the node must be in the archive.
+	for _, d := range []string{"dev", "proc", "sys", "tmp"} {
+		c.Dir(d, 0o755)
+	}
+	c.CharDev("dev/console", 0o600, 5, 1)
+	if err := addFile(c, "init", r.init, 0o755); err != nil {
+		return err
+	}
+	cfg, err := json.Marshal(r.cfg)
+	if err != nil {
+		return fmt.Errorf("guest config: %w", err)
+	}
+	c.Bytes(strings.TrimPrefix(guestConfigPath, "/"), 0o644, cfg)
+	for _, m := range r.modules {
+		c.Bytes(strings.TrimPrefix(path.Join(guestModDir, m.name+".ko"), "/"), 0o644, m.data)
+	}
+	if r.script != "" {
+		if err := r.addScriptTree(c); err != nil {
+			return err
+		}
+	}
+	if err := c.Close(); err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	return nil
+}
+
+// addScriptTree copies the script and every .star file below its directory
+// (hidden directories skipped) to /ktstar/src, keeping relative paths so
+// load("lib/x.star") resolves the same way in the guest.
+func (r *initramfs) addScriptTree(c *CPIOWriter) error {
+	root := filepath.Dir(r.script)
+	files, total := 0, int64(0)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != root && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || (filepath.Ext(p) != ".star" && p != r.script) {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		files++
+		total += info.Size()
+		if files > maxTreeFiles || total > maxTreeBytes {
+			return fmt.Errorf("more than %d .star files or %d MiB below %s: move the script to its own directory", maxTreeFiles, maxTreeBytes>>20, root)
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		return addFile(c, path.Join(strings.TrimPrefix(guestSrcDir, "/"), filepath.ToSlash(rel)), p, 0o644)
+	})
+	if err != nil {
+		return fmt.Errorf("script tree: %w", err)
+	}
+	return nil
+}
+
+func addFile(c *CPIOWriter, name, hostPath string, perm fs.FileMode) error {
+	f, err := os.Open(hostPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return c.File(name, perm, st.Size(), f)
+}
+
+// checkStatic returns an error unless path is an ELF executable without a
+// program interpreter: the initramfs has no libc or dynamic loader.
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("guest init binary %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("guest init binary %s is dynamically linked: build it with CGO_ENABLED=0", path)
+		}
+	}
+	return nil
+}
