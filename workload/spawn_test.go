@@ -552,3 +552,31 @@ func TestParentDeathKillsWorkers(t *testing.T) {
 		}
 	}
 }
+
+// TestSignalsAtTheStartGate interrupts parked workers' wait on the gate,
+// as a partner's SignalStorm can; they must still start and report.
+func TestSignalsAtTheStartGate(t *testing.T) {
+	leakCheck(t)
+	hd, err := Spawn(Config{Workers: 2, Work: MustWork("SpinWait", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hd.Close)
+	for range 20 {
+		for _, pid := range hd.Pids() {
+			// The runtime handles SIGURG (its preemption signal) harmlessly,
+			// but the blocked poll returns EINTR all the same.
+			unix.Kill(pid, unix.SIGURG)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	rs, err := hd.StopAndCollect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if !r.Completed {
+			t.Errorf("worker %d: %+v", i, r.ExitInfo)
+		}
+	}
+}

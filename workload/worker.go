@@ -339,11 +339,29 @@ func applyPolicy(p SchedPolicy) error {
 // waitStartGate blocks until the parent opens the gate. It returns false
 // when the parent cancelled (EOF) or never came.
 func waitStartGate() bool {
-	if pollIn(fdStart, startGateLimit)&(unix.POLLIN|unix.POLLHUP) == 0 {
-		return false
+	// Signals interrupt the wait (a partner's SignalStorm can begin before
+	// this worker is through the gate), so wait out the whole limit.
+	deadline := time.Now().Add(startGateLimit)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		fds := [1]unix.PollFd{{Fd: fdStart, Events: unix.POLLIN}}
+		n, err := unix.Poll(fds[:], int(left/time.Millisecond)+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return false
+		}
+		break
 	}
 	var b [1]byte
-	n, _ := unix.Read(fdStart, b[:])
+	n, err := unix.Read(fdStart, b[:])
+	for err == unix.EINTR {
+		n, err = unix.Read(fdStart, b[:])
+	}
 	unix.Close(fdStart)
 	return n == 1
 }
