@@ -24,10 +24,18 @@ const stopPoll = 100 * time.Millisecond
 //go:linkname nanotime runtime.nanotime
 func nanotime() int64
 
+// The synchronisation waits of the loops (futex, pipe poll, read, write)
+// use raw syscalls: the runtime is not told the thread blocks, so it
+// neither hands the worker's only P to another thread during the wait nor
+// has to take one back before the worker can run again. That hand-off was
+// most of what Go added to a wake-up. Workload sleeps stay on the ordinary
+// path, because sysmon interrupts a raw block longer than 10 ms with its
+// preemption signal; the bounded waits below just retry on EINTR.
+
 // futexWaitTimeout blocks while *addr == val, at most d.
 func futexWaitTimeout(addr *uint32, val uint32, d time.Duration) {
 	ts := unix.NsecToTimespec(int64(d))
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
+	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
 }
 
 // futexWakeN wakes up to n waiters on addr; n is clamped to int32.
@@ -35,7 +43,25 @@ func futexWakeN(addr *uint32, n int) {
 	if n > 1<<31-1 {
 		n = 1<<31 - 1
 	}
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, uintptr(n), 0, 0, 0)
+	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, uintptr(n), 0, 0, 0)
+}
+
+// rawRead reads into b once; it returns the byte count, or -1 on error.
+func rawRead(fd int, b []byte) int {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if e != 0 {
+		return -1
+	}
+	return int(n)
+}
+
+// rawWrite writes b once; it returns the byte count, or -1 on error.
+func rawWrite(fd int, b []byte) int {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if e != 0 {
+		return -1
+	}
+	return int(n)
 }
 
 // getcpu returns the CPU the calling thread runs on (0 if the call fails).
@@ -78,8 +104,9 @@ func sleepFull(d time.Duration) {
 // pollIn waits up to d for fd to become readable. It returns the revents.
 func pollIn(fd int, d time.Duration) int16 {
 	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	n, err := unix.Poll(fds[:], int(d/time.Millisecond))
-	if err != nil || n <= 0 {
+	ts := unix.NsecToTimespec(int64(d))
+	n, _, e := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	if e != 0 || n == 0 {
 		return 0
 	}
 	return fds[0].Revents

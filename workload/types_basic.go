@@ -152,7 +152,7 @@ func (b *pipeIo) Step() bool {
 func (b *pipeIo) exchange() {
 	w := b.w
 	b.buf[0] = 'x'
-	unix.Write(w.wfd, b.buf[:])
+	rawWrite(w.wfd, b.buf[:])
 	t0 := nanotime()
 	switch w.awaitByte(b.buf[:]) {
 	case byteRead:
@@ -182,7 +182,7 @@ func (w *Worker) awaitByte(buf []byte) int {
 			continue
 		}
 		if rev&unix.POLLIN != 0 {
-			if n, _ := unix.Read(w.rfd, buf[:1]); n == 1 {
+			if rawRead(w.rfd, buf[:1]) == 1 {
 				return byteRead
 			}
 		}

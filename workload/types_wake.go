@@ -441,7 +441,7 @@ func (b *wakeChainPipe) Step() bool {
 		// start-up never starts.
 		if b.stage == 0 && !w.Stopped() {
 			b.buf[0] = 't'
-			unix.Write(w.wfd, b.buf[:])
+			rawWrite(w.wfd, b.buf[:])
 		}
 	}
 	t0 := nanotime()
@@ -456,7 +456,7 @@ func (b *wakeChainPipe) Step() bool {
 	if !b.work() {
 		return true
 	}
-	unix.Write(w.wfd, b.buf[:])
+	rawWrite(w.wfd, b.buf[:])
 	w.Count("hops", 1)
 	w.ResetGap()
 	return true
