@@ -1,15 +1,15 @@
 package starlib
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"math/big"
 	"math/bits"
-	"slices"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
+
+	"github.com/ktstar/ktstar/stats"
 )
 
 // Stats is the Starlark module `stats`: summary statistics computed in
@@ -17,10 +17,11 @@ import (
 // values (e.g. [r["wake_latencies_ns"] for r in reports]), or a plain list
 // of numbers (which may also mix in samples values).
 //
-//	def percentile(data, p) -> float or None
-//	    the p-th percentile (0..100), interpolating linearly between the
-//	    two nearest ranks; None when data is empty.
-//	def percentiles(data, ps) -> list of float, or None
+//	def percentile(data, p) -> number or None
+//	    the p-th percentile (0..100) by nearest rank: the sample at sorted
+//	    index ceil(n·p/100) − 1, so always an observed value (an int for
+//	    samples) and the same figure the checks judge; None when empty.
+//	def percentiles(data, ps) -> list of numbers, or None
 //	    several percentiles at once (cheaper than one call each).
 //	def mean(data) -> float or None
 //	def stdev(data) -> float or None      population standard deviation
@@ -30,8 +31,8 @@ import (
 //	def sum(data) -> number               0 when empty
 //	def count(data) -> int
 //
-// Percentiles select in linear time on one copy of the data; the other
-// functions read the samples in place.
+// The arithmetic is package stats'; percentiles select in linear time on
+// one copy of the data, the other functions read the samples in place.
 var Stats = &starlarkstruct.Module{
 	Name: "stats",
 	Members: starlark.StringDict{
@@ -125,180 +126,66 @@ func (d *data) sum() starlark.Value {
 	return starlark.MakeBigInt(b)
 }
 
-// each calls f on every value as a float.
-func (d *data) each(f func(float64)) {
-	if d.floats != nil {
-		for _, x := range d.floats {
-			f(x)
-		}
-		return
-	}
-	for _, s := range d.ints {
-		for _, x := range s {
-			f(float64(x))
-		}
-	}
-}
-
 func (d *data) mean() (float64, bool) {
-	n := d.count()
-	if n == 0 {
-		return 0, false
-	}
-	t := 0.0
-	d.each(func(x float64) { t += x })
-	return t / float64(n), true
+	return finite(d.apply(stats.Mean[float64], stats.Mean[uint64]))
 }
-
-// stdev is the population standard deviation, two-pass for accuracy.
 func (d *data) stdev() (float64, bool) {
-	m, ok := d.mean()
-	if !ok {
-		return 0, false
+	return finite(d.apply(stats.Stdev[float64], stats.Stdev[uint64]))
+}
+func (d *data) cv() (float64, bool) { return finite(d.apply(stats.CV[float64], stats.CV[uint64])) }
+
+// apply runs the float or the integer form of a statistic on the data.
+func (d *data) apply(f func(...[]float64) float64, i func(...[]uint64) float64) float64 {
+	if d.floats != nil {
+		return f(d.floats)
 	}
-	ss := 0.0
-	d.each(func(x float64) { ss += (x - m) * (x - m) })
-	return math.Sqrt(ss / float64(d.count())), true
+	return i(d.ints...)
 }
 
-func (d *data) cv() (float64, bool) {
-	m, ok := d.mean()
-	if !ok || m == 0 {
-		return 0, false
-	}
-	s, _ := d.stdev()
-	return s / m, true
-}
+// finite maps stats' NaN for "no answer" to false.
+func finite(x float64) (float64, bool) { return x, !math.IsNaN(x) }
 
 // extreme returns the minimum (sign < 0) or maximum (sign > 0), or None.
 func (d *data) extreme(sign int) starlark.Value {
 	if d.floats != nil {
-		if len(d.floats) == 0 {
-			return starlark.None
-		}
+		f := stats.Max[float64]
 		if sign < 0 {
-			return starlark.Float(slices.Min(d.floats))
+			f = stats.Min[float64]
 		}
-		return starlark.Float(slices.Max(d.floats))
-	}
-	found := false
-	var best uint64
-	for _, s := range d.ints {
-		if len(s) == 0 {
-			continue
+		if v, ok := f(d.floats); ok {
+			return starlark.Float(v)
 		}
-		x := slices.Max(s)
-		if sign < 0 {
-			x = slices.Min(s)
-		}
-		if !found || (sign < 0 && x < best) || (sign > 0 && x > best) {
-			best, found = x, true
-		}
-	}
-	if !found {
 		return starlark.None
 	}
-	return starlark.MakeUint64(best)
+	f := stats.Max[uint64]
+	if sign < 0 {
+		f = stats.Min[uint64]
+	}
+	if v, ok := f(d.ints...); ok {
+		return starlark.MakeUint64(v)
+	}
+	return starlark.None
 }
 
-// percentiles returns each p-th percentile, or nil when there is no data.
-func (d *data) percentiles(ps []float64) []float64 {
-	if d.floats != nil {
-		return PercentilesOf(slices.Clone(d.floats), ps)
-	}
-	all := make([]uint64, 0, d.count())
-	for _, s := range d.ints {
-		all = append(all, s...)
-	}
-	return PercentilesOf(all, ps)
-}
-
-// PercentilesOf computes the ps-th percentiles (0..100) of a, or nil when
-// a is empty. It uses linear interpolation between
-// closest ranks, reordering a in place: the ranks are selected in
-// ascending order, each quickselect working right of the previous one.
-func PercentilesOf[T cmp.Ordered](a []T, ps []float64) []float64 {
-	if len(a) == 0 {
+// percentiles returns each p-th percentile as a Starlark number, or nil
+// when there is no data.
+func (d *data) percentiles(ps []float64) []starlark.Value {
+	if d.count() == 0 {
 		return nil
 	}
-	type rank struct {
-		lo, hi int
-		frac   float64
+	out := make([]starlark.Value, len(ps))
+	if d.floats != nil {
+		r, _ := stats.Percentiles(ps, d.floats)
+		for i, x := range r {
+			out[i] = starlark.Float(x)
+		}
+		return out
 	}
-	ranks := make([]rank, len(ps))
-	var need []int
-	for i, p := range ps {
-		r := p / 100 * float64(len(a)-1)
-		lo := int(math.Floor(r))
-		hi := min(lo+1, len(a)-1)
-		ranks[i] = rank{lo, hi, r - float64(lo)}
-		need = append(need, lo, hi)
-	}
-	slices.Sort(need)
-	need = slices.Compact(need)
-	from := 0
-	for _, k := range need {
-		selectK(a[from:], k-from)
-		from = k
-	}
-	out := make([]float64, len(ps))
-	for i, r := range ranks {
-		lo, hi := toFloat(a[r.lo]), toFloat(a[r.hi])
-		out[i] = lo + (hi-lo)*r.frac
+	r, _ := stats.Percentiles(ps, d.ints...)
+	for i, x := range r {
+		out[i] = starlark.MakeUint64(x)
 	}
 	return out
-}
-
-func toFloat[T cmp.Ordered](x T) float64 {
-	switch v := any(x).(type) {
-	case uint64:
-		return float64(v)
-	case float64:
-		return v
-	}
-	panic("unsupported sample type")
-}
-
-// selectK reorders a so that a[k] is the k-th smallest element, everything
-// before it is ≤ a[k] and everything after it ≥ a[k] (Hoare's selection
-// with a median-of-three pivot, which also copes with many equal values).
-func selectK[T cmp.Ordered](a []T, k int) {
-	lo, hi := 0, len(a)-1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		if a[mid] < a[lo] {
-			a[mid], a[lo] = a[lo], a[mid]
-		}
-		if a[hi] < a[lo] {
-			a[hi], a[lo] = a[lo], a[hi]
-		}
-		if a[hi] < a[mid] {
-			a[hi], a[mid] = a[mid], a[hi]
-		}
-		pivot := a[mid]
-		i, j := lo, hi
-		for i <= j {
-			for a[i] < pivot {
-				i++
-			}
-			for pivot < a[j] {
-				j--
-			}
-			if i <= j {
-				a[i], a[j] = a[j], a[i]
-				i++
-				j--
-			}
-		}
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return
-		}
-	}
 }
 
 func statsPercentile(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -318,7 +205,7 @@ func statsPercentile(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if r == nil {
 		return starlark.None, nil
 	}
-	return starlark.Float(r[0]), nil
+	return r[0], nil
 }
 
 func statsPercentiles(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -343,11 +230,7 @@ func statsPercentiles(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if r == nil {
 		return starlark.None, nil
 	}
-	out := make([]starlark.Value, len(r))
-	for i, x := range r {
-		out[i] = starlark.Float(x)
-	}
-	return starlark.NewList(out), nil
+	return starlark.NewList(r), nil
 }
 
 // percent reads a percentile rank, an int or float in 0..100.

@@ -1,6 +1,8 @@
 // Package stats computes summary statistics over sets of samples (wake
-// latencies, rates) held as several uint64 slices, without copying them
-// except where an order statistic needs it.
+// latencies held as uint64 nanoseconds, or any float64 data) spread over
+// several slices, without copying them except where an order statistic
+// needs it. Percentiles are nearest-rank, as in ktstr's checks: every
+// percentile is an observed sample, and a script's p99 is the check's p99.
 package stats
 
 import (
@@ -9,8 +11,11 @@ import (
 	"slices"
 )
 
+// Number is the sample type: integer counts and durations, or floats.
+type Number interface{ ~uint64 | ~float64 }
+
 // Count returns the number of samples in all slices.
-func Count(sets ...[]uint64) int {
+func Count[T Number](sets ...[]T) int {
 	n := 0
 	for _, s := range sets {
 		n += len(s)
@@ -19,7 +24,7 @@ func Count(sets ...[]uint64) int {
 }
 
 // Sum returns the sum of all samples, as a float64 so it cannot overflow.
-func Sum(sets ...[]uint64) float64 {
+func Sum[T Number](sets ...[]T) float64 {
 	var sum float64
 	for _, s := range sets {
 		for _, v := range s {
@@ -30,7 +35,7 @@ func Sum(sets ...[]uint64) float64 {
 }
 
 // Mean returns the arithmetic mean, or NaN without samples.
-func Mean(sets ...[]uint64) float64 {
+func Mean[T Number](sets ...[]T) float64 {
 	n := Count(sets...)
 	if n == 0 {
 		return math.NaN()
@@ -39,7 +44,7 @@ func Mean(sets ...[]uint64) float64 {
 }
 
 // Stdev returns the population standard deviation, or NaN without samples.
-func Stdev(sets ...[]uint64) float64 {
+func Stdev[T Number](sets ...[]T) float64 {
 	n := Count(sets...)
 	if n == 0 {
 		return math.NaN()
@@ -57,7 +62,7 @@ func Stdev(sets ...[]uint64) float64 {
 
 // CV returns the coefficient of variation (population stdev / mean), or NaN
 // when there are fewer than two samples or the mean is 0.
-func CV(sets ...[]uint64) float64 {
+func CV[T Number](sets ...[]T) float64 {
 	if Count(sets...) < 2 {
 		return math.NaN()
 	}
@@ -69,7 +74,7 @@ func CV(sets ...[]uint64) float64 {
 }
 
 // Min returns the smallest sample; ok is false without samples.
-func Min(sets ...[]uint64) (v uint64, ok bool) {
+func Min[T Number](sets ...[]T) (v T, ok bool) {
 	for _, s := range sets {
 		for _, x := range s {
 			if !ok || x < v {
@@ -81,7 +86,7 @@ func Min(sets ...[]uint64) (v uint64, ok bool) {
 }
 
 // Max returns the largest sample; ok is false without samples.
-func Max(sets ...[]uint64) (v uint64, ok bool) {
+func Max[T Number](sets ...[]T) (v T, ok bool) {
 	for _, s := range sets {
 		for _, x := range s {
 			if !ok || x > v {
@@ -103,7 +108,7 @@ func RankIndex(n int, p float64) int {
 // Percentiles returns the nearest-rank percentiles ps (each 0..100) of all
 // samples, in the order asked. It copies the samples once and selects each
 // rank in linear expected time instead of sorting.
-func Percentiles(ps []float64, sets ...[]uint64) ([]uint64, error) {
+func Percentiles[T Number](ps []float64, sets ...[]T) ([]T, error) {
 	for _, p := range ps {
 		if !(p >= 0 && p <= 100) {
 			return nil, fmt.Errorf("percentile %v is out of range (allowed: 0..100)", p)
@@ -113,7 +118,7 @@ func Percentiles(ps []float64, sets ...[]uint64) ([]uint64, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("percentile of no samples")
 	}
-	all := make([]uint64, 0, n)
+	all := make([]T, 0, n)
 	for _, s := range sets {
 		all = append(all, s...)
 	}
@@ -122,7 +127,7 @@ func Percentiles(ps []float64, sets ...[]uint64) ([]uint64, error) {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return RankIndex(n, ps[a]) - RankIndex(n, ps[b]) })
-	out := make([]uint64, len(ps))
+	out := make([]T, len(ps))
 	lo := 0
 	for _, i := range order {
 		k := RankIndex(n, ps[i])
@@ -135,7 +140,7 @@ func Percentiles(ps []float64, sets ...[]uint64) ([]uint64, error) {
 }
 
 // Percentile returns one nearest-rank percentile of all samples.
-func Percentile(p float64, sets ...[]uint64) (uint64, error) {
+func Percentile[T Number](p float64, sets ...[]T) (T, error) {
 	v, err := Percentiles([]float64{p}, sets...)
 	if err != nil {
 		return 0, err
@@ -145,7 +150,7 @@ func Percentile(p float64, sets ...[]uint64) (uint64, error) {
 
 // selectK partially orders a so that a[k] is its k-th smallest element
 // (Hoare's quickselect with a median-of-three pivot) and returns it.
-func selectK(a []uint64, k int) uint64 {
+func selectK[T Number](a []T, k int) T {
 	lo, hi := 0, len(a)-1
 	for lo < hi {
 		mid := lo + (hi-lo)/2

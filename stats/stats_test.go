@@ -42,7 +42,7 @@ func TestPercentilesMatchSortedReference(t *testing.T) {
 }
 
 func TestPercentileEdges(t *testing.T) {
-	if _, err := Percentile(50); err == nil || err.Error() != "percentile of no samples" {
+	if _, err := Percentile[uint64](50); err == nil || err.Error() != "percentile of no samples" {
 		t.Errorf("no samples: %v", err)
 	}
 	if _, err := Percentile(101, []uint64{1}); err == nil || err.Error() != "percentile 101 is out of range (allowed: 0..100)" {
@@ -82,7 +82,7 @@ func TestMoments(t *testing.T) {
 	if v, ok := Max(a, b); !ok || v != 9 {
 		t.Errorf("max %v", v)
 	}
-	if !math.IsNaN(Mean()) || !math.IsNaN(CV([]uint64{3})) || !math.IsNaN(CV([]uint64{0, 0})) {
+	if !math.IsNaN(Mean[uint64]()) || !math.IsNaN(CV([]uint64{3})) || !math.IsNaN(CV([]uint64{0, 0})) {
 		t.Error("empty or degenerate inputs must give NaN")
 	}
 }
@@ -100,5 +100,18 @@ func BenchmarkP99Of64x100k(b *testing.B) {
 		if _, err := Percentiles([]float64{50, 99, 99.9}, sets...); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestFloats(t *testing.T) {
+	xs := []float64{4, 1, 3, 2}
+	if p, err := Percentiles([]float64{0, 50, 75, 100}, xs); err != nil || p[0] != 1 || p[1] != 2 || p[2] != 3 || p[3] != 4 {
+		t.Errorf("nearest-rank percentiles of %v: %v %v", xs, p, err)
+	}
+	if m := Mean(xs, []float64{5}); m != 3 {
+		t.Errorf("mean %v", m)
+	}
+	if xs[0] != 4 {
+		t.Error("Percentiles reordered its input")
 	}
 }

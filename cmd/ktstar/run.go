@@ -16,6 +16,7 @@ import (
 
 	"github.com/ktstar/ktstar/engine"
 	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/stats"
 	"github.com/ktstar/ktstar/workload"
 	"golang.org/x/sys/unix"
 )
@@ -111,22 +112,21 @@ func (c *cli) run(path string) int {
 func (c *cli) summary(runs []starlib.Run) {
 	for _, r := range runs {
 		done, units, gap := 0, uint64(0), uint64(0)
-		var lat []uint64
+		var lat [][]uint64
 		for _, rep := range r.Reports {
 			if rep.Completed {
 				done++
 			}
 			units += rep.WorkUnits
 			gap = max(gap, rep.MaxGapMs)
-			lat = append(lat, rep.WakeLatenciesNs...)
+			lat = append(lat, rep.WakeLatenciesNs)
 		}
 		col := c.okc
 		if done < len(r.Reports) {
 			col = c.warnc
 		}
 		line := fmt.Sprintf("%s x%d: %d/%d completed, %d work units, max gap %d ms", r.Workload.Work.Name(), len(r.Reports), done, len(r.Reports), units, gap)
-		if len(lat) > 0 {
-			p := starlib.PercentilesOf(lat, []float64{50, 99})
+		if p, err := stats.Percentiles([]float64{50, 99}, lat...); err == nil {
 			line += fmt.Sprintf(", wake p50 %v p99 %v", time.Duration(p[0]), time.Duration(p[1]))
 		}
 		col.Fprintln(c.stderr, line)
