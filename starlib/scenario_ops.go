@@ -1,6 +1,7 @@
 package starlib
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ktstar/ktstar/workload"
@@ -15,6 +16,9 @@ import (
 //	def struct(**fields) -> struct
 //	    an immutable record with the fields as attributes (scenario
 //	    results, steps, ops).
+//	def error(msg)
+//	    stop the script with msg as a script error (exit status 2), for a
+//	    bad argument; fail() is for a failed expectation (exit status 1).
 //	def set_affinity(handle, affinity, cgroup = None) -> list of str
 //	    resolve affinity against the cgroup's cpuset (or all CPUs) and pin
 //	    every worker of handle to it, drawing a random_subset per worker;
@@ -26,6 +30,7 @@ func (s *Session) scenarioOpsModule() *starlarkstruct.Module {
 		Members: starlark.StringDict{
 			"struct":       starlark.NewBuiltin("struct", starlarkstruct.Make),
 			"set_affinity": starlark.NewBuiltin("set_affinity", guard(s.setAffinity)),
+			"error":        starlark.NewBuiltin("error", guard(scriptError)),
 		},
 	}
 }
@@ -66,4 +71,12 @@ func (s *Session) setAffinity(_ *starlark.Thread, b *starlark.Builtin, args star
 		}
 	}
 	return starlark.NewList(warnings), nil
+}
+
+func scriptError(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var msg string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "msg", &msg); err != nil {
+		return nil, err
+	}
+	return nil, errors.New(msg)
 }
