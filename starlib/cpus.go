@@ -26,17 +26,17 @@ import (
 // CPUs a spec stands for: topo.cpuset(spec).
 func (s *Session) cpusModule() *starlarkstruct.Module {
 	mk := func(name string, parse func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (workload.CpusetSpec, error)) *starlark.Builtin {
-		return starlark.NewBuiltin(name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		return starlark.NewBuiltin("cpus."+name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			spec, err := parse(b, args, kwargs)
 			if err != nil {
 				return nil, err
 			}
 			topo, err := s.topology()
 			if err != nil {
-				return nil, fmt.Errorf("cpus.%s: %w", name, err)
+				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
 			if err := spec.Validate(topo); err != nil {
-				return nil, fmt.Errorf("cpus.%s: %w", name, err)
+				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
 			return CpusetValue{spec}, nil
 		}))
