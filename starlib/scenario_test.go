@@ -11,13 +11,10 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/cgroupfs"
-	"github.com/ktstar/ktstar/engine"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
 	"github.com/ktstar/ktstar/workload"
-	"go.starlark.net/starlark"
-	"go.starlark.net/starlarktest"
 )
 
 const loadScenario = `load("@stdlib//scenario.star", "backdrop", "cgroup_def", "hold", "op", "scenario", "step")
@@ -48,15 +45,8 @@ func exec(t *testing.T, ctx context.Context, src string, topo *workload.Topology
 		t.Fatal(err)
 	}
 	sess := starlib.NewSession(starlib.Options{Topology: topo})
-	pre := sess.Predeclared()
-	assert, err := starlarktest.LoadAssertModule()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pre["assert"] = assert["assert"]
 	var out strings.Builder
-	host := &engine.Host{Predeclared: pre, Out: &out, InitThread: func(th *starlark.Thread) { starlarktest.SetReporter(th, t) }}
-	_, err = host.Run(ctx, path)
+	_, err := testHost(t, sess, &out).Run(ctx, path)
 	sess.Close()
 	if cerr := sess.CleanupErr(); cerr != nil {
 		t.Errorf("cleanup: %v", cerr)
