@@ -8,7 +8,8 @@ import (
 // TestStepAllocs drives each body's Step in this process and checks that
 // an iteration allocates nothing (workers run with the GC off). Paired
 // types need a partner and Custom owns its loop, so they are left out, as
-// is CgroupChurn, whose Step would move this test process between groups.
+// is CgroupChurn, whose Step would move this test process between groups
+// (TestLoopDoesNotAllocate counts its allocations inside a worker).
 func TestStepAllocs(t *testing.T) {
 	dir := t.TempDir()
 	params := map[string]map[string]any{
