@@ -20,14 +20,36 @@ import (
 //	def random_subset(cpus, n) -> affinity
 //	    give each worker n CPUs drawn independently from cpus.
 //
+// and, resolved against the cgroup's cpuset when a workload is spawned
+// into a cgroup (runtime.md §2.3; a plain spawn refuses them):
+//
+//	def single_cpu()        the lowest CPU of the cgroup's CPUs
+//	def llc_aligned()       the cgroup's CPUs in the LLC that holds most of them
+//	def cross_cgroup()      every CPU; the kernel narrows it to the cpuset
+//	def smt_sibling_pair()  two SMT siblings of one core in the cgroup's CPUs
+//
 // The CPUs are checked against the online CPUs when the workload is built.
 var Affinity = &starlarkstruct.Module{
 	Name: "affinity",
 	Members: starlark.StringDict{
-		"inherit":       starlark.NewBuiltin("inherit", guard(affinityInherit)),
-		"exact":         starlark.NewBuiltin("exact", guard(affinityExact)),
-		"random_subset": starlark.NewBuiltin("random_subset", guard(affinityRandomSubset)),
+		"inherit":          starlark.NewBuiltin("inherit", guard(affinityInherit)),
+		"exact":            starlark.NewBuiltin("exact", guard(affinityExact)),
+		"random_subset":    starlark.NewBuiltin("random_subset", guard(affinityRandomSubset)),
+		"single_cpu":       affinityConst("single_cpu", workload.SingleCPU()),
+		"llc_aligned":      affinityConst("llc_aligned", workload.LLCAligned()),
+		"cross_cgroup":     affinityConst("cross_cgroup", workload.CrossCgroup()),
+		"smt_sibling_pair": affinityConst("smt_sibling_pair", workload.SMTSiblingPair()),
 	},
+}
+
+// affinityConst is a constructor without parameters.
+func affinityConst(name string, a workload.Affinity) *starlark.Builtin {
+	return starlark.NewBuiltin(name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+			return nil, err
+		}
+		return AffinityValue{a}, nil
+	}))
 }
 
 func affinityInherit(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/ktstar/ktstar/vm/vmtest"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -11,5 +12,6 @@ import (
 // into the worker entry hook before any test runs.
 func TestMain(m *testing.M) {
 	workload.Init()
+	vmtest.Init() // PID 1 of a guest (guest tests): never returns
 	os.Exit(m.Run())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,16 +24,22 @@ func runScript(t *testing.T, path string, params map[string]string) (string, err
 	t.Helper()
 	sess := starlib.NewSession(starlib.Options{Params: params})
 	t.Cleanup(sess.Close)
+	var out strings.Builder
+	_, err := testHost(t, sess, &out).Run(context.Background(), path)
+	return out.String(), err
+}
+
+// testHost runs scripts with the session's names plus starlarktest's
+// assert module, whose failures fail t.
+func testHost(t *testing.T, sess *starlib.Session, out io.Writer) *engine.Host {
+	t.Helper()
 	pre := sess.Predeclared()
 	assert, err := starlarktest.LoadAssertModule()
 	if err != nil {
 		t.Fatal(err)
 	}
 	pre["assert"] = assert["assert"]
-	var out strings.Builder
-	host := &engine.Host{Predeclared: pre, Out: &out, InitThread: func(th *starlark.Thread) { starlarktest.SetReporter(th, t) }}
-	_, err = host.Run(context.Background(), path)
-	return out.String(), err
+	return &engine.Host{Predeclared: pre, Out: out, InitThread: func(th *starlark.Thread) { starlarktest.SetReporter(th, t) }}
 }
 
 // TestScripts runs every testdata/*.star: each asserts with the assert

@@ -9,34 +9,75 @@ import (
 
 // spawn implements the builtin
 //
-//	def spawn(cfg) -> handle
+//	def spawn(cfg, cgroup = None) -> handle
 //
-// which starts cfg.workers worker processes, parked at the start gate. The
-// handle's attributes:
+// which starts cfg.workers worker processes, parked at the start gate.
+// With a cgroup (cgroup.create), the workers are created inside it, and
+// cfg's affinity is resolved against the group's cpuset (runtime.md §2.3):
+// that is where the topology-aware intents (affinity.single_cpu() …) are
+// accepted. A work type with groups of its own (cgroup_churn) gets them
+// below the run's group. The handle's attributes:
 //
 //	pids                 list of the worker pids, in spawn order
 //	start()              open the start gate
 //	snapshot()           list of each worker's iteration count so far
 //	set_affinity(i, cpus) move worker i onto cpus (a list or "0-3")
 //	stop()               stop every worker and return one report dict each
+//	kill()               kill every worker at once; no reports
 //
 // A handle the script does not stop is killed and reaped when the script
 // ends, fails or is interrupted.
 func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var cfg WorkloadValue
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cfg", &cfg); err != nil {
+	var cg starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cfg", &cfg, "cgroup?", &cg); err != nil {
 		return nil, err
 	}
 	if err := threadContext(thread).Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	h, err := workload.Spawn(cfg.C)
+	c, err := s.placement(cfg.C, cg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	hv := &Handle{h: h, cfg: cfg.C, session: s}
+	h, err := workload.Spawn(c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	hv := &Handle{h: h, cfg: c, session: s}
 	s.handles = append(s.handles, hv)
 	return hv, nil
+}
+
+// placement completes a spawn request with its cgroups: the group the
+// workers start in (cg, a cgroup value or None) with the affinity resolved
+// against its cpuset, and the run group for a type with groups of its own.
+func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Config, error) {
+	if cg != starlark.None {
+		g, ok := cg.(*CgroupValue)
+		if !ok {
+			return c, fmt.Errorf("cgroup: want a cgroup (cgroup.create) or None, got %s", cg.Type())
+		}
+		if g.removed {
+			return c, fmt.Errorf("cgroup %q was removed", g.name)
+		}
+		topo, err := s.topology()
+		if err != nil {
+			return c, err
+		}
+		if c.Affinity, err = workload.ResolveAffinity(c.Affinity, topo, g.cpuset); err != nil {
+			return c, fmt.Errorf("cgroup %q: %w", g.name, err)
+		}
+		c.Cgroup = g.m
+	}
+	if c.Work.Type().Cgroups != nil {
+		run, err := s.runGroup()
+		if err != nil {
+			return c, fmt.Errorf("%s needs cgroups of its own: %w", c.Work.Name(), err)
+		}
+		c.CgroupParent = run
+	}
+	return c, nil
 }
 
 // Handle is the Starlark value of a spawned workload.
@@ -89,6 +130,8 @@ func (h *Handle) Attr(name string) (starlark.Value, error) {
 		fn = h.setAffinity
 	case "stop":
 		fn = h.stop
+	case "kill":
+		fn = h.kill
 	default:
 		return nil, nil
 	}
@@ -97,7 +140,7 @@ func (h *Handle) Attr(name string) (starlark.Value, error) {
 
 // AttrNames lists the attributes.
 func (h *Handle) AttrNames() []string {
-	return []string{"pids", "set_affinity", "snapshot", "start", "stop"}
+	return []string{"kill", "pids", "set_affinity", "snapshot", "start", "stop"}
 }
 
 func (h *Handle) start(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -158,4 +201,15 @@ func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlar
 	h.state = "stopped"
 	h.session.runs = append(h.session.runs, Run{Workload: workloadJSON(h.cfg), Reports: reports})
 	return Reports(reports), nil
+}
+
+// kill kills and reaps every worker at once, without reports (a scenario's
+// stop_cgroup and remove_cgroup drop workers this way).
+func (h *Handle) kill(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	h.h.Close()
+	h.state = "stopped"
+	return starlark.None, nil
 }

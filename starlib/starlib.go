@@ -8,7 +8,11 @@
 //	workload   workload(workers=, work=, affinity=, policy=, nice=, comm=) (workload.go)
 //	affinity   inherit(), exact(cpus), random_subset(cpus, n) (affinity.go)
 //	sched      normal(), batch(), idle(), fifo(p), rr(p) (sched.go)
-//	spawn      spawn(cfg) -> handle (spawn.go)
+//	spawn      spawn(cfg, cgroup = None) -> handle (spawn.go)
+//	cgroup     create(name, cpuset =), cpuset_available(), cpuset_reason() (cgroup.go)
+//	cpus       cpuset specs: llc, numa, range, disjoint, overlap, exact (cpus.go)
+//	topo       cpus, usable_cpus, llcs, numa_nodes, smt_siblings, cpuset(spec) (topo.go)
+//	scenario_ops  Go helpers of @stdlib//scenario.star (scenario_ops.go)
 //	sleep      sleep(d) (builtins.go)
 //	fail       fail(msg) (builtins.go)
 //	stats      percentile(s), mean, stdev, cv, min, max, sum, count (stats.go)
@@ -44,6 +48,9 @@ func threadContext(thread *starlark.Thread) context.Context {
 type Options struct {
 	Params map[string]string // --set key=value, read by scripts as params
 	Args   []string          // the script's arguments (after `--`)
+	// Topology, when non-nil, replaces the host's for cpus, topo and
+	// affinity resolution (tests use sysfs fixtures).
+	Topology *workload.Topology
 }
 
 // Session is the state of one script run: the handles it spawned and the
@@ -52,6 +59,9 @@ type Session struct {
 	opts    Options
 	handles []*Handle
 	runs    []Run
+	topo    *workload.Topology // read on first use
+	topoErr error
+	cg      cgroupState
 }
 
 // Run is one spawn that was stopped: what was asked for and what each
@@ -68,19 +78,23 @@ func NewSession(opts Options) *Session { return &Session{opts: opts} }
 // is new on each call and the caller may freeze it.
 func (s *Session) Predeclared() starlark.StringDict {
 	return starlark.StringDict{
-		"work":     Work,
-		"workload": starlark.NewBuiltin("workload", guard(newWorkload)),
-		"affinity": Affinity,
-		"sched":    Sched,
-		"spawn":    starlark.NewBuiltin("spawn", guard(s.spawn)),
-		"sleep":    starlark.NewBuiltin("sleep", guard(sleep)),
-		"fail":     starlark.NewBuiltin("fail", guard(fail)),
-		"stats":    Stats,
-		"params":   paramsDict(s.opts.Params),
-		"args":     argsList(s.opts.Args),
-		"time":     time.Module,
-		"json":     json.Module,
-		"math":     math.Module,
+		"work":         Work,
+		"workload":     starlark.NewBuiltin("workload", guard(newWorkload)),
+		"affinity":     Affinity,
+		"sched":        Sched,
+		"spawn":        starlark.NewBuiltin("spawn", guard(s.spawn)),
+		"cgroup":       s.cgroupModule(),
+		"cpus":         s.cpusModule(),
+		"topo":         topoModule{s},
+		"scenario_ops": s.scenarioOpsModule(),
+		"sleep":        starlark.NewBuiltin("sleep", guard(sleep)),
+		"fail":         starlark.NewBuiltin("fail", guard(fail)),
+		"stats":        Stats,
+		"params":       paramsDict(s.opts.Params),
+		"args":         argsList(s.opts.Args),
+		"time":         time.Module,
+		"json":         json.Module,
+		"math":         math.Module,
 	}
 }
 
@@ -88,12 +102,14 @@ func (s *Session) Predeclared() starlark.StringDict {
 func (s *Session) Runs() []Run { return s.runs }
 
 // Close stops every handle still running (the script ended, failed or was
-// interrupted without calling stop), killing and reaping its workers.
+// interrupted without calling stop), killing and reaping its workers, and
+// then removes the run's cgroups (see CleanupErr).
 func (s *Session) Close() {
 	for _, h := range s.handles {
 		h.h.Close()
 	}
 	s.handles = nil
+	s.closeCgroups()
 }
 
 type builtinFunc = func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error)

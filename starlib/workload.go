@@ -42,7 +42,13 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 		cfg.Nice = &n
 	}
-	if err := cfg.Validate(); err != nil {
+	// A topology-aware affinity is resolved when the workload is spawned
+	// into a cgroup; a plain spawn refuses it then.
+	check := cfg
+	if cfg.Affinity.TopologyAware() {
+		check.Affinity = workload.Inherit()
+	}
+	if err := check.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
 	return WorkloadValue{cfg}, nil

@@ -135,3 +135,19 @@ func intersect(a, b []int) []int {
 	}
 	return out
 }
+
+// TopologyAware reports whether the intent is one of the scenario-only
+// kinds (SingleCPU, LLCAligned, CrossCgroup, SMTSiblingPair), which only
+// ResolveAffinity can turn into a mask.
+func (a Affinity) TopologyAware() bool {
+	switch a.Kind {
+	case AffinitySingleCPU, AffinityLLCAligned, AffinityCrossCgroup, AffinitySMTSiblingPair:
+		return true
+	}
+	return false
+}
+
+// Draw returns one worker's CPUs for a spawn intent: Exact's set, a fresh
+// independent draw for RandomSubset, nil (keep the mask) for Inherit. It
+// is what Spawn does per worker, for callers that re-pin running workers.
+func (a Affinity) Draw() []int { return drawCPUs(a) }

@@ -162,6 +162,12 @@ type Type struct {
 	// them under these names; the parent removes them after reaping the
 	// worker, so files of a killed worker go too. Nil means none.
 	Scratch func(w Work, token string) []string
+	// Cgroups returns how many cgroups of its own one handle of this type
+	// moves its workers between (CgroupChurn's siblings). Spawn creates
+	// them under Config.CgroupParent before the first worker starts,
+	// passes their directories to every worker (workerSpec.CgroupDirs)
+	// and removes them once the workers are reaped. Nil means none.
+	Cgroups func(w Work) int
 	// NamedBy, when non-empty, names the KindString parameter that carries
 	// the user's name for the work (Custom): listings show the type as a
 	// form, such as Custom(name), rather than as a fixed name.
@@ -190,7 +196,7 @@ type Finisher interface {
 var catalog []Type
 
 func init() {
-	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, memTypes, customTypes, wakeTypes, lockTypes, pressureTypes)
+	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, lockTypes, pressureTypes)
 }
 
 // Types returns every work type in catalog order.

@@ -3,7 +3,9 @@ package workload
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -78,4 +80,41 @@ func (h *Handle) CgroupFallback() error { return h.cgFallback }
 // group, and SIGKILL when the spawner thread dies.
 func baseSysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// makeOwnGroups creates the groups a type with Type.Cgroups moves its
+// workers between, named <ctor>-<random>-<i> under Config.CgroupParent
+// (the random part keeps two handles, or a script's own group of the same
+// name, apart). It returns their directories; close removes them.
+func (h *Handle) makeOwnGroups(t *Type) ([]string, error) {
+	parent := h.cfg.CgroupParent
+	if parent == nil {
+		return nil, fmt.Errorf("spawn: %s moves its workers between cgroups of its own, so it needs Config.CgroupParent, a group ktstar created (it creates no groups anywhere else)", t.Name)
+	}
+	n := t.Cgroups(h.cfg.Work)
+	tag := fmt.Sprintf("%s-%08x", t.Ctor, rand.Uint32())
+	dirs := make([]string, n)
+	for i := range n {
+		g, err := parent.NewChild(fmt.Sprintf("%s-%d", tag, i))
+		if err != nil {
+			return nil, fmt.Errorf("spawn: %s: %w", t.Name, err)
+		}
+		h.ownGroups = append(h.ownGroups, g)
+		dirs[i] = g.Path()
+	}
+	return dirs, nil
+}
+
+// removeOwnGroups removes the handle's own groups, last made first, once
+// its workers are reaped. Destroy also kills a worker that escaped the
+// reaping deadline: only this handle's workers ever enter these groups.
+func (h *Handle) removeOwnGroups() error {
+	var errs []error
+	for _, g := range slices.Backward(h.ownGroups) {
+		if err := g.Destroy(); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s's cgroup: %w", h.cfg.Work.Name(), err))
+		}
+	}
+	h.ownGroups = nil
+	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/internal/cpulist"
 )
 
@@ -24,6 +25,11 @@ type Config struct {
 	// Cgroup, when non-nil, is the cgroup v2 group every worker is created
 	// in (a *cgroupfs.Manager). Nil leaves workers in the spawner's group.
 	Cgroup Cgroup
+	// CgroupParent is the group under which a work type that needs groups
+	// of its own (Type.Cgroups: CgroupChurn) has them created, normally the
+	// run's ktstar-<pid> group. Such a type cannot spawn without it, since
+	// ktstar never creates groups outside a subtree it owns.
+	CgroupParent *cgroupfs.Manager
 }
 
 // AffinityKind selects how a worker's CPU mask is chosen.

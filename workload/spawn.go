@@ -16,6 +16,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/cgroupfs"
 )
 
 // Shared memory layout of a handle (one memfd, mapped MAP_SHARED by the
@@ -65,6 +67,8 @@ type Handle struct {
 	closed   bool
 	// cgFallback says why workers could not be created inside Config.Cgroup.
 	cgFallback error
+	// ownGroups are the groups made for Type.Cgroups, removed by Close.
+	ownGroups []*cgroupfs.Manager
 
 	// collectLimit is the stop deadline; a field so tests can shorten it.
 	collectLimit time.Duration
@@ -179,6 +183,13 @@ func Spawn(cfg Config) (h *Handle, err error) {
 		defer cgDir.Close()
 	}
 
+	var ownDirs []string
+	if t.Cgroups != nil {
+		if ownDirs, err = h.makeOwnGroups(t); err != nil {
+			return h, err
+		}
+	}
+
 	npipes := 0 // per group; a type may need pipes in one mode only
 	if t.Pipes != nil {
 		npipes = t.Pipes(cfg.Work)
@@ -192,7 +203,8 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			Index: i, Group: 0, Pos: pos, Work: cfg.Work,
 			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, Nice: cfg.Nice, Comm: cfg.Comm,
 			ShmSize: shmSize, Slot: slotBase + slotBytes*i,
-			Token: fmt.Sprintf("%d-%d-%x", os.Getpid(), i, rand.Uint64()),
+			Token:      fmt.Sprintf("%d-%d-%x", os.Getpid(), i, rand.Uint64()),
+			CgroupDirs: ownDirs,
 		}
 		if t.Region > 0 {
 			spec.Region = regionBase + (i/g)*alignPage(t.Region)
@@ -414,8 +426,7 @@ func (h *Handle) StopAndCollect() ([]Report, error) {
 	for i, c := range h.children {
 		reports[i] = c.decode()
 	}
-	h.Close()
-	return reports, nil
+	return reports, h.close()
 }
 
 // decode turns what the worker sent into its report or a sentinel.
@@ -455,11 +466,15 @@ func (c *child) decode() Report {
 }
 
 // Close kills and reaps every worker that is still running and releases the
-// handle's memory and file descriptors. It is safe to call more than once
-// and is what error paths use instead of StopAndCollect.
-func (h *Handle) Close() {
+// handle's memory, file descriptors and own cgroups. It is safe to call
+// more than once and is what error paths use instead of StopAndCollect.
+func (h *Handle) Close() { h.close() }
+
+// close is Close; it returns why a group of the handle's own could not be
+// removed, which StopAndCollect reports.
+func (h *Handle) close() error {
 	if h.closed {
-		return
+		return nil
 	}
 	h.closed = true
 	for _, c := range h.children {
@@ -482,6 +497,7 @@ func (h *Handle) Close() {
 		h.shm = nil
 	}
 	h.spawner.close()
+	return h.removeOwnGroups()
 }
 
 // killGroup SIGKILLs a worker and everything in its process group.

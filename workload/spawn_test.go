@@ -468,7 +468,11 @@ func TestLoopDoesNotAllocate(t *testing.T) {
 			case "PriorityInversion", "RtStarvation": // on one CPU their RT tier starves the rest, by design
 				affinity = Inherit()
 			}
-			rs := run(t, Config{Workers: max(w.GroupSize(), 1), Work: w, Affinity: affinity}, 200*time.Millisecond)
+			cfg := Config{Workers: max(w.GroupSize(), 1), Work: w, Affinity: affinity}
+			if typ.Cgroups != nil { // CgroupChurn: its groups go below a test run group
+				cfg.CgroupParent = testGroup(t, "alloc").Parent()
+			}
+			rs := run(t, cfg, 200*time.Millisecond)
 			for i, r := range rs {
 				// Some types starve some of their own workers by design
 				// (priority inversion), so only completion is required.

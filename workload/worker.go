@@ -80,6 +80,9 @@ type workerSpec struct {
 	Token    string      `json:"token"` // unique per worker: names its scratch files
 	// GroupFiles is how many of the type's GroupFiles the worker inherited.
 	GroupFiles int `json:"group_files,omitempty"`
+	// CgroupDirs are the absolute directories of the handle's own groups
+	// (Type.Cgroups), in order.
+	CgroupDirs []string `json:"cgroup_dirs,omitempty"`
 }
 
 // Worker is the running worker as its body sees it: the stop check, the

@@ -75,6 +75,9 @@ func (c *cli) run(path string) int {
 	start := time.Now()
 	_, err := host.Run(ctx, path)
 	sess.Close() // every worker the script left running is killed and reaped
+	if cerr := sess.CleanupErr(); cerr != nil {
+		c.printError("ktstar: cleanup: " + cerr.Error())
+	}
 	elapsed := time.Since(start)
 	sig, signalled := sigs.stop()
 

@@ -1,0 +1,315 @@
+package starlib_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/vm"
+	"github.com/ktstar/ktstar/vm/vmtest"
+	"github.com/ktstar/ktstar/workload"
+)
+
+const loadScenario = `load("@stdlib//scenario.star", "backdrop", "cgroup_def", "hold", "op", "scenario", "step")
+`
+
+// runGroupDir is where this process's run group lives, whether or not it
+// exists; tests skip without root or a cgroup v2 hierarchy.
+func runGroupDir(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("cgroup tests need root")
+	}
+	root, err := cgroupfs.Default()
+	if err != nil {
+		t.Skipf("no cgroup v2 hierarchy: %v", err)
+	}
+	return filepath.Join(root.Path(), fmt.Sprintf("%s%d", cgroupfs.RunPrefix, os.Getpid()))
+}
+
+// exec runs src as a script file in a fresh session with the assert
+// module, then closes the session and checks that the run group is gone.
+// It returns the output and the script's error.
+func exec(t *testing.T, ctx context.Context, src string, topo *workload.Topology) (string, error) {
+	t.Helper()
+	dir := runGroupDir(t)
+	path := filepath.Join(t.TempDir(), "s.star")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sess := starlib.NewSession(starlib.Options{Topology: topo})
+	var out strings.Builder
+	_, err := testHost(t, sess, &out).Run(ctx, path)
+	sess.Close()
+	if cerr := sess.CleanupErr(); cerr != nil {
+		t.Errorf("cleanup: %v", cerr)
+	}
+	if _, serr := os.Stat(dir); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("run group %s still exists after Close (stat: %v)", dir, serr)
+	}
+	return out.String(), err
+}
+
+func fixture(t *testing.T, name string) *workload.Topology {
+	t.Helper()
+	topo, err := workload.ReadTopology(os.DirFS("../workload/testdata/sys/" + name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+// TestConstructorErrors checks the errors of the cpus, affinity, cgroup
+// and scenario constructors: each names the function, the value and what
+// is allowed, and is a script error, not a fail().
+func TestConstructorErrors(t *testing.T) {
+	smt := fixture(t, "two-socket-smt") // 16 CPUs, usable 0-14, 2 LLCs and nodes
+	one := fixture(t, "this-host")      // 2 CPUs, no SMT
+	for _, tc := range []struct {
+		name string
+		topo *workload.Topology
+		src  string
+		want string
+	}{
+		{"llc index", smt, "cpus.llc(2)", "cpus.llc: invalid workload config: cpuset llc(2): LLC index 2 does not exist (this machine has 2 LLCs: allowed 0..1)"},
+		{"numa node", smt, "cpus.numa(5)", "NUMA node 5 does not exist (nodes: 0-1)"},
+		{"more partitions than CPUs", smt, "cpus.disjoint(0, 16)", "16 partitions but only 15 usable CPUs (0-14); use at most 15 partitions"},
+		{"partition index", smt, "cpus.disjoint(2, 2)", "index = 2 is out of range (allowed: 0..1)"},
+		{"no partitions", smt, "cpus.overlap(0, 0, 0.5)", "of = 0 partitions (allowed: at least 1)"},
+		{"range order", smt, "cpus.range(0.5, 0.5)", "start = 0.5 must be below end = 0.5"},
+		{"range bound", smt, "cpus.range(0, 2)", "end = 2 is out of range (allowed: a fraction in 0..1)"},
+		{"range type", smt, `cpus.range("a", 1)`, "cpus.range: start: want a fraction (a float in 0..1), got string"},
+		{"overlap frac", smt, "cpus.overlap(0, 2, 1.5)", "frac = 1.5 is out of range"},
+		{"exact empty", smt, "cpus.exact([])", "the CPU list is empty; list CPUs, or clear the cpuset instead"},
+		{"exact missing CPU", smt, "cpus.exact([99])", "CPU 99 does not exist on this machine (CPUs: 0-15)"},
+		{"exact type", smt, "cpus.exact(3)", "cpus: want a list of ints"},
+		{"topo.cpuset type", smt, "topo.cpuset(5)", "topo.cpuset: want a cpuset"},
+		{"affinity takes no arguments", smt, "affinity.single_cpu(1)", "single_cpu: got 1 arguments, want at most 0"},
+		{"topology-aware affinity at plain spawn", smt, "spawn(workload(workers = 1, affinity = affinity.llc_aligned()))", "affinity llc_aligned() requires scenario context"},
+		{"smt pair without SMT", one, `spawn(workload(workers = 1, affinity = affinity.smt_sibling_pair()), cgroup = cgroup.create("x"))`, `cgroup "x": invalid workload config: affinity smt_sibling_pair(): no core has two SMT siblings in the cgroup's <no cpuset>: this machine has no SMT siblings`},
+		{"spawn cgroup type", smt, "spawn(workload(workers = 1), cgroup = 3)", "cgroup: want a cgroup (cgroup.create) or None, got int"},
+		{"cgroup name", smt, `cgroup.create("../x")`, `cgroup.create("../x"): cgroupfs: invalid group name`},
+		{"cgroup twice", smt, `cgroup.create("a"); cgroup.create("a")`, `cgroup.create("a"): a group of that name exists already in this run (names: [a])`},
+		{"cgroup removed", smt, `g = cgroup.create("a"); g.remove(); g.pids()`, `pids: cgroup "a" was removed`},
+		{"hold frac", smt, loadScenario + "hold.frac(0)", "hold.frac: f = 0 is out of range (allowed: a finite number above 0)"},
+		{"hold fixed", smt, loadScenario + `hold.fixed("-1s")`, "hold.fixed: d = -1s is out of range (allowed: 0s or more)"},
+		{"hold fixed type", smt, loadScenario + "hold.fixed(3)", `hold.fixed: want a duration (time.second or "50ms"), got int`},
+		{"hold loop", smt, loadScenario + `hold.loop("0s")`, "hold.loop: interval = 0s is out of range (allowed: more than 0s)"},
+		{"step hold", smt, loadScenario + "step(hold = 1)", "step: hold: want hold.frac(f), hold.fixed(d) or hold.loop(d), got 1"},
+		{"step cgroups", smt, loadScenario + "step(cgroups = [1])", "step: cgroups[0]: want a cgroup_def, got 1"},
+		{"cgroup_def name", smt, loadScenario + `cgroup_def("")`, `cgroup_def: name: want a non-empty string, got ""`},
+		{"cgroup_def workers", smt, loadScenario + `cgroup_def("a", workers = 0)`, `cgroup_def("a"): workers = 0 is out of range (allowed: 1 or more; None for workers_per_cgroup)`},
+		{"cgroup_def cpuset", smt, loadScenario + `cgroup_def("a", cpuset = 3)`, `cgroup_def("a"): cpuset: want a cpuset`},
+		{"op spawn", smt, loadScenario + `op.spawn("a", 3)`, "op.spawn: want a workload (workload(workers = ...)), got int"},
+		{"op move to itself", smt, loadScenario + `op.move_all_tasks("a", "a")`, `op.move_all_tasks: src and dst are both "a"`},
+		{"scenario checks", smt, loadScenario + "scenario(steps = [], checks = 3)", "scenario: checks: want a dict of check settings, got int"},
+		{"scenario workers", smt, loadScenario + "scenario(steps = [], workers_per_cgroup = 0)", "scenario: workers_per_cgroup = 0 is out of range"},
+		{"unknown cgroup", smt, loadScenario + `scenario(steps = [step(ops = [op.set_cpuset("nope", [0])])])`, `op.set_cpuset: no cgroup "nope" in this scenario (cgroups: none)`},
+		{"declared twice", one, loadScenario + `scenario(duration = "10ms", steps = [step(cgroups = [cgroup_def("a"), cgroup_def("a")])])`, `cgroup_def("a"): a cgroup of that name exists already in this scenario; declare it in exactly one place`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := exec(t, context.Background(), tc.src+"\n", tc.topo)
+			var fe *starlib.FailError
+			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.As(err, &fe) {
+				t.Fatalf("error:\n%v\nwant a script error containing:\n%s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCpusetUnavailable checks that a cpuset is a clear error, never a
+// silent no-op, where the v2 hierarchy lacks the controller.
+func TestCpusetUnavailable(t *testing.T) {
+	_, err := exec(t, context.Background(), `
+if cgroup.cpuset_available():
+    print("available")
+else:
+    reason = cgroup.cpuset_reason()
+    assert.true(reason)
+    assert.fails(lambda: cgroup.create("a", cpuset = cpus.exact([0])), "cpusets are not available \\(check cgroup.cpuset_available\\(\\) first\\)")
+    g = cgroup.create("b")
+    assert.fails(lambda: g.set_cpuset([0]), "cpusets are not available")
+    assert.fails(lambda: g.clear_cpuset(), "cpusets are not available")
+    print("unavailable:", reason)
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCgroupWorkers checks that workers start inside their group (the
+// report's cgroup, read by the worker before its loop), that the groups
+// exist while the script runs and that Close removes them.
+func TestCgroupWorkers(t *testing.T) {
+	dir := runGroupDir(t)
+	out, err := exec(t, context.Background(), fmt.Sprintf(`
+a = cgroup.create("a")
+b = cgroup.create("b/c")
+assert.eq(a.path, "/ktstar-%d/a")
+assert.eq(b.name, "b/c")
+ha = spawn(workload(workers = 2), cgroup = a)
+hb = spawn(workload(workers = 1, work = work.yield_heavy()), cgroup = b)
+assert.eq(sorted(a.pids()), sorted(ha.pids))
+assert.eq(b.pids(), hb.pids)
+ha.start()
+hb.start()
+sleep("50ms")
+assert.eq([r["cgroup"] for r in ha.stop()], [a.path, a.path])
+assert.eq([r["cgroup"] for r in hb.stop()], [b.path])
+assert.eq(a.pids(), [])
+b.remove()
+assert.fails(lambda: b.pids(), "was removed")
+m = spawn(workload(workers = 1))
+a.move(m)
+assert.eq(a.pids(), m.pids)
+print(a.dir)
+`, os.Getpid()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(out); got != filepath.Join(dir, "a") {
+		t.Errorf("a.dir = %q, want %q", got, filepath.Join(dir, "a"))
+	}
+}
+
+// TestCleanupOnEveryExit ends scripts half-way, with workers running in
+// groups: by fail(), by an error and by cancellation (what SIGINT does).
+// exec checks that no group is left.
+func TestCleanupOnEveryExit(t *testing.T) {
+	const setup = `
+g = cgroup.create("busy")
+h = spawn(workload(workers = 2), cgroup = g)
+h.start()
+c = spawn(workload(workers = 1, work = work.cgroup_churn(cycle_ms = 1)), cgroup = g)
+c.start()
+`
+	for _, tc := range []struct {
+		name, tail, want string
+		timeout          time.Duration
+	}{
+		{"fail", `fail("half-way")`, "fail: half-way", 0},
+		{"error", "x = 1 // 0", "floored division by zero", 0},
+		{"interrupt", `sleep("60s")`, "context deadline exceeded", 300 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tc.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				defer cancel()
+			}
+			_, err := exec(t, ctx, setup+tc.tail+"\n", nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestScenario runs a three-step scenario on this host: backdrop groups,
+// step groups, ops, and a loop hold; results come back per step and
+// cgroup name, and every report names the group its worker started in.
+func TestScenario(t *testing.T) {
+	_, err := exec(t, context.Background(), loadScenario+`
+res = scenario(
+    duration = "600ms",
+    backdrop = backdrop(cgroups = [cgroup_def("bg", work = work.yield_heavy())], ops = [op.add_cgroup("pool")]),
+    steps = [
+        step(cgroups = [cgroup_def("web", workers = 2), cgroup_def("db")], hold = hold.frac(0.25)),
+        step(ops = [op.spawn("pool", workload(workers = 1)), op.spawn_host(workload(workers = 1)), op.move_all_tasks("", "pool"),
+                    op.set_affinity("bg", affinity.single_cpu())],
+             hold = hold.fixed("100ms")),
+        step(cgroups = [cgroup_def("churn", work = work.cgroup_churn(cycle_ms = 5))],
+             ops = [op.add_cgroup("tmp"), op.remove_cgroup("tmp"), op.stop_cgroup("pool")], hold = hold.loop("50ms")),
+    ],
+    checks = {"max_gap_ms": 2000},
+)
+assert.eq(len(res.steps), 3)
+assert.eq(sorted(res.steps[0].keys()), ["db", "web"])
+assert.eq(len(res.steps[0]["web"]), 2)
+assert.eq(len(res.steps[0]["db"]), 1)
+assert.eq(sorted(res.steps[1].keys()), ["pool"])
+assert.eq(len(res.steps[1]["pool"]), 1)
+assert.eq(sorted(res.steps[2].keys()), ["churn"])
+assert.eq(sorted(res.backdrop.keys()), ["bg", "pool"])
+assert.eq(len(res.backdrop["bg"]), 1)
+# spawn_host's worker, moved into a backdrop cgroup, went to the backdrop
+# (else step 1 would hold 2 reports); stop_cgroup then dropped it.
+assert.eq(res.backdrop["pool"], [])
+assert.eq(len(res.reports), 6)
+assert.eq(res.checks, {"max_gap_ms": 2000})
+for name in ("web", "db"):
+    for r in res.steps[0][name]:
+        assert.true(r["cgroup"].endswith("/" + name))
+        assert.true(r["completed"])
+assert.true(res.steps[1]["pool"][0]["cgroup"].endswith("/pool"))
+assert.true(res.steps[2]["churn"][0]["completed"])
+assert.eq(type(res.steps[0]["web"]), "list")
+assert.eq(type(res.steps[0]["web"][0]), "dict")
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// swapScript is a two-step scenario: two cgroups on disjoint halves of the
+// CPUs, then op.swap_cpusets. Its workers are step-local (op.spawn into
+// backdrop cgroups), so each step's reports show the CPUs of that step.
+const swapScript = loadScenario + `
+if not cgroup.cpuset_available():
+    print("skip:", cgroup.cpuset_reason())
+else:
+    half0, half1 = topo.cpuset(cpus.disjoint(0, 2)), topo.cpuset(cpus.disjoint(1, 2))
+    cfg = workload(workers = 2)
+    res = scenario(
+        duration = "1s",
+        backdrop = backdrop(ops = [
+            op.add_cgroup("a"), op.add_cgroup("b"),
+            op.set_cpuset("a", cpus.disjoint(0, 2)), op.set_cpuset("b", cpus.disjoint(1, 2)),
+        ]),
+        steps = [
+            step(ops = [op.spawn("a", cfg), op.spawn("b", cfg)], hold = hold.frac(0.5)),
+            step(ops = [op.swap_cpusets("a", "b"), op.spawn("a", cfg), op.spawn("b", cfg)], hold = hold.frac(0.5)),
+        ],
+    )
+    want = [{"a": half0, "b": half1}, {"a": half1, "b": half0}]
+    for i, groups in enumerate(res.steps):
+        for name, cpus_ in want[i].items():
+            assert.eq(len(groups[name]), 2)
+            for r in groups[name]:
+                assert.true(r["completed"])
+                outside = [c for c in r["cpus_used"] if c not in cpus_]
+                assert.true(not outside, "step %d cgroup %s: cpus_used %s outside %s" % (i, name, r["cpus_used"], cpus_))
+    print("ok", half0, half1)
+`
+
+func swapScenario(t *testing.T) {
+	out, err := exec(t, context.Background(), swapScript, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if reason, ok := strings.CutPrefix(strings.TrimSpace(out), "skip: "); ok {
+		t.Skip("no cpusets on this host: " + reason)
+	}
+	t.Log(out)
+}
+
+// TestScenarioSwapCpusets runs the swap scenario here; on a host without
+// the cpuset controller in v2 it skips, printing why.
+func TestScenarioSwapCpusets(t *testing.T) { swapScenario(t) }
+
+// TestGuestScenarioSwapCpusets runs the swap scenario in a 4-CPU, 2-node
+// guest whose pure cgroup v2 hierarchy has the cpuset controller.
+func TestGuestScenarioSwapCpusets(t *testing.T) {
+	if vmtest.OnHost(t, vm.Options{CPUs: 4, NUMA: 2}) {
+		return
+	}
+	swapScenario(t)
+}

@@ -1,0 +1,121 @@
+package starlib
+
+import (
+	"fmt"
+
+	"github.com/ktstar/ktstar/workload"
+	"go.starlark.net/starlark"
+)
+
+// topoModule is the Starlark module `topo`: this machine's CPU layout, as
+// sysfs describes it, read once per run on first use.
+//
+//	topo.cpus           list of the online CPUs
+//	topo.usable_cpus    the CPUs scenarios spread work over (all but the
+//	                    highest when there are more than two)
+//	topo.llcs           list of each last-level cache's CPUs, in LLC order
+//	topo.numa_nodes     list of the NUMA node ids, memory-only nodes included
+//	topo.smt_siblings   list of each SMT core's sibling CPUs; empty without SMT
+//	def topo.cpuset(spec) -> list   the CPUs a cpus.* spec stands for here
+type topoModule struct{ s *Session }
+
+var _ starlark.HasAttrs = topoModule{}
+
+// String returns "<module topo>".
+func (t topoModule) String() string { return "<module topo>" }
+
+// Type returns "module".
+func (t topoModule) Type() string { return "module" }
+
+// Freeze does nothing: the module has no mutable state a script sees.
+func (t topoModule) Freeze() {}
+
+// Truth is always true.
+func (t topoModule) Truth() starlark.Bool { return true }
+
+// Hash fails, as for any module.
+func (t topoModule) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable type: module") }
+
+// AttrNames lists the members.
+func (t topoModule) AttrNames() []string {
+	return []string{"cpus", "cpuset", "llcs", "numa_nodes", "smt_siblings", "usable_cpus"}
+}
+
+// Attr reads the topology on first use; a machine whose sysfs cannot be
+// read makes every member an error.
+func (t topoModule) Attr(name string) (starlark.Value, error) {
+	if name == "cpuset" {
+		return starlark.NewBuiltin("cpuset", guard(t.cpuset)), nil
+	}
+	topo, err := t.s.topology()
+	if err != nil {
+		return nil, fmt.Errorf("topo.%s: %w", name, err)
+	}
+	switch name {
+	case "cpus":
+		return intList(topo.CPUs), nil
+	case "usable_cpus":
+		return intList(topo.UsableCPUs()), nil
+	case "llcs":
+		out := make([]starlark.Value, len(topo.LLCs))
+		for i, l := range topo.LLCs {
+			out[i] = intList(l.CPUs)
+		}
+		return starlark.NewList(out), nil
+	case "numa_nodes":
+		ids := make([]int, len(topo.Nodes))
+		for i, n := range topo.Nodes {
+			ids[i] = n.ID
+		}
+		return intList(ids), nil
+	case "smt_siblings":
+		sib := topo.SMTSiblings()
+		out := make([]starlark.Value, len(sib))
+		for i, s := range sib {
+			out[i] = intList(s)
+		}
+		return starlark.NewList(out), nil
+	}
+	return nil, nil
+}
+
+func (t topoModule) cpuset(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "spec", &v); err != nil {
+		return nil, err
+	}
+	spec, err := cpusetSpec("topo.cpuset", v)
+	if err != nil {
+		return nil, err
+	}
+	topo, err := t.s.topology()
+	if err != nil {
+		return nil, fmt.Errorf("topo.cpuset: %w", err)
+	}
+	cpus, err := spec.Resolve(topo)
+	if err != nil {
+		return nil, fmt.Errorf("topo.cpuset: %w", err)
+	}
+	return intList(cpus), nil
+}
+
+// topology returns the run's topology: Options.Topology, else the host's,
+// read once.
+func (s *Session) topology() (*workload.Topology, error) {
+	if s.opts.Topology != nil {
+		return s.opts.Topology, nil
+	}
+	if s.topo == nil && s.topoErr == nil {
+		s.topo, s.topoErr = workload.HostTopology()
+	}
+	return s.topo, s.topoErr
+}
+
+// intList converts ints to a new Starlark list.
+func intList(xs []int) *starlark.List {
+	out := make([]starlark.Value, len(xs))
+	for i, x := range xs {
+		out[i] = starlark.MakeInt(x)
+	}
+	return starlark.NewList(out)
+}
