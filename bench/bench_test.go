@@ -152,8 +152,10 @@ func TestDriverTinyRun(t *testing.T) {
 				t.Fatalf("row %s metric %s: %d pairs, ratio %v, reference %v", r.Name, m.Label, len(m.Pairs), m.Ratio, m.Reference)
 			}
 			for _, s := range []spread{m.Ktstar, *m.Reference, *m.Ratio} {
-				if !(s.Min <= s.Median && s.Median <= s.Max) || s.Min <= 0 {
-					t.Errorf("row %s metric %s: spread %+v is not 0 < min ≤ median ≤ max", r.Name, m.Label, s)
+				// A run starved by other load may measure 0; the driver's
+				// arithmetic must still order the spread.
+				if !(s.Min <= s.Median && s.Median <= s.Max) || s.Min < 0 {
+					t.Errorf("row %s metric %s: spread %+v is not 0 ≤ min ≤ median ≤ max", r.Name, m.Label, s)
 				}
 			}
 		}

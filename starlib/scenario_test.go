@@ -227,11 +227,15 @@ res = scenario(
                     op.set_affinity("bg", affinity.single_cpu())],
              hold = hold.fixed("100ms")),
         step(cgroups = [cgroup_def("churn", work = work.cgroup_churn(cycle_ms = 5))],
-             ops = [op.add_cgroup("tmp"), op.remove_cgroup("tmp"), op.stop_cgroup("pool")], hold = hold.loop("50ms")),
+             ops = [op.add_cgroup("tmp"), op.remove_cgroup("tmp")], hold = hold.loop("50ms")),
+        # A loop step applies its ops only while the scenario has time left
+        # (none, on a loaded machine); a fixed hold applies them first.
+        step(ops = [op.stop_cgroup("pool")], hold = hold.fixed("0s")),
     ],
     checks = {"max_gap_ms": 2000},
 )
-assert.eq(len(res.steps), 3)
+assert.eq(len(res.steps), 4)
+assert.eq(res.steps[3], {})
 assert.eq(sorted(res.steps[0].keys()), ["db", "web"])
 assert.eq(len(res.steps[0]["web"]), 2)
 assert.eq(len(res.steps[0]["db"]), 1)

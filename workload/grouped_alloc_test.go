@@ -45,10 +45,11 @@ func TestGroupedStepAllocs(t *testing.T) {
 			steps, allocs := measureGroupAllocs(t, MustWork(tc.name, tc.params))
 			t.Logf("%d allocations over %d steps", allocs, steps)
 			// The window also sees the runtime's own few allocations (a new
-			// M when a locked thread blocks, say): a handful over thousands
-			// of steps. A body allocating in Step would show one per step.
-			if steps < 1000 || allocs*100 > steps {
-				t.Errorf("%d heap allocations over %d steps of the whole group, want under one per 100 steps", allocs, steps)
+			// M when a locked thread blocks, say), more of them on a loaded
+			// machine that also allows fewer steps. A body allocating in
+			// Step would show at least one per step.
+			if steps < 100 || allocs*10 > steps {
+				t.Errorf("%d heap allocations over %d steps of the whole group, want under one per 10 steps", allocs, steps)
 			}
 		})
 	}
