@@ -9,9 +9,10 @@
 //	affinity   inherit(), exact(cpus), random_subset(cpus, n) (affinity.go)
 //	sched      normal(), batch(), idle(), fifo(p), rr(p) (sched.go)
 //	spawn      spawn(cfg) -> handle (spawn.go)
-//	sleep      sleep(d) (builtins.go)
+//	sleep      sleep(d), with live progress on a terminal (builtins.go)
 //	fail       fail(msg) (builtins.go)
 //	stats      percentile(s), mean, stdev, cv, min, max, sum, count (stats.go)
+//	checks     evaluate, require, settings, default, names (checks.go)
 //	params     frozen dict of --set key=value (builtins.go)
 //	args       frozen list of the arguments after `--` (builtins.go)
 //	time, json, math   go.starlark.net's lib/time, lib/json, lib/math
@@ -21,6 +22,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
@@ -44,6 +46,9 @@ func threadContext(thread *starlark.Thread) context.Context {
 type Options struct {
 	Params map[string]string // --set key=value, read by scripts as params
 	Args   []string          // the script's arguments (after `--`)
+	// Progress shows the running handles while the script holds; nil
+	// shows nothing (not a terminal, --json pipelines, tests).
+	Progress *progress.Live
 }
 
 // Session is the state of one script run: the handles it spawned and the
@@ -51,12 +56,15 @@ type Options struct {
 type Session struct {
 	opts    Options
 	handles []*Handle
+	spawned int // handles spawned so far, which numbers them
 	runs    []Run
+	checks  []CheckCall
 }
 
 // Run is one spawn that was stopped: what was asked for and what each
 // worker reported.
 type Run struct {
+	Handle   int               `json:"handle"` // the spawn's number in the run, from 1
 	Workload WorkloadJSON      `json:"workload"`
 	Reports  []workload.Report `json:"reports"`
 }
@@ -73,9 +81,10 @@ func (s *Session) Predeclared() starlark.StringDict {
 		"affinity": Affinity,
 		"sched":    Sched,
 		"spawn":    starlark.NewBuiltin("spawn", guard(s.spawn)),
-		"sleep":    starlark.NewBuiltin("sleep", guard(sleep)),
+		"sleep":    starlark.NewBuiltin("sleep", guard(s.sleep)),
 		"fail":     starlark.NewBuiltin("fail", guard(fail)),
 		"stats":    Stats,
+		"checks":   s.checksModule(),
 		"params":   paramsDict(s.opts.Params),
 		"args":     argsList(s.opts.Args),
 		"time":     time.Module,
