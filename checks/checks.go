@@ -178,22 +178,38 @@ type Unit struct {
 // A unit is named "group N" when all reports share a cgroup; otherwise by
 // its cgroup path (less the prefix every cgroup shares), followed by
 // "group N" when that cgroup holds several groups, and its Cgroup is set so
-// that the worst worker names it.
+// that the worst worker names it. A report without a cgroup (a sentinel)
+// joins the others' cgroup when they all share one, else it forms a unit
+// of its own, "(no cgroup)".
 func Units(reports []workload.Report) []Unit {
 	type key struct {
 		cgroup string
 		group  int
+	}
+	// A sentinel (a worker that died before reporting) has no cgroup; it
+	// belongs to the others' when they all share one.
+	home, shared := "", true
+	for _, r := range reports {
+		if r.Cgroup != "" {
+			if home != "" && r.Cgroup != home {
+				shared = false
+			}
+			home = r.Cgroup
+		}
 	}
 	var cgroups []string
 	groups := map[string][]int{}
 	by := map[key][]workload.Report{}
 	for _, r := range reports {
 		k := key{r.Cgroup, r.GroupIdx}
-		if _, ok := groups[r.Cgroup]; !ok {
-			cgroups = append(cgroups, r.Cgroup)
+		if k.cgroup == "" && shared {
+			k.cgroup = home
+		}
+		if _, ok := groups[k.cgroup]; !ok {
+			cgroups = append(cgroups, k.cgroup)
 		}
 		if _, ok := by[k]; !ok {
-			groups[r.Cgroup] = append(groups[r.Cgroup], r.GroupIdx)
+			groups[k.cgroup] = append(groups[k.cgroup], r.GroupIdx)
 		}
 		by[k] = append(by[k], r)
 	}
@@ -220,10 +236,11 @@ func Units(reports []workload.Report) []Unit {
 // cgroupLabels shortens cgroup paths by the directory prefix they all
 // share: /ktstar-12/web and /ktstar-12/db become web and db.
 func cgroupLabels(paths []string) map[string]string {
+	named := slices.DeleteFunc(slices.Clone(paths), func(p string) bool { return p == "" })
 	prefix := ""
-	if len(paths) > 1 {
-		prefix = paths[0][:strings.LastIndex(paths[0], "/")+1]
-		for _, p := range paths[1:] {
+	if len(named) > 1 {
+		prefix = named[0][:strings.LastIndex(named[0], "/")+1]
+		for _, p := range named[1:] {
 			for !strings.HasPrefix(p, prefix) {
 				prefix = prefix[:strings.LastIndex(prefix[:len(prefix)-1], "/")+1]
 			}

@@ -300,6 +300,10 @@ func TestUnits(t *testing.T) {
 			[]unit{{"web", "web", []int{1, 3}}, {"db", "db", []int{2}}}},
 		{"cgroup with two groups", []workload.Report{r(1, 0, "/k/web"), r(2, 1, "/k/web"), r(3, 0, "/k/db/x")},
 			[]unit{{"web group 0", "web", []int{1}}, {"web group 1", "web", []int{2}}, {"db/x", "db/x", []int{3}}}},
+		{"a sentinel joins the one cgroup", []workload.Report{r(1, 0, "/a"), r(2, 0, ""), r(3, 1, "")},
+			[]unit{{"group 0", "", []int{1, 2}}, {"group 1", "", []int{3}}}},
+		{"a sentinel among several cgroups", []workload.Report{r(1, 0, "/k/a"), r(2, 0, ""), r(3, 0, "/k/b")},
+			[]unit{{"a", "a", []int{1}}, {"(no cgroup)", "(no cgroup)", []int{2}}, {"b", "b", []int{3}}}},
 		{"root and below", []workload.Report{r(1, 0, "/"), r(2, 0, "/k")}, []unit{{"/", "/", []int{1}}, {"k", "k", []int{2}}}},
 	} {
 		var got []unit

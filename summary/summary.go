@@ -11,6 +11,7 @@ import (
 	"math/bits"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/fatih/color"
 
@@ -111,11 +112,16 @@ func WriteTable(w io.Writer, rows []Row, opt Options) error {
 	if opt.Quiet || len(rows) == 0 {
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "group\tworkers\twork/s\tcpu%\toff-cpu%\tmigr\tmax gap\twake p50\tp99\tp99.9\tsamples\t")
+	// Numbers align right, names left: pad the names to one width first.
+	width := len("group")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
-			r.Name, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
+		width = max(width, utf8.RuneCountInString(r.Name))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\twake p50\tp99\tp99.9\tsamples\t\n", width, "group")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
+			width, r.Name, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
 			checks.FormatDuration(float64(r.MaxGapMs)*1e6), lat(r, r.WakeP50Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), sampleCount(r))
 	}
 	if err := tw.Flush(); err != nil {
