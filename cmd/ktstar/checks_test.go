@@ -27,7 +27,7 @@ h.start()
 print(" ".join([str(p) for p in h.pids]))
 sleep("100ms")
 reports = h.stop()
-checks.require(reports, not_starved = True, max_spread_pct = False, max_gap_ms = False, min_iteration_rate = 1e15)
+checks.require(reports, max_gap_ms = 1e9, min_iteration_rate = 1e15)
 print("not reached")
 `)
 	out, errs, code := ktstar(t, "", "--color=never", s)
@@ -49,7 +49,7 @@ print("not reached")
 		t.Errorf("worst worker %s is not one of the workers %v", m[1], pids)
 	}
 	// The summary before the error lists the checks of the call too.
-	if !strings.Contains(errs, "✓ not_starved [group 0]: PASS") || !strings.Contains(errs, "✗ min_iteration_rate [group 0]: FAIL") {
+	if !strings.Contains(errs, "✓ max_gap_ms [group 0]: PASS") || !strings.Contains(errs, "✗ min_iteration_rate [group 0]: FAIL") {
 		t.Errorf("summary lacks the check lines:\n%s", errs)
 	}
 }
@@ -85,14 +85,14 @@ h = spawn(workload(workers = 2, work = work.futex_ping_pong()))
 h.start()
 sleep("100ms")
 r = h.stop()
-show(checks.evaluate(r, max_p99_wake_latency_ns = 1, max_wake_latency_cv = 1000, min_iteration_rate = 1, min_work_rate = 1e18))
+show(checks.evaluate(r, max_p99_wake_latency_ns = 1, max_wake_latency_cv = 1000, min_iteration_rate = 0, min_work_rate = 1e18))
 `, nil, "min_work_rate=fail max_p99_wake_latency_ns=fail max_wake_latency_cv=pass min_iteration_rate=pass"},
 		{"no wake samples is a skip", `
 h = spawn(workload(workers = 1))
 h.start()
 sleep("50ms")
-show(checks.evaluate(h.stop(), max_p99_wake_latency_ns = 1, max_migration_ratio = 1000))
-`, nil, "max_p99_wake_latency_ns=skip max_migration_ratio=pass"},
+show(checks.evaluate(h.stop(), max_p99_wake_latency_ns = 1))
+`, nil, "max_p99_wake_latency_ns=skip"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errs, code := ktstar(t, "", append(append([]string{"-q"}, tc.args...), script(t, show+tc.src))...)
@@ -113,7 +113,7 @@ ok, hit = spawn(w), spawn(w)
 ok.start()
 hit.start()
 print(hit.pids[0])
-sleep("300ms")
+sleep("500ms")
 checks.require({"ok": ok.stop(), "hit": hit.stop()}, not_starved = True, max_spread_pct = False, max_gap_ms = False)
 `)
 	cmd, line, errb := startScript(t, "--color=never", s)
@@ -137,10 +137,10 @@ const holdScript = `
 a = spawn(workload(workers = 2))
 b = spawn(workload(workers = 2, work = work.futex_ping_pong()))
 a.start()
-sleep("600ms")
+sleep("800ms")
 b.start()
 print("between holds")
-sleep("600ms")
+sleep("800ms")
 a.stop()
 b.stop()
 print("done")
@@ -168,7 +168,7 @@ func TestProgressOnATerminal(t *testing.T) {
 		t.Errorf("stdout %q: progress must never reach it", out.String())
 	}
 	s := strings.ReplaceAll(string(screen), "\r\n", "\n") // the tty's output processing
-	first, second, ok := strings.Cut(s, "/ 600ms\n\x1b[2K  #1 SpinWait: 2 workers")
+	first, second, ok := strings.Cut(s, "/ 800ms\n\x1b[2K  #1 SpinWait: 2 workers")
 	if !ok {
 		t.Fatalf("no progress line for the first hold:\n%q", s)
 	}
@@ -181,7 +181,7 @@ func TestProgressOnATerminal(t *testing.T) {
 	if strings.Contains(hold1, "#2 FutexPingPong") {
 		t.Errorf("a handle not yet started is shown: %q", hold1)
 	}
-	frames2 := strings.Count(hold2, "/ 600ms\n")
+	frames2 := strings.Count(hold2, "/ 800ms\n")
 	if frames2 < 1 || strings.Count(hold2, "  #2 FutexPingPong: 2 workers") != frames2 {
 		t.Errorf("hold 2: %d frames, want each with a line for #2:\n%q", frames2, hold2)
 	}
@@ -200,11 +200,11 @@ func TestProgressOnATerminal(t *testing.T) {
 func TestNoProgressWithoutTerminal(t *testing.T) {
 	s := script(t, holdScript)
 	_, errs, code := ktstar(t, "", s)
-	if code != 0 || strings.Contains(errs, "\x1b[") || strings.Contains(errs, "/ 600ms") {
+	if code != 0 || strings.Contains(errs, "\x1b[") || strings.Contains(errs, "/ 800ms") {
 		t.Errorf("exit %d; progress on a pipe:\n%q", code, errs)
 	}
 	_, errs, code = ktstar(t, "", "--progress", s)
-	if code != 0 || !strings.Contains(errs, "/ 600ms\n\x1b[2K  #1 SpinWait: 2 workers") {
+	if code != 0 || !strings.Contains(errs, "/ 800ms\n\x1b[2K  #1 SpinWait: 2 workers") {
 		t.Errorf("exit %d; --progress draws nothing:\n%q", code, errs)
 	}
 }
@@ -260,15 +260,33 @@ checks.evaluate(r, max_p99_wake_latency_ns = 1)
 	if len(doc.Checks) != 2 || doc.Checks[0].Call != s+":6:16" || doc.Checks[1].Verdict != "fail" {
 		t.Fatalf("checks: %+v", doc.Checks)
 	}
+	// Statuses depend on the machine's load; the checks run do not.
 	var names []string
 	for _, o := range doc.Checks[0].Outcomes {
-		names = append(names, o["check"].(string)+"="+o["status"].(string))
+		if st := o["status"]; st != "pass" && st != "fail" {
+			t.Errorf("status %v", st)
+		}
+		names = append(names, o["check"].(string))
 	}
-	if got := strings.Join(names, " "); got != "not_starved=pass max_spread_pct=pass" {
+	if got := strings.Join(names, " "); got != "not_starved max_spread_pct" {
 		t.Errorf("first call's outcomes: %s", got)
 	}
 	o := doc.Checks[1].Outcomes[0]
 	if o["check"] != "max_p99_wake_latency_ns" || o["threshold"] != 1.0 || o["samples"].(float64) <= 0 || o["worst"].(map[string]any)["tid"] == nil {
 		t.Errorf("p99 outcome: %v", o)
+	}
+}
+
+// TestSummaryColor checks that passes are green and failures red with
+// --color=always, and that --color=never writes no escape codes.
+func TestSummaryColor(t *testing.T) {
+	s := script(t, `checks.evaluate({"a": [{"tid": 1, "work_units": 1}], "b": [{"tid": 2}]}, not_starved = True)`+"\n")
+	_, errs, code := ktstar(t, "", "--color=always", s)
+	if code != 0 || !strings.Contains(errs, "\x1b[32m✓ not_starved [a]: PASS") || !strings.Contains(errs, "\x1b[31;1m✗ not_starved [b]: FAIL") {
+		t.Errorf("exit %d, want green and red lines:\n%q", code, errs)
+	}
+	_, errs, _ = ktstar(t, "", "--color=never", s)
+	if strings.Contains(errs, "\x1b[") || !strings.Contains(errs, "✗ not_starved [b]: FAIL") {
+		t.Errorf("--color=never:\n%q", errs)
 	}
 }
