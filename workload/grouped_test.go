@@ -176,14 +176,12 @@ func TestFanOutMessengers(t *testing.T) {
 					if r.IsMessenger || r.WakeSampleTotal == 0 {
 						t.Errorf("group %d receiver %d: is_messenger=%v wake samples=%d, want false and some", grp, r.Tid, r.IsMessenger, r.WakeSampleTotal)
 					}
-					// FutexFanOut's messenger spins spin_iters per advance, so
-					// a receiver keeps up and ends within one generation, plus
-					// what the free-running messenger made while the receiver
-					// was preempted by other load (allowed: 5%).
-					// FanOutCompute's spins 256 steps, less than a wake takes,
-					// so its receivers see every few advances.
+					// Receivers see generations and never more than the
+					// messenger made. How closely they keep up (within one on
+					// a quiet machine) depends on other load, because the
+					// messenger never waits: it is logged, not asserted.
 					last, seen := cnt(t, r, "last_generation"), cnt(t, r, "generations_seen")
-					if last > gens || seen > gens || (tc.name == "FutexFanOut" && gens-last > max(1, gens/20)) {
+					if last == 0 || last > gens || seen > gens {
 						t.Errorf("group %d receiver %d: last generation seen %d (%d seen in waits), messenger made %d", grp, r.Tid, last, seen, gens)
 					}
 					t.Logf("group %d receiver %d: last generation seen %d, messenger made %d", grp, r.Tid, last, gens)
@@ -300,9 +298,15 @@ func TestThunderingHerdBroadcasts(t *testing.T) {
 		t.Errorf("waker: %d broadcasts, %d sleep samples, want equal and > 0", b, rs[0].WakeSampleTotal)
 	}
 	for _, r := range rs[1:] {
-		// Every waiter is parked within the 2 ms between broadcasts, so each
-		// broadcast wakes the whole herd; the last may race stop.
-		if seen := cnt(t, r, "generations_seen"); diff(seen, b) > 1 || diff(r.WakeSampleTotal, b) > 1 {
+		// On a quiet machine every waiter wakes for every broadcast. The
+		// waker never waits for the herd, so other load can keep a waiter
+		// off the CPU across two broadcasts (it sees one jump) or still
+		// running when the next lands (it sees it without sleeping). What
+		// load cannot change: no waiter sees more than was broadcast, wakes
+		// never exceed generations seen, and most broadcasts are seen.
+		seen := cnt(t, r, "generations_seen")
+		t.Logf("waiter %d: saw %d generations in %d wakes, waker broadcast %d", r.Tid, seen, r.WakeSampleTotal, b)
+		if seen > b || 2*seen < b || r.WakeSampleTotal > seen || r.WakeSampleTotal == 0 {
 			t.Errorf("waiter %d: saw %d generations in %d wakes, waker broadcast %d", r.Tid, seen, r.WakeSampleTotal, b)
 		}
 	}
