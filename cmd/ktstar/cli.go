@@ -55,7 +55,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 	c = &cli{stdout: stdout, stderr: stderr}
 	fs := pflag.NewFlagSet("ktstar", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.json, "json", "", "write everything measured (reports and host facts) as JSON to `FILE`")
+	fs.StringVar(&c.json, "json", "", "write everything measured (reports, per-group summaries, check outcomes, host facts) as JSON to `FILE`")
 	fs.StringArrayVar(&c.set, "set", nil, "set params[`KEY`] to VALUE for the script (repeatable: --set k=v)")
 	fs.DurationVar(&c.timeout, "timeout", 0, "stop the script after this long (e.g. 30s); 0 means no limit")
 	fs.BoolVarP(&c.quiet, "quiet", "q", false, "print only what the script prints, failed checks and errors")
