@@ -172,20 +172,90 @@ type Unit struct {
 	Cgroup    string
 }
 
-// Units splits reports into one unit per group_idx, in group order.
+// Units splits reports into one unit per group_idx and, when the reports
+// come from more than one cgroup, per cgroup: a scenario's workers judged
+// cgroup by cgroup. Units are ordered by cgroup (first seen), then group.
+// A unit is named "group N" when all reports share a cgroup; otherwise by
+// its cgroup path (less the prefix every cgroup shares), followed by
+// "group N" when that cgroup holds several groups, and its Cgroup is set so
+// that the worst worker names it. A report without a cgroup (a sentinel)
+// joins the others' cgroup when they all share one, else it forms a unit
+// of its own, "(no cgroup)".
 func Units(reports []workload.Report) []Unit {
-	var groups []int
-	by := map[int][]workload.Report{}
-	for _, r := range reports {
-		if _, ok := by[r.GroupIdx]; !ok {
-			groups = append(groups, r.GroupIdx)
-		}
-		by[r.GroupIdx] = append(by[r.GroupIdx], r)
+	type key struct {
+		cgroup string
+		group  int
 	}
-	slices.Sort(groups)
-	out := make([]Unit, len(groups))
-	for i, g := range groups {
-		out[i] = Unit{Name: fmt.Sprintf("group %d", g), Reports: by[g]}
+	// A sentinel (a worker that died before reporting) has no cgroup; it
+	// belongs to the others' when they all share one.
+	home, shared := "", true
+	for _, r := range reports {
+		if r.Cgroup != "" {
+			if home != "" && r.Cgroup != home {
+				shared = false
+			}
+			home = r.Cgroup
+		}
+	}
+	var cgroups []string
+	groups := map[string][]int{}
+	by := map[key][]workload.Report{}
+	for _, r := range reports {
+		k := key{r.Cgroup, r.GroupIdx}
+		if k.cgroup == "" && shared {
+			k.cgroup = home
+		}
+		if _, ok := groups[k.cgroup]; !ok {
+			cgroups = append(cgroups, k.cgroup)
+		}
+		if _, ok := by[k]; !ok {
+			groups[k.cgroup] = append(groups[k.cgroup], r.GroupIdx)
+		}
+		by[k] = append(by[k], r)
+	}
+	labels := cgroupLabels(cgroups)
+	var out []Unit
+	for _, cg := range cgroups {
+		gs := groups[cg]
+		slices.Sort(gs)
+		for _, g := range gs {
+			u := Unit{Name: fmt.Sprintf("group %d", g), Reports: by[key{cg, g}]}
+			if len(cgroups) > 1 {
+				u.Cgroup = labels[cg]
+				u.Name = u.Cgroup
+				if len(gs) > 1 {
+					u.Name += fmt.Sprintf(" group %d", g)
+				}
+			}
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// cgroupLabels shortens cgroup paths by the directory prefix they all
+// share: /ktstar-12/web and /ktstar-12/db become web and db.
+func cgroupLabels(paths []string) map[string]string {
+	named := slices.DeleteFunc(slices.Clone(paths), func(p string) bool { return p == "" })
+	prefix := ""
+	if len(named) > 1 {
+		prefix = named[0][:strings.LastIndex(named[0], "/")+1]
+		for _, p := range named[1:] {
+			for !strings.HasPrefix(p, prefix) {
+				prefix = prefix[:strings.LastIndex(prefix[:len(prefix)-1], "/")+1]
+			}
+		}
+	}
+	out := make(map[string]string, len(paths))
+	for _, p := range paths {
+		switch l := strings.TrimPrefix(p, prefix); {
+		case p == "":
+			out[p] = "(no cgroup)"
+		case l == "":
+			out[p] = p
+		default:
+			out[p] = l
+		}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -279,3 +280,44 @@ func TestRealRuns(t *testing.T) {
 }
 
 func syscallKill(pid int) { unix.Kill(pid, unix.SIGKILL) }
+
+func TestUnits(t *testing.T) {
+	r := func(tid, group int, cgroup string) workload.Report {
+		return workload.Report{Tid: tid, GroupIdx: group, Cgroup: cgroup}
+	}
+	type unit struct {
+		name, cgroup string
+		tids         []int
+	}
+	for _, tc := range []struct {
+		name string
+		in   []workload.Report
+		want []unit
+	}{
+		{"empty", nil, nil},
+		{"one cgroup, groups in order", []workload.Report{r(1, 1, "/a"), r(2, 0, "/a"), r(3, 1, "/a")},
+			[]unit{{"group 0", "", []int{2}}, {"group 1", "", []int{1, 3}}}},
+		{"no cgroup recorded", []workload.Report{r(1, 0, ""), r(2, 0, "")}, []unit{{"group 0", "", []int{1, 2}}}},
+		{"per cgroup, shared prefix dropped", []workload.Report{r(1, 0, "/k/web"), r(2, 0, "/k/db"), r(3, 0, "/k/web")},
+			[]unit{{"web", "web", []int{1, 3}}, {"db", "db", []int{2}}}},
+		{"cgroup with two groups", []workload.Report{r(1, 0, "/k/web"), r(2, 1, "/k/web"), r(3, 0, "/k/db/x")},
+			[]unit{{"web group 0", "web", []int{1}}, {"web group 1", "web", []int{2}}, {"db/x", "db/x", []int{3}}}},
+		{"a sentinel joins the one cgroup", []workload.Report{r(1, 0, "/a"), r(2, 0, ""), r(3, 1, "")},
+			[]unit{{"group 0", "", []int{1, 2}}, {"group 1", "", []int{3}}}},
+		{"a sentinel among several cgroups", []workload.Report{r(1, 0, "/k/a"), r(2, 0, ""), r(3, 0, "/k/b")},
+			[]unit{{"a", "a", []int{1}}, {"(no cgroup)", "(no cgroup)", []int{2}}, {"b", "b", []int{3}}}},
+		{"root and below", []workload.Report{r(1, 0, "/"), r(2, 0, "/k")}, []unit{{"/", "/", []int{1}}, {"k", "k", []int{2}}}},
+	} {
+		var got []unit
+		for _, u := range Units(tc.in) {
+			var tids []int
+			for _, r := range u.Reports {
+				tids = append(tids, r.Tid)
+			}
+			got = append(got, unit{u.Name, u.Cgroup, tids})
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}

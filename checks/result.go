@@ -101,9 +101,11 @@ func (o Outcome) format(v float64) string {
 }
 
 // FormatDuration shows nanoseconds as a duration with three significant
-// digits (950ns, 12.3µs, 4.56ms, 2.1s).
+// digits (950ns, 12.3µs, 4.56ms, 2.1s); zero is "0", whatever the unit.
 func FormatDuration(ns float64) string {
 	switch {
+	case ns == 0:
+		return "0"
 	case ns < 1e3:
 		return fmt.Sprintf("%.0fns", ns)
 	case ns < 1e6:

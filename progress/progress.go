@@ -35,9 +35,12 @@ type Display struct {
 	total   time.Duration
 	sources []Source
 	start   time.Time
-	lines   int // lines currently on screen
 	last    []uint64
 	lastAt  time.Time
+
+	mu    sync.Mutex // guards the screen: lines and frame
+	lines int        // lines currently on screen
+	frame string     // the lines drawn last, to redraw after an Interrupt
 
 	stop chan struct{}
 	done chan struct{}
@@ -63,7 +66,9 @@ func (d *Display) loop(interval time.Duration) {
 	for {
 		select {
 		case <-d.stop:
+			d.mu.Lock()
 			d.erase()
+			d.mu.Unlock()
 			return
 		case now := <-t.C:
 			d.draw(now)
@@ -77,9 +82,22 @@ func (d *Display) Stop() {
 	<-d.done
 }
 
+// Interrupt erases the lines, runs f (which writes to the same terminal,
+// e.g. a script's print) and draws the lines again below what f wrote.
+func (d *Display) Interrupt(f func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	shown := d.lines
+	d.erase()
+	f()
+	if shown > 0 {
+		io.WriteString(d.out, d.frame)
+		d.lines = shown
+	}
+}
+
 func (d *Display) draw(now time.Time) {
 	var b strings.Builder
-	d.moveUp(&b)
 	elapsed := now.Sub(d.start).Truncate(100 * time.Millisecond)
 	if d.total > 0 {
 		fmt.Fprintf(&b, "\x1b[2K%v / %v\n", elapsed, d.total)
@@ -98,8 +116,13 @@ func (d *Display) draw(now time.Time) {
 		fmt.Fprintf(&b, "\x1b[2K  %s: %d workers, %s iterations/s\n", s.Name, len(counts), human(rate))
 	}
 	d.lastAt = now
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var up strings.Builder
+	d.moveUp(&up)
+	d.frame = b.String()
 	d.lines = 1 + len(d.sources)
-	io.WriteString(d.out, b.String())
+	io.WriteString(d.out, up.String()+d.frame)
 }
 
 // moveUp returns the cursor to the first line drawn last time.
@@ -109,7 +132,8 @@ func (d *Display) moveUp(b *strings.Builder) {
 	}
 }
 
-// erase clears every line drawn and leaves the cursor where drawing began.
+// erase clears every line drawn and leaves the cursor where drawing
+// began. The caller holds d.mu.
 func (d *Display) erase() {
 	if d.lines == 0 {
 		return

@@ -6,40 +6,16 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/ktstar/ktstar/internal/ptytest"
 )
 
-// openPTY returns the two ends of a new pseudo-terminal.
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(); m.Close() })
-	return m, s
-}
-
 func TestDrawsAndErasesOnATerminal(t *testing.T) {
-	master, slave := openPTY(t)
+	master, slave := ptytest.Open(t)
 	if !Enabled(slave, false) {
 		t.Fatal("a pty slave is a terminal")
 	}
@@ -103,4 +79,58 @@ func TestNotATerminal(t *testing.T) {
 	if b, _ := io.ReadAll(r); len(b) != 0 {
 		t.Errorf("wrote %q", b)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the display goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestLiveWriterErasesAndRedraws(t *testing.T) {
+	var screen syncBuffer
+	live := NewLive(&screen, 10*time.Millisecond)
+	print := live.Writer(&screen)
+	stop := live.Show(time.Second, []Source{{Name: "g", Snapshot: func() []uint64 { return []uint64{1} }}})
+	for !strings.Contains(screen.String(), "g: 1 workers") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A nested hold keeps the outer display.
+	live.Show(time.Second, nil)()
+	fmt.Fprintln(print, "hello")
+	stop()
+	s := screen.String()
+	i := strings.Index(s, "hello\n")
+	if i < 0 {
+		t.Fatalf("print lost: %q", s)
+	}
+	before, after := s[:i], s[i:]
+	if !strings.HasSuffix(before, "\x1b[2A\r\x1b[J") {
+		t.Errorf("the lines are not erased before the print: %q", before)
+	}
+	if !strings.HasPrefix(after, "hello\n\x1b[2K") || !strings.HasSuffix(after, "\x1b[2A\r\x1b[J") {
+		t.Errorf("want a redraw after the print and a final erase: %q", after)
+	}
+	// Once the hold is over, writes pass straight through.
+	fmt.Fprintln(print, "bye")
+	if got := screen.String(); !strings.HasSuffix(got, "\x1b[J"+"bye\n") {
+		t.Errorf("after the hold: %q", got[max(0, len(got)-20):])
+	}
+	var nilLive *Live
+	if w := nilLive.Writer(&screen); w != io.Writer(&screen) {
+		t.Error("a nil Live must return the writer as is")
+	}
+	nilLive.Show(time.Second, nil)()
 }

@@ -18,7 +18,7 @@ import (
 //
 // which pauses the script for d, a time.duration or a string like "50ms".
 // It returns at once when the run is interrupted or times out.
-func sleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func (s *Session) sleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var d starlark.Value
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "d", &d); err != nil {
 		return nil, err
@@ -30,14 +30,26 @@ func sleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if dur < 0 {
 		return nil, fmt.Errorf("%s: d = %v is out of range (allowed: 0s or more)", b.Name(), dur)
 	}
-	ctx := threadContext(thread)
-	t := time.NewTimer(dur)
+	if err := s.Hold(threadContext(thread), dur); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return starlark.None, nil
+}
+
+// Hold waits for d, or until ctx ends (returning its cause), showing the
+// progress of every running handle meanwhile. Every builtin that holds a
+// run (sleep, a scenario's hold) waits through it, so progress looks the
+// same everywhere. Handles must not be stopped from another goroutine
+// during the hold.
+func (s *Session) Hold(ctx context.Context, d time.Duration) error {
+	defer s.opts.Progress.Show(d, s.progressSources())()
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return starlark.None, nil
+		return nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%s: %w", b.Name(), context.Cause(ctx))
+		return context.Cause(ctx)
 	}
 }
 
@@ -56,12 +68,23 @@ func toDuration(fn, param string, v starlark.Value) (time.Duration, error) {
 	return 0, fmt.Errorf("%s: %s: want a duration (time.second or \"50ms\"), got %s", fn, param, v.Type())
 }
 
-// FailError is the error of fail(): the script itself declared failure,
-// which the command reports with exit status 1 rather than 2.
-type FailError struct{ Msg string }
+// FailError is the error of fail() and of checks.require: the script
+// itself declared failure, which the command reports with exit status 1
+// rather than 2.
+type FailError struct {
+	Msg string
+	By  string // the builtin that failed; "" means fail
+}
 
-// Error returns "fail: " and the message.
-func (e *FailError) Error() string { return "fail: " + e.Msg }
+// Error returns the builtin's name (fail, checks.require), ": " and the
+// message.
+func (e *FailError) Error() string {
+	by := e.By
+	if by == "" {
+		by = "fail"
+	}
+	return by + ": " + e.Msg
+}
 
 // fail implements the builtin
 //

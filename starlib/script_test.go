@@ -22,7 +22,12 @@ var update = flag.Bool("update", false, "rewrite the golden files of TestErrorGo
 // assert module, and closes the session (every worker reaped) at the end.
 func runScript(t *testing.T, path string, params map[string]string) (string, error) {
 	t.Helper()
-	sess := starlib.NewSession(starlib.Options{Params: params})
+	return runSession(t, starlib.NewSession(starlib.Options{Params: params}), path)
+}
+
+// runSession runs one file in sess, as runScript does.
+func runSession(t *testing.T, sess *starlib.Session, path string) (string, error) {
+	t.Helper()
 	t.Cleanup(sess.Close)
 	var out strings.Builder
 	_, err := testHost(t, sess, &out).Run(context.Background(), path)

@@ -2,7 +2,9 @@ package starlib
 
 import (
 	"fmt"
+	"sync"
 
+	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
 )
@@ -44,7 +46,8 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	hv := &Handle{h: h, cfg: c, session: s}
+	s.spawned++
+	hv := &Handle{h: h, cfg: c, session: s, seq: s.spawned}
 	s.handles = append(s.handles, hv)
 	return hv, nil
 }
@@ -85,7 +88,40 @@ type Handle struct {
 	h       *workload.Handle
 	cfg     workload.Config
 	session *Session
-	state   string // "spawned", "running" or "stopped"
+	seq     int // the spawn's number in the run, from 1
+	// mu is held while the handle stops, so that the progress display
+	// never reads the counters of a handle being torn down.
+	mu    sync.Mutex
+	state string // "spawned", "running" or "stopped"
+}
+
+// Label names the handle in progress lines and summaries: its number in
+// the run and its work type, e.g. "#2 FutexPingPong".
+func (h *Handle) Label() string { return RunLabel(h.seq, h.cfg.Work.Name()) }
+
+// RunLabel is the name of spawn number seq of work type work.
+func RunLabel(seq int, work string) string { return fmt.Sprintf("#%d %s", seq, work) }
+
+// progressSources returns one progress line per running handle. A handle
+// being stopped shows no workers rather than waiting for the stop.
+func (s *Session) progressSources() []progress.Source {
+	var out []progress.Source
+	for _, h := range s.handles {
+		if h.state != "running" {
+			continue
+		}
+		out = append(out, progress.Source{Name: h.Label(), Snapshot: func() []uint64 {
+			if !h.mu.TryLock() {
+				return nil
+			}
+			defer h.mu.Unlock()
+			if h.state != "running" {
+				return nil
+			}
+			return h.h.SnapshotIterations()
+		}})
+	}
+	return out
 }
 
 var _ starlark.HasAttrs = (*Handle)(nil)
@@ -153,7 +189,9 @@ func (h *Handle) start(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err := h.h.Start(); err != nil {
 		return nil, fmt.Errorf("start: %w", err)
 	}
+	h.mu.Lock()
 	h.state = "running"
+	h.mu.Unlock()
 	return starlark.None, nil
 }
 
@@ -194,12 +232,16 @@ func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlar
 	if err := threadContext(thread).Err(); err != nil {
 		return nil, fmt.Errorf("stop: %w", err)
 	}
+	h.mu.Lock()
 	reports, err := h.h.StopAndCollect()
+	if err == nil {
+		h.state = "stopped"
+	}
+	h.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	h.state = "stopped"
-	h.session.runs = append(h.session.runs, Run{Workload: workloadJSON(h.cfg), Reports: reports})
+	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Workload: workloadJSON(h.cfg), Reports: reports})
 	return Reports(reports), nil
 }
 

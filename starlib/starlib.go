@@ -13,9 +13,10 @@
 //	cpus       cpuset specs: llc, numa, range, disjoint, overlap, exact (cpus.go)
 //	topo       cpus, usable_cpus, llcs, numa_nodes, smt_siblings, cpuset(spec) (topo.go)
 //	scenario_ops  Go helpers of @stdlib//scenario.star (scenario_ops.go)
-//	sleep      sleep(d) (builtins.go)
+//	sleep      sleep(d), with live progress on a terminal (builtins.go)
 //	fail       fail(msg) (builtins.go)
 //	stats      percentile(s), mean, stdev, cv, min, max, sum, count (stats.go)
+//	checks     evaluate, require, settings, default, names (checks.go)
 //	params     frozen dict of --set key=value (builtins.go)
 //	args       frozen list of the arguments after `--` (builtins.go)
 //	time, json, math   go.starlark.net's lib/time, lib/json, lib/math
@@ -25,6 +26,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
@@ -51,6 +53,9 @@ type Options struct {
 	// Topology, when non-nil, replaces the host's for cpus, topo and
 	// affinity resolution (tests use sysfs fixtures).
 	Topology *workload.Topology
+	// Progress shows the running handles while the script holds; nil
+	// shows nothing (not a terminal, --json pipelines, tests).
+	Progress *progress.Live
 }
 
 // Session is the state of one script run: the handles it spawned and the
@@ -58,15 +63,18 @@ type Options struct {
 type Session struct {
 	opts    Options
 	handles []*Handle
+	spawned int // handles spawned so far, which numbers them
 	runs    []Run
 	topo    *workload.Topology // read on first use
 	topoErr error
 	cg      cgroupState
+	checks  []CheckCall
 }
 
 // Run is one spawn that was stopped: what was asked for and what each
 // worker reported.
 type Run struct {
+	Handle   int               `json:"handle"` // the spawn's number in the run, from 1
 	Workload WorkloadJSON      `json:"workload"`
 	Reports  []workload.Report `json:"reports"`
 }
@@ -87,9 +95,10 @@ func (s *Session) Predeclared() starlark.StringDict {
 		"cpus":         s.cpusModule(),
 		"topo":         topoModule{s},
 		"scenario_ops": s.scenarioOpsModule(),
-		"sleep":        starlark.NewBuiltin("sleep", guard(sleep)),
+		"sleep":        starlark.NewBuiltin("sleep", guard(s.sleep)),
 		"fail":         starlark.NewBuiltin("fail", guard(fail)),
 		"stats":        Stats,
+		"checks":       s.checksModule(),
 		"params":       paramsDict(s.opts.Params),
 		"args":         argsList(s.opts.Args),
 		"time":         time.Module,

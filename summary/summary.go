@@ -11,6 +11,7 @@ import (
 	"math/bits"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/fatih/color"
 
@@ -98,6 +99,46 @@ type Options struct {
 
 // Write renders the summary table, the histograms and the check results.
 func Write(w io.Writer, rows []Row, res checks.Result, opt Options) error {
+	if err := WriteTable(w, rows, opt); err != nil {
+		return err
+	}
+	WriteChecks(w, res, opt)
+	return nil
+}
+
+// WriteTable renders one line per row and, with opt.Histogram, a
+// wake-latency histogram per row; with opt.Quiet it writes nothing.
+func WriteTable(w io.Writer, rows []Row, opt Options) error {
+	if opt.Quiet || len(rows) == 0 {
+		return nil
+	}
+	// Numbers align right, names left: pad the names to one width first.
+	width := len("group")
+	for _, r := range rows {
+		width = max(width, utf8.RuneCountInString(r.Name))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\twake p50\tp99\tp99.9\tsamples\t\n", width, "group")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
+			width, r.Name, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
+			checks.FormatDuration(float64(r.MaxGapMs)*1e6), lat(r, r.WakeP50Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), sampleCount(r))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if opt.Histogram {
+		for _, r := range rows {
+			writeHistogram(w, r)
+		}
+	}
+	return nil
+}
+
+// WriteChecks renders one line per outcome, marked and coloured by its
+// status (✓ green, ✗ red, ? yellow, - plain); with opt.Quiet only the
+// failures.
+func WriteChecks(w io.Writer, res checks.Result, opt Options) {
 	pass := color.New(color.FgGreen)
 	fail := color.New(color.FgRed, color.Bold)
 	warn := color.New(color.FgYellow)
@@ -106,23 +147,6 @@ func Write(w io.Writer, rows []Row, res checks.Result, opt Options) error {
 			c.EnableColor()
 		} else {
 			c.DisableColor()
-		}
-	}
-	if !opt.Quiet {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "group\tworkers\twork/s\tcpu%\toff-cpu%\tmigr\tmax gap\twake p50\tp99\tp99.9\tsamples\t")
-		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
-				r.Name, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
-				checks.FormatDuration(float64(r.MaxGapMs)*1e6), lat(r, r.WakeP50Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), sampleCount(r))
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		if opt.Histogram {
-			for _, r := range rows {
-				writeHistogram(w, r)
-			}
 		}
 	}
 	for _, o := range res.Outcomes {
@@ -143,7 +167,6 @@ func Write(w io.Writer, rows []Row, res checks.Result, opt Options) error {
 			}
 		}
 	}
-	return nil
 }
 
 func lat(r Row, v uint64) string {

@@ -21,6 +21,7 @@ Usage:
   ktstar list                            every work type: name, group size, summary
   ktstar doc NAME                        a work type's parameters, defaults and ranges
   ktstar check SCRIPT.star               parse and resolve a script without running it
+  ktstar summary RESULT.json             the end-of-run summary of a saved --json result
   ktstar version                         print the version
 
 Flags:
@@ -35,16 +36,18 @@ type cli struct {
 	set    []string
 	params map[string]string
 	// timeout bounds the whole run; 0 means none.
-	timeout time.Duration
-	quiet   bool
-	stdout  io.Writer
-	stderr  io.Writer
-	errc    *color.Color
-	okc     *color.Color
-	warnc   *color.Color
+	timeout   time.Duration
+	quiet     bool
+	histogram bool // --histogram: wake-latency histograms in the summary
+	progress  bool // --progress: live progress even when stderr is not a terminal
+	stdout    io.Writer
+	stderr    io.Writer
+	errc      *color.Color
+	okc       *color.Color
+	warnc     *color.Color
 }
 
-var commands = map[string]bool{"run": true, "repl": true, "list": true, "doc": true, "check": true, "version": true, "help": true}
+var commands = map[string]bool{"run": true, "repl": true, "list": true, "doc": true, "check": true, "summary": true, "version": true, "help": true}
 
 // parse reads flags and the sub-command. done is true when nothing is
 // left to do (help, or a usage error whose status is returned).
@@ -52,10 +55,12 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 	c = &cli{stdout: stdout, stderr: stderr}
 	fs := pflag.NewFlagSet("ktstar", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.json, "json", "", "write everything measured (reports and host facts) as JSON to `FILE`")
+	fs.StringVar(&c.json, "json", "", "write everything measured (reports, per-group summaries, check outcomes, host facts) as JSON to `FILE`")
 	fs.StringArrayVar(&c.set, "set", nil, "set params[`KEY`] to VALUE for the script (repeatable: --set k=v)")
 	fs.DurationVar(&c.timeout, "timeout", 0, "stop the script after this long (e.g. 30s); 0 means no limit")
-	fs.BoolVarP(&c.quiet, "quiet", "q", false, "print only what the script prints and errors")
+	fs.BoolVarP(&c.quiet, "quiet", "q", false, "print only what the script prints, failed checks and errors")
+	fs.BoolVar(&c.histogram, "histogram", false, "add a wake-latency histogram per group to the summary")
+	fs.BoolVar(&c.progress, "progress", false, "show live progress while the script holds, even when stderr is not a terminal")
 	colorMode := fs.String("color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	fs.Usage = func() {
@@ -103,7 +108,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 		}
 		c.params[k] = v
 	}
-	want := map[string]int{"run": 1, "check": 1, "doc": 1, "repl": 0, "list": 0, "version": 0}[c.cmd]
+	want := map[string]int{"run": 1, "check": 1, "doc": 1, "summary": 1, "repl": 0, "list": 0, "version": 0}[c.cmd]
 	if len(c.args) != want {
 		fmt.Fprintf(stderr, "ktstar %s: want %d argument(s), got %d: %q (see ktstar --help)\n", c.cmd, want, len(c.args), c.args)
 		return nil, exitError, true
@@ -142,6 +147,8 @@ func (c *cli) dispatch(stdin io.Reader) int {
 		return c.doc(c.args[0])
 	case "check":
 		return c.check(c.args[0])
+	case "summary":
+		return c.showSummary(c.args[0])
 	case "version":
 		fmt.Fprintf(c.stdout, "ktstar %s\n", version)
 		return exitOK

@@ -197,6 +197,29 @@ h.stop()
 	}
 }
 
+// startScript starts the binary on args and returns once the script has
+// printed its first line (e.g. worker pids); stderr is collected in errb.
+// The process is killed and reaped when the test ends.
+func startScript(t *testing.T, args ...string) (cmd *exec.Cmd, line string, errb *bytes.Buffer) {
+	t.Helper()
+	cmd = exec.Command(bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errb = &bytes.Buffer{}
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err = bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("nothing printed: %v; stderr: %s", err, errb.String())
+	}
+	return cmd, line, errb
+}
+
 // TestSignals interrupts a script in sleep("60s"): ktstar returns within
 // a second with 128+signal, after every worker is gone.
 func TestSignals(t *testing.T) {
@@ -208,21 +231,7 @@ h.start()
 print(" ".join([str(p) for p in h.pids]))
 sleep("60s")
 `)
-			cmd := exec.Command(bin, "-q", s)
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var errb bytes.Buffer
-			cmd.Stderr = &errb
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			line, err := bufio.NewReader(stdout).ReadString('\n')
-			if err != nil {
-				t.Fatalf("no pids printed: %v; stderr: %s", err, errb.String())
-			}
+			cmd, line, errb := startScript(t, "-q", s)
 			var pids []int
 			for _, f := range strings.Fields(line) {
 				p, _ := strconv.Atoi(f)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/ktstar/ktstar/engine"
 	"github.com/ktstar/ktstar/starlib"
-	"github.com/ktstar/ktstar/stats"
+	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/workload"
 	"golang.org/x/sys/unix"
 )
@@ -62,8 +62,9 @@ func (s *signals) stop() (syscall.Signal, bool) {
 
 // run executes a script and reports its result.
 func (c *cli) run(path string) int {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script})
-	host := &engine.Host{Predeclared: sess.Predeclared(), Out: c.stdout}
+	live := c.live()
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: live})
+	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	if c.timeout > 0 {
@@ -92,15 +93,15 @@ func (c *cli) run(path string) int {
 		status = exitError
 	}
 	if c.json != "" {
-		if jerr := c.writeJSON(path, start, elapsed, sess.Runs(), status, err); jerr != nil {
+		if jerr := c.writeJSON(path, start, elapsed, sess, status, err); jerr != nil {
 			c.printError("ktstar: " + jerr.Error())
 			if status == exitOK {
 				status = exitError
 			}
 		}
 	}
-	if !c.quiet {
-		c.summary(sess.Runs())
+	if serr := c.summary(sess.Runs(), sess.Checks()); serr != nil {
+		c.printError("ktstar: summary: " + serr.Error())
 	}
 	switch {
 	case signalled:
@@ -111,43 +112,25 @@ func (c *cli) run(path string) int {
 	return status
 }
 
-// summary prints one short line per stopped spawn.
-func (c *cli) summary(runs []starlib.Run) {
-	for _, r := range runs {
-		done, units, gap := 0, uint64(0), uint64(0)
-		var lat [][]uint64
-		for _, rep := range r.Reports {
-			if rep.Completed {
-				done++
-			}
-			units += rep.WorkUnits
-			gap = max(gap, rep.MaxGapMs)
-			lat = append(lat, rep.WakeLatenciesNs)
-		}
-		col := c.okc
-		if done < len(r.Reports) {
-			col = c.warnc
-		}
-		line := fmt.Sprintf("%s x%d: %d/%d completed, %d work units, max gap %d ms", r.Workload.Work.Name(), len(r.Reports), done, len(r.Reports), units, gap)
-		if p, err := stats.Percentiles([]float64{50, 99}, lat...); err == nil {
-			line += fmt.Sprintf(", wake p50 %v p99 %v", time.Duration(p[0]), time.Duration(p[1]))
-		}
-		col.Fprintln(c.stderr, line)
-	}
-}
-
 // output is the --json document.
 type output struct {
-	Version    string            `json:"ktstar_version"`
-	Script     string            `json:"script"`
-	Args       []string          `json:"args"`
-	Params     map[string]string `json:"params"`
-	StartTime  time.Time         `json:"start_time"`
-	DurationNs int64             `json:"duration_ns"`
-	Host       hostFacts         `json:"host"`
-	ExitStatus int               `json:"exit_status"`
-	Error      string            `json:"error,omitempty"`
-	Runs       []starlib.Run     `json:"runs"`
+	Version    string              `json:"ktstar_version"`
+	Script     string              `json:"script"`
+	Args       []string            `json:"args"`
+	Params     map[string]string   `json:"params"`
+	StartTime  time.Time           `json:"start_time"`
+	DurationNs int64               `json:"duration_ns"`
+	Host       hostFacts           `json:"host"`
+	ExitStatus int                 `json:"exit_status"`
+	Error      string              `json:"error,omitempty"`
+	Runs       []runJSON           `json:"runs"`
+	Checks     []starlib.CheckCall `json:"checks"` // every checks.evaluate and checks.require call
+}
+
+// runJSON is one stopped spawn with the summary of each of its groups.
+type runJSON struct {
+	starlib.Run
+	Groups []summary.Row `json:"groups"`
 }
 
 // hostFacts describe the machine a run measured.
@@ -157,17 +140,20 @@ type hostFacts struct {
 	CPUModel      string `json:"cpu_model"`
 }
 
-func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, runs []starlib.Run, status int, runErr error) error {
+func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, sess *starlib.Session, status int, runErr error) error {
 	out := output{
 		Version: version, Script: path, Args: c.script, Params: c.params,
 		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: host(),
-		ExitStatus: status, Runs: runs,
+		ExitStatus: status, Runs: []runJSON{}, Checks: sess.Checks(),
+	}
+	for _, r := range sess.Runs() {
+		out.Runs = append(out.Runs, runJSON{Run: r, Groups: summary.Rows(runUnits(r))})
 	}
 	if out.Args == nil {
 		out.Args = []string{}
 	}
-	if out.Runs == nil {
-		out.Runs = []starlib.Run{}
+	if out.Checks == nil {
+		out.Checks = []starlib.CheckCall{}
 	}
 	if runErr != nil {
 		out.Error = runErr.Error()

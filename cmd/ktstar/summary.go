@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/fatih/color"
+
+	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/progress"
+	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/summary"
+)
+
+// progressInterval is how often the live progress lines are redrawn.
+const progressInterval = 250 * time.Millisecond
+
+// live returns the run's progress facility: on stderr when it is a
+// terminal (and not -q) or --progress forces it, otherwise nil.
+func (c *cli) live() *progress.Live {
+	f, isFile := c.stderr.(*os.File)
+	if c.progress || !c.quiet && isFile && progress.Enabled(f, false) {
+		return progress.NewLive(c.stderr, progressInterval)
+	}
+	return nil
+}
+
+// runUnits splits a stopped spawn into its groups and cgroups, named
+// after the spawn ("#1 SpinWait", "#2 FutexPingPong group 1").
+func runUnits(r starlib.Run) []checks.Unit {
+	label := starlib.RunLabel(r.Handle, r.Workload.Work.Name())
+	units := checks.Units(r.Reports)
+	for i := range units {
+		if len(units) == 1 && units[i].Cgroup == "" {
+			units[i].Name = label
+		} else {
+			units[i].Name = label + " " + units[i].Name
+		}
+	}
+	return units
+}
+
+// summary writes the end-of-run summary to stderr: one row per group or
+// cgroup of every stopped spawn, then the outcomes of every check call
+// (only the failures with -q).
+func (c *cli) summary(runs []starlib.Run, calls []starlib.CheckCall) error {
+	opt := summary.Options{Color: !color.NoColor, Quiet: c.quiet, Histogram: c.histogram}
+	var units []checks.Unit
+	for _, r := range runs {
+		units = append(units, runUnits(r)...)
+	}
+	if err := summary.WriteTable(c.stderr, summary.Rows(units), opt); err != nil {
+		return err
+	}
+	for _, call := range calls {
+		res := call.Result()
+		if len(calls) > 1 && (!c.quiet || len(res.Failed()) > 0) {
+			fmt.Fprintf(c.stderr, "%s at %s:\n", call.Function, call.Call)
+		}
+		summary.WriteChecks(c.stderr, res, opt)
+	}
+	return nil
+}
+
+// showSummary prints the summary of a result saved with --json, as the
+// run printed it (with -q and --histogram as given now).
+func (c *cli) showSummary(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		c.printError("ktstar summary: " + err.Error())
+		return exitError
+	}
+	var doc output
+	if err := json.Unmarshal(b, &doc); err != nil {
+		c.printError(fmt.Sprintf("ktstar summary: %s is not a ktstar --json result: %v", path, err))
+		return exitError
+	}
+	runs := make([]starlib.Run, len(doc.Runs))
+	for i, r := range doc.Runs {
+		runs[i] = r.Run
+	}
+	if err := c.summary(runs, doc.Checks); err != nil {
+		c.printError("ktstar summary: " + err.Error())
+		return exitError
+	}
+	return exitOK
+}

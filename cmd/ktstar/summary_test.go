@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/workload"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// fixedRuns is a run frozen in time: a spinning pair, a ping-pong pair
+// with wake samples and a killed worker, and one spawn whose workers sit
+// in two cgroups (as a scenario's do).
+func fixedRuns() []starlib.Run {
+	rep := func(tid int, cgroup string, off uint64, f func(*workload.Report)) workload.Report {
+		r := workload.Report{Tid: tid, WorkUnits: 6_000_000, Iterations: 5860, CPUTimeNs: 1e9 - off, WallTimeNs: 1e9, OffCPUNs: off,
+			MigrationCount: 2, CPUsUsed: []int{0, 1}, MaxGapMs: 12, Completed: true, Cgroup: cgroup}
+		if f != nil {
+			f(&r)
+		}
+		return r
+	}
+	lat := make([]uint64, 1000)
+	for i := range lat {
+		lat[i] = uint64(2000 + i*i*5) // 2µs .. ~5ms, skewed to the low end
+	}
+	withLat := func(l []uint64, total uint64) func(*workload.Report) {
+		return func(r *workload.Report) { r.WakeLatenciesNs, r.WakeSampleTotal = l, total }
+	}
+	run := func(seq int, work string, rs ...workload.Report) starlib.Run {
+		return starlib.Run{Handle: seq, Workload: starlib.WorkloadJSON{Workers: len(rs), Work: workload.MustWork(work, nil)}, Reports: rs}
+	}
+	return []starlib.Run{
+		run(1, "SpinWait", rep(11, "/", 1e8, nil), rep(12, "/", 3e8, nil)),
+		run(2, "FutexPingPong", rep(21, "/", 6e8, withLat(lat, 2900)),
+			workload.Report{Tid: 22, ExitInfo: &workload.ExitInfo{Kind: workload.ExitSignaled, Signal: 9}, Cgroup: "/"}),
+		run(3, "FutexPingPong", rep(31, "/ktstar-1/web", 5e8, withLat(lat[:500], 500)),
+			rep(32, "/ktstar-1/db", 5e8, func(r *workload.Report) { withLat(lat[500:], 500)(r); r.MaxGapMs = 2500 })),
+	}
+}
+
+// TestSummaryGolden renders a saved result through the real binary
+// (`ktstar summary`) with colour off: the table, the histograms, the
+// check lines of two calls, and -q.
+func TestSummaryGolden(t *testing.T) {
+	runs := fixedRuns()
+	doc := output{Runs: []runJSON{}}
+	for _, r := range runs {
+		doc.Runs = append(doc.Runs, runJSON{Run: r})
+	}
+	for i, a := range []checks.Assert{
+		checks.Default().Merge(checks.Assert{"max_p99_wake_latency_ns": checks.Limit(1e6)}),
+		{"max_gap_ms": checks.Limit(2000), "min_iteration_rate": checks.Limit(1)},
+	} {
+		res, err := checks.Evaluate(runUnits(runs[i+1]), a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc.Checks = append(doc.Checks, starlib.CheckCall{Call: fmt.Sprintf("fixed.star:%d:15", 3+i), Function: "checks.require", Verdict: res.Verdict(), Outcomes: res.Outcomes})
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := filepath.Join(t.TempDir(), "result.json")
+	writeFile(t, saved, string(b))
+	for _, tc := range []struct {
+		golden string
+		flags  []string
+	}{
+		{"summary.golden", nil},
+		{"summary_histogram.golden", []string{"--histogram"}},
+		{"summary_quiet.golden", []string{"-q"}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			out, errs, code := ktstar(t, "", append(append([]string{"--color=never", "summary"}, tc.flags...), saved)...)
+			if code != 0 || out != "" {
+				t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, out, errs)
+			}
+			golden(t, filepath.Join("testdata", tc.golden), errs)
+		})
+	}
+}
+
+// golden compares got with the file at path, or rewrites it with -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		writeFile(t, path, got)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("differs from %s:\n%s\nwant:\n%s", path, got, want)
+	}
+	if strings.Contains(got, "\x1b[") {
+		t.Error("escape codes with --color=never")
+	}
+}
