@@ -13,6 +13,7 @@
 //	fail       fail(msg) (builtins.go)
 //	stats      percentile(s), mean, stdev, cv, min, max, sum, count (stats.go)
 //	params     frozen dict of --set key=value (builtins.go)
+//	topo       cpus(), numa_nodes(), smt_siblings(), llcs() (topo.go)
 //	args       frozen list of the arguments after `--` (builtins.go)
 //	time, json, math   go.starlark.net's lib/time, lib/json, lib/math
 package starlib
@@ -76,6 +77,7 @@ func (s *Session) Predeclared() starlark.StringDict {
 		"sleep":    starlark.NewBuiltin("sleep", guard(sleep)),
 		"fail":     starlark.NewBuiltin("fail", guard(fail)),
 		"stats":    Stats,
+		"topo":     Topo,
 		"params":   paramsDict(s.opts.Params),
 		"args":     argsList(s.opts.Args),
 		"time":     time.Module,

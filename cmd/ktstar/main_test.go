@@ -31,6 +31,8 @@ func TestMain(m *testing.M) {
 	}
 	bin = filepath.Join(dir, "ktstar")
 	build := exec.Command("go", "build", "-o", bin, ".")
+	// Static like make build, so the guest tests can boot it as /init.
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build ktstar:", err)
