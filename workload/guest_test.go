@@ -37,11 +37,7 @@ func TestGuestWorkerParent(t *testing.T) {
 	if os.Getppid() != 1 || os.Getenv(vm.GuestEnv) == "" {
 		t.Fatalf("parent %d, %s=%q: want the guest init's run child", os.Getppid(), vm.GuestEnv, os.Getenv(vm.GuestEnv))
 	}
-	h, err := Spawn(Config{Workers: 2, Work: MustWork("SpinWait", nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	h := spawnWork(t, Config{Workers: 2, Work: MustWork("SpinWait", nil)})
 	for _, pid := range h.Pids() {
 		if ppid := parentOf(t, pid); ppid != os.Getpid() {
 			t.Errorf("worker %d: parent %d, want the spawner %d", pid, ppid, os.Getpid())
@@ -50,15 +46,7 @@ func TestGuestWorkerParent(t *testing.T) {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	reports, err := h.StopAndCollect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, r := range reports {
-		if !r.Completed {
-			t.Errorf("worker %d did not complete: %+v", i, r.ExitInfo)
-		}
-	}
+	stopWork(t, h)
 	checkParentDeath(t)
 }
 
@@ -109,11 +97,7 @@ func TestGuestCpusets(t *testing.T) {
 		}
 		// Three spinners on two CPUs, so the scheduler has reason to move
 		// them, and only the cpuset keeps them in.
-		h, err := Spawn(Config{Workers: 3, Work: MustWork("SpinWait", nil), Cgroup: cg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(h.Close)
+		h := spawnWork(t, Config{Workers: 3, Work: MustWork("SpinWait", nil), Cgroup: cg})
 		if err := h.CgroupFallback(); err != nil {
 			t.Errorf("group %d: clone into cgroup fell back: %v", i, err)
 		}
@@ -126,13 +110,9 @@ func TestGuestCpusets(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	for i, h := range handles {
-		reports, err := h.StopAndCollect()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for w, r := range reports {
-			if !r.Completed || len(r.CPUsUsed) == 0 {
-				t.Errorf("group %d worker %d: completed %v, cpus_used %v", i, w, r.Completed, r.CPUsUsed)
+		for w, r := range stopWork(t, h) {
+			if len(r.CPUsUsed) == 0 {
+				t.Errorf("group %d worker %d: no cpus_used", i, w)
 			}
 			for _, c := range r.CPUsUsed {
 				if !slices.Contains(sets[i], c) {
@@ -161,13 +141,9 @@ func TestGuestNumaSweep(t *testing.T) {
 	leakCheck(t)
 	fastNumaBalancing(t)
 	const regionKB = 4096
-	h, err := Spawn(Config{Workers: 2, Affinity: Exact(0, 1), Work: MustWork("NumaWorkingSetSweep", map[string]any{
+	h := spawnWork(t, Config{Workers: 2, Affinity: Exact(0, 1), Work: MustWork("NumaWorkingSetSweep", map[string]any{
 		"target_nodes": []int64{0, 1}, "sweep_period_ms": 0, "region_kb": regionKB,
 	})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -190,10 +166,7 @@ func TestGuestNumaSweep(t *testing.T) {
 		}
 	}
 	poll(2 * time.Second)
-	reports, err := h.StopAndCollect()
-	if err != nil {
-		t.Fatal(err)
-	}
+	reports := stopWork(t, h)
 	if !seen[0] || !seen[1] {
 		t.Errorf("the swept regions were seen on nodes %v, want 0 and 1", seen)
 	}
@@ -203,8 +176,8 @@ func TestGuestNumaSweep(t *testing.T) {
 		for _, p := range r.NumaPages {
 			pages += p
 		}
-		if !r.Completed || pages != regionKB/4 || r.Counters["mbind_calls"] == 0 || r.Counters["mbind_errors"] != 0 {
-			t.Errorf("worker %d: completed %v, numa_pages %v (want %d pages in all), counters %v", w, r.Completed, r.NumaPages, regionKB/4, r.Counters)
+		if pages != regionKB/4 || r.Counters["mbind_calls"] == 0 || r.Counters["mbind_errors"] != 0 {
+			t.Errorf("worker %d: numa_pages %v (want %d pages in all), counters %v", w, r.NumaPages, regionKB/4, r.Counters)
 		}
 		migrated = max(migrated, r.VmstatNumaPagesMigrated)
 	}
@@ -290,22 +263,9 @@ func TestGuestIOScratchDisk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := Spawn(Config{Workers: 2, Work: w})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(h.Close)
-			if err := h.Start(); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(500 * time.Millisecond)
-			reports, err := h.StopAndCollect()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, r := range reports {
-				if !r.Completed || r.WorkUnits == 0 || r.WakeSampleTotal == 0 {
-					t.Errorf("worker %d: completed %v, work_units %d, wake samples %d, exit %+v", i, r.Completed, r.WorkUnits, r.WakeSampleTotal, r.ExitInfo)
+			for i, r := range runWork(t, Config{Workers: 2, Work: w}, 300*time.Millisecond) {
+				if r.WorkUnits == 0 || r.WakeSampleTotal == 0 {
+					t.Errorf("worker %d: work_units %d, wake samples %d", i, r.WorkUnits, r.WakeSampleTotal)
 				}
 			}
 			if left, _ := os.ReadDir(scratchDir("")); len(left) > 0 {
