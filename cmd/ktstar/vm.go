@@ -34,9 +34,9 @@ Flags:
 `
 
 // vmAccelHelp explains --accel auto and its remembered probe.
-const vmAccelHelp = `accelerator: auto, kvm or tcg. auto boots with KVM if /dev/kvm opens and the guest prints within 5s, else TCG; ` +
-	`a failed probe is remembered for this host kernel and QEMU (` + "`.kvm-probe`" + ` in the kernel cache), so later runs start with TCG at once ` +
-	`(delete that file to probe again)`
+const vmAccelHelp = "accelerator `MODE`: auto, kvm or tcg. auto boots with KVM if /dev/kvm opens and the guest prints within 5s, else TCG; " +
+	"a failed probe is remembered for this host kernel and QEMU (~/.cache/ktstar/kernel/.kvm-probe), so later runs on a host " +
+	"where nested KVM hangs start with TCG at once (delete that file to probe again)"
 
 // vmMain runs `ktstar vm ARGS`.
 func vmMain(args []string, stdout, stderr io.Writer) int {
@@ -50,14 +50,14 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 		fs                 = pflag.NewFlagSet("ktstar vm", pflag.ContinueOnError)
 	)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.Kernel, "kernel", "", "boot this bzImage (e.g. a sched_ext kernel; it must have what the guest needs built in) instead of Debian's cloud kernel")
+	fs.StringVar(&o.Kernel, "kernel", "", "boot the bzImage at `PATH` (e.g. a sched_ext kernel; it must have what the guest needs built in) instead of Debian's cloud kernel")
 	fs.IntVar(&o.CPUs, "cpus", 0, fmt.Sprintf("vCPUs (default %d, or the sum of a --numa list)", vm.DefaultCPUs))
-	fs.StringVar(&numa, "numa", "", "NUMA nodes: a count N (CPUs and memory split evenly) or a per-node list CPUS[:MEM],... such as 3,1 or 2:1G,2:512M")
-	fs.IntVar(&o.SMT, "smt", 0, "hardware threads per core (e.g. 2 for sibling pairs)")
-	fs.StringVar(&memory, "memory", "", "guest RAM, e.g. 2G (default 1G, or the sum of a --numa list's memory)")
+	fs.StringVar(&numa, "numa", "", "NUMA nodes `N|LIST`: a count (CPUs and memory split evenly) or a per-node list CPUS[:MEM],... such as 3,1 or 2:1G,2:512M (0 CPUs: a memory-only node)")
+	fs.IntVar(&o.SMT, "smt", 0, "hardware threads per core (2: SMT sibling pairs)")
+	fs.StringVar(&memory, "memory", "", "guest RAM of `SIZE`, e.g. 2G (default 1G, or the sum of a --numa list's memory)")
 	fs.StringVar(&o.Accel, "accel", vm.AccelAuto, vmAccelHelp)
-	fs.StringVar(&disk, "disk", "", "attach a scratch virtio disk of this size (e.g. 256M) as the guest's /dev/vda, backed by an unlinked temp file")
-	fs.StringVar(&o.Append, "append", "", "extra kernel command line")
+	fs.StringVar(&disk, "disk", "", "attach a scratch virtio disk of `SIZE` (e.g. 256M) as the guest's /dev/vda, backed by an unlinked temp file")
+	fs.StringVar(&o.Append, "append", "", "extra kernel command line `ARGS` (put last, so they override ktstar's)")
 	fs.DurationVar(&o.Timeout, "timeout", vm.DefaultTimeout, "kill the guest after this long, boot included")
 	fs.BoolVarP(&verbose, "console", "v", false, "copy the guest's raw serial console (kernel log, init messages) to stderr")
 	fs.StringVar(&o.Run.JSON, "json", "", "write the guest run's --json result to `FILE` on the host")
