@@ -10,7 +10,7 @@ import (
 
 // Accelerator choices for Options.Accel.
 const (
-	AccelAuto = "auto" // KVM if /dev/kvm works and the guest prints within ProbeTimeout, else TCG
+	AccelAuto = "auto" // KVM if /dev/kvm works and the guest prints within ProbeTimeout, else TCG (a failure is remembered per host)
 	AccelKVM  = "kvm"
 	AccelTCG  = "tcg"
 )
