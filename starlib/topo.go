@@ -15,6 +15,7 @@ import (
 //	                    highest when there are more than two)
 //	topo.llcs           list of each last-level cache's CPUs, in LLC order
 //	topo.numa_nodes     list of the NUMA node ids, memory-only nodes included
+//	topo.node_cpus      dict node id -> its CPUs ([] for a memory-only node)
 //	topo.smt_siblings   list of each SMT core's sibling CPUs; empty without SMT
 //	def topo.cpuset(spec) -> list   the CPUs a cpus.* spec stands for here
 type topoModule struct{ s *Session }
@@ -38,7 +39,7 @@ func (t topoModule) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable ty
 
 // AttrNames lists the members.
 func (t topoModule) AttrNames() []string {
-	return []string{"cpus", "cpuset", "llcs", "numa_nodes", "smt_siblings", "usable_cpus"}
+	return []string{"cpus", "cpuset", "llcs", "node_cpus", "numa_nodes", "smt_siblings", "usable_cpus"}
 }
 
 // Attr reads the topology on first use; a machine whose sysfs cannot be
@@ -68,6 +69,12 @@ func (t topoModule) Attr(name string) (starlark.Value, error) {
 			ids[i] = n.ID
 		}
 		return intList(ids), nil
+	case "node_cpus":
+		d := starlark.NewDict(len(topo.Nodes))
+		for _, n := range topo.Nodes {
+			d.SetKey(starlark.MakeInt(n.ID), intList(n.CPUs))
+		}
+		return d, nil
 	case "smt_siblings":
 		sib := topo.SMTSiblings()
 		out := make([]starlark.Value, len(sib))

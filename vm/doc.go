@@ -49,6 +49,14 @@
 // is a memfd, a pipe or an unlinked temp file passed to QEMU as
 // /proc/self/fd/N, so nothing is left behind even if the host is killed.
 //
+// # Accelerator
+//
+// AccelAuto boots with KVM when /dev/kvm opens and falls back to TCG when
+// the KVM guest prints nothing within ProbeTimeout (nested KVM hangs on
+// some hosts). A failed probe is remembered in KernelCacheDir/.kvm-probe,
+// keyed by the host's kernel release and the QEMU binary, so later runs
+// on that host start with TCG at once; deleting the file probes again.
+//
 // # Kernel
 //
 // By default the guest boots Debian's linux-image-cloud-amd64, fetched on

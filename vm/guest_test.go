@@ -247,18 +247,33 @@ func TestGuestKernelPanic(t *testing.T) {
 }
 
 // TestGuestAccelAuto checks that auto either boots with KVM or falls back
-// to TCG and says so (on hosts where a nested KVM guest hangs).
+// to TCG and says so (on hosts where a nested KVM guest hangs), and that a
+// failed probe is remembered so the next run skips it.
 func TestGuestAccelAuto(t *testing.T) {
 	o, stdout, _ := guestOptions(t, "exit", "0")
 	if err := kvmUsable(); err != nil {
 		t.Skipf("no KVM to probe: %v", err)
 	}
-	o.Accel, o.ProbeTimeout = AccelAuto, 3*time.Second
+	// A probe record of our own (the kernel is already given explicitly).
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	var log bytes.Buffer
+	o.Accel, o.ProbeTimeout, o.Log = AccelAuto, 3*time.Second, &log
 	code, err := Run(context.Background(), o)
 	if err != nil || code != 0 || stdout.String() != "exiting with 0\n" {
 		t.Fatalf("Run = %d, %v, stdout %q", code, err, stdout)
 	}
-	t.Logf("accelerator log: %q", o.Log)
+	t.Logf("accelerator log: %q", log.String())
+	if !strings.Contains(log.String(), "falling back to TCG") {
+		return // KVM booted the guest
+	}
+	log.Reset()
+	stdout.Reset()
+	if code, err := Run(context.Background(), o); err != nil || code != 0 {
+		t.Fatalf("second Run = %d, %v", code, err)
+	}
+	if !strings.Contains(log.String(), "did not boot on this host before") || strings.Contains(log.String(), "falling back") {
+		t.Errorf("the second run probed again: log %q", log.String())
+	}
 }
 
 // TestGuestCancel checks that cancelling the context (SIGINT in the

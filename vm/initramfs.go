@@ -157,7 +157,7 @@ func checkStatic(path string) error {
 	defer f.Close()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("guest init binary %s is dynamically linked: build it with CGO_ENABLED=0", path)
+			return fmt.Errorf("guest init binary %s is dynamically linked, and a guest has no libc: build it with CGO_ENABLED=0 (make build does)", path)
 		}
 	}
 	return nil

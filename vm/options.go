@@ -10,7 +10,7 @@ import (
 
 // Accelerator choices for Options.Accel.
 const (
-	AccelAuto = "auto" // KVM if /dev/kvm works and the guest prints within ProbeTimeout, else TCG
+	AccelAuto = "auto" // KVM if /dev/kvm works and the guest prints within ProbeTimeout, else TCG (a failure is remembered per host)
 	AccelKVM  = "kvm"
 	AccelTCG  = "tcg"
 )
@@ -100,13 +100,13 @@ type RunArgs struct {
 
 // Node is one NUMA node of an explicit layout.
 type Node struct {
-	CPUs   int   // vCPUs on this node, a multiple of the SMT threads
+	CPUs   int   // vCPUs on this node, a multiple of the SMT threads; 0: memory only (not node 0)
 	Memory int64 // bytes; 0 means an even share of Options.Memory
 }
 
 // ParseNUMA reads the --numa flag: a single count ("2", an even split) or
 // a comma-separated per-node list of CPUS[:MEMORY] ("3,1" or
-// "2:1G,2:512M").
+// "2:1G,2:512M"); a node of 0 CPUs is memory-only ("4,0:512M").
 func ParseNUMA(s string) (count int, nodes []Node, err error) {
 	if !strings.ContainsAny(s, ",:") {
 		n, err := strconv.Atoi(s)
@@ -118,8 +118,8 @@ func ParseNUMA(s string) (count int, nodes []Node, err error) {
 	for i, part := range strings.Split(s, ",") {
 		cpus, mem, hasMem := strings.Cut(part, ":")
 		var nd Node
-		if nd.CPUs, err = strconv.Atoi(cpus); err != nil || nd.CPUs < 1 {
-			return 0, nil, fmt.Errorf("--numa %q: node %d: CPUs %q: want a positive integer", s, i, cpus)
+		if nd.CPUs, err = strconv.Atoi(cpus); err != nil || nd.CPUs < 0 {
+			return 0, nil, fmt.Errorf("--numa %q: node %d: CPUs %q: want a whole number (0 for a memory-only node)", s, i, cpus)
 		}
 		if hasMem {
 			if nd.Memory, err = ParseSize(mem); err != nil {
@@ -166,7 +166,7 @@ type topology struct {
 }
 
 type nodeRange struct {
-	first, last int // vCPU indexes, inclusive
+	first, last int // vCPU indexes, inclusive; last < first for a memory-only node
 	memMiB      int64
 }
 
@@ -259,8 +259,8 @@ func (t *topology) splitNodes(nodes []Node, mem int64) error {
 	unsized := 0
 	perSocket := 0
 	for i, n := range nodes {
-		if n.CPUs < 1 || n.CPUs%t.threads != 0 {
-			return fmt.Errorf("numa node %d: %d CPUs: want a positive multiple of smt %d", i, n.CPUs, t.threads)
+		if n.CPUs < 0 || n.CPUs%t.threads != 0 || (i == 0 && n.CPUs == 0) {
+			return fmt.Errorf("numa node %d: %d CPUs: want a multiple of smt %d (0 for a memory-only node, except node 0)", i, n.CPUs, t.threads)
 		}
 		if n.Memory%(1<<20) != 0 || n.Memory < 0 {
 			return fmt.Errorf("numa node %d: memory %d: want a whole number of MiB", i, n.Memory)

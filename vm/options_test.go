@@ -24,6 +24,8 @@ func TestResolve(t *testing.T) {
 			nodes: []nodeRange{{0, 0, 343}, {1, 1, 341}, {2, 2, 341}}}},
 		{"node memory", Options{Nodes: []Node{{CPUs: 2, Memory: 768 << 20}, {CPUs: 2, Memory: 256 << 20}}}, topology{sockets: 2, cores: 2, threads: 1, memMiB: 1024,
 			nodes: []nodeRange{{0, 1, 768}, {2, 3, 256}}}},
+		{"memory-only node", Options{Nodes: []Node{{CPUs: 2}, {CPUs: 0, Memory: 256 << 20}}, Memory: 768 << 20}, topology{sockets: 1, cores: 2, threads: 1, memMiB: 768,
+			nodes: []nodeRange{{0, 1, 512}, {2, 1, 256}}}},
 		{"mixed node memory", Options{Nodes: []Node{{CPUs: 4, Memory: 1 << 30}, {CPUs: 2}}, Memory: 1536 << 20}, topology{sockets: 3, cores: 2, threads: 1, memMiB: 1536,
 			nodes: []nodeRange{{0, 3, 1024}, {4, 5, 512}}}},
 	}
@@ -56,7 +58,8 @@ func TestResolveErrors(t *testing.T) {
 		{"small memory", Options{Memory: 64 << 20}, "at least 128M"},
 		{"partial MiB", Options{Memory: 1<<30 + 1}, "whole number of MiB"},
 		{"nodes vs cpus", Options{CPUs: 4, Nodes: []Node{{CPUs: 2}, {CPUs: 1}}}, "cpus 4: the NUMA nodes list 3 CPUs"},
-		{"node smt", Options{SMT: 2, Nodes: []Node{{CPUs: 3}, {CPUs: 1}}}, "numa node 0: 3 CPUs: want a positive multiple of smt 2"},
+		{"node smt", Options{SMT: 2, Nodes: []Node{{CPUs: 3}, {CPUs: 1}}}, "numa node 0: 3 CPUs: want a multiple of smt 2"},
+		{"memory-only node 0", Options{Nodes: []Node{{CPUs: 0, Memory: 256 << 20}, {CPUs: 2}}}, "numa node 0: 0 CPUs: want a multiple of smt 1 (0 for a memory-only node, except node 0)"},
 		{"node memory sum", Options{Memory: 1 << 30, Nodes: []Node{{CPUs: 1, Memory: 1 << 30}, {CPUs: 1, Memory: 1 << 30}}}, "memory 1024M: the NUMA nodes ask for 2048M"},
 		{"tiny node", Options{CPUs: 8, NUMA: 8, Memory: 256 << 20}, "numa node 0: 32M of memory: want at least 64M"},
 	}
@@ -80,7 +83,9 @@ func TestParseNUMA(t *testing.T) {
 		{in: "2", count: 2},
 		{in: "3,1", count: 2, nodes: []Node{{CPUs: 3}, {CPUs: 1}}},
 		{in: "2:1G,2:512M", count: 2, nodes: []Node{{CPUs: 2, Memory: 1 << 30}, {CPUs: 2, Memory: 512 << 20}}},
+		{in: "4,0:512M", count: 2, nodes: []Node{{CPUs: 4}, {CPUs: 0, Memory: 512 << 20}}},
 		{in: "4:", err: `node 0: size ""`},
+		{in: "2,-1", err: `node 1: CPUs "-1": want a whole number`},
 		{in: "0", err: "want a node count 1..64"},
 		{in: "two", err: "want a node count"},
 		{in: "2,x", err: `node 1: CPUs "x"`},
@@ -151,6 +156,11 @@ func TestQemuArgs(t *testing.T) {
 	}
 	if strings.Contains(args, "-numa") {
 		t.Errorf("-numa without nodes: %s", args)
+	}
+	topo = topology{sockets: 1, cores: 2, threads: 1, memMiB: 768, nodes: []nodeRange{{0, 1, 512}, {2, 1, 256}}}
+	args = strings.Join(qemuArgs("/k", AccelTCG, "", topo, files), " ")
+	if want := "-numa node,nodeid=1,memdev=mem1"; !strings.Contains(args, want) {
+		t.Errorf("a memory-only node: args lack %q:\n%s", want, args)
 	}
 }
 

@@ -35,9 +35,13 @@ func qemuArgs(kernel, accel, cmdline string, t topology, f qemuFiles) []string {
 		a = append(a, "-cpu", "max,vendor=GenuineIntel")
 	}
 	for i, n := range t.nodes {
+		cpus := ""
+		if n.last >= n.first {
+			cpus = fmt.Sprintf(",cpus=%d-%d", n.first, n.last)
+		}
 		a = append(a,
 			"-object", fmt.Sprintf("memory-backend-ram,id=mem%d,size=%dM", i, n.memMiB),
-			"-numa", fmt.Sprintf("node,nodeid=%d,cpus=%d-%d,memdev=mem%d", i, n.first, n.last, i))
+			"-numa", fmt.Sprintf("node,nodeid=%d%s,memdev=mem%d", i, cpus, i))
 	}
 	a = append(a,
 		"-chardev", "file,id=con,path="+f.console,

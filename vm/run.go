@@ -120,18 +120,25 @@ func Run(ctx context.Context, o Options) (int, error) {
 		deadline: time.Now().Add(o.Timeout)}
 	accel := o.Accel
 	if accel == AccelAuto {
+		probe := newKVMProbe(qemu)
 		if err := kvmUsable(); err != nil {
 			fmt.Fprintf(o.Log, "ktstar vm: KVM not usable (%v); using TCG (slower)\n", err)
 			accel = AccelTCG
+		} else if note, failed := probe.failed(); failed {
+			fmt.Fprintf(o.Log, "ktstar vm: using TCG: a KVM guest did not boot on this host before (%s; delete %s to probe again)\n", note, probe.path)
+			accel = AccelTCG
 		} else {
 			res := g.boot(ctx, AccelKVM, o.ProbeTimeout)
+			if res.sawOutput {
+				probe.forget()
+			}
 			// A KVM guest that printed nothing, whether it hung or QEMU
 			// gave up at once, is retried under TCG.
 			if res.sawOutput || res.ctxErr != nil || res.timedOut {
 				return g.finish(res)
 			}
-			fmt.Fprintf(o.Log, "ktstar vm: KVM guest printed nothing in %v%s; falling back to TCG (slower; --accel tcg skips the probe)\n",
-				o.ProbeTimeout, qemuSays(res.qemuOut))
+			why := fmt.Sprintf("KVM guest printed nothing in %v%s", o.ProbeTimeout, qemuSays(res.qemuOut))
+			fmt.Fprintf(o.Log, "ktstar vm: %s; falling back to TCG (slower%s)\n", why, probe.remember(why))
 			accel = AccelTCG
 		}
 	}

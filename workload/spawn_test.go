@@ -503,7 +503,11 @@ func spawnerHelper() {
 	os.Exit(3)
 }
 
-func TestParentDeathKillsWorkers(t *testing.T) {
+func TestParentDeathKillsWorkers(t *testing.T) { checkParentDeath(t) }
+
+// checkParentDeath kills a spawner process (a helper re-exec of this test
+// binary) and checks that its parked workers die with it, by SIGKILL.
+func checkParentDeath(t *testing.T) {
 	leakCheck(t)
 	// Orphaned workers are re-parented to us, so we can reap them and see
 	// how they died instead of racing init.

@@ -17,6 +17,7 @@ const usage = `ktstar runs Linux scheduler workloads described by Starlark scrip
 
 Usage:
   ktstar [flags] SCRIPT.star [-- ARGS]   run a script (same as "ktstar run")
+  ktstar vm [flags] SCRIPT.star          run it in a throwaway QEMU guest (ktstar vm --help)
   ktstar repl                            interactive session with every builtin
   ktstar list                            every work type: name, group size, summary
   ktstar doc NAME                        a work type's parameters, defaults and ranges

@@ -2,6 +2,7 @@
 // scripts and reports what every worker measured.
 //
 //	ktstar [flags] SCRIPT.star [-- ARGS]   run a script (same as `ktstar run`)
+//	ktstar vm [flags] SCRIPT.star [-- ARGS] run it in a throwaway QEMU guest
 //	ktstar repl                            interactive session
 //	ktstar list                            every work type
 //	ktstar doc NAME                        one work type's parameters
@@ -16,6 +17,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -33,11 +35,19 @@ const (
 func main() {
 	// A re-exec'd worker runs here and never returns.
 	workload.Init()
+	// So does PID 1 of a `ktstar vm` guest.
+	if vm.IsGuestInit() {
+		vm.GuestInit()
+	}
 	os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // Main runs the command line args and returns the exit status.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// vm has flags of its own, so it must come first.
+	if len(args) > 0 && args[0] == "vm" {
+		return vmMain(args[1:], stdout, stderr)
+	}
 	c, status, done := parse(args, stdout, stderr)
 	if done {
 		return status

@@ -31,6 +31,8 @@ func TestMain(m *testing.M) {
 	}
 	bin = filepath.Join(dir, "ktstar")
 	build := exec.Command("go", "build", "-o", bin, ".")
+	// Static like make build, so the guest tests can boot it as /init.
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build ktstar:", err)
@@ -180,16 +182,21 @@ h.stop()
 	if len(doc.Runs) != 1 || len(doc.Runs[0].Reports) != 4 {
 		t.Fatalf("want 1 run of 4 reports, got %s", b)
 	}
-	// Every field of the report struct, except those left out when empty
-	// (affinity_error, counters), which no futex worker has.
+	checkReportFields(t, doc.Runs[0].Reports)
+}
+
+// checkReportFields checks that every report holds every field of the
+// report struct, except those left out when empty (affinity_error,
+// counters), which no futex worker has.
+func checkReportFields(t *testing.T, reports []map[string]any) {
+	t.Helper()
 	rt := reflect.TypeFor[workload.Report]()
 	for i := range rt.NumField() {
-		tag := rt.Field(i).Tag.Get("json")
-		name, opts, _ := strings.Cut(tag, ",")
+		name, opts, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
 		if opts == "omitempty" {
 			continue
 		}
-		for w, r := range doc.Runs[0].Reports {
+		for w, r := range reports {
 			if _, ok := r[name]; !ok {
 				t.Errorf("report %d lacks %s", w, name)
 			}

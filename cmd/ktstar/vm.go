@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ktstar/ktstar/vm"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+)
+
+const vmUsage = `ktstar vm runs a script inside a throwaway QEMU guest with the CPU, SMT and
+NUMA topology asked for, and exits with the script's exit status.
+
+Usage:
+  ktstar vm [flags] SCRIPT.star [-- ARGS]
+
+The guest boots Debian's cloud kernel (fetched into ~/.cache/ktstar/kernel on
+first use) or --kernel, with this ktstar binary as /init: a pure cgroup v2
+hierarchy with every controller enabled, proc, sysfs, devtmpfs, a tmpfs /tmp
+and, with --disk, a scratch disk as /dev/vda (the only place io_device may
+name a device). Every .star file below the script's directory is copied in,
+so load() works. The binary must be static: build with make build
+(CGO_ENABLED=0).
+
+Exit status: the script's (0, 1 or 2), from inside the guest; 2 when the
+guest itself fails (no QEMU or kernel, a kernel panic, --timeout), with the
+last console lines; 130 or 143 after SIGINT or SIGTERM (QEMU is killed).
+
+Flags:
+`
+
+// vmAccelHelp explains --accel auto and its remembered probe.
+const vmAccelHelp = "accelerator `MODE`: auto, kvm or tcg. auto boots with KVM if /dev/kvm opens and the guest prints within 5s, else TCG; " +
+	"a failed probe is remembered for this host kernel and QEMU (~/.cache/ktstar/kernel/.kvm-probe), so later runs on a host " +
+	"where nested KVM hangs start with TCG at once (delete that file to probe again)"
+
+// vmMain runs `ktstar vm ARGS`.
+func vmMain(args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr}
+	var (
+		o                  vm.Options
+		numa, memory, disk string
+		verbose            bool
+		help               bool
+		colorMode          string
+		fs                 = pflag.NewFlagSet("ktstar vm", pflag.ContinueOnError)
+	)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.Kernel, "kernel", "", "boot the bzImage at `PATH` (e.g. a sched_ext kernel; it must have what the guest needs built in) instead of Debian's cloud kernel")
+	fs.IntVar(&o.CPUs, "cpus", 0, fmt.Sprintf("vCPUs (default %d, or the sum of a --numa list)", vm.DefaultCPUs))
+	fs.StringVar(&numa, "numa", "", "NUMA nodes `N|LIST`: a count (CPUs and memory split evenly) or a per-node list CPUS[:MEM],... such as 3,1 or 2:1G,2:512M (0 CPUs: a memory-only node)")
+	fs.IntVar(&o.SMT, "smt", 0, "hardware threads per core (2: SMT sibling pairs)")
+	fs.StringVar(&memory, "memory", "", "guest RAM of `SIZE`, e.g. 2G (default 1G, or the sum of a --numa list's memory)")
+	fs.StringVar(&o.Accel, "accel", vm.AccelAuto, vmAccelHelp)
+	fs.StringVar(&disk, "disk", "", "attach a scratch virtio disk of `SIZE` (e.g. 256M) as the guest's /dev/vda, backed by an unlinked temp file")
+	fs.StringVar(&o.Append, "append", "", "extra kernel command line `ARGS` (put last, so they override ktstar's)")
+	fs.DurationVar(&o.Timeout, "timeout", vm.DefaultTimeout, "kill the guest after this long, boot included")
+	fs.BoolVarP(&verbose, "console", "v", false, "copy the guest's raw serial console (kernel log, init messages) to stderr")
+	fs.StringVar(&o.Run.JSON, "json", "", "write the guest run's --json result to `FILE` on the host")
+	fs.StringArrayVar(&o.Run.Set, "set", nil, "set params[`KEY`] to VALUE for the script (repeatable: --set k=v)")
+	fs.BoolVarP(&o.Run.Quiet, "quiet", "q", false, "print only what the script prints and errors")
+	fs.StringVar(&colorMode, "color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
+	fs.BoolVarP(&help, "help", "h", false, "show this help")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, vmUsage)
+		fs.PrintDefaults()
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "ktstar vm: "+format+" (see ktstar vm --help)\n", a...)
+		return exitError
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		return usageErr("%v", err)
+	}
+	if help {
+		fs.Usage()
+		return exitOK
+	}
+	if err := c.setColor(colorMode, stderr); err != nil {
+		return usageErr("%v", err)
+	}
+	rest := fs.Args()
+	if dash := fs.ArgsLenAtDash(); dash >= 0 {
+		rest, o.Run.Args = rest[:dash], rest[dash:]
+	}
+	if len(rest) != 1 {
+		return usageErr("want one SCRIPT.star, got %d argument(s): %q", len(rest), rest)
+	}
+	o.Script = rest[0]
+	for _, kv := range o.Run.Set {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return usageErr("--set %q: want KEY=VALUE", kv)
+		}
+	}
+	var err error
+	if numa != "" {
+		if o.NUMA, o.Nodes, err = vm.ParseNUMA(numa); err != nil {
+			return usageErr("%v", err)
+		}
+	}
+	if memory != "" {
+		if o.Memory, err = vm.ParseSize(memory); err != nil {
+			return usageErr("--memory: %v", err)
+		}
+	}
+	if disk != "" {
+		if o.Disk, err = vm.ParseSize(disk); err != nil {
+			return usageErr("--disk: %v", err)
+		}
+	}
+	if o.Timeout <= 0 {
+		return usageErr("--timeout %v: want a positive duration", o.Timeout)
+	}
+	o.Stdout, o.Stderr = stdout, stderr
+	if !o.Run.Quiet {
+		o.Log = stderr
+	}
+	if verbose {
+		o.Console = stderr
+	}
+	return c.runVM(o)
+}
+
+// runVM boots the guest and maps the outcome to an exit status.
+func (c *cli) runVM(o vm.Options) int {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := watchSignals(cancel, nil)
+	code, err := vm.Run(ctx, o)
+	sig, signalled := sigs.stop()
+	switch {
+	case signalled:
+		c.printError(fmt.Sprintf("ktstar vm: interrupted by %s; QEMU killed", unix.SignalName(sig)))
+		return exitSignal + int(sig)
+	case err != nil:
+		c.printError(fmt.Sprintf("ktstar vm: %v", err))
+		return exitError
+	}
+	// The guest's run already printed its errors and summary.
+	return code
+}

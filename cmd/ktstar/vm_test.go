@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ktstar/ktstar/vm"
+	"github.com/ktstar/ktstar/vm/vmtest"
+)
+
+// TestVMUsage checks `ktstar vm`'s own errors, which need no guest.
+func TestVMUsage(t *testing.T) {
+	s := script(t, "print('hi')\n")
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		code  int
+		inErr string
+	}{
+		{"help", []string{"vm", "--help"}, 0, "--numa"},
+		{"no script", []string{"vm"}, 2, "want one SCRIPT.star, got 0"},
+		{"two scripts", []string{"vm", s, s}, 2, "want one SCRIPT.star, got 2"},
+		{"bad numa", []string{"vm", "--numa", "x", s}, 2, `--numa "x": want a node count`},
+		{"uneven numa", []string{"vm", "--cpus", "3", "--numa", "2", s}, 2, "cpus 3 do not split evenly over 2 nodes"},
+		{"bad memory", []string{"vm", "--memory", "lots", s}, 2, `--memory: size "lots"`},
+		{"bad disk", []string{"vm", "--disk", "-1", s}, 2, `--disk: size "-1"`},
+		{"bad accel", []string{"vm", "--accel", "xen", s}, 2, `accel "xen": want auto, kvm or tcg`},
+		{"bad timeout", []string{"vm", "--timeout", "0s", s}, 2, "--timeout 0s: want a positive duration"},
+		{"bad set", []string{"vm", "--set", "novalue", s}, 2, `--set "novalue": want KEY=VALUE`},
+		{"missing script", []string{"vm", "/nonexistent.star"}, 2, "script: stat /nonexistent.star"},
+		{"missing kernel", []string{"vm", "--kernel", "/nonexistent/bzImage", s}, 2, "no guest kernel: stat /nonexistent/bzImage"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs, code := ktstar(t, "", tc.args...)
+			if code != tc.code || !strings.Contains(errs, tc.inErr) {
+				t.Fatalf("exit %d (want %d)\nstderr:\n%s\nwant it to contain %q", code, tc.code, errs, tc.inErr)
+			}
+		})
+	}
+}
+
+// Guest tests run the real binary (static, see TestMain) with `ktstar
+// vm`, so each boots a TCG guest: they run only under make test-guest.
+
+// guestOrSkip skips t unless guest tests are on and QEMU and a kernel are
+// here.
+func guestOrSkip(t *testing.T) {
+	t.Helper()
+	if os.Getenv(vmtest.Env) == "" {
+		t.Skipf("guest test: set %s=1 (make test-guest) to boot QEMU guests", vmtest.Env)
+	}
+	if _, err := exec.LookPath(vm.DefaultQEMU); err != nil {
+		t.Skipf("guest test: %s not installed (bash vm/deps.sh installs it)", vm.DefaultQEMU)
+	}
+	if _, err := vm.DefaultKernel(context.Background(), io.Discard); err != nil {
+		t.Skipf("guest test: no kernel: %v", err)
+	}
+}
+
+// ktstarVM runs `ktstar vm` with args and returns stdout, stderr and the
+// exit status. The run gets a TMPDIR of its own and a marker on the guest
+// kernel's command line (added to kernelArgs); afterwards the test fails
+// if that TMPDIR is not empty or a QEMU process with the marker is still
+// alive.
+func ktstarVM(t *testing.T, kernelArgs string, args ...string) (string, string, int) {
+	t.Helper()
+	tmp, err := os.MkdirTemp("", "ktstar-vmtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	var id [8]byte
+	rand.Read(id[:])
+	marker := "ktstar_test=" + hex.EncodeToString(id[:])
+	accel := os.Getenv(vmtest.AccelEnv)
+	if accel == "" {
+		accel = vm.AccelTCG
+	}
+	full := append([]string{"vm", "--accel", accel, "--append", strings.TrimSpace(marker + " " + kernelArgs)}, args...)
+	cmd := exec.Command(bin, full...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err = cmd.Run()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	t.Logf("ktstar %s: exit %d after %.1fs", strings.Join(full, " "), cmd.ProcessState.ExitCode(), time.Since(start).Seconds())
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("ktstar vm left %d entries in its TMPDIR, e.g. %s", len(left), left[0].Name())
+	}
+	if pids := processesWith(marker); len(pids) > 0 {
+		t.Errorf("QEMU still running after ktstar vm exited: pids %v", pids)
+		for _, p := range pids {
+			if proc, err := os.FindProcess(p); err == nil {
+				proc.Kill()
+			}
+		}
+	}
+	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+}
+
+// processesWith lists live processes whose command line contains s.
+func processesWith(s string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && bytes.Contains(b, []byte(s)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestGuestTopologyExample runs examples/topology.star in guests of two
+// shapes: what it prints comes from inside the guest.
+func TestGuestTopologyExample(t *testing.T) {
+	guestOrSkip(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"4 cpus 2 nodes", []string{"--cpus", "4", "--numa", "2"},
+			[]string{"4 CPUs: 0,1,2,3\n", "2 NUMA nodes (0 memory-only)\n", "node 0: CPUs 0,1\n", "node 1: CPUs 2,3\n", "0 SMT sibling groups"}},
+		{"smt 2", []string{"--cpus", "4", "--numa", "2", "--smt", "2"},
+			[]string{"4 CPUs: 0,1,2,3\n", "2 SMT sibling groups: [0,1] [2,3]\n"}},
+		{"memory-only node", []string{"--numa", "2:512M,0:256M", "--memory", "768M"},
+			[]string{"2 CPUs: 0,1\n", "2 NUMA nodes (1 memory-only)\n", "node 1: CPUs none\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := ktstarVM(t, "", append(tc.args, "../../examples/topology.star")...)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestGuestExitCodes checks that 0, 1 (fail) and 2 (a script error) come
+// back from inside the guest, with the script's output and error.
+func TestGuestExitCodes(t *testing.T) {
+	guestOrSkip(t)
+	for _, tc := range []struct {
+		src          string
+		code         int
+		inOut, inErr string
+	}{
+		{"print('fine')\n", 0, "fine\n", ""},
+		{"print('about to fail')\nfail('too slow')\n", 1, "about to fail\n", "s.star:2:5: error: fail: too slow"},
+		{"print('about to err')\nx = 1 // 0\n", 2, "about to err\n", "s.star:2:7: error: floored division by zero"},
+	} {
+		t.Run(strconv.Itoa(tc.code), func(t *testing.T) {
+			out, errs, code := ktstarVM(t, "", script(t, tc.src))
+			if code != tc.code || !strings.Contains(out, tc.inOut) || !strings.Contains(errs, tc.inErr) {
+				t.Fatalf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s\nwant stdout to contain %q and stderr %q", code, tc.code, out, errs, tc.inOut, tc.inErr)
+			}
+		})
+	}
+}
+
+// TestGuestJSON checks that --json, --set and the script's arguments
+// travel: the host file holds the guest's facts and one report per worker
+// with every field.
+func TestGuestJSON(t *testing.T) {
+	guestOrSkip(t)
+	out := filepath.Join(t.TempDir(), "out.json")
+	s := script(t, `
+h = spawn(workload(workers = int(params["n"]), work = work.futex_ping_pong()))
+h.start()
+sleep("300ms")
+h.stop()
+`)
+	_, errs, code := ktstarVM(t, "", "--cpus", "2", "-q", "--json", out, "--set", "n=4", s, "--", "x")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Args []string          `json:"args"`
+		Host map[string]any    `json:"host"`
+		Set  map[string]string `json:"params"`
+		Runs []struct {
+			Reports []map[string]any `json:"reports"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("--json output does not parse: %v\n%s", err, b)
+	}
+	// The guest's facts, not the host's: 2 CPUs and Debian's kernel.
+	if doc.Host["cpu_count"] != 2.0 || !strings.Contains(doc.Host["kernel_release"].(string), "cloud") {
+		t.Errorf("host facts %v, want the guest's (2 CPUs, the cloud kernel)", doc.Host)
+	}
+	if !reflect.DeepEqual(doc.Args, []string{"x"}) || doc.Set["n"] != "4" {
+		t.Errorf("args %v, params %v", doc.Args, doc.Set)
+	}
+	if len(doc.Runs) != 1 || len(doc.Runs[0].Reports) != 4 {
+		t.Fatalf("want 1 run of 4 reports, got %s", b)
+	}
+	checkReportFields(t, doc.Runs[0].Reports)
+	for w, r := range doc.Runs[0].Reports {
+		if r["completed"] != true || r["work_units"] == 0.0 {
+			t.Errorf("report %d: completed %v, work_units %v", w, r["completed"], r["work_units"])
+		}
+	}
+}
+
+// TestGuestTimeout: a script that never finishes is killed at --timeout,
+// and the user sees why with the console's last lines.
+func TestGuestTimeout(t *testing.T) {
+	guestOrSkip(t)
+	out, errs, code := ktstarVM(t, "", "--timeout", "25s", script(t, "print('started')\nsleep('1h')\n"))
+	t.Logf("the user sees:\n%s", errs)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(out, "started\n") {
+		t.Errorf("stdout %q: the script never started, so the timeout hit the boot", out)
+	}
+	for _, w := range []string{"guest did not finish within --timeout 25s; QEMU killed", "console lines:", "ktstar-init"} {
+		if !strings.Contains(errs, w) {
+			t.Errorf("stderr lacks %q", w)
+		}
+	}
+}
+
+// TestGuestKernelPanic: a kernel that cannot start init panics, and the
+// panic is reported as such. The guest's rdinit points nowhere, so the
+// kernel looks for a root file system, finds none and panics.
+func TestGuestKernelPanic(t *testing.T) {
+	guestOrSkip(t)
+	_, errs, code := ktstarVM(t, "rdinit=/nonexistent", script(t, "print('unreachable')\n"))
+	t.Logf("the user sees:\n%s", errs)
+	if code != 2 || !strings.Contains(errs, "guest kernel panicked: ") || !strings.Contains(errs, "Kernel panic - not syncing") {
+		t.Fatalf("exit %d, want 2 and the panic line", code)
+	}
+}
