@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,15 +124,64 @@ func TestExitStatus(t *testing.T) {
 	}
 }
 
-// TestList checks that `ktstar list` shows every type of the catalog.
+// TestList checks that `ktstar list` has one row per workload.Names()
+// entry: a fixed name, or for a type the user names (Custom) its form.
 func TestList(t *testing.T) {
 	out, _, code := ktstar(t, "", "list")
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
+	rows := map[string]string{} // first column → row
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, line := range lines[1:] {
+		rows[strings.Fields(line)[0]] = line
+	}
+	names := workload.Names()
+	if len(lines)-1 != len(names) {
+		t.Errorf("list has %d rows, want %d (one per work type)", len(lines)-1, len(names))
+	}
+	forms := 0
+	for _, name := range names {
+		typ, _ := workload.Lookup(name)
+		row, ok := rows[typ.Form()]
+		if !ok || !strings.Contains(row, "work."+typ.Ctor) || !strings.Contains(row, typ.Doc) {
+			t.Errorf("list lacks %s (as %s):\n%s", name, typ.Form(), out)
+		}
+		if typ.Form() != name {
+			forms++
+		}
+	}
+	if _, ok := rows["Custom(name)"]; !ok || forms != 1 {
+		t.Errorf("want Custom listed as the one form Custom(name), got %d forms:\n%s", forms, out)
+	}
+}
+
+// TestDoc checks that `ktstar doc` renders every parameter of every type
+// with its kind, a default in Starlark form and the allowed range.
+func TestDoc(t *testing.T) {
 	for _, typ := range workload.Types() {
-		if !strings.Contains(out, typ.Name+" ") || !strings.Contains(out, "work."+typ.Ctor) || !strings.Contains(out, typ.Doc) {
-			t.Errorf("list lacks %s:\n%s", typ.Name, out)
+		out, errs, code := ktstar(t, "", "doc", typ.Ctor)
+		if code != 0 {
+			t.Errorf("doc %s: exit %d: %s", typ.Ctor, code, errs)
+			continue
+		}
+		if !strings.Contains(out, "default:    work."+typ.Ctor+"(") && !strings.Contains(out, "required:") {
+			t.Errorf("doc %s shows neither a default nor what is required:\n%s", typ.Ctor, out)
+		}
+		for _, p := range typ.Params {
+			if !regexp.MustCompile(`(?m)^    `+p.Name+` +`+regexp.QuoteMeta(p.Kind.String())+`  +\S`).MatchString(out) ||
+				!strings.Contains(out, p.Range()) {
+				t.Errorf("doc %s lacks parameter %s (%s, %s):\n%s", typ.Ctor, p.Name, p.Kind, p.Range(), out)
+			}
+		}
+		if strings.Contains(out, "None") {
+			t.Errorf("doc %s renders a default as None:\n%s", typ.Ctor, out)
+		}
+	}
+	out, _, _ := ktstar(t, "", "doc", "sequence")
+	for _, want := range []string{"list of phase  []", "required:   phases = []: at least one phase is needed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doc sequence lacks %q:\n%s", want, out)
 		}
 	}
 }
