@@ -157,6 +157,10 @@ type Type struct {
 	// Samples is true when the body records wake-latency samples, so the
 	// worker reserves the reservoir up front instead of in the loop.
 	Samples bool
+	// CostSamples is true when the body records iteration-cost samples
+	// (the duration of one compute iteration), so the worker reserves
+	// that reservoir up front too.
+	CostSamples bool
 	// Scratch returns the files a worker of this type may create, given
 	// the worker's token (unique per worker and spawn). The worker creates
 	// them under these names; the parent removes them after reaping the
