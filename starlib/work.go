@@ -25,6 +25,11 @@ import (
 //	    the PascalCase names of every work type, in catalog order.
 //	def from_name(name, **params) -> work
 //	    the work type called name ("SpinWait"), with optional parameters.
+//	def custom(name, fn = None, arg = "") -> work
+//	    the one constructor written by hand: fn may be a Starlark function
+//	    defined at the top level of a load()ed module file, which each
+//	    worker process loads and calls as fn(ctx) (custom.go), or the
+//	    name of a Go function registered with workload.Register.
 //
 // A work value is immutable and hashable, prints as its constructor call
 // with every parameter, and has the attributes
@@ -47,6 +52,7 @@ func newWorkModule() *starlarkstruct.Module {
 			return makeWork(t, t.Ctor, kwargs)
 		}))
 	}
+	members["custom"] = starlark.NewBuiltin("custom", guard(workCustom))
 	return &starlarkstruct.Module{Name: "work", Members: members}
 }
 

@@ -16,6 +16,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -31,6 +33,9 @@ const (
 )
 
 func main() {
+	// Before Init: a re-exec'd worker running a Starlark custom function
+	// finds its runner in the registry.
+	starlib.RegisterCustomRunner(engine.RunModule, engine.Render)
 	// A re-exec'd worker runs here and never returns.
 	workload.Init()
 	os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))

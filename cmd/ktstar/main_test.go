@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -24,6 +26,7 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	starlib.RegisterCustomRunner(engine.RunModule, engine.Render)
 	workload.Init()
 	dir, err := os.MkdirTemp("", "ktstar-test")
 	if err != nil {
@@ -311,5 +314,89 @@ len(reports)
 	out, errs, code := ktstar(t, in, "repl")
 	if code != 0 || out != "2\n[True, True]\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// customLib is a module of Starlark custom functions for TestCustomStarlark.
+const customLib = `
+def spinner(ctx):
+    loops = 0
+    while not ctx.stopped():
+        ctx.spin(1024)
+        ctx.sched_yield()
+        ctx.count("loops")
+        ctx.tick()
+        loops += 1
+    print("spinner done")
+    return {"loops_returned": loops, "label": ctx.name, "ratio": 0.5}
+
+def boom(ctx):
+    ctx.spin()
+    fail("custom boom")
+
+def ignores_stop(ctx):
+    while True:
+        ctx.spin()
+
+def make():
+    def inner(ctx):
+        pass
+    return inner
+
+nested = make()
+`
+
+// TestCustomStarlark runs Starlark custom functions through the binary:
+// report fields, failure reports that let the run go on, and the
+// refusal of functions a worker could not load.
+func TestCustomStarlark(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "lib"), 0o755)
+	writeFile(t, filepath.Join(dir, "lib", "loops.star"), customLib)
+	main := filepath.Join(dir, "main.star")
+	writeFile(t, main, `
+load("lib/loops.star", "spinner", "boom", "ignores_stop")
+def run(w, n = 2):
+    h = spawn(workload(workers = n, work = w))
+    h.start()
+    sleep("150ms")
+    return h.stop()
+
+for r in run(work.custom("spin", spinner)):
+    c = r["counters"]
+    if not r["completed"] or r["iterations"] == 0 or c["loops"] != r["iterations"] or c["loops_returned"] != r["iterations"]:
+        fail("spinner report", r)
+    if r["extra"] != {"label": "spin", "ratio": 0.5} or r["wake_sample_total"] != r["iterations"] or r["work_units"] != 1024 * r["iterations"]:
+        fail("spinner fields", r)
+for name, fn, want in [("boom", boom, "custom boom"), ("deaf", ignores_stop, "the function's loop must end when ctx.stopped() is True")]:
+    for r in run(work.custom(name, fn), 1):
+        e = r["exit_info"]
+        if r["completed"] or e["kind"] != "failed" or want not in e["error"] or "lib/loops.star:" not in e["error"]:
+            fail(name, "report", r)
+print("after the failures", len(run(work.custom("again", spinner), 1)))
+`)
+	out, errs, code := ktstar(t, "", "-q", main)
+	if code != 0 || !strings.Contains(out, "after the failures 1") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if !regexp.MustCompile(`(?m)^custom spin\[\d+\]: spinner done$`).MatchString(errs) {
+		t.Errorf("the function's print is not on stderr with the work's name and pid:\n%s", errs)
+	}
+
+	for _, tc := range []struct{ name, src, want string }{
+		{"lambda", `work.custom("x", lambda ctx: None)`, "custom: fn: a lambda cannot run in a worker"},
+		{"nested", "load(\"lib/loops.star\", \"nested\")\nwork.custom(\"x\", nested)", "lib/loops.star:22:5) is not defined at the top level of its module"},
+		{"main file", "def f(ctx):\n    pass\nwork.custom(\"x\", f)", "custom: fn: f is defined in the main script"},
+		{"no ctx", "load(\"lib/loops.star\", \"make\")\nwork.custom(\"x\", make)", "custom: fn: make takes no parameters"},
+		{"not a function", `work.custom("x", 3)`, "custom: fn: want a function defined in a loaded module"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, "refuse.star")
+			writeFile(t, p, tc.src+"\n")
+			out, errs, code := ktstar(t, "", "-q", p)
+			if code != 2 || !strings.Contains(errs, tc.want) {
+				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 2 and %q", code, out, errs, tc.want)
+			}
+		})
 	}
 }
