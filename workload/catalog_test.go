@@ -23,7 +23,7 @@ func TestNewWorkErrors(t *testing.T) {
 		{"PipeIo", map[string]any{"burst_iters": 1 << 25}, `pipe_io: burst_iters = 33554432 is out of range (allowed: 0..16777216)`},
 		{"PipeIo", map[string]any{"burst_iters": "many"}, `pipe_io: burst_iters: want int, got string "many"`},
 		{"Bursty", map[string]any{"sleep_duration": "soon"}, `bursty: sleep_duration: "soon" is not a duration (e.g. "50ms")`},
-		{"Bursty", map[string]any{"burst_duration": -time.Second}, `bursty: burst_duration = -1s is out of range (allowed: 0s or more)`},
+		{"Bursty", map[string]any{"burst_duration": -time.Second}, `bursty: burst_duration = "-1s" is out of range (allowed: 0s or more)`},
 		{"Bursty", map[string]any{"burst_duration": 5}, `bursty: burst_duration: want duration, got int 5`},
 	} {
 		_, err := NewWork(tc.name, tc.params)

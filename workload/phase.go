@@ -134,7 +134,7 @@ func coercePhases(v any) ([]Phase, error) {
 			kind, _ := m["kind"].(string)
 			ph, err := NewPhase(PhaseKind(kind), m["duration"])
 			if err != nil {
-				return nil, fmt.Errorf("element %d: phase %s: %w", i, kind, err)
+				return nil, fmt.Errorf("element %d: %w", i, err)
 			}
 			out[i] = ph
 		}
