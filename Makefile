@@ -19,8 +19,10 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 
+# -p 1: packages' tests pin SCHED_FIFO spinners to a CPU and others measure
+# CPU shares; run side by side on two CPUs they perturb each other.
 test: vet
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
 # ktstar work types against C references and installed peers, A B A B …;
 # prints the table, writes every figure to bin/bench.json (BENCHMARKS.md).

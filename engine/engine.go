@@ -74,13 +74,29 @@ type Host struct {
 // returns its globals. Loads are confined to the directory tree of the
 // script. Errors are *[Error] values whose Error method renders them.
 func (h *Host) Run(ctx context.Context, path string) (starlark.StringDict, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read script: %w", err)
-	}
 	root, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		return nil, err
+	}
+	return h.run(ctx, path, root)
+}
+
+// RunModule executes one module file of a script on its own, as the
+// worker process of a Starlark custom work does with the module defining
+// its function: predeclared names as given, print to out, and its loads
+// resolved as for a script but confined only to the file system root,
+// since the script that loaded the module already ran it, and its loads,
+// within the script's own tree.
+func RunModule(ctx context.Context, path string, predeclared starlark.StringDict, out io.Writer) (starlark.StringDict, error) {
+	h := &Host{Predeclared: predeclared, Out: out}
+	return h.run(ctx, path, string(filepath.Separator))
+}
+
+// run executes the script at path with file loads confined to root.
+func (h *Host) run(ctx context.Context, path, root string) (starlark.StringDict, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read script: %w", err)
 	}
 	name := filepath.Clean(path)
 	abs, err := filepath.Abs(name)

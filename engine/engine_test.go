@@ -178,3 +178,27 @@ func TestREPLInterrupt(t *testing.T) {
 		t.Errorf("errors = %q", errs.String())
 	}
 }
+
+// TestRunModule runs a module on its own, as a custom work's worker does:
+// its loads may reach the script's tree above the module's directory,
+// which a script rooted at the module's directory could not.
+func TestRunModule(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "lib"), 0o755)
+	for name, src := range map[string]string{
+		"common.star":  "base = 40\n",
+		"lib/mod.star": "load('../common.star', 'base')\nprint('loaded')\nanswer = base + 2\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out strings.Builder
+	globals, err := RunModule(context.Background(), filepath.Join(dir, "lib/mod.star"), nil, &out)
+	if err != nil || globals["answer"] != starlark.MakeInt(42) || out.String() != "loaded\n" {
+		t.Fatalf("globals %v, output %q, err %v; want answer = 42 and the print", globals, out.String(), err)
+	}
+	if _, err := (&Host{}).Run(context.Background(), filepath.Join(dir, "lib/mod.star")); err == nil || !strings.Contains(err.Error(), "outside the script's directory") {
+		t.Errorf("as a script, the module's load of ../common.star gave %v, want it refused", err)
+	}
+}

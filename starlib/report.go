@@ -31,7 +31,7 @@ var uint64Slice = reflect.TypeFor[[]uint64]()
 // pointers, slices, maps and scalars.
 func toStarlark(v reflect.Value) starlark.Value {
 	switch v.Kind() {
-	case reflect.Pointer:
+	case reflect.Pointer, reflect.Interface: // Interface: the values of Report.Extra
 		if v.IsNil() {
 			return starlark.None
 		}

@@ -5,6 +5,7 @@
 // The names a script sees (see [Session.Predeclared]):
 //
 //	work       work-type constructors generated from the catalog (work.go)
+//	phase      Sequence phases: spin, sleep, sched_yield, io (phase.go)
 //	workload   workload(workers=, work=, affinity=, policy=, nice=, comm=) (workload.go)
 //	affinity   inherit(), exact(cpus), random_subset(cpus, n) (affinity.go)
 //	sched      normal(), batch(), idle(), fifo(p), rr(p) (sched.go)
@@ -87,6 +88,7 @@ func NewSession(opts Options) *Session { return &Session{opts: opts} }
 func (s *Session) Predeclared() starlark.StringDict {
 	return starlark.StringDict{
 		"work":         Work,
+		"phase":        Phase,
 		"workload":     starlark.NewBuiltin("workload", guard(newWorkload)),
 		"affinity":     Affinity,
 		"sched":        Sched,

@@ -3,6 +3,7 @@ package starlib
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ktstar/ktstar/workload"
@@ -24,6 +25,11 @@ import (
 //	    the PascalCase names of every work type, in catalog order.
 //	def from_name(name, **params) -> work
 //	    the work type called name ("SpinWait"), with optional parameters.
+//	def custom(name, fn = None, arg = "") -> work
+//	    the one constructor written by hand: fn may be a Starlark function
+//	    defined at the top level of a load()ed module file, which each
+//	    worker process loads and calls as fn(ctx) (custom.go), or the
+//	    name of a Go function registered with workload.Register.
 //
 // A work value is immutable and hashable, prints as its constructor call
 // with every parameter, and has the attributes
@@ -46,6 +52,7 @@ func newWorkModule() *starlarkstruct.Module {
 			return makeWork(t, t.Ctor, kwargs)
 		}))
 	}
+	members["custom"] = starlark.NewBuiltin("custom", guard(workCustom))
 	return &starlarkstruct.Module{Name: "work", Members: members}
 }
 
@@ -116,22 +123,51 @@ func toParam(t *workload.Type, name string, v starlark.Value) (any, error) {
 			return nil, fmt.Errorf("%s = %s is out of range (allowed: %s)", name, n, p.Range())
 		}
 	case workload.KindDuration:
-		switch d := v.(type) {
-		case timelib.Duration:
-			return time.Duration(d), nil
-		case starlark.String:
-			return string(d), nil
+		if d, err := durationArg(v); err == nil {
+			return d, nil
 		}
 	case workload.KindBool:
 		if b, ok := v.(starlark.Bool); ok {
 			return bool(b), nil
 		}
-	case workload.KindEnum:
+	case workload.KindEnum, workload.KindString:
 		if s, ok := v.(starlark.String); ok {
 			return string(s), nil
 		}
+	case workload.KindInts:
+		return listParam(name, p, v, func(x starlark.Value) (int64, bool) {
+			n, ok := x.(starlark.Int)
+			if !ok {
+				return 0, false
+			}
+			return n.Int64()
+		})
+	case workload.KindPhases:
+		return listParam(name, p, v, func(x starlark.Value) (workload.Phase, bool) {
+			ph, ok := x.(PhaseValue)
+			return ph.P, ok
+		})
 	}
 	return nil, fmt.Errorf("%s: want %s, got %s %s", name, p.Kind, v.Type(), v)
+}
+
+// listParam converts a list or tuple whose elements elem accepts; the
+// error names the element that it refuses. Ranges are the catalog's to check.
+func listParam[T any](name string, p *workload.Param, v starlark.Value, elem func(starlark.Value) (T, bool)) (any, error) {
+	seq, ok := v.(starlark.Indexable)
+	if _, isStr := v.(starlark.String); !ok || isStr {
+		return nil, fmt.Errorf("%s: want %s, got %s %s", name, p.Kind, v.Type(), v)
+	}
+	out := make([]T, seq.Len())
+	for i := range out {
+		x := seq.Index(i)
+		e, ok := elem(x)
+		if !ok {
+			return nil, fmt.Errorf("%s[%d]: want %s, got %s %s", name, i, strings.TrimPrefix(p.Kind.String(), "list of "), x.Type(), x)
+		}
+		out[i] = e
+	}
+	return out, nil
 }
 
 // WorkValue is the Starlark value of a resolved work type.
@@ -189,9 +225,14 @@ func (w WorkValue) Attr(name string) (starlark.Value, error) {
 func (w WorkValue) AttrNames() []string { return []string{"group_size", "name", "params"} }
 
 // ParamValue converts a work parameter's Go value (from workload.Work.Arg)
-// to Starlark: int, time.duration, bool or string.
+// to Starlark: int, time.duration, bool, string, or a frozen list of ints
+// or of phases.
 func ParamValue(v any) starlark.Value {
 	switch x := v.(type) {
+	case []int64:
+		return frozenList(x, func(n int64) starlark.Value { return starlark.MakeInt64(n) })
+	case []workload.Phase:
+		return frozenList(x, func(p workload.Phase) starlark.Value { return PhaseValue{p} })
 	case int64:
 		return starlark.MakeInt64(x)
 	case time.Duration:
@@ -202,4 +243,14 @@ func ParamValue(v any) starlark.Value {
 		return starlark.String(x)
 	}
 	return starlark.None
+}
+
+func frozenList[T any](xs []T, conv func(T) starlark.Value) *starlark.List {
+	out := make([]starlark.Value, len(xs))
+	for i, x := range xs {
+		out[i] = conv(x)
+	}
+	l := starlark.NewList(out)
+	l.Freeze()
+	return l
 }

@@ -157,6 +157,10 @@ type Type struct {
 	// Samples is true when the body records wake-latency samples, so the
 	// worker reserves the reservoir up front instead of in the loop.
 	Samples bool
+	// CostSamples is true when the body records iteration-cost samples
+	// (the duration of one compute iteration), so the worker reserves
+	// that reservoir up front too.
+	CostSamples bool
 	// Scratch returns the files a worker of this type may create, given
 	// the worker's token (unique per worker and spawn). The worker creates
 	// them under these names; the parent removes them after reaping the
@@ -414,8 +418,13 @@ func coerceInts(p *Param, v any) (any, error) {
 	return out, nil
 }
 
+// formatValue renders a parameter value as Starlark source, so that a
+// printed work value can be pasted back into a script: durations as
+// strings ("50ms"), lists in brackets, phases as their constructor calls.
 func formatValue(v any) string {
 	switch x := v.(type) {
+	case time.Duration:
+		return fmt.Sprintf("%q", x.String())
 	case []int64:
 		parts := make([]string, len(x))
 		for i, n := range x {
@@ -510,11 +519,13 @@ func mustArg[T any](w Work, name string) T {
 	return v.(T)
 }
 
-// String renders the work value as its constructor call with every
-// parameter, e.g. `futex_ping_pong(spin_iters = 1024)`.
+// String renders the work value as the script call that makes it, with
+// every parameter, e.g. `work.bursty(burst_duration = "50ms", sleep_duration = "100ms")`:
+// valid Starlark that can be pasted back into a script.
 func (w Work) String() string {
 	t := w.Type()
 	var b strings.Builder
+	b.WriteString("work.")
 	b.WriteString(t.Ctor)
 	b.WriteByte('(')
 	for i := range t.Params {

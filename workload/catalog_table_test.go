@@ -83,7 +83,7 @@ func TestCatalogZeroAndCrossRules(t *testing.T) {
 		{"CachePressure", map[string]any{"size_kb": 0}, "cache_pressure: size_kb = 0 is out of range (allowed: 1..4194304)"},
 		{"CachePressure", map[string]any{"stride": 0}, "cache_pressure: stride = 0 is out of range (allowed: 1..1048576)"},
 		{"CacheYield", map[string]any{"size_kib": 0}, "cache_yield: size_kb = 0 is out of range"},
-		{"IdleChurn", map[string]any{"burst_duration": "0s"}, "idle_churn: burst_duration = 0s is out of range (allowed: 1ns or more)"},
+		{"IdleChurn", map[string]any{"burst_duration": "0s"}, `idle_churn: burst_duration = "0s" is out of range (allowed: 1ns or more)`},
 		{"IdleChurn", map[string]any{"sleep_duration": "0s"}, "idle_churn: sleep_duration = 0s is out of range (allowed: 1ns or more); for no sleep use spin_wait or yield_heavy"},
 		{"IpcVariance", map[string]any{"hot_iters": 0}, "ipc_variance: hot_iters = 0 is out of range (allowed: 1..16777216)"},
 		{"IpcVariance", map[string]any{"cold_iters": 0}, "ipc_variance: cold_iters = 0 is out of range"},

@@ -23,7 +23,7 @@ func TestNewWorkErrors(t *testing.T) {
 		{"PipeIo", map[string]any{"burst_iters": 1 << 25}, `pipe_io: burst_iters = 33554432 is out of range (allowed: 0..16777216)`},
 		{"PipeIo", map[string]any{"burst_iters": "many"}, `pipe_io: burst_iters: want int, got string "many"`},
 		{"Bursty", map[string]any{"sleep_duration": "soon"}, `bursty: sleep_duration: "soon" is not a duration (e.g. "50ms")`},
-		{"Bursty", map[string]any{"burst_duration": -time.Second}, `bursty: burst_duration = -1s is out of range (allowed: 0s or more)`},
+		{"Bursty", map[string]any{"burst_duration": -time.Second}, `bursty: burst_duration = "-1s" is out of range (allowed: 0s or more)`},
 		{"Bursty", map[string]any{"burst_duration": 5}, `bursty: burst_duration: want duration, got int 5`},
 	} {
 		_, err := NewWork(tc.name, tc.params)
@@ -40,9 +40,15 @@ func TestWorkValues(t *testing.T) {
 		json  string
 		group int
 	}{
-		{Work{}, "spin_wait()", `{"type":"SpinWait"}`, 0},
-		{MustWork("FutexPingPong", map[string]any{"spin_iters": uint64(7)}), "futex_ping_pong(spin_iters = 7)", `{"type":"FutexPingPong","params":{"spin_iters":7}}`, 2},
-		{MustWork("Bursty", map[string]any{"sleep_duration": "1ms"}), "bursty(burst_duration = 50ms, sleep_duration = 1ms)", `{"type":"Bursty","params":{"burst_duration":"50ms","sleep_duration":"1ms"}}`, 0},
+		{Work{}, "work.spin_wait()", `{"type":"SpinWait"}`, 0},
+		{MustWork("FutexPingPong", map[string]any{"spin_iters": uint64(7)}), "work.futex_ping_pong(spin_iters = 7)", `{"type":"FutexPingPong","params":{"spin_iters":7}}`, 2},
+		{MustWork("Bursty", map[string]any{"sleep_duration": "1ms"}), `work.bursty(burst_duration = "50ms", sleep_duration = "1ms")`, `{"type":"Bursty","params":{"burst_duration":"50ms","sleep_duration":"1ms"}}`, 0},
+		{MustWork("NumaWorkingSetSweep", map[string]any{"target_nodes": []int64{0}}), "work.numa_working_set_sweep(region_kb = 4096, sweep_period_ms = 100, target_nodes = [0])",
+			`{"type":"NumaWorkingSetSweep","params":{"region_kb":4096,"sweep_period_ms":100,"target_nodes":[0]}}`, 0},
+		{MustWork("Custom", map[string]any{"name": "a \"b\"", "fn": "test_loop"}), `work.custom(name = "a \"b\"", fn = "test_loop", arg = "")`,
+			`{"type":"Custom","params":{"arg":"","fn":"test_loop","name":"a \"b\""}}`, 0},
+		{MustWork("Sequence", map[string]any{"phases": []Phase{SpinPhase(time.Millisecond), IoPhase(2 * time.Second)}}), `work.sequence(phases = [phase.spin("1ms"), phase.io("2s")])`,
+			`{"type":"Sequence","params":{"phases":[{"kind":"spin","duration":"1ms"},{"kind":"io","duration":"2s"}]}}`, 0},
 	} {
 		if got := tc.work.String(); got != tc.str {
 			t.Errorf("String() = %q, want %q", got, tc.str)

@@ -76,10 +76,10 @@ func lookupCustom(name string) (CustomFunc, error) {
 // customTypes holds Custom, whose name comes from the user.
 var customTypes = []Type{{
 	Name: "Custom", Ctor: "custom", NamedBy: "name",
-	Doc: "A user-supplied loop: a Go function registered with workload.Register, or a script engine's runner.",
+	Doc: "A user-supplied loop: in scripts work.custom(name, fn) with fn defined at the top level of a load()ed module; in Go a function registered with workload.Register.",
 	Params: []Param{
 		{Name: "name", Kind: KindString, Default: "", Doc: "the work's name; also the registered function unless fn is set"},
-		{Name: "fn", Kind: KindString, Default: "", Doc: "registered function to run (default: name)"},
+		{Name: "fn", Kind: KindString, Default: "", Doc: "registered function to run (default: name); in scripts also a Starlark function, called as fn(ctx)"},
 		{Name: "arg", Kind: KindString, Default: "", Doc: "opaque argument for the function, e.g. a runner's module and function"},
 	},
 	Validate: func(w Work) error {

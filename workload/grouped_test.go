@@ -478,8 +478,8 @@ func TestSmtSiblingSpin(t *testing.T) {
 	}
 	rs := runGroup(t, Config{Workers: 2, Work: MustWork("SmtSiblingSpin", nil)}, 100*time.Millisecond)
 	for _, r := range rs {
-		if r.WorkUnits != 1024*r.Iterations || cnt(t, r, "iteration_cost_ns") == 0 {
-			t.Errorf("worker %d: %d units over %d iterations, counters %v", r.Tid, r.WorkUnits, r.Iterations, r.Counters)
+		if r.WorkUnits != 1024*r.Iterations || r.IterationCostSampleTotal != r.Iterations {
+			t.Errorf("worker %d: %d units and %d cost samples over %d iterations", r.Tid, r.WorkUnits, r.IterationCostSampleTotal, r.Iterations)
 		}
 	}
 	if confined {

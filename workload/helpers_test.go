@@ -69,7 +69,8 @@ func newTestWorker(t *testing.T, work Work) *Worker {
 		wfd:        -1,
 		counters:   map[string]uint64{},
 		rng:        0x9E3779B97F4A7C15,
-		wake:       make([]uint64, 0, MaxWakeSamples),
+		wake:       newReservoir(MaxWakeSamples),
+		costs:      newReservoir(MaxCostSamples),
 		migrations: make([]Migration, 0, 64),
 	}
 	w.stop = (*uint32)(unsafe.Pointer(&shm[offStop]))

@@ -38,37 +38,42 @@ func (w *Worker) run(body Body) Report {
 	atomic.StoreUint64(w.slot, w.iterations)
 	sched1, _ := readSchedstat(unix.Gettid())
 	r := Report{
-		Tid:                     unix.Gettid(),
-		GroupIdx:                w.spec.Group,
-		WorkUnits:               w.units,
-		Iterations:              w.iterations,
-		CPUTimeNs:               uint64(max(cpu, 0)),
-		WallTimeNs:              uint64(end - w.start),
-		MigrationCount:          w.migCount,
-		Migrations:              w.migrations,
-		CPUsUsed:                w.cpusUsed(),
-		MaxGapMs:                uint64(w.maxGap / int64(time.Millisecond)),
-		MaxGapCPU:               w.maxGapCPU,
-		MaxGapAtMs:              uint64(w.maxGapAt / int64(time.Millisecond)),
-		WakeLatenciesNs:         w.wake,
-		WakeSampleTotal:         w.wakeTotal,
-		SchedstatCPUTimeNs:      sub(sched1.CPUTimeNs, sched0.CPUTimeNs),
-		SchedstatRunDelayNs:     sub(sched1.RunDelayNs, sched0.RunDelayNs),
-		SchedstatRunCount:       sub(sched1.RunCount, sched0.RunCount),
-		NumaPages:               readNumaPages(),
-		VmstatNumaPagesMigrated: sub(readVmstatMigrated(), vm0),
-		Completed:               true,
-		IsMessenger:             w.work.Type().Messenger && w.spec.Pos == 0,
-		AffinityError:           w.affinityErr,
-		Cgroup:                  w.cgroup,
-		Counters:                w.counters,
-		LoopAllocs:              allocs[0].Value.Uint64() - allocs0,
+		Tid:                      unix.Gettid(),
+		GroupIdx:                 w.spec.Group,
+		WorkUnits:                w.units,
+		Iterations:               w.iterations,
+		CPUTimeNs:                uint64(max(cpu, 0)),
+		WallTimeNs:               uint64(end - w.start),
+		MigrationCount:           w.migCount,
+		Migrations:               w.migrations,
+		CPUsUsed:                 w.cpusUsed(),
+		MaxGapMs:                 uint64(w.maxGap / int64(time.Millisecond)),
+		MaxGapCPU:                w.maxGapCPU,
+		MaxGapAtMs:               uint64(w.maxGapAt / int64(time.Millisecond)),
+		WakeLatenciesNs:          w.wake.s,
+		WakeSampleTotal:          w.wake.total,
+		IterationCostsNs:         w.costs.s,
+		IterationCostSampleTotal: w.costs.total,
+		SchedstatCPUTimeNs:       sub(sched1.CPUTimeNs, sched0.CPUTimeNs),
+		SchedstatRunDelayNs:      sub(sched1.RunDelayNs, sched0.RunDelayNs),
+		SchedstatRunCount:        sub(sched1.RunCount, sched0.RunCount),
+		NumaPages:                readNumaPages(),
+		VmstatNumaPagesMigrated:  sub(readVmstatMigrated(), vm0),
+		Completed:                true,
+		IsMessenger:              w.work.Type().Messenger && w.spec.Pos == 0,
+		AffinityError:            w.affinityErr,
+		Cgroup:                   w.cgroup,
+		Counters:                 w.counters,
+		LoopAllocs:               allocs[0].Value.Uint64() - allocs0,
 	}
 	if r.WallTimeNs > r.CPUTimeNs {
 		r.OffCPUNs = r.WallTimeNs - r.CPUTimeNs
 	}
 	if r.WakeLatenciesNs == nil {
 		r.WakeLatenciesNs = []uint64{}
+	}
+	if r.IterationCostsNs == nil {
+		r.IterationCostsNs = []uint64{}
 	}
 	if f, ok := body.(Finisher); ok {
 		f.Finish(&r)

@@ -91,16 +91,19 @@ func (p *Phase) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &wp); err != nil {
 		return err
 	}
-	ph, err := newPhase(string(wp.Kind), wp.Duration)
+	ph, err := NewPhase(wp.Kind, wp.Duration)
 	if err != nil {
-		return err
+		return fmt.Errorf("phase %s: %w", wp.Kind, err)
 	}
 	*p = ph
 	return nil
 }
 
-func newPhase(kind string, dur any) (Phase, error) {
-	if _, ok := phaseKindInfo(PhaseKind(kind)); !ok {
+// NewPhase builds a phase from a kind and a duration given as a
+// time.Duration or a string like "50ms". It does not check the duration's
+// range: Sequence does, with the other parameters.
+func NewPhase(kind PhaseKind, dur any) (Phase, error) {
+	if _, ok := phaseKindInfo(kind); !ok {
 		kinds := make([]string, len(phaseKinds))
 		for i, pk := range phaseKinds {
 			kinds[i] = string(pk.Kind)
@@ -110,9 +113,9 @@ func newPhase(kind string, dur any) (Phase, error) {
 	p := Param{Name: "duration", Kind: KindDuration}
 	d, err := coerce(&p, dur)
 	if err != nil {
-		return Phase{}, fmt.Errorf("phase %s: %w", kind, err)
+		return Phase{}, err
 	}
-	return Phase{PhaseKind(kind), d.(time.Duration)}, nil
+	return Phase{kind, d.(time.Duration)}, nil
 }
 
 // coercePhases accepts []Phase, or the []any of {"kind", "duration"}
@@ -129,7 +132,7 @@ func coercePhases(v any) ([]Phase, error) {
 				return nil, fmt.Errorf("element %d: want a phase, got %T", i, x)
 			}
 			kind, _ := m["kind"].(string)
-			ph, err := newPhase(kind, m["duration"])
+			ph, err := NewPhase(PhaseKind(kind), m["duration"])
 			if err != nil {
 				return nil, fmt.Errorf("element %d: %w", i, err)
 			}

@@ -3,6 +3,9 @@ package workload
 // MaxWakeSamples caps each worker's wake-latency reservoir.
 const MaxWakeSamples = 100_000
 
+// MaxCostSamples caps each worker's iteration-cost reservoir.
+const MaxCostSamples = 100_000
+
 // Report is what one worker measured over its run. Field names in JSON are
 // ktstr's newest ones, because scripts and JSON consumers read them.
 type Report struct {
@@ -30,6 +33,12 @@ type Report struct {
 	// of the durations of the work type's timed blocking calls.
 	WakeLatenciesNs []uint64 `json:"wake_latencies_ns"`
 	WakeSampleTotal uint64   `json:"wake_sample_total"` // observations, including dropped ones
+
+	// IterationCostsNs is a uniform reservoir sample (at most
+	// MaxCostSamples) of the durations of complete compute iterations;
+	// only AluHot, SmtSiblingSpin and IpcVariance fill it.
+	IterationCostsNs         []uint64 `json:"iteration_costs_ns"`
+	IterationCostSampleTotal uint64   `json:"iteration_cost_sample_total"` // observations, including dropped ones
 
 	SchedstatCPUTimeNs  uint64 `json:"schedstat_cpu_time_ns"`  // Δ schedstat field 1
 	SchedstatRunDelayNs uint64 `json:"schedstat_run_delay_ns"` // Δ schedstat field 2 (runnable, waiting)

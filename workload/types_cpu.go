@@ -20,6 +20,7 @@ var cpuTypes = []Type{
 			Doc: "data path: Scalar (IMUL), Vec128 (SSE2), Vec256 (AVX2), Vec512 (AVX-512F) or Widest available; " +
 				"a width the CPU lacks fails the spawn (ktstr's Amx is not offered: AMX is never enabled)",
 		}},
+		CostSamples: true,
 		New: func(w *Worker) (Body, error) {
 			impl, err := resolveAluWidth(w.work.Enum("width"))
 			if err != nil {
@@ -36,6 +37,7 @@ var cpuTypes = []Type{
 			{Name: "cold_iters", Kind: KindInt, Default: int64(1024), Min: 1, Max: maxSpinIters, Doc: "random read-modify-writes over 512 KiB per cold phase"},
 			{Name: "period_iters", Kind: KindInt, Default: int64(64), Min: 1, Max: 1 << 16, Doc: "hot+cold pairs per iteration"},
 		},
+		CostSamples: true,
 		New: func(w *Worker) (Body, error) {
 			return &ipcVariance{
 				w: w, hot: uint64(w.work.Int("hot_iters")), cold: w.work.Int("cold_iters"), period: w.work.Int("period_iters"),
@@ -121,7 +123,9 @@ type aluHot struct {
 }
 
 func (b *aluHot) Step() bool {
+	t0 := nanotime()
 	b.sink ^= b.impl.chain(1024)
+	b.w.costSample(nanotime() - t0)
 	b.w.AddUnits(1024)
 	return true
 }
@@ -142,8 +146,11 @@ type ipcVariance struct {
 	completedPeriods uint64
 }
 
+// Step runs period_iters hot+cold pairs; only an iteration that stop did
+// not cut short is an iteration-cost sample.
 func (b *ipcVariance) Step() bool {
 	w := b.w
+	t0 := nanotime()
 	for range b.period {
 		if w.Stopped() {
 			return true
@@ -156,6 +163,7 @@ func (b *ipcVariance) Step() bool {
 		coldRMW(b.buf, &b.rng, b.cold)
 		w.AddUnits(uint64(b.cold))
 	}
+	w.costSample(nanotime() - t0)
 	w.Count("complete_iterations", 1)
 	return true
 }

@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,44 @@ func TestIpcVariance(t *testing.T) {
 	// Only the iteration cut short by stop may be partial.
 	if full == 0 || r.Iterations-full > 1 || r.WorkUnits < full*per || r.WorkUnits >= (full+1)*per {
 		t.Fatalf("iterations = %d, complete = %d, work_units = %d; want %d units per complete iteration", r.Iterations, full, r.WorkUnits, per)
+	}
+}
+
+// TestIterationCosts checks which types fill iteration_costs_ns (exactly
+// those declaring CostSamples, the three of the spec) and that each
+// complete iteration is one positive sample.
+func TestIterationCosts(t *testing.T) {
+	var declared []string
+	for _, typ := range Types() {
+		if typ.CostSamples {
+			declared = append(declared, typ.Name)
+		}
+	}
+	if want := []string{"AluHot", "IpcVariance", "SmtSiblingSpin"}; !slices.Equal(declared, want) {
+		// Catalog order puts AluHot and IpcVariance first, SmtSiblingSpin later.
+		t.Errorf("types with CostSamples: %v, want %v", declared, want)
+	}
+	for _, tc := range []struct {
+		cfg      Config
+		complete func(r Report) uint64 // iterations that must each be one sample
+	}{
+		{Config{Workers: 1, Work: MustWork("AluHot", map[string]any{"width": "Scalar"})}, func(r Report) uint64 { return r.Iterations }},
+		{Config{Workers: 1, Work: MustWork("IpcVariance", map[string]any{"hot_iters": 1000, "cold_iters": 100, "period_iters": 4})}, func(r Report) uint64 { return r.Counters["complete_iterations"] }},
+		{Config{Workers: 2, Work: MustWork("SmtSiblingSpin", nil)}, func(r Report) uint64 { return r.Iterations }},
+		{Config{Workers: 1, Work: MustWork("SpinWait", nil)}, func(Report) uint64 { return 0 }},
+	} {
+		t.Run(tc.cfg.Work.Name(), func(t *testing.T) {
+			for _, r := range runGroup(t, tc.cfg, 100*time.Millisecond) {
+				want := tc.complete(r)
+				if r.IterationCostSampleTotal != want || uint64(len(r.IterationCostsNs)) != min(want, MaxCostSamples) {
+					t.Errorf("worker %d: %d cost samples (%d kept) over %d complete iterations; want one each",
+						r.Tid, r.IterationCostSampleTotal, len(r.IterationCostsNs), want)
+				}
+				if slices.Contains(r.IterationCostsNs, 0) {
+					t.Errorf("worker %d: a zero iteration cost in %v", r.Tid, r.IterationCostsNs[:min(len(r.IterationCostsNs), 10)])
+				}
+			}
+		})
 	}
 }
 

@@ -20,8 +20,9 @@ var pressureTypes = []Type{
 		// Without an explicit affinity the pair is two independent
 		// spinners (ktstr's degenerate case); the smt_confined counter
 		// says whether the pair really shares one core.
-		GroupSize: pairs,
-		New:       newSmtSiblingSpin,
+		GroupSize:   pairs,
+		CostSamples: true,
+		New:         newSmtSiblingSpin,
 	},
 	{
 		Name: "SignalStorm", Ctor: "signal_storm",
@@ -131,18 +132,17 @@ func newSmtSiblingSpin(w *Worker) (Body, error) {
 		n = 1
 	}
 	w.Count("smt_confined", n)
-	w.Count("iteration_cost_ns", 0)
 	return smtSiblingSpin{w}, nil
 }
 
-// smtSiblingSpin sums each burst's cost (iteration_cost_ns / iterations is
-// the mean): sibling interference lengthens it.
+// smtSiblingSpin samples each burst's cost into iteration_costs_ns:
+// sibling interference lengthens it.
 type smtSiblingSpin struct{ w *Worker }
 
 func (b smtSiblingSpin) Step() bool {
 	t0 := nanotime()
 	b.w.SpinBurst(1024)
-	b.w.Count("iteration_cost_ns", uint64(nanotime()-t0))
+	b.w.costSample(nanotime() - t0)
 	return true
 }
 

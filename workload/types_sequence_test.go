@@ -62,7 +62,7 @@ func TestSequenceJSONRoundTrip(t *testing.T) {
 	if err := back.UnmarshalJSON(data); err != nil || back.String() != work.String() {
 		t.Fatalf("round trip: %v, %v; want %v", back, err, work)
 	}
-	if got := work.String(); got != `sequence(phases = [phase.spin("100ms"), phase.sched_yield("20ms")])` {
+	if got := work.String(); got != `work.sequence(phases = [phase.spin("100ms"), phase.sched_yield("20ms")])` {
 		t.Errorf("String() = %s", got)
 	}
 }

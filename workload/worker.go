@@ -113,9 +113,9 @@ type Worker struct {
 	maxGapCPU   int
 	maxGapAt    int64
 
-	wake      []uint64
-	wakeTotal uint64
-	rng       uint64
+	wake  reservoir // wake latencies, reserved when the type has Samples
+	costs reservoir // iteration costs, reserved when the type has CostSamples
+	rng   uint64
 
 	counters    map[string]uint64
 	affinityErr string
@@ -151,17 +151,34 @@ func (w *Worker) Count(name string, n uint64) { w.counters[name] += n }
 
 // WakeSample records one wake latency into the reservoir (Vitter's
 // Algorithm R, capped at MaxWakeSamples), without allocating.
-func (w *Worker) WakeSample(ns int64) {
+func (w *Worker) WakeSample(ns int64) { w.wake.add(ns, &w.rng) }
+
+// costSample records the duration of one compute iteration, for the
+// types that declare CostSamples.
+func (w *Worker) costSample(ns int64) { w.costs.add(ns, &w.rng) }
+
+// reservoir is a uniform sample of at most cap(s) observations (Vitter's
+// Algorithm R). Its slice is reserved before the loop, so add never
+// allocates.
+type reservoir struct {
+	s     []uint64
+	total uint64 // observations, including dropped ones
+}
+
+func newReservoir(n int) reservoir { return reservoir{s: make([]uint64, 0, n)} }
+
+// add records one observation; negative values count as 0.
+func (r *reservoir) add(ns int64, rng *uint64) {
 	if ns < 0 {
 		ns = 0
 	}
-	w.wakeTotal++
-	if len(w.wake) < MaxWakeSamples {
-		w.wake = append(w.wake, uint64(ns))
+	r.total++
+	if len(r.s) < cap(r.s) {
+		r.s = append(r.s, uint64(ns))
 		return
 	}
-	if j := w.rand() % w.wakeTotal; j < MaxWakeSamples {
-		w.wake[j] = uint64(ns)
+	if j := xorshift64(rng) % r.total; j < uint64(len(r.s)) {
+		r.s[j] = uint64(ns)
 	}
 }
 
@@ -316,8 +333,11 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 	if w.rng == 0 {
 		w.rng = 0x9E3779B97F4A7C15
 	}
-	if w.work.Type().Samples {
-		w.wake = make([]uint64, 0, MaxWakeSamples)
+	if t := w.work.Type(); t.Samples {
+		w.wake = newReservoir(MaxWakeSamples)
+	}
+	if t := w.work.Type(); t.CostSamples {
+		w.costs = newReservoir(MaxCostSamples)
 	}
 	w.migrations = make([]Migration, 0, 64)
 	return w

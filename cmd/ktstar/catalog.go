@@ -9,13 +9,14 @@ import (
 	"github.com/ktstar/ktstar/workload"
 )
 
-// list prints every work type of the catalog: name, constructor, group
-// size and its one-line description.
+// list prints every work type of the catalog: name (or, for a type the
+// user names, its form such as Custom(name)), constructor, group size and
+// its one-line description.
 func (c *cli) list() int {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tCONSTRUCTOR\tGROUP\tDESCRIPTION")
 	for _, t := range workload.Types() {
-		fmt.Fprintf(tw, "%s\twork.%s\t%s\t%s\n", t.Name, t.Ctor, groupSize(t), t.Doc)
+		fmt.Fprintf(tw, "%s\twork.%s\t%s\t%s\n", t.Form(), t.Ctor, groupSize(t), t.Doc)
 	}
 	tw.Flush()
 	return exitOK
@@ -44,10 +45,14 @@ func (c *cli) doc(name string) int {
 		c.printError("ktstar doc: " + err.Error())
 		return exitError
 	}
-	w := workload.MustWork(t.Name, nil)
-	fmt.Fprintf(c.stdout, "%s (work.%s)\n  %s\n", t.Name, t.Ctor, t.Doc)
+	fmt.Fprintf(c.stdout, "%s (work.%s)\n  %s\n", t.Form(), t.Ctor, t.Doc)
 	fmt.Fprintf(c.stdout, "  group size: %s\n", groupSize(t))
-	fmt.Fprintf(c.stdout, "  default:    work.%s\n", w)
+	// Sequence and Custom have no usable defaults: say what they need.
+	if w, err := workload.NewWork(t.Name, nil); err == nil {
+		fmt.Fprintf(c.stdout, "  default:    %s\n", w)
+	} else {
+		fmt.Fprintf(c.stdout, "  required:   %s\n", strings.TrimPrefix(err.Error(), t.Ctor+": "))
+	}
 	if len(t.Params) == 0 {
 		fmt.Fprintln(c.stdout, "  parameters: none")
 		return exitOK
@@ -56,12 +61,11 @@ func (c *cli) doc(name string) int {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "    NAME\tKIND\tDEFAULT\tALLOWED\tDESCRIPTION")
 	for _, p := range t.Params {
-		def, _ := w.Arg(p.Name)
 		desc := p.Doc
 		if len(p.Aliases) > 0 {
 			desc += " (also: " + strings.Join(p.Aliases, ", ") + ")"
 		}
-		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", p.Name, p.Kind, starlib.ParamValue(def), p.Range(), desc)
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", p.Name, p.Kind, starlib.ParamValue(p.Default), p.Range(), desc)
 	}
 	tw.Flush()
 	return exitOK

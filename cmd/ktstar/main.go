@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/workload"
 )
@@ -33,6 +35,9 @@ const (
 )
 
 func main() {
+	// Before Init: a re-exec'd worker running a Starlark custom function
+	// finds its runner in the registry.
+	starlib.RegisterCustomRunner(engine.RunModule, engine.Render)
 	// A re-exec'd worker runs here and never returns.
 	workload.Init()
 	// So does PID 1 of a `ktstar vm` guest.

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -23,6 +26,7 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	starlib.RegisterCustomRunner(engine.RunModule, engine.Render)
 	workload.Init()
 	dir, err := os.MkdirTemp("", "ktstar-test")
 	if err != nil {
@@ -75,8 +79,11 @@ func writeFile(t testing.TB, path, src string) {
 // TestExamples runs every example through the real binary, briefly.
 func TestExamples(t *testing.T) {
 	files, _ := filepath.Glob("../../examples/*.star")
-	if len(files) < 4 {
-		t.Fatalf("found %d examples, want quickstart and one per group", len(files))
+	// quickstart and one per family of work types.
+	for _, name := range []string{"quickstart", "compute", "io", "churn", "mem", "sequence", "custom", "fanout", "lock", "rt"} {
+		if !slices.Contains(files, "../../examples/"+name+".star") {
+			t.Errorf("examples/%s.star is missing", name)
+		}
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -125,15 +132,64 @@ func TestExitStatus(t *testing.T) {
 	}
 }
 
-// TestList checks that `ktstar list` shows every type of the catalog.
+// TestList checks that `ktstar list` has one row per workload.Names()
+// entry: a fixed name, or for a type the user names (Custom) its form.
 func TestList(t *testing.T) {
 	out, _, code := ktstar(t, "", "list")
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
+	rows := map[string]string{} // first column → row
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, line := range lines[1:] {
+		rows[strings.Fields(line)[0]] = line
+	}
+	names := workload.Names()
+	if len(lines)-1 != len(names) {
+		t.Errorf("list has %d rows, want %d (one per work type)", len(lines)-1, len(names))
+	}
+	forms := 0
+	for _, name := range names {
+		typ, _ := workload.Lookup(name)
+		row, ok := rows[typ.Form()]
+		if !ok || !strings.Contains(row, "work."+typ.Ctor) || !strings.Contains(row, typ.Doc) {
+			t.Errorf("list lacks %s (as %s):\n%s", name, typ.Form(), out)
+		}
+		if typ.Form() != name {
+			forms++
+		}
+	}
+	if _, ok := rows["Custom(name)"]; !ok || forms != 1 {
+		t.Errorf("want Custom listed as the one form Custom(name), got %d forms:\n%s", forms, out)
+	}
+}
+
+// TestDoc checks that `ktstar doc` renders every parameter of every type
+// with its kind, a default in Starlark form and the allowed range.
+func TestDoc(t *testing.T) {
 	for _, typ := range workload.Types() {
-		if !strings.Contains(out, typ.Name+" ") || !strings.Contains(out, "work."+typ.Ctor) || !strings.Contains(out, typ.Doc) {
-			t.Errorf("list lacks %s:\n%s", typ.Name, out)
+		out, errs, code := ktstar(t, "", "doc", typ.Ctor)
+		if code != 0 {
+			t.Errorf("doc %s: exit %d: %s", typ.Ctor, code, errs)
+			continue
+		}
+		if !strings.Contains(out, "default:    work."+typ.Ctor+"(") && !strings.Contains(out, "required:") {
+			t.Errorf("doc %s shows neither a default nor what is required:\n%s", typ.Ctor, out)
+		}
+		for _, p := range typ.Params {
+			if !regexp.MustCompile(`(?m)^    `+p.Name+` +`+regexp.QuoteMeta(p.Kind.String())+`  +\S`).MatchString(out) ||
+				!strings.Contains(out, p.Range()) {
+				t.Errorf("doc %s lacks parameter %s (%s, %s):\n%s", typ.Ctor, p.Name, p.Kind, p.Range(), out)
+			}
+		}
+		if strings.Contains(out, "None") {
+			t.Errorf("doc %s renders a default as None:\n%s", typ.Ctor, out)
+		}
+	}
+	out, _, _ := ktstar(t, "", "doc", "sequence")
+	for _, want := range []string{"list of phase  []", "required:   phases = []: at least one phase is needed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doc sequence lacks %q:\n%s", want, out)
 		}
 	}
 }
@@ -277,5 +333,89 @@ len(reports)
 	out, errs, code := ktstar(t, in, "repl")
 	if code != 0 || out != "2\n[True, True]\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// customLib is a module of Starlark custom functions for TestCustomStarlark.
+const customLib = `
+def spinner(ctx):
+    loops = 0
+    while not ctx.stopped():
+        ctx.spin(1024)
+        ctx.sched_yield()
+        ctx.count("loops")
+        ctx.tick()
+        loops += 1
+    print("spinner done")
+    return {"loops_returned": loops, "label": ctx.name, "ratio": 0.5}
+
+def boom(ctx):
+    ctx.spin()
+    fail("custom boom")
+
+def ignores_stop(ctx):
+    while True:
+        ctx.spin()
+
+def make():
+    def inner(ctx):
+        pass
+    return inner
+
+nested = make()
+`
+
+// TestCustomStarlark runs Starlark custom functions through the binary:
+// report fields, failure reports that let the run go on, and the
+// refusal of functions a worker could not load.
+func TestCustomStarlark(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "lib"), 0o755)
+	writeFile(t, filepath.Join(dir, "lib", "loops.star"), customLib)
+	main := filepath.Join(dir, "main.star")
+	writeFile(t, main, `
+load("lib/loops.star", "spinner", "boom", "ignores_stop")
+def run(w, n = 2):
+    h = spawn(workload(workers = n, work = w))
+    h.start()
+    sleep("150ms")
+    return h.stop()
+
+for r in run(work.custom("spin", spinner)):
+    c = r["counters"]
+    if not r["completed"] or r["iterations"] == 0 or c["loops"] != r["iterations"] or c["loops_returned"] != r["iterations"]:
+        fail("spinner report", r)
+    if r["extra"] != {"label": "spin", "ratio": 0.5} or r["wake_sample_total"] != r["iterations"] or r["work_units"] != 1024 * r["iterations"]:
+        fail("spinner fields", r)
+for name, fn, want in [("boom", boom, "custom boom"), ("deaf", ignores_stop, "the function's loop must end when ctx.stopped() is True")]:
+    for r in run(work.custom(name, fn), 1):
+        e = r["exit_info"]
+        if r["completed"] or e["kind"] != "failed" or want not in e["error"] or "lib/loops.star:" not in e["error"]:
+            fail(name, "report", r)
+print("after the failures", len(run(work.custom("again", spinner), 1)))
+`)
+	out, errs, code := ktstar(t, "", "-q", main)
+	if code != 0 || !strings.Contains(out, "after the failures 1") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if !regexp.MustCompile(`(?m)^custom spin\[\d+\]: spinner done$`).MatchString(errs) {
+		t.Errorf("the function's print is not on stderr with the work's name and pid:\n%s", errs)
+	}
+
+	for _, tc := range []struct{ name, src, want string }{
+		{"lambda", `work.custom("x", lambda ctx: None)`, "custom: fn: a lambda cannot run in a worker"},
+		{"nested", "load(\"lib/loops.star\", \"nested\")\nwork.custom(\"x\", nested)", "lib/loops.star:22:5) is not defined at the top level of its module"},
+		{"main file", "def f(ctx):\n    pass\nwork.custom(\"x\", f)", "custom: fn: f is defined in the main script"},
+		{"no ctx", "load(\"lib/loops.star\", \"make\")\nwork.custom(\"x\", make)", "custom: fn: make takes no parameters"},
+		{"not a function", `work.custom("x", 3)`, "custom: fn: want a function defined in a loaded module"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, "refuse.star")
+			writeFile(t, p, tc.src+"\n")
+			out, errs, code := ktstar(t, "", "-q", p)
+			if code != 2 || !strings.Contains(errs, tc.want) {
+				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 2 and %q", code, out, errs, tc.want)
+			}
+		})
 	}
 }

@@ -1,0 +1,105 @@
+package starlib
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ktstar/ktstar/workload"
+	timelib "go.starlark.net/lib/time"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
+)
+
+// Phase is the Starlark module `phase`: one constructor per Sequence
+// phase kind (workload.PhaseKinds), generated from that list.
+//
+//	def spin(duration) -> phase         spin bursts until the duration elapses
+//	def sleep(duration) -> phase        one sleep of the duration
+//	def sched_yield(duration) -> phase  sched_yield repeatedly (`yield` is reserved)
+//	def io(duration) -> phase           scratch-file writes and short sleeps
+//
+// duration is a time.duration or a string like "100ms". Phases are the
+// elements of work.sequence(phases = [...]), which checks that there is at
+// least one and that every duration is positive. A phase value is
+// immutable and hashable, prints as its constructor call, and has the
+// attributes kind (the wire name: "spin", "sleep", "yield", "io") and
+// duration.
+var Phase = newPhaseModule()
+
+func newPhaseModule() *starlarkstruct.Module {
+	members := starlark.StringDict{}
+	for _, info := range workload.PhaseKinds() {
+		name := "phase." + info.Ctor
+		members[info.Ctor] = starlark.NewBuiltin(name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			var d starlark.Value
+			if err := starlark.UnpackArgs(b.Name(), args, kwargs, "duration", &d); err != nil {
+				return nil, err
+			}
+			goDur, err := durationArg(d)
+			if err != nil {
+				return nil, fmt.Errorf("%s: duration: %w", b.Name(), err)
+			}
+			p, err := workload.NewPhase(info.Kind, goDur)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", b.Name(), err)
+			}
+			return PhaseValue{p}, nil
+		}))
+	}
+	return &starlarkstruct.Module{Name: "phase", Members: members}
+}
+
+// durationArg accepts a time.duration or a string, which the workload
+// package parses so that its error text is the one users see everywhere.
+func durationArg(v starlark.Value) (any, error) {
+	switch d := v.(type) {
+	case timelib.Duration:
+		return time.Duration(d), nil
+	case starlark.String:
+		return string(d), nil
+	}
+	return nil, fmt.Errorf("want duration or string, got %s %s", v.Type(), v)
+}
+
+// PhaseValue is the Starlark value of one Sequence phase.
+type PhaseValue struct{ P workload.Phase }
+
+var (
+	_ starlark.HasAttrs   = PhaseValue{}
+	_ starlark.Comparable = PhaseValue{}
+)
+
+// String renders the constructor call, e.g. `phase.spin("100ms")`.
+func (p PhaseValue) String() string { return p.P.String() }
+
+// Type returns "phase".
+func (p PhaseValue) Type() string { return "phase" }
+
+// Freeze does nothing: phases are immutable.
+func (p PhaseValue) Freeze() {}
+
+// Truth is always true.
+func (p PhaseValue) Truth() starlark.Bool { return true }
+
+// Hash hashes the constructor call, which determines the value.
+func (p PhaseValue) Hash() (uint32, error) { return starlark.String(p.String()).Hash() }
+
+// CompareSameType compares phases for equality.
+func (p PhaseValue) CompareSameType(op syntax.Token, y starlark.Value, _ int) (bool, error) {
+	return compareStrings(p, op, y)
+}
+
+// Attr returns kind or duration.
+func (p PhaseValue) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "kind":
+		return starlark.String(p.P.Kind), nil
+	case "duration":
+		return timelib.Duration(p.P.Duration), nil
+	}
+	return nil, nil
+}
+
+// AttrNames lists the attributes.
+func (p PhaseValue) AttrNames() []string { return []string{"duration", "kind"} }
