@@ -168,10 +168,10 @@ func (b *ioBody) openScratch(path string, size int64, flag int) error {
 		return fmt.Errorf("create scratch file: %w", err)
 	}
 	b.path = path
-	err = unix.Ftruncate(fd, size)
+	err = fillFile(fd, size)
 	unix.Close(fd)
 	if err != nil {
-		return fmt.Errorf("size scratch file %s to %d bytes: %w", path, size, err)
+		return fmt.Errorf("fill scratch file %s with %d bytes: %w", path, size, err)
 	}
 	if b.fd, err = unix.Open(path, unix.O_RDWR|flag|unix.O_CLOEXEC, 0); err != nil {
 		if flag&unix.O_DIRECT != 0 && err == unix.EINVAL {
@@ -181,6 +181,25 @@ func (b *ioBody) openScratch(path string, size int64, flag int) error {
 	}
 	b.capacity, b.bsize = size, ioBlock
 	return nil
+}
+
+// fillFile writes size bytes of data to fd and syncs them. A sparse or
+// preallocated file would answer reads of its holes and unwritten extents
+// with zeros without touching the device, and its first writes would
+// allocate blocks: neither is what a disk's blocks do.
+func fillFile(fd int, size int64) error {
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = byte(i*7 + 1)
+	}
+	for off := int64(0); off < size; {
+		n, err := unix.Pwrite(fd, chunk[:min(int64(len(chunk)), size-off)], off)
+		if err != nil {
+			return err
+		}
+		off += int64(n)
+	}
+	return unix.Fdatasync(fd)
 }
 
 // Close closes the backing and unlinks a scratch file.
