@@ -26,7 +26,7 @@ var pressureTypes = []Type{
 	},
 	{
 		Name: "SignalStorm", Ctor: "signal_storm",
-		Doc: "Pair partners send each other bursts of SIGUSR2 with tkill between spin bursts; deliveries are counted, never confused with the stop signal.",
+		Doc: "Pair partners send each other bursts of SIGUSR2 with tkill between spin bursts; deliveries are counted (a pending standard signal absorbs repeats, so received ≤ sent).",
 		Params: []Param{
 			{Name: "signals_per_iter", Kind: KindInt, Default: int64(16), Min: 1, Max: 1 << 20, Doc: "tkill calls per iteration"},
 			itersParam("work_iters", "spin steps per iteration"),
