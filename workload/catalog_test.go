@@ -3,9 +3,12 @@ package workload
 import (
 	"encoding/json"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestNewWorkErrors(t *testing.T) {
@@ -152,4 +155,28 @@ func TestProcParsers(t *testing.T) {
 	if _, err := ParseSchedstat(strings.NewReader("")); err == nil {
 		t.Error("empty schedstat: want an error")
 	}
+}
+
+func TestCPUReaderAgreesWithGetcpu(t *testing.T) {
+	read := cpuReader()
+	var set unix.CPUSet
+	online, _ := OnlineCPUs()
+	for _, c := range online {
+		// Pinned, the thread cannot move between the two reads.
+		runtime.LockOSThread()
+		set.Zero()
+		set.Set(c)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := read(), getcpu(); got != want || got != c {
+			t.Errorf("pinned to CPU %d: reader says %d, getcpu %d", c, got, want)
+		}
+	}
+	set.Zero()
+	for _, c := range online {
+		set.Set(c)
+	}
+	unix.SchedSetaffinity(0, &set)
+	runtime.UnlockOSThread()
 }

@@ -21,7 +21,7 @@ func (w *Worker) run(body Body) Report {
 	w.start = nanotime()
 	w.lastCheck = w.start
 	w.lastPublish = w.start
-	w.lastCPU = getcpu()
+	w.lastCPU = w.cpu()
 	w.maxGapCPU = w.lastCPU
 	w.markCPU(w.lastCPU)
 
@@ -100,7 +100,7 @@ func (w *Worker) tail() {
 		w.maxGap, w.maxGapCPU, w.maxGapAt = gap, w.lastCPU, now-w.start
 	}
 	w.lastCheck = now
-	if cpu := getcpu(); cpu != w.lastCPU {
+	if cpu := w.cpu(); cpu != w.lastCPU {
 		w.migCount++
 		w.markCPU(cpu)
 		w.migrations = append(w.migrations, Migration{AtNs: uint64(now - w.start), FromCPU: w.lastCPU, ToCPU: cpu})

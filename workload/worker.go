@@ -117,6 +117,8 @@ type Worker struct {
 	costs reservoir // iteration costs, reserved when the type has CostSamples
 	rng   uint64
 
+	cpu func() int // reads the current CPU at checkpoints (cpuReader)
+
 	counters    map[string]uint64
 	affinityErr string
 	cgroup      string // v2 path seen before the loop
@@ -316,6 +318,7 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 		slot:     (*uint64)(unsafe.Pointer(&shm[spec.Slot])),
 		rfd:      -1,
 		wfd:      -1,
+		cpu:      cpuReader(),
 		counters: map[string]uint64{},
 	}
 	if t := spec.Work.Type(); t.Region > 0 {
