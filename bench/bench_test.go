@@ -97,7 +97,7 @@ func TestCReferences(t *testing.T) {
 
 // TestDriverTinyRun runs the driver's row loop, table and JSON on a tiny
 // table: a real comparison, a spawn row, a row whose ktstar work type does
-// not exist and a measurement that is unavailable.
+// not exist and the report-conversion measurement.
 func TestDriverTinyRun(t *testing.T) {
 	e, _ := testEnv(t)
 	rs := []row{
@@ -110,8 +110,8 @@ func TestDriverTinyRun(t *testing.T) {
 		{Name: "spawn N=2", Section: sectionEngine,
 			A: ktstarSpawn{N: 2}, B: cSpawn{N: 2},
 			Metrics: []metric{{Label: "per worker", AKey: "per_child_ns"}, {Label: "anon", AKey: "child_anon_kb"}}},
-		{Name: "later", Section: sectionEngine, A: unavailable{What: "x", Why: "not yet"},
-			Metrics: []metric{{Label: "ms", AKey: "x_ms"}}},
+		{Name: "conversion", Section: sectionEngine, A: reportConversion{},
+			Metrics: []metric{{Label: "ms", AKey: "convert_ms"}}},
 	}
 	var progress bytes.Buffer
 	res := result{Pairs: 2, Duration: "50ms", Rows: runRows(e, rs, options{Pairs: 2, Duration: 50 * time.Millisecond, CPUs: []int{0}}, &progress)}
@@ -121,14 +121,14 @@ func TestDriverTinyRun(t *testing.T) {
 	for _, want := range []string{
 		"SpinWait", "work units/s", "≥ 0.95",
 		"NoSuchType: skipped: work type NoSuchType is not in workload.Names()",
-		"later: skipped: not yet", "per worker",
+		"conversion", "per worker",
 	} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
-	if n := strings.Count(progress.String(), "pair "); n != 4 {
-		t.Errorf("progress shows %d pairs, want 4 (2 rows × 2):\n%s", n, progress.String())
+	if n := strings.Count(progress.String(), "pair "); n != 6 {
+		t.Errorf("progress shows %d pairs, want 6 (3 rows × 2):\n%s", n, progress.String())
 	}
 
 	var js bytes.Buffer
@@ -163,10 +163,12 @@ func TestDriverTinyRun(t *testing.T) {
 	if m := back.Rows[0].Metrics[0]; m.Goal != "≥ 0.95" || m.Met == nil {
 		t.Errorf("SpinWait metric goal %q met %v: want the goal judged", m.Goal, m.Met)
 	}
-	for _, i := range []int{1, 3} {
-		if back.Rows[i].Skipped == "" || len(back.Rows[i].Metrics) != 0 {
-			t.Errorf("row %s: want skipped without metrics, got %+v", back.Rows[i].Name, back.Rows[i])
-		}
+	if r := back.Rows[1]; r.Skipped == "" || len(r.Metrics) != 0 {
+		t.Errorf("row %s: want skipped without metrics, got %+v", r.Name, r)
+	}
+	// A one-sided measurement: its own figures, no reference or ratio.
+	if m := back.Rows[3].Metrics; len(m) != 1 || len(m[0].Pairs) != 2 || m[0].Ktstar.Min <= 0 || m[0].Ratio != nil {
+		t.Errorf("conversion row: %+v", back.Rows[3])
 	}
 }
 

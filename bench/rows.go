@@ -144,7 +144,7 @@ func rows() []row {
 		{Name: "engine start (empty script)", Section: sectionEngine, A: ktstarStart{},
 			Metrics: []metric{{Label: "wall ms", AKey: "start_ms", Goal: goal{Max: 30}}}},
 		{Name: "report conversion 64 × 100,000 samples + p99", Section: sectionEngine,
-			A:       unavailable{What: "starlib report → Starlark conversion", Why: "needs starlib's report conversion (issue 3), not on this branch"},
+			A:       reportConversion{},
 			Metrics: []metric{{Label: "ms", AKey: "convert_ms", Goal: goal{Max: 300}}}},
 
 		{Name: "PipeIo vs perf bench sched pipe", Section: sectionPeers,
