@@ -365,8 +365,12 @@ func TestPriorityInversionBoost(t *testing.T) {
 	if !boosted {
 		t.Errorf("never saw the low tier boosted to prio %d while holding the PI lock", 99-prioHigh)
 	}
+	// The hold is long (2^24 steps) so the boost is easy to catch, and the
+	// run stops as soon as it is seen: often before any acquisition has
+	// completed. The boost itself shows the low tier held the lock while
+	// the high tier waited; TestPriorityInversionPlain counts acquisitions.
 	for _, r := range rs {
-		if !r.Completed || cnt(t, r, "violations") != 0 || cnt(t, r, "lock_errors") != 0 || cnt(t, r, "acquisitions") == 0 {
+		if !r.Completed || cnt(t, r, "violations") != 0 || cnt(t, r, "lock_errors") != 0 {
 			t.Errorf("worker %d: completed=%v counters %v", r.Tid, r.Completed, r.Counters)
 		}
 	}
