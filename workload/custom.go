@@ -69,7 +69,7 @@ func lookupCustom(name string) (CustomFunc, error) {
 	if len(names) == 0 {
 		names = []string{"none"}
 	}
-	return nil, fmt.Errorf("no function registered as %q (registered: %s); call workload.Register before workload.Init",
+	return nil, fmt.Errorf("no function registered as %q (registered: %s); a script passes a function defined at the top level of a loaded module instead of a name, a Go program registers one with workload.Register before workload.Init",
 		name, strings.Join(names, ", "))
 }
 
