@@ -1,7 +1,8 @@
-// Command guestinit stands in for ktstar as a test guest's /init until
-// cmd/ktstar exists: as PID 1 it calls vm.GuestInit exactly as ktstar's
-// main will; as the `run` child it performs the action named after `--`
-// instead of running a Starlark script.
+// Command guestinit stands in for ktstar as the /init of the vm package's
+// own guest tests, which test the machinery rather than scripts: as PID 1
+// it calls vm.GuestInit exactly as ktstar's main does; as the `run` child
+// it performs the action named after `--` instead of running a Starlark
+// script.
 //
 //	topology        print cpus=N nodes=N smt=<sibling lists> disk=<bytes> script=<bytes>
 //	exit N          exit with code N
