@@ -180,35 +180,21 @@ func TestRandomSubsetAffinity(t *testing.T) {
 	}
 }
 
-// procStat returns fields of /proc/PID/stat after the comm, 1-based as in proc(5).
-func procStat(t *testing.T, pid int) map[int]string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
-	out := map[int]string{}
-	for i, f := range strings.Fields(rest) {
-		out[i+3] = f
-	}
-	return out
-}
-
 func TestPolicyVisibleFromOutside(t *testing.T) {
 	nice := func(n int) *int { return &n }
 	for _, tc := range []struct {
 		name       string
 		cfg        Config
-		nice       string
-		policy     string
-		rtPriority string
+		nice       int64
+		policy     int64
+		rtPriority int64
 	}{
-		{"nice", Config{Nice: nice(7)}, "7", "0", "0"},
-		{"nice0", Config{Nice: nice(0)}, "0", "0", "0"},
-		{"batch", Config{Policy: Batch()}, "0", "3", "0"},
-		{"idle", Config{Policy: Idle()}, "0", "5", "0"},
-		{"fifo", Config{Policy: Fifo(10)}, "0", "1", "10"},
-		{"rr", Config{Policy: RoundRobin(20)}, "0", "2", "20"},
+		{"nice", Config{Nice: nice(7)}, 7, 0, 0},
+		{"nice0", Config{Nice: nice(0)}, 0, 0, 0},
+		{"batch", Config{Policy: Batch()}, 0, 3, 0},
+		{"idle", Config{Policy: Idle()}, 0, 5, 0},
+		{"fifo", Config{Policy: Fifo(10)}, 0, 1, 10},
+		{"rr", Config{Policy: RoundRobin(20)}, 0, 2, 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			leakCheck(t)
@@ -227,9 +213,11 @@ func TestPolicyVisibleFromOutside(t *testing.T) {
 			hd.Start()
 			time.Sleep(50 * time.Millisecond)
 			for _, pid := range hd.Pids() {
-				st := procStat(t, pid)
-				if st[19] != tc.nice || st[41] != tc.policy || st[40] != tc.rtPriority {
-					t.Errorf("pid %d: nice %s policy %s rt_priority %s; want %s %s %s", pid, st[19], st[41], st[40], tc.nice, tc.policy, tc.rtPriority)
+				nice, _ := procStatField(t, pid, 19)
+				policy, _ := procStatField(t, pid, 41)
+				rtPrio, ok := procStatField(t, pid, 40)
+				if !ok || nice != tc.nice || policy != tc.policy || rtPrio != tc.rtPriority {
+					t.Errorf("pid %d: nice %d policy %d rt_priority %d; want %d %d %d", pid, nice, policy, rtPrio, tc.nice, tc.policy, tc.rtPriority)
 				}
 				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 				if got := strings.TrimSpace(string(comm)); got != cfg.Comm {
