@@ -200,6 +200,16 @@ func samples(rs []workload.Report) [][]uint64 {
 	return out
 }
 
+// sampleKind is the kind of the unit's wake samples (mixed when its
+// workers' differ).
+func (u *Unit) sampleKind() string {
+	ks := make([]workload.SampleKind, len(u.Reports))
+	for i, r := range u.Reports {
+		ks[i] = r.SampleKind
+	}
+	return string(workload.JoinKinds(ks...))
+}
+
 func evalP99(u *Unit, limit float64) Outcome {
 	all := samples(u.Reports)
 	n := stats.Count(all...)
@@ -216,7 +226,7 @@ func evalP99(u *Unit, limit float64) Outcome {
 		}
 	}
 	return Outcome{
-		Status: verdict(float64(p99) > limit), Observed: float64(p99), Samples: n, Worst: u.worker(worst),
+		Status: verdict(float64(p99) > limit), Observed: float64(p99), Samples: n, SampleKind: u.sampleKind(), Worst: u.worker(worst),
 		Detail: fmt.Sprintf("the worst worker's own p99 is %s", FormatDuration(float64(worstP99))),
 	}
 }
@@ -234,7 +244,7 @@ func evalWakeCV(u *Unit, limit float64) Outcome {
 			worst, worstCV = &u.Reports[i], v
 		}
 	}
-	o := Outcome{Status: verdict(cv > limit), Observed: cv, Samples: stats.Count(all...)}
+	o := Outcome{Status: verdict(cv > limit), Observed: cv, Samples: stats.Count(all...), SampleKind: u.sampleKind()}
 	if worst != nil {
 		o.Worst = u.worker(worst)
 	}

@@ -17,23 +17,30 @@ import (
 
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/stats"
+	"github.com/ktstar/ktstar/workload"
 )
 
 // Row is the summary of one unit (a group or a cgroup).
 type Row struct {
-	Name        string  `json:"name"`
-	Workers     int     `json:"workers"`
-	WorkRate    float64 `json:"work_units_per_s"` // Σ work units / mean wall time
-	CPUPct      float64 `json:"cpu_pct"`          // Σ cpu time / Σ wall time × 100
-	OffCPUPct   float64 `json:"off_cpu_pct"`
-	Migrations  uint64  `json:"migrations"`
-	MaxGapMs    uint64  `json:"max_gap_ms"`
-	WakeSamples int     `json:"wake_samples"`      // samples held (the reservoirs)
-	WakeTotal   uint64  `json:"wake_sample_total"` // observations made
-	WakeP50Ns   uint64  `json:"wake_p50_ns"`
-	WakeP99Ns   uint64  `json:"wake_p99_ns"`
-	WakeP999Ns  uint64  `json:"wake_p999_ns"`
-	Completed   int     `json:"completed"`
+	Name       string  `json:"name"`
+	Workers    int     `json:"workers"`
+	WorkRate   float64 `json:"work_units_per_s"` // Σ work units / mean wall time
+	CPUPct     float64 `json:"cpu_pct"`          // Σ cpu time / Σ wall time × 100
+	OffCPUPct  float64 `json:"off_cpu_pct"`
+	Migrations uint64  `json:"migrations"`
+	MaxGapMs   uint64  `json:"max_gap_ms"`
+	// SampleKind says what the wake samples measure (workload.SampleKind);
+	// "mixed" when the unit's workers record different kinds.
+	SampleKind  workload.SampleKind `json:"sample_kind,omitempty"`
+	WakeSamples int                 `json:"wake_samples"`      // samples held (the reservoirs)
+	WakeTotal   uint64              `json:"wake_sample_total"` // observations made
+	WakeMinNs   uint64              `json:"wake_min_ns"`
+	WakeP50Ns   uint64              `json:"wake_p50_ns"`
+	WakeP90Ns   uint64              `json:"wake_p90_ns"`
+	WakeP99Ns   uint64              `json:"wake_p99_ns"`
+	WakeP999Ns  uint64              `json:"wake_p999_ns"`
+	WakeMaxNs   uint64              `json:"wake_max_ns"`
+	Completed   int                 `json:"completed"`
 	histogram   []uint64
 }
 
@@ -44,7 +51,9 @@ func Rows(units []checks.Unit) []Row {
 		r := Row{Name: u.Name, Workers: len(u.Reports)}
 		var cpu, wall, units float64
 		sets := make([][]uint64, 0, len(u.Reports))
+		kinds := make([]workload.SampleKind, 0, len(u.Reports))
 		for _, rep := range u.Reports {
+			kinds = append(kinds, rep.SampleKind)
 			cpu += float64(rep.CPUTimeNs)
 			wall += float64(rep.WallTimeNs)
 			units += float64(rep.WorkUnits)
@@ -61,10 +70,11 @@ func Rows(units []checks.Unit) []Row {
 			r.OffCPUPct = 100 - r.CPUPct
 			r.WorkRate = units / (wall / float64(len(u.Reports)) / 1e9)
 		}
+		r.SampleKind = workload.JoinKinds(kinds...)
 		r.WakeSamples = stats.Count(sets...)
 		if r.WakeSamples > 0 {
-			p, _ := stats.Percentiles([]float64{50, 99, 99.9}, sets...)
-			r.WakeP50Ns, r.WakeP99Ns, r.WakeP999Ns = p[0], p[1], p[2]
+			p, _ := stats.Percentiles([]float64{0, 50, 90, 99, 99.9, 100}, sets...)
+			r.WakeMinNs, r.WakeP50Ns, r.WakeP90Ns, r.WakeP99Ns, r.WakeP999Ns, r.WakeMaxNs = p[0], p[1], p[2], p[3], p[4], p[5]
 			r.histogram = log2Histogram(sets)
 		}
 		out[i] = r
@@ -118,11 +128,12 @@ func WriteTable(w io.Writer, rows []Row, opt Options) error {
 		width = max(width, utf8.RuneCountInString(r.Name))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\twake p50\tp99\tp99.9\tsamples\t\n", width, "group")
+	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\tsamples of\tn\tmin\tp50\tp90\tp99\tp99.9\tmax\t\n", width, "group")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			width, r.Name, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
-			checks.FormatDuration(float64(r.MaxGapMs)*1e6), lat(r, r.WakeP50Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), sampleCount(r))
+			checks.FormatDuration(float64(r.MaxGapMs)*1e6), kindLabel(r), sampleCount(r),
+			lat(r, r.WakeMinNs), lat(r, r.WakeP50Ns), lat(r, r.WakeP90Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), lat(r, r.WakeMaxNs))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -169,6 +180,14 @@ func WriteChecks(w io.Writer, res checks.Result, opt Options) {
 	}
 }
 
+// kindLabel names what the row's latency columns measure.
+func kindLabel(r Row) string {
+	if r.WakeSamples == 0 || r.SampleKind == "" {
+		return "-"
+	}
+	return string(r.SampleKind)
+}
+
 func lat(r Row, v uint64) string {
 	if r.WakeSamples == 0 {
 		return "-"
@@ -202,7 +221,7 @@ func writeHistogram(w io.Writer, r Row) {
 	if len(r.histogram) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\nwake latency, %s (%d samples):\n", r.Name, r.WakeSamples)
+	fmt.Fprintf(w, "\n%s samples, %s (%d):\n", r.SampleKind, r.Name, r.WakeSamples)
 	var peak uint64
 	first := len(r.histogram)
 	for b, n := range r.histogram {

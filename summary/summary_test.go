@@ -24,7 +24,7 @@ func fixedUnits() []checks.Unit {
 		lat[i] = uint64(2000 + i*i*5) // 2µs .. ~5ms, skewed to the low end
 	}
 	pp := workload.Report{Tid: 21, GroupIdx: 1, WorkUnits: 3_000_000, Iterations: 2900, CPUTimeNs: 4e8, WallTimeNs: 1e9, OffCPUNs: 6e8,
-		MaxGapMs: 3, WakeLatenciesNs: lat, WakeSampleTotal: 2900, Completed: true}
+		MaxGapMs: 3, WakeLatenciesNs: lat, WakeSampleTotal: 2900, SampleKind: workload.SampleWake, Completed: true}
 	dead := workload.Report{Tid: 22, GroupIdx: 1, ExitInfo: &workload.ExitInfo{Kind: workload.ExitSignaled, Signal: 9}}
 	return []checks.Unit{
 		{Name: "group 0", Reports: []workload.Report{spin(11, 1e8), spin(12, 3e8)}},

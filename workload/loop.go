@@ -52,6 +52,7 @@ func (w *Worker) run(body Body) Report {
 		MaxGapAtMs:               uint64(w.maxGapAt / int64(time.Millisecond)),
 		WakeLatenciesNs:          w.wake.s,
 		WakeSampleTotal:          w.wake.total,
+		SampleKind:               w.kind,
 		IterationCostsNs:         w.costs.s,
 		IterationCostSampleTotal: w.costs.total,
 		SchedstatCPUTimeNs:       sub(sched1.CPUTimeNs, sched0.CPUTimeNs),

@@ -33,6 +33,8 @@ type Report struct {
 	// of the durations of the work type's timed blocking calls.
 	WakeLatenciesNs []uint64 `json:"wake_latencies_ns"`
 	WakeSampleTotal uint64   `json:"wake_sample_total"` // observations, including dropped ones
+	// SampleKind says what each wake sample measures; "" when there are none.
+	SampleKind SampleKind `json:"sample_kind,omitempty"`
 
 	// IterationCostsNs is a uniform reservoir sample (at most
 	// MaxCostSamples) of the durations of complete compute iterations;

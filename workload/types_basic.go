@@ -42,7 +42,7 @@ var basicTypes = []Type{
 			{Name: "burst_duration", Kind: KindDuration, Default: 50 * time.Millisecond, Doc: "wall-clock length of each spin burst"},
 			{Name: "sleep_duration", Kind: KindDuration, Default: 100 * time.Millisecond, Doc: "length of each sleep (one nanosleep, resumed if interrupted)"},
 		},
-		Samples: true,
+		Sample: SampleSleep,
 		New: func(w *Worker) (Body, error) {
 			return &bursty{w: w, burst: int64(w.work.Duration("burst_duration")), sleep: w.work.Duration("sleep_duration")}, nil
 		},
@@ -53,7 +53,7 @@ var basicTypes = []Type{
 		Params:    []Param{itersParam("burst_iters", "spin steps before each exchange")},
 		GroupSize: pairs,
 		Pipes:     pairs,
-		Samples:   true,
+		Sample:    SampleWake,
 		New: func(w *Worker) (Body, error) {
 			return &pipeIo{w: w, burst: uint64(w.work.Int("burst_iters"))}, nil
 		},
@@ -64,7 +64,7 @@ var basicTypes = []Type{
 		Params:    []Param{itersParam("spin_iters", "spin steps before each hand-off")},
 		GroupSize: pairs,
 		Region:    4,
-		Samples:   true,
+		Sample:    SampleWake,
 		New: func(w *Worker) (Body, error) {
 			mine := uint32(w.Pos())
 			return &futexPingPong{w: w, word: w.word(0), mine: mine, theirs: 1 - mine, spin: uint64(w.work.Int("spin_iters"))}, nil

@@ -13,8 +13,8 @@ import (
 var churnTypes = []Type{
 	{
 		Name: "ForkExit", Ctor: "fork_exit",
-		Doc:     "Fork a child that exits at once, then wait for it; the wait is a wake sample.",
-		Samples: true,
+		Doc:    "Fork a child that exits at once, then wait for it; the wait is a wake sample.",
+		Sample: SampleWaitpid,
 		New: func(w *Worker) (Body, error) {
 			// One fork up front turns a missing helper or an exhausted
 			// RLIMIT_NPROC into a spawn error instead of a silent loop of failures.
@@ -27,8 +27,8 @@ var churnTypes = []Type{
 	},
 	{
 		Name: "NiceSweep", Ctor: "nice_sweep",
-		Doc:     "Step the worker's nice value across its range, one step per iteration, then yield (a wake sample); nice is reset to 0 at stop.",
-		Samples: true,
+		Doc:    "Step the worker's nice value across its range, one step per iteration, then yield (a wake sample); nice is reset to 0 at stop.",
+		Sample: SampleYield,
 		New: func(w *Worker) (Body, error) {
 			b := &niceSweep{w: w, min: niceFloor()}
 			if b.min == 0 {
@@ -39,9 +39,9 @@ var churnTypes = []Type{
 	},
 	{
 		Name: "AffinityChurn", Ctor: "affinity_churn",
-		Doc:     "Spin, re-pin to a random CPU of the starting mask, then yield (a wake sample).",
-		Params:  []Param{itersParam("spin_iters", "spin steps before each re-pin")},
-		Samples: true,
+		Doc:    "Spin, re-pin to a random CPU of the starting mask, then yield (a wake sample).",
+		Params: []Param{itersParam("spin_iters", "spin steps before each re-pin")},
+		Sample: SampleYield,
 		New: func(w *Worker) (Body, error) {
 			var mask unix.CPUSet
 			if err := unix.SchedGetaffinity(0, &mask); err != nil {
@@ -58,9 +58,9 @@ var churnTypes = []Type{
 	},
 	{
 		Name: "PolicyChurn", Ctor: "policy_churn",
-		Doc:     "Spin, switch to the next scheduling policy in a fixed cycle, then yield (a wake sample); SCHED_OTHER is restored at stop.",
-		Params:  []Param{itersParam("spin_iters", "spin steps before each policy change")},
-		Samples: true,
+		Doc:    "Spin, switch to the next scheduling policy in a fixed cycle, then yield (a wake sample); SCHED_OTHER is restored at stop.",
+		Params: []Param{itersParam("spin_iters", "spin steps before each policy change")},
+		Sample: SampleYield,
 		New: func(w *Worker) (Body, error) {
 			b := &policyChurn{w: w, spin: uint64(w.work.Int("spin_iters")), attrs: churnPolicies(rtAllowed())}
 			if len(b.attrs) < len(churnPolicies(true)) {

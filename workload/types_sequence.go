@@ -24,7 +24,7 @@ var sequenceTypes = []Type{{
 		}
 		return nil
 	},
-	Samples: true,
+	Sample: SamplePhase,
 	Scratch: func(w Work, token string) []string {
 		if !slices.ContainsFunc(w.Phases("phases"), func(p Phase) bool { return p.Kind == PhaseIo }) {
 			return nil

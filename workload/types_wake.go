@@ -52,7 +52,7 @@ var wakeTypes = []Type{
 		},
 		GroupSize: pairs,
 		Pipes:     pairs,
-		Samples:   true,
+		Sample:    SampleWake,
 		New: func(w *Worker) (Body, error) {
 			return &cachePipe{pipeIo: pipeIo{w: w}, buf: make([]byte, w.work.Int("size_kb")*1024), steps: uint64(w.work.Int("burst_iters"))}, nil
 		},
@@ -67,7 +67,7 @@ var wakeTypes = []Type{
 		GroupSize: plusOne("fan_out"),
 		Region:    4,
 		Messenger: true,
-		Samples:   true,
+		Sample:    SampleWait,
 		New: func(w *Worker) (Body, error) {
 			w.Count("last_generation", 0)
 			return &futexFanOut{w: w, gen: w.word(0), fanOut: int(w.work.Int("fan_out")), spin: uint64(w.work.Int("spin_iters")),
@@ -86,7 +86,7 @@ var wakeTypes = []Type{
 		GroupSize: plusOne("fan_out"),
 		Region:    16,
 		Messenger: true,
-		Samples:   true,
+		Sample:    SampleWake,
 		New:       newFanOutCompute,
 	},
 	{
@@ -99,7 +99,7 @@ var wakeTypes = []Type{
 		},
 		GroupSize: pairs,
 		Region:    4,
-		Samples:   true,
+		Sample:    SampleWait,
 		New: func(w *Worker) (Body, error) {
 			param := "waker_class"
 			if w.Pos() == 1 {
@@ -133,8 +133,8 @@ var wakeTypes = []Type{
 			}
 			return 0
 		},
-		Region:  4,
-		Samples: true,
+		Region: 4,
+		Sample: SampleWake,
 		New: func(w *Worker) (Body, error) {
 			w.Count("hops", 0)
 			b := &wakeChain{w: w, stage: uint32(w.Pos()), depth: uint32(w.work.Int("depth")), hop: int64(w.work.Duration("work_per_hop"))}
@@ -155,7 +155,7 @@ var wakeTypes = []Type{
 		},
 		GroupSize:  sumOf("producers", "consumers"),
 		GroupFiles: epollStormFiles,
-		Samples:    true,
+		Sample:     SampleWait,
 		New: func(w *Worker) (Body, error) {
 			b := &epollStorm{w: w, efd: w.GroupFD(0), epfd: w.GroupFD(1), producer: int64(w.Pos()) < w.work.Int("producers"), burst: w.work.Int("events_per_burst")}
 			if b.efd < 0 || b.epfd < 0 {
@@ -172,7 +172,7 @@ var wakeTypes = []Type{
 	},
 	{
 		Name: "ThunderingHerd", Ctor: "thundering_herd",
-		Doc: "One waker broadcasts a generation word to a herd of waiters; each waiter's wait is a wake sample, the waker samples its inter-batch sleeps.",
+		Doc: "One waker broadcasts a generation word to a herd of waiters; each waiter's wait is a wake sample, the waker's samples are its inter-batch sleeps (kind sleep).",
 		Params: []Param{
 			groupParam("waiters", 7, "waiters per waker (the group is waiters + 1)"),
 			{Name: "batches", Kind: KindInt, Default: int64(1000), Min: 1, Max: 1 << 30, Doc: "broadcasts per waker iteration (ktstr repeats them until stop)"},
@@ -180,7 +180,7 @@ var wakeTypes = []Type{
 		},
 		GroupSize: plusOne("waiters"),
 		Region:    4,
-		Samples:   true,
+		Sample:    SampleWait,
 		New: func(w *Worker) (Body, error) {
 			return &thunderingHerd{w: w, gen: w.word(0), batches: w.work.Int("batches"), sleep: time.Duration(w.work.Int("inter_batch_ms")) * time.Millisecond,
 				counter: roleCounter(w, "broadcasts", "generations_seen")}, nil
@@ -540,7 +540,7 @@ func (b *thunderingHerd) Step() bool {
 			if b.sleep > 0 {
 				t0 := nanotime()
 				nanosleep(b.sleep)
-				w.WakeSample(nanotime() - t0)
+				w.Sample(SampleSleep, nanotime()-t0)
 			}
 			atomic.AddUint32(b.gen, 1)
 			futexWakeN(b.gen, wakeAll)

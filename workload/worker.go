@@ -113,9 +113,12 @@ type Worker struct {
 	maxGapCPU   int
 	maxGapAt    int64
 
-	wake  reservoir // wake latencies, reserved when the type has Samples
-	costs reservoir // iteration costs, reserved when the type has CostSamples
-	rng   uint64
+	wake reservoir // wake latencies, reserved when the type has a Sample kind
+	// kind is the kind of the wake samples recorded so far ("" before the
+	// first, SampleMixed once two differ); declared is what WakeSample records.
+	kind, declared SampleKind
+	costs          reservoir // iteration costs, reserved when the type has CostSamples
+	rng            uint64
 
 	cpu func() int // reads the current CPU at checkpoints (cpuReader)
 
@@ -151,9 +154,21 @@ func (w *Worker) ResetGap() { w.lastCheck = nanotime() }
 // Count adds n to a work-type-specific counter reported in Report.Counters.
 func (w *Worker) Count(name string, n uint64) { w.counters[name] += n }
 
-// WakeSample records one wake latency into the reservoir (Vitter's
-// Algorithm R, capped at MaxWakeSamples), without allocating.
-func (w *Worker) WakeSample(ns int64) { w.wake.add(ns, &w.rng) }
+// WakeSample records one sample of the work type's declared kind
+// ([Type.Sample]) into the reservoir (Vitter's Algorithm R, capped at
+// MaxWakeSamples), without allocating.
+func (w *Worker) WakeSample(ns int64) { w.Sample(w.declared, ns) }
+
+// Sample records one sample of kind k. Bodies whose samples differ from
+// their type's declared kind (a Custom function's choice, a herd waker's
+// sleeps) name the kind here; a worker that records two kinds reports
+// SampleMixed.
+func (w *Worker) Sample(k SampleKind, ns int64) {
+	if w.kind != k {
+		w.kind = JoinKinds(w.kind, k)
+	}
+	w.wake.add(ns, &w.rng)
+}
 
 // costSample records the duration of one compute iteration, for the
 // types that declare CostSamples.
@@ -336,8 +351,12 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 	if w.rng == 0 {
 		w.rng = 0x9E3779B97F4A7C15
 	}
-	if t := w.work.Type(); t.Samples {
+	if t := w.work.Type(); t.Sample != "" {
 		w.wake = newReservoir(MaxWakeSamples)
+		w.declared = t.Sample
+		if w.declared == SampleChosen {
+			w.declared = SampleWake // what a Go function's WakeSample means
+		}
 	}
 	if t := w.work.Type(); t.CostSamples {
 		w.costs = newReservoir(MaxCostSamples)

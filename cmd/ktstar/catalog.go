@@ -47,6 +47,11 @@ func (c *cli) doc(name string) int {
 	}
 	fmt.Fprintf(c.stdout, "%s (work.%s)\n  %s\n", t.Form(), t.Ctor, t.Doc)
 	fmt.Fprintf(c.stdout, "  group size: %s\n", groupSize(t))
+	if t.Sample != "" {
+		fmt.Fprintf(c.stdout, "  samples:    %s (%s)\n", t.Sample, t.Sample.Doc())
+	} else {
+		fmt.Fprintln(c.stdout, "  samples:    none")
+	}
 	// Sequence and Custom have no usable defaults: say what they need.
 	if w, err := workload.NewWork(t.Name, nil); err == nil {
 		fmt.Fprintf(c.stdout, "  default:    %s\n", w)
