@@ -49,25 +49,28 @@ var basicTypes = []Type{
 	},
 	{
 		Name: "PipeIo", Ctor: "pipe_io",
-		Doc:       "Pairs spin, then exchange one byte over two pipes; the wait for the partner's byte is a wake sample.",
+		Doc:       "Pairs spin, then exchange one byte over two pipes; each byte waited for is a one-way wake sample (the writer's stamp before its write to the reader's run).",
 		Params:    []Param{itersParam("burst_iters", "spin steps before each exchange")},
 		GroupSize: pairs,
 		Pipes:     pairs,
+		Region:    2 * wakeStampBytes,
 		Sample:    SampleWake,
 		New: func(w *Worker) (Body, error) {
-			return &pipeIo{w: w, burst: uint64(w.work.Int("burst_iters"))}, nil
+			return newPipeIo(w, uint64(w.work.Int("burst_iters"))), nil
 		},
 	},
 	{
 		Name: "FutexPingPong", Ctor: "futex_ping_pong",
-		Doc:       "Pairs hand a shared futex word back and forth; the wait for one's turn is a wake sample.",
+		Doc:       "Pairs hand a shared futex word back and forth; each real hand-off is a one-way wake sample (the waker's stamp before its FUTEX_WAKE to the woken's run).",
 		Params:    []Param{itersParam("spin_iters", "spin steps before each hand-off")},
 		GroupSize: pairs,
-		Region:    4,
+		Region:    8 + 2*wakeStampBytes, // the word, then each side's out-slot
 		Sample:    SampleWake,
 		New: func(w *Worker) (Body, error) {
 			mine := uint32(w.Pos())
-			return &futexPingPong{w: w, word: w.word(0), mine: mine, theirs: 1 - mine, spin: uint64(w.work.Int("spin_iters"))}, nil
+			w.Count(handoffsBeforeWait, 0)
+			return &futexPingPong{w: w, word: w.word(0), mine: mine, theirs: 1 - mine, spin: uint64(w.work.Int("spin_iters")),
+				out: w.stampAt(8 + int(mine)*wakeStampBytes), in: inbox{from: w.stampAt(8 + int(1-mine)*wakeStampBytes)}}, nil
 		},
 	},
 }
@@ -110,20 +113,23 @@ type futexPingPong struct {
 	word         *uint32
 	mine, theirs uint32
 	spin         uint64
+	out          wakeStamp
+	in           inbox
 }
 
 func (b *futexPingPong) Step() bool {
 	w := b.w
 	w.SpinBurst(b.spin)
+	b.out.stamp()
 	atomic.StoreUint32(b.word, b.theirs)
 	futexWakeN(b.word, 1)
-	t0 := nanotime()
-	for !w.Stopped() {
+	// A turn handed back before this worker slept is no wake.
+	for woken := false; !w.Stopped(); {
 		if atomic.LoadUint32(b.word) == b.mine {
-			w.WakeSample(nanotime() - t0)
+			b.in.take(w, woken)
 			break
 		}
-		futexWaitTimeout(b.word, b.theirs, stopPoll)
+		woken = futexWaitTimeout(b.word, b.theirs, stopPoll)
 	}
 	w.ResetGap()
 	return true
@@ -134,6 +140,15 @@ type pipeIo struct {
 	burst uint64
 	gone  bool // the partner closed its end: idle until stop
 	buf   [1]byte
+	out   wakeStamp
+	in    inbox
+}
+
+// newPipeIo prepares one side of a pipe pair; out-slots follow the
+// positions in the group's region.
+func newPipeIo(w *Worker, burst uint64) *pipeIo {
+	w.Count(handoffsBeforeWait, 0)
+	return &pipeIo{w: w, burst: burst, out: w.stampAt(w.Pos() * wakeStampBytes), in: inbox{from: w.stampAt((1 - w.Pos()) * wakeStampBytes)}}
 }
 
 func (b *pipeIo) Step() bool {
@@ -148,15 +163,18 @@ func (b *pipeIo) Step() bool {
 }
 
 // exchange writes one byte to the partner and waits, bounded, for the
-// partner's byte; the wait is the wake sample (ktstr's pipe_exchange).
+// partner's byte (ktstr's pipe_exchange); the byte's one-way latency is
+// the wake sample.
 func (b *pipeIo) exchange() {
 	w := b.w
 	b.buf[0] = 'x'
+	b.out.stamp()
 	rawWrite(w.wfd, b.buf[:])
-	t0 := nanotime()
+	// The partner's byte may already be waiting: then there is no wake.
+	real := b.in.waiting()
 	switch w.awaitByte(b.buf[:]) {
 	case byteRead:
-		w.WakeSample(nanotime() - t0)
+		b.in.receive(w, real)
 	case byteGone:
 		// ktstr keeps sampling here; those samples would be meaningless,
 		// so stop exchanging.

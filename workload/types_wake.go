@@ -45,16 +45,17 @@ const wakeAll = math.MaxInt32
 var wakeTypes = []Type{
 	{
 		Name: "CachePipe", Ctor: "cache_pipe",
-		Doc: "Pairs do a cache-hot read-modify-write burst (stride 64), then PipeIo's one-byte exchange; the wait for the partner's byte is a wake sample.",
+		Doc: "Pairs do a cache-hot read-modify-write burst (stride 64), then PipeIo's one-byte exchange; each byte waited for is a one-way wake sample.",
 		Params: []Param{
 			{Name: "size_kb", Kind: KindInt, Default: int64(32), Min: 0, Max: 1 << 20, Aliases: []string{"size_kib"}, Doc: "buffer size in KiB; 0 means no cache work"},
 			itersParam("burst_iters", "read-modify-write steps before each exchange"),
 		},
 		GroupSize: pairs,
 		Pipes:     pairs,
+		Region:    2 * wakeStampBytes,
 		Sample:    SampleWake,
 		New: func(w *Worker) (Body, error) {
-			return &cachePipe{pipeIo: pipeIo{w: w}, buf: make([]byte, w.work.Int("size_kb")*1024), steps: uint64(w.work.Int("burst_iters"))}, nil
+			return &cachePipe{pipeIo: *newPipeIo(w, 0), buf: make([]byte, w.work.Int("size_kb")*1024), steps: uint64(w.work.Int("burst_iters"))}, nil
 		},
 	},
 	{
@@ -114,7 +115,7 @@ var wakeTypes = []Type{
 	},
 	{
 		Name: "WakeChain", Ctor: "wake_chain",
-		Doc: "A ring of depth stages passes one token: each waits for its predecessor, works, wakes its successor; each wait is a wake sample.",
+		Doc: "A ring of depth stages passes one token: each waits for its predecessor, works, wakes its successor; each hop is a one-way wake sample.",
 		Params: []Param{
 			groupParam("depth", 4, "stages per chain (the group size)"),
 			{Name: "wake", Kind: KindEnum, Default: "Pipe", Choices: []string{"Pipe", "Futex"}, Doc: `hop primitive: "Pipe" (a byte through a pipe, a sync wake) or "Futex" (a shared stage word and a broadcast wake)`},
@@ -133,11 +134,16 @@ var wakeTypes = []Type{
 			}
 			return 0
 		},
-		Region: 4,
+		// The token word, then each stage's out-slot.
+		Region: 8 + maxGroupParam*wakeStampBytes,
 		Sample: SampleWake,
 		New: func(w *Worker) (Body, error) {
 			w.Count("hops", 0)
-			b := &wakeChain{w: w, stage: uint32(w.Pos()), depth: uint32(w.work.Int("depth")), hop: int64(w.work.Duration("work_per_hop"))}
+			w.Count(handoffsBeforeWait, 0)
+			depth := int(w.work.Int("depth"))
+			pred := (w.Pos() + depth - 1) % depth
+			b := &wakeChain{w: w, stage: uint32(w.Pos()), depth: uint32(depth), hop: int64(w.work.Duration("work_per_hop")),
+				out: w.stampAt(8 + w.Pos()*wakeStampBytes), in: inbox{from: w.stampAt(8 + pred*wakeStampBytes)}}
 			if w.work.Enum("wake") == "Pipe" {
 				return &wakeChainPipe{wakeChain: *b}, nil
 			}
@@ -382,6 +388,8 @@ type wakeChain struct {
 	word         *uint32
 	stage, depth uint32
 	hop          int64
+	out          wakeStamp // stamped before passing the token on
+	in           inbox     // the predecessor's out-slot
 }
 
 // work spins for one hop and reports whether the stage may pass the token
@@ -396,23 +404,24 @@ func (b *wakeChain) work() bool {
 
 func (b *wakeChain) Step() bool {
 	w := b.w
-	t0 := nanotime()
-	for {
+	// A token that came before this stage slept for it (stage 0's very
+	// first pass, a one-stage chain, a hop while it re-checked after
+	// another stage's broadcast) is no wake.
+	for woken := false; ; {
 		if w.Stopped() {
 			return true
 		}
 		cur := atomic.LoadUint32(b.word)
 		if cur == b.stage {
+			b.in.take(w, woken)
 			break
 		}
-		futexWaitTimeout(b.word, cur, stopPoll)
+		woken = futexWaitTimeout(b.word, cur, stopPoll)
 	}
-	// Stage 0's very first pass holds the token at once: its sample is the
-	// start-up gap, as in ktstr.
-	w.WakeSample(nanotime() - t0)
 	if !b.work() {
 		return true
 	}
+	b.out.stamp()
 	atomic.StoreUint32(b.word, (b.stage+1)%b.depth)
 	futexWakeN(b.word, wakeAll) // every parked stage wakes; the others re-park
 	w.Count("hops", 1)
@@ -441,10 +450,11 @@ func (b *wakeChainPipe) Step() bool {
 		// start-up never starts.
 		if b.stage == 0 && !w.Stopped() {
 			b.buf[0] = 't'
+			b.out.stamp()
 			rawWrite(w.wfd, b.buf[:])
 		}
 	}
-	t0 := nanotime()
+	real := b.in.waiting()
 	switch w.awaitByte(b.buf[:]) {
 	case byteStopped:
 		return true
@@ -452,10 +462,11 @@ func (b *wakeChainPipe) Step() bool {
 		b.gone = true // the predecessor is gone and the ring is broken
 		return true
 	}
-	w.WakeSample(nanotime() - t0)
+	b.in.receive(w, real)
 	if !b.work() {
 		return true
 	}
+	b.out.stamp()
 	rawWrite(w.wfd, b.buf[:])
 	w.Count("hops", 1)
 	w.ResetGap()
