@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,18 @@ func init() {
 			loops++
 		}
 		return map[string]any{"loops": loops, "label": w.Work().Label(), "arg": w.Work().Text("arg")}, nil
+	})
+	// test_stamp stalls for 250 ms first (a gap, inside a 300 ms warm-up),
+	// then records the time of each sample as its value.
+	Register("test_stamp", func(w *Worker) (map[string]any, error) {
+		w.Sleep(250 * time.Millisecond)
+		for !w.Stopped() {
+			w.SpinBurst(1024)
+			w.WakeSample(w.Now())
+			w.Sleep(time.Millisecond)
+			w.Tick()
+		}
+		return nil, nil
 	})
 	Register("test_fail", func(w *Worker) (map[string]any, error) {
 		return nil, errors.New("custom boom")
@@ -81,5 +94,30 @@ func TestCustomUnregistered(t *testing.T) {
 	typ, _ := Lookup("Custom")
 	if typ.Form() != "Custom(name)" {
 		t.Errorf("Form() = %q, want Custom(name)", typ.Form())
+	}
+}
+
+// TestWarmup: with warmup = 300ms no sample is recorded and no gap is
+// tracked before 300 ms after start, while work is still counted.
+func TestWarmup(t *testing.T) {
+	work := MustWork("Custom", map[string]any{"name": "stamp", "fn": "test_stamp"})
+	h := spawnWork(t, Config{Work: work, Warmup: 300 * time.Millisecond})
+	start := nanotime()
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	r := stopWork(t, h)[0]
+	if r.WakeSampleTotal == 0 {
+		t.Fatalf("no samples after the warm-up: %+v", r)
+	}
+	if first := slices.Min(r.WakeLatenciesNs); int64(first) < start+int64(300*time.Millisecond) {
+		t.Errorf("a sample stamped %v after start, inside the 300ms warm-up", time.Duration(int64(first)-start))
+	}
+	if r.MaxGapAtMs < 300 {
+		t.Errorf("max gap %d ms at %d ms: the 250 ms stall inside the warm-up was tracked", r.MaxGapMs, r.MaxGapAtMs)
+	}
+	if r.WorkUnits/1024 <= r.WakeSampleTotal {
+		t.Errorf("%d work units for %d samples: the warm-up's work was not counted", r.WorkUnits, r.WakeSampleTotal)
 	}
 }

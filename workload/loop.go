@@ -19,6 +19,9 @@ func (w *Worker) run(body Body) Report {
 	allocs0 := allocs[0].Value.Uint64()
 	cpu0 := threadCPUTime()
 	w.start = nanotime()
+	if w.spec.Warmup > 0 {
+		w.warmEnd = w.start + int64(w.spec.Warmup)
+	}
 	w.lastCheck = w.start
 	w.lastPublish = w.start
 	w.lastCPU = w.cpu()
@@ -97,7 +100,7 @@ func (w *Worker) tail() {
 	if w.units&checkpointMask != 0 {
 		return
 	}
-	if gap := now - w.lastCheck; gap > w.maxGap {
+	if gap := now - w.lastCheck; gap > w.maxGap && !w.warming() {
 		w.maxGap, w.maxGapCPU, w.maxGapAt = gap, w.lastCPU, now-w.start
 	}
 	w.lastCheck = now

@@ -200,7 +200,7 @@ func Spawn(cfg Config) (h *Handle, err error) {
 	for i := range cfg.Workers {
 		pos := i % g
 		spec := workerSpec{
-			Index: i, Group: 0, Pos: pos, Work: cfg.Work,
+			Index: i, Group: 0, Pos: pos, Work: cfg.Work, Warmup: cfg.Warmup,
 			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, Nice: cfg.Nice, Comm: cfg.Comm,
 			ShmSize: shmSize, Slot: slotBase + slotBytes*i,
 			Token:      fmt.Sprintf("%d-%d-%x", os.Getpid(), i, rand.Uint64()),

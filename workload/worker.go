@@ -78,6 +78,8 @@ type workerSpec struct {
 	Region   int         `json:"region"` // offset of its group's shared region, 0 if none
 	HasPipes bool        `json:"has_pipes"`
 	Token    string      `json:"token"` // unique per worker: names its scratch files
+	// Warmup is Config.Warmup: no samples and no gaps before start + Warmup.
+	Warmup time.Duration `json:"warmup,omitempty"`
 	// GroupFiles is how many of the type's GroupFiles the worker inherited.
 	GroupFiles int `json:"group_files,omitempty"`
 	// CgroupDirs are the absolute directories of the handle's own groups
@@ -103,6 +105,7 @@ type Worker struct {
 	iterations uint64
 
 	start       int64
+	warmEnd     int64 // no samples or gaps before this time; 0 once past it
 	lastCheck   int64
 	lastPublish int64
 	lastCPU     int
@@ -164,6 +167,9 @@ func (w *Worker) WakeSample(ns int64) { w.Sample(w.declared, ns) }
 // sleeps) name the kind here; a worker that records two kinds reports
 // SampleMixed.
 func (w *Worker) Sample(k SampleKind, ns int64) {
+	if w.warming() {
+		return
+	}
 	if w.kind != k {
 		w.kind = JoinKinds(w.kind, k)
 	}
@@ -172,7 +178,24 @@ func (w *Worker) Sample(k SampleKind, ns int64) {
 
 // costSample records the duration of one compute iteration, for the
 // types that declare CostSamples.
-func (w *Worker) costSample(ns int64) { w.costs.add(ns, &w.rng) }
+func (w *Worker) costSample(ns int64) {
+	if !w.warming() {
+		w.costs.add(ns, &w.rng)
+	}
+}
+
+// warming reports whether the run is still in its warm-up; once past it,
+// it costs one comparison.
+func (w *Worker) warming() bool {
+	if w.warmEnd == 0 {
+		return false
+	}
+	if nanotime() < w.warmEnd {
+		return true
+	}
+	w.warmEnd = 0
+	return false
+}
 
 // reservoir is a uniform sample of at most cap(s) observations (Vitter's
 // Algorithm R). Its slice is reserved before the loop, so add never
