@@ -19,6 +19,9 @@ var churnTypes = []Type{
 			// One fork up front turns a missing helper or an exhausted
 			// RLIMIT_NPROC into a spawn error instead of a silent loop of failures.
 			b := &forkExitBody{w: w}
+			if err := shrinkForkedAddressSpace(); err != nil {
+				return nil, fmt.Errorf("read the worker's mappings: %w", err)
+			}
 			if err := b.fork(); err != nil {
 				return nil, err
 			}
