@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
 	"github.com/ktstar/ktstar/workload"
@@ -241,7 +242,7 @@ func runReal(t *testing.T, cfg workload.Config, d time.Duration, during func(h *
 }
 
 func TestRealRuns(t *testing.T) {
-	online, _ := workload.OnlineCPUs()
+	online, _ := topo.OnlineCPUs()
 	if len(online) < 2 {
 		t.Skip("needs two CPUs")
 	}
@@ -329,7 +330,7 @@ func TestUnits(t *testing.T) {
 // figures do not depend on how loaded the machine is: work per CPU-second
 // of two types far apart, and the migrations AffinityChurn makes on purpose.
 func TestRealRunsRatesAndMigrations(t *testing.T) {
-	online, _ := workload.OnlineCPUs()
+	online, _ := topo.OnlineCPUs()
 	if len(online) < 2 {
 		t.Skip("needs two CPUs")
 	}
@@ -363,11 +364,11 @@ func TestGuestNumaChecks(t *testing.T) {
 	if vmtest.OnHost(t, vm.Options{CPUs: 4, NUMA: 2}) {
 		return
 	}
-	topo, err := workload.HostTopology()
-	if err != nil || len(topo.Nodes) < 2 {
-		t.Fatalf("guest topology: %v, %d nodes", err, len(topo.Nodes))
+	tp, err := topo.Host()
+	if err != nil || len(tp.Nodes) < 2 {
+		t.Fatalf("guest topology: %v, %d nodes", err, len(tp.Nodes))
 	}
-	node0 := topo.Nodes[0].CPUs
+	node0 := tp.Nodes[0].CPUs
 	settings := Assert{"min_page_locality": Limit(0.5), "max_slow_tier_ratio": Limit(0.5), "max_cross_node_migration_ratio": Limit(1e9)}
 	for _, tc := range []struct {
 		target int64

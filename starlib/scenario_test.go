@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
-	"github.com/ktstar/ktstar/workload"
 )
 
 const loadScenario = `load("@stdlib//scenario.star", "backdrop", "cgroup_def", "hold", "op", "scenario", "step")
@@ -37,14 +38,14 @@ func runGroupDir(t *testing.T) string {
 // exec runs src as a script file in a fresh session with the assert
 // module, then closes the session and checks that the run group is gone.
 // It returns the output and the script's error.
-func exec(t *testing.T, ctx context.Context, src string, topo *workload.Topology) (string, error) {
+func exec(t *testing.T, ctx context.Context, src string, tp *topo.Topology) (string, error) {
 	t.Helper()
 	dir := runGroupDir(t)
 	path := filepath.Join(t.TempDir(), "s.star")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sess := starlib.NewSession(starlib.Options{Topology: topo})
+	sess := starlib.NewSession(starlib.Options{Topology: tp})
 	var out strings.Builder
 	_, err := testHost(t, sess, &out).Run(ctx, path)
 	sess.Close()
@@ -57,24 +58,15 @@ func exec(t *testing.T, ctx context.Context, src string, topo *workload.Topology
 	return out.String(), err
 }
 
-func fixture(t *testing.T, name string) *workload.Topology {
-	t.Helper()
-	topo, err := workload.ReadTopology(os.DirFS("../workload/testdata/sys/" + name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return topo
-}
-
 // TestConstructorErrors checks the errors of the cpus, affinity, cgroup
 // and scenario constructors: each names the function, the value and what
 // is allowed, and is a script error, not a fail().
 func TestConstructorErrors(t *testing.T) {
-	smt := fixture(t, "two-socket-smt") // 16 CPUs, usable 0-14, 2 LLCs and nodes
-	one := fixture(t, "this-host")      // 2 CPUs, no SMT
+	smt := testenv.Topology(t, "two-socket-smt") // 16 CPUs, usable 0-14, 2 LLCs and nodes
+	one := testenv.Topology(t, "this-host")      // 2 CPUs, no SMT
 	for _, tc := range []struct {
 		name string
-		topo *workload.Topology
+		topo *topo.Topology
 		src  string
 		want string
 	}{

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/topo"
 )
 
 // leakCheck fails the test if it leaves a child process or an open file
@@ -89,7 +91,7 @@ func run(t *testing.T, cfg Config, d time.Duration) []Report {
 }
 
 func lastCPU(t *testing.T) int {
-	online, err := OnlineCPUs()
+	online, err := topo.OnlineCPUs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +173,7 @@ func TestExactAffinity(t *testing.T) {
 
 func TestRandomSubsetAffinity(t *testing.T) {
 	leakCheck(t)
-	online, _ := OnlineCPUs()
+	online, _ := topo.OnlineCPUs()
 	rs := run(t, Config{Workers: 4, Work: MustWork("Mixed", nil), Affinity: RandomSubset(online, 1)}, 300*time.Millisecond)
 	for i, r := range rs {
 		if len(r.CPUsUsed) != 1 || !slices.Contains(online, r.CPUsUsed[0]) || r.MigrationCount != 0 {
@@ -379,7 +381,7 @@ func waitFor(t *testing.T, ok func([]uint64) bool, snap func() []uint64) []uint6
 }
 
 func TestBadConfigSpawnsNothing(t *testing.T) {
-	online, _ := OnlineCPUs()
+	online, _ := topo.OnlineCPUs()
 	offline := online[len(online)-1] + 1
 	n := func(v int) *int { return &v }
 	for _, tc := range []struct {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/topo"
 )
 
 // procStatField returns field n (1-based, as in proc(5)) of /proc/PID/stat.
@@ -150,7 +152,7 @@ func TestChurnProbesWithoutCapSysNice(t *testing.T) {
 }
 
 func TestAffinityChurn(t *testing.T) {
-	online, err := OnlineCPUs()
+	online, err := topo.OnlineCPUs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,13 +169,13 @@ func TestAffinityChurn(t *testing.T) {
 }
 
 func TestNumaMigrationChurn(t *testing.T) {
-	nodes, err := onlineNodes()
+	nodes, err := topo.OnlineNodes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]bool{}
 	for _, n := range nodes {
-		cpus, _ := nodeCPUs(n)
+		cpus, _ := topo.NodeCPUList(n)
 		want[FormatCPUList(cpus)] = true
 	}
 	// Start pinned to CPU 0 alone: any mask seen later that equals a node's

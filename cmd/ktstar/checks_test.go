@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/ktstar/ktstar/internal/ptytest"
-	"github.com/ktstar/ktstar/workload"
+	"github.com/ktstar/ktstar/topo"
 )
 
 // TestRequireFails checks the failure of checks.require on a real run:
@@ -57,7 +57,7 @@ print("not reached")
 // TestCheckFamiliesRealRuns observes checks on real workers through the
 // binary: each script prints check=status for its outcomes.
 func TestCheckFamiliesRealRuns(t *testing.T) {
-	online, err := workload.OnlineCPUs()
+	online, err := topo.OnlineCPUs()
 	if err != nil || len(online) < 2 {
 		t.Skip("needs two online CPUs")
 	}
