@@ -213,15 +213,33 @@ func (u *Unit) sampleKind() string {
 func evalP99(u *Unit, limit float64) Outcome {
 	all := samples(u.Reports)
 	n := stats.Count(all...)
+	// The histograms cover every sample; the reservoirs only a subsample.
+	h := workload.WakeHist(u.Reports)
+	if h != nil && h.Count() > 0 {
+		n = int(h.Count())
+	}
 	if n == 0 {
 		return skip("no wake samples")
 	}
-	p99, _ := stats.Percentile(99, all...)
+	var p99 uint64
+	if h != nil && h.Count() > 0 {
+		p99 = h.Percentile(99)
+	} else {
+		p99, _ = stats.Percentile(99, all...)
+	}
 	var worst *workload.Report
 	var worstP99 uint64
 	for i := range u.Reports {
 		r := &u.Reports[i]
-		if v, err := stats.Percentile(99, r.WakeLatenciesNs); err == nil && (worst == nil || v > worstP99) {
+		v, err := stats.Percentile(99, r.WakeLatenciesNs)
+		if s := r.WakeStats; s != nil && s.Count > 0 {
+			pick, ok := s.Pick(99)
+			v, err = pick.Value, nil
+			if !ok {
+				continue
+			}
+		}
+		if err == nil && (worst == nil || v > worstP99) {
 			worst, worstP99 = r, v
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/fatih/color"
 
 	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/stats"
 	"github.com/ktstar/ktstar/workload"
 )
@@ -40,8 +41,14 @@ type Row struct {
 	WakeP99Ns   uint64              `json:"wake_p99_ns"`
 	WakeP999Ns  uint64              `json:"wake_p999_ns"`
 	WakeMaxNs   uint64              `json:"wake_max_ns"`
-	Completed   int                 `json:"completed"`
-	histogram   []uint64
+	WakeMeanNs  float64             `json:"wake_mean_ns"`
+	// WakeStats merges the workers' histograms: exact count, min, max and
+	// sum over every sample, the percentiles above and the buckets. Nil for
+	// a result written before reports had them (figures then come from the
+	// reservoirs).
+	WakeStats *hist.Summary `json:"wake_stats,omitempty"`
+	Completed int           `json:"completed"`
+	histogram []uint64
 }
 
 // Rows computes one row per unit.
@@ -72,9 +79,18 @@ func Rows(units []checks.Unit) []Row {
 		}
 		r.SampleKind = workload.JoinKinds(kinds...)
 		r.WakeSamples = stats.Count(sets...)
-		if r.WakeSamples > 0 {
+		if h := workload.WakeHist(u.Reports); h != nil && h.Count() > 0 {
+			// Every sample, not the reservoirs' subsample.
+			sum := h.Summarize(workload.WakePercentiles)
+			r.WakeStats = &sum
+			p := h.Percentiles(workload.WakePercentiles)
+			r.WakeMinNs, r.WakeP50Ns, r.WakeP90Ns, r.WakeP99Ns, r.WakeP999Ns, r.WakeMaxNs = h.Min(), p[0].Value, p[1].Value, p[2].Value, p[3].Value, h.Max()
+			r.WakeMeanNs = h.Mean()
+			r.histogram = log2Buckets(sum.Buckets)
+		} else if r.WakeSamples > 0 {
 			p, _ := stats.Percentiles([]float64{0, 50, 90, 99, 99.9, 100}, sets...)
 			r.WakeMinNs, r.WakeP50Ns, r.WakeP90Ns, r.WakeP99Ns, r.WakeP999Ns, r.WakeMaxNs = p[0], p[1], p[2], p[3], p[4], p[5]
+			r.WakeMeanNs = stats.Mean(sets...)
 			r.histogram = log2Histogram(sets)
 		}
 		out[i] = r
@@ -89,15 +105,32 @@ func log2Histogram(sets [][]uint64) []uint64 {
 	top := 0
 	for _, s := range sets {
 		for _, v := range s {
-			b := 0
-			if v > 0 {
-				b = 63 - bits.LeadingZeros64(v)
-			}
+			b := log2Bucket(v)
 			h[b]++
 			top = max(top, b)
 		}
 	}
 	return h[:top+1]
+}
+
+// log2Buckets folds log-linear buckets into log2Histogram's: each
+// bucket lies inside one power of two.
+func log2Buckets(bs []hist.Bucket) []uint64 {
+	var h [64]uint64
+	top := 0
+	for _, bk := range bs {
+		b := log2Bucket(bk.Lo)
+		h[b] += bk.Count
+		top = max(top, b)
+	}
+	return h[:top+1]
+}
+
+func log2Bucket(v uint64) int {
+	if v == 0 {
+		return 0
+	}
+	return 63 - bits.LeadingZeros64(v)
 }
 
 // Options control rendering.
@@ -195,11 +228,11 @@ func lat(r Row, v uint64) string {
 	return checks.FormatDuration(float64(v))
 }
 
-// sampleCount shows the samples held, and the observations made when the
-// reservoir dropped some.
+// sampleCount shows how many samples the figures cover: every one when
+// the histograms are there, else the reservoirs' and the total made.
 func sampleCount(r Row) string {
-	if uint64(r.WakeSamples) == r.WakeTotal {
-		return fmt.Sprint(r.WakeSamples)
+	if r.WakeStats != nil || uint64(r.WakeSamples) == r.WakeTotal {
+		return fmt.Sprint(r.WakeTotal)
 	}
 	return fmt.Sprintf("%d/%d", r.WakeSamples, r.WakeTotal)
 }
@@ -221,7 +254,7 @@ func writeHistogram(w io.Writer, r Row) {
 	if len(r.histogram) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n%s samples, %s (%d):\n", r.SampleKind, r.Name, r.WakeSamples)
+	fmt.Fprintf(w, "\n%s samples, %s (%s):\n", r.SampleKind, r.Name, sampleCount(r))
 	var peak uint64
 	first := len(r.histogram)
 	for b, n := range r.histogram {

@@ -35,6 +35,17 @@ func init() {
 		}
 		return nil, nil
 	})
+	// test_many records 0..999 as samples in each iteration.
+	Register("test_many", func(w *Worker) (map[string]any, error) {
+		for !w.Stopped() {
+			for i := range int64(1000) {
+				w.WakeSample(i)
+			}
+			w.SpinBurst(1024)
+			w.Tick()
+		}
+		return nil, nil
+	})
 	Register("test_fail", func(w *Worker) (map[string]any, error) {
 		return nil, errors.New("custom boom")
 	})
@@ -119,5 +130,48 @@ func TestWarmup(t *testing.T) {
 	}
 	if r.WorkUnits/1024 <= r.WakeSampleTotal {
 		t.Errorf("%d work units for %d samples: the warm-up's work was not counted", r.WorkUnits, r.WakeSampleTotal)
+	}
+}
+
+// TestWakeStatsExact records well over a reservoir's worth of samples:
+// the exact aggregates cover every one of them, bound the reservoir's
+// extremes, and the histogram's buckets add up to the total.
+func TestWakeStatsExact(t *testing.T) {
+	work := MustWork("Custom", map[string]any{"name": "many", "fn": "test_many"})
+	h := spawnWork(t, Config{Work: work})
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// 1,000 samples an iteration: 200 iterations are twice the reservoir.
+	for end := time.Now().Add(60 * time.Second); h.SnapshotIterations()[0] < 200 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	r := stopWork(t, h)[0]
+	s := r.WakeStats
+	if r.WakeSampleTotal <= 2*MaxWakeSamples || s == nil {
+		t.Fatalf("%d samples, stats %v: want more than %d", r.WakeSampleTotal, s, 2*MaxWakeSamples)
+	}
+	if s.Count != r.WakeSampleTotal {
+		t.Errorf("count %d, wake_sample_total %d", s.Count, r.WakeSampleTotal)
+	}
+	if mx := slices.Max(r.WakeLatenciesNs); s.Max < mx {
+		t.Errorf("max %d below the reservoir's max %d", s.Max, mx)
+	}
+	if mn := slices.Min(r.WakeLatenciesNs); s.Min > mn {
+		t.Errorf("min %d above the reservoir's min %d", s.Min, mn)
+	}
+	var n uint64
+	for _, b := range s.Buckets {
+		n += b.Count
+	}
+	if n != s.Count {
+		t.Errorf("buckets hold %d samples, count is %d", n, s.Count)
+	}
+	// test_many's values are a known sequence: 0..999 in each iteration.
+	if s.Min != 0 || s.Max != 999 || s.Sum != s.Count/1000*999*1000/2 {
+		t.Errorf("min %d, max %d, sum %d over %d: want 0, 999 and %d", s.Min, s.Max, s.Sum, s.Count, s.Count/1000*999*1000/2)
+	}
+	if want := fmt.Sprintf("a uniform reservoir of %d of the %d samples", MaxWakeSamples, r.WakeSampleTotal); !strings.HasPrefix(r.WakeLatenciesNote, want) {
+		t.Errorf("note %q, want it to start %q", r.WakeLatenciesNote, want)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/ktstar/ktstar/hist"
 )
 
 // runWork spawns cfg, lets it run for d and then until every worker has
@@ -70,6 +72,7 @@ func newTestWorker(t *testing.T, work Work) *Worker {
 		counters:   map[string]uint64{},
 		rng:        0x9E3779B97F4A7C15,
 		wake:       newReservoir(MaxWakeSamples),
+		wakeHist:   hist.MustNew(hist.Nanoseconds),
 		costs:      newReservoir(MaxCostSamples),
 		migrations: make([]Migration, 0, 64),
 	}

@@ -76,6 +76,11 @@ func (w *Worker) run(body Body) Report {
 	if r.WakeLatenciesNs == nil {
 		r.WakeLatenciesNs = []uint64{}
 	}
+	if w.wakeHist != nil {
+		sum := w.wakeHist.Summarize(WakePercentiles)
+		r.WakeStats = &sum
+		r.WakeLatenciesNote = wakeNote(len(r.WakeLatenciesNs), r.WakeSampleTotal)
+	}
 	if r.IterationCostsNs == nil {
 		r.IterationCostsNs = []uint64{}
 	}

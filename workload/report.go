@@ -1,5 +1,22 @@
 package workload
 
+import (
+	"fmt"
+
+	"github.com/ktstar/ktstar/hist"
+)
+
+// WakePercentiles are the percentiles a report's WakeStats carry.
+var WakePercentiles = []float64{50, 90, 99, 99.9}
+
+// wakeNote describes the reservoir for the JSON reader.
+func wakeNote(kept int, total uint64) string {
+	if total == 0 {
+		return ""
+	}
+	return fmt.Sprintf("a uniform reservoir of %d of the %d samples (wake_sample_total); wake_stats covers all of them", kept, total)
+}
+
 // MaxWakeSamples caps each worker's wake-latency reservoir.
 const MaxWakeSamples = 100_000
 
@@ -30,9 +47,17 @@ type Report struct {
 	MaxGapAtMs uint64 `json:"max_gap_at_ms"` // when that interval ended, ms since loop start
 
 	// WakeLatenciesNs is a uniform reservoir sample (at most MaxWakeSamples)
-	// of the durations of the work type's timed blocking calls.
+	// of the durations of the work type's timed blocking calls; WakeStats
+	// covers every sample.
 	WakeLatenciesNs []uint64 `json:"wake_latencies_ns"`
 	WakeSampleTotal uint64   `json:"wake_sample_total"` // observations, including dropped ones
+	// WakeLatenciesNote says in the JSON what wake_latencies_ns holds.
+	WakeLatenciesNote string `json:"wake_latencies_note,omitempty"`
+	// WakeStats are exact aggregates over every wake sample (count, min,
+	// max, sum), percentiles and the log-linear histogram's non-empty
+	// buckets (hist.Nanoseconds: relative error at most 1/512); nil when the
+	// type records no samples.
+	WakeStats *hist.Summary `json:"wake_stats"`
 	// SampleKind says what each wake sample measures; "" when there are none.
 	SampleKind SampleKind `json:"sample_kind,omitempty"`
 
@@ -100,4 +125,25 @@ type ExitInfo struct {
 // sentinel builds the report that stands in for a worker that sent none.
 func sentinel(tid, group int, info *ExitInfo) Report {
 	return Report{Tid: tid, GroupIdx: group, ExitInfo: info, NumaPages: map[int]uint64{}}
+}
+
+// WakeHist merges the WakeStats of reports into one histogram of every
+// wake sample. It returns nil when a report that has samples lacks them
+// (a result written before they existed): the caller then falls back to
+// the reservoirs.
+func WakeHist(reports []Report) *hist.Hist {
+	h := hist.MustNew(hist.Nanoseconds)
+	for _, r := range reports {
+		if r.WakeStats == nil {
+			if r.WakeSampleTotal > 0 {
+				return nil
+			}
+			continue
+		}
+		rh, err := hist.FromSummary(*r.WakeStats)
+		if err != nil || h.Merge(rh) != nil {
+			return nil
+		}
+	}
+	return h
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/hist"
 )
 
 // workerEnv marks a re-exec'd worker process. Its value is the protocol
@@ -117,6 +118,9 @@ type Worker struct {
 	maxGapAt    int64
 
 	wake reservoir // wake latencies, reserved when the type has a Sample kind
+	// wakeHist holds every wake sample (exact count, min, max, sum and
+	// log-linear buckets) beside the reservoir's subsample.
+	wakeHist *hist.Hist
 	// kind is the kind of the wake samples recorded so far ("" before the
 	// first, SampleMixed once two differ); declared is what WakeSample records.
 	kind, declared SampleKind
@@ -174,6 +178,9 @@ func (w *Worker) Sample(k SampleKind, ns int64) {
 		w.kind = JoinKinds(w.kind, k)
 	}
 	w.wake.add(ns, &w.rng)
+	if w.wakeHist != nil { // nil when the type declares no sample kind
+		w.wakeHist.Record(uint64(max(ns, 0)))
+	}
 }
 
 // costSample records the duration of one compute iteration, for the
@@ -376,6 +383,7 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 	}
 	if t := w.work.Type(); t.Sample != "" {
 		w.wake = newReservoir(MaxWakeSamples)
+		w.wakeHist = hist.MustNew(hist.Nanoseconds)
 		w.declared = t.Sample
 		if w.declared == SampleChosen {
 			w.declared = SampleWake // what a Go function's WakeSample means
