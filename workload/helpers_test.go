@@ -60,7 +60,7 @@ func stopWork(t *testing.T, h *Handle) []Report {
 // newTestWorker builds a Worker inside the test process, for driving a
 // body's Step directly (allocation tests). It has its own stop word and
 // progress slot and no group region or pipes.
-func newTestWorker(t *testing.T, work Work) *Worker {
+func newTestWorker(t testing.TB, work Work) *Worker {
 	t.Helper()
 	shm := make([]byte, pageSize)
 	w := &Worker{
