@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/prometheus/procfs"
 )
 
 // runWork spawns cfg, lets it run for d and then until every worker has
@@ -25,6 +27,16 @@ func runWork(t *testing.T, cfg Config, d time.Duration) []Report {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return stopWork(t, h)
+}
+
+// procStat reads /proc/PID/stat; false when the task is gone.
+func procStat(pid int) (procfs.ProcStat, bool) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return procfs.ProcStat{}, false
+	}
+	st, err := p.Stat()
+	return st, err == nil
 }
 
 // spawnWork spawns cfg; the handle is closed when the test ends.

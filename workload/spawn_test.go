@@ -208,9 +208,8 @@ func TestPolicyVisibleFromOutside(t *testing.T) {
 			hd.Start()
 			time.Sleep(50 * time.Millisecond)
 			for _, pid := range hd.Pids() {
-				nice, _ := procStatField(t, pid, 19)
-				policy, _ := procStatField(t, pid, 41)
-				rtPrio, ok := procStatField(t, pid, 40)
+				st, ok := procStat(pid)
+				nice, policy, rtPrio := int64(st.Nice), int64(st.Policy), int64(st.RTPriority)
 				if !ok || nice != tc.nice || policy != tc.policy || rtPrio != tc.rtPriority {
 					t.Errorf("pid %d: nice %d policy %d rt_priority %d; want %d %d %d", pid, nice, policy, rtPrio, tc.nice, tc.policy, tc.rtPriority)
 				}

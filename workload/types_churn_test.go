@@ -17,19 +17,6 @@ import (
 	"github.com/ktstar/ktstar/topo"
 )
 
-// procStatField returns field n (1-based, as in proc(5)) of /proc/PID/stat.
-func procStatField(t *testing.T, pid, n int) (int64, bool) {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // starts at field 3
-	v, err := strconv.ParseInt(fields[n-3], 10, 64)
-	return v, err == nil
-}
-
 // childrenOf returns the pids whose parent is pid.
 func childrenOf(t *testing.T, pid int) []int {
 	t.Helper()
@@ -37,7 +24,7 @@ func childrenOf(t *testing.T, pid int) []int {
 	var out []int
 	for _, d := range dirs {
 		p, _ := strconv.Atoi(filepath.Base(d))
-		if ppid, ok := procStatField(t, p, 4); ok && int(ppid) == pid {
+		if st, ok := procStat(p); ok && st.PPID == pid {
 			out = append(out, p)
 		}
 	}
@@ -86,8 +73,8 @@ func TestNiceSweep(t *testing.T) {
 	pid := h.Pids()[0]
 	seen := map[int64]bool{}
 	sampleWhileRunning(t, h, 300*time.Millisecond, time.Millisecond, func() {
-		if nice, ok := procStatField(t, pid, 19); ok {
-			seen[nice] = true
+		if st, ok := procStat(pid); ok {
+			seen[int64(st.Nice)] = true
 		}
 	})
 	r := stopWork(t, h)[0]

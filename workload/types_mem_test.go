@@ -35,11 +35,11 @@ func TestPageFaultChurn(t *testing.T) {
 }
 
 func minflt(t *testing.T, pid int) uint64 {
-	v, ok := procStatField(t, pid, 10)
+	st, ok := procStat(pid)
 	if !ok {
 		t.Fatalf("read minflt of %d", pid)
 	}
-	return uint64(v)
+	return uint64(st.MinFlt)
 }
 
 func TestNumaWorkingSetSweep(t *testing.T) {
