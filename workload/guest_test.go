@@ -12,6 +12,7 @@ import (
 
 	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/internal/kernfs"
+	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
@@ -96,7 +97,9 @@ func TestGuestCpusets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(time.Second)
+	for _, h := range handles {
+		testenv.WaitProgress(t, h.SnapshotIterations, 1, time.Second, parkLimit)
+	}
 	for i, h := range handles {
 		for w, r := range stopWork(t, h) {
 			if len(r.CPUsUsed) == 0 {
@@ -241,7 +244,7 @@ func TestGuestIOScratchDisk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i, r := range runWork(t, Config{Workers: 2, Work: w}, 300*time.Millisecond) {
+			for i, r := range runFor(t, Config{Workers: 2, Work: w}, 300*time.Millisecond) {
 				if r.WorkUnits == 0 || r.WakeSampleTotal == 0 {
 					t.Errorf("worker %d: work_units %d, wake samples %d", i, r.WorkUnits, r.WakeSampleTotal)
 				}
