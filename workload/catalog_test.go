@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestNewWorkErrors(t *testing.T) {
@@ -159,24 +157,17 @@ func TestProcParsers(t *testing.T) {
 
 func TestCPUReaderAgreesWithGetcpu(t *testing.T) {
 	read := cpuReader()
-	var set unix.CPUSet
 	online, _ := OnlineCPUs()
 	for _, c := range online {
 		// Pinned, the thread cannot move between the two reads.
 		runtime.LockOSThread()
-		set.Zero()
-		set.Set(c)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
+		if err := pin(0, []int{c}); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := read(), getcpu(); got != want || got != c {
 			t.Errorf("pinned to CPU %d: reader says %d, getcpu %d", c, got, want)
 		}
 	}
-	set.Zero()
-	for _, c := range online {
-		set.Set(c)
-	}
-	unix.SchedSetaffinity(0, &set)
+	pin(0, online)
 	runtime.UnlockOSThread()
 }

@@ -65,9 +65,8 @@ func measureGroupAllocs(t *testing.T, work Work) (steps, allocs uint64) {
 	// share one process, and a member blocked in a raw wait keeps its P,
 	// so give every member one or its partners could not run.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(g + 1))
-	regionBase := alignPage(slotBase + slotBytes*g)
-	size := regionBase + alignPage(max(typ.Region, 1))
-	shm, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
+	layout := newLayout(g, g, typ)
+	shm, err := unix.Mmap(-1, 0, layout.Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,10 +96,11 @@ func measureGroupAllocs(t *testing.T, work Work) (steps, allocs uint64) {
 	ready := make(chan error, g)
 	done := make(chan struct{}, g)
 	for p := range g {
-		spec := workerSpec{Index: p, Pos: p, Work: work, ShmSize: size, Slot: slotBase + slotBytes*p, Region: regionBase}
+		spec := workerSpec{Index: p, Pos: p, Work: work, ShmSize: layout.Size, Slot: layout.Slot(p), Region: layout.Region(0)}
 		w := newWorker(spec, shm)
 		if n := len(ring) / 2; n > 0 {
-			w.rfd, w.wfd = ring[2*((p+n-1)%n)], ring[2*(p%n)+1]
+			r, wr := ringEnds(p, n)
+			w.rfd, w.wfd = ring[r], ring[wr]
 		}
 		w.gfds = files
 		go func() {

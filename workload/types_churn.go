@@ -43,15 +43,13 @@ var churnTypes = []Type{
 		Params:  []Param{itersParam("spin_iters", "spin steps before each re-pin")},
 		Samples: true,
 		New: func(w *Worker) (Body, error) {
-			var mask unix.CPUSet
-			if err := unix.SchedGetaffinity(0, &mask); err != nil {
-				return nil, fmt.Errorf("sched_getaffinity: %w", err)
+			cpus, err := ownCPUs()
+			if err != nil {
+				return nil, err
 			}
 			b := &affinityChurn{w: w, spin: uint64(w.work.Int("spin_iters"))}
-			for c := range len(mask) * 64 {
-				if mask.IsSet(c) {
-					b.sets = append(b.sets, cpuSet(c))
-				}
+			for _, c := range cpus {
+				b.sets = append(b.sets, cpuSet(c))
 			}
 			return b, nil
 		},
@@ -98,15 +96,6 @@ var churnTypes = []Type{
 			return b, nil
 		},
 	},
-}
-
-// cpuSet builds a CPU mask from CPU numbers.
-func cpuSet(cpus ...int) unix.CPUSet {
-	var s unix.CPUSet
-	for _, c := range cpus {
-		s.Set(c)
-	}
-	return s
 }
 
 type forkExitBody struct {

@@ -110,15 +110,9 @@ func smtConfined(cpus []int) (bool, string, error) {
 }
 
 func newSmtSiblingSpin(w *Worker) (Body, error) {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return nil, fmt.Errorf("sched_getaffinity: %w", err)
-	}
-	var cpus []int
-	for c := range len(set) * 64 {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
+	cpus, err := ownCPUs()
+	if err != nil {
+		return nil, err
 	}
 	confined, desc, err := smtConfined(cpus)
 	if err != nil {
