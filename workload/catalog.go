@@ -135,8 +135,15 @@ type Type struct {
 	// GroupSize returns how many consecutive workers form one group
 	// (pairs, fan-outs, chains); 0 means ungrouped. Nil means ungrouped.
 	GroupSize func(w Work) int
-	// Validate checks cross-parameter rules beyond each Param's range.
+	// Validate checks cross-parameter rules beyond each Param's range. It
+	// must not read the machine: a Work is data, and a result file decodes
+	// on any host.
 	Validate func(w Work) error
+	// Preflight checks what the work needs of the machine it is about to
+	// run on (an online NUMA node, a free block device, a registered
+	// function). Only Work.Preflight runs it: Spawn, and `ktstar check`.
+	// Nil means nothing to check.
+	Preflight func(w Work) error
 	// Region is the shared-memory bytes each group needs; 0 for none.
 	Region int
 	// Messenger is true when position 0 of each group is the fan-out messenger.
@@ -305,6 +312,22 @@ func (w Work) check() error {
 		if err := t.Validate(w); err != nil {
 			return fmt.Errorf("%s: %w", t.Ctor, err)
 		}
+	}
+	return nil
+}
+
+// Preflight checks that this machine can run w: what its type needs of
+// the machine (Type.Preflight) rather than of its parameters, which
+// NewWork checked. Spawn runs it before starting any worker; `ktstar
+// check` runs it to report such problems before a run. The error names
+// the constructor.
+func (w Work) Preflight() error {
+	t := w.Type()
+	if t.Preflight == nil {
+		return nil
+	}
+	if err := t.Preflight(w); err != nil {
+		return fmt.Errorf("%s: %w", t.Ctor, err)
 	}
 	return nil
 }

@@ -86,6 +86,9 @@ var customTypes = []Type{{
 		if w.Text("name") == "" {
 			return errors.New(`name = "": a custom work needs a name`)
 		}
+		return nil
+	},
+	Preflight: func(w Work) error {
 		_, err := lookupCustom(customFn(w))
 		return err
 	},

@@ -74,7 +74,7 @@ func TestCustomUnregistered(t *testing.T) {
 		{map[string]any{"name": "nope"}, `custom: no function registered as "nope"`},
 		{map[string]any{}, `custom: name = "": a custom work needs a name`},
 	} {
-		if _, err := NewWork("Custom", tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := buildAndPreflight("Custom", tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("custom(%v): %v, want %q", tc.params, err, tc.want)
 		}
 	}

@@ -24,6 +24,9 @@ func Spawn(cfg Config) (h *Handle, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.Work.Preflight(); err != nil {
+		return nil, err
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("spawn: find own executable: %w", err)

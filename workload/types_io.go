@@ -47,15 +47,14 @@ func ioType(name, ctor, doc string, flag int, writes bool, body func(*ioBody) Bo
 	return Type{
 		Name: name, Ctor: ctor, Doc: doc, Params: params, Samples: true,
 		Validate: func(w Work) error {
-			dev := w.Text("io_device")
-			if dev == "" {
-				return nil
-			}
-			if err := hostBlockGuard().check(dev); err != nil {
-				return err
-			}
-			if writes && !w.Bool("allow_destructive") {
+			if dev := w.Text("io_device"); dev != "" && writes && !w.Bool("allow_destructive") {
 				return fmt.Errorf("io_device = %q: %s overwrites the device's contents; set allow_destructive = True to confirm", dev, ctor)
+			}
+			return nil
+		},
+		Preflight: func(w Work) error {
+			if dev := w.Text("io_device"); dev != "" {
+				return hostBlockGuard().check(dev)
 			}
 			return nil
 		},
@@ -124,7 +123,7 @@ func openIoBody(w *Worker, flag int, writes bool) (_ *ioBody, err error) {
 }
 
 // openDevice re-checks the device right before opening it: the check in
-// Validate ran in the parent, maybe long before.
+// Preflight ran in the parent, maybe long before.
 func (b *ioBody) openDevice(dev string, flag int, writes bool) error {
 	if err := hostBlockGuard().check(dev); err != nil {
 		return err

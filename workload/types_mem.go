@@ -52,7 +52,7 @@ var memTypes = []Type{
 			{Name: "sweep_period_ms", Kind: KindInt, Default: int64(100), Min: 0, Max: 4000, Doc: "sleep after each sweep, ms (0: none); the sleep is a wake sample"},
 			{Name: "target_nodes", Kind: KindInts, Default: []int64{}, Min: 0, Max: 1023, Doc: "NUMA nodes to rotate through (empty: never bind); each must be online"},
 		},
-		Validate: func(w Work) error {
+		Preflight: func(w Work) error {
 			nodes := w.Ints("target_nodes")
 			if len(nodes) == 0 {
 				return nil
