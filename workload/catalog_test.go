@@ -99,7 +99,7 @@ func TestCatalogIsConsistent(t *testing.T) {
 			if p.Doc == "" {
 				t.Errorf("%s.%s: no doc", typ.Name, p.Name)
 			}
-			if _, err := coerce(&p, p.Default); err != nil {
+			if _, err := p.convert(p.Default); err != nil {
 				t.Errorf("%s.%s: default %v does not fit kind %s", typ.Name, p.Name, p.Default, p.Kind)
 			}
 		}

@@ -251,24 +251,24 @@ func (h *Handle) waitParked() error {
 	return nil
 }
 
-// collectDeadline is the stop deadline for a work type: 5 s, or longer than
-// its longest configured sleep, since workload sleeps are single calls.
+// stopMargin is how long a worker has to see the stop after its longest
+// single sleep, which it cannot cut short.
+const stopMargin = time.Second
+
+// maxSleepMs bounds the millisecond sleep parameters (sleepMsParam) so
+// that a worker asleep at the stop still reports within collectLimit.
+const maxSleepMs = int64((collectLimit - stopMargin) / time.Millisecond)
+
+// collectDeadline is the stop deadline for a work: collectLimit, or
+// stopMargin longer than its longest configured sleep (duration and phase
+// parameters, which are single calls).
 func collectDeadline(w Work) time.Duration {
 	d := collectLimit
 	t := w.Type()
-	longest := func(v time.Duration) {
-		if v+time.Second > d {
-			d = v + time.Second
-		}
-	}
 	for _, p := range t.Params {
-		switch p.Kind {
-		case KindDuration:
-			longest(w.Duration(p.Name))
-		case KindPhases:
-			for _, ph := range w.Phases(p.Name) {
-				longest(ph.Duration)
-			}
+		if sleep := p.Kind.spec().sleep; sleep != nil {
+			v, _ := w.Arg(p.Name)
+			d = max(d, sleep(v)+stopMargin)
 		}
 	}
 	return d

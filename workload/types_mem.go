@@ -63,7 +63,7 @@ var memTypes = []Type{
 			}
 			for _, n := range nodes {
 				if !slices.Contains(online, int(n)) {
-					return fmt.Errorf("target_nodes = %s: node %d is not online (online nodes: %s)", formatValue(nodes), n, FormatCPUList(online))
+					return fmt.Errorf("target_nodes = %s: node %d is not online (online nodes: %s)", kinds[KindInts].format(nodes), n, FormatCPUList(online))
 				}
 			}
 			return nil
