@@ -18,6 +18,12 @@ type Type struct {
 	Ctor   string // snake_case constructor name
 	Doc    string // one line
 	Params []Param
+	// Example overrides defaults so that the type is valid as data on any
+	// machine and fast (short sleeps, small regions, few iterations per
+	// step): the catalog-driven tests run every type with it, so a new
+	// type is tested without editing a test. Nil means the defaults are
+	// such. (Custom's example names a function the tests register.)
+	Example map[string]any
 	// GroupSize returns how many consecutive workers form one group
 	// (pairs, fan-outs, chains); 0 means ungrouped. Nil means ungrouped.
 	GroupSize func(w Work) int
@@ -175,6 +181,10 @@ func NewWork(name string, params map[string]any) (Work, error) {
 	}
 	return w, nil
 }
+
+// ExampleWork is the type with its Example parameters; it panics if they
+// are not valid, which TestCatalogIsConsistent reports for every type.
+func (t *Type) ExampleWork() Work { return MustWork(t.Name, t.Example) }
 
 // MustWork is NewWork for parameters known to be valid; it panics otherwise.
 func MustWork(name string, params map[string]any) Work {

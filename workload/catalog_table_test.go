@@ -7,17 +7,6 @@ import (
 	"time"
 )
 
-// validBase gives the parameters without which a type has no valid value.
-func validBase(name string) map[string]any {
-	switch name {
-	case "Sequence":
-		return map[string]any{"phases": []Phase{SpinPhase(time.Millisecond)}}
-	case "Custom":
-		return map[string]any{"name": "test_loop"}
-	}
-	return map[string]any{}
-}
-
 func with(base map[string]any, k string, v any) map[string]any {
 	m := map[string]any{k: v}
 	for bk, bv := range base {
@@ -56,7 +45,7 @@ func outOfRange(p Param) []any {
 // constructor, the parameter, the value and the allowed range.
 func TestCatalogRanges(t *testing.T) {
 	for _, typ := range Types() {
-		base := validBase(typ.Name)
+		base := typ.Example
 		if _, err := NewWork(typ.Name, base); err != nil {
 			t.Errorf("%s with defaults: %v", typ.Name, err)
 		}

@@ -68,16 +68,6 @@ func TestWorkValues(t *testing.T) {
 	}
 }
 
-// exampleParams completes the defaults of types that have none usable
-// (ktstr's from_name refuses Sequence and Custom too).
-var exampleParams = map[string]map[string]any{
-	"Sequence": {"phases": []Phase{{Kind: PhaseSpin, Duration: 5 * time.Millisecond}, {Kind: PhaseSleep, Duration: 5 * time.Millisecond}}},
-	"Custom":   {"name": "test_loop"},
-}
-
-// exampleWork is a type with its defaults, completed by exampleParams.
-func exampleWork(typ *Type) Work { return MustWork(typ.Name, exampleParams[typ.Name]) }
-
 // TestCatalogIsConsistent checks what every entry must satisfy, so a new
 // work type cannot ship with a broken declaration.
 func TestCatalogIsConsistent(t *testing.T) {
@@ -92,8 +82,8 @@ func TestCatalogIsConsistent(t *testing.T) {
 		if typ.Doc == "" || typ.New == nil {
 			t.Errorf("%s: needs a doc line and a body", typ.Name)
 		}
-		if _, err := NewWork(typ.Name, exampleParams[typ.Name]); err != nil {
-			t.Errorf("%s: defaults (with exampleParams) do not validate: %v", typ.Name, err)
+		if _, err := NewWork(typ.Name, typ.Example); err != nil {
+			t.Errorf("%s: its Example does not validate: %v", typ.Name, err)
 		}
 		for _, p := range typ.Params {
 			if p.Doc == "" {

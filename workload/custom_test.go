@@ -12,19 +12,23 @@ import (
 // Test functions are registered in init, which runs before TestMain calls
 // Init, so the re-executed worker has them too.
 func init() {
-	Register("test_loop", func(w *Worker) (map[string]any, error) {
-		var loops uint64
-		for !w.Stopped() {
-			w.SpinBurst(1024)
-			w.WakeSample(w.Yield())
-			w.Tick()
-			loops++
-		}
-		return map[string]any{"loops": loops, "label": w.Work().Label(), "arg": w.Work().Text("arg")}, nil
-	})
+	Register("test_loop", testLoop)
+	Register("example", testLoop) // what Custom's catalog Example names
 	Register("test_fail", func(w *Worker) (map[string]any, error) {
 		return nil, errors.New("custom boom")
 	})
+}
+
+// testLoop spins and yields until stopped, counting its loops.
+func testLoop(w *Worker) (map[string]any, error) {
+	var loops uint64
+	for !w.Stopped() {
+		w.SpinBurst(1024)
+		w.WakeSample(w.Yield())
+		w.Tick()
+		loops++
+	}
+	return map[string]any{"loops": loops, "label": w.Work().Label(), "arg": w.Work().Text("arg")}, nil
 }
 
 func TestCustomGoFunction(t *testing.T) {

@@ -47,6 +47,7 @@ slices are joined once, in catalog.go) plus its body, in the same file:
 			itersParam("burst_iters", "spin steps per iteration"),
 			{Name: "nap", Kind: KindDuration, Default: time.Millisecond, Doc: "sleep after each burst"},
 		},
+		Example: map[string]any{"burst_iters": 64},        // valid and fast: what the tests run
 		Samples: true,                                     // it records wake samples
 		New: func(w *Worker) (Body, error) {
 			return &napSpin{w: w, n: uint64(w.Work().Int("burst_iters")), nap: w.Work().Duration("nap")}, nil
@@ -66,9 +67,12 @@ slices are joined once, in catalog.go) plus its body, in the same file:
 
 Everything else follows from the entry: the script constructor
 work.nap_spin(...), validation with range errors, `ktstar list` and
-`ktstar doc`, JSON encoding, and the catalog-driven tests (every type
-spawns, reports, stops within the deadline and does not allocate in its
-loop). Optional fields of [Type] declare groups (GroupSize, Pipes,
+`ktstar doc`, JSON encoding, and the catalog-driven tests, which run
+every type with its Example (TestCatalogIsConsistent, TestCatalogRanges,
+TestStepAllocs, TestLoopDoesNotAllocate; for grouped types
+TestGroupedStepAllocs and TestGroupedStop). A parameter kind is one
+entry of params.go's kinds; a sleep in milliseconds is sleepMsParam,
+whose maximum follows from the stop deadline. Optional fields of [Type] declare groups (GroupSize, Pipes,
 GroupFiles, Region, Messenger), scratch files, cgroups of its own and
 machine checks (Preflight). A body must not allocate in Step; it prepares
 everything in New, which runs before the start gate.

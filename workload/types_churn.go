@@ -69,10 +69,11 @@ var churnTypes = []Type{
 	},
 	{
 		Name: "NumaMigrationChurn", Ctor: "numa_migration_churn",
-		Doc: "Pin the worker to the next NUMA node's CPUs every period, then spin 256 steps.",
+		Doc:     "Pin the worker to the next NUMA node's CPUs every period, then spin 256 steps.",
+		Example: map[string]any{"period_ms": 0},
 		Params: []Param{
 			// An int of ms, as ktstr; bounded below the stop deadline since the sleep is one call.
-			{Name: "period_ms", Kind: KindInt, Default: int64(100), Min: 0, Max: 4000, Doc: "sleep between node moves, ms (0: no sleep)"},
+			sleepMsParam("period_ms", "sleep between node moves, ms (0: no sleep)"),
 		},
 		New: func(w *Worker) (Body, error) {
 			nodes, err := onlineNodes()

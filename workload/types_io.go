@@ -46,6 +46,7 @@ func ioType(name, ctor, doc string, flag int, writes bool, body func(*ioBody) Bo
 	}
 	return Type{
 		Name: name, Ctor: ctor, Doc: doc, Params: params, Samples: true,
+		Example: map[string]any{"file_kb": ioMinBytes >> 10},
 		Validate: func(w Work) error {
 			if dev := w.Text("io_device"); dev != "" && writes && !w.Bool("allow_destructive") {
 				return fmt.Errorf("io_device = %q: %s overwrites the device's contents; set allow_destructive = True to confirm", dev, ctor)

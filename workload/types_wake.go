@@ -45,7 +45,8 @@ const wakeAll = math.MaxInt32
 var wakeTypes = []Type{
 	{
 		Name: "CachePipe", Ctor: "cache_pipe",
-		Doc: "Pairs do a cache-hot read-modify-write burst (stride 64), then PipeIo's one-byte exchange; the wait for the partner's byte is a wake sample.",
+		Doc:     "Pairs do a cache-hot read-modify-write burst (stride 64), then PipeIo's one-byte exchange; the wait for the partner's byte is a wake sample.",
+		Example: map[string]any{"size_kb": 4, "burst_iters": 64},
 		Params: []Param{
 			{Name: "size_kb", Kind: KindInt, Default: int64(32), Min: 0, Max: 1 << 20, Aliases: []string{"size_kib"}, Doc: "buffer size in KiB; 0 means no cache work"},
 			itersParam("burst_iters", "read-modify-write steps before each exchange"),
@@ -59,7 +60,8 @@ var wakeTypes = []Type{
 	},
 	{
 		Name: "FutexFanOut", Ctor: "futex_fan_out",
-		Doc: "One messenger advances a shared generation word and wakes fan_out receivers; a receiver's wait for the advance is a wake sample.",
+		Doc:     "One messenger advances a shared generation word and wakes fan_out receivers; a receiver's wait for the advance is a wake sample.",
+		Example: map[string]any{"fan_out": 2, "spin_iters": 64},
 		Params: []Param{
 			groupParam("fan_out", 4, "receivers per messenger (the group is fan_out + 1)"),
 			itersParam("spin_iters", "spin steps before each advance (messenger) or wait (receiver)"),
@@ -76,7 +78,8 @@ var wakeTypes = []Type{
 	},
 	{
 		Name: "FanOutCompute", Ctor: "fan_out_compute",
-		Doc: "A messenger stamps the time and wakes fan_out receivers; each measures stamp-to-wake, sleeps, then multiplies matrices (schbench-like).",
+		Doc:     "A messenger stamps the time and wakes fan_out receivers; each measures stamp-to-wake, sleeps, then multiplies matrices (schbench-like).",
+		Example: map[string]any{"fan_out": 2, "cache_footprint_kb": 16, "operations": 1, "sleep_usec": 10},
 		Params: []Param{
 			groupParam("fan_out", 4, "receivers per messenger (the group is fan_out + 1)"),
 			{Name: "cache_footprint_kb", Kind: KindInt, Default: int64(256), Min: 0, Max: 1 << 20, Aliases: []string{"cache_footprint_kib"}, Doc: "size of the three matrices in KiB; 0 means no matrix work"},
@@ -91,7 +94,8 @@ var wakeTypes = []Type{
 	},
 	{
 		Name: "AsymmetricWaker", Ctor: "asymmetric_waker",
-		Doc: "A waker in one scheduling class bumps a futex counter for a wakee in another; the wakee's wait is a wake sample.",
+		Doc:     "A waker in one scheduling class bumps a futex counter for a wakee in another; the wakee's wait is a wake sample.",
+		Example: map[string]any{"burst_iters": 64},
 		Params: []Param{
 			{Name: "waker_class", Kind: KindEnum, Default: "Cfs", Choices: schedClasses, Doc: "scheduling class of position 0, the waker"},
 			{Name: "wakee_class", Kind: KindEnum, Default: "Cfs", Choices: schedClasses, Doc: "scheduling class of position 1, the wakee"},
@@ -114,7 +118,8 @@ var wakeTypes = []Type{
 	},
 	{
 		Name: "WakeChain", Ctor: "wake_chain",
-		Doc: "A ring of depth stages passes one token: each waits for its predecessor, works, wakes its successor; each wait is a wake sample.",
+		Doc:     "A ring of depth stages passes one token: each waits for its predecessor, works, wakes its successor; each wait is a wake sample.",
+		Example: map[string]any{"depth": 3, "work_per_hop": "0s"},
 		Params: []Param{
 			groupParam("depth", 4, "stages per chain (the group size)"),
 			{Name: "wake", Kind: KindEnum, Default: "Pipe", Choices: []string{"Pipe", "Futex"}, Doc: `hop primitive: "Pipe" (a byte through a pipe, a sync wake) or "Futex" (a shared stage word and a broadcast wake)`},
@@ -147,7 +152,8 @@ var wakeTypes = []Type{
 	},
 	{
 		Name: "EpollStorm", Ctor: "epoll_storm",
-		Doc: "Producers write bursts to a shared eventfd; consumers block in epoll_wait on it; each consumer wake is a wake sample.",
+		Doc:     "Producers write bursts to a shared eventfd; consumers block in epoll_wait on it; each consumer wake is a wake sample.",
+		Example: map[string]any{"events_per_burst": 4},
 		Params: []Param{
 			groupParam("producers", 1, "eventfd writers per group"),
 			groupParam("consumers", 2, "epoll waiters per group"),
@@ -172,7 +178,8 @@ var wakeTypes = []Type{
 	},
 	{
 		Name: "ThunderingHerd", Ctor: "thundering_herd",
-		Doc: "One waker broadcasts a generation word to a herd of waiters; each waiter's wait is a wake sample, the waker samples its inter-batch sleeps.",
+		Doc:     "One waker broadcasts a generation word to a herd of waiters; each waiter's wait is a wake sample, the waker samples its inter-batch sleeps.",
+		Example: map[string]any{"waiters": 2, "batches": 5, "inter_batch_ms": 0},
 		Params: []Param{
 			groupParam("waiters", 7, "waiters per waker (the group is waiters + 1)"),
 			{Name: "batches", Kind: KindInt, Default: int64(1000), Min: 1, Max: 1 << 30, Doc: "broadcasts per waker iteration (ktstr repeats them until stop)"},
