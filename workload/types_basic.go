@@ -51,9 +51,7 @@ var basicTypes = []Type{
 			{Name: "sleep_duration", Kind: KindDuration, Default: 100 * time.Millisecond, Doc: "length of each sleep (one nanosleep, resumed if interrupted)"},
 		},
 		Samples: true,
-		New: func(w *Worker) (Body, error) {
-			return &bursty{w: w, burst: int64(w.work.Duration("burst_duration")), sleep: w.work.Duration("sleep_duration")}, nil
-		},
+		New:     func(w *Worker) (Body, error) { return newBursty(w), nil },
 	},
 	{
 		Name: "PipeIo", Ctor: "pipe_io",
@@ -102,11 +100,14 @@ type bursty struct {
 	sleep time.Duration
 }
 
+// newBursty reads burst_duration and sleep_duration (Bursty, IdleChurn).
+func newBursty(w *Worker) *bursty {
+	return &bursty{w: w, burst: int64(w.work.Duration("burst_duration")), sleep: w.work.Duration("sleep_duration")}
+}
+
 func (b *bursty) Step() bool {
 	w := b.w
-	for deadline := nanotime() + b.burst; nanotime() < deadline && !w.Stopped(); {
-		w.SpinBurst(1024)
-	}
+	spinUntil(w, nanotime()+b.burst, 1024)
 	if !w.Stopped() {
 		t0 := nanotime()
 		sleepFull(b.sleep)

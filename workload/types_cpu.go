@@ -69,7 +69,7 @@ var cpuTypes = []Type{
 					return nil, fmt.Errorf("precise_timing: prctl(PR_SET_TIMERSLACK, 1): %w", err)
 				}
 			}
-			return &idleChurn{w: w, burst: int64(w.work.Duration("burst_duration")), sleep: w.work.Duration("sleep_duration")}, nil
+			return (*idleChurn)(newBursty(w)), nil
 		},
 	},
 	cacheType("CachePressure", "cache_pressure", "Strided read-modify-write of 1024 bytes per iteration over a private buffer.", false),
@@ -186,11 +186,9 @@ func coldRMW(buf []uint64, rng *uint64, n int64) {
 	*rng = x
 }
 
-type idleChurn struct {
-	w     *Worker
-	burst int64
-	sleep time.Duration
-}
+// idleChurn has bursty's state; its sleep is one nanosleep whose
+// oversleep is the sample.
+type idleChurn bursty
 
 func (b *idleChurn) Step() bool {
 	w := b.w
