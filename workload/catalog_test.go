@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ktstar/ktstar/topo"
 )
 
 func TestNewWorkErrors(t *testing.T) {
@@ -147,7 +149,7 @@ func TestProcParsers(t *testing.T) {
 
 func TestCPUReaderAgreesWithGetcpu(t *testing.T) {
 	read := cpuReader()
-	online, _ := OnlineCPUs()
+	online, _ := topo.OnlineCPUs()
 	for _, c := range online {
 		// Pinned, the thread cannot move between the two reads.
 		runtime.LockOSThread()
