@@ -2,6 +2,7 @@ package starlib
 
 import (
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/ktstar/ktstar/progress"
@@ -48,6 +49,12 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 	}
 	s.spawned++
 	hv := &Handle{h: h, cfg: c, session: s, seq: s.spawned}
+	if fb := h.CgroupFallback(); fb != nil {
+		// Workers moved in after their start ran briefly outside the group:
+		// never silently, since a result may depend on it.
+		hv.cgroupFallback = fb.Error()
+		fmt.Fprintf(os.Stderr, "ktstar: warning: %s: %v\n", hv.Label(), fb)
+	}
 	s.handles = append(s.handles, hv)
 	return hv, nil
 }
@@ -93,6 +100,9 @@ type Handle struct {
 	// never reads the counters of a handle being torn down.
 	mu    sync.Mutex
 	state string // "spawned", "running" or "stopped"
+	// cgroupFallback says why the workers were not created inside their
+	// cgroup but moved in afterwards; empty when they were.
+	cgroupFallback string
 }
 
 // Label names the handle in progress lines and summaries: its number in
@@ -241,7 +251,7 @@ func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlar
 	if err != nil {
 		return nil, err
 	}
-	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Workload: workloadJSON(h.cfg), Reports: reports})
+	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Workload: workloadJSON(h.cfg), Reports: reports, CgroupFallback: h.cgroupFallback})
 	return Reports(reports), nil
 }
 

@@ -79,6 +79,10 @@ type Run struct {
 	Handle   int               `json:"handle"` // the spawn's number in the run, from 1
 	Workload WorkloadJSON      `json:"workload"`
 	Reports  []workload.Report `json:"reports"`
+	// CgroupFallback, when set, says why the workers could not be created
+	// inside their cgroup (clone3 CLONE_INTO_CGROUP) and were moved in
+	// through cgroup.procs instead; a warning line said so at spawn.
+	CgroupFallback string `json:"cgroup_fallback,omitempty"`
 }
 
 // NewSession starts the state of one run.

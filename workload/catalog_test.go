@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ktstar/ktstar/topo"
 )
 
@@ -71,16 +69,6 @@ func TestWorkValues(t *testing.T) {
 	}
 }
 
-// exampleParams completes the defaults of types that have none usable
-// (ktstr's from_name refuses Sequence and Custom too).
-var exampleParams = map[string]map[string]any{
-	"Sequence": {"phases": []Phase{{Kind: PhaseSpin, Duration: 5 * time.Millisecond}, {Kind: PhaseSleep, Duration: 5 * time.Millisecond}}},
-	"Custom":   {"name": "test_loop"},
-}
-
-// exampleWork is a type with its defaults, completed by exampleParams.
-func exampleWork(typ *Type) Work { return MustWork(typ.Name, exampleParams[typ.Name]) }
-
 // TestCatalogIsConsistent checks what every entry must satisfy, so a new
 // work type cannot ship with a broken declaration.
 func TestCatalogIsConsistent(t *testing.T) {
@@ -95,14 +83,14 @@ func TestCatalogIsConsistent(t *testing.T) {
 		if typ.Doc == "" || typ.New == nil {
 			t.Errorf("%s: needs a doc line and a body", typ.Name)
 		}
-		if _, err := NewWork(typ.Name, exampleParams[typ.Name]); err != nil {
-			t.Errorf("%s: defaults (with exampleParams) do not validate: %v", typ.Name, err)
+		if _, err := NewWork(typ.Name, typ.Example); err != nil {
+			t.Errorf("%s: its Example does not validate: %v", typ.Name, err)
 		}
 		for _, p := range typ.Params {
 			if p.Doc == "" {
 				t.Errorf("%s.%s: no doc", typ.Name, p.Name)
 			}
-			if _, err := coerce(&p, p.Default); err != nil {
+			if _, err := p.convert(p.Default); err != nil {
 				t.Errorf("%s.%s: default %v does not fit kind %s", typ.Name, p.Name, p.Default, p.Kind)
 			}
 		}
@@ -131,24 +119,17 @@ func TestParseCPUList(t *testing.T) {
 
 func TestCPUReaderAgreesWithGetcpu(t *testing.T) {
 	read := cpuReader()
-	var set unix.CPUSet
 	online, _ := topo.OnlineCPUs()
 	for _, c := range online {
 		// Pinned, the thread cannot move between the two reads.
 		runtime.LockOSThread()
-		set.Zero()
-		set.Set(c)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
+		if err := pin(0, []int{c}); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := read(), getcpu(); got != want || got != c {
 			t.Errorf("pinned to CPU %d: reader says %d, getcpu %d", c, got, want)
 		}
 	}
-	set.Zero()
-	for _, c := range online {
-		set.Set(c)
-	}
-	unix.SchedSetaffinity(0, &set)
+	pin(0, online)
 	runtime.UnlockOSThread()
 }

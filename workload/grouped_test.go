@@ -486,37 +486,34 @@ func TestSmtSiblingSpin(t *testing.T) {
 // of whose members was SIGKILLed mid-run: stop completes well within the
 // deadline, every live worker reports, the dead one gets a sentinel.
 func TestGroupedStop(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		params map[string]any
-		kill   int // position to SIGKILL, -1 for none
-		cfg    Config
-	}{
-		{"ThunderingHerd", map[string]any{"waiters": 2, "inter_batch_ms": 1000, "batches": 1}, -1, Config{}},
-		{"WakeChain", map[string]any{"depth": 3, "work_per_hop": "2s"}, -1, Config{}},
-		{"MutexContention", map[string]any{"contenders": 3, "hold_iters": maxSpinIters}, -1, Config{}},
-		{"CachePipe", nil, 0, Config{}},
-		{"FutexFanOut", map[string]any{"fan_out": 2}, 0, Config{}},
-		{"FanOutCompute", map[string]any{"fan_out": 2}, 0, Config{}},
-		{"AsymmetricWaker", nil, 0, Config{}},
-		{"WakeChain", map[string]any{"depth": 3}, 1, Config{}},
-		{"WakeChain", map[string]any{"depth": 3, "wake": "Futex"}, 1, Config{}},
-		{"EpollStorm", nil, 0, Config{}},
-		{"ThunderingHerd", map[string]any{"waiters": 2}, 0, Config{}},
-		{"MutexContention", map[string]any{"contenders": 3, "hold_iters": 1 << 20}, 0, Config{}},
-		{"PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 1 << 22, "pi_mode": "Pi"}, 1, Config{}},
-		{"PriorityInversion", map[string]any{"medium_count": 0}, 0, Config{}},
-		{"ProducerConsumerImbalance", nil, 2, Config{}},
-		{"ProducerConsumerImbalance", map[string]any{"produce_rate_hz": 0}, 0, Config{}},
-		{"SmtSiblingSpin", nil, 1, Config{}},
-		{"SignalStorm", nil, 1, Config{}},
-		{"PreemptStorm", nil, 0, Config{Affinity: Exact(testenv.CPU(t))}},
-		{"RtStarvation", nil, 1, Config{Affinity: Exact(testenv.CPU(t))}},
-	} {
-		t.Run(fmt.Sprintf("%s%v/kill=%d", tc.name, tc.params, tc.kill), func(t *testing.T) {
-			cfg := tc.cfg
-			cfg.Work = MustWork(tc.name, tc.params)
-			cfg.Workers = cfg.Work.GroupSize()
+	type stopCase struct {
+		work Work
+		kill int // position to SIGKILL, -1 for none
+	}
+	cases := []stopCase{
+		// Partners blocked at the stop: in a long sleep, a long hop, or
+		// waiting for a lock held for a long spin.
+		{MustWork("ThunderingHerd", map[string]any{"waiters": 2, "inter_batch_ms": 1000, "batches": 1}), -1},
+		{MustWork("WakeChain", map[string]any{"depth": 3, "work_per_hop": "2s"}), -1},
+		{MustWork("MutexContention", map[string]any{"contenders": 3, "hold_iters": maxSpinIters}), -1},
+		{MustWork("PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 1 << 22, "pi_mode": "Pi"}), 1},
+	}
+	// Every grouped type of the catalog, with its first and with its last
+	// member SIGKILLed mid-run.
+	for _, typ := range Types() {
+		if typ.GroupSize != nil {
+			w := typ.ExampleWork()
+			cases = append(cases, stopCase{w, 0}, stopCase{w, w.GroupSize() - 1})
+		}
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s/kill=%d", tc.work, tc.kill), func(t *testing.T) {
+			cfg := Config{Work: tc.work, Workers: tc.work.GroupSize()}
+			if n := tc.work.Name(); n == "PreemptStorm" || n == "RtStarvation" {
+				// On one CPU the real-time members starve the others: the
+				// stop must still reach them.
+				cfg.Affinity = Exact(testenv.CPU(t))
+			}
 			h, err := Spawn(cfg)
 			if err != nil {
 				t.Fatal(err)

@@ -416,10 +416,7 @@ func TestLoopDoesNotAllocate(t *testing.T) {
 	for _, typ := range Types() {
 		t.Run(typ.Name, func(t *testing.T) {
 			leakCheck(t)
-			w := exampleWork(typ)
-			if typ.Name == "Bursty" {
-				w = MustWork("Bursty", map[string]any{"burst_duration": "2ms", "sleep_duration": "2ms"})
-			}
+			w := typ.ExampleWork()
 			affinity := Exact(testenv.CPU(t))
 			switch typ.Name {
 			case "SmtSiblingSpin": // refuses a mask that is not one core's threads

@@ -111,7 +111,7 @@ func TestIoDeviceRefused(t *testing.T) {
 		if name != "IoRandRead" {
 			params["allow_destructive"] = true
 		}
-		_, err := NewWork(name, params)
+		err := buildAndPreflight(name, params)
 		t.Logf("%s: %v", name, err)
 		if err == nil || !strings.Contains(err.Error(), root) || !strings.Contains(err.Error(), "is mounted") {
 			t.Errorf("%s(io_device = %q): %v, want an error naming it and saying it is mounted", name, root, err)
@@ -151,7 +151,7 @@ func TestIoDeviceChecks(t *testing.T) {
 		{map[string]any{"io_device": "/dev/null"}, `io_device = "/dev/null" is not a block device`},
 		{map[string]any{"io_device": "/nonexistent/dev"}, "no such file"},
 	} {
-		if _, err := NewWork("IoRandRead", tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := buildAndPreflight("IoRandRead", tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("io_rand_read(%v): %v, want %q", tc.params, err, tc.want)
 		}
 	}
@@ -190,4 +190,14 @@ func TestScratchFileHasNoHoles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// buildAndPreflight builds a work value and runs its preflight; NewWork
+// must accept what only the machine can refuse.
+func buildAndPreflight(name string, params map[string]any) error {
+	w, err := NewWork(name, params)
+	if err != nil {
+		return err
+	}
+	return w.Preflight()
 }

@@ -56,8 +56,18 @@ func TestNumaWorkingSetSweep(t *testing.T) {
 	}
 }
 
+// TestNumaWorkingSetSweepUnknownNode: an offline node is data NewWork
+// accepts (a result from a bigger machine decodes here) and that the
+// preflight, and so Spawn, refuses.
 func TestNumaWorkingSetSweepUnknownNode(t *testing.T) {
-	_, err := NewWork("NumaWorkingSetSweep", map[string]any{"target_nodes": []int{0, 63}})
+	w, err := NewWork("NumaWorkingSetSweep", map[string]any{"target_nodes": []int{0, 63}})
+	if err != nil {
+		t.Fatalf("NewWork read the machine: %v", err)
+	}
+	if _, serr := Spawn(Config{Workers: 1, Work: w}); serr == nil || !strings.Contains(serr.Error(), "node 63 is not online") {
+		t.Errorf("Spawn = %v, want the preflight's error", serr)
+	}
+	err = w.Preflight()
 	if err == nil || !strings.Contains(err.Error(), "node 63 is not online") || !strings.Contains(err.Error(), "numa_working_set_sweep") {
 		t.Fatalf("target_nodes = [0, 63]: %v, want an error naming the constructor and node 63", err)
 	}
