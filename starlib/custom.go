@@ -285,14 +285,11 @@ func newCustomCtx(w *workload.Worker) starlark.Value {
 			return starlark.MakeInt64(ns), nil
 		}),
 		"sleep": fn("sleep", func(args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-			var d starlark.Value
+			var d durationParam
 			if err := unpack("sleep", args, kwargs, "d", &d); err != nil {
 				return nil, err
 			}
-			dur, err := toDuration("ctx.sleep", "d", d)
-			if err != nil {
-				return nil, err
-			}
+			dur := time.Duration(d)
 			ns := sleepUnlessStopped(w, dur)
 			if over := ns - int64(dur); over >= 0 {
 				w.Sample(workload.SampleOversleep, over)

@@ -17,9 +17,10 @@ import (
 //	             policy = sched.normal(), nice = None, comm = "", warmup = "0s") -> workload
 //
 // (keyword arguments only). warmup (a duration or "500ms") leaves the first
-// part of the run out of samples and gap tracking; work is still counted. The config is validated at once, against the
-// work type's grouping and the machine's online CPUs, so a bad request
-// fails at the line that makes it.
+// part of the run out of samples and gap tracking; work is still counted.
+// The config is validated at once, against the work type's grouping and
+// the machine's online CPUs, so a bad request fails at the line that
+// makes it.
 func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if err := noPositional(b.Name(), args); err != nil {
 		return nil, err
@@ -31,7 +32,7 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		policy  = PolicyValue{workload.Normal()}
 		nice    starlark.Value
 		comm    string
-		warmup  starlark.Value
+		warmup  durationParam
 	)
 	if err := starlark.UnpackArgs(b.Name(), nil, kwargs,
 		"workers", &workers, "work?", &work, "affinity?", &aff,
@@ -46,13 +47,7 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 		cfg.Nice = &n
 	}
-	if warmup != nil {
-		d, err := toDuration(b.Name(), "warmup", warmup)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Warmup = d
-	}
+	cfg.Warmup = time.Duration(warmup)
 	// A topology-aware affinity is resolved when the workload is spawned
 	// into a cgroup; a plain spawn refuses it then.
 	check := cfg
@@ -73,7 +68,7 @@ var _ starlark.HasAttrs = WorkloadValue{}
 // String renders the constructor call with every field.
 func (w WorkloadValue) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "workload(workers = %d, work = %s, affinity = %s, policy = %s, nice = ", w.C.Workers, w.C.Work, w.C.Affinity, w.C.Policy)
+	fmt.Fprintf(&b, "workload(workers = %d, work = %s, affinity = %s, policy = %s, nice = ", w.C.Workers, w.C.Work, AffinityValue{w.C.Affinity}, PolicyValue{w.C.Policy})
 	if w.C.Nice != nil {
 		fmt.Fprintf(&b, "%d", *w.C.Nice)
 	} else {

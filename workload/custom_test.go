@@ -13,16 +13,8 @@ import (
 // Test functions are registered in init, which runs before TestMain calls
 // Init, so the re-executed worker has them too.
 func init() {
-	Register("test_loop", func(w *Worker) (map[string]any, error) {
-		var loops uint64
-		for !w.Stopped() {
-			w.SpinBurst(1024)
-			w.WakeSample(w.Yield())
-			w.Tick()
-			loops++
-		}
-		return map[string]any{"loops": loops, "label": w.Work().Label(), "arg": w.Work().Text("arg")}, nil
-	})
+	Register("test_loop", testLoop)
+	Register("example", testLoop) // what Custom's catalog Example names
 	// test_stamp stalls for 250 ms first (a gap, inside a 300 ms warm-up),
 	// then records the time of each sample as its value.
 	Register("test_stamp", func(w *Worker) (map[string]any, error) {
@@ -51,12 +43,24 @@ func init() {
 	})
 }
 
+// testLoop spins and yields until stopped, counting its loops.
+func testLoop(w *Worker) (map[string]any, error) {
+	var loops uint64
+	for !w.Stopped() {
+		w.SpinBurst(1024)
+		w.WakeSample(w.Yield())
+		w.Tick()
+		loops++
+	}
+	return map[string]any{"loops": loops, "label": w.Work().Label(), "arg": w.Work().Text("arg")}, nil
+}
+
 func TestCustomGoFunction(t *testing.T) {
 	work := MustWork("Custom", map[string]any{"name": "my_loop", "fn": "test_loop", "arg": "xyz"})
 	if work.Label() != "my_loop" {
 		t.Errorf("Label() = %q, want my_loop", work.Label())
 	}
-	r := runWork(t, Config{Work: work}, 100*time.Millisecond)[0]
+	r := runFor(t, Config{Work: work}, 100*time.Millisecond)[0]
 	if r.Counters["loops"] == 0 || r.Counters["loops"] != r.Iterations || r.WorkUnits != 1024*r.Iterations {
 		t.Errorf("loops = %d, iterations = %d, work_units = %d; want Tick to count each loop of 1024 units", r.Counters["loops"], r.Iterations, r.WorkUnits)
 	}
@@ -98,7 +102,7 @@ func TestCustomUnregistered(t *testing.T) {
 		{map[string]any{"name": "nope"}, `custom: no function registered as "nope"`},
 		{map[string]any{}, `custom: name = "": a custom work needs a name`},
 	} {
-		if _, err := NewWork("Custom", tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := buildAndPreflight("Custom", tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("custom(%v): %v, want %q", tc.params, err, tc.want)
 		}
 	}

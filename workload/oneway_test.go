@@ -63,7 +63,7 @@ func TestOneWayWakeChain(t *testing.T) {
 		t.Run(prim, func(t *testing.T) {
 			const depth = 3
 			w := MustWork("WakeChain", map[string]any{"depth": depth, "wake": prim, "work_per_hop": "20us"})
-			rs := runWork(t, Config{Workers: depth, Work: w}, 200*time.Millisecond)
+			rs := runFor(t, Config{Workers: depth, Work: w}, 200*time.Millisecond)
 			for i, r := range rs {
 				pred := rs[(i+depth-1)%depth]
 				if r.WakeSampleTotal == 0 || slices.Min(r.WakeLatenciesNs) < 300 {
