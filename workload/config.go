@@ -25,6 +25,9 @@ type Config struct {
 	// Warmup leaves the first part of the run out of wake and cost samples
 	// and gap tracking (work is still counted), as schbench's warm-up does.
 	Warmup time.Duration
+
+	// gateLimit, when set, replaces startGateLimit: tests shorten it.
+	gateLimit time.Duration
 	// Cgroup, when non-nil, is the cgroup v2 group every worker is created
 	// in (a *cgroupfs.Manager). Nil leaves workers in the spawner's group.
 	Cgroup Cgroup

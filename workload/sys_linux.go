@@ -41,6 +41,15 @@ func futexWaitTimeout(addr *uint32, val uint32, d time.Duration) bool {
 	return e == 0
 }
 
+// futexWaitLong is futexWaitTimeout for long waits outside the loop (the
+// start gate): through the runtime's syscall path, because sysmon
+// interrupts a raw block with its preemption signal every 10 ms, which
+// for thousands of parked workers is a signal storm.
+func futexWaitLong(addr *uint32, val uint32, d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
+}
+
 // futexWakeN wakes up to n waiters on addr; n is clamped to int32.
 func futexWakeN(addr *uint32, n int) {
 	if n > 1<<31-1 {

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/hist"
+	"github.com/ktstar/ktstar/internal/kernfs"
 )
 
 // Worker-side pacing of the loop's bookkeeping.
@@ -66,6 +68,8 @@ type workerSpec struct {
 	Token    string      `json:"token"` // unique per worker: names its scratch files
 	// Warmup is Config.Warmup: no samples and no gaps before start + Warmup.
 	Warmup time.Duration `json:"warmup,omitempty"`
+	// GateLimit is how long the worker waits at the start gate.
+	GateLimit time.Duration `json:"gate_limit"`
 	// GroupFiles is how many of the type's GroupFiles the worker inherited.
 	GroupFiles int `json:"group_files,omitempty"`
 	// CgroupDirs are the absolute directories of the handle's own groups
@@ -90,7 +94,7 @@ type Worker struct {
 	units      uint64
 	iterations uint64
 
-	start       int64
+	start       int64 // when the gate opened (the parent's stamp): every window starts here
 	warmEnd     int64 // no samples or gaps before this time; 0 once past it
 	lastCheck   int64
 	lastPublish int64
@@ -113,6 +117,11 @@ type Worker struct {
 	rng            uint64
 
 	cpu func() int // reads the current CPU at checkpoints (cpuReader)
+
+	// Baselines read as the worker first ran past the gate (begin).
+	cpu0   int64
+	sched0 kernfs.Schedstat
+	vm0    uint64
 
 	counters    map[string]uint64
 	affinityErr string
@@ -251,9 +260,14 @@ func workerMain() int {
 	if _, err := report.Write([]byte{byte(msgParked)}); err != nil {
 		return 1
 	}
-	if !waitStartGate() {
+	start, err := waitStartGate(w.shm, w.spec.GateLimit)
+	if errors.Is(err, errGateCancelled) {
 		return 0
 	}
+	if err != nil {
+		return fail(err)
+	}
+	w.begin(start)
 	// After the gate, so a worker moved in by the cgroup.procs fallback
 	// reports its final group. A host without cgroup v2 reports none.
 	w.cgroup, _ = cgroupfs.ProcCgroup(0)
@@ -393,32 +407,34 @@ func applyPolicy(p SchedPolicy) error {
 	return nil
 }
 
-// waitStartGate blocks until the parent opens the gate. It returns false
-// when the parent cancelled (EOF) or never came.
-func waitStartGate() bool {
-	// Signals interrupt the wait (a partner's SignalStorm can begin before
-	// this worker is through the gate), so wait out the whole limit.
-	deadline := time.Now().Add(startGateLimit)
+// errGateCancelled is waitStartGate's answer when the handle closed
+// without starting: the worker exits quietly.
+var errGateCancelled = errors.New("start gate cancelled")
+
+// waitStartGate waits on the gate word in shm until the parent opens it
+// and returns the parent's start stamp. Waits are bounded (signals, such as
+// a partner's SignalStorm starting early, just wake it). Once Spawn has
+// seen every worker park it may wait limit more; then it gives up with an
+// error naming the gate, which the worker sends to the parent so that its
+// report says why it did nothing. Before that the parent is still spawning
+// (which it bounds itself) and the worker dies with it if it dies.
+func waitStartGate(shm []byte, limit time.Duration) (int64, error) {
+	gate := (*uint32)(unsafe.Pointer(&shm[offGate]))
 	for {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false
+		state := atomic.LoadUint32(gate)
+		switch state {
+		case gateOpen:
+			return atomic.LoadInt64((*int64)(unsafe.Pointer(&shm[offStartNs]))), nil
+		case gateCancel:
+			return 0, errGateCancelled
+		case gateParked:
+			parked := atomic.LoadInt64((*int64)(unsafe.Pointer(&shm[offParkedNs])))
+			if nanotime()-parked >= int64(limit) {
+				return 0, fmt.Errorf("start gate: not opened within %v after the spawn (the run never started it)", limit)
+			}
 		}
-		fds := [1]unix.PollFd{{Fd: fdStart, Events: unix.POLLIN}}
-		n, err := unix.Poll(fds[:], int(left/time.Millisecond)+1)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n == 0 {
-			return false
-		}
-		break
+		// A second at a time: opening or cancelling the gate wakes every
+		// waiter at once, so this only bounds the check of the limit.
+		futexWaitLong(gate, state, time.Second)
 	}
-	var b [1]byte
-	n, err := unix.Read(fdStart, b[:])
-	for err == unix.EINTR {
-		n, err = unix.Read(fdStart, b[:])
-	}
-	unix.Close(fdStart)
-	return n == 1 && msg(b[0]) == msgStart
 }
