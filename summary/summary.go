@@ -30,6 +30,11 @@ type Row struct {
 	OffCPUPct  float64 `json:"off_cpu_pct"`
 	Migrations uint64  `json:"migrations"`
 	MaxGapMs   uint64  `json:"max_gap_ms"`
+	// RunDelayP50Ns is the median over the unit's workers of each one's
+	// schedstat run delay (time runnable but waiting for a CPU);
+	// RunDelayTotalNs is their sum.
+	RunDelayP50Ns   uint64 `json:"run_delay_p50_ns"`
+	RunDelayTotalNs uint64 `json:"run_delay_total_ns"`
 	// SampleKind says what the wake samples measure (workload.SampleKind);
 	// "mixed" when the unit's workers record different kinds.
 	SampleKind  workload.SampleKind `json:"sample_kind,omitempty"`
@@ -59,7 +64,12 @@ func Rows(units []checks.Unit) []Row {
 		var cpu, wall, units float64
 		sets := make([][]uint64, 0, len(u.Reports))
 		kinds := make([]workload.SampleKind, 0, len(u.Reports))
+		delays := make([]uint64, 0, len(u.Reports))
 		for _, rep := range u.Reports {
+			if rep.Completed {
+				delays = append(delays, rep.SchedstatRunDelayNs)
+				r.RunDelayTotalNs += rep.SchedstatRunDelayNs
+			}
 			kinds = append(kinds, rep.SampleKind)
 			cpu += float64(rep.CPUTimeNs)
 			wall += float64(rep.WallTimeNs)
@@ -77,6 +87,7 @@ func Rows(units []checks.Unit) []Row {
 			r.OffCPUPct = 100 - r.CPUPct
 			r.WorkRate = units / (wall / float64(len(u.Reports)) / 1e9)
 		}
+		r.RunDelayP50Ns, _ = stats.Percentile(50, delays)
 		r.SampleKind = workload.JoinKinds(kinds...)
 		r.WakeSamples = stats.Count(sets...)
 		if h := workload.WakeHist(u.Reports); h != nil && h.Count() > 0 {
@@ -161,11 +172,13 @@ func WriteTable(w io.Writer, rows []Row, opt Options) error {
 		width = max(width, utf8.RuneCountInString(r.Name))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\tsamples of\tn\tmin\tp50\tp90\tp99\tp99.9\tmax\t\n", width, "group")
+	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\trun delay p50/all\tsamples of\tn\tmin\tp50\tp90\tp99\tp99.9\tmax\t\n", width, "group")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			width, r.Name, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
-			checks.FormatDuration(float64(r.MaxGapMs)*1e6), kindLabel(r), sampleCount(r),
+			checks.FormatDuration(float64(r.MaxGapMs)*1e6),
+			checks.FormatDuration(float64(r.RunDelayP50Ns)), checks.FormatDuration(float64(r.RunDelayTotalNs)),
+			kindLabel(r), sampleCount(r),
 			lat(r, r.WakeMinNs), lat(r, r.WakeP50Ns), lat(r, r.WakeP90Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), lat(r, r.WakeMaxNs))
 	}
 	if err := tw.Flush(); err != nil {

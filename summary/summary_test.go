@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 func fixedUnits() []checks.Unit {
 	spin := func(tid int, off uint64) workload.Report {
 		return workload.Report{Tid: tid, WorkUnits: 6_000_000, Iterations: 5860, CPUTimeNs: 1e9 - off, WallTimeNs: 1e9, OffCPUNs: off,
-			MigrationCount: 2, MaxGapMs: 12, CPUsUsed: []int{0, 1}, Completed: true}
+			MigrationCount: 2, MaxGapMs: 12, CPUsUsed: []int{0, 1}, Completed: true, SchedstatRunDelayNs: off / 50}
 	}
 	lat := make([]uint64, 1000)
 	for i := range lat {
@@ -97,6 +97,10 @@ func TestRows(t *testing.T) {
 	r := rows[0]
 	if r.Workers != 2 || r.CPUPct != 80 || r.OffCPUPct != 20 || r.WorkRate != 12e6 || r.Migrations != 4 || r.Completed != 2 {
 		t.Errorf("spin row: %+v", r)
+	}
+	// Run delays of 2 ms and 6 ms: the median by nearest rank, and the sum.
+	if r.RunDelayP50Ns != 2e6 || r.RunDelayTotalNs != 8e6 {
+		t.Errorf("run delay p50 %d, total %d: want 2 ms and 8 ms", r.RunDelayP50Ns, r.RunDelayTotalNs)
 	}
 	r = rows[1]
 	// Figures cover every sample: the maximum the reservoir dropped shows.

@@ -110,8 +110,9 @@ func (h *Handle) Pids() []int {
 
 // Start opens the start gate of every worker at once: it stamps the start
 // time in shared memory (every worker's windows count from it), sets the
-// gate word and wakes every waiter with one FUTEX_WAKE, however many
-// workers there are. A second call does nothing.
+// gate word and wakes a few waiters, which wake the rest (gateFanout): its
+// cost does not grow with the number of workers. A second call does
+// nothing.
 func (h *Handle) Start() error {
 	if h.started || h.closed {
 		return nil
@@ -122,11 +123,12 @@ func (h *Handle) Start() error {
 	return nil
 }
 
-// setGate sets the gate word to state and wakes every worker waiting on it.
+// setGate sets the gate word to state and starts the wake of the workers
+// waiting on it, which they spread among themselves (gateFanout).
 func (h *Handle) setGate(state uint32) {
 	gate := (*uint32)(unsafe.Pointer(&h.shm[offGate]))
 	atomic.StoreUint32(gate, state)
-	futexWakeN(gate, wakeAll)
+	futexWakeN(gate, gateFanout)
 }
 
 // SnapshotIterations returns each worker's published iteration count, in

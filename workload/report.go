@@ -37,20 +37,26 @@ type Report struct {
 	WorkUnits uint64 `json:"work_units"` // work done, in the work type's unit
 	// Iterations counts outer loop iterations.
 	Iterations uint64 `json:"iterations"`
-	// CPUTimeNs is the worker thread's CPU time over the loop (ns). Unlike
-	// ktstr (cumulative since the thread began) it excludes start-up, so
-	// off_cpu_ns = wall_time_ns - cpu_time_ns describes the loop alone.
-	CPUTimeNs  uint64 `json:"cpu_time_ns"`
-	WallTimeNs uint64 `json:"wall_time_ns"` // monotonic time from loop start to loop exit
-	OffCPUNs   uint64 `json:"off_cpu_ns"`   // wall - cpu, floored at 0
+	// CPUTimeNs is the worker thread's CPU time since the start gate opened
+	// (ns). Unlike ktstr (cumulative since the thread began) it excludes
+	// start-up, so off_cpu_ns = wall_time_ns - cpu_time_ns describes the
+	// run alone, including any wait to first run after start().
+	CPUTimeNs uint64 `json:"cpu_time_ns"`
+	// WallTimeNs is monotonic time from the opening of the start gate (the
+	// parent's stamp at start()) to loop exit.
+	WallTimeNs uint64 `json:"wall_time_ns"`
+	OffCPUNs   uint64 `json:"off_cpu_ns"` // wall - cpu, floored at 0
 
 	MigrationCount uint64      `json:"migration_count"` // CPU changes seen at checkpoints
 	Migrations     []Migration `json:"migrations"`
 	CPUsUsed       []int       `json:"cpus_used"` // CPUs seen at start and at checkpoints
 
-	MaxGapMs   uint64 `json:"max_gap_ms"`    // longest checkpoint-to-checkpoint interval
+	// MaxGapMs is the longest interval between checkpoints, counting the
+	// start gate's opening and the loop's exit as checkpoints: a worker
+	// that never ran before the stop has one gap, the whole run.
+	MaxGapMs   uint64 `json:"max_gap_ms"`
 	MaxGapCPU  int    `json:"max_gap_cpu"`   // CPU at the checkpoint before that interval
-	MaxGapAtMs uint64 `json:"max_gap_at_ms"` // when that interval ended, ms since loop start
+	MaxGapAtMs uint64 `json:"max_gap_at_ms"` // when that interval ended, ms since the start gate opened
 
 	// WakeLatenciesNs is a uniform reservoir sample (at most MaxWakeSamples)
 	// of the durations of the work type's timed blocking calls; WakeStats
@@ -103,7 +109,7 @@ type Report struct {
 
 // Migration is one CPU change observed at a checkpoint.
 type Migration struct {
-	AtNs    uint64 `json:"at_ns"` // ns since loop start
+	AtNs    uint64 `json:"at_ns"` // ns since the start gate opened
 	FromCPU int    `json:"from_cpu"`
 	ToCPU   int    `json:"to_cpu"`
 }

@@ -83,10 +83,11 @@ func TestStartGateTimeout(t *testing.T) {
 }
 
 // TestStart2048 starts 2,048 spinning workers on however few CPUs there
-// are: one store and one wake open the gate for all of them, and every
-// worker completes. The time from Start until every worker is in its loop
-// is logged (the goal is under 2 s on 2 CPUs); it is not asserted,
-// because other load on the machine decides it.
+// are: Start is one stamp, one store and one small wake whatever the
+// count (under 2 s; it was 30-44 s of pipe writes), and every worker
+// completes. How long until every worker is in its loop is logged, not
+// asserted: with 2,048 spinners on 2 CPUs the scheduler and the machine's
+// other load decide it, and each worker's windows count from the stamp.
 func TestStart2048(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns 2,048 processes")
@@ -104,6 +105,9 @@ func TestStart2048(t *testing.T) {
 	released := time.Since(t1)
 	rs := stopWork(t, h)
 	t.Logf("%d workers: spawn %v, Start %v, all in their loop %v after Start", n, spawned, opened, released)
+	if opened > 2*time.Second {
+		t.Errorf("Start took %v for %d workers, want under 2s", opened, n)
+	}
 	if len(rs) != n {
 		t.Fatalf("%d reports, want %d", len(rs), n)
 	}

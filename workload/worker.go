@@ -424,8 +424,10 @@ func waitStartGate(shm []byte, limit time.Duration) (int64, error) {
 		state := atomic.LoadUint32(gate)
 		switch state {
 		case gateOpen:
+			futexWakeN(gate, gateFanout) // pass the wake on
 			return atomic.LoadInt64((*int64)(unsafe.Pointer(&shm[offStartNs]))), nil
 		case gateCancel:
+			futexWakeN(gate, gateFanout)
 			return 0, errGateCancelled
 		case gateParked:
 			parked := atomic.LoadInt64((*int64)(unsafe.Pointer(&shm[offParkedNs])))

@@ -225,6 +225,7 @@ h.stop()
 		t.Fatal(err)
 	}
 	var doc struct {
+		Schema     int            `json:"schema_version"`
 		Version    string         `json:"ktstar_version"`
 		Script     string         `json:"script"`
 		Args       []string       `json:"args"`
@@ -239,7 +240,7 @@ h.stop()
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("--json output does not parse: %v\n%s", err, b)
 	}
-	if doc.Version != version || doc.Script != s || !slices.Equal(doc.Args, []string{"x"}) || doc.StartTime.IsZero() || doc.DurationNs <= 0 {
+	if doc.Schema != schemaVersion || doc.Version != version || doc.Script != s || !slices.Equal(doc.Args, []string{"x"}) || doc.StartTime.IsZero() || doc.DurationNs <= 0 {
 		t.Errorf("run facts: %+v", doc)
 	}
 	for _, k := range []string{"kernel_release", "cpu_count", "cpu_model"} {
