@@ -2,6 +2,7 @@ package starlib
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sync"
 
@@ -50,10 +51,7 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 	s.spawned++
 	hv := &Handle{h: h, cfg: c, session: s, seq: s.spawned}
 	if fb := h.CgroupFallback(); fb != nil {
-		// Workers moved in after their start ran briefly outside the group:
-		// never silently, since a result may depend on it.
-		hv.cgroupFallback = fb.Error()
-		fmt.Fprintf(os.Stderr, "ktstar: warning: %s: %v\n", hv.Label(), fb)
+		hv.noteCgroupFallback(fb, os.Stderr)
 	}
 	s.handles = append(s.handles, hv)
 	return hv, nil
@@ -88,6 +86,14 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		c.CgroupParent = run
 	}
 	return c, nil
+}
+
+// noteCgroupFallback records why the workers were moved into their
+// cgroup after starting instead of being created in it, and warns on w:
+// never silently, since a result may depend on where a worker began.
+func (h *Handle) noteCgroupFallback(fb error, w io.Writer) {
+	h.cgroupFallback = fb.Error()
+	fmt.Fprintf(w, "ktstar: warning: %s: %v\n", h.Label(), fb)
 }
 
 // Handle is the Starlark value of a spawned workload.
