@@ -2,7 +2,6 @@ package workload
 
 import (
 	"encoding/json"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -115,35 +114,6 @@ func TestParseCPUList(t *testing.T) {
 		if (err != nil) != tc.err || (err == nil && FormatCPUList(got) != tc.want) {
 			t.Errorf("ParseCPUList(%q) = %v, %v; want %q (error %v)", tc.in, got, err, tc.want, tc.err)
 		}
-	}
-}
-
-func TestProcParsers(t *testing.T) {
-	open := func(name string) *os.File {
-		f, err := os.Open("testdata/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
-	}
-	ss, err := ParseSchedstat(open("schedstat"))
-	if err != nil || ss != (Schedstat{CPUTimeNs: 123456789, RunDelayNs: 987654, RunCount: 42}) {
-		t.Errorf("schedstat: %+v %v", ss, err)
-	}
-	pages, err := ParseNumaMaps(open("numa_maps"))
-	if err != nil || len(pages) != 2 || pages[0] != 295 || pages[1] != 532 {
-		t.Errorf("numa_maps: %v %v; want map[0:295 1:532]", pages, err)
-	}
-	v, err := ParseVmstatField(open("vmstat"), "numa_pages_migrated")
-	if err != nil || v != 4242 {
-		t.Errorf("vmstat: %d %v; want 4242", v, err)
-	}
-	if v, err := ParseVmstatField(strings.NewReader("numa_hit 1\n"), "numa_pages_migrated"); err != nil || v != 0 {
-		t.Errorf("vmstat without the key: %d %v; want 0", v, err)
-	}
-	if _, err := ParseSchedstat(strings.NewReader("")); err == nil {
-		t.Error("empty schedstat: want an error")
 	}
 }
 

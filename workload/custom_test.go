@@ -36,7 +36,7 @@ func TestCustomGoFunction(t *testing.T) {
 	if work.Label() != "my_loop" {
 		t.Errorf("Label() = %q, want my_loop", work.Label())
 	}
-	r := runWork(t, Config{Work: work}, 100*time.Millisecond)[0]
+	r := runFor(t, Config{Work: work}, 100*time.Millisecond)[0]
 	if r.Counters["loops"] == 0 || r.Counters["loops"] != r.Iterations || r.WorkUnits != 1024*r.Iterations {
 		t.Errorf("loops = %d, iterations = %d, work_units = %d; want Tick to count each loop of 1024 units", r.Counters["loops"], r.Iterations, r.WorkUnits)
 	}

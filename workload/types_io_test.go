@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // ioWork builds an IO work type whose scratch file goes to a fresh
@@ -45,7 +47,7 @@ func TestIoTypesCounts(t *testing.T) {
 			if err := h.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(200 * time.Millisecond)
+			testenv.WaitProgress(t, h.SnapshotIterations, 1, 200*time.Millisecond, parkLimit)
 			for _, r := range stopWork(t, h) {
 				it, c := r.Iterations, r.Counters
 				if it == 0 || c["io_errors"] != 0 {
@@ -77,7 +79,7 @@ func TestIoScratchRemovedAfterKill(t *testing.T) {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	waitProgress(t, h, 1)
 	if err := syscall.Kill(h.Pids()[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

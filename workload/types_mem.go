@@ -1,16 +1,14 @@
 package workload
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"slices"
-	"strings"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ktstar/ktstar/internal/kernfs"
 	"github.com/ktstar/ktstar/topo"
 )
 
@@ -229,18 +227,9 @@ func (b *numaSweep) Close() { unix.Munmap(b.region) }
 // regionNumaPages returns the resident pages per node of the mapping that
 // starts at addr, from /proc/self/numa_maps.
 func regionNumaPages(addr uintptr) map[int]uint64 {
-	f, err := os.Open("/proc/self/numa_maps")
+	maps, err := kernfs.ReadNumaMaps(kernfs.Proc, "self")
 	if err != nil {
 		return map[int]uint64{}
 	}
-	defer f.Close()
-	prefix := fmt.Sprintf("%x ", addr)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, prefix) {
-			pages, _ := ParseNumaMaps(strings.NewReader(line))
-			return pages
-		}
-	}
-	return map[int]uint64{}
+	return kernfs.SumPages(maps, func(m kernfs.NumaMapping) bool { return m.Addr == uint64(addr) })
 }
