@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 func TestKilledWorkerGetsSentinel(t *testing.T) {
@@ -26,18 +28,115 @@ func TestKilledWorkerGetsSentinel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkKilled(t, rs, 1)
+	if r := rs[1]; r.Tid != victim || r.WorkUnits != 0 {
+		t.Errorf("killed worker: tid %d, units %d; want %d and none", r.Tid, r.WorkUnits, victim)
+	}
 	for i, r := range rs {
-		if i == 1 {
-			want := ExitInfo{Kind: ExitSignaled, Signal: 9}
-			if r.Completed || r.ExitInfo == nil || *r.ExitInfo != want || r.Tid != victim || r.WorkUnits != 0 {
-				t.Errorf("killed worker: completed=%v exit_info=%+v tid=%d units=%d; want sentinel %+v for %d", r.Completed, r.ExitInfo, r.Tid, r.WorkUnits, want, victim)
-			}
-			continue
-		}
-		if !r.Completed || r.WorkUnits == 0 {
-			t.Errorf("worker %d: completed=%v units=%d", i, r.Completed, r.WorkUnits)
+		if i != 1 && r.WorkUnits == 0 {
+			t.Errorf("worker %d: no work units", i)
 		}
 	}
+}
+
+// checkKilled checks that report kill (-1: none) is a SIGKILL sentinel and
+// that every other worker completed.
+func checkKilled(t *testing.T, rs []Report, kill int) {
+	t.Helper()
+	for i, r := range rs {
+		if i == kill {
+			want := ExitInfo{Kind: ExitSignaled, Signal: int(unix.SIGKILL)}
+			if r.Completed || r.ExitInfo == nil || *r.ExitInfo != want {
+				t.Errorf("killed worker %d: completed=%v exit_info=%+v, want the sentinel %+v", i, r.Completed, r.ExitInfo, want)
+			}
+		} else if !r.Completed {
+			t.Errorf("worker %d: no report: %+v", i, r.ExitInfo)
+		}
+	}
+}
+
+// TestGroupedStop stops groups whose partners are blocked, and groups one
+// of whose members was SIGKILLed mid-run: stop completes well within the
+// deadline, every live worker reports, the dead one gets a sentinel.
+func TestGroupedStop(t *testing.T) {
+	type stopCase struct {
+		work Work
+		kill int // position to SIGKILL, -1 for none
+	}
+	cases := []stopCase{
+		// Partners blocked at the stop: in a long sleep, a long hop, or
+		// waiting for a lock held for a long spin.
+		{MustWork("ThunderingHerd", map[string]any{"waiters": 2, "inter_batch_ms": 1000, "batches": 1}), -1},
+		{MustWork("WakeChain", map[string]any{"depth": 3, "work_per_hop": "2s"}), -1},
+		{MustWork("MutexContention", map[string]any{"contenders": 3, "hold_iters": maxSpinIters}), -1},
+		{MustWork("PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 1 << 22, "pi_mode": "Pi"}), 1},
+	}
+	// Every grouped type of the catalog, with its first and with its last
+	// member SIGKILLed mid-run.
+	for _, typ := range Types() {
+		if typ.GroupSize != nil {
+			w := typ.ExampleWork()
+			cases = append(cases, stopCase{w, 0}, stopCase{w, w.GroupSize() - 1})
+		}
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s/kill=%d", tc.work, tc.kill), func(t *testing.T) {
+			cfg := Config{Work: tc.work, Workers: tc.work.GroupSize()}
+			if n := tc.work.Name(); n == "PreemptStorm" || n == "RtStarvation" {
+				// On one CPU the real-time members starve the others: the
+				// stop must still reach them.
+				cfg.Affinity = Exact(testenv.CPU(t))
+			}
+			h := spawnWork(t, cfg)
+			h.Start()
+			waitReleased(t, h)
+			if tc.kill >= 0 {
+				// Every member has worked once, so the victim dies mid-run
+				// and its partners meet a dead end before the stop.
+				waitProgress(t, h, 1)
+				pid := h.Pids()[tc.kill]
+				unix.Kill(pid, unix.SIGKILL)
+				waitGone(t, pid)
+			}
+			t0 := time.Now()
+			rs, err := h.StopAndCollect()
+			took := time.Since(t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Waits are bounded by stopPoll; the herd's 1 s inter-batch
+			// sleep is one call, which the stop deadline allows for.
+			if limit := collectDeadline(tc.work); took > limit {
+				t.Errorf("stop took %v, want under the stop deadline %v", took, limit)
+			}
+			checkKilled(t, rs, tc.kill)
+		})
+	}
+}
+
+// waitReleased waits until every worker of h has entered its loop.
+func waitReleased(t *testing.T, h *Handle) {
+	t.Helper()
+	deadline := time.After(releaseLimit)
+	for _, c := range h.children {
+		select {
+		case <-c.released:
+		case <-deadline:
+			t.Fatalf("worker %d did not enter its loop within %v", c.idx, releaseLimit)
+		}
+	}
+}
+
+// waitGone waits until the SIGKILLed task pid is dead (a zombie, or reaped
+// already), bounded by the reap limit.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(reapLimit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if st, ok := procStat(pid); !ok || st.State == "Z" {
+			return
+		}
+	}
+	t.Fatalf("worker %d still running %v after SIGKILL", pid, reapLimit)
 }
 
 func TestUnresponsiveWorkerTimesOut(t *testing.T) {
