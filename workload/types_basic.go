@@ -11,8 +11,11 @@ import (
 // can never hold a worker past the stop deadline.
 const maxSpinIters = 1 << 24
 
-func itersParam(name string, doc string) Param {
-	return Param{Name: name, Kind: KindInt, Default: int64(1024), Min: 0, Max: maxSpinIters, Doc: doc}
+func itersParam(name string, doc string) Param { return spinParam(name, 1024, doc) }
+
+// spinParam is a count of spin steps (0: none), at most maxSpinIters.
+func spinParam(name string, def int64, doc string) Param {
+	return Param{Name: name, Kind: KindInt, Default: def, Min: 0, Max: maxSpinIters, Doc: doc}
 }
 
 // sleepMsParam is a sleep between steps in milliseconds (0: none). A
