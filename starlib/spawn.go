@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
 )
@@ -118,15 +117,15 @@ func (h *Handle) Label() string { return RunLabel(h.seq, h.cfg.Work.Name()) }
 // RunLabel is the name of spawn number seq of work type work.
 func RunLabel(seq int, work string) string { return fmt.Sprintf("#%d %s", seq, work) }
 
-// progressSources returns one progress line per running handle. A handle
+// progressGroups returns one progress line per running handle. A handle
 // being stopped shows no workers rather than waiting for the stop.
-func (s *Session) progressSources() []progress.Source {
-	var out []progress.Source
+func (s *Session) progressGroups() []ProgressGroup {
+	var out []ProgressGroup
 	for _, h := range s.handles {
 		if h.state != "running" {
 			continue
 		}
-		out = append(out, progress.Source{Name: h.Label(), Snapshot: func() []uint64 {
+		out = append(out, ProgressGroup{Name: h.Label(), Snapshot: func() []uint64 {
 			if !h.mu.TryLock() {
 				return nil
 			}
@@ -225,15 +224,11 @@ func (h *Handle) snapshot(_ *starlark.Thread, b *starlark.Builtin, args starlark
 
 func (h *Handle) setAffinity(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var i int
-	var cpus starlark.Value
+	var cpus cpuListParam
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "i", &i, "cpus", &cpus); err != nil {
 		return nil, err
 	}
-	list, err := cpuList(b.Name(), cpus)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.h.SetAffinity(i, list); err != nil {
+	if err := h.h.SetAffinity(i, cpus); err != nil {
 		return nil, err
 	}
 	return starlark.None, nil

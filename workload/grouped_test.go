@@ -226,7 +226,7 @@ func TestAsymmetricWakerClasses(t *testing.T) {
 				}
 			}
 			h.Start()
-			time.Sleep(200 * time.Millisecond)
+			testenv.WaitProgress(t, h.SnapshotIterations, 1, 200*time.Millisecond, parkLimit)
 			rs, err := h.StopAndCollect()
 			if err != nil {
 				t.Fatal(err)
