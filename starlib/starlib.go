@@ -14,13 +14,18 @@
 //	cpus       cpuset specs: llc, numa, range, disjoint, overlap, exact (cpus.go)
 //	topo       cpus, usable_cpus, llcs, numa_nodes, smt_siblings, cpuset(spec) (topo.go)
 //	scenario_ops  Go helpers of @stdlib//scenario.star (scenario_ops.go)
-//	sleep      sleep(d), with live progress on a terminal (builtins.go)
+//	sleep      sleep(d), showing progress through Options.Progress (builtins.go)
 //	fail       fail(msg) (builtins.go)
 //	stats      percentile(s), mean, stdev, cv, min, max, sum, count (stats.go)
 //	checks     evaluate, require, settings, default, names (checks.go)
 //	params     frozen dict of --set key=value (builtins.go)
 //	args       frozen list of the arguments after `--` (builtins.go)
 //	time, json, math   go.starlark.net's lib/time, lib/json, lib/math
+//
+// Duration and CPU-list parameters unpack themselves (args.go), and every
+// value prints as the script that makes it, so printed values paste back.
+// starlib knows no terminal: the command shows progress through the
+// [Progress] interface.
 package starlib
 
 import (
