@@ -170,3 +170,13 @@ func noPositional(name string, args starlark.Tuple) error {
 	}
 	return nil
 }
+
+// immutable is embedded by the values a constructor call describes
+// completely (affinity, policy, phase, cpuset, workload).
+type immutable struct{}
+
+// Freeze does nothing: the value cannot change.
+func (immutable) Freeze() {}
+
+// Truth is always true.
+func (immutable) Truth() starlark.Bool { return true }

@@ -187,7 +187,7 @@ func ParamValue(v any) starlark.Value {
 	case []int64:
 		return frozenList(x, func(n int64) starlark.Value { return starlark.MakeInt64(n) })
 	case []workload.Phase:
-		return frozenList(x, func(p workload.Phase) starlark.Value { return PhaseValue{p} })
+		return frozenList(x, func(p workload.Phase) starlark.Value { return PhaseValue{P: p} })
 	case int64:
 		return starlark.MakeInt64(x)
 	case time.Duration:
