@@ -171,6 +171,15 @@ func noPositional(name string, args starlark.Tuple) error {
 	return nil
 }
 
+// bind returns fn as the method called name of recv, or nil (no such
+// attribute, as starlark.HasAttrs wants it) when fn is nil.
+func bind(recv starlark.Value, name string, fn builtinFunc) starlark.Value {
+	if fn == nil {
+		return nil
+	}
+	return starlark.NewBuiltin(name, guard(fn)).BindReceiver(recv)
+}
+
 // immutable is embedded by the values a constructor call describes
 // completely (affinity, policy, phase, cpuset, workload).
 type immutable struct{}
