@@ -164,29 +164,11 @@ func (h *Handle) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable type:
 
 // Attr returns pids or a bound method.
 func (h *Handle) Attr(name string) (starlark.Value, error) {
-	var fn builtinFunc
-	switch name {
-	case "pids":
-		pids := h.h.Pids()
-		out := make([]starlark.Value, len(pids))
-		for i, p := range pids {
-			out[i] = starlark.MakeInt(p)
-		}
-		return starlark.NewList(out), nil
-	case "start":
-		fn = h.start
-	case "snapshot":
-		fn = h.snapshot
-	case "set_affinity":
-		fn = h.setAffinity
-	case "stop":
-		fn = h.stop
-	case "kill":
-		fn = h.kill
-	default:
-		return nil, nil
+	if name == "pids" {
+		return intList(h.h.Pids()), nil
 	}
-	return starlark.NewBuiltin(name, guard(fn)).BindReceiver(h), nil
+	methods := map[string]builtinFunc{"start": h.start, "snapshot": h.snapshot, "set_affinity": h.setAffinity, "stop": h.stop, "kill": h.kill}
+	return bind(h, name, methods[name]), nil
 }
 
 // AttrNames lists the attributes.

@@ -268,7 +268,7 @@ func TestBadConfigSpawnsNothing(t *testing.T) {
 		{"zero workers", Config{Workers: 0}, "workers = 0: at least 1 worker is needed"},
 		{"odd futex pairs", Config{Workers: 3, Work: MustWork("FutexPingPong", nil)}, "workers = 3: FutexPingPong runs in groups of 2, so workers must be a positive multiple of 2"},
 		{"odd pipe pairs", Config{Workers: 5, Work: MustWork("PipeIo", nil)}, "workers = 5: PipeIo runs in groups of 2"},
-		{"offline cpu", Config{Workers: 1, Affinity: Exact(0, offline)}, fmt.Sprintf("CPU %d is not online (online CPUs: %s)", offline, FormatCPUList(online))},
+		{"offline cpu", Config{Workers: 1, Affinity: Exact(online[0], offline)}, fmt.Sprintf("CPU %d is not online (online CPUs: %s)", offline, FormatCPUList(online))},
 		{"empty exact", Config{Workers: 1, Affinity: Exact()}, "the CPU list is empty"},
 		{"subset count", Config{Workers: 1, Affinity: RandomSubset(online, len(online)+1)}, fmt.Sprintf("count = %d is out of range (allowed: 1..%d", len(online)+1, len(online))},
 		{"nice low", Config{Workers: 1, Nice: n(-21)}, "nice = -21 is out of range (allowed: -20..19)"},
