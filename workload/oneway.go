@@ -38,6 +38,16 @@ func (w *Worker) stampAt(off int) wakeStamp {
 	}
 }
 
+// ringStamps returns the worker's out-slot and the inbox of the previous
+// member of a ring of n (a pair: the partner), whose out-slots lie in the
+// group's region from byte base on, one per position. It registers the
+// handoffsBeforeWait counter.
+func (w *Worker) ringStamps(base, n int) (wakeStamp, inbox) {
+	w.Count(handoffsBeforeWait, 0)
+	prev := (w.Pos() + n - 1) % n
+	return w.stampAt(base + w.Pos()*wakeStampBytes), inbox{from: w.stampAt(base + prev*wakeStampBytes)}
+}
+
 // stamp records now as the time of the next hand-off. Call it right
 // before the store or write that a partner can see: the stamp is
 // published before the sequence, and the sequence before the hand-off.

@@ -11,8 +11,11 @@ import (
 // can never hold a worker past the stop deadline.
 const maxSpinIters = 1 << 24
 
-func itersParam(name string, doc string) Param {
-	return Param{Name: name, Kind: KindInt, Default: int64(1024), Min: 0, Max: maxSpinIters, Doc: doc}
+func itersParam(name string, doc string) Param { return spinParam(name, 1024, doc) }
+
+// spinParam is a count of spin steps (0: none), at most maxSpinIters.
+func spinParam(name string, def int64, doc string) Param {
+	return Param{Name: name, Kind: KindInt, Default: def, Min: 0, Max: maxSpinIters, Doc: doc}
 }
 
 // sleepMsParam is a sleep between steps in milliseconds (0: none). A
@@ -76,9 +79,9 @@ var basicTypes = []Type{
 		Sample:    SampleWake,
 		New: func(w *Worker) (Body, error) {
 			mine := uint32(w.Pos())
-			w.Count(handoffsBeforeWait, 0)
-			return &futexPingPong{w: w, word: w.word(0), mine: mine, theirs: 1 - mine, spin: uint64(w.work.Int("spin_iters")),
-				out: w.stampAt(8 + int(mine)*wakeStampBytes), in: inbox{from: w.stampAt(8 + int(1-mine)*wakeStampBytes)}}, nil
+			b := &futexPingPong{w: w, word: w.word(0), mine: mine, theirs: 1 - mine, spin: uint64(w.work.Int("spin_iters"))}
+			b.out, b.in = w.ringStamps(8, 2)
+			return b, nil
 		},
 	},
 }
@@ -149,23 +152,12 @@ func (b *futexPingPong) Step() bool {
 type pipeIo struct {
 	w     *Worker
 	burst uint64
-	gone  bool // the partner closed its end: idle until stop
-	buf   [1]byte
-	out   wakeStamp
-	in    inbox
-}
-
-// newPipeIo prepares one side of a pipe pair; out-slots follow the
-// positions in the group's region.
-func newPipeIo(w *Worker, burst uint64) *pipeIo {
-	w.Count(handoffsBeforeWait, 0)
-	return &pipeIo{w: w, burst: burst, out: w.stampAt(w.Pos() * wakeStampBytes), in: inbox{from: w.stampAt((1 - w.Pos()) * wakeStampBytes)}}
+	pipeLink
 }
 
 func (b *pipeIo) Step() bool {
 	w := b.w
-	if b.gone {
-		sleepFull(stopPoll)
+	if b.idle() {
 		return true
 	}
 	w.SpinBurst(b.burst)
@@ -178,20 +170,64 @@ func (b *pipeIo) Step() bool {
 // the wake sample.
 func (b *pipeIo) exchange() {
 	w := b.w
-	b.buf[0] = 'x'
-	b.out.stamp()
-	rawWrite(w.wfd, b.buf[:])
-	// The partner's byte may already be waiting: then there is no wake.
-	real := b.in.waiting()
-	switch w.awaitByte(b.buf[:]) {
-	case byteRead:
-		b.in.receive(w, real)
-	case byteGone:
-		// ktstr keeps sampling here; those samples would be meaningless,
-		// so stop exchanging.
-		b.gone = true
-	}
+	b.send(w, 'x')
+	// Once the partner is gone, ktstr keeps sampling; those samples
+	// would be meaningless, so the exchanges stop.
+	b.await(w)
 	w.ResetGap()
+}
+
+// newPipeIo prepares one side of a pipe pair, whose out-slots fill the
+// group's region.
+func newPipeIo(w *Worker, burst uint64) *pipeIo {
+	return &pipeIo{w: w, burst: burst, pipeLink: newPipeLink(w, 0, 2)}
+}
+
+// pipeLink is a worker's place in a ring of pipes (Type.Pipes): a
+// one-byte buffer, whether the other side has gone, and the out-slots of
+// one-way wake latency (oneway.go).
+type pipeLink struct {
+	gone bool // the other side closed its end: idle until stop
+	buf  [1]byte
+	out  wakeStamp // stamped right before each send
+	in   inbox     // the previous member's out-slot
+}
+
+// newPipeLink places worker w in a ring of n members whose out-slots lie
+// in its group's region from byte base on (ringStamps).
+func newPipeLink(w *Worker, base, n int) pipeLink {
+	var l pipeLink
+	l.out, l.in = w.ringStamps(base, n)
+	return l
+}
+
+// idle reports whether the other side has gone, after waiting one stop
+// poll if so.
+func (l *pipeLink) idle() bool {
+	if l.gone {
+		sleepFull(stopPoll)
+	}
+	return l.gone
+}
+
+// send stamps the hand-off and writes c to the next member.
+func (l *pipeLink) send(w *Worker, c byte) {
+	l.buf[0] = c
+	l.out.stamp()
+	rawWrite(w.wfd, l.buf[:])
+}
+
+// await reads the previous member's byte into buf (awaitByte) and notes
+// when that member is gone. A byte it had not yet sent when the wait began
+// is a one-way wake sample; one already sent is no wake.
+func (l *pipeLink) await(w *Worker) int {
+	real := l.in.waiting()
+	r := w.awaitByte(l.buf[:])
+	l.gone = l.gone || r == byteGone
+	if r == byteRead {
+		l.in.receive(w, real)
+	}
+	return r
 }
 
 // Outcomes of awaitByte.

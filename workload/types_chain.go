@@ -41,15 +41,13 @@ var chainTypes = []Type{
 		Sample: SampleWake,
 		New: func(w *Worker) (Body, error) {
 			w.Count("hops", 0)
-			w.Count(handoffsBeforeWait, 0)
 			depth := int(w.work.Int("depth"))
-			pred := (w.Pos() + depth - 1) % depth
-			b := &wakeChain{w: w, stage: uint32(w.Pos()), depth: uint32(depth), hop: int64(w.work.Duration("work_per_hop")),
-				out: w.stampAt(8 + w.Pos()*wakeStampBytes), in: inbox{from: w.stampAt(8 + pred*wakeStampBytes)}}
+			b := &wakeChain{w: w, stage: uint32(w.Pos()), depth: uint32(depth), hop: int64(w.work.Duration("work_per_hop"))}
 			if w.work.Enum("wake") == "Pipe" {
-				return &wakeChainPipe{wakeChain: *b}, nil
+				return &wakeChainPipe{wakeChain: *b, pipeLink: newPipeLink(w, 8, depth)}, nil
 			}
 			b.word = w.word(0)
+			b.out, b.in = w.ringStamps(8, depth)
 			return b, nil
 		},
 	},
@@ -105,8 +103,8 @@ type wakeChain struct {
 	word         *uint32
 	stage, depth uint32
 	hop          int64
-	out          wakeStamp // stamped before passing the token on
-	in           inbox     // the predecessor's out-slot
+	out          wakeStamp // Futex form: stamped before passing the token on
+	in           inbox     // Futex form: the predecessor's out-slot
 }
 
 // work spins for one hop and reports whether the stage may pass the token
@@ -147,15 +145,13 @@ func (b *wakeChain) Step() bool {
 // writes pipe s (the spawner's ring), so each write is a sync wake.
 type wakeChainPipe struct {
 	wakeChain
-	started bool
-	gone    bool // the predecessor's end closed: idle until stop
-	buf     [1]byte
+	started  bool
+	pipeLink // gone: the predecessor, so the ring is broken
 }
 
 func (b *wakeChainPipe) Step() bool {
 	w := b.w
-	if b.gone {
-		sleepFull(stopPoll)
+	if b.idle() {
 		return true
 	}
 	if !b.started {
@@ -163,25 +159,16 @@ func (b *wakeChainPipe) Step() bool {
 		// The bootstrap is gated on stop, so a chain stopped during
 		// start-up never starts.
 		if b.stage == 0 && !w.Stopped() {
-			b.buf[0] = 't'
-			b.out.stamp()
-			rawWrite(w.wfd, b.buf[:])
+			b.send(w, 't')
 		}
 	}
-	real := b.in.waiting()
-	switch w.awaitByte(b.buf[:]) {
-	case byteStopped:
-		return true
-	case byteGone:
-		b.gone = true // the predecessor is gone and the ring is broken
+	if b.await(w) != byteRead {
 		return true
 	}
-	b.in.receive(w, real)
 	if !b.work() {
 		return true
 	}
-	b.out.stamp()
-	rawWrite(w.wfd, b.buf[:])
+	b.send(w, b.buf[0])
 	w.Count("hops", 1)
 	w.ResetGap()
 	return true

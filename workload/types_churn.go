@@ -48,7 +48,7 @@ var churnTypes = []Type{
 		Params: []Param{itersParam("spin_iters", "spin steps before each re-pin")},
 		Sample: SampleYield,
 		New: func(w *Worker) (Body, error) {
-			cpus, err := ownCPUs()
+			cpus, err := topo.AllowedCPUs()
 			if err != nil {
 				return nil, err
 			}
