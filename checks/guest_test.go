@@ -26,14 +26,14 @@ func TestGuestStarvedFromStart(t *testing.T) {
 	if err := os.WriteFile("/proc/sys/kernel/sched_rt_runtime_us", []byte("-1"), 0); err != nil {
 		t.Fatalf("turn RT throttling off in the guest: %v", err)
 	}
-	spinner := start(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil),
+	spinner := startReal(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil),
 		Affinity: workload.Exact(1), Policy: workload.Fifo(50)})
 	for end := time.Now().Add(time.Minute); spinner.SnapshotIterations()[0] == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatal("the FIFO spinner did not run within a minute")
 		}
 	}
-	victim := start(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil), Affinity: workload.Exact(1)})
+	victim := startReal(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil), Affinity: workload.Exact(1)})
 	t0 := time.Now()
 	time.Sleep(time.Second)
 	run := time.Since(t0)
@@ -73,20 +73,6 @@ func TestGuestStarvedFromStart(t *testing.T) {
 	if !failed {
 		t.Errorf("not_starved did not fail:\n%v", out.Outcomes)
 	}
-}
-
-// start spawns and starts cfg; the handle is closed when the test ends.
-func start(t *testing.T, cfg workload.Config) *workload.Handle {
-	t.Helper()
-	h, err := workload.Spawn(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return h
 }
 
 // waitSignalPending waits until signal sig is pending for process pid

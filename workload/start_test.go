@@ -14,15 +14,7 @@ import (
 // 300 ms: its windows count from the gate's opening, not from its first
 // run, so its report shows the 300 ms as a gap and as wall time off CPU.
 func TestWindowsFromStart(t *testing.T) {
-	h := spawnWork(t, Config{Work: MustWork("SpinWait", nil)})
-	pid := h.Pids()[0]
-	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
+	h, pid, t0 := startStopped(t)
 	time.Sleep(300 * time.Millisecond)
 	held := time.Since(t0)
 	if err := unix.Kill(pid, unix.SIGCONT); err != nil {
@@ -41,15 +33,7 @@ func TestWindowsFromStart(t *testing.T) {
 // TestNeverRanIsOneGap: a worker that first runs after the stop did no
 // work, and its one gap is the whole run.
 func TestNeverRanIsOneGap(t *testing.T) {
-	h := spawnWork(t, Config{Work: MustWork("SpinWait", nil)})
-	pid := h.Pids()[0]
-	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
+	h, pid, t0 := startStopped(t)
 	time.Sleep(300 * time.Millisecond)
 	// The stop word first, so the worker sees it as soon as it runs.
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&h.shm[offStop])), 1)
@@ -61,6 +45,23 @@ func TestNeverRanIsOneGap(t *testing.T) {
 	if r.WorkUnits != 0 || r.MaxGapMs < uint64(run.Milliseconds()) || r.WallTimeNs < uint64(run) {
 		t.Errorf("work %d, max gap %d ms, wall %v: want no work and one gap of the whole %v run", r.WorkUnits, r.MaxGapMs, time.Duration(r.WallTimeNs), run)
 	}
+}
+
+// startStopped spawns a SpinWait worker, stops it (SIGSTOP) and starts
+// the handle: the worker cannot run until SIGCONT. It returns when Start
+// was called.
+func startStopped(t *testing.T) (*Handle, int, time.Time) {
+	t.Helper()
+	h := spawnWork(t, Config{Work: MustWork("SpinWait", nil)})
+	pid := h.Pids()[0]
+	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return h, pid, t0
 }
 
 // TestStartGateTimeout: a worker that is never started gives up at the
