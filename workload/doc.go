@@ -29,7 +29,7 @@ layout):
 	parent (Spawn, Handle)                      worker (Init)
 	exec /proc/self/exe, spec on fd 3   ─────►  prologue: affinity, policy, nice, comm
 	Spawn returns when all parked       ◄─────  'p' parked   (or 'e' + error)
-	Start: 's' on the start gate        ─────►  'r', the loop runs
+	Start: stamp + gate word, one wake  ─────►  'r', the loop runs; every window counts from the stamp
 	                                            each step: Body.Step, checkpoint, publish count
 	Stop: stop word in shared memory    ─────►  loop ends
 	                                    ◄─────  JSON report, EOF at exit
