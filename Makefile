@@ -9,9 +9,10 @@ GOFLAGS ?=
 all: build
 	./$(BIN) --set duration=1s examples/quickstart.star
 
-# Static (CGO_ENABLED=0): `ktstar vm` boots this very binary as a guest's
-# /init, where there is no libc. Nothing in the tree uses cgo; only the
-# net package (via pflag) would otherwise link it.
+# Static (CGO_ENABLED=0): nothing in the tree uses cgo (only the net
+# package, via pflag, would link it), and `ktstar vm` boots this very
+# binary as a guest's /init, where a static one needs no libraries (a
+# dynamic one, as go install builds, works too: the guest carries them).
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -o $(BIN) ./cmd/ktstar
 

@@ -14,8 +14,10 @@
 //	exit code
 //
 // with ctx cancelled on SIGINT/SIGTERM (QEMU is then killed). The guest
-// runs the very same binary, so it must be static (CGO_ENABLED=0); Run
-// refuses a dynamically linked one. main() must begin with
+// runs the very same binary. A dynamically linked one (go install with
+// cgo) brings its program interpreter and libraries along, at their host
+// paths ([ELFDeps]); a library not found on the host is an error naming
+// it. main() must begin with
 //
 //	workload.Init()                 // re-exec'd worker: runs and exits
 //	if vm.IsGuestInit() {           // PID 1 of a guest
@@ -27,6 +29,7 @@
 //	host (Run)                                guest
 //	resolve topology, find qemu and kernel
 //	initramfs in a memfd: /init (ktstar),
+//	  its loader and libraries if dynamic,
 //	  /ktstar/guest.json, /ktstar/src/**.star,
 //	  /ktstar/modules/*.ko (virtio, dep order)
 //	start QEMU (TCG, or KVM after a probe) ──► kernel boots, runs /init as PID 1

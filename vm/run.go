@@ -76,13 +76,23 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 2, fmt.Errorf("script: %w", err)
 		}
 	}
+	// A --kernel that is not there is the user's error whatever is
+	// installed, so it is reported before QEMU is looked for; the default
+	// kernel is fetched only once QEMU is known to be there.
+	var kernel Kernel
+	if o.Kernel != "" {
+		if kernel, err = o.kernel(ctx); err != nil {
+			return 2, err
+		}
+	}
 	qemu, err := exec.LookPath(o.QEMU)
 	if err != nil {
 		return 2, fmt.Errorf("%w: %s is not on PATH: install Debian's qemu-system-x86 (vm/deps.sh)", ErrNoQEMU, o.QEMU)
 	}
-	kernel, err := o.kernel(ctx)
-	if err != nil {
-		return 2, err
+	if o.Kernel == "" {
+		if kernel, err = o.kernel(ctx); err != nil {
+			return 2, err
+		}
 	}
 	init := o.Init
 	if init == "" {
@@ -90,8 +100,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 2, fmt.Errorf("guest init binary: %w", err)
 		}
 	}
-	if err := checkStatic(init); err != nil {
-		return 2, err
+	// A dynamically linked ktstar (go install with cgo) brings its loader
+	// and libraries along.
+	libs, err := ELFDeps(init)
+	if err != nil {
+		return 2, fmt.Errorf("guest init binary: %w", err)
 	}
 	var mods []kmod
 	if kernel.Modules != "" {
@@ -99,7 +112,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 2, err
 		}
 	}
-	ramfs, err := newInitramfs(&o, init, mods)
+	ramfs, err := newInitramfs(&o, init, libs, mods)
 	if err != nil {
 		return 2, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -76,6 +77,12 @@ func guestOrSkip(t *testing.T) {
 // alive.
 func ktstarVM(t *testing.T, kernelArgs string, args ...string) (string, string, int) {
 	t.Helper()
+	return ktstarVMWith(t, bin, kernelArgs, args...)
+}
+
+// ktstarVMWith is ktstarVM with the ktstar binary at path.
+func ktstarVMWith(t *testing.T, path, kernelArgs string, args ...string) (string, string, int) {
+	t.Helper()
 	tmp, err := os.MkdirTemp("", "ktstar-vmtest-")
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +96,7 @@ func ktstarVM(t *testing.T, kernelArgs string, args ...string) (string, string, 
 		accel = vm.AccelTCG
 	}
 	full := append([]string{"vm", "--accel", accel, "--append", strings.TrimSpace(marker + " " + kernelArgs)}, args...)
-	cmd := exec.Command(bin, full...)
+	cmd := exec.Command(path, full...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -156,6 +163,38 @@ func TestGuestTopologyExample(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGuestDynamicBinary boots a ktstar built as `go install` builds it,
+// with cgo and so dynamically linked: the guest carries its loader and
+// libraries.
+func TestGuestDynamicBinary(t *testing.T) {
+	guestOrSkip(t)
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("guest test: no gcc, so no cgo build (a fresh machine for ktstar has gcc)")
+	}
+	dyn := filepath.Join(t.TempDir(), "ktstar-dyn")
+	build := exec.Command("go", "build", "-o", dyn, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build with cgo: %v\n%s", err, out)
+	}
+	f, err := elf.Open(dyn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interp := false
+	for _, p := range f.Progs {
+		interp = interp || p.Type == elf.PT_INTERP
+	}
+	f.Close()
+	if !interp {
+		t.Fatal("a cgo build of ktstar is static: this test no longer tests a dynamic binary")
+	}
+	out, errs, code := ktstarVMWith(t, dyn, "", script(t, "print('dynamic', len(topo.cpus))\n"))
+	if code != 0 || !strings.Contains(out, "dynamic 2\n") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 0 and \"dynamic 2\"", code, out, errs)
 	}
 }
 
