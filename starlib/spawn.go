@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
@@ -42,7 +43,12 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	h, err := workload.Spawn(c)
+	var h workers
+	if s.opts.CheckOnly {
+		h, err = checkSpawn(c)
+	} else {
+		h, err = workload.Spawn(c)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
@@ -71,9 +77,9 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		if c.Affinity, err = workload.ResolveAffinity(c.Affinity, topo, g.cpuset); err != nil {
 			return c, fmt.Errorf("cgroup %q: %w", g.name, err)
 		}
-		c.Cgroup = g.m
+		c.Cgroup, _ = g.m.(*cgroupfs.Manager) // nil for a check's stand-in
 	}
-	if c.Work.Type().Cgroups != nil {
+	if c.Work.Type().Cgroups != nil && !s.opts.CheckOnly {
 		run, err := s.runGroup()
 		if err != nil {
 			return c, fmt.Errorf("%s needs cgroups of its own: %w", c.Work.Name(), err)
@@ -85,7 +91,7 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 
 // Handle is the Starlark value of a spawned workload.
 type Handle struct {
-	h       *workload.Handle
+	h       workers // the workers, or a check's stand-in
 	cfg     workload.Config
 	session *Session
 	seq     int // the spawn's number in the run, from 1
@@ -242,6 +248,7 @@ func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlar
 		return nil, err
 	}
 	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Workload: workloadJSON(h.cfg), Reports: reports})
+	h.session.standIns = h.session.standIns || h.session.opts.CheckOnly
 	return Reports(reports), nil
 }
 

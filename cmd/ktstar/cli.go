@@ -21,9 +21,20 @@ Usage:
   ktstar repl                            interactive session with every builtin
   ktstar list                            every work type: name, group size, summary
   ktstar doc NAME                        a work type's parameters, defaults and ranges
-  ktstar check SCRIPT.star               parse and resolve a script without running it
+  ktstar check SCRIPT.star               validate a script without running anything (below)
   ktstar summary RESULT.json             the end-of-run summary of a saved --json result
   ktstar version                         print the version
+
+ktstar check runs the script with stand-ins for everything that acts:
+spawn, sleep, cgroup changes and devices are validated as a real run
+validates them (work types, workload(), sched, affinity and cpusets
+against this machine's CPUs, io_device, scenario structure), and the
+first error is reported as a real run would report it. It cannot see what
+only running shows: stop() returns stand-in reports (every measurement 1),
+so fail(), failed checks and branches on measured values are not judged,
+and an error in the script's own arithmetic on them ends the check with a
+note, not a failure; nor whether cgroups can be created, policies set or
+a device opened (root, CAP_SYS_NICE, the cgroup v2 hierarchy).
 
 Flags:
 `

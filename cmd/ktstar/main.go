@@ -6,7 +6,7 @@
 //	ktstar repl                            interactive session
 //	ktstar list                            every work type
 //	ktstar doc NAME                        one work type's parameters
-//	ktstar check SCRIPT.star               parse and resolve without running
+//	ktstar check SCRIPT.star               validate without running anything
 //	ktstar version
 //
 // Exit status: 0 success, 1 fail() or a failed check, 2 a usage, script or

@@ -199,11 +199,37 @@ func cpuModel() string {
 	return ""
 }
 
-// check parses and resolves a script and what it loads.
+// check parses and resolves a script and what it loads, then runs it
+// with validation-only stand-ins for everything that acts (see
+// starlib.Options.CheckOnly): the first error is the one a real run
+// would stop at. fail() and failed checks, which depend on measured
+// values the stand-ins do not have, are not errors here.
 func (c *cli) check(path string) int {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, CheckOnly: true})
+	defer sess.Close()
 	host := &engine.Host{Predeclared: sess.Predeclared()}
 	if err := host.Check(path); err != nil {
+		c.printError(err.Error())
+		return exitError
+	}
+	ctx := context.Background()
+	if c.timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf("timed out after %v (--timeout)", c.timeout))
+		defer stop()
+	}
+	var fe *starlib.FailError
+	_, err := host.Run(ctx, path)
+	switch {
+	case err == nil, errors.As(err, &fe):
+	case sess.StandIns() && !engine.RaisedByBuiltin(err):
+		// Past a stop(), the script computes on stand-in reports: an
+		// error of its own there says nothing about a real run.
+		if !c.quiet {
+			first, _, _ := strings.Cut(err.Error(), "\n")
+			c.warnc.Fprintf(c.stderr, "%s: followed until the script used measured values: %s\n", path, first)
+		}
+	default:
 		c.printError(err.Error())
 		return exitError
 	}
