@@ -231,6 +231,21 @@ func Lookup(name string) (*Type, bool) {
 	return nil, false
 }
 
+// Find finds a work type by any spelling a person may type: its name or
+// its constructor's, in any case, with or without underscores
+// ("FutexPingPong", "futex_ping_pong", "pipeio").
+func Find(name string) (*Type, bool) {
+	key := foldName(name)
+	for i := range catalog {
+		if foldName(catalog[i].Name) == key || foldName(catalog[i].Ctor) == key {
+			return &catalog[i], true
+		}
+	}
+	return nil, false
+}
+
+func foldName(s string) string { return strings.ToLower(strings.ReplaceAll(s, "_", "")) }
+
 // unknownTypeError explains an unknown name and suggests a close one.
 func unknownTypeError(name string) error {
 	for i := range catalog {

@@ -20,7 +20,8 @@ Usage:
   ktstar vm [flags] SCRIPT.star          run it in a throwaway QEMU guest (ktstar vm --help)
   ktstar repl                            interactive session with every builtin
   ktstar list                            every work type: name, group size, summary
-  ktstar doc NAME                        a work type's parameters, defaults and ranges
+  ktstar doc [NAME]                      a work type's parameters, defaults and ranges (any case:
+                                         FutexPingPong, futex_ping_pong, pipeio); no NAME lists them
   ktstar check SCRIPT.star               validate a script without running anything (below)
   ktstar summary RESULT.json             the end-of-run summary of a saved --json result
   ktstar version                         print the version
@@ -121,7 +122,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 		c.params[k] = v
 	}
 	want := map[string]int{"run": 1, "check": 1, "doc": 1, "summary": 1, "repl": 0, "list": 0, "version": 0}[c.cmd]
-	if len(c.args) != want {
+	if len(c.args) != want && !(c.cmd == "doc" && len(c.args) == 0) {
 		fmt.Fprintf(stderr, "ktstar %s: want %d argument(s), got %d: %q (see ktstar --help)\n", c.cmd, want, len(c.args), c.args)
 		return nil, exitError, true
 	}
@@ -156,6 +157,9 @@ func (c *cli) dispatch(stdin io.Reader) int {
 	case "list":
 		return c.list()
 	case "doc":
+		if len(c.args) == 0 {
+			return c.list()
+		}
 		return c.doc(c.args[0])
 	case "check":
 		return c.check(c.args[0])

@@ -5,7 +5,7 @@
 //	ktstar vm [flags] SCRIPT.star [-- ARGS] run it in a throwaway QEMU guest
 //	ktstar repl                            interactive session
 //	ktstar list                            every work type
-//	ktstar doc NAME                        one work type's parameters
+//	ktstar doc [NAME]                      one work type's parameters (any spelling), or the list
 //	ktstar check SCRIPT.star               validate without running anything
 //	ktstar version
 //

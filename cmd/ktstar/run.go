@@ -18,6 +18,7 @@ import (
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/workload"
+	"go.starlark.net/starlark"
 	"golang.org/x/sys/unix"
 )
 
@@ -239,16 +240,35 @@ func (c *cli) check(path string) int {
 	return exitOK
 }
 
-// repl runs an interactive session on stdin.
+// repl runs an interactive session on stdin: every builtin, plus
+// help(x); after a statement that stopped spawns, their summary table.
 func (c *cli) repl(stdin io.Reader) int {
 	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script})
 	defer sess.Close()
-	host := &engine.Host{Predeclared: sess.Predeclared(), Out: c.stdout}
+	pre := sess.Predeclared()
+	pre["help"] = starlark.NewBuiltin("help", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var v starlark.Value
+		if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
+			return nil, err
+		}
+		io.WriteString(c.stdout, starlib.Help(v))
+		return starlark.None, nil
+	})
+	host := &engine.Host{Predeclared: pre, Out: c.stdout}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	interrupt := make(chan struct{}, 1)
 	sigs := watchSignals(cancel, interrupt)
-	err := host.REPL(ctx, engine.REPLIO{In: stdin, Out: c.stdout, Err: c.stderr, Interrupt: interrupt})
+	shown := 0 // runs whose summary was printed
+	afterEval := func() {
+		if runs := sess.Runs(); len(runs) > shown {
+			if err := c.summary(runs[shown:], nil); err != nil {
+				c.printError("ktstar: summary: " + err.Error())
+			}
+			shown = len(runs)
+		}
+	}
+	err := host.REPL(ctx, engine.REPLIO{In: stdin, Out: c.stdout, Err: c.stderr, Interrupt: interrupt, AfterEval: afterEval})
 	sess.Close()
 	if sig, ok := sigs.stop(); ok {
 		return exitSignal + int(sig)
