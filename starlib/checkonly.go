@@ -20,6 +20,7 @@ type workers interface {
 	SnapshotIterations() []uint64
 	SetAffinity(i int, cpus []int) error
 	StopAndCollect() ([]workload.Report, error)
+	CgroupFallback() error
 	Close()
 }
 
@@ -46,9 +47,9 @@ type checkWorkers struct {
 	stopped bool
 }
 
-// checkSpawn validates c as workload.Spawn does before it forks.
+// checkSpawn checks c as workload.Spawn does before it forks.
 func checkSpawn(c workload.Config) (*checkWorkers, error) {
-	if err := c.Validate(); err != nil {
+	if err := c.Preflight(); err != nil {
 		return nil, err
 	}
 	return &checkWorkers{cfg: c}, nil
@@ -84,6 +85,9 @@ func (w *checkWorkers) StopAndCollect() ([]workload.Report, error) {
 }
 
 func (w *checkWorkers) Close() { w.stopped = true }
+
+// CgroupFallback is nil: no worker is created anywhere.
+func (w *checkWorkers) CgroupFallback() error { return nil }
 
 // checkGroup stands in for a cgroup that a check creates nowhere.
 type checkGroup struct{ name string }

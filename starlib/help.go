@@ -46,7 +46,7 @@ func WriteTypeDoc(w io.Writer, t *workload.Type) {
 		if len(p.Aliases) > 0 {
 			desc += " (also: " + strings.Join(p.Aliases, ", ") + ")"
 		}
-		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", p.Name, p.Kind, ParamValue(p.Default), p.Range(), desc)
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", p.Name, p.Kind, p.Format(p.Default), p.Range(), desc)
 	}
 	tw.Flush()
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ktstar/ktstar/internal/testenv"
-	"github.com/ktstar/ktstar/workload"
+	"github.com/ktstar/ktstar/topo"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,7 +16,7 @@ import (
 // every one must stop with exit status 2 at the mistake's position, naming
 // the parameter, as a real run would; nothing is spawned.
 func TestCheckValidates(t *testing.T) {
-	online, err := workload.OnlineCPUs()
+	online, err := topo.OnlineCPUs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,8 +26,8 @@ func TestCheckValidates(t *testing.T) {
 		want      []string
 	}{
 		{"misspelt keyword", "workload(worker = 2)\n", []string{"s.star:1:9:", `unexpected keyword argument "worker"`, "did you mean workers?"}},
-		{"sleep int", "sleep(5)\n", []string{"s.star:1:6:", "sleep: d: want a duration"}},
-		{"sleep bare number", `sleep("5")` + "\n", []string{"s.star:1:6:", `sleep: d: "5" is not a duration`}},
+		{"sleep int", "sleep(5)\n", []string{"s.star:1:6:", "sleep: for parameter d: want a duration"}},
+		{"sleep bare number", `sleep("5")` + "\n", []string{"s.star:1:6:", `sleep: for parameter d: "5" is not a duration`}},
 		{"odd pair workers", "h = spawn(workload(workers = 3, work = work.futex_ping_pong()))\n", []string{"s.star:1:", "workers = 3", "groups of 2"}},
 		{"cpu not online", fmt.Sprintf("spawn(workload(workers = 1, affinity = affinity.exact([0, %d])))\n", offCPU), []string{"s.star:1:", fmt.Sprintf("CPU %d", offCPU)}},
 		{"fifo priority", "spawn(workload(workers = 1, policy = sched.fifo(100)))\n", []string{"s.star:1:", "priority = 100 is out of range (allowed: 1..99)"}},
@@ -59,7 +59,7 @@ func TestCheckValidates(t *testing.T) {
 func TestCheckIODeviceMounted(t *testing.T) {
 	dev := testenv.RootBlockDevice(t)
 	before := deviceAccess(t, dev)
-	_, errs, code := ktstar(t, "", "check", script(t, fmt.Sprintf("w = work.io_rand_read(io_device = %q)\n", dev)))
+	_, errs, code := ktstar(t, "", "check", script(t, fmt.Sprintf("spawn(workload(workers = 1, work = work.io_rand_read(io_device = %q)))\n", dev)))
 	if code != exitError || !strings.Contains(errs, fmt.Sprintf("io_device = %q is mounted", dev)) {
 		t.Fatalf("exit %d, want %d naming io_device\nstderr:\n%s", code, exitError, errs)
 	}

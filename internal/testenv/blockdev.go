@@ -21,13 +21,13 @@ func RootBlockDevice(t testing.TB) string {
 	}
 	uevent, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/uevent", unix.Major(st.Dev), unix.Minor(st.Dev)))
 	if err != nil {
-		t.Skipf("testenv: / is not on a block device (%v)", err)
+		skipf(t, "/ is not on a block device (%v)", err)
 	}
 	for _, line := range strings.Split(string(uevent), "\n") {
 		if name, ok := strings.CutPrefix(line, "DEVNAME="); ok {
 			return "/dev/" + name
 		}
 	}
-	t.Skip("testenv: no DEVNAME for the device of /")
+	skipf(t, "no DEVNAME for the device of /")
 	return ""
 }
