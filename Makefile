@@ -3,6 +3,9 @@
 GO      ?= go
 BIN     := bin/ktstar
 GOFLAGS ?=
+# bash for pipefail: `make test` fails when go test does, not only when
+# the summary program does.
+SHELL   := /bin/bash
 
 .PHONY: all build test test-guest vm-deps vet bench bench-deps clean
 
@@ -22,8 +25,12 @@ vet:
 
 # -p 1: packages' tests pin SCHED_FIFO spinners to a CPU and others measure
 # CPU shares; run side by side on two CPUs they perturb each other.
+# internal/testsum prints go test's usual lines and then the skipped tests
+# counted by reason (what this machine could not test, and why);
+# KTSTAR_REQUIRE_TOOLS=1 (CI) fails a test that would skip for a missing
+# tool instead.
 test: vet
-	$(GO) test -p 1 -count=1 -timeout 20m ./...
+	set -o pipefail; $(GO) test -p 1 -count=1 -timeout 20m -json ./... | $(GO) run ./internal/testsum
 
 # ktstar work types against C references and installed peers, A B A B …;
 # prints the table, writes every figure to bin/bench.json (BENCHMARKS.md).

@@ -168,9 +168,7 @@ func TestGuestTopologyExample(t *testing.T) {
 // libraries.
 func TestGuestDynamicBinary(t *testing.T) {
 	guestOrSkip(t)
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("guest test: no gcc, so no cgo build (a fresh machine for ktstar has gcc)")
-	}
+	testenv.NeedCC(t)
 	dyn := filepath.Join(t.TempDir(), "ktstar-dyn")
 	build := exec.Command("go", "build", "-o", dyn, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
