@@ -58,7 +58,8 @@
 // the KVM guest prints nothing within ProbeTimeout (nested KVM hangs on
 // some hosts). A failed probe is remembered in KernelCacheDir/.kvm-probe,
 // keyed by the host's kernel release and the QEMU binary, so later runs
-// on that host start with TCG at once; deleting the file probes again.
+// on that host start with TCG at once, quietly (the run that failed said
+// so, once); deleting the file probes again.
 //
 // # Kernel
 //

@@ -43,6 +43,7 @@ func newInitramfs(o *Options, init string, libs []string, modules []kmod) (*init
 		return nil, fmt.Errorf("script %q: %w", o.Script, err)
 	}
 	r.script = script
+	r.cfg.HostDir = filepath.Dir(script)
 	args := []string{"run", path.Join(guestSrcDir, filepath.Base(script))}
 	cfg := &r.cfg
 	if o.Run.JSON != "" {
@@ -54,6 +55,12 @@ func newInitramfs(o *Options, init string, libs []string, modules []kmod) (*init
 	}
 	if o.Run.Quiet {
 		args = append(args, "-q")
+	}
+	if o.Run.Histogram {
+		args = append(args, "--histogram")
+	}
+	if o.Run.Progress {
+		args = append(args, "--progress")
 	}
 	if len(o.Run.Args) > 0 {
 		args = append(append(args, "--"), o.Run.Args...)

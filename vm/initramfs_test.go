@@ -38,7 +38,7 @@ func TestInitramfsLayout(t *testing.T) {
 		"lib/fake-libc.so": "libc",
 	})
 	o := &Options{Script: filepath.Join(dir, "main.star"),
-		Run: RunArgs{JSON: "/host/out.json", Set: []string{"a=1", "b=x y"}, Quiet: true, Args: []string{"--flag", "v"}}}
+		Run: RunArgs{JSON: "/host/out.json", Set: []string{"a=1", "b=x y"}, Quiet: true, Histogram: true, Progress: true, Args: []string{"--flag", "v"}}}
 	lib := filepath.Join(dir, "lib/fake-libc.so")
 	r, err := newInitramfs(o, filepath.Join(dir, "fake-init-binary"), []string{lib}, []kmod{{"virtio", []byte("v")}, {"virtio_blk", []byte("b")}})
 	if err != nil {
@@ -77,8 +77,9 @@ func TestInitramfsLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := guestConfig{
-		Args:    []string{"run", "/ktstar/src/main.star", "--json", guestResultPath, "--set", "a=1", "--set", "b=x y", "-q", "--", "--flag", "v"},
+		Args:    []string{"run", "/ktstar/src/main.star", "--json", guestResultPath, "--set", "a=1", "--set", "b=x y", "-q", "--histogram", "--progress", "--", "--flag", "v"},
 		Dir:     "/ktstar/src",
+		HostDir: dir,
 		Modules: []string{"/ktstar/modules/virtio.ko", "/ktstar/modules/virtio_blk.ko"},
 		JSON:    guestResultPath,
 	}
@@ -190,5 +191,21 @@ func TestRunErrors(t *testing.T) {
 				t.Errorf("error %v is not %v", err, tt.is)
 			}
 		})
+	}
+}
+
+// TestHostPaths checks that a guest's run names the script tree by its
+// host paths, and that nothing else is rewritten.
+func TestHostPaths(t *testing.T) {
+	msg := "/ktstar/src/lib/x.star:3:1: error: boom\n  /ktstar/src/main.star:1:1: in <toplevel>"
+	t.Setenv(hostDirEnv, "/home/u/proj")
+	t.Setenv(GuestEnv, "")
+	if got := HostPaths(msg); got != msg {
+		t.Errorf("outside a guest: %q, want it unchanged", got)
+	}
+	t.Setenv(GuestEnv, "1")
+	want := "/home/u/proj/lib/x.star:3:1: error: boom\n  /home/u/proj/main.star:1:1: in <toplevel>"
+	if got := HostPaths(msg); got != want {
+		t.Errorf("HostPaths = %q, want %q", got, want)
 	}
 }

@@ -134,11 +134,14 @@ func Run(ctx context.Context, o Options) (int, error) {
 	accel := o.Accel
 	if accel == AccelAuto {
 		probe := newKVMProbe(qemu)
+		// Each note is printed once per host: the run that learns it says
+		// so, with the record to delete to probe again; later runs are quiet.
 		if err := kvmUsable(); err != nil {
-			fmt.Fprintf(o.Log, "ktstar vm: KVM not usable (%v); using TCG (slower)\n", err)
+			if newKVMRecord(qemu, kvmUnusableName).firstTime(err.Error()) {
+				fmt.Fprintf(o.Log, "ktstar vm: KVM not usable (%v); using TCG (slower; said once per host)\n", err)
+			}
 			accel = AccelTCG
-		} else if note, failed := probe.failed(); failed {
-			fmt.Fprintf(o.Log, "ktstar vm: using TCG: a KVM guest did not boot on this host before (%s; delete %s to probe again)\n", note, probe.path)
+		} else if _, failed := probe.failed(); failed {
 			accel = AccelTCG
 		} else {
 			res := g.boot(ctx, AccelKVM, o.ProbeTimeout)

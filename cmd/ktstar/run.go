@@ -18,6 +18,7 @@ import (
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/topo"
+	"github.com/ktstar/ktstar/vm"
 	"go.starlark.net/starlark"
 	"golang.org/x/sys/unix"
 )
@@ -108,7 +109,7 @@ func (c *cli) run(path string) int {
 	case signalled:
 		c.printError(fmt.Sprintf("ktstar: interrupted by %s; every worker stopped", unix.SignalName(sig)))
 	case err != nil:
-		c.printError(err.Error())
+		c.printError(vm.HostPaths(err.Error()))
 	}
 	return status
 }
@@ -143,7 +144,7 @@ type hostFacts struct {
 
 func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, sess *starlib.Session, status int, runErr error) error {
 	out := output{
-		Version: version, Script: path, Args: c.script, Params: c.params,
+		Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
 		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: host(),
 		ExitStatus: status, Runs: []runJSON{}, Checks: sess.Checks(),
 	}
@@ -157,7 +158,7 @@ func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, ses
 		out.Checks = []starlib.CheckCall{}
 	}
 	if runErr != nil {
-		out.Error = runErr.Error()
+		out.Error = vm.HostPaths(runErr.Error())
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {

@@ -207,9 +207,15 @@ func TestGuestExitCodes(t *testing.T) {
 		{"print('about to err')\nx = 1 // 0\n", 2, "about to err\n", "s.star:2:7: error: floored division by zero"},
 	} {
 		t.Run(strconv.Itoa(tc.code), func(t *testing.T) {
-			out, errs, code := ktstarVM(t, "", script(t, tc.src))
-			if code != tc.code || !strings.Contains(out, tc.inOut) || !strings.Contains(errs, tc.inErr) {
-				t.Fatalf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s\nwant stdout to contain %q and stderr %q", code, tc.code, out, errs, tc.inOut, tc.inErr)
+			s := script(t, tc.src)
+			out, errs, code := ktstarVM(t, "", s)
+			// Errors name the script by its host path, not the guest's.
+			inErr := tc.inErr
+			if inErr != "" {
+				inErr = filepath.Join(filepath.Dir(s), inErr)
+			}
+			if code != tc.code || !strings.Contains(out, tc.inOut) || !strings.Contains(errs, inErr) {
+				t.Fatalf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s\nwant stdout to contain %q and stderr %q", code, tc.code, out, errs, tc.inOut, inErr)
 			}
 		})
 	}
@@ -236,10 +242,11 @@ h.stop()
 		t.Fatal(err)
 	}
 	var doc struct {
-		Args []string          `json:"args"`
-		Host map[string]any    `json:"host"`
-		Set  map[string]string `json:"params"`
-		Runs []struct {
+		Script string            `json:"script"`
+		Args   []string          `json:"args"`
+		Host   map[string]any    `json:"host"`
+		Set    map[string]string `json:"params"`
+		Runs   []struct {
 			Reports []map[string]any `json:"reports"`
 		} `json:"runs"`
 	}
@@ -252,6 +259,9 @@ h.stop()
 	}
 	if !reflect.DeepEqual(doc.Args, []string{"x"}) || doc.Set["n"] != "4" {
 		t.Errorf("args %v, params %v", doc.Args, doc.Set)
+	}
+	if doc.Script != s {
+		t.Errorf("script %q, want the host path %q", doc.Script, s)
 	}
 	if len(doc.Runs) != 1 || len(doc.Runs[0].Reports) != 4 {
 		t.Fatalf("want 1 run of 4 reports, got %s", b)
