@@ -51,6 +51,18 @@ func WriteTypeDoc(w io.Writer, t *workload.Type) {
 	tw.Flush()
 }
 
+// builtinDocs are the signatures of the top-level builtins, as their
+// implementations' doc comments give them.
+var builtinDocs = map[string]string{
+	"workload": "def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(), policy = sched.normal(), nice = None, comm = \"\") -> workload\n" +
+		"    a spawn request, validated when made (help(work.X) for a work type's parameters)",
+	"spawn": "def spawn(cfg, cgroup = None) -> handle\n" +
+		"    start cfg.workers workers, parked until start(); the handle has pids, start(), snapshot(),\n" +
+		"    set_affinity(i, cpus), stop() -> one report dict per worker, kill()",
+	"sleep": "def sleep(d)\n    pause for d, a time duration or a string like \"50ms\" (live progress on a terminal)",
+	"fail":  "def fail(*args, sep = \" \")\n    stop the script with exit status 1 and the message made of args",
+}
+
 // memberSummary describes attribute n of h in a few words: a work
 // constructor by its type's summary, a function as such, a value by its
 // type.
@@ -78,6 +90,13 @@ func Help(v starlark.Value) string {
 	case *starlark.Builtin:
 		if t, ok := workload.Find(x.Name()); ok && Work.Members[t.Ctor] == x {
 			WriteTypeDoc(&b, t)
+			return b.String()
+		}
+		if doc, ok := builtinDocs[x.Name()]; ok && x.Receiver() == nil {
+			return doc + "\n"
+		}
+		if starlark.Universe[x.Name()] == x {
+			fmt.Fprintf(&b, "%s: a Starlark built-in function (the Starlark language spec describes it)\n", x.Name())
 			return b.String()
 		}
 		fmt.Fprintf(&b, "%s: a builtin function (the README's tables say what each takes)\n", x.Name())
