@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/stats"
 	"github.com/ktstar/ktstar/workload"
 )
@@ -200,9 +201,10 @@ func samples(rs []workload.Report) [][]uint64 {
 	return out
 }
 
-// sampleKind is the kind of the unit's wake samples (mixed when its
-// workers' differ).
-func (u *Unit) sampleKind() string {
+// SampleKind is the kind of the unit's wake samples (workload.SampleKind):
+// the workers' common kind, "mixed" when theirs differ, "" when none has
+// samples.
+func (u *Unit) SampleKind() string {
 	ks := make([]workload.SampleKind, len(u.Reports))
 	for i, r := range u.Reports {
 		ks[i] = r.SampleKind
@@ -210,11 +212,15 @@ func (u *Unit) sampleKind() string {
 	return string(workload.JoinKinds(ks...))
 }
 
+// WakeHist merges the histograms of every wake sample of the unit's
+// workers; nil when a report with samples lacks one (an old result).
+func (u *Unit) WakeHist() *hist.Hist { return workload.WakeHist(u.Reports) }
+
 func evalP99(u *Unit, limit float64) Outcome {
 	all := samples(u.Reports)
 	n := stats.Count(all...)
 	// The histograms cover every sample; the reservoirs only a subsample.
-	h := workload.WakeHist(u.Reports)
+	h := u.WakeHist()
 	if h != nil && h.Count() > 0 {
 		n = int(h.Count())
 	}
@@ -244,7 +250,7 @@ func evalP99(u *Unit, limit float64) Outcome {
 		}
 	}
 	return Outcome{
-		Status: verdict(float64(p99) > limit), Observed: float64(p99), Samples: n, SampleKind: u.sampleKind(), Worst: u.worker(worst),
+		Status: verdict(float64(p99) > limit), Observed: float64(p99), Samples: n, SampleKind: u.SampleKind(), Worst: u.worker(worst),
 		Detail: fmt.Sprintf("the worst worker's own p99 is %s", FormatDuration(float64(worstP99))),
 	}
 }
@@ -262,7 +268,7 @@ func evalWakeCV(u *Unit, limit float64) Outcome {
 			worst, worstCV = &u.Reports[i], v
 		}
 	}
-	o := Outcome{Status: verdict(cv > limit), Observed: cv, Samples: stats.Count(all...), SampleKind: u.sampleKind()}
+	o := Outcome{Status: verdict(cv > limit), Observed: cv, Samples: stats.Count(all...), SampleKind: u.SampleKind()}
 	if worst != nil {
 		o.Worst = u.worker(worst)
 	}

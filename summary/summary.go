@@ -18,7 +18,6 @@ import (
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/stats"
-	"github.com/ktstar/ktstar/workload"
 )
 
 // Row is the summary of one unit (a group or a cgroup).
@@ -35,18 +34,18 @@ type Row struct {
 	// RunDelayTotalNs is their sum.
 	RunDelayP50Ns   uint64 `json:"run_delay_p50_ns"`
 	RunDelayTotalNs uint64 `json:"run_delay_total_ns"`
-	// SampleKind says what the wake samples measure (workload.SampleKind);
+	// SampleKind says what the wake samples measure (a workload.SampleKind);
 	// "mixed" when the unit's workers record different kinds.
-	SampleKind  workload.SampleKind `json:"sample_kind,omitempty"`
-	WakeSamples int                 `json:"wake_samples"`      // samples held (the reservoirs)
-	WakeTotal   uint64              `json:"wake_sample_total"` // observations made
-	WakeMinNs   uint64              `json:"wake_min_ns"`
-	WakeP50Ns   uint64              `json:"wake_p50_ns"`
-	WakeP90Ns   uint64              `json:"wake_p90_ns"`
-	WakeP99Ns   uint64              `json:"wake_p99_ns"`
-	WakeP999Ns  uint64              `json:"wake_p999_ns"`
-	WakeMaxNs   uint64              `json:"wake_max_ns"`
-	WakeMeanNs  float64             `json:"wake_mean_ns"`
+	SampleKind  string  `json:"sample_kind,omitempty"`
+	WakeSamples int     `json:"wake_samples"`      // samples held (the reservoirs)
+	WakeTotal   uint64  `json:"wake_sample_total"` // observations made
+	WakeMinNs   uint64  `json:"wake_min_ns"`
+	WakeP50Ns   uint64  `json:"wake_p50_ns"`
+	WakeP90Ns   uint64  `json:"wake_p90_ns"`
+	WakeP99Ns   uint64  `json:"wake_p99_ns"`
+	WakeP999Ns  uint64  `json:"wake_p999_ns"`
+	WakeMaxNs   uint64  `json:"wake_max_ns"`
+	WakeMeanNs  float64 `json:"wake_mean_ns"`
 	// WakeStats merges the workers' histograms: exact count, min, max and
 	// sum over every sample, the percentiles above and the buckets. Nil for
 	// a result written before reports had them (figures then come from the
@@ -56,6 +55,9 @@ type Row struct {
 	histogram []uint64
 }
 
+// rowPercentiles are the percentile columns of a row, besides min and max.
+var rowPercentiles = []float64{50, 90, 99, 99.9}
+
 // Rows computes one row per unit.
 func Rows(units []checks.Unit) []Row {
 	out := make([]Row, len(units))
@@ -63,14 +65,12 @@ func Rows(units []checks.Unit) []Row {
 		r := Row{Name: u.Name, Workers: len(u.Reports)}
 		var cpu, wall, units float64
 		sets := make([][]uint64, 0, len(u.Reports))
-		kinds := make([]workload.SampleKind, 0, len(u.Reports))
 		delays := make([]uint64, 0, len(u.Reports))
 		for _, rep := range u.Reports {
 			if rep.Completed {
 				delays = append(delays, rep.SchedstatRunDelayNs)
 				r.RunDelayTotalNs += rep.SchedstatRunDelayNs
 			}
-			kinds = append(kinds, rep.SampleKind)
 			cpu += float64(rep.CPUTimeNs)
 			wall += float64(rep.WallTimeNs)
 			units += float64(rep.WorkUnits)
@@ -88,13 +88,13 @@ func Rows(units []checks.Unit) []Row {
 			r.WorkRate = units / (wall / float64(len(u.Reports)) / 1e9)
 		}
 		r.RunDelayP50Ns, _ = stats.Percentile(50, delays)
-		r.SampleKind = workload.JoinKinds(kinds...)
+		r.SampleKind = u.SampleKind()
 		r.WakeSamples = stats.Count(sets...)
-		if h := workload.WakeHist(u.Reports); h != nil && h.Count() > 0 {
+		if h := u.WakeHist(); h != nil && h.Count() > 0 {
 			// Every sample, not the reservoirs' subsample.
-			sum := h.Summarize(workload.WakePercentiles)
+			sum := h.Summarize(rowPercentiles)
 			r.WakeStats = &sum
-			p := h.Percentiles(workload.WakePercentiles)
+			p := h.Percentiles(rowPercentiles)
 			r.WakeMinNs, r.WakeP50Ns, r.WakeP90Ns, r.WakeP99Ns, r.WakeP999Ns, r.WakeMaxNs = h.Min(), p[0].Value, p[1].Value, p[2].Value, p[3].Value, h.Max()
 			r.WakeMeanNs = h.Mean()
 			r.histogram = log2Buckets(sum.Buckets)

@@ -36,7 +36,8 @@ func TestOneWayWake(t *testing.T) {
 					if r.WakeSampleTotal == 0 {
 						t.Fatalf("worker %d: no wake samples in %d iterations", i, r.Iterations)
 					}
-					if m := slices.Min(r.WakeLatenciesNs); m < 300 {
+					// The exact minimum over every sample, not the reservoir's.
+					if m := r.WakeStats.Min; m < 300 {
 						t.Errorf("worker %d: a %d ns wake sample; every sample must be a real wake", i, m)
 					}
 					if r.SampleKind != SampleWake {
@@ -48,7 +49,7 @@ func TestOneWayWake(t *testing.T) {
 							i, r.WakeSampleTotal, r.Counters[handoffsBeforeWait], partner.Iterations)
 					}
 					t.Logf("worker %d: %d samples (min %d ns), %d before the wait, partner %d hand-offs",
-						i, r.WakeSampleTotal, slices.Min(r.WakeLatenciesNs), r.Counters[handoffsBeforeWait], partner.Iterations)
+						i, r.WakeSampleTotal, r.WakeStats.Min, r.Counters[handoffsBeforeWait], partner.Iterations)
 				}
 			})
 		}
@@ -66,7 +67,7 @@ func TestOneWayWakeChain(t *testing.T) {
 			rs := runFor(t, Config{Workers: depth, Work: w}, 200*time.Millisecond)
 			for i, r := range rs {
 				pred := rs[(i+depth-1)%depth]
-				if r.WakeSampleTotal == 0 || slices.Min(r.WakeLatenciesNs) < 300 {
+				if r.WakeSampleTotal == 0 || r.WakeStats.Min < 300 {
 					t.Errorf("stage %d: %d samples, the least below 300 ns: %v", i, r.WakeSampleTotal, slices.Sorted(slices.Values(r.WakeLatenciesNs))[:min(len(r.WakeLatenciesNs), 3)])
 				}
 				got := r.WakeSampleTotal + r.Counters[handoffsBeforeWait]

@@ -124,7 +124,7 @@ b.stop()
 		t.Fatalf("want 2 runs, got %d", len(doc.Runs))
 	}
 	for i, r := range doc.Runs {
-		if len(r.Groups) != 1 || r.Groups[0].SampleKind != want[i] {
+		if len(r.Groups) != 1 || r.Groups[0].SampleKind != string(want[i]) {
 			t.Errorf("run %d: groups %+v, want one of sample kind %q", i, r.Groups, want[i])
 		}
 	}
