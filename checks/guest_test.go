@@ -3,6 +3,7 @@ package checks
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,10 +14,10 @@ import (
 	"github.com/ktstar/ktstar/workload"
 )
 
-// TestGuestStarvedFromStart pins a CFS worker to a CPU that a SCHED_FIFO
-// spinner holds from before start(): the worker never runs during the
+// TestGuestStarvedFromStart pins a CFS worker to a CPU that SCHED_FIFO
+// spinners hold from before its start(): the worker never runs during the
 // run, so its report shows one gap of at least 90% of the run, and
-// not_starved fails. In a guest, because the spinner takes a whole CPU and
+// not_starved fails. In a guest, because the spinners take a whole CPU and
 // RT throttling (which would lend the worker 5% of each second) is turned
 // off there.
 func TestGuestStarvedFromStart(t *testing.T) {
@@ -26,20 +27,32 @@ func TestGuestStarvedFromStart(t *testing.T) {
 	if err := os.WriteFile("/proc/sys/kernel/sched_rt_runtime_us", []byte("-1"), 0); err != nil {
 		t.Fatalf("turn RT throttling off in the guest: %v", err)
 	}
-	spinner := startReal(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil),
+	// The victim parks at its gate first: once the spinners hold its CPU
+	// it could not even get there.
+	victim, err := workload.Spawn(workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil), Affinity: workload.Exact(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(victim.Close)
+	// Two spinners: a Go worker's thread parks for an instant when the
+	// runtime preempts its goroutine, and the CPU would go to the victim;
+	// with two at one FIFO priority the other is always runnable.
+	spinner := startReal(t, workload.Config{Workers: 2, Work: workload.MustWork("SpinWait", nil),
 		Affinity: workload.Exact(1), Policy: workload.Fifo(50)})
-	for end := time.Now().Add(time.Minute); spinner.SnapshotIterations()[0] == 0; time.Sleep(10 * time.Millisecond) {
+	for end := time.Now().Add(time.Minute); slices.Max(spinner.SnapshotIterations()) == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(end) {
-			t.Fatal("the FIFO spinner did not run within a minute")
+			t.Fatal("no FIFO spinner ran within a minute")
 		}
 	}
-	victim := startReal(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil), Affinity: workload.Exact(1)})
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
 	t0 := time.Now()
 	time.Sleep(time.Second)
 	run := time.Since(t0)
 
 	// Stop the victim first: its stop word is set and SIGUSR1 sent at
-	// once, but it cannot run to see them until the spinner stops.
+	// once, but it cannot run to see them until the spinners stop.
 	type result struct {
 		rs  []workload.Report
 		err error
