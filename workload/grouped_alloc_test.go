@@ -132,7 +132,7 @@ func measureGroupAllocs(t *testing.T, work Work) (steps, allocs uint64) {
 	}
 	// Warm up: every member through a few steps, so first-use growth (the
 	// runtime's own, not the bodies') is behind us.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(parkLimit); ; time.Sleep(time.Millisecond) {
 		warm := true
 		for i := range counts {
 			warm = warm && counts[i].Load() >= 3
