@@ -47,6 +47,17 @@ func procSched(pid int, field string) (int, error) {
 	return 0, fmt.Errorf("/proc/%d/sched has no %q", pid, field)
 }
 
+// checkPolicies checks each worker's scheduling policy (SCHED_* number),
+// read from outside while it is parked.
+func checkPolicies(t *testing.T, h *Handle, want ...int) {
+	t.Helper()
+	for i, w := range want {
+		if got, err := procSched(h.Pids()[i], "policy"); err != nil || got != w {
+			t.Errorf("worker %d policy = %d (%v), want %d", i, got, err, w)
+		}
+	}
+}
+
 func TestGroupedRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -215,16 +226,8 @@ func TestAsymmetricWakerClasses(t *testing.T) {
 	} {
 		t.Run(tc.waker+"-"+tc.wakee, func(t *testing.T) {
 			w := MustWork("AsymmetricWaker", map[string]any{"waker_class": tc.waker, "wakee_class": tc.wakee})
-			h, err := Spawn(Config{Workers: 2, Work: w})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(h.Close)
-			for i, want := range []int{tc.wakerPolicy, tc.wakeePolicy} {
-				if got, err := procSched(h.Pids()[i], "policy"); err != nil || got != want {
-					t.Errorf("worker %d policy = %d (%v), want %d", i, got, err, want)
-				}
-			}
+			h := spawnWork(t, Config{Workers: 2, Work: w})
+			checkPolicies(t, h, tc.wakerPolicy, tc.wakeePolicy)
 			h.Start()
 			testenv.WaitProgress(t, h.SnapshotIterations, 1, 200*time.Millisecond, parkLimit)
 			rs, err := h.StopAndCollect()
@@ -408,16 +411,8 @@ func TestSignalStormCounts(t *testing.T) {
 func TestPreemptStormCounts(t *testing.T) {
 	testenv.NeedCapSysNice(t) // a SCHED_FIFO worker
 	w := MustWork("PreemptStorm", map[string]any{"cfs_workers": 2, "rt_sleep_us": 500})
-	h, err := Spawn(Config{Workers: 3, Work: w, Affinity: Exact(testenv.CPU(t))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	for i, want := range []int{1, 0, 0} {
-		if got, err := procSched(h.Pids()[i], "policy"); err != nil || got != want {
-			t.Errorf("worker %d policy = %d (%v), want %d", i, got, err, want)
-		}
-	}
+	h := spawnWork(t, Config{Workers: 3, Work: w, Affinity: Exact(testenv.CPU(t))})
+	checkPolicies(t, h, 1, 0, 0)
 	h.Start()
 	testenv.WaitProgress(t, h.SnapshotIterations, 1, 300*time.Millisecond, parkLimit)
 	rs, err := h.StopAndCollect()
