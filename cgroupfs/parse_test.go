@@ -95,27 +95,6 @@ func TestParseProcs(t *testing.T) {
 	}
 }
 
-func TestParseStat(t *testing.T) {
-	line := "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 rest\n"
-	state, start, err := ParseStat(strings.NewReader(line))
-	if err != nil || state != 'S' || start != 987654 {
-		t.Errorf("got %c %d %v; want S 987654", state, start, err)
-	}
-	if _, _, err := ParseStat(strings.NewReader("1 (x) S 1 2\n")); !errors.Is(err, ErrParse) {
-		t.Errorf("short stat: err = %v, want ErrParse", err)
-	}
-	// The real file of this process parses too.
-	f, err := os.Open("/proc/self/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	// The leader thread may be running or sleeping; it is alive.
-	if state, start, err := ParseStat(f); err != nil || !strings.ContainsRune("RS", rune(state)) || start == 0 {
-		t.Errorf("/proc/self/stat: state %c, start %d, %v", state, start, err)
-	}
-}
-
 func TestValidateName(t *testing.T) {
 	for _, tc := range []struct {
 		name string
