@@ -95,6 +95,11 @@ type ExitInfo struct {
 	Error  string   `json:"error,omitempty"`  // wait_failed or failed, or what the worker said before dying
 }
 
+// Foreign reports whether a signal from outside ktstar killed the worker:
+// ktstar kills a worker it expects a report from only at the stop
+// deadline, which is reported as timed_out.
+func (e *ExitInfo) Foreign() bool { return e != nil && e.Kind == ExitSignaled }
+
 // sentinel builds the report that stands in for a worker that sent none.
 func sentinel(tid, group int, info *ExitInfo) Report {
 	return Report{Tid: tid, GroupIdx: group, ExitInfo: info, NumaPages: map[int]uint64{}}

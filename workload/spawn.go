@@ -455,7 +455,10 @@ func (c *child) decode() Report {
 		ws := c.state.Sys().(syscall.WaitStatus)
 		switch {
 		case ws.Signaled():
+			// ktstar's own SIGKILLs (the stop deadline) end as timed_out:
+			// this signal came from outside.
 			info.Kind, info.Signal = ExitSignaled, int(ws.Signal())
+			info.Error = fmt.Sprintf("killed by %s, which ktstar did not send", unix.SignalName(ws.Signal()))
 		case ws.Exited():
 			info.Kind, info.Code = ExitExited, ws.ExitStatus()
 		default:

@@ -91,6 +91,8 @@ func (c *cli) run(path string) int {
 		status = exitFail
 	case err != nil:
 		status = exitError
+	case len(killedFromOutside(sess.Runs())) > 0:
+		status = exitFail
 	}
 	if c.json != "" {
 		if jerr := c.writeJSON(path, start, elapsed, sess, status, err); jerr != nil {
