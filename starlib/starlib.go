@@ -25,6 +25,7 @@ package starlib
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ktstar/ktstar/progress"
@@ -78,6 +79,29 @@ type Run struct {
 	Handle   int               `json:"handle"` // the spawn's number in the run, from 1
 	Workload WorkloadJSON      `json:"workload"`
 	Reports  []workload.Report `json:"reports"`
+	// Interrupted says why the spawn was collected by the run's end rather
+	// than by the script's stop(): "timeout", a signal name ("SIGINT"),
+	// "fail", "checks.require" or "error". Empty for a normal stop.
+	Interrupted string `json:"interrupted,omitempty"`
+}
+
+// Interruption is the cause a command gives the run's context when it
+// cancels it (--timeout, a signal): Reason goes into Run.Interrupted.
+type Interruption struct {
+	Reason string // "timeout", "SIGINT", ...
+	Msg    string // the error text
+}
+
+func (e *Interruption) Error() string { return e.Msg }
+
+// interruptReason is the Interruption reason of a cancelled ctx, or
+// "cancelled" for any other cause.
+func interruptReason(ctx context.Context) string {
+	var in *Interruption
+	if errors.As(context.Cause(ctx), &in) {
+		return in.Reason
+	}
+	return "cancelled"
 }
 
 // NewSession starts the state of one run.
@@ -111,6 +135,20 @@ func (s *Session) Predeclared() starlark.StringDict {
 
 // Runs returns every spawn the script stopped, in order.
 func (s *Session) Runs() []Run { return s.runs }
+
+// Interrupt stops every handle that is still running after the script
+// ended early and records its reports as a Run marked with reason (see
+// Run.Interrupted), so that an interrupted run keeps its data. Each stop
+// is bounded by the workload's own deadlines. A handle that was spawned
+// but never started has no data and is left to Close.
+func (s *Session) Interrupt(reason string) {
+	for _, h := range s.handles {
+		if h.state != "running" {
+			continue
+		}
+		h.collect(context.Background(), reason)
+	}
+}
 
 // Close stops every handle still running (the script ended, failed or was
 // interrupted without calling stop), killing and reaping its workers, and

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/internal/owner"
 )
 
 // Shared memory layout of a handle (one memfd, mapped MAP_SHARED by the
@@ -69,6 +71,9 @@ type Handle struct {
 	cgFallback error
 	// ownGroups are the groups made for Type.Cgroups, removed by Close.
 	ownGroups []*cgroupfs.Manager
+	// scratchDirs are the directories made for scratch files, removed by
+	// Close when empty.
+	scratchDirs []string
 
 	// collectLimit is the stop deadline; a field so tests can shorten it.
 	collectLimit time.Duration
@@ -183,6 +188,17 @@ func Spawn(cfg Config) (h *Handle, err error) {
 		defer cgDir.Close()
 	}
 
+	self, err := owner.Self()
+	if err != nil {
+		return h, fmt.Errorf("spawn: %w", err)
+	}
+	if t.Scratch != nil {
+		h.scratchDirs, err = prepareScratch(t.Scratch(cfg.Work, scratchToken(self, 0)))
+		if err != nil {
+			return h, fmt.Errorf("spawn: scratch directory: %w", err)
+		}
+	}
+
 	var ownDirs []string
 	if t.Cgroups != nil {
 		if ownDirs, err = h.makeOwnGroups(t); err != nil {
@@ -203,7 +219,7 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			Index: i, Group: 0, Pos: pos, Work: cfg.Work,
 			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, Nice: cfg.Nice, Comm: cfg.Comm,
 			ShmSize: shmSize, Slot: slotBase + slotBytes*i,
-			Token:      fmt.Sprintf("%d-%d-%x", os.Getpid(), i, rand.Uint64()),
+			Token:      scratchToken(self, i),
 			CgroupDirs: ownDirs,
 		}
 		if t.Region > 0 {
@@ -387,6 +403,13 @@ func (h *Handle) SetAffinity(i int, cpus []int) error {
 // loop, so a slow starter is not reported as starved. The handle is closed
 // afterwards.
 func (h *Handle) StopAndCollect() ([]Report, error) {
+	return h.StopAndCollectContext(context.Background())
+}
+
+// StopAndCollectContext is StopAndCollect, cut short when ctx is done (an
+// interrupted run): the workers that have not reported by then are
+// SIGKILLed at once, as at the stop deadline, and reported as timed_out.
+func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 	if h.closed {
 		return nil, errors.New("stop: workload already stopped")
 	}
@@ -411,6 +434,8 @@ func (h *Handle) StopAndCollect() ([]Report, error) {
 			case <-c.done:
 				continue
 			case <-deadline.C:
+				expired = true
+			case <-ctx.Done():
 				expired = true
 			}
 		}
@@ -500,6 +525,9 @@ func (h *Handle) close() error {
 		h.shm = nil
 	}
 	h.spawner.close()
+	if h.cfg.Work.Type().Scratch != nil {
+		removeScratchDirs(h.scratchDirs)
+	}
 	return h.removeOwnGroups()
 }
 

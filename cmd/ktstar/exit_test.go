@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +13,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/starlib"
 )
 
 // killedScript runs two workers in a group and holds until one of them
@@ -88,4 +92,234 @@ func TestWorkerKilledFromOutside(t *testing.T) {
 	if !found || doc.ExitStatus != 1 {
 		t.Errorf("--json: exit_status %d, victim's report not marked as killed from outside: %s", doc.ExitStatus, b)
 	}
+}
+
+// exitScript spawns a Sequence with an IO phase inside a cgroup and two
+// IoSyncWrite workers (both with scratch files), starts them, prints the
+// worker pids and then ends the way params["mode"] says.
+const exitScript = `
+g = cgroup.create("x")
+a = spawn(workload(workers = 1, work = work.sequence(phases = [phase.io("20ms"), phase.spin("5ms")])), cgroup = g)
+b = spawn(workload(workers = 2, work = work.io_sync_write(file_kb = 4096)))
+a.start()
+b.start()
+print(json.encode(a.pids + b.pids))
+mode = params["mode"]
+if mode == "fail":
+    fail("on purpose")
+elif mode == "require":
+    c = spawn(workload(workers = 1))
+    c.start()
+    checks.require(c.stop(), min_work_rate = 1e18)
+elif mode == "error":
+    print(1 // 0)
+elif mode == "stop":
+    a.stop()
+    b.stop()
+elif mode == "pipe":
+    for i in range(100000):
+        print(i)
+        sleep("5ms")
+else:
+    sleep("10s")
+`
+
+// exitResult is what one ended run left: its exit status, stderr and
+// --json document.
+type exitResult struct {
+	code    int
+	stderr  string
+	doc     output
+	pid     int   // ktstar's
+	workers []int // the workers' pids
+}
+
+// runToEnd starts exitScript with mode and extra flags, with TMPDIR set
+// to an empty directory of its own, waits for the worker pids, calls end
+// (which sends a signal or closes stdout) and waits for the run. It then
+// checks that nothing is left: no worker process, no run group, no file
+// or directory in TMPDIR.
+func runToEnd(t *testing.T, mode string, env []string, end func(cmd *exec.Cmd, stdout *os.File), flags ...string) exitResult {
+	t.Helper()
+	return runIn(t, t.TempDir(), mode, env, end, true, flags...)
+}
+
+// runIn is runToEnd with TMPDIR scratch; with check false it only
+// returns the result.
+func runIn(t *testing.T, scratch, mode string, env []string, end func(cmd *exec.Cmd, stdout *os.File), check bool, flags ...string) exitResult {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out.json")
+	args := append([]string{"--json", out, "--set", "mode=" + mode}, flags...)
+	cmd := exec.Command(bin, append(args, script(t, exitScript))...)
+	cmd.Env = append(append(os.Environ(), "TMPDIR="+scratch), env...)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = pw
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); pr.Close() })
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	var pids []int
+	if err := json.Unmarshal([]byte(line), &pids); err != nil || len(pids) != 3 {
+		t.Fatalf("no worker pids printed: %q, %v; stderr: %s", line, err, errb.String())
+	}
+	if end != nil {
+		end(cmd, pr)
+	}
+	go io.Copy(io.Discard, pr) // drain unless end closed it
+	cmd.Wait()
+	res := exitResult{code: cmd.ProcessState.ExitCode(), stderr: errb.String(), pid: cmd.Process.Pid, workers: pids}
+	if !check {
+		return res
+	}
+	if b, err := os.ReadFile(out); err != nil {
+		t.Errorf("--json: %v", err)
+	} else if err := json.Unmarshal(b, &res.doc); err != nil {
+		t.Errorf("--json: %v", err)
+	}
+	assertNothingLeft(t, cmd.Process.Pid, pids, scratch)
+	return res
+}
+
+// assertNothingLeft checks that the run of ktstar pid left no worker
+// process, no run group and nothing in scratch (its TMPDIR).
+func assertNothingLeft(t *testing.T, pid int, workers []int, scratch string) {
+	t.Helper()
+	for _, w := range workers {
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(w))); err == nil {
+			t.Errorf("worker %d is still there", w)
+		}
+	}
+	root, err := cgroupfs.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(root.Path(), cgroupfs.RunPrefix+strconv.Itoa(pid)+"-*")); len(left) > 0 {
+		t.Errorf("run groups left: %v", left)
+	}
+	var files []string
+	filepath.WalkDir(scratch, func(p string, d fs.DirEntry, err error) error {
+		if p != scratch {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) > 0 {
+		t.Errorf("left in TMPDIR: %v", files)
+	}
+}
+
+func signalEnd(sig syscall.Signal) func(*exec.Cmd, *os.File) {
+	return func(cmd *exec.Cmd, _ *os.File) { cmd.Process.Signal(sig) }
+}
+
+// TestExitPaths ends a run with running workers, a cgroup and scratch
+// files in every way it can end but SIGKILL: the spawns still running are
+// stopped and collected (in the summary and --json, marked with the
+// reason), the exit status says how it ended, and nothing is left.
+func TestExitPaths(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("cgroup tests need root")
+	}
+	if _, err := cgroupfs.Default(); err != nil {
+		t.Skipf("no cgroup v2 hierarchy: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mode   string
+		flags  []string
+		env    []string
+		end    func(*exec.Cmd, *os.File)
+		code   int
+		reason string
+	}{
+		{"timeout", "sleep", []string{"--timeout", "3s"}, nil, nil, 2, "timeout"},
+		{"SIGINT", "sleep", nil, nil, signalEnd(syscall.SIGINT), 130, "SIGINT"},
+		{"SIGTERM", "sleep", nil, nil, signalEnd(syscall.SIGTERM), 143, "SIGTERM"},
+		{"SIGHUP", "sleep", nil, nil, signalEnd(syscall.SIGHUP), 129, "SIGHUP"},
+		{"SIGQUIT", "sleep", nil, nil, signalEnd(syscall.SIGQUIT), 131, "SIGQUIT"},
+		{"SIGQUIT with GOTRACEBACK", "sleep", nil, []string{"GOTRACEBACK=all"}, signalEnd(syscall.SIGQUIT), 131, "SIGQUIT"},
+		{"SIGUSR1", "sleep", nil, nil, signalEnd(syscall.SIGUSR1), 138, "SIGUSR1"},
+		{"stdout closed (| head -1)", "pipe", nil, nil, func(_ *exec.Cmd, stdout *os.File) { stdout.Close() }, 141, "SIGPIPE"},
+		{"fail", "fail", nil, nil, nil, 1, "fail"},
+		{"checks.require", "require", nil, nil, nil, 1, "checks.require"},
+		{"script error", "error", nil, nil, nil, 2, "error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runToEnd(t, tc.mode, tc.env, tc.end, tc.flags...)
+			if res.code != tc.code {
+				t.Errorf("exit %d, want %d; stderr: %s", res.code, tc.code, res.stderr)
+			}
+			var interrupted []starlib.Run
+			for _, r := range res.doc.Runs {
+				if r.Interrupted != "" {
+					interrupted = append(interrupted, r.Run)
+				}
+			}
+			if len(interrupted) != 2 || len(interrupted[0].Reports) != 1 || len(interrupted[1].Reports) != 2 {
+				t.Fatalf("--json runs %+v, want the two running spawns collected (1 and 2 reports)", res.doc.Runs)
+			}
+			for _, r := range interrupted {
+				if r.Interrupted != tc.reason {
+					t.Errorf("run %d interrupted %q, want %q", r.Handle, r.Interrupted, tc.reason)
+				}
+				for _, rep := range r.Reports {
+					if !rep.Completed {
+						t.Errorf("run %d worker %d did not complete: %+v", r.Handle, rep.Tid, rep.ExitInfo)
+					}
+				}
+			}
+			for _, label := range []string{"#1 Sequence (interrupted: " + tc.reason + ")", "#2 IoSyncWrite (interrupted: " + tc.reason + ")"} {
+				if !strings.Contains(res.stderr, label) {
+					t.Errorf("summary lacks %q:\n%s", label, res.stderr)
+				}
+			}
+			dump := strings.Contains(res.stderr, "goroutine ")
+			if want := len(tc.env) > 0; dump != want {
+				t.Errorf("goroutine dump on stderr: %v, want %v:\n%s", dump, want, res.stderr)
+			}
+		})
+	}
+}
+
+// TestScratchSweepAfterSIGKILL: a run killed with SIGKILL leaves its
+// scratch files and run group; the next run that spawns a type with
+// scratch files and uses cgroups removes both, and its own.
+func TestScratchSweepAfterSIGKILL(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("cgroup tests need root")
+	}
+	if _, err := cgroupfs.Default(); err != nil {
+		t.Skipf("no cgroup v2 hierarchy: %v", err)
+	}
+	scratch := t.TempDir()
+	killed := runIn(t, scratch, "sleep", nil, signalEnd(syscall.SIGKILL), false)
+	// Its workers die of their parent-death signal.
+	deadline := time.Now().Add(5 * time.Second)
+	for _, w := range killed.workers {
+		for {
+			if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(w))); err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("worker %d outlived its SIGKILLed parent", w)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(scratch, "ktstar", "*"))
+	if len(left) != 3 {
+		t.Fatalf("after SIGKILL: scratch files %v, want 3 (nothing to sweep otherwise)", left)
+	}
+	next := runIn(t, scratch, "stop", nil, nil, true)
+	if next.code != 0 {
+		t.Fatalf("next run: exit %d: %s", next.code, next.stderr)
+	}
+	assertNothingLeft(t, killed.pid, killed.workers, scratch)
 }

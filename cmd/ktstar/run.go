@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -21,7 +22,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// signals cancels ctx at the first SIGINT or SIGTERM and remembers which
+// terminating lists every catchable signal whose default action ends the
+// process: each one ends a run as SIGINT does, with every worker stopped
+// and collected, every cgroup and scratch file removed, and exit status
+// 128+n. SIGPIPE (stdout closed, as in "ktstar x.star | head -1") is among
+// them: once notified, a write to the closed pipe fails instead of killing
+// ktstar on the spot.
+var terminating = []os.Signal{
+	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGPIPE,
+	syscall.SIGALRM, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGXCPU, syscall.SIGXFSZ,
+	syscall.SIGVTALRM,
+}
+
+// signals cancels ctx at the first terminating signal and remembers which
 // one came; a second one exits at once (workers die with ktstar through
 // their parent-death signal).
 type signals struct {
@@ -29,9 +42,9 @@ type signals struct {
 	got atomic.Value // syscall.Signal
 }
 
-func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}) *signals {
+func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}, stderr io.Writer) *signals {
 	s := &signals{ch: make(chan os.Signal, 2)}
-	signal.Notify(s.ch, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(s.ch, terminating...)
 	go func() {
 		for sig := range s.ch {
 			sn := sig.(syscall.Signal)
@@ -43,11 +56,17 @@ func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}) *si
 				}
 				continue
 			}
+			if sn == syscall.SIGQUIT && os.Getenv("GOTRACEBACK") != "" {
+				// Go's own SIGQUIT dump, for whoever asked for tracebacks.
+				buf := make([]byte, 1<<20)
+				stderr.Write(buf[:runtime.Stack(buf, true)])
+			}
 			if s.got.Load() != nil {
 				os.Exit(exitSignal + int(sn))
 			}
 			s.got.Store(sn)
-			cancel(fmt.Errorf("interrupted by %s", unix.SignalName(sn)))
+			name := unix.SignalName(sn)
+			cancel(&starlib.Interruption{Reason: name, Msg: "interrupted by " + name})
 		}
 	}()
 	return s
@@ -69,12 +88,17 @@ func (c *cli) run(path string) int {
 	defer cancel(nil)
 	if c.timeout > 0 {
 		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf("timed out after %v (--timeout)", c.timeout))
+		ctx, stop = context.WithTimeoutCause(ctx, c.timeout,
+			&starlib.Interruption{Reason: "timeout", Msg: fmt.Sprintf("timed out after %v (--timeout)", c.timeout)})
 		defer stop()
 	}
-	sigs := watchSignals(cancel, nil)
+	sigs := watchSignals(cancel, nil, c.stderr)
 	start := time.Now()
 	_, err := host.Run(ctx, path)
+	if err != nil {
+		// The spawns still running keep their data.
+		sess.Interrupt(interruptReason(ctx, err))
+	}
 	sess.Close() // every worker the script left running is killed and reaped
 	if cerr := sess.CleanupErr(); cerr != nil {
 		c.printError("ktstar: cleanup: " + cerr.Error())
@@ -112,6 +136,24 @@ func (c *cli) run(path string) int {
 		c.printError(err.Error())
 	}
 	return status
+}
+
+// interruptReason names why a script ended early, for Run.Interrupted:
+// its context's Interruption (--timeout, a signal), fail,
+// checks.require, or error.
+func interruptReason(ctx context.Context, err error) string {
+	var in *starlib.Interruption
+	if errors.As(context.Cause(ctx), &in) {
+		return in.Reason
+	}
+	var fe *starlib.FailError
+	if errors.As(err, &fe) {
+		if fe.By != "" {
+			return fe.By
+		}
+		return "fail"
+	}
+	return "error"
 }
 
 // output is the --json document.
@@ -223,7 +265,7 @@ func (c *cli) repl(stdin io.Reader) int {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	interrupt := make(chan struct{}, 1)
-	sigs := watchSignals(cancel, interrupt)
+	sigs := watchSignals(cancel, interrupt, c.stderr)
 	err := host.REPL(ctx, engine.REPLIO{In: stdin, Out: c.stdout, Err: c.stderr, Interrupt: interrupt})
 	sess.Close()
 	if sig, ok := sigs.stop(); ok {

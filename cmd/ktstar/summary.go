@@ -30,9 +30,13 @@ func (c *cli) live() *progress.Live {
 }
 
 // runUnits splits a stopped spawn into its groups and cgroups, named
-// after the spawn ("#1 SpinWait", "#2 FutexPingPong group 1").
+// after the spawn ("#1 SpinWait", "#2 FutexPingPong group 1"), marked
+// when the run's end collected it ("#1 SpinWait (interrupted: timeout)").
 func runUnits(r starlib.Run) []checks.Unit {
 	label := starlib.RunLabel(r.Handle, r.Workload.Work.Name())
+	if r.Interrupted != "" {
+		label += " (interrupted: " + r.Interrupted + ")"
+	}
 	units := checks.Units(r.Reports)
 	for i := range units {
 		if len(units) == 1 && units[i].Cgroup == "" {
