@@ -38,8 +38,9 @@ var terminating = []os.Signal{
 // one came; a second one exits at once (workers die with ktstar through
 // their parent-death signal).
 type signals struct {
-	ch  chan os.Signal
-	got atomic.Value // syscall.Signal
+	ch     chan os.Signal
+	got    atomic.Value           // syscall.Signal
+	atExit atomic.Pointer[func()] // run before a second signal exits
 }
 
 func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}, stderr io.Writer) *signals {
@@ -62,6 +63,9 @@ func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}, std
 				stderr.Write(buf[:runtime.Stack(buf, true)])
 			}
 			if s.got.Load() != nil {
+				if f := s.atExit.Load(); f != nil {
+					(*f)()
+				}
 				os.Exit(exitSignal + int(sn))
 			}
 			s.got.Store(sn)
@@ -93,6 +97,18 @@ func (c *cli) run(path string) int {
 		defer stop()
 	}
 	sigs := watchSignals(cancel, nil, c.stderr)
+	var jout *jsonOut
+	if c.json != "" {
+		var err error
+		if jout, err = openJSONOut(c.json); err != nil {
+			sigs.stop()
+			c.printError("ktstar: " + err.Error())
+			return exitError
+		}
+		defer jout.abort()
+		abort := jout.abort
+		sigs.atExit.Store(&abort)
+	}
 	start := time.Now()
 	_, err := host.Run(ctx, path)
 	if err != nil {
@@ -118,8 +134,8 @@ func (c *cli) run(path string) int {
 	case len(killedFromOutside(sess.Runs())) > 0:
 		status = exitFail
 	}
-	if c.json != "" {
-		if jerr := c.writeJSON(path, start, elapsed, sess, status, err); jerr != nil {
+	if jout != nil {
+		if jerr := c.writeJSON(jout, path, start, elapsed, sess, status, err); jerr != nil {
 			c.printError("ktstar: " + jerr.Error())
 			if status == exitOK {
 				status = exitError
@@ -184,7 +200,7 @@ type hostFacts struct {
 	CPUModel      string `json:"cpu_model"`
 }
 
-func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, sess *starlib.Session, status int, runErr error) error {
+func (c *cli) writeJSON(jout *jsonOut, path string, start time.Time, elapsed time.Duration, sess *starlib.Session, status int, runErr error) error {
 	out := output{
 		Version: version, Script: path, Args: c.script, Params: c.params,
 		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: host(),
@@ -206,10 +222,7 @@ func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, ses
 	if err != nil {
 		return fmt.Errorf("encode --json: %w", err)
 	}
-	if err := os.WriteFile(c.json, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("--json: %w", err)
-	}
-	return nil
+	return jout.commit(append(b, '\n'))
 }
 
 // host reads the facts that are cheap to get; a fact that cannot be read
