@@ -50,17 +50,49 @@ func init() {
 // Init is the worker entry hook. A program that spawns workloads calls it
 // first thing in main (and a test binary in TestMain): in a re-exec'd worker
 // it runs the worker and exits; otherwise it returns at once.
+//
+// Only a process that Spawn made is a worker: an empty KTSTAR_WORKER is
+// ignored, and a marked process without the protocol's file descriptors
+// (someone set the variable by hand) exits 2 saying so, before it reads
+// or writes any of them.
 func Init() {
-	v, ok := os.LookupEnv(workerEnv)
-	if !ok {
+	v := os.Getenv(workerEnv)
+	if v == "" {
 		return
 	}
 	if v != protoVersion {
 		fmt.Fprintf(os.Stderr, "ktstar worker: protocol %q, want %q\n", v, protoVersion)
 		os.Exit(2)
 	}
+	if err := checkProtocolFds(); err != nil {
+		fmt.Fprintf(os.Stderr, "ktstar: %s is set, but %v: it marks ktstar's own worker processes (an internal entry point); unset it\n", workerEnv, err)
+		os.Exit(2)
+	}
+	// The worker and whatever it starts see the run's environment without
+	// the marker.
 	os.Unsetenv(workerEnv)
 	os.Exit(workerMain())
+}
+
+// checkProtocolFds checks that fds 3 to 6 are what Spawn passes: pipes
+// for the spec, the start gate and the report, and the shared memfd.
+func checkProtocolFds() error {
+	for _, fd := range []struct {
+		n    int
+		mode uint32
+		what string
+	}{
+		{fdSpec, unix.S_IFIFO, "spec pipe"},
+		{fdShm, unix.S_IFREG, "shared memory"},
+		{fdStart, unix.S_IFIFO, "start gate pipe"},
+		{fdReport, unix.S_IFIFO, "report pipe"},
+	} {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd.n, &st); err != nil || st.Mode&unix.S_IFMT != fd.mode {
+			return fmt.Errorf("fd %d is not the worker's %s", fd.n, fd.what)
+		}
+	}
+	return nil
 }
 
 // workerSpec is everything one worker needs, resolved by the parent.

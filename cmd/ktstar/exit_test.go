@@ -323,3 +323,83 @@ func TestScratchSweepAfterSIGKILL(t *testing.T) {
 	}
 	assertNothingLeft(t, killed.pid, killed.workers, scratch)
 }
+
+// workerLib is a module of custom functions that try what a worker may
+// not do, and one that sleeps far past its stop.
+const workerLib = `
+def makes_group(ctx):
+    cgroup.create("escape")
+
+def spawns(ctx):
+    spawn(workload(workers = 1))
+
+def naps(ctx):
+    sleep("10s")
+    return {"woke": True}
+`
+
+// TestCustomFunctionConfined: a custom function in a worker cannot make
+// cgroups or workers (the report says why, and no group appears), and the
+// global sleep inside it ends at stop, so the worker completes.
+func TestCustomFunctionConfined(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "lib.star"), workerLib)
+	main := filepath.Join(dir, "main.star")
+	writeFile(t, main, `
+load("lib.star", "makes_group", "spawns", "naps")
+def run(fn):
+    h = spawn(workload(workers = 1, work = work.custom("x", fn)))
+    h.start()
+    sleep("100ms")
+    return h.stop()[0]
+for fn, what in [(makes_group, "cgroup.create"), (spawns, "spawn")]:
+    r = run(fn)
+    e = r["exit_info"]
+    if r["completed"] or what + ": not available inside a custom work function" not in e["error"]:
+        fail(what, "was not refused:", r)
+r = run(naps)
+if not r["completed"] or r["extra"] != {"woke": True}:
+    fail("sleep was not cut by stop:", r)
+print("ok")
+`)
+	before := runGroups(t)
+	out, errs, code := ktstar(t, "", "-q", main)
+	if code != 0 || out != "ok\n" {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if after := runGroups(t); len(after) > len(before) {
+		t.Errorf("groups made: %v", after)
+	}
+}
+
+// runGroups lists the run groups below the cgroup v2 root (none without
+// one).
+func runGroups(t *testing.T) []string {
+	root, err := cgroupfs.Default()
+	if err != nil {
+		return nil
+	}
+	g, _ := filepath.Glob(filepath.Join(root.Path(), cgroupfs.RunPrefix+"*"))
+	return g
+}
+
+// TestWorkerMarker: only ktstar's own workers run as workers. An empty
+// KTSTAR_WORKER is ignored; a marked process without the protocol's file
+// descriptors exits 2 with one line.
+func TestWorkerMarker(t *testing.T) {
+	run := func(env string) (string, string, int) {
+		cmd := exec.Command(bin, "version")
+		cmd.Env = append(os.Environ(), env)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Run()
+		return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+	}
+	if out, errs, code := run("KTSTAR_WORKER="); code != 0 || !strings.HasPrefix(out, "ktstar ") {
+		t.Errorf("empty marker: exit %d, stdout %q, stderr %q; want the version", code, out, errs)
+	}
+	out, errs, code := run("KTSTAR_WORKER=1")
+	if code != 2 || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "internal entry point") {
+		t.Errorf("marked by hand: exit %d, stdout %q, stderr %q; want exit 2 and one line", code, out, errs)
+	}
+}
