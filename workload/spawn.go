@@ -42,6 +42,10 @@ const (
 	releaseLimit = 5 * time.Second  // auto-start: workers enter their loop
 	collectLimit = 5 * time.Second  // shared by all workers, then SIGKILL
 	reapLimit    = 3 * time.Second  // after SIGKILL, then give up on a stuck task
+	// interruptGrace replaces what is left of collectLimit when a stop is
+	// interrupted (StopAndCollectContext): a worker that answers at all
+	// answers within it, and the interrupted run ends within a second.
+	interruptGrace = 250 * time.Millisecond
 )
 
 // Handle owns the workers of one Spawn: their processes, pipes and shared
@@ -407,8 +411,9 @@ func (h *Handle) StopAndCollect() ([]Report, error) {
 }
 
 // StopAndCollectContext is StopAndCollect, cut short when ctx is done (an
-// interrupted run): the workers that have not reported by then are
-// SIGKILLed at once, as at the stop deadline, and reported as timed_out.
+// interrupted run): the workers that have not reported within 250 ms
+// after that are SIGKILLed, as at the stop deadline, and reported as
+// timed_out.
 func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 	if h.closed {
 		return nil, errors.New("stop: workload already stopped")
@@ -428,15 +433,24 @@ func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 	deadline := time.NewTimer(h.collectLimit)
 	defer deadline.Stop()
 	expired := false
+	cut := ctx.Done()
 	for _, c := range h.children {
-		if !expired {
+	wait:
+		for !expired {
 			select {
 			case <-c.done:
-				continue
+				break wait
 			case <-deadline.C:
 				expired = true
-			case <-ctx.Done():
-				expired = true
+			case <-cut:
+				// Interrupted: what is left of the deadline shrinks to the
+				// grace, enough for a live worker to send its report.
+				cut = nil
+				if deadline.Stop() {
+					deadline.Reset(interruptGrace)
+				} else {
+					expired = true
+				}
 			}
 		}
 		select {

@@ -222,7 +222,11 @@ func TestCgroupRunsAcrossPidNamespaces(t *testing.T) {
 			if err := goAhead.Start(); err != nil {
 				t.Fatal(err)
 			}
-			defer func() { goAhead.Process.Kill(); goAhead.Wait() }()
+			// Reaped as soon as the run's cleanup kills it: a zombie would
+			// keep the group populated.
+			reaped := make(chan struct{})
+			go func() { goAhead.Wait(); close(reaped) }()
+			defer func() { goAhead.Process.Kill(); <-reaped }()
 			if err := os.WriteFile(filepath.Join(first.group, "cgroup.procs"), []byte(strconv.Itoa(goAhead.Process.Pid)), 0); err != nil {
 				t.Fatalf("first run's group is gone: %v", err)
 			}

@@ -403,3 +403,115 @@ func TestWorkerMarker(t *testing.T) {
 		t.Errorf("marked by hand: exit %d, stdout %q, stderr %q; want exit 2 and one line", code, out, errs)
 	}
 }
+
+// stoppedScript holds two workers in a group until the test adds a
+// process to it, then stops them: the test has SIGSTOPped one, so the
+// stop waits on it.
+const stoppedScript = `
+g = cgroup.create("s")
+h = spawn(workload(workers = 2, work = work.yield_heavy()), cgroup = g)
+h.start()
+print(h.pids[0])
+while len(g.pids()) < 3:
+    sleep("10ms")
+print("stopping")
+h.stop()
+print("stopped")
+`
+
+// TestInterruptDuringStop: --timeout or a signal that comes while stop()
+// waits on a SIGSTOPped worker kills it at once instead of waiting out
+// the 5 s stop deadline; the other worker's report is kept.
+func TestInterruptDuringStop(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("cgroup tests need root")
+	}
+	if _, err := cgroupfs.Default(); err != nil {
+		t.Skipf("no cgroup v2 hierarchy: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		flags  []string
+		sig    syscall.Signal
+		code   int
+		reason string
+	}{
+		{"SIGINT", nil, syscall.SIGINT, 130, "SIGINT"},
+		{"timeout", []string{"--timeout", "2s"}, 0, 2, "timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.json")
+			args := append([]string{"-q", "--json", out}, tc.flags...)
+			cmd := exec.Command(bin, append(args, script(t, stoppedScript))...)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			t0 := time.Now()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			r := bufio.NewReader(stdout)
+			line, _ := r.ReadString('\n')
+			victim, err := strconv.Atoi(strings.TrimSpace(line))
+			if err != nil {
+				t.Fatalf("no pid: %q; stderr: %s", line, errb.String())
+			}
+			syscall.Kill(victim, syscall.SIGSTOP)
+			goAhead := exec.Command("sleep", "1000")
+			if err := goAhead.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Reaped as soon as the run's cleanup kills it: a zombie would
+			// keep the group populated.
+			reaped := make(chan struct{})
+			go func() { goAhead.Wait(); close(reaped) }()
+			defer func() { goAhead.Process.Kill(); <-reaped }()
+			group, _ := cgroupfs.ProcCgroup(victim)
+			root, _ := cgroupfs.Default()
+			if err := os.WriteFile(filepath.Join(root.Path(), group, "cgroup.procs"), []byte(strconv.Itoa(goAhead.Process.Pid)), 0); err != nil {
+				t.Fatal(err)
+			}
+			if line, _ := r.ReadString('\n'); line != "stopping\n" {
+				t.Fatalf("script said %q; stderr: %s", line, errb.String())
+			}
+			var sent time.Time
+			if tc.sig != 0 {
+				sent = time.Now()
+				cmd.Process.Signal(tc.sig)
+			}
+			rest, _ := io.ReadAll(r)
+			cmd.Wait()
+			took := time.Since(sent)
+			if tc.sig == 0 {
+				took = time.Since(t0) - 2*time.Second // since the timeout, at the latest
+			}
+			t.Logf("ended %v after the interruption", took)
+			if took >= 2*time.Second {
+				t.Errorf("ended %v after the interruption: the stop waited out its deadline", took)
+			}
+			if code := cmd.ProcessState.ExitCode(); code != tc.code || strings.Contains(string(rest), "stopped") {
+				t.Errorf("exit %d, stdout %q; want %d, the script ended in stop; stderr: %s", code, rest, tc.code, errb.String())
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc output
+			if err := json.Unmarshal(b, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if len(doc.Runs) != 1 || doc.Runs[0].Interrupted != tc.reason || len(doc.Runs[0].Reports) != 2 {
+				t.Fatalf("--json runs %+v, want one run of 2 reports interrupted by %s", doc.Runs, tc.reason)
+			}
+			for _, rep := range doc.Runs[0].Reports {
+				if want := rep.Tid != victim; rep.Completed != want {
+					t.Errorf("worker %d: completed %v, want %v (%+v)", rep.Tid, rep.Completed, want, rep.ExitInfo)
+				}
+			}
+		})
+	}
+}
