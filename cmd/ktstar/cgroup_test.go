@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // groupScript creates a group with a running worker, prints the group's
@@ -30,12 +31,7 @@ sleep("60s")
 // group's directory (the parent of the printed one).
 func startInGroup(t *testing.T) (*exec.Cmd, *bytes.Buffer, string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup tests need root")
-	}
-	if _, err := cgroupfs.Default(); err != nil {
-		t.Skipf("no cgroup v2 hierarchy: %v", err)
-	}
+	testenv.NeedCgroupV2(t)
 	cmd := exec.Command(bin, "-q", script(t, groupScript))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -194,12 +190,7 @@ func (r *nsRun) finish(t *testing.T, name string) {
 // must not sweep each other's live groups, whichever starts first; nor
 // must two namespaced runs, which both are pid 1.
 func TestCgroupRunsAcrossPidNamespaces(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup tests need root")
-	}
-	if _, err := cgroupfs.Default(); err != nil {
-		t.Skipf("no cgroup v2 hierarchy: %v", err)
-	}
+	testenv.NeedCgroupV2(t)
 	if err := exec.Command("unshare", "-p", "-f", "--mount-proc", "true").Run(); err != nil {
 		t.Skipf("cannot make a pid namespace (unshare -p -f --mount-proc): %v", err)
 	}

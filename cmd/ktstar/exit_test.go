@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/starlib"
 )
 
@@ -36,12 +37,7 @@ print(res.verdict)
 // send fails the run (exit 1), and its report, the summary and
 // checks.default() say so.
 func TestWorkerKilledFromOutside(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup tests need root")
-	}
-	if _, err := cgroupfs.Default(); err != nil {
-		t.Skipf("no cgroup v2 hierarchy: %v", err)
-	}
+	testenv.NeedCgroupV2(t)
 	out := filepath.Join(t.TempDir(), "out.json")
 	cmd := exec.Command(bin, "--json", out, script(t, killedScript))
 	stdout, err := cmd.StdoutPipe()
@@ -224,12 +220,7 @@ func signalEnd(sig syscall.Signal) func(*exec.Cmd, *os.File) {
 // stopped and collected (in the summary and --json, marked with the
 // reason), the exit status says how it ended, and nothing is left.
 func TestExitPaths(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup tests need root")
-	}
-	if _, err := cgroupfs.Default(); err != nil {
-		t.Skipf("no cgroup v2 hierarchy: %v", err)
-	}
+	testenv.NeedCgroupV2(t)
 	for _, tc := range []struct {
 		name   string
 		mode   string
@@ -292,12 +283,7 @@ func TestExitPaths(t *testing.T) {
 // scratch files and run group; the next run that spawns a type with
 // scratch files and uses cgroups removes both, and its own.
 func TestScratchSweepAfterSIGKILL(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup tests need root")
-	}
-	if _, err := cgroupfs.Default(); err != nil {
-		t.Skipf("no cgroup v2 hierarchy: %v", err)
-	}
+	testenv.NeedCgroupV2(t)
 	scratch := t.TempDir()
 	killed := runIn(t, scratch, "sleep", nil, signalEnd(syscall.SIGKILL), false)
 	// Its workers die of their parent-death signal.
@@ -423,12 +409,7 @@ print("stopped")
 // waits on a SIGSTOPped worker kills it at once instead of waiting out
 // the 5 s stop deadline; the other worker's report is kept.
 func TestInterruptDuringStop(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup tests need root")
-	}
-	if _, err := cgroupfs.Default(); err != nil {
-		t.Skipf("no cgroup v2 hierarchy: %v", err)
-	}
+	testenv.NeedCgroupV2(t)
 	for _, tc := range []struct {
 		name   string
 		flags  []string

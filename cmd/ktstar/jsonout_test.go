@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 const oneSpawn = `
@@ -38,9 +40,7 @@ func TestJSONUnwritableFailsEarly(t *testing.T) {
 // test mounts) the run fails with exit 2 and the previous result stays
 // in place, whole; no temp file is left.
 func TestJSONFullDiskKeepsOldFile(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
+	testenv.NeedRoot(t) // to mount a tmpfs
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
 		t.Skipf("cannot mount a tmpfs: %v", err)
