@@ -64,7 +64,12 @@ type Report struct {
 
 	// Counters holds work-type-specific counts (bytes written, children reaped, …).
 	Counters map[string]uint64 `json:"counters,omitempty"`
-	// Extra holds the non-integer fields a Custom work function returned.
+	// Saturated names the counts (work_units, iterations, a counter) that
+	// reached CounterMax and stopped there rather than wrap.
+	Saturated []string `json:"saturated,omitempty"`
+	// Extra holds the non-integer fields a Custom work function returned;
+	// a NaN or infinite float is kept as the string "NaN", "+Inf" or
+	// "-Inf", which JSON can carry.
 	Extra map[string]any `json:"extra,omitempty"`
 }
 

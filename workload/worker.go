@@ -3,6 +3,7 @@ package workload
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -174,14 +175,28 @@ func (w *Worker) Now() int64 { return nanotime() }
 func (w *Worker) SpinBurst(n uint64) { spin(&w.units, n) }
 
 // AddUnits adds n work units without doing any work.
-func (w *Worker) AddUnits(n uint64) { w.units += n }
+func (w *Worker) AddUnits(n uint64) { w.units = satAdd(w.units, n) }
 
 // ResetGap restarts the gap clock after a voluntary block, so that time
 // spent blocked is not reported as a scheduling gap.
 func (w *Worker) ResetGap() { w.lastCheck = nanotime() }
 
 // Count adds n to a work-type-specific counter reported in Report.Counters.
-func (w *Worker) Count(name string, n uint64) { w.counters[name] += n }
+func (w *Worker) Count(name string, n uint64) { w.counters[name] = satAdd(w.counters[name], n) }
+
+// CounterMax is where work_units and report counters stop: the largest
+// value every consumer (an int64, a Starlark or JSON integer) reads
+// exactly. A count that reaches it stays there and is named in
+// Report.Saturated instead of wrapping round to a small number.
+const CounterMax = math.MaxInt64
+
+// satAdd is a + b, saturated at CounterMax.
+func satAdd(a, b uint64) uint64 {
+	if a >= CounterMax || b >= CounterMax-a {
+		return CounterMax
+	}
+	return a + b
+}
 
 // WakeSample records one wake latency into the reservoir (Vitter's
 // Algorithm R, capped at MaxWakeSamples), without allocating.

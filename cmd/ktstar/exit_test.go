@@ -496,3 +496,56 @@ func TestInterruptDuringStop(t *testing.T) {
 		})
 	}
 }
+
+// badValuesLib returns floats JSON cannot carry and drives counts past
+// what an int64 holds.
+const badValuesLib = `
+def bad(ctx):
+    for _ in range(3):
+        ctx.count("big", 1 << 62)
+        ctx.add_units(1 << 62)
+    ctx.tick()
+    while not ctx.stopped():
+        ctx.sleep("1ms")
+    return {"nan": float("nan"), "inf": float("inf"), "ninf": -float("inf"), "ok": 1.5}
+`
+
+// TestBadValuesKeepTheReport: NaN and ±Inf in a custom function's dict
+// and counts past 2^63 keep the whole report (in the script and in
+// --json): the floats as strings, the counts saturated and flagged.
+func TestBadValuesKeepTheReport(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "lib.star"), badValuesLib)
+	main := filepath.Join(dir, "main.star")
+	writeFile(t, main, `
+load("lib.star", "bad")
+h = spawn(workload(workers = 1, work = work.custom("bad", bad)))
+h.start()
+sleep("50ms")
+r = h.stop()[0]
+if not r["completed"]:
+    fail("report lost:", r["exit_info"])
+if r["extra"] != {"nan": "NaN", "inf": "+Inf", "ninf": "-Inf", "ok": 1.5}:
+    fail("extra", r["extra"])
+if r["counters"]["big"] != (1 << 63) - 1 or r["work_units"] != (1 << 63) - 1 or r["saturated"] != ["big", "work_units"]:
+    fail("counts", r["counters"], r["work_units"], r["saturated"])
+print("ok")
+`)
+	out := filepath.Join(dir, "out.json")
+	stdout, errs, code := ktstar(t, "", "-q", "--json", out, main)
+	if code != 0 || stdout != "ok\n" {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, errs)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc output
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	r := doc.Runs[0].Reports[0]
+	if r.Extra["nan"] != "NaN" || r.Counters["big"] != 1<<63-1 || len(r.Saturated) != 2 {
+		t.Errorf("--json report: extra %v, counters %v, saturated %v", r.Extra, r.Counters, r.Saturated)
+	}
+}
