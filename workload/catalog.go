@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ktstar/ktstar/internal/clip"
 )
 
 // ParamKind is the value kind of a work-type parameter.
@@ -298,7 +300,7 @@ func (w Work) check() error {
 	for i := range t.Params {
 		p := &t.Params[i]
 		if !p.check(w.args[i]) {
-			return fmt.Errorf("%s: %s = %s is out of range (allowed: %s)", t.Ctor, p.Name, formatValue(w.args[i]), p.Range())
+			return fmt.Errorf("%s: %s = %s is out of range (allowed: %s)", t.Ctor, p.Name, quoteValue(w.args[i]), p.Range())
 		}
 	}
 	if t.Validate != nil {
@@ -332,7 +334,7 @@ func (t *Type) paramNames() string {
 // coerce converts a caller's value to the parameter's Go type.
 func coerce(p *Param, v any) (any, error) {
 	bad := func() error {
-		return fmt.Errorf("%s: want %s, got %T %s", p.Name, p.Kind, v, formatValue(v))
+		return fmt.Errorf("%s: want %s, got %T %s", p.Name, p.Kind, v, quoteValue(v))
 	}
 	switch p.Kind {
 	case KindInt:
@@ -404,14 +406,14 @@ func coerceInts(p *Param, v any) (any, error) {
 	case []any:
 		items = xs
 	default:
-		return nil, fmt.Errorf("%s: want %s, got %T %s", p.Name, p.Kind, v, formatValue(v))
+		return nil, fmt.Errorf("%s: want %s, got %T %s", p.Name, p.Kind, v, quoteValue(v))
 	}
 	elem := Param{Name: p.Name, Kind: KindInt, Min: p.Min, Max: p.Max}
 	out := make([]int64, len(items))
 	for i, x := range items {
 		n, err := coerce(&elem, x)
 		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: want int, got %T %s", p.Name, i, x, formatValue(x))
+			return nil, fmt.Errorf("%s[%d]: want int, got %T %s", p.Name, i, x, quoteValue(x))
 		}
 		out[i] = n.(int64)
 	}
@@ -447,6 +449,10 @@ func formatValue(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// quoteValue is formatValue for an error message: at most clip.Max
+// characters of the value, then how many were left out.
+func quoteValue(v any) string { return clip.String(formatValue(v)) }
 
 func quoteAll(ss []string) []string {
 	out := make([]string, len(ss))

@@ -65,7 +65,7 @@ var memTypes = []Type{
 			}
 			for _, n := range nodes {
 				if !slices.Contains(online, int(n)) {
-					return fmt.Errorf("target_nodes = %s: node %d is not online (online nodes: %s)", formatValue(nodes), n, FormatCPUList(online))
+					return fmt.Errorf("target_nodes = %s: node %d is not online (online nodes: %s)", quoteValue(nodes), n, FormatCPUList(online))
 				}
 			}
 			return nil

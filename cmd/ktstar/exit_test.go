@@ -549,3 +549,33 @@ print("ok")
 		t.Errorf("--json report: extra %v, counters %v, saturated %v", r.Extra, r.Counters, r.Saturated)
 	}
 }
+
+// TestBoundedErrorOutput: a Starlark stack overflow shows its first and
+// last frames and the count of the others; an error quoting a huge value
+// quotes 200 characters of it.
+func TestBoundedErrorOutput(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		want      string
+		maxBytes  int
+	}{
+		{"stack overflow", "def f(n):\n    return f(n + 1)\nf(0)\n", "frames elided", 3000},
+		{"huge duration string", `sleep("x" * 100000)`, `… (99802 more characters)`, 1000},
+		{"huge parameter string", `work.futex_ping_pong(spin_iters = "y" * 100000)`, `… (99802 more characters)`, 1000},
+		{"huge parameter list", `work.numa_working_set_sweep(target_nodes = ["a"] * 100000)`, "want int", 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs, code := ktstar(t, "", script(t, tc.src))
+			if code != 2 || !strings.Contains(errs, tc.want) || len(errs) > tc.maxBytes {
+				t.Errorf("exit %d, %d bytes of stderr (at most %d), want %q in:\n%s", code, len(errs), tc.maxBytes, tc.want, clipForLog(errs))
+			}
+		})
+	}
+}
+
+func clipForLog(s string) string {
+	if len(s) > 3000 {
+		return s[:3000] + "..."
+	}
+	return s
+}
