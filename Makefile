@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/ktstar
 GOFLAGS ?=
 
-.PHONY: all build test test-guest vm-deps vet bench bench-deps clean
+.PHONY: all build test test-guest fuzz vm-deps vet bench bench-deps clean
 
 all: build
 	./$(BIN) --set duration=1s examples/quickstart.star
@@ -23,6 +23,20 @@ vet:
 # CPU shares; run side by side on two CPUs they perturb each other.
 test: vet
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
+
+# A short run of every fuzz target (go test -fuzz; seeds in each package's
+# testdata/fuzz), FUZZTIME each: about a minute in all with the builds.
+# Inputs that fail are written to testdata/fuzz and fail `make test` until
+# fixed. `make fuzz FUZZTIME=10m` for a real session.
+FUZZTIME ?= 4s
+FUZZ := ./starlib:FuzzScriptSurface ./engine:FuzzLoadResolve ./cgroupfs:FuzzParsers \
+	./cgroupfs:FuzzValidateName ./internal/owner:FuzzParse ./internal/owner:FuzzParseStat
+fuzz:
+	@for t in $(FUZZ); do \
+		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} 2>&1) || { echo "$$out"; exit 1; }; \
+		echo "$$out" | grep '^fuzz: elapsed' | tail -1; \
+	done
 
 # ktstar work types against C references and installed peers, A B A B …;
 # prints the table, writes every figure to bin/bench.json (BENCHMARKS.md).
