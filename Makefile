@@ -30,7 +30,7 @@ test: vet
 # fixed. `make fuzz FUZZTIME=10m` for a real session.
 FUZZTIME ?= 4s
 FUZZ := ./starlib:FuzzScriptSurface ./engine:FuzzLoadResolve ./cgroupfs:FuzzParsers \
-	./cgroupfs:FuzzValidateName ./internal/owner:FuzzParse ./internal/owner:FuzzParseStat
+	./cgroupfs:FuzzValidateName ./internal/owner:FuzzParse
 fuzz:
 	@for t in $(FUZZ); do \
 		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \

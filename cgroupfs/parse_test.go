@@ -23,24 +23,21 @@ func open(t *testing.T, name string) fs.File {
 	return f
 }
 
-func TestParseMountInfo(t *testing.T) {
+func TestFindMount(t *testing.T) {
 	for _, tc := range []struct {
-		file string
+		tree string // a /proc fixture of internal/kernfs
 		want Mount
 		err  error
 	}{
-		{"mountinfo-hybrid", Mount{Point: "/sys/fs/cgroup/unified", Root: "/"}, nil},
-		{"mountinfo-v2", Mount{Point: "/sys/fs/cgroup", Root: "/"}, nil},
-		{"mountinfo-escaped", Mount{Point: "/mnt/my cgroups", Root: "/sub"}, nil},
-		{"mountinfo-v1only", Mount{}, ErrNoV2Mount},
+		{"hybrid", Mount{Point: "/sys/fs/cgroup/unified", Root: "/"}, nil},
+		{"v2", Mount{Point: "/sys/fs/cgroup", Root: "/"}, nil},
+		{"escaped", Mount{Point: "/mnt/my cgroups", Root: "/sub"}, nil},
+		{"v1only", Mount{}, ErrNoV2Mount},
 	} {
-		got, err := ParseMountInfo(open(t, tc.file))
+		got, err := findMount(os.DirFS("../internal/kernfs/testdata/" + tc.tree))
 		if !errors.Is(err, tc.err) || got != tc.want {
-			t.Errorf("%s: got %+v, %v; want %+v, %v", tc.file, got, err, tc.want, tc.err)
+			t.Errorf("%s: got %+v, %v; want %+v, %v", tc.tree, got, err, tc.want, tc.err)
 		}
-	}
-	if _, err := ParseMountInfo(strings.NewReader("garbage line\n")); !errors.Is(err, ErrParse) {
-		t.Errorf("garbage: err = %v, want ErrParse", err)
 	}
 }
 

@@ -209,15 +209,11 @@ func workerPredeclared(w *workload.Worker) starlark.StringDict {
 		pre[mod.name] = &starlarkstruct.Module{Name: m.Name, Members: members}
 	}
 	pre["sleep"] = starlark.NewBuiltin("sleep", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		var d starlark.Value
+		var d durationParam
 		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "d", &d); err != nil {
 			return nil, err
 		}
-		dur, err := toDuration(b.Name(), "d", d)
-		if err != nil {
-			return nil, err
-		}
-		sleepUnlessStopped(w, dur)
+		sleepUnlessStopped(w, time.Duration(d))
 		return starlark.None, nil
 	})
 	return pre
@@ -322,15 +318,11 @@ func newCustomCtx(w *workload.Worker) starlark.Value {
 			return starlark.MakeInt64(ns), nil
 		}),
 		"sleep": fn("sleep", func(args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-			var d starlark.Value
+			var d durationParam
 			if err := unpack("sleep", args, kwargs, "d", &d); err != nil {
 				return nil, err
 			}
-			dur, err := toDuration("ctx.sleep", "d", d)
-			if err != nil {
-				return nil, err
-			}
-			ns := sleepUnlessStopped(w, dur)
+			ns := sleepUnlessStopped(w, time.Duration(d))
 			w.WakeSample(ns)
 			w.ResetGap()
 			return starlark.MakeInt64(ns), nil

@@ -22,16 +22,16 @@ func TestStopBoundedForLargeParameters(t *testing.T) {
 		{"PageFaultChurn", map[string]any{"region_kb": 16 << 20, "touches_per_cycle": 1 << 20},
 			func(t *testing.T, h *Handle, minflt0 int64) bool {
 				// 10,000 faults in, and no cycle ended: inside the first.
-				n, ok := procStatField(t, h.Pids()[0], 10)
-				return ok && n-minflt0 > 10_000 && h.SnapshotIterations()[0] == 0
+				st, ok := procStat(h.Pids()[0])
+				return ok && int64(st.MinFlt)-minflt0 > 10_000 && h.SnapshotIterations()[0] == 0
 			}},
 		{"FanOutCompute", map[string]any{"fan_out": 1, "cache_footprint_kb": 1 << 20, "operations": 1, "sleep_usec": 0},
 			func(t *testing.T, h *Handle, _ int64) bool {
 				// The receiver has spent 100 ms of CPU time (10 ticks; it
 				// sleeps while it waits) and not finished its first step:
 				// it is multiplying.
-				utime, ok := procStatField(t, h.Pids()[1], 14)
-				return ok && utime >= 10 && h.SnapshotIterations()[1] == 0
+				st, ok := procStat(h.Pids()[1])
+				return ok && st.UTime >= 10 && h.SnapshotIterations()[1] == 0
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,7 +45,8 @@ func TestStopBoundedForLargeParameters(t *testing.T) {
 			if err := h.Start(); err != nil {
 				t.Fatal(err)
 			}
-			minflt0, _ := procStatField(t, h.Pids()[0], 10)
+			st0, _ := procStat(h.Pids()[0])
+			minflt0 := int64(st0.MinFlt)
 			// Stop once the workers are inside their first long step.
 			deadline := time.Now().Add(30 * time.Second)
 			for !tc.busy(t, h, minflt0) {

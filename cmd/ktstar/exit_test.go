@@ -560,8 +560,8 @@ func TestBoundedErrorOutput(t *testing.T) {
 		maxBytes  int
 	}{
 		{"stack overflow", "def f(n):\n    return f(n + 1)\nf(0)\n", "frames elided", 3000},
-		{"huge duration string", `sleep("x" * 100000)`, `… (99802 more characters)`, 1000},
-		{"huge parameter string", `work.futex_ping_pong(spin_iters = "y" * 100000)`, `… (99802 more characters)`, 1000},
+		{"huge duration string", `sleep("x" * 100000)`, `more characters)`, 1000},
+		{"huge parameter string", `work.futex_ping_pong(spin_iters = "y" * 100000)`, `more characters)`, 1000},
 		{"huge parameter list", `work.numa_working_set_sweep(target_nodes = ["a"] * 100000)`, "want int", 1000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

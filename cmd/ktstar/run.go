@@ -62,6 +62,11 @@ func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}, std
 				buf := make([]byte, 1<<20)
 				stderr.Write(buf[:runtime.Stack(buf, true)])
 			}
+			if sn == syscall.SIGPIPE && s.got.Load() != nil {
+				// Every write to the closed pipe until the run ends sends
+				// one more: only the first counts.
+				continue
+			}
 			if s.got.Load() != nil {
 				if f := s.atExit.Load(); f != nil {
 					(*f)()
@@ -86,7 +91,7 @@ func (s *signals) stop() (syscall.Signal, bool) {
 // run executes a script and reports its result.
 func (c *cli) run(path string) int {
 	live := c.live()
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: live})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: sessionProgress(live)})
 	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)

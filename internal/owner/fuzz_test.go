@@ -18,14 +18,3 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
-
-// FuzzParseStat: a /proc/PID/stat line of any shape never panics the
-// parser.
-func FuzzParseStat(f *testing.F) {
-	f.Add([]byte("4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 rest\n"))
-	f.Add([]byte("1 (x) S 1 2\n"))
-	f.Add([]byte(")"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ParseStat(b)
-	})
-}

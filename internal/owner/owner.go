@@ -13,7 +13,6 @@
 package owner
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -22,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/prometheus/procfs"
 )
 
 // ID is one run's identity.
@@ -134,39 +135,30 @@ func pidNS() (uint64, error) {
 	return st.Ino, nil
 }
 
-// startTime reads field 22 of /proc/PID/stat; a zombie or dead task is
-// os.ErrNotExist.
+// startTime reads the start time (field 22) of /proc/PID/stat; a zombie
+// or dead task is os.ErrNotExist.
 func startTime(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	proc, err := procfs.NewDefaultFS()
 	if err != nil {
 		return 0, err
 	}
-	state, start, err := ParseStat(b)
+	return startTimeIn(proc, pid)
+}
+
+// startTimeIn is startTime over a /proc tree. prometheus/procfs parses
+// stat correctly: comm may hold spaces and parentheses.
+func startTimeIn(proc procfs.FS, pid int) (uint64, error) {
+	p, err := proc.Proc(pid)
+	if err != nil {
+		return 0, err
+	}
+	st, err := p.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
-	if state == 'Z' || state == 'X' || state == 'x' {
+	switch st.State {
+	case "Z", "X", "x":
 		return 0, fmt.Errorf("pid %d is a zombie: %w", pid, os.ErrNotExist)
 	}
-	return start, nil
-}
-
-// ParseStat returns the state (field 3) and start time (field 22, clock
-// ticks since boot) of a /proc/PID/stat line. Fields are counted after
-// the last ')', since comm may hold spaces and parentheses.
-func ParseStat(b []byte) (state byte, start uint64, err error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, errors.New("stat has no ')' after comm")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); field 22 is f[19].
-	if len(f) < 20 || len(f[0]) != 1 {
-		return 0, 0, fmt.Errorf("stat has %d fields after comm, want at least 20", len(f))
-	}
-	start, err = strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return 0, 0, fmt.Errorf("stat start time %q", f[19])
-	}
-	return f[0][0], start, nil
+	return st.Starttime, nil
 }

@@ -1,44 +1,31 @@
 package owner
 
 import (
+	"errors"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/prometheus/procfs"
 )
 
-func TestParseStat(t *testing.T) {
-	for _, tc := range []struct {
-		name, line string
-		state      byte
-		start      uint64
-		err        string
-	}{
-		{"comm with spaces and parentheses", "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 rest\n", 'S', 987654, ""},
-		{"short", "1 (x) S 1 2\n", 0, 0, "stat has 3 fields after comm"},
-		{"no comm", "1 x S", 0, 0, "no ')'"},
-		{"bad start", "1 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 zz 19\n", 0, 0, `start time "zz"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			state, start, err := ParseStat([]byte(tc.line))
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("err = %v, want %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil || state != tc.state || start != tc.start {
-				t.Errorf("got %c %d %v; want %c %d", state, start, err, tc.state, tc.start)
-			}
-		})
-	}
-	// The real file of this process parses too.
-	b, err := os.ReadFile("/proc/self/stat")
+func TestStartTime(t *testing.T) {
+	proc, err := procfs.NewFS("testdata/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state, start, err := ParseStat(b); err != nil || !strings.ContainsRune("RS", rune(state)) || start == 0 {
-		t.Errorf("/proc/self/stat: state %c, start %d, %v", state, start, err)
+	// comm holds spaces and parentheses: fields count from the last ')'.
+	if start, err := startTimeIn(proc, 4242); err != nil || start != 987654 {
+		t.Errorf("pid 4242: %d, %v; want start 987654", start, err)
+	}
+	for _, pid := range []int{4243, 4244} { // a zombie, and no such process
+		if start, err := startTimeIn(proc, pid); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("pid %d: %d, %v; want os.ErrNotExist", pid, start, err)
+		}
+	}
+	// This process is alive and has a start time.
+	if start, err := startTime(os.Getpid()); err != nil || start == 0 {
+		t.Errorf("this process: %d, %v", start, err)
 	}
 }
 
