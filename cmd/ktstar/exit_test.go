@@ -33,29 +33,38 @@ res = checks.evaluate(h.stop(), base = checks.default())
 print(res.verdict)
 `
 
-// TestWorkerKilledFromOutside: a worker killed by a signal ktstar did not
-// send fails the run (exit 1), and its report, the summary and
-// checks.default() say so.
-func TestWorkerKilledFromOutside(t *testing.T) {
-	testenv.NeedCgroupV2(t)
-	out := filepath.Join(t.TempDir(), "out.json")
-	cmd := exec.Command(bin, "--json", out, script(t, killedScript))
+// startForPid starts ktstar with args and reads the worker pid its
+// script prints first. It returns the command (killed and reaped when the
+// test ends), the rest of stdout and stderr.
+func startForPid(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
+	errb := &bytes.Buffer{}
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	r := bufio.NewReader(stdout)
 	line, _ := r.ReadString('\n')
-	victim, err := strconv.Atoi(strings.TrimSpace(line))
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil {
 		t.Fatalf("no worker pid printed: %q; stderr: %s", line, errb.String())
 	}
+	return cmd, r, errb, pid
+}
+
+// TestWorkerKilledFromOutside: a worker killed by a signal ktstar did not
+// send fails the run (exit 1), and its report, the summary and
+// checks.default() say so.
+func TestWorkerKilledFromOutside(t *testing.T) {
+	testenv.NeedCgroupV2(t)
+	out := filepath.Join(t.TempDir(), "out.json")
+	cmd, r, errb, victim := startForPid(t, "--json", out, script(t, killedScript))
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -423,24 +432,8 @@ func TestInterruptDuringStop(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.json")
 			args := append([]string{"-q", "--json", out}, tc.flags...)
-			cmd := exec.Command(bin, append(args, script(t, stoppedScript))...)
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var errb bytes.Buffer
-			cmd.Stderr = &errb
 			t0 := time.Now()
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			r := bufio.NewReader(stdout)
-			line, _ := r.ReadString('\n')
-			victim, err := strconv.Atoi(strings.TrimSpace(line))
-			if err != nil {
-				t.Fatalf("no pid: %q; stderr: %s", line, errb.String())
-			}
+			cmd, r, errb, victim := startForPid(t, append(args, script(t, stoppedScript))...)
 			syscall.Kill(victim, syscall.SIGSTOP)
 			goAhead := exec.Command("sleep", "1000")
 			if err := goAhead.Start(); err != nil {
