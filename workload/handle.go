@@ -252,10 +252,14 @@ func (c *child) decode() Report {
 		ws := c.state.Sys().(syscall.WaitStatus)
 		switch {
 		case ws.Signaled():
-			// ktstar's own SIGKILLs (the stop deadline) end as timed_out:
-			// this signal came from outside.
 			info.Kind, info.Signal = ExitSignaled, int(ws.Signal())
-			info.Error = fmt.Sprintf("killed by %s, which ktstar did not send", unix.SignalName(ws.Signal()))
+			// ktstar kills a worker it expects a report from only at the
+			// stop deadline (timed_out) or for a protocol error (fatal says
+			// which); any other signal came from outside.
+			if c.fatal == "" {
+				info.FromOutside = true
+				info.Error = fmt.Sprintf("killed by %s, which ktstar did not send", unix.SignalName(ws.Signal()))
+			}
 		case ws.Exited():
 			info.Kind, info.Code = ExitExited, ws.ExitStatus()
 		default:

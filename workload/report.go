@@ -104,12 +104,13 @@ type ExitInfo struct {
 	Code   int      `json:"code,omitempty"`   // exited
 	Signal int      `json:"signal,omitempty"` // signaled
 	Error  string   `json:"error,omitempty"`  // wait_failed or failed, or what the worker said before dying
+	// FromOutside marks a signaled worker that ktstar did not kill: its
+	// data is lost and the run fails (exit status 1).
+	FromOutside bool `json:"from_outside,omitempty"`
 }
 
-// Foreign reports whether a signal from outside ktstar killed the worker:
-// ktstar kills a worker it expects a report from only at the stop
-// deadline, which is reported as timed_out.
-func (e *ExitInfo) Foreign() bool { return e != nil && e.Kind == ExitSignaled }
+// Foreign reports whether a signal from outside ktstar killed the worker.
+func (e *ExitInfo) Foreign() bool { return e != nil && e.FromOutside }
 
 // sentinel builds the report that stands in for a worker that sent none.
 func sentinel(tid, group int, info *ExitInfo) Report {
