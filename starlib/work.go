@@ -22,7 +22,8 @@ import (
 //	def names() -> list of str
 //	    the PascalCase names of every work type, in catalog order.
 //	def from_name(name, **params) -> work
-//	    the work type called name ("SpinWait"), with optional parameters.
+//	    the work type called name, with optional parameters; name is the
+//	    type's or the constructor's, in any case ("SpinWait", "spin_wait").
 //	def custom(name, fn = None, arg = "") -> work
 //	    the one constructor written by hand: fn may be a Starlark function
 //	    defined at the top level of a load()ed module file, which each
@@ -59,7 +60,7 @@ func workFromName(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, nil, 1, &name); err != nil {
 		return nil, err
 	}
-	t, ok := workload.Lookup(name)
+	t, ok := workload.Find(name)
 	if !ok {
 		_, err := workload.NewWork(name, nil) // the catalog's own error, with a suggestion
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
@@ -79,7 +80,7 @@ func makeWork(t *workload.Type, kwargs []starlark.Tuple) (starlark.Value, error)
 	if err != nil {
 		return nil, err
 	}
-	return WorkValue{w}, nil
+	return WorkValue{W: w}, nil
 }
 
 // paramArg converts a Starlark value, once, to the plain Go value the
@@ -113,8 +114,11 @@ func paramArg(v starlark.Value) any {
 	return v
 }
 
-// WorkValue is the Starlark value of a resolved work type.
-type WorkValue struct{ W workload.Work }
+// WorkValue is the Starlark value of a resolved work type; immutable.
+type WorkValue struct {
+	immutable
+	W workload.Work
+}
 
 var (
 	_ starlark.HasAttrs   = WorkValue{}
@@ -126,12 +130,6 @@ func (w WorkValue) String() string { return w.W.String() }
 
 // Type returns "work".
 func (w WorkValue) Type() string { return "work" }
-
-// Freeze does nothing: work values are immutable.
-func (w WorkValue) Freeze() {}
-
-// Truth is always true.
-func (w WorkValue) Truth() starlark.Bool { return true }
 
 // Hash hashes the constructor call, which determines the value.
 func (w WorkValue) Hash() (uint32, error) { return starlark.String(w.W.String()).Hash() }
