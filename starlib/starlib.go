@@ -176,14 +176,19 @@ func (s *Session) Runs() []Run { return s.runs }
 // Interrupt stops every handle that is still running after the script
 // ended early and records its reports as a Run marked with reason (see
 // Run.Interrupted), so that an interrupted run keeps its data. Each stop
-// is bounded by the workload's own deadlines. A handle that was spawned
-// but never started has no data and is left to Close.
-func (s *Session) Interrupt(reason string) {
+// is bounded by the workload's own deadlines, or, when ctx (the run's)
+// is done, by the short grace of an interrupted stop: a run ended by
+// --timeout or a signal must not wait on a stuck worker. A handle that
+// was spawned but never started has no data and is left to Close.
+func (s *Session) Interrupt(ctx context.Context, reason string) {
+	if ctx.Err() == nil {
+		ctx = context.Background()
+	}
 	for _, h := range s.handles {
 		if h.state != "running" {
 			continue
 		}
-		h.collect(context.Background(), reason)
+		h.collect(ctx, reason)
 	}
 }
 

@@ -161,7 +161,7 @@ func (h *Handle) StopAndCollect() ([]Report, error) {
 }
 
 // StopAndCollectContext is StopAndCollect, cut short when ctx is done (an
-// interrupted run): the workers that have not reported within 250 ms
+// interrupted run): the workers that have not reported within 500 ms
 // after that are SIGKILLed, as at the stop deadline, and reported as
 // timed_out.
 func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {

@@ -103,7 +103,7 @@ const (
 	// interruptGrace replaces what is left of collectLimit when a stop is
 	// interrupted (StopAndCollectContext): a worker that answers at all
 	// answers within it, and the interrupted run ends within a second.
-	interruptGrace = 250 * time.Millisecond
+	interruptGrace = 500 * time.Millisecond
 )
 
 // Shared memory of a handle: one memfd, mapped MAP_SHARED by the parent

@@ -120,7 +120,7 @@ func (c *cli) run(path string) int {
 	_, err := host.Run(ctx, path)
 	if err != nil {
 		// The spawns still running keep their data.
-		sess.Interrupt(interruptReason(ctx, err))
+		sess.Interrupt(ctx, interruptReason(ctx, err))
 	}
 	sess.Close() // every worker the script left running is killed and reaped
 	if cerr := sess.CleanupErr(); cerr != nil {
