@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -235,5 +236,51 @@ func TestHistogramPercentiles(t *testing.T) {
 	}
 	if _, _, err := histogramPercentiles([]byte("# Histogram\n")); err == nil {
 		t.Error("empty histogram: want an error")
+	}
+}
+
+// TestNotComparableLabelled: peer rows whose tools count another unit are
+// labelled so in the table, with the reason, instead of showing a ratio
+// as if it were a fidelity figure.
+func TestNotComparableLabelled(t *testing.T) {
+	for _, name := range []string{"FutexPingPong vs stress-ng --futex", "PipeIo ×4 vs hackbench pipe group"} {
+		i := slices.IndexFunc(rows(), func(r row) bool { return r.Name == name })
+		if i < 0 || rows()[i].Metrics[0].NotComparable == "" {
+			t.Errorf("row %q is not labelled not comparable", name)
+		}
+	}
+	one := 1.0
+	sp := spread{Min: 1, Median: 1, Max: 1}
+	var b bytes.Buffer
+	writeSection(&b, []rowResult{{Name: "X vs tool", Metrics: []metricResult{{Label: "ops/s", Key: "ops_per_s",
+		Pairs: []pairValue{{Ktstar: 1, Reference: &one, Ratio: &one}}, Ktstar: sp, Reference: &sp, Ratio: &sp,
+		NotComparable: "tool counts calls"}}}})
+	for _, want := range []string{"1.000 [1.000–1.000]     not comparable", "X vs tool, ops/s: not comparable: tool counts calls"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestFormatValue(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		v    float64
+		want string
+	}{
+		{"p50_ns", 12, "12 ns"},
+		{"p50_ns", 1500, "1.5 µs"},
+		{"p50_ns", 2.5e6, "2.5 ms"},
+		{"work_per_s", 7, "7/s"},
+		{"work_per_s", 4500, "4.5k/s"},
+		{"work_per_s", 1.2e6, "1.2M/s"},
+		{"anon_kb", 12.4, "12 KiB"},
+		{"convert_ms", 3.14159, "3.1 ms"},
+		{"ratio", 1.23456, "1.235"},
+		{"p50_ns", math.NaN(), "n/a"},
+	} {
+		if got := formatValue(tc.key, tc.v); got != tc.want {
+			t.Errorf("formatValue(%s, %g) = %q, want %q", tc.key, tc.v, got, tc.want)
+		}
 	}
 }

@@ -51,14 +51,17 @@ type rowResult struct {
 
 // metricResult holds one metric's value per pair and its spreads.
 type metricResult struct {
-	Label     string      `json:"label"`
-	Key       string      `json:"key"`
-	RefKey    string      `json:"reference_key,omitempty"`
-	Goal      string      `json:"goal,omitempty"`
-	Met       *bool       `json:"met,omitempty"`
-	Pairs     []pairValue `json:"pairs"`
-	Ktstar    spread      `json:"ktstar"`
-	Reference *spread     `json:"reference,omitempty"`
+	Label  string `json:"label"`
+	Key    string `json:"key"`
+	RefKey string `json:"reference_key,omitempty"`
+	Goal   string `json:"goal,omitempty"`
+	Met    *bool  `json:"met,omitempty"`
+	// NotComparable says why the two sides' units differ; the ratio is
+	// then no fidelity figure.
+	NotComparable string      `json:"not_comparable,omitempty"`
+	Pairs         []pairValue `json:"pairs"`
+	Ktstar        spread      `json:"ktstar"`
+	Reference     *spread     `json:"reference,omitempty"`
 	// Ratio is ktstar / reference per pair, summarised.
 	Ratio *spread `json:"ratio,omitempty"`
 }
@@ -150,7 +153,7 @@ func ratio(a, b float64) float64 {
 }
 
 func summarise(m metric, as, bs []figures, paired bool) metricResult {
-	mr := metricResult{Label: m.Label, Key: m.AKey, Goal: m.Goal.String()}
+	mr := metricResult{Label: m.Label, Key: m.AKey, Goal: m.Goal.String(), NotComparable: m.NotComparable}
 	var av, bv, rv []float64
 	for i, fa := range as {
 		pv := pairValue{Ktstar: fa[m.AKey]}
@@ -238,6 +241,10 @@ func writeSection(w io.Writer, rs []rowResult) {
 			if m.Met != nil {
 				verdict += map[bool]string{true: " ok", false: " MISSED"}[*m.Met]
 			}
+			if m.NotComparable != "" {
+				verdict = "not comparable"
+				notes = append(notes, fmt.Sprintf("%s, %s: not comparable: %s", r.Name, m.Label, m.NotComparable))
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", name, m.Label, formatValue(m.Key, m.Ktstar.Median), ref, rat, verdict)
 		}
 	}
@@ -260,27 +267,27 @@ func formatValue(key string, v float64) string {
 	case math.IsNaN(v):
 		return "n/a"
 	case strings.HasSuffix(key, "_ns"):
-		switch {
-		case v >= 1e6:
-			return fmt.Sprintf("%.3g ms", v/1e6)
-		case v >= 1e3:
-			return fmt.Sprintf("%.3g µs", v/1e3)
-		}
-		return fmt.Sprintf("%.3g ns", v)
+		return scaled(v, " ms", " µs", " ns")
 	case strings.HasSuffix(key, "_kb"):
 		return fmt.Sprintf("%.0f KiB", v)
 	case strings.HasSuffix(key, "_ms"):
 		return fmt.Sprintf("%.1f ms", v)
 	case strings.HasSuffix(key, "_per_s"):
-		switch {
-		case v >= 1e6:
-			return fmt.Sprintf("%.3gM/s", v/1e6)
-		case v >= 1e3:
-			return fmt.Sprintf("%.3gk/s", v/1e3)
-		}
-		return fmt.Sprintf("%.3g/s", v)
+		return scaled(v, "M/s", "k/s", "/s")
 	}
 	return fmt.Sprintf("%.4g", v)
+}
+
+// scaled renders v in the largest of three units a factor of 1000 apart
+// (mega, kilo, one) that it reaches, to three significant digits.
+func scaled(v float64, mega, kilo, one string) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.3g%s", v/1e6, mega)
+	case v >= 1e3:
+		return fmt.Sprintf("%.3g%s", v/1e3, kilo)
+	}
+	return fmt.Sprintf("%.3g%s", v, one)
 }
 
 func formatRatio(r float64) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/vm"
+	"github.com/prometheus/procfs"
 	"go.starlark.net/starlark"
 	"golang.org/x/sys/unix"
 )
@@ -179,19 +179,26 @@ func interruptReason(ctx context.Context, err error) string {
 	return "error"
 }
 
+// schemaVersion numbers the layout of the --json document; a reader
+// checks it before trusting a field. A file without it is version 1.
+// 2: reports carry sample_kind, wake_stats and wake_latencies_note; group
+// rows carry sample_kind, exact wake aggregates and run delay.
+const schemaVersion = 2
+
 // output is the --json document.
 type output struct {
-	Version    string              `json:"ktstar_version"`
-	Script     string              `json:"script"`
-	Args       []string            `json:"args"`
-	Params     map[string]string   `json:"params"`
-	StartTime  time.Time           `json:"start_time"`
-	DurationNs int64               `json:"duration_ns"`
-	Host       hostFacts           `json:"host"`
-	ExitStatus int                 `json:"exit_status"`
-	Error      string              `json:"error,omitempty"`
-	Runs       []runJSON           `json:"runs"`
-	Checks     []starlib.CheckCall `json:"checks"` // every checks.evaluate and checks.require call
+	SchemaVersion int                 `json:"schema_version"`
+	Version       string              `json:"ktstar_version"`
+	Script        string              `json:"script"`
+	Args          []string            `json:"args"`
+	Params        map[string]string   `json:"params"`
+	StartTime     time.Time           `json:"start_time"`
+	DurationNs    int64               `json:"duration_ns"`
+	Host          hostFacts           `json:"host"`
+	ExitStatus    int                 `json:"exit_status"`
+	Error         string              `json:"error,omitempty"`
+	Runs          []runJSON           `json:"runs"`
+	Checks        []starlib.CheckCall `json:"checks"` // every checks.evaluate and checks.require call
 }
 
 // runJSON is one stopped spawn with the summary of each of its groups.
@@ -209,7 +216,7 @@ type hostFacts struct {
 
 func (c *cli) writeJSON(jout *jsonOut, path string, start time.Time, elapsed time.Duration, sess *starlib.Session, status int, runErr error) error {
 	out := output{
-		Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
+		SchemaVersion: schemaVersion, Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
 		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: host(),
 		ExitStatus: status, Runs: []runJSON{}, Checks: sess.Checks(),
 	}
@@ -247,20 +254,18 @@ func host() hostFacts {
 	return h
 }
 
-// cpuModel returns the first "model name" of /proc/cpuinfo.
+// cpuModel returns the first CPU's model name from /proc/cpuinfo, as
+// prometheus/procfs parses it ("" when it cannot).
 func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
+	proc, err := procfs.NewDefaultFS()
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
+	cpus, err := proc.CPUInfo()
+	if err != nil || len(cpus) == 0 {
+		return ""
 	}
-	return ""
+	return cpus[0].ModelName
 }
 
 // check parses and resolves a script and what it loads, then runs it

@@ -33,10 +33,10 @@ func TestImportRules(t *testing.T) {
 		starlark bool
 	}{
 		{"engine", []string{"stdlib", "internal/clip"}, true},
-		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "internal/cpulist"}, true},
-		{"summary", []string{"checks", "stats"}, false},
-		{"checks", []string{"workload", "stats"}, false},
-		{"workload", []string{"topo", "cgroupfs", "internal/kernfs", "internal/cpulist", "internal/owner", "internal/clip"}, false},
+		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "hist", "internal/cpulist"}, true},
+		{"summary", []string{"checks", "stats", "hist"}, false},
+		{"checks", []string{"workload", "stats", "hist"}, false},
+		{"workload", []string{"topo", "cgroupfs", "hist", "internal/kernfs", "internal/cpulist", "internal/owner", "internal/clip"}, false},
 		{"cgroupfs", []string{"internal/kernfs", "internal/cpulist", "internal/owner"}, false},
 		{"topo", []string{"internal/cpulist"}, false},
 		{"stats", nil, false},
