@@ -192,37 +192,44 @@ func evalWorkRate(u *Unit, limit float64) Outcome {
 	return Outcome{Status: verdict(workRate(worst) < limit), Observed: workRate(worst), Worst: u.worker(worst)}
 }
 
-func samples(rs []workload.Report) [][]uint64 {
+// wakeSamples and timerSamples pick one kind of latency sample from a report.
+func wakeSamples(r *workload.Report) []uint64  { return r.WakeLatenciesNs }
+func timerSamples(r *workload.Report) []uint64 { return r.TimerLatenciesNs }
+
+func samplesOf(rs []workload.Report, of func(*workload.Report) []uint64) [][]uint64 {
 	out := make([][]uint64, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, r.WakeLatenciesNs)
+	for i := range rs {
+		out = append(out, of(&rs[i]))
 	}
 	return out
 }
 
-func evalP99(u *Unit, limit float64) Outcome {
-	all := samples(u.Reports)
-	n := stats.Count(all...)
-	if n == 0 {
-		return skip("no wake samples")
-	}
-	p99, _ := stats.Percentile(99, all...)
-	var worst *workload.Report
-	var worstP99 uint64
-	for i := range u.Reports {
-		r := &u.Reports[i]
-		if v, err := stats.Percentile(99, r.WakeLatenciesNs); err == nil && (worst == nil || v > worstP99) {
-			worst, worstP99 = r, v
+// evalP99Of builds the p99 check over one kind of sample (what names it).
+func evalP99Of(of func(*workload.Report) []uint64, what string) func(u *Unit, limit float64) Outcome {
+	return func(u *Unit, limit float64) Outcome {
+		all := samplesOf(u.Reports, of)
+		n := stats.Count(all...)
+		if n == 0 {
+			return skip("no " + what + " samples")
 		}
-	}
-	return Outcome{
-		Status: verdict(float64(p99) > limit), Observed: float64(p99), Samples: n, Worst: u.worker(worst),
-		Detail: fmt.Sprintf("the worst worker's own p99 is %s", FormatDuration(float64(worstP99))),
+		p99, _ := stats.Percentile(99, all...)
+		var worst *workload.Report
+		var worstP99 uint64
+		for i := range u.Reports {
+			r := &u.Reports[i]
+			if v, err := stats.Percentile(99, of(r)); err == nil && (worst == nil || v > worstP99) {
+				worst, worstP99 = r, v
+			}
+		}
+		return Outcome{
+			Status: verdict(float64(p99) > limit), Observed: float64(p99), Samples: n, Worst: u.worker(worst),
+			Detail: fmt.Sprintf("the worst worker's own p99 is %s", FormatDuration(float64(worstP99))),
+		}
 	}
 }
 
 func evalWakeCV(u *Unit, limit float64) Outcome {
-	all := samples(u.Reports)
+	all := samplesOf(u.Reports, wakeSamples)
 	cv := stats.CV(all...)
 	if math.IsNaN(cv) {
 		return skip("fewer than 2 wake samples, or all zero")

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
@@ -33,8 +34,14 @@ type Row struct {
 	WakeP50Ns   uint64  `json:"wake_p50_ns"`
 	WakeP99Ns   uint64  `json:"wake_p99_ns"`
 	WakeP999Ns  uint64  `json:"wake_p999_ns"`
-	Completed   int     `json:"completed"`
-	histogram   []uint64
+	// Timer samples (timer_latency) are a kind of their own: how late an
+	// absolute deadline woke, not a wake-up after a block.
+	TimerSamples int    `json:"timer_samples,omitempty"`
+	TimerTotal   uint64 `json:"timer_sample_total,omitempty"`
+	TimerP50Ns   uint64 `json:"timer_p50_ns,omitempty"`
+	TimerP99Ns   uint64 `json:"timer_p99_ns,omitempty"`
+	Completed    int    `json:"completed"`
+	histogram    []uint64
 }
 
 // Rows computes one row per unit.
@@ -44,6 +51,7 @@ func Rows(units []checks.Unit) []Row {
 		r := Row{Name: u.Name, Workers: len(u.Reports)}
 		var cpu, wall, units float64
 		sets := make([][]uint64, 0, len(u.Reports))
+		timers := make([][]uint64, 0, len(u.Reports))
 		for _, rep := range u.Reports {
 			cpu += float64(rep.CPUTimeNs)
 			wall += float64(rep.WallTimeNs)
@@ -55,6 +63,8 @@ func Rows(units []checks.Unit) []Row {
 				r.Completed++
 			}
 			sets = append(sets, rep.WakeLatenciesNs)
+			timers = append(timers, rep.TimerLatenciesNs)
+			r.TimerTotal += rep.TimerSampleTotal
 		}
 		if wall > 0 {
 			r.CPUPct = cpu / wall * 100
@@ -66,6 +76,11 @@ func Rows(units []checks.Unit) []Row {
 			p, _ := stats.Percentiles([]float64{50, 99, 99.9}, sets...)
 			r.WakeP50Ns, r.WakeP99Ns, r.WakeP999Ns = p[0], p[1], p[2]
 			r.histogram = log2Histogram(sets)
+		}
+		r.TimerSamples = stats.Count(timers...)
+		if r.TimerSamples > 0 {
+			p, _ := stats.Percentiles([]float64{50, 99}, timers...)
+			r.TimerP50Ns, r.TimerP99Ns = p[0], p[1]
 		}
 		out[i] = r
 	}
@@ -117,12 +132,24 @@ func WriteTable(w io.Writer, rows []Row, opt Options) error {
 	for _, r := range rows {
 		width = max(width, utf8.RuneCountInString(r.Name))
 	}
+	// Timer columns only when a row has timer samples, so tables of
+	// other work types stay as they were.
+	timers := slices.ContainsFunc(rows, func(r Row) bool { return r.TimerSamples > 0 })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\twake p50\tp99\tp99.9\tsamples\t\n", width, "group")
+	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\twake p50\tp99\tp99.9\tsamples\t", width, "group")
+	if timers {
+		fmt.Fprint(tw, "timer p50\tp99\tsamples\t")
+	}
+	fmt.Fprintln(tw)
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t",
 			width, r.Name, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
-			checks.FormatDuration(float64(r.MaxGapMs)*1e6), lat(r, r.WakeP50Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), sampleCount(r))
+			checks.FormatDuration(float64(r.MaxGapMs)*1e6), lat(r.WakeSamples, r.WakeP50Ns), lat(r.WakeSamples, r.WakeP99Ns), lat(r.WakeSamples, r.WakeP999Ns),
+			sampleCount(r.WakeSamples, r.WakeTotal))
+		if timers {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t", lat(r.TimerSamples, r.TimerP50Ns), lat(r.TimerSamples, r.TimerP99Ns), sampleCount(r.TimerSamples, r.TimerTotal))
+		}
+		fmt.Fprintln(tw)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -169,8 +196,9 @@ func WriteChecks(w io.Writer, res checks.Result, opt Options) {
 	}
 }
 
-func lat(r Row, v uint64) string {
-	if r.WakeSamples == 0 {
+// lat shows a latency percentile, or "-" when there were no samples.
+func lat(held int, v uint64) string {
+	if held == 0 {
 		return "-"
 	}
 	return checks.FormatDuration(float64(v))
@@ -178,11 +206,11 @@ func lat(r Row, v uint64) string {
 
 // sampleCount shows the samples held, and the observations made when the
 // reservoir dropped some.
-func sampleCount(r Row) string {
-	if uint64(r.WakeSamples) == r.WakeTotal {
-		return fmt.Sprint(r.WakeSamples)
+func sampleCount(held int, total uint64) string {
+	if uint64(held) == total {
+		return fmt.Sprint(held)
 	}
-	return fmt.Sprintf("%d/%d", r.WakeSamples, r.WakeTotal)
+	return fmt.Sprintf("%d/%d", held, total)
 }
 
 // si shows a rate with an SI suffix and three significant digits.

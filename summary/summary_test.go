@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/ktstar/ktstar/checks"
@@ -87,5 +88,33 @@ func TestRows(t *testing.T) {
 	r = rows[1]
 	if r.WakeSamples != 1000 || r.WakeTotal != 2900 || r.WakeP50Ns != 2000+499*499*5 || r.WakeP99Ns != 2000+989*989*5 || r.Completed != 1 {
 		t.Errorf("ping-pong row: %+v", r)
+	}
+}
+
+// TestTimerColumns checks that timer samples get columns of their own,
+// separate from wake samples, and only in tables that have some.
+func TestTimerColumns(t *testing.T) {
+	timer := make([]uint64, 100)
+	for i := range timer {
+		timer[i] = uint64(i+1) * 1000 // 1µs .. 100µs: p50 50µs, p99 99µs
+	}
+	units := append(fixedUnits(), checks.Unit{Name: "timer", Reports: []workload.Report{{
+		Tid: 31, Iterations: 1000, WallTimeNs: 1e9, OffCPUNs: 1e9, TimerLatenciesNs: timer, TimerSampleTotal: 1000, Completed: true,
+	}}})
+	rows := Rows(units)
+	if r := rows[2]; r.TimerSamples != 100 || r.TimerTotal != 1000 || r.TimerP50Ns != 50_000 || r.TimerP99Ns != 99_000 || r.WakeSamples != 0 {
+		t.Errorf("timer row: %+v", r)
+	}
+	var with, without bytes.Buffer
+	if err := WriteTable(&with, rows, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	WriteTable(&without, rows[:2], Options{})
+	lines := strings.Split(with.String(), "\n")
+	if !strings.Contains(lines[0], "timer p50") || !strings.HasSuffix(strings.TrimSpace(lines[3]), "50µs  99µs  100/1000") {
+		t.Errorf("table with a timer row:\n%s", with.String())
+	}
+	if strings.Contains(without.String(), "timer") {
+		t.Errorf("table without timer samples has timer columns:\n%s", without.String())
 	}
 }

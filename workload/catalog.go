@@ -161,6 +161,10 @@ type Type struct {
 	// (the duration of one compute iteration), so the worker reserves
 	// that reservoir up front too.
 	CostSamples bool
+	// TimerSamples is true when the body records timer-latency samples
+	// (how late an absolute-deadline sleep woke), so the worker reserves
+	// that reservoir up front too.
+	TimerSamples bool
 	// Scratch returns the files a worker of this type may create, given
 	// the worker's token (unique per worker and spawn). The worker creates
 	// them under these names; the parent removes them after reaping the
@@ -200,7 +204,7 @@ type Finisher interface {
 var catalog []Type
 
 func init() {
-	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, lockTypes, pressureTypes)
+	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, lockTypes, pressureTypes, timerTypes)
 }
 
 // Types returns every work type in catalog order.

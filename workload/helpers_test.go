@@ -71,6 +71,7 @@ func newTestWorker(t *testing.T, work Work) *Worker {
 		rng:        0x9E3779B97F4A7C15,
 		wake:       newReservoir(MaxWakeSamples),
 		costs:      newReservoir(MaxCostSamples),
+		timer:      newReservoir(MaxTimerSamples),
 		migrations: make([]Migration, 0, 64),
 	}
 	w.stop = (*uint32)(unsafe.Pointer(&shm[offStop]))

@@ -54,6 +54,8 @@ func (w *Worker) run(body Body) Report {
 		WakeSampleTotal:          w.wake.total,
 		IterationCostsNs:         w.costs.s,
 		IterationCostSampleTotal: w.costs.total,
+		TimerLatenciesNs:         w.timer.s,
+		TimerSampleTotal:         w.timer.total,
 		SchedstatCPUTimeNs:       sub(sched1.CPUTimeNs, sched0.CPUTimeNs),
 		SchedstatRunDelayNs:      sub(sched1.RunDelayNs, sched0.RunDelayNs),
 		SchedstatRunCount:        sub(sched1.RunCount, sched0.RunCount),
@@ -74,6 +76,9 @@ func (w *Worker) run(body Body) Report {
 	}
 	if r.IterationCostsNs == nil {
 		r.IterationCostsNs = []uint64{}
+	}
+	if r.TimerLatenciesNs == nil {
+		r.TimerLatenciesNs = []uint64{}
 	}
 	if f, ok := body.(Finisher); ok {
 		f.Finish(&r)

@@ -6,6 +6,9 @@ const MaxWakeSamples = 100_000
 // MaxCostSamples caps each worker's iteration-cost reservoir.
 const MaxCostSamples = 100_000
 
+// MaxTimerSamples caps each worker's timer-latency reservoir.
+const MaxTimerSamples = 100_000
+
 // Report is what one worker measured over its run. Field names in JSON are
 // ktstr's newest ones, because scripts and JSON consumers read them.
 type Report struct {
@@ -39,6 +42,12 @@ type Report struct {
 	// only AluHot, SmtSiblingSpin and IpcVariance fill it.
 	IterationCostsNs         []uint64 `json:"iteration_costs_ns"`
 	IterationCostSampleTotal uint64   `json:"iteration_cost_sample_total"` // observations, including dropped ones
+
+	// TimerLatenciesNs is a uniform reservoir sample (at most
+	// MaxTimerSamples) of how late each absolute-deadline timer wake came
+	// (observed wake minus deadline); only TimerLatency fills it.
+	TimerLatenciesNs []uint64 `json:"timer_latencies_ns"`
+	TimerSampleTotal uint64   `json:"timer_sample_total"` // observations, including dropped ones
 
 	SchedstatCPUTimeNs  uint64 `json:"schedstat_cpu_time_ns"`  // Δ schedstat field 1
 	SchedstatRunDelayNs uint64 `json:"schedstat_run_delay_ns"` // Δ schedstat field 2 (runnable, waiting)

@@ -115,6 +115,7 @@ type Worker struct {
 
 	wake  reservoir // wake latencies, reserved when the type has Samples
 	costs reservoir // iteration costs, reserved when the type has CostSamples
+	timer reservoir // timer latencies, reserved when the type has TimerSamples
 	rng   uint64
 
 	cpu func() int // reads the current CPU at checkpoints (cpuReader)
@@ -158,6 +159,10 @@ func (w *Worker) WakeSample(ns int64) { w.wake.add(ns, &w.rng) }
 // costSample records the duration of one compute iteration, for the
 // types that declare CostSamples.
 func (w *Worker) costSample(ns int64) { w.costs.add(ns, &w.rng) }
+
+// timerSample records how late one absolute-deadline timer woke, for the
+// types that declare TimerSamples.
+func (w *Worker) timerSample(ns int64) { w.timer.add(ns, &w.rng) }
 
 // reservoir is a uniform sample of at most cap(s) observations (Vitter's
 // Algorithm R). Its slice is reserved before the loop, so add never
@@ -341,6 +346,9 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 	}
 	if t := w.work.Type(); t.CostSamples {
 		w.costs = newReservoir(MaxCostSamples)
+	}
+	if t := w.work.Type(); t.TimerSamples {
+		w.timer = newReservoir(MaxTimerSamples)
 	}
 	w.migrations = make([]Migration, 0, 64)
 	return w

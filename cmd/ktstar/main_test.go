@@ -80,7 +80,7 @@ func writeFile(t testing.TB, path, src string) {
 func TestExamples(t *testing.T) {
 	files, _ := filepath.Glob("../../examples/*.star")
 	// quickstart and one per family of work types.
-	for _, name := range []string{"quickstart", "compute", "io", "churn", "mem", "sequence", "custom", "fanout", "lock", "rt"} {
+	for _, name := range []string{"quickstart", "compute", "io", "churn", "mem", "sequence", "custom", "fanout", "lock", "rt", "kernel_paths"} {
 		if !slices.Contains(files, "../../examples/"+name+".star") {
 			t.Errorf("examples/%s.star is missing", name)
 		}

@@ -1,0 +1,48 @@
+package workload
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTimerLatency runs the 1 kHz probe for a second. Its deadlines are
+// never re-based, so however loaded the machine, one sample is taken per
+// millisecond of the loop's wall time (a wake later than a whole interval
+// is followed at once by the overdue deadlines): the count is checked
+// against the worker's own wall time, within 5%.
+func TestTimerLatency(t *testing.T) {
+	r := runWork(t, Config{Work: MustWork("TimerLatency", nil)}, time.Second)[0]
+	want := float64(r.WallTimeNs) / float64(time.Millisecond)
+	t.Logf("%d timer samples over %v (want ≈ %.0f), %d held", r.TimerSampleTotal, time.Duration(r.WallTimeNs), want, len(r.TimerLatenciesNs))
+	if got := float64(r.TimerSampleTotal); math.Abs(got-want) > 0.05*want {
+		t.Errorf("timer_sample_total = %d over %v, want %.0f ± 5%%", r.TimerSampleTotal, time.Duration(r.WallTimeNs), want)
+	}
+	if r.WallTimeNs >= uint64(time.Second) && r.TimerSampleTotal < 950 {
+		t.Errorf("timer_sample_total = %d after a run of %v, want about 1000", r.TimerSampleTotal, time.Duration(r.WallTimeNs))
+	}
+	if uint64(len(r.TimerLatenciesNs)) != r.TimerSampleTotal {
+		t.Errorf("%d samples held of %d taken, want all (below the reservoir cap)", len(r.TimerLatenciesNs), r.TimerSampleTotal)
+	}
+	// Samples are unsigned (≥ 0 by type; a wake before its deadline would
+	// be clamped to 0), so what can go wrong is a wrapped difference:
+	// none may exceed the whole run.
+	if m := slices.Max(r.TimerLatenciesNs); m > r.WallTimeNs {
+		t.Errorf("largest timer sample %v exceeds the run's wall time %v", time.Duration(m), time.Duration(r.WallTimeNs))
+	}
+	if r.WorkUnits != 0 || r.WakeSampleTotal != 0 {
+		t.Errorf("work_units = %d, wake_sample_total = %d: want 0 and 0 (timer samples are their own kind)", r.WorkUnits, r.WakeSampleTotal)
+	}
+	if r.Iterations < r.TimerSampleTotal {
+		t.Errorf("%d iterations for %d samples: want one deadline per iteration", r.Iterations, r.TimerSampleTotal)
+	}
+}
+
+func TestTimerLatencyRefusesZeroInterval(t *testing.T) {
+	_, err := NewWork("TimerLatency", map[string]any{"interval_us": 0})
+	if err == nil || !strings.Contains(err.Error(), "timer_latency: interval_us = 0 is out of range (allowed: 1..4000000)") {
+		t.Fatalf("interval_us = 0: %v, want the range error", err)
+	}
+}
