@@ -8,8 +8,9 @@ import (
 // TestStepAllocs drives each body's Step in this process and checks that
 // an iteration allocates nothing (workers run with the GC off). Paired
 // types need a partner and Custom owns its loop, so they are left out, as
-// is CgroupChurn, whose Step would move this test process between groups
-// (TestLoopDoesNotAllocate counts its allocations inside a worker).
+// are the types that act on cgroups (CgroupChurn would move this test
+// process between groups, CrossAffinityChurn would rewrite the masks of
+// its neighbours): TestLoopDoesNotAllocate counts theirs inside a worker.
 func TestStepAllocs(t *testing.T) {
 	dir := t.TempDir()
 	params := map[string]map[string]any{
@@ -25,7 +26,7 @@ func TestStepAllocs(t *testing.T) {
 		"Sequence":            {"phases": []Phase{SpinPhase(50 * time.Microsecond), SleepPhase(50 * time.Microsecond), YieldPhase(50 * time.Microsecond), IoPhase(50 * time.Microsecond)}},
 	}
 	for _, typ := range Types() {
-		if typ.GroupSize != nil || typ.Name == "Custom" || typ.Name == "CgroupChurn" {
+		if typ.GroupSize != nil || typ.Name == "Custom" || typ.Cgroups != nil || typ.Placement != nil {
 			continue
 		}
 		t.Run(typ.Name, func(t *testing.T) {

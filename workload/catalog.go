@@ -176,6 +176,12 @@ type Type struct {
 	// passes their directories to every worker (workerSpec.CgroupDirs)
 	// and removes them once the workers are reaped. Nil means none.
 	Cgroups func(w Work) int
+	// Placement, when non-nil, runs in Spawn before any worker starts, for
+	// a type that acts on the cgroup its workers share (its other tasks,
+	// or a sibling group): it checks Config.Cgroup and
+	// Config.CgroupParent and returns the directories every worker gets
+	// in workerSpec.CgroupDirs. An error fails the spawn.
+	Placement func(cfg Config) ([]string, error)
 	// NamedBy, when non-empty, names the KindString parameter that carries
 	// the user's name for the work (Custom): listings show the type as a
 	// form, such as Custom(name), rather than as a fixed name.
@@ -204,7 +210,7 @@ type Finisher interface {
 var catalog []Type
 
 func init() {
-	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, lockTypes, pressureTypes, timerTypes)
+	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, lockTypes, pressureTypes, timerTypes, crossAffinityTypes)
 }
 
 // Types returns every work type in catalog order.

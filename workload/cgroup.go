@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path"
 	"slices"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/cgroupfs"
 )
 
 // Cgroup is a cgroup v2 group that Spawn creates its workers in
@@ -117,4 +121,23 @@ func (h *Handle) removeOwnGroups() error {
 	}
 	h.ownGroups = nil
 	return errors.Join(errs...)
+}
+
+// managedDir returns the directory of Config.Cgroup after checking that
+// ktstar made it for this run: below Config.CgroupParent, which must be a
+// run group (cgroupfs.RunPrefix). Types that act on the other tasks of
+// their group (why says what they do) refuse anywhere else, where those
+// tasks would be unrelated processes.
+func managedDir(cfg Config, why string) (string, error) {
+	hint := "spawn it in a group made for this run (a script: spawn(cfg, cgroup = cgroup.create(name)))"
+	run := cfg.CgroupParent
+	switch {
+	case cfg.Cgroup == nil:
+		return "", fmt.Errorf("%s, so it runs only inside a cgroup ktstar manages, and it has none: %s", why, hint)
+	case run == nil || !strings.HasPrefix(path.Base(run.Group()), cgroupfs.RunPrefix):
+		return "", fmt.Errorf("%s, so it runs only inside a cgroup ktstar manages, and %s is not known to be one (Config.CgroupParent is not a run group): %s", why, cfg.Cgroup.Group(), hint)
+	case !strings.HasPrefix(cfg.Cgroup.Group(), run.Group()+"/"):
+		return "", fmt.Errorf("%s, so it runs only inside a cgroup ktstar manages, and %s is outside this run's group %s: %s", why, cfg.Cgroup.Group(), run.Group(), hint)
+	}
+	return path.Join(run.Mount(), cfg.Cgroup.Group()), nil
 }

@@ -189,6 +189,11 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			return h, err
 		}
 	}
+	if t.Placement != nil {
+		if ownDirs, err = t.Placement(cfg); err != nil {
+			return h, fmt.Errorf("spawn: %w", err) // the error names the type
+		}
+	}
 
 	npipes := 0 // per group; a type may need pipes in one mode only
 	if t.Pipes != nil {

@@ -460,6 +460,10 @@ func TestLoopDoesNotAllocate(t *testing.T) {
 			if typ.Cgroups != nil { // CgroupChurn: its groups go below a test run group
 				cfg.CgroupParent = testGroup(t, "alloc").Parent()
 			}
+			if typ.Placement != nil { // acts on its own group: one of a test run
+				cg := testGroup(t, "alloc")
+				cfg.Cgroup, cfg.CgroupParent = cg, cg.Parent()
+			}
 			rs := run(t, cfg, 200*time.Millisecond)
 			for i, r := range rs {
 				// Some types starve some of their own workers by design

@@ -1,0 +1,90 @@
+package workload
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCrossAffinityChurn spawns two spinners and then a churner into one
+// group of a test run, and watches the spinners' Cpus_allowed_list from
+// outside: each must be seen narrowed to every CPU of the churner but the
+// highest and then widened again to all of them (the spinners start with
+// every CPU, so only a return to it shows alternation).
+func TestCrossAffinityChurn(t *testing.T) {
+	cpus, err := ownCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cpus) < 2 {
+		t.Skipf("needs at least 2 CPUs to alternate between, this test may use %v", cpus)
+	}
+	cg := testGroup(t, "cross")
+	spinners := spawnWork(t, Config{Workers: 2, Work: MustWork("SpinWait", nil), Cgroup: cg})
+	churner := spawnWork(t, Config{Workers: 1, Work: MustWork("CrossAffinityChurn", nil), Cgroup: cg, CgroupParent: cg.Parent()})
+	for _, h := range []*Handle{spinners, churner} {
+		if err := h.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, less := FormatCPUList(cpus), FormatCPUList(cpus[:len(cpus)-1])
+	// Per spinner, the masks seen in order, each change once.
+	seen := map[int][]string{}
+	alternated := func(masks []string) bool {
+		i := slices.Index(masks, less)
+		return i >= 0 && slices.Contains(masks[i:], all)
+	}
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); {
+		done := true
+		for _, pid := range spinners.Pids() {
+			if m := allowedCPUs(pid); len(seen[pid]) == 0 || seen[pid][len(seen[pid])-1] != m {
+				seen[pid] = append(seen[pid], m)
+			}
+			done = done && alternated(seen[pid])
+		}
+		if done {
+			break
+		}
+	}
+	for _, pid := range spinners.Pids() {
+		if !alternated(seen[pid]) {
+			t.Errorf("spinner %d was seen with masks %v, want %s and then %s again", pid, seen[pid], less, all)
+		}
+	}
+	r := stopWork(t, churner)[0]
+	c := r.Counters
+	if c["targets"] != 2 || c["affinity_rewrites"] == 0 || c["affinity_rewrite_errors"] != 0 {
+		t.Errorf("churner counters %v: want 2 targets, rewrites and no errors", c)
+	}
+	if r.WakeSampleTotal == 0 {
+		t.Error("no yield samples")
+	}
+	stopWork(t, spinners)
+}
+
+// TestCrossAffinityChurnRefusesUnmanagedGroups: outside a group of a ktstar
+// run the other tasks of its group would be unrelated processes.
+func TestCrossAffinityChurnRefusesUnmanagedGroups(t *testing.T) {
+	cg := testGroup(t, "cross-refuse")
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no group", Config{}, "CrossAffinityChurn rewrites the CPU mask of every other process in its cgroup, so it runs only inside a cgroup ktstar manages, and it has none"},
+		{"not a run", Config{Cgroup: cg, CgroupParent: cg}, "is not known to be one (Config.CgroupParent is not a run group)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Workers, tc.cfg.Work = 1, MustWork("CrossAffinityChurn", nil)
+			h, err := Spawn(tc.cfg)
+			if err == nil {
+				h.Close()
+				t.Fatal("spawned")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
