@@ -463,6 +463,11 @@ func TestLoopDoesNotAllocate(t *testing.T) {
 			if typ.Placement != nil { // acts on its own group: one of a test run
 				cg := testGroup(t, "alloc")
 				cfg.Cgroup, cfg.CgroupParent = cg, cg.Parent()
+				if dest, ok := w.Arg("dest"); ok { // CgroupAttachStorm's sibling
+					if _, err := cg.Parent().NewChild(dest.(string)); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
 			rs := run(t, cfg, 200*time.Millisecond)
 			for i, r := range rs {
