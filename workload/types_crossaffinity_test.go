@@ -63,20 +63,25 @@ func TestCrossAffinityChurn(t *testing.T) {
 	stopWork(t, spinners)
 }
 
-// TestCrossAffinityChurnRefusesUnmanagedGroups: outside a group of a ktstar
-// run the other tasks of its group would be unrelated processes.
-func TestCrossAffinityChurnRefusesUnmanagedGroups(t *testing.T) {
-	cg := testGroup(t, "cross-refuse")
+// TestPlacementRefusals: the types that act on the other tasks of their
+// group, or on its siblings, refuse to spawn anywhere but in a group of a
+// ktstar run, where those would be unrelated processes, and
+// CgroupAttachStorm refuses a destination it cannot write.
+func TestPlacementRefusals(t *testing.T) {
+	cg := testGroup(t, "refuse")
+	cross, storm := MustWork("CrossAffinityChurn", nil), MustWork("CgroupAttachStorm", map[string]any{"dest": "nowhere"})
 	for _, tc := range []struct {
 		name string
 		cfg  Config
 		want string
 	}{
-		{"no group", Config{}, "CrossAffinityChurn rewrites the CPU mask of every other process in its cgroup, so it runs only inside a cgroup ktstar manages, and it has none"},
-		{"not a run", Config{Cgroup: cg, CgroupParent: cg}, "is not known to be one (Config.CgroupParent is not a run group)"},
+		{"cross no group", Config{Work: cross}, "CrossAffinityChurn rewrites the CPU mask of every other process in its cgroup, so it runs only inside a cgroup ktstar manages, and it has none"},
+		{"cross not a run", Config{Work: cross, Cgroup: cg, CgroupParent: cg}, "is not known to be one (Config.CgroupParent is not a run group)"},
+		{"storm no group", Config{Work: storm}, "CgroupAttachStorm moves children into a sibling of its cgroup, so it runs only inside a cgroup ktstar manages, and it has none"},
+		{"storm missing dest", Config{Work: storm, Cgroup: cg, CgroupParent: cg.Parent()}, `dest = "nowhere": open ` + cg.Parent().Path() + "/nowhere/cgroup.procs for writing: no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.cfg.Workers, tc.cfg.Work = 1, MustWork("CrossAffinityChurn", nil)
+			tc.cfg.Workers = 1
 			h, err := Spawn(tc.cfg)
 			if err == nil {
 				h.Close()
