@@ -14,6 +14,8 @@ func validBase(name string) map[string]any {
 		return map[string]any{"phases": []Phase{SpinPhase(time.Millisecond)}}
 	case "Custom":
 		return map[string]any{"name": "test_loop"}
+	case "NetTraffic":
+		return map[string]any{"interface": "ktv0"}
 	}
 	return map[string]any{}
 }

@@ -75,6 +75,8 @@ func TestWorkValues(t *testing.T) {
 var exampleParams = map[string]map[string]any{
 	"Sequence": {"phases": []Phase{{Kind: PhaseSpin, Duration: 5 * time.Millisecond}, {Kind: PhaseSleep, Duration: 5 * time.Millisecond}}},
 	"Custom":   {"name": "test_loop"},
+	// An interface of a test's own network namespace (TestNetTraffic).
+	"NetTraffic": {"interface": "ktv0"},
 }
 
 // exampleWork is a type with its defaults, completed by exampleParams.
