@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ktstar/ktstar/vm"
+	"github.com/ktstar/ktstar/vm/vmtest"
 )
 
 // TestCrossAffinityChurn spawns two spinners and then a churner into one
@@ -12,7 +15,21 @@ import (
 // outside: each must be seen narrowed to every CPU of the churner but the
 // highest and then widened again to all of them (the spinners start with
 // every CPU, so only a return to it shows alternation).
-func TestCrossAffinityChurn(t *testing.T) {
+func TestCrossAffinityChurn(t *testing.T) { checkCrossAffinityChurn(t) }
+
+// TestGuestCrossAffinityChurn is TestCrossAffinityChurn on a 4-CPU guest,
+// where the masks are 0-3 and 0-2.
+func TestGuestCrossAffinityChurn(t *testing.T) {
+	if vmtest.OnHost(t, vm.Options{CPUs: 4}) {
+		return
+	}
+	if cpus, _ := ownCPUs(); len(cpus) != 4 {
+		t.Fatalf("guest CPUs %v, want 4", cpus)
+	}
+	checkCrossAffinityChurn(t)
+}
+
+func checkCrossAffinityChurn(t *testing.T) {
 	cpus, err := ownCPUs()
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +64,7 @@ func TestCrossAffinityChurn(t *testing.T) {
 			break
 		}
 	}
+	t.Logf("masks seen, in order: %v", seen)
 	for _, pid := range spinners.Pids() {
 		if !alternated(seen[pid]) {
 			t.Errorf("spinner %d was seen with masks %v, want %s and then %s again", pid, seen[pid], less, all)

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ktstar/ktstar/vm"
+	"github.com/ktstar/ktstar/vm/vmtest"
 )
 
 // TestTimerLatency runs the 1 kHz probe for a second. Its deadlines are
@@ -44,5 +47,38 @@ func TestTimerLatencyRefusesZeroInterval(t *testing.T) {
 	_, err := NewWork("TimerLatency", map[string]any{"interval_us": 0})
 	if err == nil || !strings.Contains(err.Error(), "timer_latency: interval_us = 0 is out of range (allowed: 1..4000000)") {
 		t.Fatalf("interval_us = 0: %v, want the range error", err)
+	}
+}
+
+// TestGuestTimerLatencyPolicy runs the 1 kHz probe beside a spinner on one
+// CPU of a guest, first as SCHED_OTHER, then as SCHED_FIFO: a real-time
+// probe preempts the spinner at once and has no timer slack, so its p99
+// must be lower. Both figures are logged.
+func TestGuestTimerLatencyPolicy(t *testing.T) {
+	if vmtest.OnHost(t, vm.Options{CPUs: 2}) {
+		return
+	}
+	cpu := lastCPU(t)
+	p99 := map[string]uint64{}
+	for _, tc := range []struct {
+		name   string
+		policy SchedPolicy
+	}{{"SCHED_OTHER", Normal()}, {"SCHED_FIFO", Fifo(50)}} {
+		hog := spawnWork(t, Config{Workers: 1, Work: MustWork("SpinWait", nil), Affinity: Exact(cpu)})
+		if err := hog.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := runWork(t, Config{Work: MustWork("TimerLatency", nil), Affinity: Exact(cpu), Policy: tc.policy}, time.Second)[0]
+		stopWork(t, hog)
+		s := slices.Sorted(slices.Values(r.TimerLatenciesNs))
+		if len(s) == 0 {
+			t.Fatalf("%s: no timer samples", tc.name)
+		}
+		p99[tc.name] = s[len(s)*99/100]
+		t.Logf("%s beside a spinner on CPU %d: %d samples over %v, p50 %v, p99 %v, max %v", tc.name, cpu, len(s), time.Duration(r.WallTimeNs),
+			time.Duration(s[len(s)/2]), time.Duration(p99[tc.name]), time.Duration(s[len(s)-1]))
+	}
+	if p99["SCHED_FIFO"] >= p99["SCHED_OTHER"] {
+		t.Errorf("p99 timer latency: SCHED_FIFO %v, SCHED_OTHER %v; want FIFO lower", time.Duration(p99["SCHED_FIFO"]), time.Duration(p99["SCHED_OTHER"]))
 	}
 }
