@@ -1,6 +1,8 @@
 package workload
 
 import (
+	"unsafe"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -35,16 +37,31 @@ func (b *timerLatency) Step() bool {
 	if b.next == 0 {
 		b.next = nanotime() + b.interval
 	}
-	ts := unix.NsecToTimespec(b.next)
-	err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
-	if w.Stopped() {
-		return true
+	if !sleepUntil(w, b.next) {
+		return true // stopped
 	}
-	// An interrupted sleep (EINTR) did not reach its deadline: no sample.
-	if err == nil {
-		w.timerSample(nanotime() - b.next)
-	}
+	w.timerSample(nanotime() - b.next)
 	b.next += b.interval
 	w.ResetGap()
 	return true
+}
+
+// sleepUntil sleeps until the CLOCK_MONOTONIC deadline (ns). It uses the
+// raw syscall, as the loops' synchronisation waits do (sys_linux.go), so
+// the wake-up does not wait for the runtime to hand the worker's P back:
+// that would add Go's overhead to every sample. The runtime's preemption
+// signal (and any other) interrupts a raw sleep with EINTR; an absolute
+// deadline makes the retry exact. It returns false when the worker was
+// told to stop.
+func sleepUntil(w *Worker, deadline int64) bool {
+	ts := unix.NsecToTimespec(deadline)
+	for {
+		_, _, e := unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		if w.Stopped() {
+			return false
+		}
+		if e != unix.EINTR {
+			return true
+		}
+	}
 }
