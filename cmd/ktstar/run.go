@@ -17,7 +17,7 @@ import (
 	"github.com/ktstar/ktstar/engine"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
-	"github.com/ktstar/ktstar/workload"
+	"github.com/ktstar/ktstar/topo"
 	"golang.org/x/sys/unix"
 )
 
@@ -176,7 +176,7 @@ func host() hostFacts {
 	if unix.Uname(&u) == nil {
 		h.KernelRelease = unix.ByteSliceToString(u.Release[:])
 	}
-	if cpus, err := workload.OnlineCPUs(); err == nil {
+	if cpus, err := topo.OnlineCPUs(); err == nil {
 		h.CPUCount = len(cpus)
 	}
 	h.CPUModel = cpuModel()
