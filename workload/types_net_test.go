@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // netnsEnv names the test that a re-exec of this binary runs inside a
@@ -26,9 +28,7 @@ func inPrivateNetns(t *testing.T, wrap ...string) bool {
 	if os.Getenv(netnsEnv) == t.Name() {
 		return true
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces and veth pairs need root")
-	}
+	testenv.NeedRoot(t) // network namespaces and veth pairs
 	for _, tool := range append([]string{"unshare", "ip"}, wrap[:min(len(wrap), 1)]...) {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s (util-linux, iproute2): %v", tool, err)

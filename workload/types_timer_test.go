@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
 )
@@ -58,7 +59,7 @@ func TestGuestTimerLatencyPolicy(t *testing.T) {
 	if vmtest.OnHost(t, vm.Options{CPUs: 2}) {
 		return
 	}
-	cpu := lastCPU(t)
+	cpu := testenv.CPU(t)
 	p99 := map[string]uint64{}
 	for _, tc := range []struct {
 		name   string
