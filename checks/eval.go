@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/stats"
 	"github.com/ktstar/ktstar/workload"
 )
@@ -192,9 +193,23 @@ func evalWorkRate(u *Unit, limit float64) Outcome {
 	return Outcome{Status: verdict(workRate(worst) < limit), Observed: workRate(worst), Worst: u.worker(worst)}
 }
 
-// wakeSamples and timerSamples pick one kind of latency sample from a report.
-func wakeSamples(r *workload.Report) []uint64  { return r.WakeLatenciesNs }
-func timerSamples(r *workload.Report) []uint64 { return r.TimerLatenciesNs }
+// sampleSource is one kind of latency sample of a report: its reservoir,
+// and the merge of the reports' exact histograms (nil when the kind has
+// none yet).
+type sampleSource struct {
+	what      string // names the kind in messages: "wake", "timer"
+	reservoir func(*workload.Report) []uint64
+	merged    func([]workload.Report) *hist.Hist
+}
+
+var (
+	wakeSource  = sampleSource{what: "wake", reservoir: func(r *workload.Report) []uint64 { return r.WakeLatenciesNs }}
+	timerSource = sampleSource{
+		what:      "timer",
+		reservoir: func(r *workload.Report) []uint64 { return r.TimerLatenciesNs },
+		merged:    workload.TimerHist,
+	}
+)
 
 func samplesOf(rs []workload.Report, of func(*workload.Report) []uint64) [][]uint64 {
 	out := make([][]uint64, 0, len(rs))
@@ -204,20 +219,32 @@ func samplesOf(rs []workload.Report, of func(*workload.Report) []uint64) [][]uin
 	return out
 }
 
-// evalP99Of builds the p99 check over one kind of sample (what names it).
-func evalP99Of(of func(*workload.Report) []uint64, what string) func(u *Unit, limit float64) Outcome {
-	return func(u *Unit, limit float64) Outcome {
-		all := samplesOf(u.Reports, of)
-		n := stats.Count(all...)
-		if n == 0 {
-			return skip("no " + what + " samples")
+// p99 returns the 99th percentile of every sample of rs and how many there
+// are: from the merged histograms when every report has them, which cover
+// every sample, else from the reservoirs, which hold a subsample.
+func (src sampleSource) p99(rs []workload.Report) (uint64, int) {
+	if src.merged != nil {
+		if h := src.merged(rs); h != nil && h.Count() > 0 {
+			return h.Percentile(99), int(h.Count())
 		}
-		p99, _ := stats.Percentile(99, all...)
+	}
+	all := samplesOf(rs, src.reservoir)
+	p, _ := stats.Percentile(99, all...)
+	return p, stats.Count(all...)
+}
+
+// evalP99Of builds the p99 check over one kind of sample.
+func evalP99Of(src sampleSource) func(u *Unit, limit float64) Outcome {
+	return func(u *Unit, limit float64) Outcome {
+		p99, n := src.p99(u.Reports)
+		if n == 0 {
+			return skip("no " + src.what + " samples")
+		}
 		var worst *workload.Report
 		var worstP99 uint64
 		for i := range u.Reports {
 			r := &u.Reports[i]
-			if v, err := stats.Percentile(99, of(r)); err == nil && (worst == nil || v > worstP99) {
+			if v, k := src.p99(u.Reports[i : i+1]); k > 0 && (worst == nil || v > worstP99) {
 				worst, worstP99 = r, v
 			}
 		}
@@ -229,7 +256,7 @@ func evalP99Of(of func(*workload.Report) []uint64, what string) func(u *Unit, li
 }
 
 func evalWakeCV(u *Unit, limit float64) Outcome {
-	all := samplesOf(u.Reports, wakeSamples)
+	all := samplesOf(u.Reports, wakeSource.reservoir)
 	cv := stats.CV(all...)
 	if math.IsNaN(cv) {
 		return skip("fewer than 2 wake samples, or all zero")

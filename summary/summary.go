@@ -18,6 +18,7 @@ import (
 
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/stats"
+	"github.com/ktstar/ktstar/workload"
 )
 
 // Row is the summary of one unit (a group or a cgroup).
@@ -78,7 +79,10 @@ func Rows(units []checks.Unit) []Row {
 			r.histogram = log2Histogram(sets)
 		}
 		r.TimerSamples = stats.Count(timers...)
-		if r.TimerSamples > 0 {
+		// The merged histograms cover every sample; the reservoirs a subsample.
+		if h := workload.TimerHist(u.Reports); h != nil && h.Count() > 0 {
+			r.TimerP50Ns, r.TimerP99Ns = h.Percentile(50), h.Percentile(99)
+		} else if r.TimerSamples > 0 {
 			p, _ := stats.Percentiles([]float64{50, 99}, timers...)
 			r.TimerP50Ns, r.TimerP99Ns = p[0], p[1]
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/ktstar/ktstar/hist"
 )
 
 // runWork spawns cfg, lets it run for d and then until every worker has
@@ -72,6 +74,7 @@ func newTestWorker(t *testing.T, work Work) *Worker {
 		wake:       newReservoir(MaxWakeSamples),
 		costs:      newReservoir(MaxCostSamples),
 		timer:      newReservoir(MaxTimerSamples),
+		timerHist:  hist.MustNew(hist.Nanoseconds),
 		migrations: make([]Migration, 0, 64),
 	}
 	w.stop = (*uint32)(unsafe.Pointer(&shm[offStop]))

@@ -80,6 +80,10 @@ func (w *Worker) run(body Body) Report {
 	if r.TimerLatenciesNs == nil {
 		r.TimerLatenciesNs = []uint64{}
 	}
+	if w.timerHist != nil {
+		s := w.timerHist.Summarize(TimerPercentiles)
+		r.TimerStats = &s
+	}
 	if f, ok := body.(Finisher); ok {
 		f.Finish(&r)
 	}

@@ -1,5 +1,7 @@
 package workload
 
+import "github.com/ktstar/ktstar/hist"
+
 // MaxWakeSamples caps each worker's wake-latency reservoir.
 const MaxWakeSamples = 100_000
 
@@ -8,6 +10,30 @@ const MaxCostSamples = 100_000
 
 // MaxTimerSamples caps each worker's timer-latency reservoir.
 const MaxTimerSamples = 100_000
+
+// TimerPercentiles are the percentiles a report's TimerStats carry.
+var TimerPercentiles = []float64{50, 90, 99, 99.9}
+
+// TimerHist merges the TimerStats of reports into one histogram of every
+// timer sample. It returns nil when a report that has samples lacks them
+// (a result written before they existed): the caller then falls back to
+// the reservoirs.
+func TimerHist(reports []Report) *hist.Hist {
+	h := hist.MustNew(hist.Nanoseconds)
+	for _, r := range reports {
+		if r.TimerStats == nil {
+			if r.TimerSampleTotal > 0 {
+				return nil
+			}
+			continue
+		}
+		rh, err := hist.FromSummary(*r.TimerStats)
+		if err != nil || h.Merge(rh) != nil {
+			return nil
+		}
+	}
+	return h
+}
 
 // Report is what one worker measured over its run. Field names in JSON are
 // ktstr's newest ones, because scripts and JSON consumers read them.
@@ -48,6 +74,11 @@ type Report struct {
 	// (observed wake minus deadline); only TimerLatency fills it.
 	TimerLatenciesNs []uint64 `json:"timer_latencies_ns"`
 	TimerSampleTotal uint64   `json:"timer_sample_total"` // observations, including dropped ones
+	// TimerStats are exact aggregates over every timer sample (count, min,
+	// max, sum), percentiles and the log-linear histogram's non-empty
+	// buckets (hist.Nanoseconds: relative error at most 1/512); nil when
+	// the type records none.
+	TimerStats *hist.Summary `json:"timer_stats"`
 
 	SchedstatCPUTimeNs  uint64 `json:"schedstat_cpu_time_ns"`  // Δ schedstat field 1
 	SchedstatRunDelayNs uint64 `json:"schedstat_run_delay_ns"` // Δ schedstat field 2 (runnable, waiting)

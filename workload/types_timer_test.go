@@ -36,6 +36,10 @@ func TestTimerLatency(t *testing.T) {
 	if m := slices.Max(r.TimerLatenciesNs); m > r.WallTimeNs {
 		t.Errorf("largest timer sample %v exceeds the run's wall time %v", time.Duration(m), time.Duration(r.WallTimeNs))
 	}
+	// The exact aggregates cover every sample the reservoir holds.
+	if st := r.TimerStats; st == nil || st.Count != r.TimerSampleTotal || st.Max < slices.Max(r.TimerLatenciesNs) || st.Min > slices.Min(r.TimerLatenciesNs) {
+		t.Errorf("timer_stats %+v: want count %d, max ≥ %d, min ≤ %d", st, r.TimerSampleTotal, slices.Max(r.TimerLatenciesNs), slices.Min(r.TimerLatenciesNs))
+	}
 	if r.WorkUnits != 0 || r.WakeSampleTotal != 0 {
 		t.Errorf("work_units = %d, wake_sample_total = %d: want 0 and 0 (timer samples are their own kind)", r.WorkUnits, r.WakeSampleTotal)
 	}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/hist"
 )
 
 // workerEnv marks a re-exec'd worker process. Its value is the protocol
@@ -116,6 +117,9 @@ type Worker struct {
 	wake  reservoir // wake latencies, reserved when the type has Samples
 	costs reservoir // iteration costs, reserved when the type has CostSamples
 	timer reservoir // timer latencies, reserved when the type has TimerSamples
+	// timerHist holds every timer sample (exact count, min, max, sum and
+	// log-linear buckets) beside the reservoir's subsample.
+	timerHist *hist.Hist
 	rng   uint64
 
 	cpu func() int // reads the current CPU at checkpoints (cpuReader)
@@ -162,7 +166,10 @@ func (w *Worker) costSample(ns int64) { w.costs.add(ns, &w.rng) }
 
 // timerSample records how late one absolute-deadline timer woke, for the
 // types that declare TimerSamples.
-func (w *Worker) timerSample(ns int64) { w.timer.add(ns, &w.rng) }
+func (w *Worker) timerSample(ns int64) {
+	w.timer.add(ns, &w.rng)
+	w.timerHist.Record(uint64(max(ns, 0)))
+}
 
 // reservoir is a uniform sample of at most cap(s) observations (Vitter's
 // Algorithm R). Its slice is reserved before the loop, so add never
@@ -349,6 +356,7 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 	}
 	if t := w.work.Type(); t.TimerSamples {
 		w.timer = newReservoir(MaxTimerSamples)
+		w.timerHist = hist.MustNew(hist.Nanoseconds)
 	}
 	w.migrations = make([]Migration, 0, 64)
 	return w
