@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -68,5 +69,16 @@ func (c *cli) doc(name string) int {
 		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", p.Name, p.Kind, starlib.ParamValue(p.Default), p.Range(), desc)
 	}
 	tw.Flush()
+	if slices.ContainsFunc(t.Params, func(p workload.Param) bool { return p.Kind == workload.KindPhases }) {
+		fmt.Fprintln(c.stdout, "  phases:")
+		for _, k := range workload.PhaseKinds() {
+			args := "duration"
+			if k.Width != nil {
+				args += fmt.Sprintf(", %s = %s", k.Width.Name, starlib.ParamValue(k.Width.Default))
+			}
+			fmt.Fprintf(tw, "    phase.%s(%s)\t%s\n", k.Ctor, args, k.Doc)
+		}
+		tw.Flush()
+	}
 	return exitOK
 }

@@ -187,7 +187,7 @@ func TestDoc(t *testing.T) {
 		}
 	}
 	out, _, _ := ktstar(t, "", "doc", "sequence")
-	for _, want := range []string{"list of phase  []", "required:   phases = []: at least one phase is needed"} {
+	for _, want := range []string{"list of phase  []", "required:   phases = []: at least one phase is needed", `phase.alu_hot(duration, width = "Widest")  AluHot's four multiply chains`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doc sequence lacks %q:\n%s", want, out)
 		}
