@@ -77,21 +77,6 @@ func newCrossAffinityChurn(w *Worker) (Body, error) {
 	return b, nil
 }
 
-// ownCPUs returns the calling thread's CPU mask as a sorted list.
-func ownCPUs() ([]int, error) {
-	var mask unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &mask); err != nil {
-		return nil, fmt.Errorf("sched_getaffinity: %w", err)
-	}
-	var cpus []int
-	for c := range len(mask) * 64 {
-		if mask.IsSet(c) {
-			cpus = append(cpus, c)
-		}
-	}
-	return cpus, nil
-}
-
 func (b *crossAffinityChurn) Step() bool {
 	w := b.w
 	w.SpinBurst(b.spin)

@@ -22,6 +22,8 @@ var netTypes = []Type{{
 		{Name: "frame_bytes", Kind: KindInt, Default: int64(60), Min: 60, Max: 1514, Doc: "frame length with the Ethernet header, without the FCS"},
 		{Name: "bring_up", Kind: KindBool, Default: false, Doc: "set the interface up (needs CAP_NET_ADMIN) if it is down; otherwise a down interface fails the spawn and its state is never touched"},
 	},
+	// An interface of a test's own network namespace (TestNetTraffic).
+	Example: map[string]any{"interface": "ktv0"},
 	Validate: func(w Work) error {
 		switch name := w.Text("interface"); name {
 		case "":
@@ -29,6 +31,17 @@ var netTypes = []Type{{
 		case "lo":
 			return errors.New(`interface = "lo": the loopback device has no link to load (no NIC queue, no softirq on a peer); use a veth pair or a dummy interface`)
 		}
+		return nil
+	},
+	Preflight: func(w Work) error {
+		if _, err := netInterface(w); err != nil {
+			return err
+		}
+		fd, err := packetSocket()
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
 		return nil
 	},
 	New: newNetTraffic,
@@ -44,8 +57,11 @@ type netTraffic struct {
 	interval time.Duration
 }
 
-func newNetTraffic(w *Worker) (Body, error) {
-	name := w.work.Text("interface")
+// netInterface finds the named interface and checks that frames can go
+// out on it: an Ethernet interface that is up, or that bring_up allows to
+// be set up.
+func netInterface(w Work) (*net.Interface, error) {
+	name := w.Text("interface")
 	ifc, err := net.InterfaceByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("interface = %q: %w", name, err)
@@ -53,19 +69,35 @@ func newNetTraffic(w *Worker) (Body, error) {
 	if len(ifc.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("interface = %q: not an Ethernet interface (hardware address %q)", name, ifc.HardwareAddr)
 	}
+	if ifc.Flags&net.FlagUp == 0 && !w.Bool("bring_up") {
+		return nil, fmt.Errorf("interface = %q is down: bring it up, or pass bring_up = True to let the worker do it", name)
+	}
+	return ifc, nil
+}
+
+// packetSocket opens the raw AF_PACKET socket frames go out on.
+func packetSocket() (int, error) {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if errors.Is(err, unix.EPERM) {
+		return -1, fmt.Errorf("an AF_PACKET socket needs CAP_NET_RAW, which this process lacks: %w", err)
+	} else if err != nil {
+		return -1, fmt.Errorf("socket(AF_PACKET): %w", err)
+	}
+	return fd, nil
+}
+
+func newNetTraffic(w *Worker) (Body, error) {
+	ifc, err := netInterface(w.work)
 	if err != nil {
-		if errors.Is(err, unix.EPERM) {
-			return nil, fmt.Errorf("an AF_PACKET socket needs CAP_NET_RAW, which this process lacks: %w", err)
-		}
-		return nil, fmt.Errorf("socket(AF_PACKET): %w", err)
+		return nil, err
+	}
+	name := ifc.Name
+	fd, err := packetSocket()
+	if err != nil {
+		return nil, err
 	}
 	b := &netTraffic{w: w, fd: fd, interval: time.Duration(w.work.Int("interval_us")) * time.Microsecond}
 	if ifc.Flags&net.FlagUp == 0 {
-		if !w.work.Bool("bring_up") {
-			b.Close()
-			return nil, fmt.Errorf("interface = %q is down: bring it up, or pass bring_up = True to let the worker do it", name)
-		}
 		if err := setUp(fd, name); err != nil {
 			b.Close()
 			return nil, fmt.Errorf("interface = %q: bring_up: %w", name, err)

@@ -119,7 +119,7 @@ func TestNetTraffic(t *testing.T) {
 	}
 	rx0, drop0 := netDev(t, "ktv1")
 	_, txDrop0 := netDev(t, "ktv0")
-	r := runWork(t, Config{Work: work(true)}, 300*time.Millisecond)[0]
+	r := runFor(t, Config{Work: work(true)}, 300*time.Millisecond)[0]
 	rx1, drop1 := netDev(t, "ktv1")
 	_, txDrop1 := netDev(t, "ktv0")
 	sent := r.Counters["frames_sent"]

@@ -13,7 +13,8 @@ import (
 // sequenceTypes holds Sequence, which loops through a list of phases.
 var sequenceTypes = []Type{{
 	Name: "Sequence", Ctor: "sequence",
-	Doc: "Run the phases in order, forever: spin, sleep, sched_yield, scratch-file IO or AluHot's chains, each for its duration.",
+	Doc:     "Run the phases in order, forever: spin, sleep, sched_yield, scratch-file IO or AluHot's chains, each for its duration.",
+	Example: map[string]any{"phases": []Phase{SpinPhase(50 * time.Microsecond), SleepPhase(50 * time.Microsecond), YieldPhase(50 * time.Microsecond), IoPhase(50 * time.Microsecond), AluHotPhase(50*time.Microsecond, "Widest")}},
 	Params: []Param{{
 		Name: "phases", Kind: KindPhases, Default: []Phase{},
 		Doc: "the phases, e.g. [phase.spin(\"100ms\"), phase.sleep(\"50ms\")]; at least one",
@@ -61,6 +62,10 @@ func newSequence(w *Worker) (Body, error) {
 	for i, p := range w.work.Phases("phases") {
 		prefix := fmt.Sprintf("phase%d_%s_", i, p.Kind)
 		sp := seqPhase{Phase: p, runs: prefix + "runs", ns: prefix + "ns", first: prefix + "first_ns"}
+		// Counters exist before the loop, so counting never grows the map there.
+		for _, c := range []string{sp.runs, sp.ns, sp.first} {
+			w.Count(c, 0)
+		}
 		if p.Kind == PhaseAlu {
 			impl, err := resolveAluWidth(p.Width)
 			if err != nil {

@@ -11,7 +11,7 @@ import (
 func TestSequencePhasesInOrder(t *testing.T) {
 	phases := []Phase{SpinPhase(20 * time.Millisecond), SleepPhase(10 * time.Millisecond), YieldPhase(10 * time.Millisecond), IoPhase(10 * time.Millisecond)}
 	work := MustWork("Sequence", map[string]any{"phases": phases})
-	r := runWork(t, Config{Work: work}, 300*time.Millisecond)[0]
+	r := runFor(t, Config{Work: work}, 300*time.Millisecond)[0]
 	c := r.Counters
 	var prevFirst, prevRuns uint64
 	for i, p := range phases {
@@ -41,7 +41,7 @@ func TestSequencePhasesInOrder(t *testing.T) {
 
 func TestSequenceWakeSamplesPerPhaseKind(t *testing.T) {
 	for _, p := range []Phase{SleepPhase(5 * time.Millisecond), YieldPhase(5 * time.Millisecond)} {
-		r := runWork(t, Config{Work: MustWork("Sequence", map[string]any{"phases": []Phase{p}})}, 100*time.Millisecond)[0]
+		r := runFor(t, Config{Work: MustWork("Sequence", map[string]any{"phases": []Phase{p}})}, 100*time.Millisecond)[0]
 		if r.WakeSampleTotal == 0 {
 			t.Errorf("sequence([%s]): no wake samples", p)
 		}
@@ -72,7 +72,7 @@ func TestSequenceJSONRoundTrip(t *testing.T) {
 // time accounted like any other phase's.
 func TestSequenceAluHotPhase(t *testing.T) {
 	phases := []Phase{AluHotPhase(50*time.Millisecond, "Scalar"), SleepPhase(5 * time.Millisecond)}
-	r := runWork(t, Config{Work: MustWork("Sequence", map[string]any{"phases": phases})}, 200*time.Millisecond)[0]
+	r := runFor(t, Config{Work: MustWork("Sequence", map[string]any{"phases": phases})}, 200*time.Millisecond)[0]
 	if r.IterationCostSampleTotal == 0 || uint64(len(r.IterationCostsNs)) != min(r.IterationCostSampleTotal, MaxCostSamples) {
 		t.Fatalf("%d iteration-cost samples held of %d: want some, up to the reservoir's cap", len(r.IterationCostsNs), r.IterationCostSampleTotal)
 	}

@@ -38,7 +38,13 @@ func (b *timerLatency) Step() bool {
 		b.next = nanotime() + b.interval
 	}
 	if !sleepUntil(w, b.next) {
-		return true // stopped
+		// Stopped. Deadlines that passed while the probe could not run
+		// were missed by that much: sample them, so the count still
+		// follows the schedule when the stop is what ends a stall.
+		for now := nanotime(); b.next <= now; b.next += b.interval {
+			w.timerSample(now - b.next)
+		}
+		return true
 	}
 	w.timerSample(nanotime() - b.next)
 	b.next += b.interval

@@ -18,7 +18,7 @@ import (
 // is followed at once by the overdue deadlines): the count is checked
 // against the worker's own wall time, within 5%.
 func TestTimerLatency(t *testing.T) {
-	r := runWork(t, Config{Work: MustWork("TimerLatency", nil)}, time.Second)[0]
+	r := runFor(t, Config{Work: MustWork("TimerLatency", nil)}, time.Second)[0]
 	want := float64(r.WallTimeNs) / float64(time.Millisecond)
 	t.Logf("%d timer samples over %v (want ≈ %.0f), %d held", r.TimerSampleTotal, time.Duration(r.WallTimeNs), want, len(r.TimerLatenciesNs))
 	if got := float64(r.TimerSampleTotal); math.Abs(got-want) > 0.05*want {
@@ -73,7 +73,7 @@ func TestGuestTimerLatencyPolicy(t *testing.T) {
 		if err := hog.Start(); err != nil {
 			t.Fatal(err)
 		}
-		r := runWork(t, Config{Work: MustWork("TimerLatency", nil), Affinity: Exact(cpu), Policy: tc.policy}, time.Second)[0]
+		r := runFor(t, Config{Work: MustWork("TimerLatency", nil), Affinity: Exact(cpu), Policy: tc.policy}, time.Second)[0]
 		stopWork(t, hog)
 		s := slices.Sorted(slices.Values(r.TimerLatenciesNs))
 		if len(s) == 0 {

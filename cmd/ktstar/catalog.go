@@ -6,7 +6,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -66,7 +65,7 @@ func (c *cli) doc(name string) int {
 		if len(p.Aliases) > 0 {
 			desc += " (also: " + strings.Join(p.Aliases, ", ") + ")"
 		}
-		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", p.Name, p.Kind, starlib.ParamValue(p.Default), p.Range(), desc)
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", p.Name, p.Kind, p.Format(p.Default), p.Range(), desc)
 	}
 	tw.Flush()
 	if slices.ContainsFunc(t.Params, func(p workload.Param) bool { return p.Kind == workload.KindPhases }) {
@@ -74,7 +73,7 @@ func (c *cli) doc(name string) int {
 		for _, k := range workload.PhaseKinds() {
 			args := "duration"
 			if k.Width != nil {
-				args += fmt.Sprintf(", %s = %s", k.Width.Name, starlib.ParamValue(k.Width.Default))
+				args += fmt.Sprintf(", %s = %s", k.Width.Name, k.Width.Format(k.Width.Default))
 			}
 			fmt.Fprintf(tw, "    phase.%s(%s)\t%s\n", k.Ctor, args, k.Doc)
 		}

@@ -63,7 +63,7 @@ func (s *signals) stop() (syscall.Signal, bool) {
 // run executes a script and reports its result.
 func (c *cli) run(path string) int {
 	live := c.live()
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: live})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: sessionProgress(live)})
 	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
