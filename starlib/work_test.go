@@ -19,7 +19,6 @@ func TestPrintedWorkIsStarlark(t *testing.T) {
 		"Custom":              {"name": `a "quoted" name`, "fn": starlib.CustomRunner, "arg": "/x/lib.star:loop"},
 		"NumaWorkingSetSweep": {"target_nodes": []int64{0, 0}},
 		"Bursty":              {"burst_duration": 1500 * time.Microsecond},
-		"NetTraffic":          {"interface": "veth0"},
 	}
 	pre := starlib.NewSession(starlib.Options{}).Predeclared()
 	for _, typ := range workload.Types() {
