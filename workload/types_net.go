@@ -64,7 +64,7 @@ func netInterface(w Work) (*net.Interface, error) {
 	name := w.Text("interface")
 	ifc, err := net.InterfaceByName(name)
 	if err != nil {
-		return nil, fmt.Errorf("interface = %q: %w", name, err)
+		return nil, fmt.Errorf("interface = %q: not found in this network namespace: %w", name, err)
 	}
 	if len(ifc.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("interface = %q: not an Ethernet interface (hardware address %q)", name, ifc.HardwareAddr)

@@ -117,6 +117,12 @@ func TestNetTraffic(t *testing.T) {
 	if out, _ := exec.Command("ip", "-br", "link", "show", "ktv0").CombinedOutput(); !strings.Contains(string(out), "DOWN") {
 		t.Fatalf("a refused spawn changed the interface's state: %s", out)
 	}
+	if h, err := Spawn(Config{Workers: 1, Work: MustWork("NetTraffic", map[string]any{"interface": "ktv9"})}); err == nil {
+		h.Close()
+		t.Fatal("spawned on a missing interface")
+	} else if !strings.Contains(err.Error(), `interface = "ktv9": not found in this network namespace`) {
+		t.Fatalf("missing interface: %v", err)
+	}
 	rx0, drop0 := netDev(t, "ktv1")
 	_, txDrop0 := netDev(t, "ktv0")
 	r := runFor(t, Config{Work: work(true)}, 300*time.Millisecond)[0]
