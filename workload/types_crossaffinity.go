@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/topo"
 )
 
 // crossAffinityTypes holds CrossAffinityChurn, which rewrites other
@@ -46,7 +47,7 @@ func newCrossAffinityChurn(w *Worker) (Body, error) {
 		return nil, errors.New("no cgroup to read its tasks from (Spawn passes it after Type.Placement)")
 	}
 	b := &crossAffinityChurn{w: w, spin: uint64(w.work.Int("spin_iters"))}
-	cpus, err := ownCPUs()
+	cpus, err := topo.AllowedCPUs()
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
 )
@@ -23,14 +24,14 @@ func TestGuestCrossAffinityChurn(t *testing.T) {
 	if vmtest.OnHost(t, vm.Options{CPUs: 4}) {
 		return
 	}
-	if cpus, _ := ownCPUs(); len(cpus) != 4 {
+	if cpus, _ := topo.AllowedCPUs(); len(cpus) != 4 {
 		t.Fatalf("guest CPUs %v, want 4", cpus)
 	}
 	checkCrossAffinityChurn(t)
 }
 
 func checkCrossAffinityChurn(t *testing.T) {
-	cpus, err := ownCPUs()
+	cpus, err := topo.AllowedCPUs()
 	if err != nil {
 		t.Fatal(err)
 	}
