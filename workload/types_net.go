@@ -18,7 +18,7 @@ var netTypes = []Type{{
 	Params: []Param{
 		{Name: "interface", Kind: KindString, Default: "", Doc: "the interface to send on, named explicitly (a veth or dummy made for the test; never chosen by ktstar, never lo)"},
 		// Bounded below the stop deadline, since each sleep is one call.
-		{Name: "interval_us", Kind: KindInt, Default: int64(0), Min: 0, Max: 4_000_000, Doc: "sleep between frames, µs (0: back to back)"},
+		{Name: "interval_us", Kind: KindInt, Default: int64(0), Min: 0, Max: maxSleepMs * 1000, Doc: "sleep between frames, µs (0: back to back)"},
 		{Name: "frame_bytes", Kind: KindInt, Default: int64(60), Min: 60, Max: 1514, Doc: "frame length with the Ethernet header, without the FCS"},
 		{Name: "bring_up", Kind: KindBool, Default: false, Doc: "set the interface up (needs CAP_NET_ADMIN) if it is down; otherwise a down interface fails the spawn and its state is never touched"},
 	},

@@ -13,7 +13,7 @@ var timerTypes = []Type{{
 	Doc: "cyclictest-style probe: sleep to absolute deadlines interval_us apart; how late each wake came is a timer sample (timer_latencies_ns).",
 	Params: []Param{
 		// Bounded below the stop deadline, since each sleep is one call.
-		{Name: "interval_us", Kind: KindInt, Default: int64(1000), Min: 1, Max: 4_000_000, Doc: "µs between deadlines (1000: 1 kHz); a late wake does not move the later deadlines"},
+		{Name: "interval_us", Kind: KindInt, Default: int64(1000), Min: 1, Max: maxSleepMs * 1000, Doc: "µs between deadlines (1000: 1 kHz); a late wake does not move the later deadlines"},
 	},
 	TimerSamples: true,
 	New: func(w *Worker) (Body, error) {
