@@ -34,9 +34,9 @@ func TestImportRules(t *testing.T) {
 	}{
 		{"engine", []string{"stdlib"}, true},
 		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "internal/cpulist"}, true},
-		{"summary", []string{"checks", "stats"}, false},
-		{"checks", []string{"workload", "stats"}, false},
-		{"workload", []string{"topo", "cgroupfs", "internal/kernfs", "internal/cpulist"}, false},
+		{"summary", []string{"checks", "workload", "stats", "hist"}, false},
+		{"checks", []string{"workload", "stats", "hist"}, false},
+		{"workload", []string{"topo", "cgroupfs", "hist", "internal/kernfs", "internal/cpulist"}, false},
 		{"cgroupfs", []string{"internal/kernfs", "internal/cpulist"}, false},
 		{"topo", []string{"internal/cpulist"}, false},
 		{"stats", nil, false},
