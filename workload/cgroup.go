@@ -117,21 +117,28 @@ func (h *Handle) removeOwnGroups() error {
 	return errors.Join(errs...)
 }
 
-// managedDir returns the directory of Config.Cgroup after checking that
-// ktstar made it for this run: below Config.CgroupParent, which must be a
-// run group (cgroupfs.RunPrefix). Types that act on the other tasks of
-// their group (why says what they do) refuse anywhere else, where those
-// tasks would be unrelated processes.
-func managedDir(cfg Config, why string) (string, error) {
-	hint := "spawn it in a group made for this run (a script: spawn(cfg, cgroup = cgroup.create(name)))"
+// placementHint says how to give a Placement type the group it needs.
+const placementHint = "spawn it in a group made for this run (a script: spawn(cfg, cgroup = cgroup.create(name)))"
+
+// noGroupError refuses a Placement type spawned without a cgroup;
+// Config.Preflight returns it, so that ktstar check sees it too.
+func noGroupError(p *Placement) error {
+	return invalid("%s, so it runs only inside a cgroup ktstar manages, and it has none: %s", p.Acts, placementHint)
+}
+
+// placementDirs checks that Config.Cgroup is a group ktstar made for this
+// run: below Config.CgroupParent, which must be a run group
+// (cgroupfs.RunPrefix). Then it lets the type resolve the directories its
+// workers get.
+func placementDirs(cfg Config, p *Placement) ([]string, error) {
 	run := cfg.CgroupParent
 	switch {
 	case cfg.Cgroup == nil:
-		return "", fmt.Errorf("%s, so it runs only inside a cgroup ktstar manages, and it has none: %s", why, hint)
+		return nil, noGroupError(p)
 	case run == nil || !strings.HasPrefix(path.Base(run.Group()), cgroupfs.RunPrefix):
-		return "", fmt.Errorf("%s, so it runs only inside a cgroup ktstar manages, and %s is not known to be one (Config.CgroupParent is not a run group): %s", why, cfg.Cgroup.Group(), hint)
+		return nil, fmt.Errorf("%s, so it runs only inside a cgroup ktstar manages, and %s is not known to be one (Config.CgroupParent is not a run group): %s", p.Acts, cfg.Cgroup.Group(), placementHint)
 	case !strings.HasPrefix(cfg.Cgroup.Group(), run.Group()+"/"):
-		return "", fmt.Errorf("%s, so it runs only inside a cgroup ktstar manages, and %s is outside this run's group %s: %s", why, cfg.Cgroup.Group(), run.Group(), hint)
+		return nil, fmt.Errorf("%s, so it runs only inside a cgroup ktstar manages, and %s is outside this run's group %s: %s", p.Acts, cfg.Cgroup.Group(), run.Group(), placementHint)
 	}
-	return path.Join(run.Mount(), cfg.Cgroup.Group()), nil
+	return p.Dirs(cfg, path.Join(run.Mount(), cfg.Cgroup.Group()))
 }

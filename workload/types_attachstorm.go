@@ -31,7 +31,7 @@ var attachStormTypes = []Type{{
 		return nil
 	},
 	Samples:   true,
-	Placement: attachStormDest,
+	Placement: &Placement{Acts: "CgroupAttachStorm moves children into a sibling of its cgroup", Dirs: attachStormDest},
 	New:       newAttachStorm,
 }}
 
@@ -39,11 +39,7 @@ var attachStormTypes = []Type{{
 // before any worker starts, that it is inside the run's group and that
 // its cgroup.procs can be written: an unusable destination is a spawn
 // error, never a storm that silently does nothing.
-func attachStormDest(cfg Config) ([]string, error) {
-	own, err := managedDir(cfg, "CgroupAttachStorm moves children into a sibling of its cgroup")
-	if err != nil {
-		return nil, err
-	}
+func attachStormDest(cfg Config, own string) ([]string, error) {
 	dest := cfg.Work.Text("dest")
 	dir := path.Join(path.Dir(own), dest)
 	if run := cfg.CgroupParent.Path(); !strings.HasPrefix(dir, run+"/") {
@@ -69,7 +65,7 @@ type attachStorm struct {
 
 func newAttachStorm(w *Worker) (Body, error) {
 	if len(w.spec.CgroupDirs) == 0 {
-		return nil, errors.New("no destination (Spawn passes it after Type.Placement)")
+		return nil, errors.New("no destination (Spawn passes it after Placement.Dirs)")
 	}
 	b := &attachStorm{w: w, procs: w.spec.CgroupDirs[0], waitpid: w.work.Enum("reap") == "waitpid"}
 	fd, err := unix.Open(b.procs, unix.O_WRONLY|unix.O_CLOEXEC, 0)

@@ -20,12 +20,9 @@ var crossAffinityTypes = []Type{{
 	Doc:     "Spin, then set every other process of the worker's cgroup to all of the worker's CPUs or all but the highest, alternately; then yield (a wake sample).",
 	Params:  []Param{itersParam("spin_iters", "spin steps before each round of rewrites")},
 	Samples: true,
-	Placement: func(cfg Config) ([]string, error) {
-		dir, err := managedDir(cfg, "CrossAffinityChurn rewrites the CPU mask of every other process in its cgroup")
-		if err != nil {
-			return nil, err
-		}
-		return []string{dir}, nil
+	Placement: &Placement{
+		Acts: "CrossAffinityChurn rewrites the CPU mask of every other process in its cgroup",
+		Dirs: func(_ Config, own string) ([]string, error) { return []string{own}, nil },
 	},
 	New: newCrossAffinityChurn,
 }}
@@ -44,7 +41,7 @@ type crossAffinityChurn struct {
 
 func newCrossAffinityChurn(w *Worker) (Body, error) {
 	if len(w.spec.CgroupDirs) == 0 {
-		return nil, errors.New("no cgroup to read its tasks from (Spawn passes it after Type.Placement)")
+		return nil, errors.New("no cgroup to read its tasks from (Spawn passes it after Placement.Dirs)")
 	}
 	b := &crossAffinityChurn{w: w, spin: uint64(w.work.Int("spin_iters"))}
 	cpus, err := topo.AllowedCPUs()

@@ -133,6 +133,7 @@ func TestExitStatus(t *testing.T) {
 		{"check ok", []string{"check", script(t, "spawn(workload(workers = 1))\n")}, 0, "ok", ""},
 		{"check error", []string{"check", script(t, "x = (\n")}, 2, "s.star:2:1: error: got end of file", ""},
 		{"check undefined", []string{"check", script(t, "spwn(1)\n")}, 2, "s.star:1:1: error: undefined: spwn", ""},
+		{"check placement", []string{"check", script(t, "spawn(workload(workers = 1, work = work.cross_affinity_churn()))\n")}, 2, "so it runs only inside a cgroup ktstar manages, and it has none", ""},
 		{"doc", []string{"doc", "futex_ping_pong"}, 0, "", "spin_iters  int   1024     0..16777216"},
 		{"doc unknown", []string{"doc", "futex_ping"}, 2, `unknown work type "futex_ping"`, ""},
 		{"doc lists", []string{"doc"}, 0, "", "work.futex_ping_pong"},
