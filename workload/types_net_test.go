@@ -137,6 +137,13 @@ func TestNetTraffic(t *testing.T) {
 	if got := rx1 - rx0 + txDrop1 - txDrop0; got != sent {
 		t.Errorf("peer received %d and the sender's end dropped %d: %d frames, want the %d sent", rx1-rx0, txDrop1-txDrop0, got, sent)
 	}
+	// Paced: a sleep of interval_us after each frame, so never more than
+	// one frame per interval of the loop's wall time (load only slows it).
+	paced := MustWork("NetTraffic", map[string]any{"interface": "ktv0", "interval_us": 1000, "frame_bytes": 1514})
+	p := runFor(t, Config{Work: paced}, 100*time.Millisecond)[0]
+	if n, most := p.Counters["frames_sent"], p.WallTimeNs/uint64(time.Millisecond)+1; n == 0 || n > most {
+		t.Errorf("interval_us = 1000: %d frames in %v, want 1..%d", n, time.Duration(p.WallTimeNs), most)
+	}
 }
 
 // TestNetTrafficNeedsNetRaw runs without CAP_NET_RAW (dropped from the
