@@ -125,10 +125,18 @@ func (b *attachStorm) Step() bool {
 	return true
 }
 
-// Close closes the destination's cgroup.procs.
+// Close closes the destination's cgroup.procs and waits until the last
+// child has exited, so none outlives the worker to be re-parented: with
+// SIGCHLD ignored, wait4 blocks until every child is gone and then fails
+// with ECHILD; in waitpid mode each child was already reaped.
 func (b *attachStorm) Close() {
 	if b.fd >= 0 {
 		unix.Close(b.fd)
 		b.fd = -1
+	}
+	for {
+		if _, err := unix.Wait4(-1, &b.ws, 0, nil); err != unix.EINTR {
+			return
+		}
 	}
 }
