@@ -200,14 +200,22 @@ type sampleSource struct {
 	what      string // names the kind in messages: "wake", "timer"
 	reservoir func(*workload.Report) []uint64
 	merged    func([]workload.Report) *hist.Hist
+	kind      func(*Unit) string // what each sample measures (workload.SampleKind)
 }
 
 var (
-	wakeSource  = sampleSource{what: "wake", reservoir: func(r *workload.Report) []uint64 { return r.WakeLatenciesNs }}
+	wakeSource = sampleSource{
+		what:      "wake",
+		reservoir: func(r *workload.Report) []uint64 { return r.WakeLatenciesNs },
+		merged:    workload.WakeHist,
+		kind:      (*Unit).SampleKind,
+	}
+	// A timer sample is how late an absolute deadline woke: an oversleep.
 	timerSource = sampleSource{
 		what:      "timer",
 		reservoir: func(r *workload.Report) []uint64 { return r.TimerLatenciesNs },
 		merged:    workload.TimerHist,
+		kind:      func(*Unit) string { return string(workload.SampleOversleep) },
 	}
 )
 
@@ -218,6 +226,21 @@ func samplesOf(rs []workload.Report, of func(*workload.Report) []uint64) [][]uin
 	}
 	return out
 }
+
+// SampleKind is the kind of the unit's wake samples (workload.SampleKind):
+// the workers' common kind, "mixed" when theirs differ, "" when none has
+// samples.
+func (u *Unit) SampleKind() string {
+	ks := make([]workload.SampleKind, len(u.Reports))
+	for i, r := range u.Reports {
+		ks[i] = r.SampleKind
+	}
+	return string(workload.JoinKinds(ks...))
+}
+
+// WakeHist merges the histograms of every wake sample of the unit's
+// workers; nil when a report with samples lacks one (an old result).
+func (u *Unit) WakeHist() *hist.Hist { return workload.WakeHist(u.Reports) }
 
 // p99 returns the 99th percentile of every sample of rs and how many there
 // are: from the merged histograms when every report has them, which cover
@@ -249,7 +272,7 @@ func evalP99Of(src sampleSource) func(u *Unit, limit float64) Outcome {
 			}
 		}
 		return Outcome{
-			Status: verdict(float64(p99) > limit), Observed: float64(p99), Samples: n, Worst: u.worker(worst),
+			Status: verdict(float64(p99) > limit), Observed: float64(p99), Samples: n, SampleKind: src.kind(u), Worst: u.worker(worst),
 			Detail: fmt.Sprintf("the worst worker's own p99 is %s", FormatDuration(float64(worstP99))),
 		}
 	}
@@ -268,7 +291,7 @@ func evalWakeCV(u *Unit, limit float64) Outcome {
 			worst, worstCV = &u.Reports[i], v
 		}
 	}
-	o := Outcome{Status: verdict(cv > limit), Observed: cv, Samples: stats.Count(all...)}
+	o := Outcome{Status: verdict(cv > limit), Observed: cv, Samples: stats.Count(all...), SampleKind: u.SampleKind()}
 	if worst != nil {
 		o.Worst = u.worker(worst)
 	}

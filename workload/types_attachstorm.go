@@ -30,7 +30,7 @@ var attachStormTypes = []Type{{
 		}
 		return nil
 	},
-	Samples:   true,
+	Sample:    SampleWaitpid,
 	Placement: &Placement{Acts: "CgroupAttachStorm moves children into a sibling of its cgroup", Dirs: attachStormDest},
 	New:       newAttachStorm,
 }}

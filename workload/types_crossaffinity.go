@@ -17,9 +17,9 @@ import (
 // tasks' CPU masks (the set_cpus_allowed paths racing their wake-ups).
 var crossAffinityTypes = []Type{{
 	Name: "CrossAffinityChurn", Ctor: "cross_affinity_churn",
-	Doc:     "Spin, then set every other process of the worker's cgroup to all of the worker's CPUs or all but the highest, alternately; then yield (a wake sample).",
-	Params:  []Param{itersParam("spin_iters", "spin steps before each round of rewrites")},
-	Samples: true,
+	Doc:    "Spin, then set every other process of the worker's cgroup to all of the worker's CPUs or all but the highest, alternately; then yield (a wake sample).",
+	Params: []Param{itersParam("spin_iters", "spin steps before each round of rewrites")},
+	Sample: SampleYield,
 	Placement: &Placement{
 		Acts: "CrossAffinityChurn rewrites the CPU mask of every other process in its cgroup",
 		Dirs: func(_ Config, own string) ([]string, error) { return []string{own}, nil },

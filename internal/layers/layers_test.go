@@ -33,7 +33,7 @@ func TestImportRules(t *testing.T) {
 		starlark bool
 	}{
 		{"engine", []string{"stdlib"}, true},
-		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "internal/cpulist"}, true},
+		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "hist", "internal/cpulist"}, true},
 		{"summary", []string{"checks", "workload", "stats", "hist"}, false},
 		{"checks", []string{"workload", "stats", "hist"}, false},
 		{"workload", []string{"topo", "cgroupfs", "hist", "internal/kernfs", "internal/cpulist"}, false},
