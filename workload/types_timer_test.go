@@ -93,3 +93,15 @@ func TestGuestTimerLatencyPolicy(t *testing.T) {
 		t.Errorf("p99 timer latency: SCHED_FIFO %v, SCHED_OTHER %v; want FIFO lower", time.Duration(p99["SCHED_FIFO"]), time.Duration(p99["SCHED_OTHER"]))
 	}
 }
+
+// TestTimerLatencyWarmup: the deadlines of the warm-up take no timer
+// samples, as wake samples take none, so a run of 1 s with warmup = 300ms
+// holds those of the last 700 ms or so only.
+func TestTimerLatencyWarmup(t *testing.T) {
+	testenv.NeedCapSysNice(t)
+	r := runFor(t, Config{Work: MustWork("TimerLatency", nil), Policy: Fifo(90), Warmup: 300 * time.Millisecond}, time.Second)[0]
+	most := (r.WallTimeNs-uint64(300*time.Millisecond))/uint64(time.Millisecond) + 1
+	if r.TimerSampleTotal == 0 || r.TimerSampleTotal > most {
+		t.Errorf("timer_sample_total = %d over %v with a 300ms warm-up, want 1..%d", r.TimerSampleTotal, time.Duration(r.WallTimeNs), most)
+	}
+}
