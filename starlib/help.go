@@ -28,9 +28,12 @@ func GroupSize(t *workload.Type) string {
 func WriteTypeDoc(w io.Writer, t *workload.Type) {
 	fmt.Fprintf(w, "%s (work.%s)\n  %s\n", t.Form(), t.Ctor, t.Doc)
 	fmt.Fprintf(w, "  group size: %s\n", GroupSize(t))
-	if t.Sample != "" {
+	switch {
+	case t.Sample != "":
 		fmt.Fprintf(w, "  samples:    %s (%s)\n", t.Sample, t.Sample.Doc())
-	} else {
+	case t.TimerSamples:
+		fmt.Fprintf(w, "  samples:    timer, in timer_latencies_ns: an %s (%s)\n", workload.SampleOversleep, workload.SampleOversleep.Doc())
+	default:
 		fmt.Fprintln(w, "  samples:    none")
 	}
 	// Sequence and Custom have no usable defaults: say what they need.

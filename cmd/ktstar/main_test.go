@@ -221,6 +221,9 @@ func TestDoc(t *testing.T) {
 			t.Errorf("doc %s: exit %d, %s\n%s\nwant the text of doc PipeIo", name, code, errs, out)
 		}
 	}
+	if out, _, _ := ktstar(t, "", "doc", "timer_latency"); !strings.Contains(out, "samples:    timer, in timer_latencies_ns: an oversleep") {
+		t.Errorf("doc timer_latency does not name its timer samples:\n%s", out)
+	}
 	out, _, _ := ktstar(t, "", "doc", "sequence")
 	for _, want := range []string{"list of phase  []", "required:   phases = []: at least one phase is needed", `phase.alu_hot(duration, width = "Widest")  AluHot's four multiply chains`} {
 		if !strings.Contains(out, want) {
