@@ -30,24 +30,9 @@ const MaxTimerSamples = 100_000
 var TimerPercentiles = []float64{50, 90, 99, 99.9}
 
 // TimerHist merges the TimerStats of reports into one histogram of every
-// timer sample. It returns nil when a report that has samples lacks them
-// (a result written before they existed): the caller then falls back to
-// the reservoirs.
+// timer sample, as WakeHist does for wake samples.
 func TimerHist(reports []Report) *hist.Hist {
-	h := hist.MustNew(hist.Nanoseconds)
-	for _, r := range reports {
-		if r.TimerStats == nil {
-			if r.TimerSampleTotal > 0 {
-				return nil
-			}
-			continue
-		}
-		rh, err := hist.FromSummary(*r.TimerStats)
-		if err != nil || h.Merge(rh) != nil {
-			return nil
-		}
-	}
-	return h
+	return mergeStats(reports, func(r *Report) (*hist.Summary, uint64) { return r.TimerStats, r.TimerSampleTotal })
 }
 
 // Report is what one worker measured over its run. Field names in JSON are
@@ -182,15 +167,23 @@ func sentinel(tid, group int, info *ExitInfo) Report {
 // (a result written before they existed): the caller then falls back to
 // the reservoirs.
 func WakeHist(reports []Report) *hist.Hist {
+	return mergeStats(reports, func(r *Report) (*hist.Summary, uint64) { return r.WakeStats, r.WakeSampleTotal })
+}
+
+// mergeStats merges one kind of exact aggregates (of picks the summary
+// and the sample total) over reports; nil when a report with samples has
+// no summary.
+func mergeStats(reports []Report, of func(*Report) (*hist.Summary, uint64)) *hist.Hist {
 	h := hist.MustNew(hist.Nanoseconds)
-	for _, r := range reports {
-		if r.WakeStats == nil {
-			if r.WakeSampleTotal > 0 {
+	for i := range reports {
+		s, total := of(&reports[i])
+		if s == nil {
+			if total > 0 {
 				return nil
 			}
 			continue
 		}
-		rh, err := hist.FromSummary(*r.WakeStats)
+		rh, err := hist.FromSummary(*s)
 		if err != nil || h.Merge(rh) != nil {
 			return nil
 		}
