@@ -96,11 +96,13 @@ func TestGuestTimerLatencyPolicy(t *testing.T) {
 
 // TestTimerLatencyWarmup: the deadlines of the warm-up take no timer
 // samples, as wake samples take none, so a run of 1 s with warmup = 300ms
-// holds those of the last 700 ms or so only.
+// holds those of the last 700 ms or so only. A deadline just before the
+// warm-up's end whose wake came after it is sampled, so the bound leaves
+// 50 of the 300 warm-up deadlines for those.
 func TestTimerLatencyWarmup(t *testing.T) {
 	testenv.NeedCapSysNice(t)
 	r := runFor(t, Config{Work: MustWork("TimerLatency", nil), Policy: Fifo(90), Warmup: 300 * time.Millisecond}, time.Second)[0]
-	most := (r.WallTimeNs-uint64(300*time.Millisecond))/uint64(time.Millisecond) + 1
+	most := (r.WallTimeNs-uint64(250*time.Millisecond))/uint64(time.Millisecond) + 1
 	if r.TimerSampleTotal == 0 || r.TimerSampleTotal > most {
 		t.Errorf("timer_sample_total = %d over %v with a 300ms warm-up, want 1..%d", r.TimerSampleTotal, time.Duration(r.WallTimeNs), most)
 	}
