@@ -119,7 +119,7 @@ func (k ktstarWork) Run(_ *env, d time.Duration, cpus []int) (figures, error) {
 		return nil, err
 	}
 	var units, iters uint64
-	var samples []uint64
+	var samples, timer []uint64
 	for i, r := range reports {
 		if !r.Completed {
 			return nil, fmt.Errorf("worker %d sent no report (%+v)", i, r.ExitInfo)
@@ -129,6 +129,7 @@ func (k ktstarWork) Run(_ *env, d time.Duration, cpus []int) (figures, error) {
 		for _, s := range r.WakeLatenciesNs {
 			samples = append(samples, uint64(max(int64(s)-int64(k.SampleOffset), 0)))
 		}
+		timer = append(timer, r.TimerLatenciesNs...)
 	}
 	f := figures{
 		"work_units_per_s": float64(units) / elapsed,
@@ -138,6 +139,11 @@ func (k ktstarWork) Run(_ *env, d time.Duration, cpus []int) (figures, error) {
 		slices.Sort(samples)
 		f["wake_p50_ns"] = float64(percentile(samples, 50))
 		f["wake_p99_ns"] = float64(percentile(samples, 99))
+	}
+	if len(timer) > 0 {
+		slices.Sort(timer)
+		f["timer_p50_ns"] = float64(percentile(timer, 50))
+		f["timer_p99_ns"] = float64(percentile(timer, 99))
 	}
 	return derive(f), nil
 }

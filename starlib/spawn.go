@@ -21,7 +21,8 @@ import (
 // cfg's affinity is resolved against the group's cpuset (runtime.md §2.3):
 // that is where the topology-aware intents (affinity.single_cpu() …) are
 // accepted. A work type with groups of its own (cgroup_churn) gets them
-// below the run's group. The handle's attributes:
+// below the run's group; one that acts on the other tasks of its group
+// (cross_affinity_churn, cgroup_attach_storm) needs a cgroup of the run. The handle's attributes:
 //
 //	pids                 list of the worker pids, in spawn order
 //	start()              open the start gate
@@ -84,7 +85,7 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		}
 		c.Cgroup, _ = g.m.(*cgroupfs.Manager) // nil for a check's stand-in
 	}
-	if c.Work.Type().Cgroups != nil && !s.opts.CheckOnly {
+	if t := c.Work.Type(); (t.Cgroups != nil || (t.Placement != nil && c.Cgroup != nil)) && !s.opts.CheckOnly {
 		run, err := s.runGroup()
 		if err != nil {
 			return c, fmt.Errorf("%s needs cgroups of its own: %w", c.Work.Name(), err)

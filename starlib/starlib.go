@@ -5,7 +5,7 @@
 // The names a script sees (see [Session.Predeclared]):
 //
 //	work       work-type constructors generated from the catalog (work.go)
-//	phase      Sequence phases: spin, sleep, sched_yield, io (phase.go)
+//	phase      Sequence phases: spin, sleep, sched_yield, io, alu_hot (phase.go)
 //	workload   workload(workers=, work=, affinity=, policy=, nice=, comm=) (workload.go)
 //	affinity   inherit(), exact(cpus), random_subset(cpus, n) (affinity.go)
 //	sched      normal(), batch(), idle(), fifo(p), rr(p) (sched.go)

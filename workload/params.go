@@ -260,7 +260,7 @@ func toInts(p *Param, v any) (any, bool, error) {
 }
 
 // toPhases accepts []Phase, or a []any of phases or of the
-// {"kind", "duration"} objects JSON decoding produces; it always returns
+// {"kind", "duration"[, "width"]} objects JSON decoding produces; it always returns
 // a fresh slice.
 func toPhases(v any) (any, bool, error) {
 	switch xs := v.(type) {
@@ -274,7 +274,8 @@ func toPhases(v any) (any, bool, error) {
 				out[i] = ph
 			case map[string]any:
 				kind, _ := ph["kind"].(string)
-				p, err := NewPhase(PhaseKind(kind), ph["duration"])
+				width, _ := ph["width"].(string)
+				p, err := NewPhase(PhaseKind(kind), ph["duration"], width)
 				if err != nil {
 					return nil, true, fmt.Errorf("[%d]: %w", i, err)
 				}
