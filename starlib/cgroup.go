@@ -84,7 +84,12 @@ func (s *Session) CleanupErr() error { return s.cg.closeErr }
 //	set_cpuset(spec)   write cpuset.cpus (a cpus.* spec, list or "0-3")
 //	clear_cpuset()     write an empty cpuset.cpus: use the parent's CPUs
 //	move(handle)       move every worker of a spawned handle into the group
-//	pids()             the processes in the group
+//	pids()             the processes in the group (cgroup.procs)
+//	freeze()           write 1 to cgroup.freeze; returns once every task is
+//	                   frozen (their loops stop; unfreeze before stopping
+//	                   a handle, or its reports are lost to the deadline)
+//	unfreeze()         write 0 and wait until the tasks run again
+//	frozen             whether freeze() was the last of the two
 //	remove()           kill what is in it and remove it
 func (s *Session) cgroupModule() *starlarkstruct.Module {
 	return &starlarkstruct.Module{
@@ -217,6 +222,7 @@ type CgroupValue struct {
 	m       group // the group, or a check's stand-in
 	cpuset  []int // last written; nil for none
 	removed bool
+	frozen  bool // last written to cgroup.freeze
 }
 
 var _ starlark.HasAttrs = (*CgroupValue)(nil)
@@ -244,7 +250,7 @@ func (g *CgroupValue) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable 
 
 // AttrNames lists the attributes.
 func (g *CgroupValue) AttrNames() []string {
-	return []string{"clear_cpuset", "cpuset", "dir", "move", "name", "path", "pids", "remove", "set_cpuset"}
+	return []string{"clear_cpuset", "cpuset", "dir", "freeze", "frozen", "move", "name", "path", "pids", "remove", "set_cpuset", "unfreeze"}
 }
 
 // Attr returns a field or a bound method.
@@ -256,13 +262,15 @@ func (g *CgroupValue) Attr(name string) (starlark.Value, error) {
 		return starlark.String(g.m.Group()), nil
 	case "dir":
 		return starlark.String(g.m.Path()), nil
+	case "frozen":
+		return starlark.Bool(g.frozen), nil
 	case "cpuset":
 		if g.cpuset == nil {
 			return starlark.None, nil
 		}
 		return intList(g.cpuset), nil
 	}
-	fn := map[string]builtinFunc{"set_cpuset": g.setCpuset, "clear_cpuset": g.clearCpuset, "move": g.move, "pids": g.pids, "remove": g.remove}[name]
+	fn := map[string]builtinFunc{"set_cpuset": g.setCpuset, "clear_cpuset": g.clearCpuset, "move": g.move, "pids": g.pids, "remove": g.remove, "freeze": g.freeze, "unfreeze": g.unfreeze}[name]
 	if fn == nil {
 		return nil, nil
 	}
@@ -317,6 +325,31 @@ func (g *CgroupValue) move(_ *starlark.Thread, b *starlark.Builtin, args starlar
 	if _, err := g.m.AddProcs(h.h.Pids()); err != nil {
 		return nil, fmt.Errorf("move into cgroup %q: %w", g.name, err)
 	}
+	return starlark.None, nil
+}
+
+// freeze writes 1 to cgroup.freeze and returns once the kernel reports
+// every task frozen; unfreeze undoes it. Both are idempotent.
+func (g *CgroupValue) freeze(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return g.setFrozen(b, args, kwargs, true)
+}
+
+func (g *CgroupValue) unfreeze(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return g.setFrozen(b, args, kwargs, false)
+}
+
+func (g *CgroupValue) setFrozen(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, frozen bool) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	set := g.m.Thaw
+	if frozen {
+		set = g.m.Freeze
+	}
+	if err := set(); err != nil {
+		return nil, fmt.Errorf("%s cgroup %q: %w", b.Name(), g.name, err)
+	}
+	g.frozen = frozen
 	return starlark.None, nil
 }
 

@@ -34,6 +34,9 @@ type group interface {
 	AddProcs(pids []int) (gone []int, err error)
 	Procs(recursive bool) ([]int, error)
 	Destroy() error
+	Freeze() error
+	Thaw() error
+	ClearSubtreeControl() error
 }
 
 var (
@@ -99,6 +102,9 @@ func (g checkGroup) ClearCpus() error              { return nil }
 func (g checkGroup) AddProcs([]int) ([]int, error) { return nil, nil }
 func (g checkGroup) Procs(bool) ([]int, error)     { return nil, nil }
 func (g checkGroup) Destroy() error                { return nil }
+func (g checkGroup) Freeze() error                 { return nil }
+func (g checkGroup) Thaw() error                   { return nil }
+func (g checkGroup) ClearSubtreeControl() error    { return nil }
 
 // checkCpusetUsable says, reading only, whether a run's groups could have
 // cpusets: whether the v2 hierarchy offers the controller.

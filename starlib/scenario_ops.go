@@ -26,6 +26,9 @@ import (
 //	    every worker of handle to it, drawing a random_subset per worker;
 //	    returns one warning per worker that could not be pinned (it keeps
 //	    its mask).
+//	def clear_subtree_control(cgroup) -> str or None
+//	    disable the controllers cgroup enables for its children, so tasks
+//	    can move into it; returns why that failed, or None.
 //	def settings(what, v) -> checks.settings or None
 //	    read one layer of scenario checks (a dict of check keywords,
 //	    checks.settings or None), with errors naming what.
@@ -38,11 +41,12 @@ func (s *Session) scenarioOpsModule() *starlarkstruct.Module {
 	return &starlarkstruct.Module{
 		Name: "scenario_ops",
 		Members: starlark.StringDict{
-			"struct":       starlark.NewBuiltin("struct", starlarkstruct.Make),
-			"set_affinity": starlark.NewBuiltin("set_affinity", guard(s.setAffinity)),
-			"error":        starlark.NewBuiltin("error", guard(scriptError)),
-			"settings":     starlark.NewBuiltin("settings", guard(scenarioSettings)),
-			"judge":        starlark.NewBuiltin("judge", guard(s.judge)),
+			"struct":                starlark.NewBuiltin("struct", starlarkstruct.Make),
+			"set_affinity":          starlark.NewBuiltin("set_affinity", guard(s.setAffinity)),
+			"error":                 starlark.NewBuiltin("error", guard(scriptError)),
+			"settings":              starlark.NewBuiltin("settings", guard(scenarioSettings)),
+			"clear_subtree_control": starlark.NewBuiltin("clear_subtree_control", guard(clearSubtreeControl)),
+			"judge":                 starlark.NewBuiltin("judge", guard(s.judge)),
 		},
 	}
 }
@@ -187,4 +191,15 @@ func (s *Session) judge(_ *starlark.Thread, b *starlark.Builtin, args starlark.T
 		out[i] = d
 	}
 	return starlark.NewList(out), nil
+}
+
+func clearSubtreeControl(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var g *CgroupValue
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cgroup", &g); err != nil {
+		return nil, err
+	}
+	if err := g.m.ClearSubtreeControl(); err != nil {
+		return starlark.String(fmt.Sprintf("cgroup %q: cgroup.subtree_control: %v", g.name, err)), nil
+	}
+	return starlark.None, nil
 }
