@@ -29,6 +29,9 @@ import (
 //	def clear_subtree_control(cgroup) -> str or None
 //	    disable the controllers cgroup enables for its children, so tasks
 //	    can move into it; returns why that failed, or None.
+//	def work_override() -> work or None
+//	    the work type of Options.WorkOverride (--work-override) with its
+//	    defaults, or None.
 //	def settings(what, v) -> checks.settings or None
 //	    read one layer of scenario checks (a dict of check keywords,
 //	    checks.settings or None), with errors naming what.
@@ -46,6 +49,7 @@ func (s *Session) scenarioOpsModule() *starlarkstruct.Module {
 			"error":                 starlark.NewBuiltin("error", guard(scriptError)),
 			"settings":              starlark.NewBuiltin("settings", guard(scenarioSettings)),
 			"clear_subtree_control": starlark.NewBuiltin("clear_subtree_control", guard(clearSubtreeControl)),
+			"work_override":         starlark.NewBuiltin("work_override", guard(s.workOverride)),
 			"judge":                 starlark.NewBuiltin("judge", guard(s.judge)),
 		},
 	}
@@ -202,4 +206,19 @@ func clearSubtreeControl(_ *starlark.Thread, b *starlark.Builtin, args starlark.
 		return starlark.String(fmt.Sprintf("cgroup %q: cgroup.subtree_control: %v", g.name, err)), nil
 	}
 	return starlark.None, nil
+}
+
+func (s *Session) workOverride(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	if s.opts.WorkOverride == "" {
+		return starlark.None, nil
+	}
+	t, ok := workload.Find(s.opts.WorkOverride)
+	if !ok {
+		_, err := workload.NewWork(s.opts.WorkOverride, nil) // the catalog's error, with a suggestion
+		return nil, fmt.Errorf("--work-override: %w", err)
+	}
+	return makeWork(t, nil)
 }

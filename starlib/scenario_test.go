@@ -18,7 +18,7 @@ import (
 	"github.com/ktstar/ktstar/vm/vmtest"
 )
 
-const loadScenario = `load("@stdlib//scenario.star", "backdrop", "cgroup_def", "hold", "op", "scenario", "step")
+const loadScenario = `load("@stdlib//scenario.star", "backdrop", "cgroup_def", "hold", "op", "scenario", "step", "work_spec")
 `
 
 // runGroupDir is where this process's run group lives, whether or not it
@@ -97,6 +97,15 @@ func TestConstructorErrors(t *testing.T) {
 		{"cgroup_def name", smt, loadScenario + `cgroup_def("")`, `cgroup_def: name: want a non-empty string, got ""`},
 		{"cgroup_def workers", smt, loadScenario + `cgroup_def("a", workers = 0)`, `cgroup_def("a"): workers = 0 is out of range (allowed: 1 or more; None for workers_per_cgroup)`},
 		{"cgroup_def cpuset", smt, loadScenario + `cgroup_def("a", cpuset = 3)`, `cgroup_def("a"): cpuset: want a cpuset`},
+		{"workers and workers_pct", smt, loadScenario + `cgroup_def("a", workers = 2, workers_pct = 0.5)`, `cgroup_def("a"): workers = 2 and workers_pct = 0.5 are both set; pick one`},
+		{"workers_pct fanned into works[0]", smt, loadScenario + `cgroup_def("a", works = [work_spec(workers = 2)], workers_pct = 0.5)`, `cgroup_def("a"): workers = 2 and workers_pct = 0.5 are both set; pick one`},
+		{"workers_pct range", smt, loadScenario + `work_spec(workers_pct = 0)`, `work_spec: workers_pct = 0 is out of range (allowed: a finite fraction of the cpuset's CPUs above 0; 1.0 is one per CPU)`},
+		{"workers_pct nan", smt, loadScenario + `work_spec(workers_pct = float("nan"))`, `work_spec: workers_pct = nan is out of range`},
+		{"works", smt, loadScenario + `cgroup_def("a", works = [workload(workers = 1)])`, `cgroup_def("a"): works[0]: want a work_spec, got workload(`},
+		{"swappable", smt, loadScenario + `cgroup_def("a", swappable = 1)`, `cgroup_def("a"): swappable: want True or False, got int`},
+		{"work_override", smt, loadScenario + `scenario(steps = [], work_override = 3)`, `scenario: work_override: want a work value or a work type's name, got int`},
+		{"work_override name", smt, loadScenario + `scenario(steps = [], work_override = "Spinn")`, `from_name: unknown work type "Spinn"; known types: SpinWait`},
+		{"step cgroups function", one, loadScenario + `scenario(duration = "10ms", steps = [step(cgroups = lambda ctx: [ctx.step])])`, `step 0: cgroups(ctx)[0]: want a cgroup_def, got 0`},
 		{"op spawn", smt, loadScenario + `op.spawn("a", 3)`, "op.spawn: want a workload (workload(workers = ...)), got int"},
 		{"op move to itself", smt, loadScenario + `op.move_all_tasks("a", "a")`, `op.move_all_tasks: src and dst are both "a"`},
 		{"scenario checks", smt, loadScenario + "scenario(steps = [], checks = 3)", "scenario: checks: want a dict of check settings or checks.settings, got int"},

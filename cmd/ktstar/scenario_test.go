@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -106,5 +108,88 @@ func TestScenarioVerdictsPass(t *testing.T) {
 	}
 	if !strings.Contains(errs, "✓ max_gap_ms [step 2 quiet]: PASS") {
 		t.Errorf("summary lacks the scenario's verdicts:\n%s", errs)
+	}
+}
+
+// overrideScenario's step gives its cgroups as a function of the context
+// and prints each cgroup's worker count, then the usable CPUs.
+const overrideScenario = `load("@stdlib//scenario.star", "cgroup_def", "hold", "scenario", "step", "work_spec")
+def defs(ctx):
+    return [
+        cgroup_def("swap", swappable = True),
+        cgroup_def("keep"),
+        cgroup_def("two", swappable = True, works = [work_spec(workers = 1), work_spec(workers_pct = 1.0, work = work.spin_wait())]),
+        cgroup_def("odd", swappable = True, workers = 3),
+        cgroup_def("even", swappable = True, workers = 2),
+        cgroup_def("step%d" % ctx.step, workers = 1, work = work.yield_heavy()),
+    ]
+res = scenario(duration = "2s", steps = [step(cgroups = defs, hold = hold.fixed("10ms"))], work_override = OVERRIDE)
+print(" ".join(["%s=%d" % (k, len(v)) for k, v in res.steps[0].items()]), len(topo.usable_cpus))
+`
+
+// TestWorkOverride checks --work-override and scenario(work_override =):
+// swappable defs' SpinWait becomes the override and the others keep
+// theirs; an override whose group size does not divide the worker count
+// keeps the base; workers_pct = 1.0 is one worker per usable CPU (no
+// cpuset here). The work types come from --json's runs, in spawn order:
+// swap, keep, two's two specs, odd, even, step0.
+func TestWorkOverride(t *testing.T) {
+	testenv.NeedCgroupV2(t)
+	for _, tc := range []struct {
+		name, override string
+		flags          []string
+		want           func(evenCPUs bool) string
+	}{
+		{"flag", "None", []string{"--work-override", "yield_heavy"}, func(bool) string {
+			return "YieldHeavy SpinWait YieldHeavy YieldHeavy YieldHeavy YieldHeavy YieldHeavy"
+		}},
+		{"argument over flag", `"FutexPingPong"`, []string{"--work-override", "YieldHeavy"}, func(even bool) string {
+			pct := "SpinWait" // FutexPingPong's pairs need an even count
+			if even {
+				pct = "FutexPingPong"
+			}
+			return "SpinWait SpinWait SpinWait " + pct + " SpinWait FutexPingPong YieldHeavy"
+		}},
+		{"none", "None", nil, func(bool) string { return "SpinWait SpinWait SpinWait SpinWait SpinWait SpinWait YieldHeavy" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "out.json")
+			s := script(t, strings.Replace(overrideScenario, "OVERRIDE", tc.override, 1))
+			args := append(append([]string{"-q", "--json", path}, tc.flags...), s)
+			out, errs, code := ktstar(t, "", args...)
+			if code != 0 {
+				t.Fatalf("exit %d\nstderr:\n%s", code, errs)
+			}
+			f := strings.Fields(out)
+			n, err := strconv.Atoi(f[len(f)-1])
+			if err != nil {
+				t.Fatalf("stdout %q", out)
+			}
+			if got, want := strings.Join(f[:len(f)-1], " "), fmt.Sprintf("swap=1 keep=1 two=%d odd=3 even=2 step0=1", 1+n); got != want {
+				t.Errorf("workers per cgroup %s, want %s", got, want)
+			}
+			var doc struct {
+				Runs []struct {
+					Groups []struct{ Name string }
+				}
+			}
+			b := readJSON(t, path, &doc)
+			var got []string
+			for _, r := range doc.Runs {
+				_, typ, _ := strings.Cut(r.Groups[0].Name, " ")
+				got = append(got, typ)
+			}
+			if want := tc.want(n%2 == 0); strings.Join(got, " ") != want {
+				t.Errorf("work types %v, want %s\n%s", got, want, b)
+			}
+		})
+	}
+}
+
+// TestWorkOverrideUnknown: a name the catalog lacks is a usage error.
+func TestWorkOverrideUnknown(t *testing.T) {
+	_, errs, code := ktstar(t, "", "--work-override", "SpinWaitt", "x.star")
+	if code != exitError || !strings.Contains(errs, "ktstar: --work-override: ") || !strings.Contains(errs, "SpinWait") {
+		t.Errorf("exit %d, stderr %s", code, errs)
 	}
 }
