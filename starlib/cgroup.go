@@ -67,10 +67,18 @@ func (s *Session) CleanupErr() error { return s.cg.closeErr }
 // script's workers, all below the run's group ktstar-<pid>, which is
 // removed with everything in it when the run ends, however it ends.
 //
-//	def create(name, cpuset = None) -> cgroup
+//	def create(name, cpuset = None, cpu_weight = None, cpu_max = None,
+//	           memory_max = None, memory_high = None, memory_low = None,
+//	           memory_swap_max = None, io_weight = None, pids_max = None,
+//	           cpuset_mems = None) -> cgroup
 //	    a new group ("a/b" nests); cpuset is a cpus.* spec, a CPU list or
 //	    None. A cpuset needs the cpuset controller in the v2 hierarchy;
-//	    without it this fails, saying why.
+//	    without it this fails, saying why. The limits (runtime.md §7.6):
+//	    cpu_weight and io_weight 1..10000; cpu_max (quota, period) as
+//	    durations, period 1ms..1s, quota 1ms or more; memory_* in bytes
+//	    or "max"; pids_max 1 or more or "max"; cpuset_mems NUMA nodes (a
+//	    list or "0-1"). Exactly the controllers they need are enabled for
+//	    the run's groups; one the hierarchy lacks is an error naming it.
 //	def cpuset_available() -> bool
 //	    whether groups can have cpusets on this machine.
 //	def cpuset_reason() -> str or None
@@ -159,11 +167,26 @@ func (s *Session) resolveCpuset(fn string, v starlark.Value) ([]int, error) {
 func (s *Session) cgroupCreate(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var name string
 	var cpuset starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "cpuset?", &cpuset); err != nil {
+	lim := make([]starlark.Value, len(limitParams))
+	pairs := []any{"name", &name, "cpuset?", &cpuset}
+	for i, p := range limitParams {
+		pairs = append(pairs, p+"?", &lim[i])
+	}
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, pairs...); err != nil {
 		return nil, err
 	}
 	fn := fmt.Sprintf("cgroup.create(%q)", name)
 	if err := cgroupfs.ValidateName(name); err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	kw := map[string]starlark.Value{}
+	for i, p := range limitParams {
+		if lim[i] != nil {
+			kw[p] = lim[i]
+		}
+	}
+	limits, err := parseLimits(kw)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	if s.opts.CheckOnly && s.cg.groups == nil {
@@ -200,6 +223,10 @@ func (s *Session) cgroupCreate(_ *starlark.Thread, b *starlark.Builtin, args sta
 			m.Delete()
 			return nil, fmt.Errorf("%s: %w", fn, err)
 		}
+	}
+	if err := m.SetLimits(limits); err != nil {
+		m.Delete()
+		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	g := &CgroupValue{s: s, name: name, m: m, cpuset: cpus}
 	s.cg.groups[name] = g

@@ -3,6 +3,8 @@ package starlib
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/topo"
@@ -29,6 +31,8 @@ import (
 //	def clear_subtree_control(cgroup) -> str or None
 //	    disable the controllers cgroup enables for its children, so tasks
 //	    can move into it; returns why that failed, or None.
+//	def check_limits(what, **limits)
+//	    validate cgroup.create's limit keywords, errors naming what.
 //	def work_override() -> work or None
 //	    the work type of Options.WorkOverride (--work-override) with its
 //	    defaults, or None.
@@ -49,6 +53,7 @@ func (s *Session) scenarioOpsModule() *starlarkstruct.Module {
 			"error":                 starlark.NewBuiltin("error", guard(scriptError)),
 			"settings":              starlark.NewBuiltin("settings", guard(scenarioSettings)),
 			"clear_subtree_control": starlark.NewBuiltin("clear_subtree_control", guard(clearSubtreeControl)),
+			"check_limits":          starlark.NewBuiltin("check_limits", guard(checkLimits)),
 			"work_override":         starlark.NewBuiltin("work_override", guard(s.workOverride)),
 			"judge":                 starlark.NewBuiltin("judge", guard(s.judge)),
 		},
@@ -221,4 +226,23 @@ func (s *Session) workOverride(_ *starlark.Thread, b *starlark.Builtin, args sta
 		return nil, fmt.Errorf("--work-override: %w", err)
 	}
 	return makeWork(t, nil)
+}
+
+func checkLimits(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var what string
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, nil, 1, &what); err != nil {
+		return nil, err
+	}
+	kw := map[string]starlark.Value{}
+	for _, p := range kwargs {
+		name := string(p[0].(starlark.String))
+		if !slices.Contains(limitParams, name) {
+			return nil, fmt.Errorf("%s: unknown limit %q (limits: %s)", what, name, strings.Join(limitParams, ", "))
+		}
+		kw[name] = p[1]
+	}
+	if _, err := parseLimits(kw); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return starlark.None, nil
 }

@@ -106,6 +106,17 @@ func TestConstructorErrors(t *testing.T) {
 		{"work_override", smt, loadScenario + `scenario(steps = [], work_override = 3)`, `scenario: work_override: want a work value or a work type's name, got int`},
 		{"work_override name", smt, loadScenario + `scenario(steps = [], work_override = "Spinn")`, `from_name: unknown work type "Spinn"; known types: SpinWait`},
 		{"step cgroups function", one, loadScenario + `scenario(duration = "10ms", steps = [step(cgroups = lambda ctx: [ctx.step])])`, `step 0: cgroups(ctx)[0]: want a cgroup_def, got 0`},
+		{"cpu_weight", smt, loadScenario + `cgroup_def("a", cpu_weight = 0)`, `cgroup_def("a"): cpu_weight: 0 is out of range (allowed: 1..10000)`},
+		{"cpu_max period", smt, loadScenario + `cgroup_def("a", cpu_max = ("20ms", "2s"))`, `cgroup_def("a"): cpu_max: period = 2s is out of range (allowed: 1ms..1s)`},
+		{"cpu_max quota", smt, loadScenario + `cgroup_def("a", cpu_max = ("0s", "100ms"))`, `cpu_max: quota = 0s is out of range (allowed: 1ms or more; leave cpu_max unset for no limit)`},
+		{"cpu_max shape", smt, loadScenario + `cgroup_def("a", cpu_max = "20ms")`, `cpu_max: want (quota, period), e.g. ("20ms", "100ms")`},
+		{"memory_max", smt, loadScenario + `cgroup_def("a", memory_max = -5)`, `memory_max: -5 is out of range (allowed: 0 or more, or "max")`},
+		{"memory_high", smt, loadScenario + `cgroup_def("a", memory_high = "lots")`, `memory_high: want an int or "max", got "lots"`},
+		{"io_weight", smt, loadScenario + `cgroup_def("a", io_weight = 10001)`, `io_weight = 10001 is out of range (allowed: 1..10000)`},
+		{"pids_max", smt, loadScenario + `cgroup_def("a", pids_max = 0)`, `pids_max = 0 is out of range (allowed: 1 or more, or unlimited)`},
+		{"cpuset_mems", smt, loadScenario + `cgroup_def("a", cpuset_mems = [])`, `cpuset_mems: the node list is empty`},
+		{"unknown limit", smt, loadScenario + `cgroup_def("a", cpu_weigth = 5)`, `cgroup_def("a"): unknown limit "cpu_weigth" (limits: cpu_weight, cpu_max,`},
+		{"create limit", smt, `cgroup.create("a", pids_max = 0)`, `cgroup.create("a"): pids_max = 0 is out of range`},
 		{"op spawn", smt, loadScenario + `op.spawn("a", 3)`, "op.spawn: want a workload (workload(workers = ...)), got int"},
 		{"op move to itself", smt, loadScenario + `op.move_all_tasks("a", "a")`, `op.move_all_tasks: src and dst are both "a"`},
 		{"scenario checks", smt, loadScenario + "scenario(steps = [], checks = 3)", "scenario: checks: want a dict of check settings or checks.settings, got int"},
@@ -378,5 +389,32 @@ assert.fails(lambda: op.add_cgroup_def("a"), "op.add_cgroup_def: want a cgroup_d
 	}
 	if want := `scenario: warning: op.move_all_tasks("late", "nowhere"): no cgroup "nowhere" in this scenario (cgroups: bf, dst, late); nothing moved`; !strings.Contains(out, want) {
 		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}
+
+// TestLimitNeedsController: on a hierarchy without a controller, a limit
+// that needs it is an error naming the controller and the parameter, and
+// no group is left behind. It skips where the controller is there (the
+// guest tests exercise the limits).
+func TestLimitNeedsController(t *testing.T) {
+	testenv.NeedCgroupV2(t)
+	root, err := cgroupfs.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ controller, arg, want string }{
+		{"cpu", "cpu_weight = 100", "cpu_weight and cpu_max need(s) controller cpu: controller cpu not available in the cgroup v2 hierarchy"},
+		{"pids", "pids_max = 8", "pids_max need(s) controller pids: controller pids not available"},
+		{"memory", `memory_max = "max"`, "memory_max, memory_high, memory_low and memory_swap_max need(s) controller memory"},
+	} {
+		t.Run(tc.controller, func(t *testing.T) {
+			if missing, err := root.MissingControllers(tc.controller); err != nil || len(missing) == 0 {
+				t.Skipf("the v2 hierarchy has the %s controller (%v)", tc.controller, err)
+			}
+			_, err := exec(t, context.Background(), fmt.Sprintf("cgroup.create(\"a\", %s)\n", tc.arg), nil)
+			if err == nil || !strings.Contains(err.Error(), `cgroup.create("a"): `+tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
