@@ -98,6 +98,8 @@ func (s *Session) CleanupErr() error { return s.cg.closeErr }
 //	                   a handle, or its reports are lost to the deadline)
 //	unfreeze()         write 0 and wait until the tasks run again
 //	frozen             whether freeze() was the last of the two
+//	read(file)         the text of one of its interface files, e.g.
+//	                   "memory.events", "pids.events", "cpu.stat"
 //	remove()           kill what is in it and remove it
 func (s *Session) cgroupModule() *starlarkstruct.Module {
 	return &starlarkstruct.Module{
@@ -277,7 +279,7 @@ func (g *CgroupValue) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable 
 
 // AttrNames lists the attributes.
 func (g *CgroupValue) AttrNames() []string {
-	return []string{"clear_cpuset", "cpuset", "dir", "freeze", "frozen", "move", "name", "path", "pids", "remove", "set_cpuset", "unfreeze"}
+	return []string{"clear_cpuset", "cpuset", "dir", "freeze", "frozen", "move", "name", "path", "pids", "read", "remove", "set_cpuset", "unfreeze"}
 }
 
 // Attr returns a field or a bound method.
@@ -297,7 +299,7 @@ func (g *CgroupValue) Attr(name string) (starlark.Value, error) {
 		}
 		return intList(g.cpuset), nil
 	}
-	fn := map[string]builtinFunc{"set_cpuset": g.setCpuset, "clear_cpuset": g.clearCpuset, "move": g.move, "pids": g.pids, "remove": g.remove, "freeze": g.freeze, "unfreeze": g.unfreeze}[name]
+	fn := map[string]builtinFunc{"set_cpuset": g.setCpuset, "clear_cpuset": g.clearCpuset, "move": g.move, "pids": g.pids, "remove": g.remove, "freeze": g.freeze, "unfreeze": g.unfreeze, "read": g.read}[name]
 	if fn == nil {
 		return nil, nil
 	}
@@ -378,6 +380,18 @@ func (g *CgroupValue) setFrozen(b *starlark.Builtin, args starlark.Tuple, kwargs
 	}
 	g.frozen = frozen
 	return starlark.None, nil
+}
+
+func (g *CgroupValue) read(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var file string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "file", &file); err != nil {
+		return nil, err
+	}
+	text, err := g.m.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read of cgroup %q: %w", g.name, err)
+	}
+	return starlark.String(text), nil
 }
 
 func (g *CgroupValue) pids(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
