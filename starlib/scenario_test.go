@@ -89,6 +89,7 @@ func TestConstructorErrors(t *testing.T) {
 		{"cgroup twice", smt, `cgroup.create("a"); cgroup.create("a")`, `cgroup.create("a"): a group of that name exists already in this run (names: [a])`},
 		{"cgroup removed", smt, `g = cgroup.create("a"); g.remove(); g.pids()`, `pids: cgroup "a" was removed`},
 		{"hold frac", smt, loadScenario + "hold.frac(0)", "hold.frac: f = 0 is out of range (allowed: a finite number above 0)"},
+		{"hold frac nan", smt, loadScenario + `hold.frac(float("nan"))`, "hold.frac: f = nan is out of range"},
 		{"hold fixed", smt, loadScenario + `hold.fixed("-1s")`, "hold.fixed: d = -1s is out of range (allowed: 0s or more)"},
 		{"hold fixed type", smt, loadScenario + "hold.fixed(3)", `hold.fixed: want a duration (time.second or "50ms"), got int`},
 		{"hold loop", smt, loadScenario + `hold.loop("0s")`, "hold.loop: interval = 0s is out of range (allowed: more than 0s)"},
