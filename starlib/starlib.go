@@ -68,6 +68,10 @@ type Options struct {
 	// cgroup changes are validation-only stand-ins (checkonly.go), so the
 	// script runs through every check a real run makes before it acts.
 	CheckOnly bool
+	// WorkOverride is the work type (any spelling work.from_name takes)
+	// that scenarios put in place of a swappable cgroup_def's work;
+	// "" for none (runtime.md §1.8).
+	WorkOverride string
 }
 
 // Progress shows the running spawns while a script holds (ktstar draws
