@@ -1,6 +1,7 @@
 package cgroupfs
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -363,7 +364,19 @@ func TestSweep(t *testing.T) {
 
 	// A real owner process that is SIGKILLed, leaving its group and a
 	// straggler behind.
-	owner, line := testenv.StartHelper(t, ownerHelperEnv)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := exec.Command(exe)
+	owner.Env = append(os.Environ(), ownerHelperEnv+"=1")
+	out, err := owner.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
 	ownerGroup := "/" + RunPrefix + strconv.Itoa(owner.Process.Pid)
 	t.Cleanup(func() {
 		owner.Process.Kill()
@@ -372,6 +385,10 @@ func TestSweep(t *testing.T) {
 			g.Destroy()
 		}
 	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("owner helper: %v", err)
+	}
 	var group string
 	var straggler int
 	if _, err := fmt.Sscanf(line, "%s %d", &group, &straggler); err != nil || group != ownerGroup {
