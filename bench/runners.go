@@ -17,7 +17,7 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/internal/reportbench"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -321,25 +321,9 @@ func (reportConversion) Describe() string {
 func (reportConversion) Missing(*env) string { return "" }
 
 func (reportConversion) Run(*env, time.Duration, []int) (figures, error) {
-	const workers, n = 64, workload.MaxWakeSamples
-	reports := make([]workload.Report, workers)
-	seed := uint64(1)
-	for i := range reports {
-		lat := make([]uint64, n)
-		for j := range lat {
-			seed = seed*6364136223846793005 + 1442695040888963407
-			lat[j] = 1000 + seed>>44
-		}
-		reports[i].WakeLatenciesNs = lat
-	}
+	reports := reportbench.Reports(64, workload.MaxWakeSamples)
 	t0 := time.Now()
-	list := starlib.Reports(reports)
-	lats := make([]starlark.Value, list.Len())
-	for i := range lats {
-		lats[i], _, _ = list.Index(i).(*starlark.Dict).Get(starlark.String("wake_latencies_ns"))
-	}
-	pct := starlib.Stats.Members["percentile"]
-	if _, err := starlark.Call(new(starlark.Thread), pct, starlark.Tuple{starlark.NewList(lats), starlark.MakeInt(99)}, nil); err != nil {
+	if err := reportbench.P99(new(starlark.Thread), reports); err != nil {
 		return nil, err
 	}
 	return figures{"convert_ms": float64(time.Since(t0).Microseconds()) / 1000}, nil
