@@ -100,7 +100,7 @@ func init() {
 		},
 		KindEnum: {
 			name:    "enum",
-			convert: plain[string],
+			convert: toChoice,
 			valid:   func(p *Param, v any) bool { return slices.Contains(p.Choices, v.(string)) },
 			allowed: func(p *Param) string { return "one of " + strings.Join(quoteAll(p.Choices), ", ") },
 			format:  quote,
@@ -190,6 +190,19 @@ func (p *Param) convert(v any) (any, error) {
 func plain[T any](_ *Param, v any) (any, bool, error) {
 	x, ok := v.(T)
 	return x, ok, nil
+}
+
+// toChoice accepts an enum value in any case ("widest" for "Widest") and
+// hands on the catalog's spelling, so reports and printed work agree.
+func toChoice(p *Param, v any) (any, bool, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, false, nil
+	}
+	if i := slices.IndexFunc(p.Choices, func(c string) bool { return strings.EqualFold(c, s) }); i >= 0 {
+		return p.Choices[i], true, nil
+	}
+	return s, true, nil
 }
 
 // toInt64 accepts every Go integer type, json.Number and an integer too
