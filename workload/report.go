@@ -66,6 +66,9 @@ type Report struct {
 	Counters map[string]uint64 `json:"counters,omitempty"`
 	// Extra holds the non-integer fields a Custom work function returned.
 	Extra map[string]any `json:"extra,omitempty"`
+
+	// Schbench and Taobench are those types' measurements; nil otherwise.
+	Schbench *SchbenchReport `json:"schbench,omitempty"`
 }
 
 // Migration is one CPU change observed at a checkpoint.

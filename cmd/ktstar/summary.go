@@ -54,6 +54,7 @@ func (c *cli) summary(runs []starlib.Run, calls []starlib.CheckCall) error {
 	if err := summary.WriteTable(c.stderr, summary.Rows(units), opt); err != nil {
 		return err
 	}
+	summary.WriteBenchTables(c.stderr, units, opt)
 	for _, call := range calls {
 		res := call.Result()
 		if len(calls) > 1 && (!c.quiet || len(res.Failed()) > 0) {

@@ -1,0 +1,173 @@
+package workload
+
+import (
+	"math"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// runSchbench runs one Schbench worker for d and returns its report.
+func runSchbench(t *testing.T, params map[string]any, d time.Duration) (Report, *SchbenchReport) {
+	t.Helper()
+	r := runWork(t, Config{Workers: 1, Work: MustWork("Schbench", params)}, d)[0]
+	if r.Schbench == nil {
+		t.Fatalf("report has no schbench figures: %+v", r)
+	}
+	if r.Counters["schbench_threads_not_reaped"] != 0 {
+		t.Fatal("threads were still running when the worker reported")
+	}
+	return r, r.Schbench
+}
+
+// matmulFloor is the fastest of several timed n×n products in this
+// process: no request of a worker can do its products faster.
+func matmulFloor(n int) time.Duration {
+	data := make([]uint64, 3*n*n)
+	best := time.Duration(math.MaxInt64)
+	for range 7 {
+		t0 := time.Now()
+		sbMatmul(data, n)
+		best = min(best, time.Since(t0))
+	}
+	return best
+}
+
+// TestSchbenchDefault is the default configuration for 2 s on this
+// machine: RPS once a second, request latency at least the products and
+// the sleep, wakeup samples of at least 1 µs, and every completed request
+// counted once.
+func TestSchbenchDefault(t *testing.T) {
+	r, s := runSchbench(t, nil, 2*time.Second)
+	cpus := runtime.NumCPU()
+	if s.Mode != "saturate" || s.MessageThreads != 1 || s.WorkerThreads != cpus {
+		t.Errorf("mode %q, %d message threads × %d workers; want saturate, 1 × %d (ceil(CPUs / 1))", s.Mode, s.MessageThreads, s.WorkerThreads, cpus)
+	}
+	if math.Abs(float64(s.RPS.Count)-s.ElapsedS) > 1 || s.RPS.Count == 0 {
+		t.Errorf("%d RPS samples over %.2f s; want one a second", s.RPS.Count, s.ElapsedS)
+	}
+	// n = floor(sqrt(256·1024/24)) = 104; 5 products, then 100 µs of sleep.
+	floor := 5*matmulFloor(104) + 100*time.Microsecond
+	// The reported value is a bucket's midpoint, within 1/512 of the value.
+	if got := time.Duration(s.Request.P50) * time.Microsecond; float64(got) < 0.9*float64(floor) {
+		t.Errorf("request p50 %v is below 5 products + 100µs sleep = %v", got, floor)
+	}
+	if s.Request.Min < 100 {
+		t.Errorf("request min %d µs is below the 100 µs sleep", s.Request.Min)
+	}
+	if s.Wakeup.Count == 0 || s.Wakeup.Min < 1 || s.Wakeup.Buckets[0].Lo < 1 {
+		t.Errorf("wakeup: %d samples, min %d, first bucket %+v; want samples, all ≥ 1 µs", s.Wakeup.Count, s.Wakeup.Min, s.Wakeup.Buckets)
+	}
+	var inBuckets uint64
+	for _, b := range s.Request.Buckets {
+		inBuckets += b.Count
+	}
+	if s.Requests == 0 || r.WorkUnits != s.Requests || s.Request.Count != s.Requests || inBuckets != s.Requests {
+		t.Errorf("requests %d, work units %d, request samples %d (buckets %d): want all equal and > 0", s.Requests, r.WorkUnits, s.Request.Count, inBuckets)
+	}
+	if r.LoopAllocs != 0 {
+		t.Errorf("the threads allocated %d objects while running", r.LoopAllocs)
+	}
+	for _, want := range []string{"Wakeup Latencies percentiles (usec) runtime", "* 99.0th:", "RPS percentiles (requests)", "average rps:", "sched delay: message"} {
+		if !strings.Contains(s.Tables(), want) {
+			t.Errorf("tables lack %q:\n%s", want, s.Tables())
+		}
+	}
+}
+
+// TestSchbenchLockHeldAcrossPreemption pins two workers to one CPU: with
+// the per-CPU lock a worker preempted mid-request keeps the lock, and the
+// one that preempted it spins until it runs again, so request latency
+// rises against skip_locking. Runs alternate so load affects both alike;
+// only the direction is asserted.
+func TestSchbenchLockHeldAcrossPreemption(t *testing.T) {
+	var one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &one); err != nil || one.Count() < 2 {
+		t.Skip("needs 2 CPUs")
+	}
+	var sum [2]float64 // mean request latency, locked and not
+	var p99 [2]uint64
+	for range 2 {
+		for i, skip := range []bool{false, true} {
+			_, s := runSchbench(t, map[string]any{"worker_threads": 2, "skip_locking": skip, "worker_cpus": []int64{1}, "message_cpus": []int64{0}}, time.Second)
+			if s.Request.Count == 0 {
+				t.Fatalf("skip_locking = %v: no requests", skip)
+			}
+			sum[i] += float64(s.Request.Sum) / float64(s.Request.Count)
+			p99[i] += s.Request.P99
+		}
+	}
+	t.Logf("mean request latency: locked %.0f µs, unlocked %.0f µs; p99 sums %d vs %d", sum[0]/2, sum[1]/2, p99[0], p99[1])
+	if p99[0] <= p99[1] {
+		t.Errorf("request p99 with the per-CPU lock (%d µs over two runs) is not above skip_locking's (%d µs)", p99[0], p99[1])
+	}
+}
+
+// TestSchbenchPipe: pipe mode writes the requested bytes on each side of
+// each transfer, and records wakeups.
+func TestSchbenchPipe(t *testing.T) {
+	const size = 65536
+	_, s := runSchbench(t, map[string]any{"pipe_bytes": size, "worker_threads": 2}, time.Second)
+	p := s.Pipe
+	if s.Mode != "pipe" || p == nil || p.TransferBytes != size {
+		t.Fatalf("mode %q pipe %+v", s.Mode, p)
+	}
+	workers := uint64(s.WorkerThreads)
+	if p.WorkerWrites == 0 || p.WorkerWrites+workers < s.Requests || p.WorkerWrites > s.Requests+workers {
+		t.Errorf("%d worker page writes for %d transfers: want one per transfer (± one per worker)", p.WorkerWrites, s.Requests)
+	}
+	if p.MessageWrites+workers < s.Requests || p.MessageWrites > p.WorkerWrites {
+		t.Errorf("%d message page writes for %d transfers and %d worker writes", p.MessageWrites, s.Requests, p.WorkerWrites)
+	}
+	if p.Bytes != (p.WorkerWrites+p.MessageWrites)*size {
+		t.Errorf("%d bytes for %d + %d writes of %d", p.Bytes, p.WorkerWrites, p.MessageWrites, size)
+	}
+	if s.Wakeup.Count == 0 || s.RPS.Count != 0 || p.OpsPerSec <= 0 {
+		t.Errorf("wakeups %d, RPS samples %d, ops/s %.1f; want wakeups, no RPS table, a transfer rate", s.Wakeup.Count, s.RPS.Count, p.OpsPerSec)
+	}
+	if !strings.Contains(s.Tables(), "avg worker transfer:") || strings.Contains(s.Tables(), "Request Latencies") {
+		t.Errorf("pipe tables:\n%s", s.Tables())
+	}
+}
+
+// TestSchbenchRPS: 100 requests/s for 3 s delivers 300 ± 15: the rate
+// times the measured run (3 s give or take the stop's delay). Requests are
+// light (a 16 KiB footprint, no sleep) so that a loaded machine still
+// completes them all.
+func TestSchbenchRPS(t *testing.T) {
+	_, s := runSchbench(t, map[string]any{"requests_per_sec": 100, "cache_footprint_kib": 16, "operations": 1, "sleep_usec": 0}, 3*time.Second)
+	want := 100 * s.ElapsedS
+	t.Logf("%d issued, %d completed in %.3f s", s.Issued, s.Requests, s.ElapsedS)
+	if math.Abs(float64(s.Issued)-want) > 15 || s.ElapsedS < 2.9 {
+		t.Errorf("%d requests issued in %.3f s at 100/s; want %.0f ± 15", s.Issued, s.ElapsedS, want)
+	}
+	// A request issued just before stop may be left undone.
+	if s.Requests > s.Issued || s.Requests+uint64(s.WorkerThreads) < s.Issued || s.Skipped != 0 {
+		t.Errorf("%d issued, %d skipped, %d completed; want all completed but the last per worker", s.Issued, s.Skipped, s.Requests)
+	}
+	if s.Mode != "rps" || s.RPS.Count == 0 || s.RPS.P50 < 90 || s.RPS.P50 > 110 {
+		t.Errorf("mode %q, RPS samples %d with p50 %d; want rps mode, p50 ≈ 100", s.Mode, s.RPS.Count, s.RPS.P50)
+	}
+}
+
+// TestSchbenchInvalid: values outside upstream's ranges are refused,
+// naming the parameter and the range.
+func TestSchbenchInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		params map[string]any
+		want   string
+	}{
+		{map[string]any{"split_percent": 150}, "schbench: split_percent = 150 is out of range (allowed: 0..100)"},
+		{map[string]any{"pipe_bytes": 1<<20 + 1}, "schbench: pipe_bytes = 1048577 is out of range (allowed: 0..1048576)"},
+		{map[string]any{"message_threads": 0}, "schbench: message_threads = 0 is out of range (allowed: 1..1024)"},
+		{map[string]any{"auto_rps": 101}, "schbench: auto_rps = 101 is out of range (allowed: 0..100)"},
+		{map[string]any{"pipe_bytes": 4096, "requests_per_sec": 10}, "schbench: pipe_bytes = 4096 needs requests_per_sec = 0"},
+	} {
+		if _, err := NewWork("Schbench", tc.params); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%v: %v\nwant %q", tc.params, err, tc.want)
+		}
+	}
+}
