@@ -200,7 +200,7 @@ type Finisher interface {
 var catalog []Type
 
 func init() {
-	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, lockTypes, pressureTypes, schbenchTypes)
+	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, lockTypes, pressureTypes, schbenchTypes, taobenchTypes)
 }
 
 // Types returns every work type in catalog order.

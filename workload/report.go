@@ -69,6 +69,7 @@ type Report struct {
 
 	// Schbench and Taobench are those types' measurements; nil otherwise.
 	Schbench *SchbenchReport `json:"schbench,omitempty"`
+	Taobench *TaobenchReport `json:"taobench,omitempty"`
 }
 
 // Migration is one CPU change observed at a checkpoint.

@@ -3,8 +3,6 @@ package workload
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -31,7 +29,6 @@ const (
 	sbLockStride = 48  // glibc's mutex slot on x86-64: neighbours share lines
 	sbPendingMax = 128 // RPS: a worker with more queued requests is skipped
 	usecPerSec   = 1_000_000
-	sbReapLimit  = 10 * time.Second
 )
 
 // sbThread is one message or worker thread's state (upstream's
@@ -76,13 +73,8 @@ type schbench struct {
 	locks                   []byte
 	nlocks                  int
 	cpu                     func() int
-	attr                    *unix.SchedAttr
+	team                    *threadTeam
 	msgs, workers, all      []*sbThread
-	gate                    uint32
-	stopping                atomic.Bool
-	wg                      sync.WaitGroup
-	reaped                  bool
-	procs                   int // GOMAXPROCS to restore
 	statFd                  int
 	statBuf                 [512]byte
 	total, idle             uint64
@@ -117,11 +109,6 @@ func newSchbench(w *Worker) (Body, error) {
 	if s.t == 0 {
 		s.t = (allowed.Count() + s.m - 1) / s.m
 	}
-	attr, err := unix.SchedGetAttr(0, 0)
-	if err != nil {
-		return nil, fmt.Errorf("sched_getattr: %w", err)
-	}
-	s.attr = attr
 	if err := s.sizeMatrices(int(wk.Int("cache_footprint_kib")), int(wk.Int("split_percent"))); err != nil {
 		return nil, err
 	}
@@ -148,8 +135,9 @@ func newSchbench(w *Worker) (Body, error) {
 	}
 	s.nlocks = top + 1
 	s.locks = make([]byte, s.nlocks*sbLockStride)
-	s.procs = runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(max(s.procs, s.m*(s.t+1)+2))
+	if s.team, err = newThreadTeam(s.m * (s.t + 1)); err != nil {
+		return nil, err
+	}
 	msgCPUs := wk.Ints("message_cpus")
 	for i := range s.m {
 		mt := &sbThread{comm: "schbench-msg", cpus: allowed}
@@ -172,22 +160,19 @@ func newSchbench(w *Worker) (Body, error) {
 		s.msgs = append(s.msgs, mt)
 	}
 	s.all = append(append([]*sbThread{}, s.msgs...), s.workers...)
-	ready := make(chan error, len(s.all))
 	for _, th := range s.msgs {
+		body := s.messenger
 		if s.rpsMode {
-			s.spawn(th, s.injector, ready)
-		} else {
-			s.spawn(th, s.messenger, ready)
+			body = s.injector
 		}
+		s.team.spawn(th.comm, &th.cpus, s.setup(th), s.run(th, body))
 	}
 	for _, th := range s.workers {
-		s.spawn(th, s.worker, ready)
+		s.team.spawn(th.comm, &th.cpus, s.setup(th), s.run(th, s.worker))
 	}
-	for range s.all {
-		if err := <-ready; err != nil {
-			s.Close()
-			return nil, err
-		}
+	if err := s.team.wait(); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -232,62 +217,25 @@ func sbTopCPU(set unix.CPUSet) int {
 	return top
 }
 
-// spawn starts th on an OS thread of its own. The thread is never
-// unlocked, so it ends with the goroutine, taking its affinity and policy
-// with it; until the start gate opens it waits.
-func (s *schbench) spawn(th *sbThread, body func(*sbThread), ready chan<- error) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		runtime.LockOSThread()
-		err := s.setupThread(th)
-		ready <- err
-		if err != nil {
-			return
-		}
-		for atomic.LoadUint32(&s.gate) == 0 && !s.stopping.Load() {
-			sbFutexWait(&s.gate, 0)
-		}
-		if !s.stopping.Load() {
-			body(th)
-		}
+// run is th's thread: its role's loop, then its own schedstat.
+func (s *schbench) run(th *sbThread, body func(*sbThread)) func() {
+	return func() {
+		body(th)
 		if ss, err := readSchedstat(int(th.tid.Load())); err == nil {
 			th.delayNs, th.slices = ss.RunDelayNs, ss.RunCount
 		}
-	}()
+	}
 }
 
-func (s *schbench) setupThread(th *sbThread) error {
-	th.tid.Store(int64(unix.Gettid()))
-	if err := unix.SchedSetaffinity(0, &th.cpus); err != nil {
-		return fmt.Errorf("%s: sched_setaffinity: %w", th.comm, err)
+// setup runs on th's thread before the gate.
+func (s *schbench) setup(th *sbThread) func() error {
+	return func() error {
+		th.tid.Store(int64(unix.Gettid()))
+		if th.msg != nil && s.privN > 0 {
+			th.data = make([]uint64, 3*s.privN*s.privN) // first touched by this thread, as upstream
+		}
+		return nil
 	}
-	attr := *s.attr
-	attr.Size = unix.SizeofSchedAttr
-	attr.Flags = 0
-	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-		return fmt.Errorf("%s: sched_setattr (policy %d): %w", th.comm, attr.Policy, err)
-	}
-	name := append([]byte(th.comm), 0)
-	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
-		return fmt.Errorf("%s: prctl(PR_SET_NAME): %w", th.comm, err)
-	}
-	if th.msg != nil && s.privN > 0 {
-		th.data = make([]uint64, 3*s.privN*s.privN) // first touched by this thread, as upstream
-	}
-	return nil
-}
-
-// sbFutexWait waits while *addr == val, at most stopPoll. The ordinary
-// (not raw) syscall lets the runtime hand the P on, so a thread blocked
-// here never holds a P another thread needs.
-func sbFutexWait(addr *uint32, val uint32) {
-	ts := unix.NsecToTimespec(int64(stopPoll))
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait|futexPrivate, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
-}
-
-func sbFutexWake(addr *uint32, n int) {
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake|futexPrivate, uintptr(n), 0, 0, 0)
 }
 
 // post flips th's word blocked→running and wakes it only if that flip won.
@@ -303,7 +251,7 @@ func (s *schbench) wait(th *sbThread) bool {
 		if atomic.CompareAndSwapUint32(&th.futex, sbRunning, sbBlocked) {
 			return true
 		}
-		if s.stopping.Load() {
+		if s.team.stopping.Load() {
 			return false
 		}
 		sbFutexWait(&th.futex, sbBlocked)
@@ -357,7 +305,7 @@ func (s *schbench) messenger(m *sbThread) {
 	for {
 		atomic.StoreUint32(&m.futex, sbBlocked)
 		s.wakeAll(m)
-		if s.stopping.Load() {
+		if s.team.stopping.Load() {
 			s.wakeAll(m)
 			break
 		}
@@ -376,15 +324,15 @@ func (s *schbench) messenger(m *sbThread) {
 // seconds both issue the same number (spec A.15 asks to pick one).
 func (s *schbench) injector(m *sbThread) {
 	cur := 0
-	for !s.stopping.Load() {
+	for !s.team.stopping.Load() {
 		start := nowUs()
 		rate := s.rate.Load()
 		for i := range rate {
-			if s.stopping.Load() {
+			if s.team.stopping.Load() {
 				break
 			}
 			s.sleepUntil(start + i*usecPerSec/rate)
-			if s.stopping.Load() {
+			if s.team.stopping.Load() {
 				break
 			}
 			wt := m.workers[cur%len(m.workers)]
@@ -409,7 +357,7 @@ func (s *schbench) injector(m *sbThread) {
 
 // sleepUntil sleeps until the clock reads due µs or stop comes.
 func (s *schbench) sleepUntil(due int64) {
-	for !s.stopping.Load() {
+	for !s.team.stopping.Load() {
 		d := due - nowUs()
 		if d <= 0 {
 			return
@@ -438,7 +386,7 @@ func (s *schbench) msgAndWait(th *sbThread) int64 {
 		push(th.msg, th)
 	}
 	s.post(th.msg)
-	if s.stopping.Load() || !s.wait(th) || s.rpsMode && s.stopping.Load() {
+	if s.team.stopping.Load() || !s.wait(th) || s.rpsMode && s.team.stopping.Load() {
 		return 0 // woken by the end of the run: not a latency sample
 	}
 	if d := nowUs() - th.wakeUs.Load(); d > 0 {
@@ -449,7 +397,7 @@ func (s *schbench) msgAndWait(th *sbThread) int64 {
 
 func (s *schbench) worker(th *sbThread) {
 	start := nowUs()
-	for !s.stopping.Load() {
+	for !s.team.stopping.Load() {
 		n := s.msgAndWait(th)
 		if s.rpsMode && n == 0 {
 			continue
@@ -482,7 +430,7 @@ func (s *schbench) worker(th *sbThread) {
 
 // think is the simulated network sleep, in pieces of at most stopPoll.
 func (s *schbench) think() {
-	for left := s.sleep; left > 0 && !s.stopping.Load(); left -= stopPoll {
+	for left := s.sleep; left > 0 && !s.team.stopping.Load(); left -= stopPoll {
 		sleepFull(min(left, stopPoll))
 	}
 }
@@ -527,7 +475,7 @@ func (s *schbench) lockThisCPU() *uint32 {
 		l := (*uint32)(unsafe.Pointer(&s.locks[cpu*sbLockStride]))
 		for i := 1; !atomic.CompareAndSwapUint32(l, 0, 1); i++ {
 			spin(&relax, 1)
-			if i%1024 == 0 && s.stopping.Load() {
+			if i%1024 == 0 && s.team.stopping.Load() {
 				return nil
 			}
 		}

@@ -3,9 +3,7 @@ package workload
 import (
 	"bytes"
 	"math"
-	"runtime"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -25,8 +23,7 @@ func (s *schbench) Step() bool {
 		if s.auto > 0 {
 			s.readBusy() // the baseline
 		}
-		atomic.StoreUint32(&s.gate, 1)
-		sbFutexWake(&s.gate, math.MaxInt32)
+		s.team.open()
 	}
 	now := nowUs()
 	if now < s.nextUs {
@@ -209,28 +206,17 @@ func (s *schbench) autoScale() {
 	s.rate.Store(int64(target))
 }
 
-// shutdown stops every thread and waits until all have exited (bounded:
-// each waits at most stopPoll at a time). It reports whether all did.
+// shutdown stops every thread and reaps them; it reports whether all
+// exited. Message threads are posted so they leave their wait at once.
 func (s *schbench) shutdown() bool {
-	if s.reaped {
-		return true
-	}
 	if s.stopUs == 0 {
 		s.stopUs = nowUs()
 	}
-	s.stopping.Store(true)
-	sbFutexWake(&s.gate, math.MaxInt32)
+	s.team.stop()
 	for _, m := range s.msgs {
 		s.post(m)
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		s.reaped = true
-	case <-time.After(sbReapLimit):
-	}
-	return s.reaped
+	return s.team.reap()
 }
 
 // Finish stops and reaps the threads, then merges their histograms into
@@ -318,7 +304,7 @@ func (s *schbench) mode() string {
 // GOMAXPROCS and /proc/stat.
 func (s *schbench) Close() {
 	s.shutdown()
-	runtime.GOMAXPROCS(s.procs)
+	s.team.close()
 	if s.statFd >= 0 {
 		unix.Close(s.statFd)
 		s.statFd = -1

@@ -1,0 +1,144 @@
+package workload
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// threadTeam runs the internal threads of a work type that is one whole
+// program inside one worker process (Schbench, Taobench): each thread is a
+// goroutine locked to an OS thread of its own that takes the worker's
+// policy and nice (read from the worker's thread), a CPU mask and a comm,
+// then waits for the team's gate. New OS threads are cloned by the Go
+// runtime from a thread that predates the worker's prologue, so nothing is
+// inherited: each thread sets everything itself.
+type threadTeam struct {
+	attr     *unix.SchedAttr
+	gate     uint32
+	stopping atomic.Bool
+	wg       sync.WaitGroup
+	ready    chan error
+	started  int
+	procs    int // GOMAXPROCS to restore
+	reaped   bool
+}
+
+// teamReapLimit bounds the wait for a team's threads to exit.
+const teamReapLimit = 10 * time.Second
+
+// newThreadTeam prepares a team of up to n threads, with a P for each so
+// that no runnable thread waits for the Go scheduler.
+func newThreadTeam(n int) (*threadTeam, error) {
+	attr, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sched_getattr: %w", err)
+	}
+	tm := &threadTeam{attr: attr, ready: make(chan error, n), procs: runtime.GOMAXPROCS(0)}
+	runtime.GOMAXPROCS(max(tm.procs, n+2))
+	return tm, nil
+}
+
+// spawn starts one thread. The thread is never unlocked, so it ends with
+// its goroutine, taking its mask and policy along. setup runs on the
+// thread before the gate (its allocations are outside the measured loop).
+// body runs once the gate opens or the team stops, whichever comes first,
+// even after a failed setup (the spawner then stops the team), so a body
+// must return at once when it finds the team stopping: that is what lets
+// bodies count their own exits.
+func (tm *threadTeam) spawn(comm string, cpus *unix.CPUSet, setup func() error, body func()) {
+	tm.started++
+	tm.wg.Add(1)
+	go func() {
+		defer tm.wg.Done()
+		runtime.LockOSThread()
+		err := tm.setupThread(comm, cpus)
+		if err == nil && setup != nil {
+			err = setup()
+		}
+		tm.ready <- err
+		for atomic.LoadUint32(&tm.gate) == 0 && !tm.stopping.Load() {
+			sbFutexWait(&tm.gate, 0)
+		}
+		body()
+	}()
+}
+
+func (tm *threadTeam) setupThread(comm string, cpus *unix.CPUSet) error {
+	if err := unix.SchedSetaffinity(0, cpus); err != nil {
+		return fmt.Errorf("%s: sched_setaffinity: %w", comm, err)
+	}
+	attr := *tm.attr
+	attr.Size = unix.SizeofSchedAttr
+	attr.Flags = 0
+	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+		return fmt.Errorf("%s: sched_setattr (policy %d): %w", comm, attr.Policy, err)
+	}
+	name := append([]byte(comm), 0)
+	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
+		return fmt.Errorf("%s: prctl(PR_SET_NAME): %w", comm, err)
+	}
+	return nil
+}
+
+// wait returns the first setup error of the threads spawned so far.
+func (tm *threadTeam) wait() error {
+	var first error
+	for range tm.started {
+		if err := <-tm.ready; err != nil && first == nil {
+			first = err
+		}
+	}
+	tm.started = 0
+	return first
+}
+
+// open lets every thread past the gate.
+func (tm *threadTeam) open() {
+	atomic.StoreUint32(&tm.gate, 1)
+	sbFutexWake(&tm.gate, math.MaxInt32)
+}
+
+// stop tells every thread to finish (and any still at the gate to leave).
+func (tm *threadTeam) stop() {
+	tm.stopping.Store(true)
+	sbFutexWake(&tm.gate, math.MaxInt32)
+}
+
+// reap waits until every thread has exited, at most teamReapLimit (each
+// thread's waits are bounded, so only a bug makes it time out). It
+// reports whether all did.
+func (tm *threadTeam) reap() bool {
+	if tm.reaped {
+		return true
+	}
+	done := make(chan struct{})
+	go func() { tm.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		tm.reaped = true
+	case <-time.After(teamReapLimit):
+	}
+	return tm.reaped
+}
+
+// close gives back GOMAXPROCS; call it after reap.
+func (tm *threadTeam) close() { runtime.GOMAXPROCS(tm.procs) }
+
+// sbFutexWait waits while *addr == val, at most stopPoll. The ordinary
+// (not raw) syscall lets the runtime hand the P on, so a thread blocked
+// here never holds a P another thread needs.
+func sbFutexWait(addr *uint32, val uint32) {
+	ts := unix.NsecToTimespec(int64(stopPoll))
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait|futexPrivate, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
+}
+
+func sbFutexWake(addr *uint32, n int) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake|futexPrivate, uintptr(n), 0, 0, 0)
+}
