@@ -101,7 +101,7 @@ func rows() []row {
 		{Label: "idle worker anon RSS", AKey: "child_anon_kb"},
 		{Label: "idle worker private", AKey: "child_private_kb"},
 	}
-	return []row{
+	return append([]row{
 		{Name: "SpinWait", Section: sectionFidelity, Pin: true,
 			A: kt("SpinWait", 2, nil), B: cref("spin", 2),
 			Metrics: []metric{rate(goal{Min: 0.95})}},
@@ -166,7 +166,7 @@ func rows() []row {
 			A:       ktstarWork{Type: "Bursty", Workers: 1, Params: map[string]any{"burst_duration": time.Duration(0), "sleep_duration": time.Millisecond}, SampleOffset: time.Millisecond},
 			B:       cyclictest,
 			Metrics: timerLatency},
-	}
+	}, schbenchRows()...)
 }
 
 var timerLatency = []metric{
