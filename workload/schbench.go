@@ -3,6 +3,7 @@ package workload
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -118,25 +119,23 @@ func newSchbench(w *Worker) (Body, error) {
 	}
 	s.rpsMode = total > 0
 	s.rate.Store(total / int64(s.m))
-	if s.auto > 0 {
-		fd, err := unix.Open("/proc/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return nil, fmt.Errorf("auto_rps: open /proc/stat: %w", err)
-		}
-		s.statFd = fd
-	}
-	workerSet, err := sbCPUSet(wk.Ints("worker_cpus"), allowed)
-	if err != nil {
-		return nil, fmt.Errorf("worker_cpus: %w", err)
-	}
+	workerSet := sbCPUSet(wk.Ints("worker_cpus"), allowed)
 	top := sbTopCPU(allowed)
-	for _, c := range append(wk.Ints("worker_cpus"), wk.Ints("message_cpus")...) {
+	for _, c := range slices.Concat(wk.Ints("worker_cpus"), wk.Ints("message_cpus")) {
 		top = max(top, int(c))
 	}
 	s.nlocks = top + 1
 	s.locks = make([]byte, s.nlocks*sbLockStride)
+	var err error
 	if s.team, err = newThreadTeam(s.m * (s.t + 1)); err != nil {
 		return nil, err
+	}
+	if s.auto > 0 {
+		if s.statFd, err = unix.Open("/proc/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			s.statFd = -1
+			s.team.close()
+			return nil, fmt.Errorf("auto_rps: open /proc/stat: %w", err)
+		}
 	}
 	msgCPUs := wk.Ints("message_cpus")
 	for i := range s.m {
@@ -172,6 +171,10 @@ func newSchbench(w *Worker) (Body, error) {
 	}
 	if err := s.team.wait(); err != nil {
 		s.Close()
+		if len(msgCPUs) > 0 || len(wk.Ints("worker_cpus")) > 0 {
+			err = fmt.Errorf("%w (message_cpus = %s, worker_cpus = %s: each CPU must be online and in the worker's affinity)",
+				err, formatValue(msgCPUs), formatValue(wk.Ints("worker_cpus")))
+		}
 		return nil, err
 	}
 	return s, nil
@@ -189,22 +192,43 @@ func (s *schbench) sizeMatrices(kib, split int) error {
 	private := s.ops * split / 100
 	s.opsShared = s.ops - private
 	s.ops = private
-	if s.sharedN > 0 {
-		s.shared = make([]uint64, 3*s.sharedN*s.sharedN)
+	var err error
+	s.shared, err = sbMatrices(s.sharedN)
+	return err
+}
+
+// sbMatrices returns three n×n matrices in untouched anonymous memory, as
+// upstream's malloc gives them (mmap'd or fresh from the kernel): A and B
+// are only ever read, so every page of theirs is the kernel's zero page
+// and only C takes real memory, which is part of what upstream measures.
+func sbMatrices(n int) ([]uint64, error) {
+	if n == 0 {
+		return nil, nil
 	}
-	return nil
+	mem, err := unix.Mmap(-1, 0, 3*n*n*8, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("map %d×%d matrices (%d KiB): %w", n, n, 3*n*n*8/1024, err)
+	}
+	return unsafe.Slice((*uint64)(unsafe.Pointer(&mem[0])), 3*n*n), nil
+}
+
+// sbFree unmaps what sbMatrices mapped.
+func sbFree(m []uint64) {
+	if len(m) > 0 {
+		unix.Munmap(unsafe.Slice((*byte)(unsafe.Pointer(&m[0])), len(m)*8))
+	}
 }
 
 // sbCPUSet is list as a CPU set, or all of allowed when list is empty.
-func sbCPUSet(list []int64, allowed unix.CPUSet) (unix.CPUSet, error) {
+func sbCPUSet(list []int64, allowed unix.CPUSet) unix.CPUSet {
 	if len(list) == 0 {
-		return allowed, nil
+		return allowed
 	}
 	var set unix.CPUSet
 	for _, c := range list {
 		set.Set(int(c))
 	}
-	return set, nil
+	return set
 }
 
 func sbTopCPU(set unix.CPUSet) int {
@@ -231,10 +255,11 @@ func (s *schbench) run(th *sbThread, body func(*sbThread)) func() {
 func (s *schbench) setup(th *sbThread) func() error {
 	return func() error {
 		th.tid.Store(int64(unix.Gettid()))
-		if th.msg != nil && s.privN > 0 {
-			th.data = make([]uint64, 3*s.privN*s.privN) // first touched by this thread, as upstream
+		var err error
+		if th.msg != nil {
+			th.data, err = sbMatrices(s.privN)
 		}
-		return nil
+		return err
 	}
 }
 
@@ -321,11 +346,13 @@ func (s *schbench) messenger(m *sbThread) {
 // bursts them all at the top of the second; here request i of a window is
 // due i/rate s into it (issued late ones at once), so the requests
 // delivered by any moment are rate × elapsed, not a staircase: over whole
-// seconds both issue the same number (spec A.15 asks to pick one).
+// seconds both issue the same number (spec A.15 asks to pick one), and
+// upstream's windows also drift by however late each one ends.
 func (s *schbench) injector(m *sbThread) {
 	cur := 0
-	for !s.team.stopping.Load() {
-		start := nowUs()
+	// Windows follow one another on a fixed schedule, so a late wake-up
+	// delays requests but never drops them.
+	for start := nowUs(); !s.team.stopping.Load(); start += usecPerSec {
 		rate := s.rate.Load()
 		for i := range rate {
 			if s.team.stopping.Load() {
@@ -486,20 +513,18 @@ func (s *schbench) lockThisCPU() *uint32 {
 	}
 }
 
-// sbMatmul is C = A·B over three n×n matrices at the start of data, the
-// naive triple loop, storing into C on every inner step as upstream's
-// does (matmul sums in a register instead); in split mode these stores
-// are the cross-core line bouncing upstream intends.
+// sbMatmul is C = A·B over three n×n matrices at the start of data: the
+// naive triple loop, each row by sbRow, which stores the running sum into
+// C on every inner step as gcc's build of upstream does (matmul sums in a
+// register instead); in split mode those stores are the cross-core line
+// bouncing upstream intends.
 func sbMatmul(data []uint64, n int) {
+	if n == 0 {
+		return
+	}
 	nn := n * n
 	a, b, c := data[:nn], data[nn:2*nn], data[2*nn:3*nn]
 	for i := range n {
-		ai, ci := a[i*n:i*n+n], c[i*n:i*n+n]
-		for j := range ci {
-			ci[j] = 0
-			for k, av := range ai {
-				ci[j] += av * b[k*n+j]
-			}
-		}
+		sbRow(&a[i*n], &b[0], &c[i*n], n)
 	}
 }

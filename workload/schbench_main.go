@@ -301,9 +301,17 @@ func (s *schbench) mode() string {
 }
 
 // Close stops and reaps the threads if Finish did not, and gives back
-// GOMAXPROCS and /proc/stat.
+// the matrices (only once no thread can touch them), GOMAXPROCS and
+// /proc/stat.
 func (s *schbench) Close() {
-	s.shutdown()
+	if s.shutdown() {
+		for _, th := range s.workers {
+			sbFree(th.data)
+			th.data = nil
+		}
+		sbFree(s.shared)
+		s.shared = nil
+	}
 	s.team.close()
 	if s.statFd >= 0 {
 		unix.Close(s.statFd)

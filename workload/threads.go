@@ -72,7 +72,13 @@ func (tm *threadTeam) spawn(comm string, cpus *unix.CPUSet, setup func() error, 
 
 func (tm *threadTeam) setupThread(comm string, cpus *unix.CPUSet) error {
 	if err := unix.SchedSetaffinity(0, cpus); err != nil {
-		return fmt.Errorf("%s: sched_setaffinity: %w", comm, err)
+		var list []int
+		for c := range 1024 {
+			if cpus.IsSet(c) {
+				list = append(list, c)
+			}
+		}
+		return fmt.Errorf("%s thread: sched_setaffinity(%s): %w", comm, FormatCPUList(list), err)
 	}
 	attr := *tm.attr
 	attr.Size = unix.SizeofSchedAttr

@@ -171,3 +171,12 @@ func TestSchbenchInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestSchbenchOfflineCPU: a CPU list that passes the range check but
+// names a CPU the worker cannot use fails the spawn, naming the lists.
+func TestSchbenchOfflineCPU(t *testing.T) {
+	_, err := Spawn(Config{Workers: 1, Work: MustWork("Schbench", map[string]any{"worker_cpus": []int64{1000}})})
+	if err == nil || !strings.Contains(err.Error(), "sched_setaffinity(1000)") || !strings.Contains(err.Error(), "worker_cpus = [1000]") {
+		t.Fatalf("spawn with worker_cpus = [1000]: %v", err)
+	}
+}
