@@ -2,9 +2,9 @@ package starlib
 
 import (
 	"fmt"
+	"os"
 	"sync"
 
-	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
 )
@@ -48,6 +48,12 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 	}
 	s.spawned++
 	hv := &Handle{h: h, cfg: c, session: s, seq: s.spawned}
+	if fb := h.CgroupFallback(); fb != nil {
+		// Workers moved in after their start ran briefly outside the group:
+		// never silently, since a result may depend on it.
+		hv.cgroupFallback = fb.Error()
+		fmt.Fprintf(os.Stderr, "ktstar: warning: %s: %v\n", hv.Label(), fb)
+	}
 	s.handles = append(s.handles, hv)
 	return hv, nil
 }
@@ -64,11 +70,11 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		if g.removed {
 			return c, fmt.Errorf("cgroup %q was removed", g.name)
 		}
-		topo, err := s.topology()
+		tp, err := s.topology()
 		if err != nil {
 			return c, err
 		}
-		if c.Affinity, err = workload.ResolveAffinity(c.Affinity, topo, g.cpuset); err != nil {
+		if c.Affinity, err = workload.ResolveAffinity(c.Affinity, tp, g.cpuset); err != nil {
 			return c, fmt.Errorf("cgroup %q: %w", g.name, err)
 		}
 		c.Cgroup = g.m
@@ -93,6 +99,9 @@ type Handle struct {
 	// never reads the counters of a handle being torn down.
 	mu    sync.Mutex
 	state string // "spawned", "running" or "stopped"
+	// cgroupFallback says why the workers were not created inside their
+	// cgroup but moved in afterwards; empty when they were.
+	cgroupFallback string
 }
 
 // Label names the handle in progress lines and summaries: its number in
@@ -102,15 +111,15 @@ func (h *Handle) Label() string { return RunLabel(h.seq, h.cfg.Work.Name()) }
 // RunLabel is the name of spawn number seq of work type work.
 func RunLabel(seq int, work string) string { return fmt.Sprintf("#%d %s", seq, work) }
 
-// progressSources returns one progress line per running handle. A handle
+// progressGroups returns one progress line per running handle. A handle
 // being stopped shows no workers rather than waiting for the stop.
-func (s *Session) progressSources() []progress.Source {
-	var out []progress.Source
+func (s *Session) progressGroups() []ProgressGroup {
+	var out []ProgressGroup
 	for _, h := range s.handles {
 		if h.state != "running" {
 			continue
 		}
-		out = append(out, progress.Source{Name: h.Label(), Snapshot: func() []uint64 {
+		out = append(out, ProgressGroup{Name: h.Label(), Snapshot: func() []uint64 {
 			if !h.mu.TryLock() {
 				return nil
 			}
@@ -209,15 +218,11 @@ func (h *Handle) snapshot(_ *starlark.Thread, b *starlark.Builtin, args starlark
 
 func (h *Handle) setAffinity(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var i int
-	var cpus starlark.Value
+	var cpus cpuListParam
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "i", &i, "cpus", &cpus); err != nil {
 		return nil, err
 	}
-	list, err := cpuList(b.Name(), cpus)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.h.SetAffinity(i, list); err != nil {
+	if err := h.h.SetAffinity(i, cpus); err != nil {
 		return nil, err
 	}
 	return starlark.None, nil
@@ -241,7 +246,7 @@ func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlar
 	if err != nil {
 		return nil, err
 	}
-	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Workload: workloadJSON(h.cfg), Reports: reports})
+	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Workload: workloadJSON(h.cfg), Reports: reports, CgroupFallback: h.cgroupFallback})
 	return Reports(reports), nil
 }
 

@@ -26,12 +26,13 @@ package starlib
 import (
 	"context"
 	"fmt"
+	"time"
 
-	"github.com/ktstar/ktstar/progress"
+	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
-	"go.starlark.net/lib/time"
+	timelib "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
 )
 
@@ -53,10 +54,25 @@ type Options struct {
 	Args   []string          // the script's arguments (after `--`)
 	// Topology, when non-nil, replaces the host's for cpus, topo and
 	// affinity resolution (tests use sysfs fixtures).
-	Topology *workload.Topology
+	Topology *topo.Topology
 	// Progress shows the running handles while the script holds; nil
 	// shows nothing (not a terminal, --json pipelines, tests).
-	Progress *progress.Live
+	Progress Progress
+}
+
+// Progress shows the running spawns while a script holds (ktstar draws
+// them on a terminal). starlib only says what to show, not how.
+type Progress interface {
+	// Show displays groups for a hold of total (0 when unknown) until
+	// the returned function is called. A hold inside a hold keeps the
+	// outer display.
+	Show(total time.Duration, groups []ProgressGroup) (stop func())
+}
+
+// ProgressGroup is one running spawn as progress shows it.
+type ProgressGroup struct {
+	Name     string
+	Snapshot func() []uint64 // per-worker iteration counts
 }
 
 // Session is the state of one script run: the handles it spawned and the
@@ -66,7 +82,7 @@ type Session struct {
 	handles []*Handle
 	spawned int // handles spawned so far, which numbers them
 	runs    []Run
-	topo    *workload.Topology // read on first use
+	topo    *topo.Topology // read on first use
 	topoErr error
 	cg      cgroupState
 	checks  []CheckCall
@@ -78,6 +94,10 @@ type Run struct {
 	Handle   int               `json:"handle"` // the spawn's number in the run, from 1
 	Workload WorkloadJSON      `json:"workload"`
 	Reports  []workload.Report `json:"reports"`
+	// CgroupFallback, when set, says why the workers could not be created
+	// inside their cgroup (clone3 CLONE_INTO_CGROUP) and were moved in
+	// through cgroup.procs instead; a warning line said so at spawn.
+	CgroupFallback string `json:"cgroup_fallback,omitempty"`
 }
 
 // NewSession starts the state of one run.
@@ -103,7 +123,7 @@ func (s *Session) Predeclared() starlark.StringDict {
 		"checks":       s.checksModule(),
 		"params":       paramsDict(s.opts.Params),
 		"args":         argsList(s.opts.Args),
-		"time":         time.Module,
+		"time":         timelib.Module,
 		"json":         json.Module,
 		"math":         math.Module,
 	}

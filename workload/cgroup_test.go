@@ -5,23 +5,21 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // testGroup creates ktstar-<pid>/name in the host's cgroup v2 hierarchy,
 // destroyed (workers killed, groups removed) when the test ends.
 func testGroup(t *testing.T, name string) *cgroupfs.Manager {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup tests need root")
-	}
+	testenv.NeedCgroupV2(t)
 	root, err := cgroupfs.Default()
 	if err != nil {
-		t.Skipf("no cgroup v2 hierarchy: %v", err)
+		t.Fatal(err)
 	}
 	run, err := root.NewRun()
 	if err != nil {
@@ -57,7 +55,7 @@ func runInCgroup(t *testing.T, cg Cgroup) (*Handle, []Report) {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	waitProgress(t, h, 1)
 	reports, err := h.StopAndCollect()
 	if err != nil {
 		t.Fatal(err)

@@ -35,17 +35,18 @@ const (
 // sbThread is one message or worker thread's state (upstream's
 // thread_data). Fields another thread touches are atomic.
 type sbThread struct {
-	futex   uint32       // handshake word, beside the wake stamp as upstream
-	wakeUs  atomic.Int64 // the waker's timestamp, µs
-	next    atomic.Pointer[sbThread]
-	head    atomic.Pointer[sbThread] // message thread: workers waiting to be woken
-	reqs    atomic.Int64             // worker, RPS: requests queued by the injector
-	pending atomic.Int64             // worker, RPS: the injector's backlog count
-	loops   atomic.Uint64            // worker: completed requests
-	runUs   atomic.Int64             // worker: time since it started, µs
-	pageW   atomic.Uint64            // pipe pages this thread filled
-	issued  atomic.Uint64            // injector: requests queued
-	skipped atomic.Uint64            // injector: requests dropped for a backlog
+	futex     uint32       // handshake word, beside the wake stamp as upstream
+	wakeUs    atomic.Int64 // the waker's timestamp, µs
+	next      atomic.Pointer[sbThread]
+	head      atomic.Pointer[sbThread] // message thread: workers waiting to be woken
+	reqs      atomic.Int64             // worker, RPS: requests queued by the injector
+	pending   atomic.Int64             // worker, RPS: the injector's backlog count
+	loops     atomic.Uint64            // worker: completed requests
+	runUs     atomic.Int64             // worker: time since it started, µs
+	pageW     atomic.Uint64            // pipe pages this thread filled
+	contended atomic.Uint64            // worker: requests that found their CPU's lock held
+	issued    atomic.Uint64            // injector: requests queued
+	skipped   atomic.Uint64            // injector: requests dropped for a backlog
 
 	wakeup, request *hist.Hist
 	data            []uint64 // worker: private matrices
@@ -173,7 +174,7 @@ func newSchbench(w *Worker) (Body, error) {
 		s.Close()
 		if len(msgCPUs) > 0 || len(wk.Ints("worker_cpus")) > 0 {
 			err = fmt.Errorf("%w (message_cpus = %s, worker_cpus = %s: each CPU must be online and in the worker's affinity)",
-				err, formatValue(msgCPUs), formatValue(wk.Ints("worker_cpus")))
+				err, KindInts.spec().format(msgCPUs), KindInts.spec().format(wk.Ints("worker_cpus")))
 		}
 		return nil, err
 	}
@@ -366,7 +367,7 @@ func (s *schbench) injector(m *sbThread) {
 			cur++
 			if wt.pending.Load() > sbPendingMax {
 				m.skipped.Add(1)
-				sleepFull(100 * time.Microsecond)
+				sbSleep(100 * time.Microsecond)
 				continue
 			}
 			m.issued.Add(1)
@@ -389,7 +390,7 @@ func (s *schbench) sleepUntil(due int64) {
 		if d <= 0 {
 			return
 		}
-		sleepFull(min(time.Duration(d)*time.Microsecond, stopPoll))
+		sbSleep(min(time.Duration(d)*time.Microsecond, stopPoll))
 	}
 }
 
@@ -458,7 +459,7 @@ func (s *schbench) worker(th *sbThread) {
 // think is the simulated network sleep, in pieces of at most stopPoll.
 func (s *schbench) think() {
 	for left := s.sleep; left > 0 && !s.team.stopping.Load(); left -= stopPoll {
-		sleepFull(min(left, stopPoll))
+		sbSleep(min(left, stopPoll))
 	}
 }
 
@@ -467,7 +468,7 @@ func (s *schbench) think() {
 func (s *schbench) doWork(th *sbThread) bool {
 	var lock *uint32
 	if !s.skipLock {
-		if lock = s.lockThisCPU(); lock == nil {
+		if lock = s.lockThisCPU(th); lock == nil {
 			return false
 		}
 	}
@@ -495,12 +496,17 @@ func (s *schbench) doWork(th *sbThread) bool {
 
 // lockThisCPU spins on a try-lock of the current CPU's word and, once it
 // has it, starts over if the thread migrated meanwhile (spec A.5).
-func (s *schbench) lockThisCPU() *uint32 {
+func (s *schbench) lockThisCPU(th *sbThread) *uint32 {
 	var relax uint64
+	waited := false
 	for {
 		cpu := s.cpu() % s.nlocks
 		l := (*uint32)(unsafe.Pointer(&s.locks[cpu*sbLockStride]))
 		for i := 1; !atomic.CompareAndSwapUint32(l, 0, 1); i++ {
+			if !waited {
+				waited = true
+				th.contended.Add(1)
+			}
 			spin(&relax, 1)
 			if i%1024 == 0 && s.team.stopping.Load() {
 				return nil

@@ -243,6 +243,9 @@ func (s *schbench) Finish(r *Report) {
 	if rep.ElapsedS > 0 {
 		rep.AverageRPS = float64(loops) / rep.ElapsedS
 	}
+	for _, th := range s.workers {
+		rep.LockContended += th.contended.Load()
+	}
 	for _, m := range s.msgs {
 		rep.Issued += m.issued.Load()
 		rep.Skipped += m.skipped.Load()

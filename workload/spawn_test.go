@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/internal/testenv"
+	"github.com/ktstar/ktstar/topo"
 )
 
 // leakCheck fails the test if it leaves a child process or an open file
@@ -66,36 +69,6 @@ func childPids(t *testing.T) []string {
 	return out
 }
 
-// run spawns cfg, runs it for d and returns the reports.
-func run(t *testing.T, cfg Config, d time.Duration) []Report {
-	t.Helper()
-	h, err := Spawn(cfg)
-	if err != nil {
-		t.Fatalf("spawn: %v", err)
-	}
-	t.Cleanup(h.Close)
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(d)
-	rs, err := h.StopAndCollect()
-	if err != nil {
-		t.Fatalf("stop: %v", err)
-	}
-	if len(rs) != cfg.Workers {
-		t.Fatalf("got %d reports, want %d", len(rs), cfg.Workers)
-	}
-	return rs
-}
-
-func lastCPU(t *testing.T) int {
-	online, err := OnlineCPUs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return online[len(online)-1]
-}
-
 func TestWorkTypesReport(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -114,7 +87,7 @@ func TestWorkTypesReport(t *testing.T) {
 			if tc.name == "Bursty" {
 				work = MustWork("Bursty", map[string]any{"burst_duration": "5ms", "sleep_duration": "10ms"})
 			}
-			rs := run(t, Config{Workers: 4, Work: work}, 300*time.Millisecond)
+			rs := runFor(t, Config{Workers: 4, Work: work}, 300*time.Millisecond)
 			for i, r := range rs {
 				if !r.Completed || r.ExitInfo != nil {
 					t.Errorf("worker %d: completed=%v exit_info=%+v", i, r.Completed, r.ExitInfo)
@@ -160,8 +133,8 @@ func checkDistinctTid(t *testing.T, rs []Report, i int) {
 
 func TestExactAffinity(t *testing.T) {
 	leakCheck(t)
-	cpu := lastCPU(t)
-	rs := run(t, Config{Workers: 2, Work: MustWork("Mixed", nil), Affinity: Exact(cpu)}, 300*time.Millisecond)
+	cpu := testenv.CPU(t)
+	rs := runFor(t, Config{Workers: 2, Work: MustWork("Mixed", nil), Affinity: Exact(cpu)}, 300*time.Millisecond)
 	for i, r := range rs {
 		if !slices.Equal(r.CPUsUsed, []int{cpu}) || r.MigrationCount != 0 {
 			t.Errorf("worker %d: cpus_used %v, migrations %d; want [%d] and 0", i, r.CPUsUsed, r.MigrationCount, cpu)
@@ -171,8 +144,8 @@ func TestExactAffinity(t *testing.T) {
 
 func TestRandomSubsetAffinity(t *testing.T) {
 	leakCheck(t)
-	online, _ := OnlineCPUs()
-	rs := run(t, Config{Workers: 4, Work: MustWork("Mixed", nil), Affinity: RandomSubset(online, 1)}, 300*time.Millisecond)
+	online, _ := topo.OnlineCPUs()
+	rs := runFor(t, Config{Workers: 4, Work: MustWork("Mixed", nil), Affinity: RandomSubset(online, 1)}, 300*time.Millisecond)
 	for i, r := range rs {
 		if len(r.CPUsUsed) != 1 || !slices.Contains(online, r.CPUsUsed[0]) || r.MigrationCount != 0 {
 			t.Errorf("worker %d: cpus_used %v, migrations %d; want one CPU of %v", i, r.CPUsUsed, r.MigrationCount, online)
@@ -204,18 +177,17 @@ func TestPolicyVisibleFromOutside(t *testing.T) {
 			// A light load pinned to one CPU: real-time workers must not
 			// crowd out the test on a small machine.
 			cfg.Work = MustWork("Bursty", map[string]any{"burst_duration": "1ms", "sleep_duration": "5ms"})
-			cfg.Affinity = Exact(lastCPU(t))
+			cfg.Affinity = Exact(testenv.CPU(t))
 			hd, err := Spawn(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(hd.Close)
 			hd.Start()
-			time.Sleep(50 * time.Millisecond)
+			waitProgress(t, hd, 1) // each worker set its attributes before its first iteration
 			for _, pid := range hd.Pids() {
-				nice, _ := procStatField(t, pid, 19)
-				policy, _ := procStatField(t, pid, 41)
-				rtPrio, ok := procStatField(t, pid, 40)
+				st, ok := procStat(pid)
+				nice, policy, rtPrio := int64(st.Nice), int64(st.Policy), int64(st.RTPriority)
 				if !ok || nice != tc.nice || policy != tc.policy || rtPrio != tc.rtPriority {
 					t.Errorf("pid %d: nice %d policy %d rt_priority %d; want %d %d %d", pid, nice, policy, rtPrio, tc.nice, tc.policy, tc.rtPriority)
 				}
@@ -239,10 +211,9 @@ func TestKilledWorkerGetsSentinel(t *testing.T) {
 	}
 	t.Cleanup(hd.Close)
 	hd.Start()
-	time.Sleep(100 * time.Millisecond)
+	waitProgress(t, hd, 1)
 	victim := hd.Pids()[1]
 	unix.Kill(victim, unix.SIGKILL)
-	time.Sleep(100 * time.Millisecond)
 	rs, err := hd.StopAndCollect()
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +241,7 @@ func TestUnresponsiveWorkerTimesOut(t *testing.T) {
 	t.Cleanup(hd.Close)
 	hd.collectLimit = 500 * time.Millisecond
 	hd.Start()
-	time.Sleep(100 * time.Millisecond)
+	waitProgress(t, hd, 1)
 	// A stopped task never answers the stop word; only SIGKILL ends it.
 	unix.Kill(hd.Pids()[0], unix.SIGSTOP)
 	t0 := time.Now()
@@ -333,7 +304,7 @@ func TestSnapshotAndSetAffinity(t *testing.T) {
 		t.Errorf("before start: %v", s)
 	}
 	hd.Start()
-	cpu := lastCPU(t)
+	cpu := testenv.CPU(t)
 	if err := hd.SetAffinity(1, []int{cpu}); err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +350,7 @@ func waitFor(t *testing.T, ok func([]uint64) bool, snap func() []uint64) []uint6
 }
 
 func TestBadConfigSpawnsNothing(t *testing.T) {
-	online, _ := OnlineCPUs()
+	online, _ := topo.OnlineCPUs()
 	offline := online[len(online)-1] + 1
 	n := func(v int) *int { return &v }
 	for _, tc := range []struct {
@@ -445,11 +416,8 @@ func TestLoopDoesNotAllocate(t *testing.T) {
 	for _, typ := range Types() {
 		t.Run(typ.Name, func(t *testing.T) {
 			leakCheck(t)
-			w := exampleWork(typ)
-			if typ.Name == "Bursty" {
-				w = MustWork("Bursty", map[string]any{"burst_duration": "2ms", "sleep_duration": "2ms"})
-			}
-			affinity := Exact(lastCPU(t))
+			w := typ.ExampleWork()
+			affinity := Exact(testenv.CPU(t))
 			switch typ.Name {
 			case "SmtSiblingSpin": // refuses a mask that is not one core's threads
 				affinity = Inherit()
@@ -460,7 +428,7 @@ func TestLoopDoesNotAllocate(t *testing.T) {
 			if typ.Cgroups != nil { // CgroupChurn: its groups go below a test run group
 				cfg.CgroupParent = testGroup(t, "alloc").Parent()
 			}
-			rs := run(t, cfg, 200*time.Millisecond)
+			rs := runFor(t, cfg, 200*time.Millisecond)
 			for i, r := range rs {
 				// Some types starve some of their own workers by design
 				// (priority inversion), so only completion is required.

@@ -3,7 +3,6 @@ package workload
 import (
 	"fmt"
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -39,7 +38,7 @@ type tbSlot struct {
 // of misses whatever its class: the hit ratio is capacity / key range, as
 // in ktstr's one FIFO per shard.
 type tbShard struct {
-	mu    sync.Mutex
+	mu    sbMutex
 	slots [len(tbSizes)][]tbSlot
 	head  [len(tbSizes)]int
 	_     [64]byte
@@ -51,7 +50,7 @@ type tbClient struct {
 	sink                     uint64
 	key                      int64
 	class                    int
-	reply                    chan struct{}
+	served                   uint32 // 1 once a dispatcher answered the miss
 	_                        [64]byte
 }
 
@@ -66,13 +65,18 @@ type taobench struct {
 	objects, keys uint64
 	bytes         uint64
 	sleep         time.Duration
-	queue         chan *tbClient
-	clientsLeft   sync.WaitGroup // the clients still in their loop
-	started       bool
-	startNs       int64
-	stopNs        int64
-	units         uint64
-	closed        bool
+	// The miss queue: a ring with a slot per client (each has at most one
+	// miss queued), under qmu; dispatchers wait on qseq, bumped per push.
+	qmu         sbMutex
+	ring        []*tbClient
+	qhead, qlen int
+	qseq        uint32
+	qclosed     atomic.Bool
+	liveClients atomic.Int32 // clients still in their loop
+	started     bool
+	startNs     int64
+	stopNs      int64
+	units       uint64
 }
 
 func newTaobench(w *Worker) (Body, error) {
@@ -93,7 +97,7 @@ func newTaobench(w *Worker) (Body, error) {
 	t := &taobench{
 		w: w, slow: slow, objects: objects, keys: keys,
 		sleep: time.Duration(wk.Int("slow_path_sleep_us")) * time.Microsecond,
-		queue: make(chan *tbClient, clients),
+		ring:  make([]*tbClient, clients),
 	}
 	t.where = make([]int32, t.keys)
 	t.whereClass = make([]uint8, t.keys)
@@ -122,12 +126,12 @@ func newTaobench(w *Worker) (Body, error) {
 		return nil, err
 	}
 	for i := range clients {
-		c := &tbClient{rng: uint64(i+1) * 0x9E3779B97F4A7C15, reply: make(chan struct{}, 1)}
+		c := &tbClient{rng: uint64(i+1) * 0x9E3779B97F4A7C15}
 		t.clients = append(t.clients, c)
-		t.clientsLeft.Add(1)
+		t.liveClients.Add(1)
 		t.team.spawn("tao-client", &allowed, nil, func() {
-			defer t.clientsLeft.Done()
 			t.client(c)
+			t.clientLeft()
 		})
 	}
 	for range slow {
@@ -193,7 +197,7 @@ func tbClass(rng *uint64) int {
 // get looks key up and reads every byte of a hit's value.
 func (t *taobench) get(c *tbClient, key int64) bool {
 	sh := &t.shards[key%tbShards]
-	sh.mu.Lock()
+	sh.mu.lock()
 	i := t.where[key]
 	if i >= 0 {
 		buf := sh.slots[t.whereClass[key]][i].buf
@@ -202,7 +206,7 @@ func (t *taobench) get(c *tbClient, key int64) bool {
 			c.sink += v
 		}
 	}
-	sh.mu.Unlock()
+	sh.mu.unlock()
 	return i >= 0
 }
 
@@ -210,11 +214,11 @@ func (t *taobench) get(c *tbClient, key int64) bool {
 // oldest value of that class in the key's shard.
 func (t *taobench) insert(key int64, c int) {
 	sh := &t.shards[key%tbShards]
-	sh.mu.Lock()
+	sh.mu.lock()
 	if old := t.where[key]; old >= 0 {
 		// Another dispatcher filled it meanwhile: refill in place.
 		fill(sh.slots[t.whereClass[key]][old].buf, byte(key))
-		sh.mu.Unlock()
+		sh.mu.unlock()
 		return
 	}
 	for len(sh.slots[c]) == 0 {
@@ -230,7 +234,7 @@ func (t *taobench) insert(key int64, c int) {
 	fill(slot.buf, byte(key))
 	t.where[key] = int32(i)
 	t.whereClass[key] = uint8(c)
-	sh.mu.Unlock()
+	sh.mu.unlock()
 }
 
 // client is one closed-loop connection: GET a uniform key; a hit is
@@ -246,20 +250,67 @@ func (t *taobench) client(c *tbClient) {
 		}
 		c.misses.Add(1)
 		c.key, c.class = key, tbClass(&c.rng)
-		t.queue <- c
-		<-c.reply
+		atomic.StoreUint32(&c.served, 0)
+		t.push(c)
+		for atomic.LoadUint32(&c.served) == 0 {
+			sbFutexWait(&c.served, 0)
+		}
 		c.slow.Add(1)
+	}
+}
+
+// clientLeft closes the queue once the last client has left its loop:
+// the dispatchers then drain it and exit (the deadlock-free order).
+func (t *taobench) clientLeft() {
+	if t.liveClients.Add(-1) == 0 {
+		t.qmu.lock()
+		t.qclosed.Store(true)
+		atomic.AddUint32(&t.qseq, 1)
+		t.qmu.unlock()
+		sbFutexWake(&t.qseq, math.MaxInt32)
+	}
+}
+
+func (t *taobench) push(c *tbClient) {
+	t.qmu.lock()
+	t.ring[(t.qhead+t.qlen)%len(t.ring)] = c
+	t.qlen++
+	atomic.AddUint32(&t.qseq, 1)
+	t.qmu.unlock()
+	sbFutexWake(&t.qseq, 1)
+}
+
+// pop takes the oldest miss, waiting for one; nil once the queue is
+// closed and empty.
+func (t *taobench) pop() *tbClient {
+	for {
+		t.qmu.lock()
+		if t.qlen > 0 {
+			c := t.ring[t.qhead]
+			t.qhead = (t.qhead + 1) % len(t.ring)
+			t.qlen--
+			t.qmu.unlock()
+			return c
+		}
+		seq := atomic.LoadUint32(&t.qseq)
+		closed := t.qclosed.Load()
+		t.qmu.unlock()
+		if closed {
+			return nil
+		}
+		sbFutexWait(&t.qseq, seq)
 	}
 }
 
 // dispatcher serves misses until the queue is closed and drained.
 func (t *taobench) dispatcher() {
-	for c := range t.queue {
+	for c := t.pop(); c != nil; c = t.pop() {
 		if t.sleep > 0 {
-			sleepFull(t.sleep)
+			sbSleep(t.sleep)
 		}
 		t.insert(c.key, c.class)
-		c.reply <- struct{}{}
+		atomic.StoreUint32(&c.served, 1)
+		sbFutexWake(&c.served, 1)
 	}
 }
 
@@ -280,21 +331,13 @@ func (t *taobench) Step() bool {
 	return true
 }
 
-// shutdown stops in the order that cannot deadlock: clients first (each
-// finishes its outstanding miss, which the dispatchers still serve), then
-// the dispatchers, by closing the queue once every client has left.
+// shutdown stops the clients; the last one to leave closes the queue
+// (clientLeft), after which the dispatchers drain it and exit.
 func (t *taobench) shutdown() bool {
-	if !t.closed {
-		t.closed = true
-		if t.stopNs == 0 {
-			t.stopNs = nanotime()
-		}
-		t.team.stop()
-		go func() {
-			t.clientsLeft.Wait()
-			close(t.queue)
-		}()
+	if t.stopNs == 0 {
+		t.stopNs = nanotime()
 	}
+	t.team.stop()
 	return t.team.reap()
 }
 

@@ -34,7 +34,7 @@ type threadTeam struct {
 const teamReapLimit = 10 * time.Second
 
 // newThreadTeam prepares a team of up to n threads, with a P for each so
-// that no runnable thread waits for the Go scheduler.
+// that no runnable or blocked thread waits for the Go scheduler.
 func newThreadTeam(n int) (*threadTeam, error) {
 	attr, err := unix.SchedGetAttr(0, 0)
 	if err != nil {
@@ -137,14 +137,55 @@ func (tm *threadTeam) reap() bool {
 // close gives back GOMAXPROCS; call it after reap.
 func (tm *threadTeam) close() { runtime.GOMAXPROCS(tm.procs) }
 
-// sbFutexWait waits while *addr == val, at most stopPoll. The ordinary
-// (not raw) syscall lets the runtime hand the P on, so a thread blocked
-// here never holds a P another thread needs.
+// The team's waits use raw system calls, as the workers' synchronisation
+// waits do (sys_linux.go): the runtime is not told the thread blocks, so
+// it neither hands the thread's P on nor has to find one (or start a new
+// OS thread, a heap allocation) when the wait ends. newThreadTeam gives
+// every thread a P of its own, so holding it while blocked costs nothing.
+// A wait longer than 10 ms is interrupted by sysmon's preemption signal:
+// every caller loops.
+
+// sbFutexWait waits while *addr == val, at most stopPoll.
 func sbFutexWait(addr *uint32, val uint32) {
 	ts := unix.NsecToTimespec(int64(stopPoll))
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait|futexPrivate, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
+	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait|futexPrivate, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
 }
 
 func sbFutexWake(addr *uint32, n int) {
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake|futexPrivate, uintptr(n), 0, 0, 0)
+	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake|futexPrivate, uintptr(n), 0, 0, 0)
+}
+
+// sbSleep sleeps for d (at most stopPoll at a time is the caller's rule),
+// resuming after interruptions until it has elapsed.
+func sbSleep(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	for {
+		var rem unix.Timespec
+		_, _, e := unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), uintptr(unsafe.Pointer(&rem)), 0)
+		if e != unix.EINTR {
+			return
+		}
+		ts = rem
+	}
+}
+
+// sbMutex is a futex mutex (0 free, 1 held, 2 held with waiters) for the
+// team's threads: a contended sync.Mutex parks the goroutine, which hands
+// its P and OS thread around inside the runtime.
+type sbMutex struct{ v uint32 }
+
+func (m *sbMutex) lock() {
+	if atomic.CompareAndSwapUint32(&m.v, 0, 1) {
+		return
+	}
+	for atomic.SwapUint32(&m.v, 2) != 0 {
+		sbFutexWait(&m.v, 2)
+	}
+}
+
+func (m *sbMutex) unlock() {
+	if atomic.AddUint32(&m.v, ^uint32(0)) != 0 {
+		atomic.StoreUint32(&m.v, 0)
+		sbFutexWake(&m.v, 1)
+	}
 }

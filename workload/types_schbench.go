@@ -45,6 +45,7 @@ var schbenchTypes = []Type{
 			{Name: "message_cpus", Kind: KindInts, Default: []int64{}, Min: 0, Max: 1023, Doc: "CPUs message thread i is pinned to, round-robin (-M); [] = the worker's affinity"},
 			{Name: "worker_cpus", Kind: KindInts, Default: []int64{}, Min: 0, Max: 1023, Doc: "CPUs worker threads may run on (-W); [] = the worker's affinity"},
 		},
+		Example: map[string]any{"cache_footprint_kib": 16, "operations": 1, "sleep_usec": 10},
 		Validate: func(w Work) error {
 			if w.Int("pipe_bytes") > 0 && (w.Int("requests_per_sec") > 0 || w.Int("auto_rps") > 0) {
 				return fmt.Errorf("pipe_bytes = %d needs requests_per_sec = 0 and auto_rps = 0 (pipe mode uses the default handshake)", w.Int("pipe_bytes"))
@@ -74,6 +75,10 @@ type SchbenchReport struct {
 	RPS SchbenchHist `json:"rps"`
 	// Requests is the sum of the worker threads' loop counters.
 	Requests uint64 `json:"requests"`
+	// LockContended counts requests that found their CPU's lock held and
+	// spun for it. Between threads confined to one CPU that can only be a
+	// holder preempted with the lock, the cost upstream builds in.
+	LockContended uint64 `json:"lock_contended"`
 	// RPS modes: requests the message threads queued, and those they
 	// dropped because the worker already had more than 128 pending.
 	Issued  uint64 `json:"issued,omitempty"`

@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/hist"
 )
 
 // runSchbench runs one Schbench worker for d and returns its report.
 func runSchbench(t *testing.T, params map[string]any, d time.Duration) (Report, *SchbenchReport) {
 	t.Helper()
-	r := runWork(t, Config{Workers: 1, Work: MustWork("Schbench", params)}, d)[0]
+	r := runFor(t, Config{Workers: 1, Work: MustWork("Schbench", params)}, d)[0]
 	if r.Schbench == nil {
 		t.Fatalf("report has no schbench figures: %+v", r)
 	}
@@ -79,30 +81,47 @@ func TestSchbenchDefault(t *testing.T) {
 }
 
 // TestSchbenchLockHeldAcrossPreemption pins two workers to one CPU: with
-// the per-CPU lock a worker preempted mid-request keeps the lock, and the
-// one that preempted it spins until it runs again, so request latency
-// rises against skip_locking. Runs alternate so load affects both alike;
-// only the direction is asserted.
+// the per-CPU lock a worker preempted mid-request keeps the lock, so the
+// one that preempted it finds it held (counted: between threads of one
+// CPU nothing else can hold it) and spins until the holder runs again, so
+// request latency rises against skip_locking. Runs alternate so that load
+// falls on both alike, and each side's histograms are merged over the
+// pairs (as two --json results can be) before p99 and the mean are
+// compared; only the direction is asserted. A stall of the shared machine
+// can swamp three pairs, so up to nine are pooled before judging.
 func TestSchbenchLockHeldAcrossPreemption(t *testing.T) {
-	var one unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &one); err != nil || one.Count() < 2 {
-		t.Skip("needs 2 CPUs")
+	var mask unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &mask); err != nil || !mask.IsSet(0) || !mask.IsSet(1) {
+		t.Skip("needs CPUs 0 and 1")
 	}
-	var sum [2]float64 // mean request latency, locked and not
-	var p99 [2]uint64
-	for range 2 {
+	pooled := [2]*hist.Hist{hist.MustNew(hist.Schbench), hist.MustNew(hist.Schbench)}
+	higher := func() bool {
+		return pooled[0].Percentile(99) > pooled[1].Percentile(99) && pooled[0].Mean() > pooled[1].Mean()
+	}
+	for pair := 1; pair <= 9 && (pair <= 3 || pair%3 != 1 || !higher()); pair++ {
 		for i, skip := range []bool{false, true} {
 			_, s := runSchbench(t, map[string]any{"worker_threads": 2, "skip_locking": skip, "worker_cpus": []int64{1}, "message_cpus": []int64{0}}, time.Second)
-			if s.Request.Count == 0 {
-				t.Fatalf("skip_locking = %v: no requests", skip)
+			if skip && s.LockContended != 0 || !skip && s.LockContended == 0 {
+				t.Errorf("skip_locking = %v: %d of %d requests found the lock held", skip, s.LockContended, s.Requests)
 			}
-			sum[i] += float64(s.Request.Sum) / float64(s.Request.Count)
-			p99[i] += s.Request.P99
+			h, err := s.Request.Hist()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pooled[i].Merge(h); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	t.Logf("mean request latency: locked %.0f µs, unlocked %.0f µs; p99 sums %d vs %d", sum[0]/2, sum[1]/2, p99[0], p99[1])
-	if p99[0] <= p99[1] {
-		t.Errorf("request p99 with the per-CPU lock (%d µs over two runs) is not above skip_locking's (%d µs)", p99[0], p99[1])
+	locked, unlocked := pooled[0], pooled[1]
+	t.Logf("request p99 locked %d µs, unlocked %d µs; mean %.0f vs %.0f µs (%d and %d requests)",
+		locked.Percentile(99), unlocked.Percentile(99), locked.Mean(), unlocked.Mean(), locked.Count(), unlocked.Count())
+	if locked.Count() == 0 || unlocked.Count() == 0 {
+		t.Fatal("no requests")
+	}
+	if !higher() {
+		t.Errorf("request p99 / mean with the per-CPU lock (%d / %.0f µs) are not above skip_locking's (%d / %.0f µs)",
+			locked.Percentile(99), locked.Mean(), unlocked.Percentile(99), unlocked.Mean())
 	}
 }
 
@@ -135,18 +154,16 @@ func TestSchbenchPipe(t *testing.T) {
 
 // TestSchbenchRPS: 100 requests/s for 3 s delivers 300 ± 15: the rate
 // times the measured run (3 s give or take the stop's delay). Requests are
-// light (a 16 KiB footprint, no sleep) so that a loaded machine still
-// completes them all.
+// light (a 16 KiB footprint, no sleep) so that a loaded machine keeps up.
 func TestSchbenchRPS(t *testing.T) {
 	_, s := runSchbench(t, map[string]any{"requests_per_sec": 100, "cache_footprint_kib": 16, "operations": 1, "sleep_usec": 0}, 3*time.Second)
 	want := 100 * s.ElapsedS
 	t.Logf("%d issued, %d completed in %.3f s", s.Issued, s.Requests, s.ElapsedS)
-	if math.Abs(float64(s.Issued)-want) > 15 || s.ElapsedS < 2.9 {
-		t.Errorf("%d requests issued in %.3f s at 100/s; want %.0f ± 15", s.Issued, s.ElapsedS, want)
+	if math.Abs(float64(s.Requests)-want) > 15 || math.Abs(float64(s.Issued)-want) > 15 || s.ElapsedS < 2.9 {
+		t.Errorf("%d requests issued, %d completed in %.3f s at 100/s; want %.0f ± 15", s.Issued, s.Requests, s.ElapsedS, want)
 	}
-	// A request issued just before stop may be left undone.
-	if s.Requests > s.Issued || s.Requests+uint64(s.WorkerThreads) < s.Issued || s.Skipped != 0 {
-		t.Errorf("%d issued, %d skipped, %d completed; want all completed but the last per worker", s.Issued, s.Skipped, s.Requests)
+	if s.Requests > s.Issued || s.Skipped != 0 {
+		t.Errorf("%d issued, %d skipped, %d completed; want none skipped, no more completed than issued", s.Issued, s.Skipped, s.Requests)
 	}
 	if s.Mode != "rps" || s.RPS.Count == 0 || s.RPS.P50 < 90 || s.RPS.P50 > 110 {
 		t.Errorf("mode %q, RPS samples %d with p50 %d; want rps mode, p50 ≈ 100", s.Mode, s.RPS.Count, s.RPS.P50)

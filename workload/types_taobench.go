@@ -23,6 +23,7 @@ var taobenchTypes = []Type{
 			{Name: "target_hit_pct", Kind: KindInt, Default: int64(90), Min: 1, Max: 99, Doc: "hit ratio the key range is sized for: keys = ceil(objects / target)"},
 			{Name: "slow_path_sleep_us", Kind: KindInt, Default: int64(100), Min: 0, Max: 100_000, Doc: "simulated backing-store fetch per miss in µs; 0 = a pure thread hop"},
 		},
+		Example: map[string]any{"cache_capacity_mib": 1, "slow_path_sleep_us": 10},
 		Validate: func(w Work) error {
 			if _, keys := tbSizing(w); keys > tbMaxKeys {
 				return fmt.Errorf("dataset_mib = %d with target_hit_pct = %d makes %d keys, more than %d (a larger target or a smaller dataset fits)", w.Int("dataset_mib"), w.Int("target_hit_pct"), keys, tbMaxKeys)

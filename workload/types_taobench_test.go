@@ -11,7 +11,7 @@ import (
 // far smaller than the dataset its keys were drawn for.
 func TestTaobenchHitRatio(t *testing.T) {
 	run := func(cacheMiB int) *TaobenchReport {
-		r := runWork(t, Config{Workers: 1, Work: MustWork("Taobench", map[string]any{"cache_capacity_mib": cacheMiB, "dataset_mib": 16, "client_threads": 2})}, time.Second)[0]
+		r := runFor(t, Config{Workers: 1, Work: MustWork("Taobench", map[string]any{"cache_capacity_mib": cacheMiB, "dataset_mib": 16, "client_threads": 2})}, time.Second)[0]
 		tb := r.Taobench
 		if tb == nil || r.Counters["taobench_threads_not_reaped"] != 0 {
 			t.Fatalf("no taobench report, or threads left: %+v", r)

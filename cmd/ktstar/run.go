@@ -17,7 +17,7 @@ import (
 	"github.com/ktstar/ktstar/engine"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
-	"github.com/ktstar/ktstar/workload"
+	"github.com/ktstar/ktstar/topo"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,7 +63,7 @@ func (s *signals) stop() (syscall.Signal, bool) {
 // run executes a script and reports its result.
 func (c *cli) run(path string) int {
 	live := c.live()
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: live})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: sessionProgress(live)})
 	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -176,7 +176,7 @@ func host() hostFacts {
 	if unix.Uname(&u) == nil {
 		h.KernelRelease = unix.ByteSliceToString(u.Release[:])
 	}
-	if cpus, err := workload.OnlineCPUs(); err == nil {
+	if cpus, err := topo.OnlineCPUs(); err == nil {
 		h.CPUCount = len(cpus)
 	}
 	h.CPUModel = cpuModel()

@@ -27,6 +27,26 @@ func (c *cli) live() *progress.Live {
 	return nil
 }
 
+// liveProgress draws a session's progress groups with a progress.Live.
+type liveProgress struct{ l *progress.Live }
+
+// Show converts the groups to progress sources.
+func (p liveProgress) Show(total time.Duration, groups []starlib.ProgressGroup) func() {
+	sources := make([]progress.Source, len(groups))
+	for i, g := range groups {
+		sources[i] = progress.Source(g)
+	}
+	return p.l.Show(total, sources)
+}
+
+// sessionProgress is live as a session's Progress: nil when live is.
+func sessionProgress(live *progress.Live) starlib.Progress {
+	if live == nil {
+		return nil
+	}
+	return liveProgress{live}
+}
+
 // runUnits splits a stopped spawn into its groups and cgroups, named
 // after the spawn ("#1 SpinWait", "#2 FutexPingPong group 1").
 func runUnits(r starlib.Run) []checks.Unit {
