@@ -24,8 +24,8 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	var (
 		workers int
 		work    = WorkValue{}
-		aff     = AffinityValue{workload.Inherit()}
-		policy  = PolicyValue{workload.Normal()}
+		aff     = AffinityValue{A: workload.Inherit()}
+		policy  = PolicyValue{P: workload.Normal()}
 		nice    starlark.Value
 		comm    string
 	)
@@ -51,18 +51,21 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err := check.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	return WorkloadValue{cfg}, nil
+	return WorkloadValue{C: cfg}, nil
 }
 
 // WorkloadValue is the Starlark value of a spawn request; immutable.
-type WorkloadValue struct{ C workload.Config }
+type WorkloadValue struct {
+	immutable
+	C workload.Config
+}
 
 var _ starlark.HasAttrs = WorkloadValue{}
 
 // String renders the constructor call with every field.
 func (w WorkloadValue) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "workload(workers = %d, work = %s, affinity = %s, policy = %s, nice = ", w.C.Workers, w.C.Work, AffinityValue{w.C.Affinity}, PolicyValue{w.C.Policy})
+	fmt.Fprintf(&b, "workload(workers = %d, work = %s, affinity = %s, policy = %s, nice = ", w.C.Workers, w.C.Work, AffinityValue{A: w.C.Affinity}, PolicyValue{P: w.C.Policy})
 	if w.C.Nice != nil {
 		fmt.Fprintf(&b, "%d", *w.C.Nice)
 	} else {
@@ -74,12 +77,6 @@ func (w WorkloadValue) String() string {
 
 // Type returns "workload".
 func (w WorkloadValue) Type() string { return "workload" }
-
-// Freeze does nothing: workloads are immutable.
-func (w WorkloadValue) Freeze() {}
-
-// Truth is always true.
-func (w WorkloadValue) Truth() starlark.Bool { return true }
 
 // Hash hashes the rendered value.
 func (w WorkloadValue) Hash() (uint32, error) { return starlark.String(w.String()).Hash() }
@@ -97,9 +94,9 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 	case "work":
 		return WorkValue{w.C.Work}, nil
 	case "affinity":
-		return AffinityValue{w.C.Affinity}, nil
+		return AffinityValue{A: w.C.Affinity}, nil
 	case "policy":
-		return PolicyValue{w.C.Policy}, nil
+		return PolicyValue{P: w.C.Policy}, nil
 	case "nice":
 		if w.C.Nice == nil {
 			return starlark.None, nil
