@@ -40,7 +40,7 @@ var schbenchTypes = []Type{
 			{Name: "pipe_bytes", Kind: KindInt, Default: int64(0), Min: 0, Max: sbMaxPipe, Doc: "pipe mode: bytes each side writes per transfer (-p); 0 = off"},
 			{Name: "split_percent", Kind: KindInt, Default: int64(100), Min: 0, Max: 100, Doc: "% of the footprint private per worker, the rest one shared buffer (--split); 100 = all private, upstream's default"},
 			{Name: "warmup_secs", Kind: KindInt, Default: int64(0), Min: 0, Max: sbMaxSecs, Doc: "seconds after which all statistics are cleared once (-w); ignored in RPS and pipe modes"},
-			{Name: "interval_secs", Kind: KindInt, Default: int64(0), Min: 0, Max: sbMaxSecs, Doc: "seconds between interim lines kept in the report (-i); 0 = none"},
+			{Name: "interval_secs", Kind: KindInt, Default: int64(0), Min: 0, Max: sbMaxSecs, Doc: "seconds between interim lines kept in the report (-i); 0 = none (each line allocates a little, in the main thread)"},
 			{Name: "zero_secs", Kind: KindInt, Default: int64(0), Min: 0, Max: sbMaxSecs, Doc: "clear statistics every N seconds (-z); 0 = never"},
 			{Name: "message_cpus", Kind: KindInts, Default: []int64{}, Min: 0, Max: 1023, Doc: "CPUs message thread i is pinned to, round-robin (-M); [] = the worker's affinity"},
 			{Name: "worker_cpus", Kind: KindInts, Default: []int64{}, Min: 0, Max: 1023, Doc: "CPUs worker threads may run on (-W); [] = the worker's affinity"},

@@ -199,3 +199,27 @@ func TestSchbenchOfflineCPU(t *testing.T) {
 		t.Fatalf("spawn with worker_cpus = [1023]: %v", err)
 	}
 }
+
+// TestSchbenchWarmupAndIntervals: warm-up clears the histograms once but
+// keeps the loop counters, and interval lines come once per interval.
+func TestSchbenchWarmupAndIntervals(t *testing.T) {
+	light := map[string]any{"cache_footprint_kib": 16, "operations": 1, "sleep_usec": 10}
+	with := func(k string, v any) map[string]any {
+		m := map[string]any{k: v}
+		for lk, lv := range light {
+			m[lk] = lv
+		}
+		return m
+	}
+	_, s := runSchbench(t, with("warmup_secs", 1), 2500*time.Millisecond)
+	if s.Requests == 0 || s.Request.Count >= s.Requests {
+		t.Errorf("warm-up: %d request samples of %d requests; want the first second's cleared", s.Request.Count, s.Requests)
+	}
+	_, s = runSchbench(t, with("interval_secs", 1), 2500*time.Millisecond)
+	if len(s.Intervals) == 0 || float64(len(s.Intervals)) > math.Floor(s.ElapsedS) {
+		t.Fatalf("%d interval lines over %.2f s; want one a second", len(s.Intervals), s.ElapsedS)
+	}
+	if in := s.Intervals[0]; in.AtS < 1 || in.RequestP50 == 0 {
+		t.Errorf("first interval line %+v", in)
+	}
+}

@@ -36,7 +36,7 @@ func TestImportRules(t *testing.T) {
 		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "internal/cpulist"}, true},
 		{"summary", []string{"checks", "stats"}, false},
 		{"checks", []string{"workload", "stats"}, false},
-		{"workload", []string{"topo", "cgroupfs", "internal/kernfs", "internal/cpulist"}, false},
+		{"workload", []string{"topo", "cgroupfs", "internal/kernfs", "internal/cpulist", "hist"}, false},
 		{"cgroupfs", []string{"internal/kernfs", "internal/cpulist"}, false},
 		{"topo", []string{"internal/cpulist"}, false},
 		{"stats", nil, false},
