@@ -223,3 +223,40 @@ func TestSchbenchWarmupAndIntervals(t *testing.T) {
 		t.Errorf("first interval line %+v", in)
 	}
 }
+
+// TestSchbenchOtherModes runs the modes the other tests leave out, each
+// briefly, checking what each must show whatever the load.
+func TestSchbenchOtherModes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]any
+		check  func(s *SchbenchReport) string
+	}{
+		{"auto_rps", map[string]any{"auto_rps": 50, "cache_footprint_kib": 16}, func(s *SchbenchReport) string {
+			if s.Mode != "auto_rps" || s.RPSGoal == 0 || s.Issued == 0 || !strings.Contains(s.Tables(), "final rps goal was") {
+				return "want auto_rps mode with a goal and issued requests"
+			}
+			return ""
+		}},
+		{"calibrate", map[string]any{"calibrate": true, "sleep_usec": 20000, "operations": 1, "cache_footprint_kib": 16}, func(s *SchbenchReport) string {
+			// The 20 ms sleep is left out, and no lock is taken.
+			if s.Request.Count == 0 || s.Request.Min >= 20000 || s.LockContended != 0 {
+				return "want requests without the sleep and without the lock"
+			}
+			return ""
+		}},
+		{"split", map[string]any{"split_percent": 50, "operations": 2}, func(s *SchbenchReport) string {
+			if s.Requests == 0 || s.Request.Count == 0 {
+				return "want requests"
+			}
+			return ""
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, s := runSchbench(t, tc.params, 1500*time.Millisecond)
+			if msg := tc.check(s); msg != "" {
+				t.Errorf("%s: mode %q, %d requests (%d issued), request min %d, contended %d, goal %d", msg, s.Mode, s.Requests, s.Issued, s.Request.Min, s.LockContended, s.RPSGoal)
+			}
+		})
+	}
+}
