@@ -94,6 +94,8 @@ type RunArgs struct {
 	Set []string
 	// Quiet passes -q.
 	Quiet bool
+	// Histogram and Progress pass --histogram and --progress.
+	Histogram, Progress bool
 	// Args follow `--`.
 	Args []string
 }
