@@ -83,6 +83,12 @@ func (tm *threadTeam) setupThread(comm string, cpus *unix.CPUSet) error {
 	attr := *tm.attr
 	attr.Size = unix.SizeofSchedAttr
 	attr.Flags = 0
+	if attr.Policy != unix.SCHED_DEADLINE {
+		// For fair tasks the kernel reports the slice in Runtime; writing
+		// it back would mark the thread's slice custom, which the
+		// worker's own thread is not.
+		attr.Runtime, attr.Deadline, attr.Period = 0, 0, 0
+	}
 	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
 		return fmt.Errorf("%s: sched_setattr (policy %d): %w", comm, attr.Policy, err)
 	}
