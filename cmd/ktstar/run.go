@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/vm"
+	"github.com/prometheus/procfs"
 	"go.starlark.net/starlark"
 	"golang.org/x/sys/unix"
 )
@@ -185,20 +185,18 @@ func host() hostFacts {
 	return h
 }
 
-// cpuModel returns the first "model name" of /proc/cpuinfo.
+// cpuModel returns the first CPU's model name from /proc/cpuinfo, as
+// prometheus/procfs parses it ("" when it cannot).
 func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
+	proc, err := procfs.NewDefaultFS()
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
+	cpus, err := proc.CPUInfo()
+	if err != nil || len(cpus) == 0 {
+		return ""
 	}
-	return ""
+	return cpus[0].ModelName
 }
 
 // check parses and resolves a script and what it loads, then runs it
