@@ -80,6 +80,7 @@ func (w *checkWorkers) StopAndCollect() ([]workload.Report, error) {
 		out[i] = workload.Report{GroupIdx: i / g, Completed: true, WorkUnits: 1, Iterations: 1,
 			CPUTimeNs: 1, WallTimeNs: 1, WakeLatenciesNs: []uint64{1}, WakeSampleTotal: 1,
 			IterationCostsNs: []uint64{1}, IterationCostSampleTotal: 1, CPUsUsed: []int{0}}
+		w.cfg.Work.StandIn(&out[i])
 	}
 	return out, nil
 }

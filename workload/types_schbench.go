@@ -52,6 +52,13 @@ var schbenchTypes = []Type{
 			}
 			return nil
 		},
+		StandIn: func(w Work, r *Report) {
+			h := hist.MustNew(hist.Schbench)
+			h.Record(1)
+			one := schbenchHist(h)
+			r.Schbench = &SchbenchReport{Mode: "saturate", MessageThreads: int(w.Int("message_threads")), WorkerThreads: max(int(w.Int("worker_threads")), 1),
+				Wakeup: one, Request: one, RPS: one, Requests: 1, ElapsedS: 1, AverageRPS: 1}
+		},
 		New: newSchbench,
 	},
 }

@@ -30,6 +30,10 @@ var taobenchTypes = []Type{
 			}
 			return nil
 		},
+		StandIn: func(w Work, r *Report) {
+			r.Taobench = &TaobenchReport{ClientThreads: 1, SlowThreads: 1, Objects: 1, KeyRange: 1, CacheBytes: 1, GetCmds: 1,
+				FastOps: 1, ElapsedS: 1, TotalQPS: 1, FastQPS: 1, HitRatio: 1, HitRate: 1}
+		},
 		New: newTaobench,
 	},
 }

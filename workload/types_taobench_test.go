@@ -53,3 +53,22 @@ func TestTaobenchInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestStandInFigures: the stand-in reports of `ktstar check` carry the
+// benchmark types' own figures, so scripts reading them go through.
+func TestStandInFigures(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		has  func(r *Report) bool
+	}{
+		{"Schbench", func(r *Report) bool { return r.Schbench != nil && r.Schbench.Request.P99 == 1 && len(r.Schbench.Request.Buckets) == 1 }},
+		{"Taobench", func(r *Report) bool { return r.Taobench != nil && r.Taobench.HitRatio == 1 }},
+		{"SpinWait", func(r *Report) bool { return r.Schbench == nil && r.Taobench == nil }},
+	} {
+		var r Report
+		MustWork(tc.name, nil).StandIn(&r)
+		if !tc.has(&r) {
+			t.Errorf("%s: stand-in figures %+v %+v", tc.name, r.Schbench, r.Taobench)
+		}
+	}
+}
