@@ -61,7 +61,9 @@ func TestStandInFigures(t *testing.T) {
 		name string
 		has  func(r *Report) bool
 	}{
-		{"Schbench", func(r *Report) bool { return r.Schbench != nil && r.Schbench.Request.P99 == 1 && len(r.Schbench.Request.Buckets) == 1 }},
+		{"Schbench", func(r *Report) bool {
+			return r.Schbench != nil && r.Schbench.Request.P99 == 1 && len(r.Schbench.Request.Buckets) == 1
+		}},
 		{"Taobench", func(r *Report) bool { return r.Taobench != nil && r.Taobench.HitRatio == 1 }},
 		{"SpinWait", func(r *Report) bool { return r.Schbench == nil && r.Taobench == nil }},
 	} {
