@@ -30,13 +30,10 @@ func (s *schbench) Step() bool {
 		sleepFull(min(time.Duration(s.nextUs-now)*time.Microsecond, stopPoll))
 		return true
 	}
-	// A tick delayed past the next one's time skips it, as upstream's
-	// sleep(1) between passes does: a catch-up tick would divide by a
-	// few µs.
-	s.nextUs += usecPerSec
-	if s.nextUs <= now {
-		s.nextUs = now + usecPerSec
-	}
+	// The next tick is a second after this one, as upstream's sleep(1)
+	// between passes makes it: every RPS sample covers at least a second,
+	// however late a tick ran.
+	s.nextUs = now + usecPerSec
 	s.tick(now)
 	return true
 }

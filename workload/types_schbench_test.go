@@ -161,9 +161,10 @@ func TestSchbenchRPS(t *testing.T) {
 	if s.Requests > s.Issued || s.Skipped != 0 {
 		t.Errorf("%d issued, %d skipped, %d completed; want none skipped, no more completed than issued", s.Issued, s.Skipped, s.Requests)
 	}
-	// Each RPS sample is completions over at least a second, so together
-	// they cannot exceed the completions (how they spread is load's).
-	if s.Mode != "rps" || s.RPS.Count == 0 || s.RPS.Max == 0 || s.RPS.Sum > s.Requests {
+	// Each RPS sample is completions over at least a second (half a
+	// second for the last), so none exceeds twice the completions and
+	// together they stay below that too (how they spread is load's).
+	if s.Mode != "rps" || s.RPS.Count == 0 || s.RPS.Max == 0 || s.RPS.Sum > 2*s.Requests {
 		t.Errorf("mode %q, %d RPS samples, max %d, sum %d for %d requests", s.Mode, s.RPS.Count, s.RPS.Max, s.RPS.Sum, s.Requests)
 	}
 }
