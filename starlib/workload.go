@@ -3,8 +3,10 @@ package starlib
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ktstar/ktstar/workload"
+	timelib "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
@@ -12,11 +14,13 @@ import (
 // newWorkload implements the builtin
 //
 //	def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(),
-//	             policy = sched.normal(), nice = None, comm = "") -> workload
+//	             policy = sched.normal(), nice = None, comm = "", warmup = "0s") -> workload
 //
-// (keyword arguments only). The config is validated at once, against the
-// work type's grouping and the machine's online CPUs, so a bad request
-// fails at the line that makes it.
+// (keyword arguments only). warmup (a duration or "500ms") leaves the first
+// part of the run out of samples and gap tracking; work is still counted.
+// The config is validated at once, against the work type's grouping and
+// the machine's online CPUs, so a bad request fails at the line that
+// makes it.
 func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if err := noPositional(b.Name(), args); err != nil {
 		return nil, err
@@ -28,10 +32,11 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		policy  = PolicyValue{P: workload.Normal()}
 		nice    starlark.Value
 		comm    string
+		warmup  durationParam
 	)
 	if err := starlark.UnpackArgs(b.Name(), nil, kwargs,
 		"workers", &workers, "work?", &work, "affinity?", &aff,
-		"policy?", &policy, "nice?", &nice, "comm?", &comm); err != nil {
+		"policy?", &policy, "nice?", &nice, "comm?", &comm, "warmup?", &warmup); err != nil {
 		return nil, err
 	}
 	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm}
@@ -42,6 +47,7 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 		cfg.Nice = &n
 	}
+	cfg.Warmup = time.Duration(warmup)
 	// A topology-aware affinity is resolved when the workload is spawned
 	// into a cgroup; a plain spawn refuses it then.
 	check := cfg
@@ -71,7 +77,11 @@ func (w WorkloadValue) String() string {
 	} else {
 		b.WriteString("None")
 	}
-	fmt.Fprintf(&b, ", comm = %q)", w.C.Comm)
+	fmt.Fprintf(&b, ", comm = %q", w.C.Comm)
+	if w.C.Warmup > 0 {
+		fmt.Fprintf(&b, ", warmup = %q", w.C.Warmup.String())
+	}
+	b.WriteString(")")
 	return b.String()
 }
 
@@ -104,13 +114,15 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 		return starlark.MakeInt(*w.C.Nice), nil
 	case "comm":
 		return starlark.String(w.C.Comm), nil
+	case "warmup":
+		return timelib.Duration(w.C.Warmup), nil
 	}
 	return nil, nil
 }
 
 // AttrNames lists the fields.
 func (w WorkloadValue) AttrNames() []string {
-	return []string{"affinity", "comm", "nice", "policy", "work", "workers"}
+	return []string{"affinity", "comm", "nice", "policy", "warmup", "work", "workers"}
 }
 
 // WorkloadJSON is the JSON form of a spawn request in `--json` output.
@@ -121,8 +133,9 @@ type WorkloadJSON struct {
 	Policy   string        `json:"policy"`
 	Nice     *int          `json:"nice"`
 	Comm     string        `json:"comm"`
+	Warmup   time.Duration `json:"warmup_ns,omitempty"`
 }
 
 func workloadJSON(c workload.Config) WorkloadJSON {
-	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm}
+	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, Warmup: c.Warmup}
 }
