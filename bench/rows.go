@@ -104,7 +104,7 @@ func rows() []row {
 		{Label: "idle worker anon RSS", AKey: "child_anon_kb"},
 		{Label: "idle worker private", AKey: "child_private_kb"},
 	}
-	return []row{
+	return append([]row{
 		{Name: "SpinWait", Section: sectionFidelity, Pin: true,
 			A: kt("SpinWait", 2, nil), B: cref("spin", 2),
 			Metrics: []metric{rate(goal{Min: 0.95})}},
@@ -179,7 +179,7 @@ func rows() []row {
 				{Label: "timer latency p50", AKey: "timer_p50_ns", BKey: "latency_p50_ns", Goal: within20},
 				{Label: "timer latency p99", AKey: "timer_p99_ns", BKey: "latency_p99_ns"},
 			}},
-	}
+	}, schbenchRows()...)
 }
 
 var timerLatency = []metric{

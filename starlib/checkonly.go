@@ -86,6 +86,7 @@ func (w *checkWorkers) StopAndCollectContext(context.Context) ([]workload.Report
 		out[i] = workload.Report{GroupIdx: i / g, Completed: true, WorkUnits: 1, Iterations: 1,
 			CPUTimeNs: 1, WallTimeNs: 1, WakeLatenciesNs: []uint64{1}, WakeSampleTotal: 1,
 			IterationCostsNs: []uint64{1}, IterationCostSampleTotal: 1, CPUsUsed: []int{0}}
+		w.cfg.Work.StandIn(&out[i])
 	}
 	return out, nil
 }

@@ -87,6 +87,12 @@ type Type struct {
 	// the user's name for the work (Custom): listings show the type as a
 	// form, such as Custom(name), rather than as a fixed name.
 	NamedBy string
+	// StandIn fills the figures a type reports beyond the generic ones
+	// (Report.Schbench, Report.Taobench) in the stand-in reports of a
+	// check-only run (`ktstar check`), with ones as the generic
+	// measurements of a stand-in are, so that a script reading them goes
+	// through. Nil means none.
+	StandIn func(w Work, r *Report)
 	// New prepares one worker's body. It runs after the prologue, before
 	// the start gate opens, and may return an error that fails the spawn.
 	New func(w *Worker) (Body, error)
@@ -125,7 +131,7 @@ type Finisher interface {
 var catalog []Type
 
 func init() {
-	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, chainTypes, lockTypes, pressureTypes, timerTypes, crossAffinityTypes, attachStormTypes, netTypes)
+	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, chainTypes, lockTypes, pressureTypes, timerTypes, crossAffinityTypes, attachStormTypes, netTypes, schbenchTypes, taobenchTypes)
 }
 
 // Types returns every work type in catalog order.
@@ -308,6 +314,13 @@ func (w Work) Type() *Type {
 
 // Name returns the PascalCase name of the work type.
 func (w Work) Name() string { return w.Type().Name }
+
+// StandIn fills a stand-in report's type-specific figures (Type.StandIn).
+func (w Work) StandIn(r *Report) {
+	if t := w.Type(); t.StandIn != nil {
+		t.StandIn(w, r)
+	}
+}
 
 // GroupSize returns the number of workers per group, or 0 when ungrouped.
 func (w Work) GroupSize() int {

@@ -133,6 +133,10 @@ type Report struct {
 	// a NaN or infinite float is kept as the string "NaN", "+Inf" or
 	// "-Inf", which JSON can carry.
 	Extra map[string]any `json:"extra,omitempty"`
+
+	// Schbench and Taobench are those types' measurements; nil otherwise.
+	Schbench *SchbenchReport `json:"schbench,omitempty"`
+	Taobench *TaobenchReport `json:"taobench,omitempty"`
 }
 
 // Migration is one CPU change observed at a checkpoint.
