@@ -392,11 +392,13 @@ def spinner(ctx):
 
 def boom(ctx):
     ctx.spin()
+    ctx.tick()
     fail("custom boom")
 
 def ignores_stop(ctx):
     while True:
         ctx.spin()
+        ctx.tick()
 
 def make():
     def inner(ctx):
@@ -422,6 +424,7 @@ def mixer(ctx):
         ctx.tick()
 
 def bad_kind(ctx):
+    ctx.tick()
     ctx.wake_sample(5, kind = "wake")
 `
 
@@ -435,23 +438,20 @@ func TestCustomStarlark(t *testing.T) {
 	main := filepath.Join(dir, "main.star")
 	writeFile(t, main, `load("@stdlib//run.star", "wait_progress")
 load("lib/loops.star", "spinner", "boom", "ignores_stop", "sleeper", "chooser", "mixer", "bad_kind")
-def run(w, n = 2, works = True):
+def run(w, n = 1):
     h = spawn(workload(workers = n, work = w))
     h.start()
-    if works:
-        wait_progress(h, "150ms")
-    else:
-        sleep("150ms")  # the function fails or never returns: no iteration to wait for
+    wait_progress(h, "150ms")  # even the failing functions tick once first
     return h.stop()
 
-for r in run(work.custom("spin", spinner)):
+for r in run(work.custom("spin", spinner), 2):
     c = r["counters"]
     if not r["completed"] or r["iterations"] == 0 or c["loops"] != r["iterations"] or c["loops_returned"] != r["iterations"]:
         fail("spinner report", r)
     if r["extra"] != {"label": "spin", "ratio": 0.5} or r["wake_sample_total"] != r["iterations"] or r["work_units"] != 1024 * r["iterations"]:
         fail("spinner fields", r)
 for name, fn, want in [("boom", boom, "custom boom"), ("deaf", ignores_stop, "the function's loop must end when ctx.stopped() is True")]:
-    for r in run(work.custom(name, fn), 1, works = False):
+    for r in run(work.custom(name, fn)):
         e = r["exit_info"]
         if r["completed"] or e["kind"] != "failed" or want not in e["error"] or "lib/loops.star:" not in e["error"]:
             fail(name, "report", r)
@@ -461,7 +461,7 @@ for r in run(work.custom("sleeper", sleeper), 1):
         fail("ctx.sleep records oversleep", r)
 if [run(work.custom(n, f), 1)[0]["sample_kind"] for n, f in [("chooser", chooser), ("mixer", mixer)]] != ["lock wait", "mixed"]:
     fail("ctx.wake_sample(kind) names the kind; two kinds are mixed")
-e = run(work.custom("bad", bad_kind), 1, works = False)[0]["exit_info"]
+e = run(work.custom("bad", bad_kind))[0]["exit_info"]
 if 'kind = "wake" is not a sample kind (allowed: "wake-to-run", "wait"' not in e["error"]:
     fail("bad kind", e)
 `)
@@ -475,7 +475,7 @@ if 'kind = "wake" is not a sample kind (allowed: "wake-to-run", "wait"' not in e
 
 	for _, tc := range []struct{ name, src, want string }{
 		{"lambda", `work.custom("x", lambda ctx: None)`, "custom: fn: a lambda cannot run in a worker"},
-		{"nested", "load(\"lib/loops.star\", \"nested\")\nwork.custom(\"x\", nested)", "lib/loops.star:22:5) is not defined at the top level of its module"},
+		{"nested", "load(\"lib/loops.star\", \"nested\")\nwork.custom(\"x\", nested)", "lib/loops.star:24:5) is not defined at the top level of its module"},
 		{"main file", "def f(ctx):\n    pass\nwork.custom(\"x\", f)", "custom: fn: f is defined in the main script"},
 		{"no ctx", "load(\"lib/loops.star\", \"make\")\nwork.custom(\"x\", make)", "custom: fn: make takes no parameters"},
 		{"not a function", `work.custom("x", 3)`, "custom: fn: want a function defined in a loaded module"},
