@@ -47,7 +47,8 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
 	s.spawned++
-	hv := &Handle{h: h, cfg: c, session: s, seq: s.spawned}
+	hv := &Handle{h: h, cfg: c, session: s, seq: s.spawned, label: cfg.Label,
+		name: s.spawnLabel(SpawnLabel(cfg.Label, cgroupName(cg), c))}
 	s.handles = append(s.handles, hv)
 	return hv, nil
 }
@@ -88,19 +89,54 @@ type Handle struct {
 	h       *workload.Handle
 	cfg     workload.Config
 	session *Session
-	seq     int // the spawn's number in the run, from 1
+	seq     int      // the spawn's number in the run, from 1
+	label   string   // workload(label = ...), "" when not given
+	name    string   // the stable label of its rows (SpawnLabel, made unique)
+	sampler *sampler // the timeline under way, with Options.Interval
 	// mu is held while the handle stops, so that the progress display
 	// never reads the counters of a handle being torn down.
 	mu    sync.Mutex
 	state string // "spawned", "running" or "stopped"
 }
 
-// Label names the handle in progress lines and summaries: its number in
-// the run and its work type, e.g. "#2 FutexPingPong".
-func (h *Handle) Label() string { return RunLabel(h.seq, h.cfg.Work.Name()) }
+// Label names the handle in progress lines, summaries and --json: the
+// same script run twice labels its spawns the same (SpawnLabel).
+func (h *Handle) Label() string { return h.name }
 
-// RunLabel is the name of spawn number seq of work type work.
-func RunLabel(seq int, work string) string { return fmt.Sprintf("#%d %s", seq, work) }
+// SpawnLabel is the label of a spawn's rows before it is made unique in
+// its run: the explicit label, else the name of the cgroup the workers
+// were spawned into, else their comm, else a custom work's name, else the
+// work type. None of these depends on pids, paths or timing, so two runs
+// of one script join row by row (ktstar compare).
+func SpawnLabel(explicit, cgroup string, c workload.Config) string {
+	for _, l := range []string{explicit, cgroup, c.Comm} {
+		if l != "" {
+			return l
+		}
+	}
+	return c.Work.Label()
+}
+
+// spawnLabel makes base unique in the session: the second spawn with the
+// same base is base#2, and so on, in the script's order.
+func (s *Session) spawnLabel(base string) string {
+	if s.labels == nil {
+		s.labels = map[string]int{}
+	}
+	s.labels[base]++
+	if n := s.labels[base]; n > 1 {
+		return fmt.Sprintf("%s#%d", base, n)
+	}
+	return base
+}
+
+// cgroupName is the name a cgroup value was created with, "" for None.
+func cgroupName(cg starlark.Value) string {
+	if g, ok := cg.(*CgroupValue); ok {
+		return g.name
+	}
+	return ""
+}
 
 // progressSources returns one progress line per running handle. A handle
 // being stopped shows no workers rather than waiting for the stop.
@@ -192,6 +228,9 @@ func (h *Handle) start(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	h.mu.Lock()
 	h.state = "running"
 	h.mu.Unlock()
+	if iv := h.session.opts.Interval; iv > 0 {
+		h.startTimeline(iv)
+	}
 	return starlark.None, nil
 }
 
@@ -232,6 +271,7 @@ func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlar
 	if err := threadContext(thread).Err(); err != nil {
 		return nil, fmt.Errorf("stop: %w", err)
 	}
+	tl := h.stopTimeline()
 	h.mu.Lock()
 	reports, err := h.h.StopAndCollect()
 	if err == nil {
@@ -241,7 +281,7 @@ func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlar
 	if err != nil {
 		return nil, err
 	}
-	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Workload: workloadJSON(h.cfg), Reports: reports})
+	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Label: h.name, Workload: workloadJSON(h.cfg, h.label), Reports: reports, Timeline: tl})
 	return Reports(reports), nil
 }
 
@@ -251,6 +291,7 @@ func (h *Handle) kill(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 		return nil, err
 	}
+	h.stopTimeline()
 	h.h.Close()
 	h.state = "stopped"
 	return starlark.None, nil

@@ -26,12 +26,14 @@ package starlib
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
-	"go.starlark.net/lib/time"
+	starlarktime "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
 )
 
@@ -57,6 +59,9 @@ type Options struct {
 	// Progress shows the running handles while the script holds; nil
 	// shows nothing (not a terminal, --json pipelines, tests).
 	Progress *progress.Live
+	// Interval, when positive, samples every started spawn's per-worker
+	// iteration counts this often into its Run's Timeline.
+	Interval time.Duration
 }
 
 // Session is the state of one script run: the handles it spawned and the
@@ -64,7 +69,8 @@ type Options struct {
 type Session struct {
 	opts    Options
 	handles []*Handle
-	spawned int // handles spawned so far, which numbers them
+	spawned int            // handles spawned so far, which numbers them
+	labels  map[string]int // spawns so far per base label (spawnLabel)
 	runs    []Run
 	topo    *workload.Topology // read on first use
 	topoErr error
@@ -76,8 +82,29 @@ type Session struct {
 // worker reported.
 type Run struct {
 	Handle   int               `json:"handle"` // the spawn's number in the run, from 1
+	Label    string            `json:"label"`  // the stable name of its rows (SpawnLabel)
 	Workload WorkloadJSON      `json:"workload"`
 	Reports  []workload.Report `json:"reports"`
+	Timeline *Timeline         `json:"timeline,omitempty"` // with Options.Interval
+}
+
+// Units splits the run into the units its summary rows describe: one per
+// group and cgroup, named by the run's label ("web", "web group 1"). A
+// result written before labels existed is named "#N Type".
+func (r Run) Units() []checks.Unit {
+	label := r.Label
+	if label == "" {
+		label = fmt.Sprintf("#%d %s", r.Handle, r.Workload.Work.Label())
+	}
+	units := checks.Units(r.Reports)
+	for i := range units {
+		if len(units) == 1 && units[i].Cgroup == "" {
+			units[i].Name = label
+		} else {
+			units[i].Name = label + " " + units[i].Name
+		}
+	}
+	return units
 }
 
 // NewSession starts the state of one run.
@@ -103,7 +130,7 @@ func (s *Session) Predeclared() starlark.StringDict {
 		"checks":       s.checksModule(),
 		"params":       paramsDict(s.opts.Params),
 		"args":         argsList(s.opts.Args),
-		"time":         time.Module,
+		"time":         starlarktime.Module,
 		"json":         json.Module,
 		"math":         math.Module,
 	}
@@ -117,6 +144,7 @@ func (s *Session) Runs() []Run { return s.runs }
 // then removes the run's cgroups (see CleanupErr).
 func (s *Session) Close() {
 	for _, h := range s.handles {
+		h.stopTimeline()
 		h.h.Close()
 	}
 	s.handles = nil

@@ -3,6 +3,7 @@ package starlib
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
@@ -12,7 +13,7 @@ import (
 // newWorkload implements the builtin
 //
 //	def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(),
-//	             policy = sched.normal(), nice = None, comm = "") -> workload
+//	             policy = sched.normal(), nice = None, comm = "", label = "") -> workload
 //
 // (keyword arguments only). The config is validated at once, against the
 // work type's grouping and the machine's online CPUs, so a bad request
@@ -28,10 +29,11 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		policy  = PolicyValue{workload.Normal()}
 		nice    starlark.Value
 		comm    string
+		label   string
 	)
 	if err := starlark.UnpackArgs(b.Name(), nil, kwargs,
 		"workers", &workers, "work?", &work, "affinity?", &aff,
-		"policy?", &policy, "nice?", &nice, "comm?", &comm); err != nil {
+		"policy?", &policy, "nice?", &nice, "comm?", &comm, "label?", &label); err != nil {
 		return nil, err
 	}
 	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm}
@@ -51,11 +53,39 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err := check.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	return WorkloadValue{cfg}, nil
+	if err := checkLabel(label); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return WorkloadValue{C: cfg, Label: label}, nil
+}
+
+// maxLabel bounds a label so that summary tables stay readable.
+const maxLabel = 64
+
+// checkLabel accepts a label of printable characters without spaces
+// at either end, at most maxLabel bytes; "" means none.
+func checkLabel(l string) error {
+	if len(l) > maxLabel {
+		return fmt.Errorf("label: %q is %d bytes, want at most %d", l, len(l), maxLabel)
+	}
+	if strings.TrimSpace(l) != l {
+		return fmt.Errorf("label: %q starts or ends with a space", l)
+	}
+	for _, r := range l {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("label: %q holds the unprintable character %U", l, r)
+		}
+	}
+	return nil
 }
 
 // WorkloadValue is the Starlark value of a spawn request; immutable.
-type WorkloadValue struct{ C workload.Config }
+// Label, when set, names the spawn's rows in summaries, --json and
+// ktstar compare (see SpawnLabel).
+type WorkloadValue struct {
+	C     workload.Config
+	Label string
+}
 
 var _ starlark.HasAttrs = WorkloadValue{}
 
@@ -68,7 +98,11 @@ func (w WorkloadValue) String() string {
 	} else {
 		b.WriteString("None")
 	}
-	fmt.Fprintf(&b, ", comm = %q)", w.C.Comm)
+	fmt.Fprintf(&b, ", comm = %q", w.C.Comm)
+	if w.Label != "" {
+		fmt.Fprintf(&b, ", label = %q", w.Label)
+	}
+	b.WriteString(")")
 	return b.String()
 }
 
@@ -107,13 +141,15 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 		return starlark.MakeInt(*w.C.Nice), nil
 	case "comm":
 		return starlark.String(w.C.Comm), nil
+	case "label":
+		return starlark.String(w.Label), nil
 	}
 	return nil, nil
 }
 
 // AttrNames lists the fields.
 func (w WorkloadValue) AttrNames() []string {
-	return []string{"affinity", "comm", "nice", "policy", "work", "workers"}
+	return []string{"affinity", "comm", "label", "nice", "policy", "work", "workers"}
 }
 
 // WorkloadJSON is the JSON form of a spawn request in `--json` output.
@@ -124,8 +160,9 @@ type WorkloadJSON struct {
 	Policy   string        `json:"policy"`
 	Nice     *int          `json:"nice"`
 	Comm     string        `json:"comm"`
+	Label    string        `json:"label,omitempty"` // workload(label = ...)
 }
 
-func workloadJSON(c workload.Config) WorkloadJSON {
-	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm}
+func workloadJSON(c workload.Config, label string) WorkloadJSON {
+	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, Label: label}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
@@ -19,9 +20,11 @@ import (
 	"github.com/ktstar/ktstar/stats"
 )
 
-// Row is the summary of one unit (a group or a cgroup).
+// Row is the summary of one unit (a group or a cgroup). Label is stable
+// across runs of the same script (starlib.SpawnLabel), so rows of two
+// results join by it.
 type Row struct {
-	Name        string  `json:"name"`
+	Label       string  `json:"label"`
 	Workers     int     `json:"workers"`
 	WorkRate    float64 `json:"work_units_per_s"` // Σ work units / mean wall time
 	CPUPct      float64 `json:"cpu_pct"`          // Σ cpu time / Σ wall time × 100
@@ -35,13 +38,86 @@ type Row struct {
 	WakeP999Ns  uint64  `json:"wake_p999_ns"`
 	Completed   int     `json:"completed"`
 	histogram   []uint64
+	spread      *spread // set on the medians of repetitions (Median)
+}
+
+// spread is how far repetitions strayed from their median: (max-min) /
+// median × 100 of the work rate and of the wake p99.
+type spread struct {
+	reps              int
+	workRate, wakeP99 float64
+}
+
+// Median folds the rows of several repetitions into one row per label
+// (in order of first appearance): each figure is the median over the
+// repetitions that have the label, and the table shows the spread of the
+// work rate and the wake p99.
+func Median(reps [][]Row) []Row {
+	var order []string
+	by := map[string][]Row{}
+	for _, rows := range reps {
+		for _, r := range rows {
+			if _, ok := by[r.Label]; !ok {
+				order = append(order, r.Label)
+			}
+			by[r.Label] = append(by[r.Label], r)
+		}
+	}
+	out := make([]Row, 0, len(order))
+	for _, l := range order {
+		rs := by[l]
+		med := func(f func(Row) float64) float64 {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = f(r)
+			}
+			slices.Sort(v)
+			if n := len(v); n%2 == 0 {
+				return (v[n/2-1] + v[n/2]) / 2
+			}
+			return v[len(v)/2]
+		}
+		rel := func(f func(Row) float64) float64 {
+			lo, hi, m := math.Inf(1), math.Inf(-1), med(f)
+			for _, r := range rs {
+				lo, hi = min(lo, f(r)), max(hi, f(r))
+			}
+			if m == 0 {
+				return 0
+			}
+			return (hi - lo) / m * 100
+		}
+		u := func(f func(Row) uint64) uint64 {
+			return uint64(med(func(r Row) float64 { return float64(f(r)) }))
+		}
+		row := Row{
+			Label:       l,
+			Workers:     int(med(func(r Row) float64 { return float64(r.Workers) })),
+			WorkRate:    med(func(r Row) float64 { return r.WorkRate }),
+			CPUPct:      med(func(r Row) float64 { return r.CPUPct }),
+			OffCPUPct:   med(func(r Row) float64 { return r.OffCPUPct }),
+			Migrations:  u(func(r Row) uint64 { return r.Migrations }),
+			MaxGapMs:    u(func(r Row) uint64 { return r.MaxGapMs }),
+			WakeSamples: int(med(func(r Row) float64 { return float64(r.WakeSamples) })),
+			WakeTotal:   u(func(r Row) uint64 { return r.WakeTotal }),
+			WakeP50Ns:   u(func(r Row) uint64 { return r.WakeP50Ns }),
+			WakeP99Ns:   u(func(r Row) uint64 { return r.WakeP99Ns }),
+			WakeP999Ns:  u(func(r Row) uint64 { return r.WakeP999Ns }),
+			Completed:   int(med(func(r Row) float64 { return float64(r.Completed) })),
+			spread: &spread{reps: len(rs),
+				workRate: rel(func(r Row) float64 { return r.WorkRate }),
+				wakeP99:  rel(func(r Row) float64 { return float64(r.WakeP99Ns) })},
+		}
+		out = append(out, row)
+	}
+	return out
 }
 
 // Rows computes one row per unit.
 func Rows(units []checks.Unit) []Row {
 	out := make([]Row, len(units))
 	for i, u := range units {
-		r := Row{Name: u.Name, Workers: len(u.Reports)}
+		r := Row{Label: u.Name, Workers: len(u.Reports)}
 		var cpu, wall, units float64
 		sets := make([][]uint64, 0, len(u.Reports))
 		for _, rep := range u.Reports {
@@ -114,15 +190,30 @@ func WriteTable(w io.Writer, rows []Row, opt Options) error {
 	}
 	// Numbers align right, names left: pad the names to one width first.
 	width := len("group")
+	if rows[0].spread != nil {
+		width = len("group (medians)")
+	}
 	for _, r := range rows {
-		width = max(width, utf8.RuneCountInString(r.Name))
+		width = max(width, utf8.RuneCountInString(r.Label))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\twake p50\tp99\tp99.9\tsamples\t\n", width, "group")
+	medians := rows[0].spread != nil
+	head := fmt.Sprintf("%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\twake p50\tp99\tp99.9\tsamples\t", width, "group")
+	if medians {
+		head = fmt.Sprintf("%-*s\tworkers\twork/s\t±\tcpu%%\toff-cpu%%\tmigr\tmax gap\twake p50\tp99\t±\tp99.9\tsamples\treps\t", width, "group (medians)")
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range rows {
+		gap := checks.FormatDuration(float64(r.MaxGapMs) * 1e6)
+		if medians {
+			fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.0f%%\t%.1f\t%.1f\t%d\t%s\t%s\t%s\t%.0f%%\t%s\t%s\t%d\t\n",
+				width, r.Label, r.Workers, si(r.WorkRate), r.spread.workRate, r.CPUPct, r.OffCPUPct, r.Migrations,
+				gap, lat(r, r.WakeP50Ns), lat(r, r.WakeP99Ns), r.spread.wakeP99, lat(r, r.WakeP999Ns), sampleCount(r), r.spread.reps)
+			continue
+		}
 		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
-			width, r.Name, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
-			checks.FormatDuration(float64(r.MaxGapMs)*1e6), lat(r, r.WakeP50Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), sampleCount(r))
+			width, r.Label, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
+			gap, lat(r, r.WakeP50Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), sampleCount(r))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -202,7 +293,7 @@ func writeHistogram(w io.Writer, r Row) {
 	if len(r.histogram) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\nwake latency, %s (%d samples):\n", r.Name, r.WakeSamples)
+	fmt.Fprintf(w, "\nwake latency, %s (%d samples):\n", r.Label, r.WakeSamples)
 	var peak uint64
 	first := len(r.histogram)
 	for b, n := range r.histogram {

@@ -22,7 +22,9 @@ Usage:
   ktstar list                            every work type: name, group size, summary
   ktstar doc NAME                        a work type's parameters, defaults and ranges
   ktstar check SCRIPT.star               parse and resolve a script without running it
-  ktstar summary RESULT.json             the end-of-run summary of a saved --json result
+  ktstar summary RESULT.json...          the end-of-run summary of saved --json results
+  ktstar compare BASE.json NEW.json...   what changed, group by group, and whether it is significant
+  ktstar report RESULT.json [BASE.json] -o FILE.html   a self-contained HTML report with plots
   ktstar version                         print the version
 
 Flags:
@@ -41,6 +43,12 @@ type cli struct {
 	quiet     bool
 	histogram bool // --histogram: wake-latency histograms in the summary
 	progress  bool // --progress: live progress even when stderr is not a terminal
+	repeat    int  // --repeat: runs of the script in one invocation
+	// interval is --interval: how often timelines are sampled (0: the
+	// default, 1s with --json and none without).
+	interval   time.Duration
+	maxRegress string // --max-regress for compare
+	output     string // -o for report
 	stdout    io.Writer
 	stderr    io.Writer
 	errc      *color.Color
@@ -48,7 +56,14 @@ type cli struct {
 	warnc     *color.Color
 }
 
-var commands = map[string]bool{"run": true, "repl": true, "list": true, "doc": true, "check": true, "summary": true, "version": true, "help": true}
+var commands = map[string]bool{"run": true, "repl": true, "list": true, "doc": true, "check": true, "summary": true, "compare": true, "report": true, "version": true, "help": true}
+
+// arity is the number of operands each sub-command takes: at least min,
+// at most max (-1: no limit).
+var arity = map[string]struct{ min, max int }{
+	"run": {1, 1}, "check": {1, 1}, "doc": {1, 1}, "summary": {1, -1}, "compare": {2, -1},
+	"report": {1, 2}, "repl": {0, 0}, "list": {0, 0}, "version": {0, 0},
+}
 
 // parse reads flags and the sub-command. done is true when nothing is
 // left to do (help, or a usage error whose status is returned).
@@ -62,6 +77,10 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 	fs.BoolVarP(&c.quiet, "quiet", "q", false, "print only what the script prints, failed checks and errors")
 	fs.BoolVar(&c.histogram, "histogram", false, "add a wake-latency histogram per group to the summary")
 	fs.BoolVar(&c.progress, "progress", false, "show live progress while the script holds, even when stderr is not a terminal")
+	fs.IntVar(&c.repeat, "repeat", 1, "run the script `N` times (fresh spawns, same arguments); the summary shows medians")
+	fs.DurationVar(&c.interval, "interval", 0, "sample every worker's progress this often into --json's timelines (default 1s with --json); with --progress off a terminal, print a line this often")
+	fs.StringVar(&c.maxRegress, "max-regress", "", "compare: exit 1 on a significant regression past a gate, e.g. `p99=10%,work_rate=5%,max_gap=20ms`")
+	fs.StringVarP(&c.output, "output", "o", "", "report: write the HTML to `FILE`")
 	colorMode := fs.String("color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	fs.Usage = func() {
@@ -109,12 +128,51 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 		}
 		c.params[k] = v
 	}
-	want := map[string]int{"run": 1, "check": 1, "doc": 1, "summary": 1, "repl": 0, "list": 0, "version": 0}[c.cmd]
-	if len(c.args) != want {
-		fmt.Fprintf(stderr, "ktstar %s: want %d argument(s), got %d: %q (see ktstar --help)\n", c.cmd, want, len(c.args), c.args)
+	if a := arity[c.cmd]; len(c.args) < a.min || a.max >= 0 && len(c.args) > a.max {
+		want := fmt.Sprint(a.min)
+		switch {
+		case a.max < 0:
+			want = fmt.Sprintf("at least %d", a.min)
+		case a.max > a.min:
+			want = fmt.Sprintf("%d to %d", a.min, a.max)
+		}
+		fmt.Fprintf(stderr, "ktstar %s: want %s argument(s), got %d: %q (see ktstar --help)\n", c.cmd, want, len(c.args), c.args)
+		return nil, exitError, true
+	}
+	if c.repeat < 1 || c.repeat > maxRepeat {
+		fmt.Fprintf(stderr, "ktstar: --repeat=%d: want 1 to %d\n", c.repeat, maxRepeat)
+		return nil, exitError, true
+	}
+	if c.interval < 0 || c.interval > 0 && c.interval < minInterval {
+		fmt.Fprintf(stderr, "ktstar: --interval=%v: want at least %v\n", c.interval, minInterval)
+		return nil, exitError, true
+	}
+	if c.cmd == "report" && c.output == "" {
+		fmt.Fprintln(stderr, "ktstar report: want -o FILE.html")
 		return nil, exitError, true
 	}
 	return c, 0, false
+}
+
+// Bounds of --repeat and --interval.
+const (
+	maxRepeat   = 1000
+	minInterval = 10 * time.Millisecond
+)
+
+// defaultInterval samples timelines when --json is given without --interval.
+const defaultInterval = time.Second
+
+// timelineInterval is how often the session samples timelines: --interval,
+// else defaultInterval when there is a --json to keep them, else never.
+func (c *cli) timelineInterval() time.Duration {
+	switch {
+	case c.interval > 0:
+		return c.interval
+	case c.json != "" && c.cmd == "run":
+		return defaultInterval
+	}
+	return 0
 }
 
 // setColor applies --color: auto colours a terminal unless NO_COLOR is set.
@@ -149,7 +207,11 @@ func (c *cli) dispatch(stdin io.Reader) int {
 	case "check":
 		return c.check(c.args[0])
 	case "summary":
-		return c.showSummary(c.args[0])
+		return c.showSummary(c.args)
+	case "compare":
+		return c.compare(c.args)
+	case "report":
+		return c.report(c.args)
 	case "version":
 		fmt.Fprintf(c.stdout, "ktstar %s\n", version)
 		return exitOK

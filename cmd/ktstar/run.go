@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/progress"
+	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/workload"
@@ -60,47 +62,64 @@ func (s *signals) stop() (syscall.Signal, bool) {
 	return sig, ok
 }
 
-// run executes a script and reports its result.
+// run executes a script --repeat times and reports the result.
 func (c *cli) run(path string) int {
 	live := c.live()
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: live})
-	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	if c.timeout > 0 {
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf("timed out after %v (--timeout)", c.timeout))
-		defer stop()
-	}
-	sigs := watchSignals(cancel, nil)
 	start := time.Now()
-	_, err := host.Run(ctx, path)
-	sess.Close() // every worker the script left running is killed and reaped
-	if cerr := sess.CleanupErr(); cerr != nil {
-		c.printError("ktstar: cleanup: " + cerr.Error())
+	doc := result.Doc{
+		Version: version, Script: path, Args: c.script, Params: c.params,
+		StartTime: start, Host: host(), Repeat: c.repeat,
+		Runs: []result.Run{}, Checks: []result.Check{},
 	}
-	elapsed := time.Since(start)
-	sig, signalled := sigs.stop()
-
+	if doc.Args == nil {
+		doc.Args = []string{}
+	}
 	status := exitOK
-	var fe *starlib.FailError
-	switch {
-	case signalled:
-		status = exitSignal + int(sig)
-	case errors.As(err, &fe):
-		status = exitFail
-	case err != nil:
-		status = exitError
+	var err error
+	var signalled bool
+	var sig syscall.Signal
+	for rep := 0; rep < c.repeat && status == exitOK; rep++ {
+		var runs []starlib.Run
+		var calls []starlib.CheckCall
+		repStart := time.Now()
+		runs, calls, err, sig, signalled = c.runOnce(path, live)
+		status = exitOK
+		var fe *starlib.FailError
+		switch {
+		case signalled:
+			status = exitSignal + int(sig)
+		case errors.As(err, &fe):
+			status = exitFail
+		case err != nil:
+			status = exitError
+		}
+		r := result.Repetition{StartTime: repStart, DurationNs: time.Since(repStart).Nanoseconds(), ExitStatus: status}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		doc.Repetitions = append(doc.Repetitions, r)
+		for _, run := range runs {
+			doc.Runs = append(doc.Runs, result.Run{Run: run, Repetition: rep, Groups: summary.Rows(run.Units())})
+		}
+		for _, call := range calls {
+			doc.Checks = append(doc.Checks, result.Check{CheckCall: call, Repetition: rep})
+		}
+	}
+	doc.Repeat = len(doc.Repetitions)
+	doc.DurationNs = time.Since(start).Nanoseconds()
+	doc.ExitStatus = status
+	if err != nil {
+		doc.Error = err.Error()
 	}
 	if c.json != "" {
-		if jerr := c.writeJSON(path, start, elapsed, sess, status, err); jerr != nil {
+		if jerr := c.writeJSON(&doc); jerr != nil {
 			c.printError("ktstar: " + jerr.Error())
 			if status == exitOK {
 				status = exitError
 			}
 		}
 	}
-	if serr := c.summary(sess.Runs(), sess.Checks()); serr != nil {
+	if serr := c.summary(&doc, false); serr != nil {
 		c.printError("ktstar: summary: " + serr.Error())
 	}
 	switch {
@@ -112,53 +131,30 @@ func (c *cli) run(path string) int {
 	return status
 }
 
-// output is the --json document.
-type output struct {
-	Version    string              `json:"ktstar_version"`
-	Script     string              `json:"script"`
-	Args       []string            `json:"args"`
-	Params     map[string]string   `json:"params"`
-	StartTime  time.Time           `json:"start_time"`
-	DurationNs int64               `json:"duration_ns"`
-	Host       hostFacts           `json:"host"`
-	ExitStatus int                 `json:"exit_status"`
-	Error      string              `json:"error,omitempty"`
-	Runs       []runJSON           `json:"runs"`
-	Checks     []starlib.CheckCall `json:"checks"` // every checks.evaluate and checks.require call
+// runOnce runs the script once in a session of its own (fresh spawns,
+// the same arguments) and returns what it stopped and checked.
+func (c *cli) runOnce(path string, live *progress.Live) (runs []starlib.Run, calls []starlib.CheckCall, err error, sig syscall.Signal, signalled bool) {
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: live, Interval: c.timelineInterval()})
+	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	if c.timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf("timed out after %v (--timeout)", c.timeout))
+		defer stop()
+	}
+	sigs := watchSignals(cancel, nil)
+	_, err = host.Run(ctx, path)
+	sess.Close() // every worker the script left running is killed and reaped
+	if cerr := sess.CleanupErr(); cerr != nil {
+		c.printError("ktstar: cleanup: " + cerr.Error())
+	}
+	sig, signalled = sigs.stop()
+	return sess.Runs(), sess.Checks(), err, sig, signalled
 }
 
-// runJSON is one stopped spawn with the summary of each of its groups.
-type runJSON struct {
-	starlib.Run
-	Groups []summary.Row `json:"groups"`
-}
-
-// hostFacts describe the machine a run measured.
-type hostFacts struct {
-	KernelRelease string `json:"kernel_release"`
-	CPUCount      int    `json:"cpu_count"` // online CPUs
-	CPUModel      string `json:"cpu_model"`
-}
-
-func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, sess *starlib.Session, status int, runErr error) error {
-	out := output{
-		Version: version, Script: path, Args: c.script, Params: c.params,
-		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: host(),
-		ExitStatus: status, Runs: []runJSON{}, Checks: sess.Checks(),
-	}
-	for _, r := range sess.Runs() {
-		out.Runs = append(out.Runs, runJSON{Run: r, Groups: summary.Rows(runUnits(r))})
-	}
-	if out.Args == nil {
-		out.Args = []string{}
-	}
-	if out.Checks == nil {
-		out.Checks = []starlib.CheckCall{}
-	}
-	if runErr != nil {
-		out.Error = runErr.Error()
-	}
-	b, err := json.MarshalIndent(out, "", "  ")
+func (c *cli) writeJSON(doc *result.Doc) error {
+	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode --json: %w", err)
 	}
@@ -170,8 +166,8 @@ func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, ses
 
 // host reads the facts that are cheap to get; a fact that cannot be read
 // stays empty rather than failing the run.
-func host() hostFacts {
-	var h hostFacts
+func host() result.Host {
+	var h result.Host
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		h.KernelRelease = unix.ByteSliceToString(u.Release[:])
