@@ -49,11 +49,11 @@ type cli struct {
 	interval   time.Duration
 	maxRegress string // --max-regress for compare
 	output     string // -o for report
-	stdout    io.Writer
-	stderr    io.Writer
-	errc      *color.Color
-	okc       *color.Color
-	warnc     *color.Color
+	stdout     io.Writer
+	stderr     io.Writer
+	errc       *color.Color
+	okc        *color.Color
+	warnc      *color.Color
 }
 
 var commands = map[string]bool{"run": true, "repl": true, "list": true, "doc": true, "check": true, "summary": true, "compare": true, "report": true, "version": true, "help": true}
