@@ -61,6 +61,9 @@ type Run struct {
 	starlib.Run
 	Repetition int           `json:"repetition"`
 	Groups     []summary.Row `json:"groups"`
+	// Samples summarises each report's wake samples, which ReadCompact
+	// drops; nil after Read.
+	Samples []SampleStats `json:"-"`
 }
 
 // Check is one check call of one repetition.

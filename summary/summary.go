@@ -313,3 +313,7 @@ func writeHistogram(w io.Writer, r Row) {
 		fmt.Fprintf(w, "  %9s .. %-9s %s %d\n", checks.FormatDuration(float64(lo)), checks.FormatDuration(float64(uint64(1)<<(b+1))), strings.Repeat("█", bar), n)
 	}
 }
+
+// SI shows a figure with an SI suffix and three significant digits, as
+// the table does (12.3M).
+func SI(v float64) string { return si(v) }

@@ -1,0 +1,112 @@
+package result_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ktstar/ktstar/result"
+	"github.com/ktstar/ktstar/result/resulttest"
+	"github.com/ktstar/ktstar/stats"
+)
+
+// TestReadCompactMatchesRead reads one result both ways: the same
+// document, with every report's samples summarised exactly as stats
+// computes them from the full list, and nothing left of the lists.
+func TestReadCompactMatchesRead(t *testing.T) {
+	doc := resulttest.Make(resulttest.Spec{Reps: 2, Workers: 3, Samples: 500, Seed: 7, Timeline: true,
+		Groups: []resulttest.Group{{Label: "a", LatencyNs: 10_000, WorkRate: 1e6}, {Label: "quiet", WorkRate: 5}}})
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "r.json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full, err := result.Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact, err := result.ReadCompact(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Runs) != 4 || len(compact.Runs) != 4 {
+		t.Fatalf("%d and %d runs, want 4", len(full.Runs), len(compact.Runs))
+	}
+	for i, fr := range full.Runs {
+		cr := compact.Runs[i]
+		if cr.Label != fr.Label || len(cr.Samples) != len(fr.Reports) || cr.Timeline == nil {
+			t.Fatalf("run %d: %q/%q, %d samples for %d reports", i, cr.Label, fr.Label, len(cr.Samples), len(fr.Reports))
+		}
+		for j, rep := range fr.Reports {
+			s := cr.Samples[j]
+			if len(cr.Reports[j].WakeLatenciesNs) != 0 || cr.Reports[j].WorkUnits != rep.WorkUnits {
+				t.Errorf("run %d report %d: samples kept or fields lost", i, j)
+			}
+			if s.N != uint64(len(rep.WakeLatenciesNs)) {
+				t.Errorf("run %d report %d: N %d, want %d", i, j, s.N, len(rep.WakeLatenciesNs))
+			}
+			if s.N == 0 {
+				continue
+			}
+			p, _ := stats.Percentiles([]float64{0, 50, 90, 99, 99.9, 100}, rep.WakeLatenciesNs)
+			got := []uint64{s.Min, s.P50, s.P90, s.P99, s.P999, s.Max}
+			for k := range p {
+				if got[k] != p[k] {
+					t.Errorf("run %d report %d: stats %v, want %v", i, j, got, p)
+					break
+				}
+			}
+			var n uint64
+			for _, c := range s.Hist {
+				n += c
+			}
+			if n != s.N {
+				t.Errorf("histogram holds %d, want %d", n, s.N)
+			}
+		}
+	}
+}
+
+// TestHistBuckets: every value lands in a bucket whose bounds hold it,
+// and a bucket is at most 1/HistSub of its lower bound wide.
+func TestHistBuckets(t *testing.T) {
+	for _, v := range []uint64{0, 1, 15, 16, 17, 31, 32, 33, 1000, 123_456_789, 1 << 40, 1<<63 + 5} {
+		var h result.Hist
+		h.Add(v)
+		b := len(h) - 1
+		lo, hi := result.HistLower(b), result.HistLower(b+1)
+		if v < lo || v >= hi && hi > lo {
+			t.Errorf("%d in bucket %d [%d, %d)", v, b, lo, hi)
+		}
+		if lo >= result.HistSub && (hi-lo)*result.HistSub > lo {
+			t.Errorf("bucket %d [%d, %d) is wider than 1/%d", b, lo, hi, result.HistSub)
+		}
+	}
+}
+
+// TestReadCompactRefuses: damaged sample lists are errors naming the
+// field, and a key inside a string is left alone.
+func TestReadCompactRefuses(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"letter", `{"ktstar_version":"x","runs":[{"reports":[{"wake_latencies_ns":[1,x]}]}]}`, `want an unsigned integer, got 'x'`},
+		{"truncated", `{"ktstar_version":"x","runs":[{"reports":[{"wake_latencies_ns":[1,2`, "the JSON ends early"},
+		{"object", `{"ktstar_version":"x","runs":[{"reports":[{"wake_latencies_ns":{}}]}]}`, "is not an array"},
+	} {
+		p := filepath.Join(t.TempDir(), tc.name+".json")
+		os.WriteFile(p, []byte(tc.doc), 0o644)
+		if _, err := result.ReadCompact(p); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "string.json")
+	os.WriteFile(p, []byte(`{"ktstar_version":"x","script":"a \"wake_latencies_ns\": [1]","runs":[]}`), 0o644)
+	d, err := result.ReadCompact(p)
+	if err != nil || d.Script != `a "wake_latencies_ns": [1]` {
+		t.Errorf("a key inside a string: %v, %q", err, d.Script)
+	}
+}
