@@ -19,7 +19,8 @@ import (
 
 	"golang.org/x/perf/benchmath"
 
-	"github.com/ktstar/ktstar/result")
+	"github.com/ktstar/ktstar/result"
+)
 
 // Confidence is the level of the intervals shown around each median.
 const Confidence = 0.95

@@ -58,7 +58,9 @@ var Metrics = []Metric{
 			wall += r.WallTimeNs
 		}
 		return pct(delay, wall)
-	}, worker: func(r workload.Report, _ result.SampleStats) (float64, bool) { return pct(r.SchedstatRunDelayNs, r.WallTimeNs) }},
+	}, worker: func(r workload.Report, _ result.SampleStats) (float64, bool) {
+		return pct(r.SchedstatRunDelayNs, r.WallTimeNs)
+	}},
 	latency("p50", "wake latency p50", func(r summary.Row) uint64 { return r.WakeP50Ns }, func(s result.SampleStats) uint64 { return s.P50 }),
 	latency("p99", "wake latency p99", func(r summary.Row) uint64 { return r.WakeP99Ns }, func(s result.SampleStats) uint64 { return s.P99 }),
 	latency("p999", "wake latency p99.9", func(r summary.Row) uint64 { return r.WakeP999Ns }, func(s result.SampleStats) uint64 { return s.P999 }),
