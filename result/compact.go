@@ -1,9 +1,11 @@
 package result
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/bits"
 	"os"
 
@@ -65,24 +67,19 @@ func (h *Hist) Merge(o Hist) {
 	}
 }
 
-// sampleKeys are the report fields that hold reservoirs: the first is
-// summarised, the others dropped.
-var sampleKeys = [][]byte{[]byte(`"wake_latencies_ns"`), []byte(`"iteration_costs_ns"`)}
-
-// ReadCompact reads a result like Read but keeps no samples: each
-// report's reservoirs are parsed straight from the file, its wake samples
-// summarised into Run.Samples, and both dropped before the document is
-// decoded. A result of 64 workers × 100,000 samples × 5 repetitions reads
-// in a fraction of Read's time and memory; compare and report use it.
+// ReadCompact reads a result like Read but keeps no samples: it streams
+// the file, parses each report's reservoirs as they pass, summarises the
+// wake samples into Run.Samples and drops both lists before the rest of
+// the document is decoded. A result of 64 workers × 100,000 samples × 5
+// repetitions reads in a fraction of Read's time and memory; compare and
+// report use it.
 func ReadCompact(path string) (*Doc, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	b, wake, err := strip(b, sampleKeys[0], true)
-	if err == nil {
-		b, _, err = strip(b, sampleKeys[1], false)
-	}
+	defer f.Close()
+	b, wake, err := strip(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a ktstar result: %w", path, err)
 	}
@@ -95,10 +92,9 @@ func ReadCompact(path string) (*Doc, error) {
 		r := &d.Runs[i]
 		r.Samples = make([]SampleStats, len(r.Reports))
 		for j := range r.Reports {
-			if k >= len(wake) {
-				return nil, fmt.Errorf("%s: not a ktstar result: %d reports but %d sample lists", path, k+1, len(wake))
+			if k < len(wake) {
+				r.Samples[j] = wake[k]
 			}
-			r.Samples[j] = wake[k]
 			k++
 		}
 	}
@@ -108,63 +104,75 @@ func ReadCompact(path string) (*Doc, error) {
 	return d, nil
 }
 
-// strip removes the array value of every object member named key from
-// the JSON in b (in place), leaving an empty array, and with summarise
-// returns the SampleStats of each in document order. A key is a member
-// name only where the byte before it (past white space) is '{' or ','
-// and a ':' follows: inside a string every quote is escaped.
-func strip(b, key []byte, summarise bool) ([]byte, []SampleStats, error) {
-	var out []SampleStats
+// The reservoir fields, less their opening quote: the wake samples are
+// summarised, the iteration costs dropped.
+var (
+	wakeKey = []byte(`wake_latencies_ns"`)
+	costKey = []byte(`iteration_costs_ns"`)
+)
+
+// strip copies the JSON from r without the array values of the
+// reservoir fields (each becomes []) and returns the wake samples' stats
+// in document order. A field name is one only where the byte before its
+// quote (past white space) is '{' or ',': inside a string every quote is
+// escaped.
+func strip(r *bufio.Reader) ([]byte, []SampleStats, error) {
+	var out []byte
+	var stats []SampleStats
 	var buf []uint64
-	w, r := 0, 0
 	for {
-		i := bytes.Index(b[r:], key)
-		if i < 0 {
-			break
-		}
-		start := r + i
-		p := start + len(key)
-		if !memberName(b, start) {
-			n := copy(b[w:], b[r:p])
-			w, r = w+n, p
+		chunk, err := r.ReadSlice('"')
+		out = append(out, chunk...)
+		if err == bufio.ErrBufferFull {
 			continue
 		}
-		p = skipSpace(b, p)
-		if p >= len(b) || b[p] != ':' {
-			return nil, nil, fmt.Errorf("%s without a value at byte %d", key, start)
+		if err == io.EOF {
+			return out, stats, nil
 		}
-		p = skipSpace(b, p+1)
-		if bytes.HasPrefix(b[p:], []byte("null")) {
-			if summarise {
-				out = append(out, SampleStats{})
+		if err != nil {
+			return nil, nil, err
+		}
+		// out ends with a quote: is a reservoir field's name next?
+		var key []byte
+		for _, k := range [][]byte{wakeKey, costKey} {
+			if p, _ := r.Peek(len(k)); bytes.Equal(p, k) && memberName(out[:len(out)-1]) {
+				key = k
 			}
-			n := copy(b[w:], b[r:p+4])
-			w, r = w+n, p+4
+		}
+		if key == nil {
 			continue
 		}
-		if p >= len(b) || b[p] != '[' {
-			return nil, nil, fmt.Errorf("%s is not an array at byte %d", key, p)
+		name := string(key[:len(key)-1])
+		r.Discard(len(key))
+		out = append(out, key...)
+		if err := expect(r, ':'); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, ':')
+		if c, _ := peekNonSpace(r); c == 'n' {
+			if name == "wake_latencies_ns" {
+				stats = append(stats, SampleStats{})
+			}
+			continue // null: copied as it is
+		}
+		if err := expect(r, '['); err != nil {
+			return nil, nil, fmt.Errorf("%s is not an array: %w", name, err)
 		}
 		buf = buf[:0]
-		end, err := parseUints(b, p+1, &buf)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s at byte %d: %w", key, p, err)
+		if err := parseUints(r, &buf); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
-		if summarise {
-			out = append(out, summariseSamples(buf))
+		out = append(out, '[', ']')
+		if name == "wake_latencies_ns" {
+			stats = append(stats, summariseSamples(buf))
 		}
-		n := copy(b[w:], b[r:p+1]) // up to and including '['
-		w += n
-		b[w] = ']'
-		w++
-		r = end + 1 // past ']'
 	}
-	n := copy(b[w:], b[r:])
-	return b[:w+n], out, nil
 }
 
-func memberName(b []byte, start int) bool {
-	for i := start - 1; i >= 0; i-- {
+// memberName reports whether the quote that follows b opens a member
+// name: the last byte of b past white space is '{' or ','.
+func memberName(b []byte) bool {
+	for i := len(b) - 1; i >= 0; i-- {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
 			continue
@@ -176,52 +184,89 @@ func memberName(b []byte, start int) bool {
 	return false
 }
 
-func skipSpace(b []byte, p int) int {
-	for p < len(b) && (b[p] == ' ' || b[p] == '\t' || b[p] == '\n' || b[p] == '\r') {
-		p++
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// peekNonSpace skips white space and returns the next byte, unread.
+func peekNonSpace(r *bufio.Reader) (byte, error) {
+	for {
+		c, err := r.ReadByte()
+		if err != nil {
+			return 0, eofEarly(err)
+		}
+		if !isSpace(c) {
+			r.UnreadByte()
+			return c, nil
+		}
 	}
-	return p
 }
 
-// parseUints parses comma-separated unsigned integers from b[p:] up to a
-// ']' and returns that bracket's index.
-func parseUints(b []byte, p int, out *[]uint64) (int, error) {
-	p = skipSpace(b, p)
-	if p < len(b) && b[p] == ']' {
-		return p, nil
+// expect skips white space and consumes want.
+func expect(r *bufio.Reader, want byte) error {
+	c, err := peekNonSpace(r)
+	if err != nil {
+		return err
 	}
+	if c != want {
+		return fmt.Errorf("want %q, got %q", want, c)
+	}
+	r.Discard(1)
+	return nil
+}
+
+func eofEarly(err error) error {
+	if err == io.EOF {
+		return errors.New("the JSON ends early (a truncated file?)")
+	}
+	return err
+}
+
+// parseUints parses comma-separated unsigned integers up to and
+// including the closing ']', straight from r's buffer: reservoirs are
+// most of a result's bytes.
+func parseUints(r *bufio.Reader, out *[]uint64) error {
+	var v uint64
+	digits := 0 // of the number under way; -1 after one ended in white space
+	comma := false
 	for {
-		p = skipSpace(b, p)
-		var v uint64
-		digits := 0
-		for p < len(b) && b[p] >= '0' && b[p] <= '9' {
-			d := uint64(b[p] - '0')
-			if v > (1<<64-1-d)/10 {
-				return 0, errors.New("a sample overflows 64 bits")
+		if _, err := r.Peek(1); err != nil {
+			return eofEarly(err)
+		}
+		b, _ := r.Peek(r.Buffered())
+		for i, c := range b {
+			if d := uint64(c - '0'); d <= 9 && digits >= 0 {
+				// 19 digits always fit in 64 bits; past that, check.
+				if digits >= 19 && v > (1<<64-1-d)/10 {
+					return errors.New("a sample overflows 64 bits")
+				}
+				v = v*10 + d
+				digits++
+				continue
 			}
-			v = v*10 + d
-			p++
-			digits++
-		}
-		if digits == 0 {
-			if p >= len(b) {
-				return 0, errors.New("the JSON ends early (a truncated file?)")
+			switch {
+			case isSpace(c):
+				if digits > 0 {
+					*out = append(*out, v)
+					v, digits = 0, -1
+				}
+			case c == ',' || c == ']':
+				switch {
+				case digits > 0:
+					*out = append(*out, v)
+				case digits == 0 && (comma || c == ','):
+					return fmt.Errorf("want an unsigned integer, got %q", c)
+				}
+				v, digits, comma = 0, 0, c == ','
+				if c == ']' {
+					r.Discard(i + 1)
+					return nil
+				}
+			case digits < 0:
+				return fmt.Errorf("want ',' or ']', got %q", c)
+			default:
+				return fmt.Errorf("want an unsigned integer, got %q", c)
 			}
-			return 0, fmt.Errorf("want an unsigned integer, got %q", b[p])
 		}
-		*out = append(*out, v)
-		p = skipSpace(b, p)
-		if p >= len(b) {
-			return 0, errors.New("the JSON ends early (a truncated file?)")
-		}
-		switch b[p] {
-		case ',':
-			p++
-		case ']':
-			return p, nil
-		default:
-			return 0, fmt.Errorf("want ',' or ']', got %q", b[p])
-		}
+		r.Discard(len(b))
 	}
 }
 
@@ -231,10 +276,12 @@ func summariseSamples(s []uint64) SampleStats {
 	if len(s) == 0 {
 		return st
 	}
+	st.Min, st.Max = s[0], s[0]
 	for _, v := range s {
 		st.Hist.Add(v)
+		st.Min, st.Max = min(st.Min, v), max(st.Max, v)
 	}
-	p, _ := stats.Percentiles([]float64{0, 50, 90, 99, 99.9, 100}, s)
-	st.Min, st.P50, st.P90, st.P99, st.P999, st.Max = p[0], p[1], p[2], p[3], p[4], p[5]
+	p, _ := stats.Percentiles([]float64{50, 90, 99, 99.9}, s)
+	st.P50, st.P90, st.P99, st.P999 = p[0], p[1], p[2], p[3]
 	return st
 }

@@ -95,6 +95,9 @@ func TestReadCompactRefuses(t *testing.T) {
 	for _, tc := range []struct{ name, doc, want string }{
 		{"letter", `{"ktstar_version":"x","runs":[{"reports":[{"wake_latencies_ns":[1,x]}]}]}`, `want an unsigned integer, got 'x'`},
 		{"truncated", `{"ktstar_version":"x","runs":[{"reports":[{"wake_latencies_ns":[1,2`, "the JSON ends early"},
+		{"overflow", `{"ktstar_version":"x","runs":[{"reports":[{"wake_latencies_ns":[18446744073709551616]}]}]}`, "overflows 64 bits"},
+		{"two-numbers", `{"ktstar_version":"x","runs":[{"reports":[{"wake_latencies_ns":[1 2]}]}]}`, `want ',' or ']', got '2'`},
+		{"trailing-comma", `{"ktstar_version":"x","runs":[{"reports":[{"wake_latencies_ns":[1,]}]}]}`, `want an unsigned integer, got ']'`},
 		{"object", `{"ktstar_version":"x","runs":[{"reports":[{"wake_latencies_ns":{}}]}]}`, "is not an array"},
 	} {
 		p := filepath.Join(t.TempDir(), tc.name+".json")
@@ -103,7 +106,12 @@ func TestReadCompactRefuses(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}
-	p := filepath.Join(t.TempDir(), "string.json")
+	p := filepath.Join(t.TempDir(), "max.json")
+	os.WriteFile(p, []byte(`{"ktstar_version":"x","runs":[{"reports":[{"wake_latencies_ns":[ 18446744073709551615 , 0 ]}]}]}`), 0o644)
+	if d, err := result.ReadCompact(p); err != nil || d.Runs[0].Samples[0].Max != 1<<64-1 || d.Runs[0].Samples[0].N != 2 {
+		t.Errorf("the largest sample: %v %+v", err, d)
+	}
+	p = filepath.Join(t.TempDir(), "string.json")
 	os.WriteFile(p, []byte(`{"ktstar_version":"x","script":"a \"wake_latencies_ns\": [1]","runs":[]}`), 0o644)
 	d, err := result.ReadCompact(p)
 	if err != nil || d.Script != `a "wake_latencies_ns": [1]` {

@@ -46,6 +46,9 @@ type Host struct {
 	KernelRelease string `json:"kernel_release"`
 	CPUCount      int    `json:"cpu_count"` // online CPUs
 	CPUModel      string `json:"cpu_model"`
+	// Scheduler is the scheduler in charge: a sched_ext scheduler's
+	// name, or the kernel's own; "" when unknown.
+	Scheduler string `json:"scheduler,omitempty"`
 }
 
 // Repetition is when one repetition ran and how it ended.

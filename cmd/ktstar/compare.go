@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/ktstar/ktstar/compare"
 	"github.com/ktstar/ktstar/result"
@@ -18,20 +20,15 @@ func (c *cli) compare(paths []string) int {
 		c.printError("ktstar compare: " + err.Error())
 		return exitError
 	}
-	base, err := result.ReadCompact(paths[0])
+	docs, err := readAll(paths)
 	if err != nil {
 		c.printError("ktstar compare: " + err.Error())
 		return exitError
 	}
 	status := exitOK
 	var reports []compare.Report
-	for _, p := range paths[1:] {
-		next, err := result.ReadCompact(p)
-		if err != nil {
-			c.printError("ktstar compare: " + err.Error())
-			return exitError
-		}
-		r := compare.Compare(base, next, gates)
+	for i, p := range paths[1:] {
+		r := compare.Compare(docs[0], docs[i+1], gates)
 		r.Base, r.New = paths[0], p
 		reports = append(reports, r)
 		if len(r.Regressions) > 0 {
@@ -63,6 +60,19 @@ func (c *cli) compare(paths []string) int {
 		}
 	}
 	return status
+}
+
+// readAll reads results with result.ReadCompact, each in a goroutine of
+// its own: parsing the samples is most of compare's time.
+func readAll(paths []string) ([]*result.Doc, error) {
+	docs := make([]*result.Doc, len(paths))
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		wg.Go(func() { docs[i], errs[i] = result.ReadCompact(p) })
+	}
+	wg.Wait()
+	return docs, errors.Join(errs...)
 }
 
 func (c *cli) report(paths []string) int { return exitError }
