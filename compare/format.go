@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
 
@@ -50,7 +51,7 @@ func (r Report) WriteText(w io.Writer) error {
 				verdict = "✗ past " + c.Regression
 			}
 			fmt.Fprintf(tw, "  %-*s\t%s\t%s\t%s\t%s\t%s (p=%.3f n=%s)\t%s\n", width-2, c.Metric,
-				value(m, c.Base.Center), spread(c.Base), value(m, c.New.Center), spread(c.New), delta, c.P, ns(c), verdict)
+				m.Format(c.Base.Center), spread(c.Base), m.Format(c.New.Center), spread(c.New), delta, c.P, ns(c), verdict)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -70,12 +71,13 @@ func (r Report) WriteText(w io.Writer) error {
 	return nil
 }
 
-// value prints a metric's figure in its unit.
-func value(m Metric, v float64) string {
+// Format prints a figure of m in its unit: a duration, a percentage or
+// a number with an SI suffix.
+func (m Metric) Format(v float64) string {
 	switch {
 	case m.Time:
 		return checks.FormatDuration(v)
-	case m.Name == "cpu_pct" || m.Name == "off_cpu_pct" || m.Name == "run_delay_pct":
+	case strings.HasSuffix(m.Name, "_pct"):
 		return fmt.Sprintf("%.1f%%", v)
 	}
 	return summary.SI(v)

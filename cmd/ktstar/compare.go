@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/ktstar/ktstar/compare"
+	"github.com/ktstar/ktstar/report"
 	"github.com/ktstar/ktstar/result"
 )
 
@@ -75,4 +77,31 @@ func readAll(paths []string) ([]*result.Doc, error) {
 	return docs, errors.Join(errs...)
 }
 
-func (c *cli) report(paths []string) int { return exitError }
+// report writes the HTML report of a result (against a baseline when a
+// second file is given) to -o.
+func (c *cli) report(paths []string) int {
+	docs, err := readAll(paths)
+	if err != nil {
+		c.printError("ktstar report: " + err.Error())
+		return exitError
+	}
+	in := report.Input{Path: paths[0], Doc: docs[0]}
+	if len(docs) == 2 {
+		cmp := compare.Compare(docs[1], docs[0], nil)
+		cmp.Base, cmp.New = paths[1], paths[0]
+		in.BasePath, in.Base, in.Compare = paths[1], docs[1], &cmp
+	}
+	var b bytes.Buffer
+	if err := report.Write(&b, in); err != nil {
+		c.printError("ktstar report: " + err.Error())
+		return exitError
+	}
+	if err := os.WriteFile(c.output, b.Bytes(), 0o644); err != nil {
+		c.printError("ktstar report: " + err.Error())
+		return exitError
+	}
+	if !c.quiet {
+		fmt.Fprintf(c.stderr, "ktstar report: wrote %s (%d KB)\n", c.output, (b.Len()+1023)/1024)
+	}
+	return exitOK
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -176,7 +177,19 @@ func host() result.Host {
 		h.CPUCount = len(cpus)
 	}
 	h.CPUModel = cpuModel()
+	h.Scheduler = scheduler()
 	return h
+}
+
+// scheduler names the scheduler in charge: a sched_ext scheduler when
+// one is loaded, else the kernel's own fair class.
+func scheduler() string {
+	state, err := os.ReadFile("/sys/kernel/sched_ext/state")
+	if err != nil || strings.TrimSpace(string(state)) != "enabled" {
+		return "kernel default (fair class)"
+	}
+	ops, _ := os.ReadFile("/sys/kernel/sched_ext/root/ops")
+	return "sched_ext: " + cmp.Or(strings.TrimSpace(string(ops)), "unnamed")
 }
 
 // cpuModel returns the first "model name" of /proc/cpuinfo.
