@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -62,7 +63,7 @@ func TestCReferences(t *testing.T) {
 				}
 				t.Fatalf("missing: %s", why)
 			}
-			f, err := side.Run(e, 150*time.Millisecond, []int{0})
+			f, err := side.Run(e, 150*time.Millisecond, testenv.CPUs(t, 1))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +115,7 @@ func TestDriverTinyRun(t *testing.T) {
 			Metrics: []metric{{Label: "ms", AKey: "convert_ms"}}},
 	}
 	var progress bytes.Buffer
-	res := result{Pairs: 2, Duration: "50ms", Rows: runRows(e, rs, options{Pairs: 2, Duration: 50 * time.Millisecond, CPUs: []int{0}}, &progress)}
+	res := result{Pairs: 2, Duration: "50ms", Rows: runRows(e, rs, options{Pairs: 2, Duration: 50 * time.Millisecond, CPUs: testenv.CPUs(t, 1)}, &progress)}
 
 	var table bytes.Buffer
 	writeTable(&table, res)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/workload"
 	"golang.org/x/sys/unix"
 )
@@ -50,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var cpus []int
 	var err error
 	if *cpuList == "" {
-		cpus, err = workload.OnlineCPUs()
+		cpus, err = topo.OnlineCPUs()
 	} else {
 		cpus, err = workload.ParseCPUList(*cpuList)
 	}
@@ -128,7 +129,7 @@ func hostInfo() host {
 	if unix.Uname(&u) == nil {
 		h.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
-	if cpus, err := workload.OnlineCPUs(); err == nil {
+	if cpus, err := topo.OnlineCPUs(); err == nil {
 		h.CPUs = len(cpus)
 	}
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // ownerHelperEnv turns the test binary into a run owner for TestSweep: it
@@ -63,12 +65,10 @@ func ownerHelper() int {
 // when not root (the tests write cgroup files).
 func testRoot(t *testing.T) *Manager {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup tests need root")
-	}
+	testenv.NeedCgroupV2(t)
 	root, err := Default()
 	if err != nil {
-		t.Skipf("no cgroup v2 hierarchy: %v", err)
+		t.Fatal(err)
 	}
 	return root
 }
@@ -285,8 +285,9 @@ func TestControllers(t *testing.T) {
 	}
 	// This host: cpuset belongs to a v1 hierarchy. Every cpuset operation
 	// must say so instead of doing nothing.
-	err = a.SetCpus([]int{0})
-	if !errors.Is(err, ErrControllerUnavailable) || !strings.Contains(err.Error(), `write cpuset.cpus "0" in `+a.Path()) {
+	cpu := testenv.CPU(t)
+	err = a.SetCpus([]int{cpu})
+	if !errors.Is(err, ErrControllerUnavailable) || !strings.Contains(err.Error(), fmt.Sprintf(`write cpuset.cpus "%d" in %s`, cpu, a.Path())) {
 		t.Errorf("SetCpus without cpuset = %v", err)
 	}
 	if _, err := a.Cpus(); !errors.Is(err, ErrControllerUnavailable) {
@@ -296,28 +297,27 @@ func TestControllers(t *testing.T) {
 }
 
 func TestCpuset(t *testing.T) {
+	testenv.NeedController(t, "cpuset")
 	run := testRun(t)
-	if missing, _ := run.MissingControllers("cpuset"); len(missing) > 0 {
-		t.Skipf("skip: the cgroup v2 hierarchy at %s has no cpuset controller (a hybrid host whose v1 hierarchy owns it); runs in the ktstar vm guest", run.Mount())
-	}
+	cpu := []int{testenv.CPU(t)}
 	a, err := run.NewChild("a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.SetCpus([]int{0}); !errors.Is(err, ErrControllerNotEnabled) {
+	if err := a.SetCpus(cpu); !errors.Is(err, ErrControllerNotEnabled) {
 		t.Errorf("SetCpus before enabling = %v, want ErrControllerNotEnabled", err)
 	}
 	if err := run.EnableControllers("cpuset"); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.SetCpus([]int{0}); err != nil {
+	if err := a.SetCpus(cpu); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := a.Cpus(); err != nil || !slices.Equal(got, []int{0}) {
-		t.Errorf("Cpus = %v, %v; want [0]", got, err)
+	if got, err := a.Cpus(); err != nil || !slices.Equal(got, cpu) {
+		t.Errorf("Cpus = %v, %v; want %v", got, err, cpu)
 	}
-	if got, err := a.EffectiveCpus(); err != nil || !slices.Equal(got, []int{0}) {
-		t.Errorf("EffectiveCpus = %v, %v; want [0]", got, err)
+	if got, err := a.EffectiveCpus(); err != nil || !slices.Equal(got, cpu) {
+		t.Errorf("EffectiveCpus = %v, %v; want %v", got, err, cpu)
 	}
 	if err := a.SetMems([]int{0}); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstar/ktstar/internal/testenv"
+	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
 	"github.com/ktstar/ktstar/workload"
@@ -241,26 +243,24 @@ func runReal(t *testing.T, cfg workload.Config, d time.Duration, during func(h *
 }
 
 func TestRealRuns(t *testing.T) {
-	online, _ := workload.OnlineCPUs()
-	if len(online) < 2 {
-		t.Skip("needs two CPUs")
-	}
+	testenv.NeedCapSysNice(t) // the SCHED_FIFO spinner
+	cpus := testenv.CPUs(t, 2)
 	spin := workload.MustWork("SpinWait", nil)
 
 	// A worker that sleeps 20 ms after each 1 ms burst is off-CPU about
 	// 95% of the time; a SCHED_FIFO spinner runs whatever else loads the
 	// machine. Judged as one unit, their spread is far beyond 15 points.
 	sleeper := workload.MustWork("Bursty", map[string]any{"burst_duration": "1ms", "sleep_duration": "20ms"})
-	dozing := runReal(t, workload.Config{Workers: 1, Work: sleeper, Affinity: workload.Exact(online[0])}, 300*time.Millisecond, nil)
-	hogging := runReal(t, workload.Config{Workers: 1, Work: spin, Policy: workload.Fifo(1), Affinity: workload.Exact(online[1])}, 300*time.Millisecond, nil)
+	dozing := runReal(t, workload.Config{Workers: 1, Work: sleeper, Affinity: workload.Exact(cpus[0])}, 300*time.Millisecond, nil)
+	hogging := runReal(t, workload.Config{Workers: 1, Work: spin, Policy: workload.Fifo(1), Affinity: workload.Exact(cpus[1])}, 300*time.Millisecond, nil)
 	res, _ := Evaluate([]Unit{{Name: "mixed", Reports: append(dozing, hogging...)}}, Assert{"max_spread_pct": Limit(15)})
 	if res.Verdict() != Fail {
 		t.Errorf("sleeper vs real-time spinner: %v", res.Outcomes)
 	}
 
-	// Workers pinned to the last CPU fail isolation to a cpuset of the first.
-	pinned := runReal(t, workload.Config{Workers: 1, Work: spin, Affinity: workload.Exact(online[1])}, 100*time.Millisecond, nil)
-	res, _ = Evaluate([]Unit{{Name: "pinned", Reports: pinned, Cpuset: []int{online[0]}}}, Assert{"isolation": On()})
+	// Workers pinned to one CPU fail isolation to a cpuset of another.
+	pinned := runReal(t, workload.Config{Workers: 1, Work: spin, Affinity: workload.Exact(cpus[1])}, 100*time.Millisecond, nil)
+	res, _ = Evaluate([]Unit{{Name: "pinned", Reports: pinned, Cpuset: []int{cpus[0]}}}, Assert{"isolation": On()})
 	if res.Verdict() != Fail {
 		t.Errorf("isolation: %v", res.Outcomes)
 	}
@@ -329,10 +329,7 @@ func TestUnits(t *testing.T) {
 // figures do not depend on how loaded the machine is: work per CPU-second
 // of two types far apart, and the migrations AffinityChurn makes on purpose.
 func TestRealRunsRatesAndMigrations(t *testing.T) {
-	online, _ := workload.OnlineCPUs()
-	if len(online) < 2 {
-		t.Skip("needs two CPUs")
-	}
+	cpus := testenv.CPUs(t, 2)
 	spin := runReal(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil)}, 200*time.Millisecond, nil)
 	yield := runReal(t, workload.Config{Workers: 1, Work: workload.MustWork("YieldHeavy", nil)}, 200*time.Millisecond, nil)
 	res, _ := Evaluate([]Unit{{Name: "spin+yield", Reports: append(spin, yield...)}}, Assert{"max_throughput_cv": Limit(0.5)})
@@ -349,7 +346,7 @@ func TestRealRunsRatesAndMigrations(t *testing.T) {
 	if o := res.Outcomes[0]; o.Status != Fail || o.Observed <= 0.01 {
 		t.Errorf("AffinityChurn re-pins every iteration: %v", o)
 	}
-	pinned := runReal(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil), Affinity: workload.Exact(online[0])}, 200*time.Millisecond, nil)
+	pinned := runReal(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil), Affinity: workload.Exact(cpus[0])}, 200*time.Millisecond, nil)
 	res, _ = Evaluate([]Unit{{Name: "pinned", Reports: pinned}}, Assert{"max_migration_ratio": Limit(0)})
 	if o := res.Outcomes[0]; o.Status != Pass || o.Observed != 0 {
 		t.Errorf("a worker pinned to one CPU cannot migrate: %v", o)
@@ -363,11 +360,11 @@ func TestGuestNumaChecks(t *testing.T) {
 	if vmtest.OnHost(t, vm.Options{CPUs: 4, NUMA: 2}) {
 		return
 	}
-	topo, err := workload.HostTopology()
-	if err != nil || len(topo.Nodes) < 2 {
-		t.Fatalf("guest topology: %v, %d nodes", err, len(topo.Nodes))
+	tp, err := topo.Host()
+	if err != nil || len(tp.Nodes) < 2 {
+		t.Fatalf("guest topology: %v, %d nodes", err, len(tp.Nodes))
 	}
-	node0 := topo.Nodes[0].CPUs
+	node0 := tp.Nodes[0].CPUs
 	settings := Assert{"min_page_locality": Limit(0.5), "max_slow_tier_ratio": Limit(0.5), "max_cross_node_migration_ratio": Limit(1e9)}
 	for _, tc := range []struct {
 		target int64

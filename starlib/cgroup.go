@@ -131,16 +131,16 @@ func (s *Session) resolveCpuset(fn string, v starlark.Value) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	topo, err := s.topology()
+	tp, err := s.topology()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	cpus, err := spec.Resolve(topo)
+	cpus, err := spec.Resolve(tp)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	if len(cpus) == 0 {
-		return nil, fmt.Errorf("%s: cpus.%s resolves to 0 CPUs on this machine (usable CPUs: %d); widen it, or use clear_cpuset() for the parent's CPUs", fn, spec, len(topo.UsableCPUs()))
+		return nil, fmt.Errorf("%s: cpus.%s resolves to 0 CPUs on this machine (usable CPUs: %d); widen it, or use clear_cpuset() for the parent's CPUs", fn, spec, len(tp.UsableCPUs()))
 	}
 	if err := s.cpusetUsable(); err != nil {
 		return nil, fmt.Errorf("%s: cpusets are not available (check cgroup.cpuset_available() first): %w", fn, err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/workload"
 	timelib "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
@@ -150,9 +151,9 @@ func unitsOf(fn string, v, cpuset starlark.Value) ([]checks.Unit, error) {
 	if cpuset == nil || cpuset == starlark.None {
 		return units, nil
 	}
-	var topo *workload.Topology
-	if t, err := workload.HostTopology(); err == nil {
-		topo = t // without it the NUMA checks skip for want of nodes
+	var tp *topo.Topology
+	if t, err := topo.Host(); err == nil {
+		tp = t // without it the NUMA checks skip for want of nodes
 	}
 	attach := func(u *checks.Unit, path string, v starlark.Value) error {
 		cpus, err := cpuList(fn, v)
@@ -160,8 +161,8 @@ func unitsOf(fn string, v, cpuset starlark.Value) ([]checks.Unit, error) {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		u.Cpuset = cpus
-		if topo != nil {
-			u.NumaNodes = topo.NodesFor(cpus)
+		if tp != nil {
+			u.NumaNodes = tp.NodesFor(cpus)
 		}
 		return nil
 	}

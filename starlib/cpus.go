@@ -3,7 +3,7 @@ package starlib
 import (
 	"fmt"
 
-	"github.com/ktstar/ktstar/workload"
+	"github.com/ktstar/ktstar/topo"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
@@ -25,17 +25,17 @@ import (
 // a spec the machine cannot satisfy fails at the line that makes it. The
 // CPUs a spec stands for: topo.cpuset(spec).
 func (s *Session) cpusModule() *starlarkstruct.Module {
-	mk := func(name string, parse func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (workload.CpusetSpec, error)) *starlark.Builtin {
+	mk := func(name string, parse func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (topo.CpusetSpec, error)) *starlark.Builtin {
 		return starlark.NewBuiltin("cpus."+name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			spec, err := parse(b, args, kwargs)
 			if err != nil {
 				return nil, err
 			}
-			topo, err := s.topology()
+			tp, err := s.topology()
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
-			if err := spec.Validate(topo); err != nil {
+			if err := spec.Validate(tp); err != nil {
 				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
 			return CpusetValue{spec}, nil
@@ -44,49 +44,49 @@ func (s *Session) cpusModule() *starlarkstruct.Module {
 	return &starlarkstruct.Module{
 		Name: "cpus",
 		Members: starlark.StringDict{
-			"llc": mk("llc", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (workload.CpusetSpec, error) {
+			"llc": mk("llc", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (topo.CpusetSpec, error) {
 				var i int
 				err := starlark.UnpackArgs(b.Name(), args, kwargs, "i", &i)
-				return workload.CpusLLC(i), err
+				return topo.CpusLLC(i), err
 			}),
-			"numa": mk("numa", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (workload.CpusetSpec, error) {
+			"numa": mk("numa", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (topo.CpusetSpec, error) {
 				var n int
 				err := starlark.UnpackArgs(b.Name(), args, kwargs, "n", &n)
-				return workload.CpusNuma(n), err
+				return topo.CpusNuma(n), err
 			}),
-			"range": mk("range", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (workload.CpusetSpec, error) {
+			"range": mk("range", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (topo.CpusetSpec, error) {
 				var start, end starlark.Value
 				if err := starlark.UnpackArgs(b.Name(), args, kwargs, "start", &start, "end", &end); err != nil {
-					return workload.CpusetSpec{}, err
+					return topo.CpusetSpec{}, err
 				}
 				a, err := fraction(b.Name(), "start", start)
 				if err != nil {
-					return workload.CpusetSpec{}, err
+					return topo.CpusetSpec{}, err
 				}
 				e, err := fraction(b.Name(), "end", end)
-				return workload.CpusRange(a, e), err
+				return topo.CpusRange(a, e), err
 			}),
-			"disjoint": mk("disjoint", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (workload.CpusetSpec, error) {
+			"disjoint": mk("disjoint", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (topo.CpusetSpec, error) {
 				var i, n int
 				err := starlark.UnpackArgs(b.Name(), args, kwargs, "i", &i, "n", &n)
-				return workload.CpusDisjoint(i, n), err
+				return topo.CpusDisjoint(i, n), err
 			}),
-			"overlap": mk("overlap", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (workload.CpusetSpec, error) {
+			"overlap": mk("overlap", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (topo.CpusetSpec, error) {
 				var i, n int
 				var frac starlark.Value
 				if err := starlark.UnpackArgs(b.Name(), args, kwargs, "i", &i, "n", &n, "frac", &frac); err != nil {
-					return workload.CpusetSpec{}, err
+					return topo.CpusetSpec{}, err
 				}
 				f, err := fraction(b.Name(), "frac", frac)
-				return workload.CpusOverlap(i, n, f), err
+				return topo.CpusOverlap(i, n, f), err
 			}),
-			"exact": mk("exact", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (workload.CpusetSpec, error) {
+			"exact": mk("exact", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (topo.CpusetSpec, error) {
 				var cpus starlark.Value
 				if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cpus", &cpus); err != nil {
-					return workload.CpusetSpec{}, err
+					return topo.CpusetSpec{}, err
 				}
 				list, err := cpuList(b.Name(), cpus)
-				return workload.CpusExact(list...), err
+				return topo.CpusExact(list...), err
 			}),
 		},
 	}
@@ -102,7 +102,7 @@ func fraction(fn, param string, v starlark.Value) (float64, error) {
 }
 
 // CpusetValue is the Starlark value of a cpuset spec; immutable.
-type CpusetValue struct{ S workload.CpusetSpec }
+type CpusetValue struct{ S topo.CpusetSpec }
 
 // String renders the constructor call, e.g. `cpus.disjoint(0, 2)`.
 func (c CpusetValue) String() string { return "cpus." + c.S.String() }
@@ -126,14 +126,14 @@ func (c CpusetValue) CompareSameType(op syntax.Token, y starlark.Value, _ int) (
 
 // cpusetSpec accepts a cpuset value, a list of CPUs or a CPU list string
 // (the last two meaning cpus.exact).
-func cpusetSpec(fn string, v starlark.Value) (workload.CpusetSpec, error) {
+func cpusetSpec(fn string, v starlark.Value) (topo.CpusetSpec, error) {
 	if c, ok := v.(CpusetValue); ok {
 		return c.S, nil
 	}
 	switch v.(type) {
 	case starlark.String, *starlark.List, starlark.Tuple:
 		list, err := cpuList(fn, v)
-		return workload.CpusExact(list...), err
+		return topo.CpusExact(list...), err
 	}
-	return workload.CpusetSpec{}, fmt.Errorf("%s: want a cpuset (cpus.disjoint(0, 2), …), a list of CPUs or a CPU list string, got %s", fn, v.Type())
+	return topo.CpusetSpec{}, fmt.Errorf("%s: want a cpuset (cpus.disjoint(0, 2), …), a list of CPUs or a CPU list string, got %s", fn, v.Type())
 }

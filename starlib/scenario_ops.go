@@ -53,11 +53,11 @@ func (s *Session) setAffinity(_ *starlark.Thread, b *starlark.Builtin, args star
 		}
 		cpuset, where = g.cpuset, fmt.Sprintf("cgroup %q", g.name)
 	}
-	topo, err := s.topology()
+	tp, err := s.topology()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	a, err := workload.ResolveAffinity(aff.A, topo, cpuset)
+	a, err := workload.ResolveAffinity(aff.A, tp, cpuset)
 	if err != nil {
 		return nil, fmt.Errorf("%s (%s): %w", b.Name(), where, err)
 	}

@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
-	"github.com/ktstar/ktstar/workload"
 )
 
 const loadScenario = `load("@stdlib//scenario.star", "backdrop", "cgroup_def", "hold", "op", "scenario", "step")
@@ -24,12 +25,10 @@ const loadScenario = `load("@stdlib//scenario.star", "backdrop", "cgroup_def", "
 // exists; tests skip without root or a cgroup v2 hierarchy.
 func runGroupDir(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup tests need root")
-	}
+	testenv.NeedCgroupV2(t)
 	root, err := cgroupfs.Default()
 	if err != nil {
-		t.Skipf("no cgroup v2 hierarchy: %v", err)
+		t.Fatal(err)
 	}
 	return filepath.Join(root.Path(), fmt.Sprintf("%s%d", cgroupfs.RunPrefix, os.Getpid()))
 }
@@ -37,14 +36,14 @@ func runGroupDir(t *testing.T) string {
 // exec runs src as a script file in a fresh session with the assert
 // module, then closes the session and checks that the run group is gone.
 // It returns the output and the script's error.
-func exec(t *testing.T, ctx context.Context, src string, topo *workload.Topology) (string, error) {
+func exec(t *testing.T, ctx context.Context, src string, tp *topo.Topology) (string, error) {
 	t.Helper()
 	dir := runGroupDir(t)
 	path := filepath.Join(t.TempDir(), "s.star")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sess := starlib.NewSession(starlib.Options{Topology: topo})
+	sess := starlib.NewSession(starlib.Options{Topology: tp})
 	var out strings.Builder
 	_, err := testHost(t, sess, &out).Run(ctx, path)
 	sess.Close()
@@ -57,24 +56,15 @@ func exec(t *testing.T, ctx context.Context, src string, topo *workload.Topology
 	return out.String(), err
 }
 
-func fixture(t *testing.T, name string) *workload.Topology {
-	t.Helper()
-	topo, err := workload.ReadTopology(os.DirFS("../workload/testdata/sys/" + name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return topo
-}
-
 // TestConstructorErrors checks the errors of the cpus, affinity, cgroup
 // and scenario constructors: each names the function, the value and what
 // is allowed, and is a script error, not a fail().
 func TestConstructorErrors(t *testing.T) {
-	smt := fixture(t, "two-socket-smt") // 16 CPUs, usable 0-14, 2 LLCs and nodes
-	one := fixture(t, "this-host")      // 2 CPUs, no SMT
+	smt := testenv.Topology(t, "two-socket-smt") // 16 CPUs, usable 0-14, 2 LLCs and nodes
+	one := testenv.Topology(t, "this-host")      // 2 CPUs, no SMT
 	for _, tc := range []struct {
 		name string
-		topo *workload.Topology
+		topo *topo.Topology
 		src  string
 		want string
 	}{
@@ -133,9 +123,9 @@ if cgroup.cpuset_available():
 else:
     reason = cgroup.cpuset_reason()
     assert.true(reason)
-    assert.fails(lambda: cgroup.create("a", cpuset = cpus.exact([0])), "cpusets are not available \\(check cgroup.cpuset_available\\(\\) first\\)")
+    assert.fails(lambda: cgroup.create("a", cpuset = cpus.exact(topo.cpus[:1])), "cpusets are not available \\(check cgroup.cpuset_available\\(\\) first\\)")
     g = cgroup.create("b")
-    assert.fails(lambda: g.set_cpuset([0]), "cpusets are not available")
+    assert.fails(lambda: g.set_cpuset(topo.cpus[:1]), "cpusets are not available")
     assert.fails(lambda: g.clear_cpuset(), "cpusets are not available")
     print("unavailable:", reason)
 `, nil)

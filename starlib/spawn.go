@@ -65,11 +65,11 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		if g.removed {
 			return c, fmt.Errorf("cgroup %q was removed", g.name)
 		}
-		topo, err := s.topology()
+		tp, err := s.topology()
 		if err != nil {
 			return c, err
 		}
-		if c.Affinity, err = workload.ResolveAffinity(c.Affinity, topo, g.cpuset); err != nil {
+		if c.Affinity, err = workload.ResolveAffinity(c.Affinity, tp, g.cpuset); err != nil {
 			return c, fmt.Errorf("cgroup %q: %w", g.name, err)
 		}
 		c.Cgroup = g.m

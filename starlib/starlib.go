@@ -30,6 +30,7 @@ import (
 
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/progress"
+	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
@@ -55,7 +56,7 @@ type Options struct {
 	Args   []string          // the script's arguments (after `--`)
 	// Topology, when non-nil, replaces the host's for cpus, topo and
 	// affinity resolution (tests use sysfs fixtures).
-	Topology *workload.Topology
+	Topology *topo.Topology
 	// Progress shows the running handles while the script holds; nil
 	// shows nothing (not a terminal, --json pipelines, tests).
 	Progress *progress.Live
@@ -72,7 +73,7 @@ type Session struct {
 	spawned int            // handles spawned so far, which numbers them
 	labels  map[string]int // spawns so far per base label (spawnLabel)
 	runs    []Run
-	topo    *workload.Topology // read on first use
+	topo    *topo.Topology // read on first use
 	topoErr error
 	cg      cgroupState
 	checks  []CheckCall

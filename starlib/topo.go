@@ -3,7 +3,7 @@ package starlib
 import (
 	"fmt"
 
-	"github.com/ktstar/ktstar/workload"
+	"github.com/ktstar/ktstar/topo"
 	"go.starlark.net/starlark"
 )
 
@@ -48,35 +48,35 @@ func (t topoModule) Attr(name string) (starlark.Value, error) {
 	if name == "cpuset" {
 		return starlark.NewBuiltin("cpuset", guard(t.cpuset)), nil
 	}
-	topo, err := t.s.topology()
+	tp, err := t.s.topology()
 	if err != nil {
 		return nil, fmt.Errorf("topo.%s: %w", name, err)
 	}
 	switch name {
 	case "cpus":
-		return intList(topo.CPUs), nil
+		return intList(tp.CPUs), nil
 	case "usable_cpus":
-		return intList(topo.UsableCPUs()), nil
+		return intList(tp.UsableCPUs()), nil
 	case "llcs":
-		out := make([]starlark.Value, len(topo.LLCs))
-		for i, l := range topo.LLCs {
+		out := make([]starlark.Value, len(tp.LLCs))
+		for i, l := range tp.LLCs {
 			out[i] = intList(l.CPUs)
 		}
 		return starlark.NewList(out), nil
 	case "numa_nodes":
-		ids := make([]int, len(topo.Nodes))
-		for i, n := range topo.Nodes {
+		ids := make([]int, len(tp.Nodes))
+		for i, n := range tp.Nodes {
 			ids[i] = n.ID
 		}
 		return intList(ids), nil
 	case "node_cpus":
-		d := starlark.NewDict(len(topo.Nodes))
-		for _, n := range topo.Nodes {
+		d := starlark.NewDict(len(tp.Nodes))
+		for _, n := range tp.Nodes {
 			d.SetKey(starlark.MakeInt(n.ID), intList(n.CPUs))
 		}
 		return d, nil
 	case "smt_siblings":
-		sib := topo.SMTSiblings()
+		sib := tp.SMTSiblings()
 		out := make([]starlark.Value, len(sib))
 		for i, s := range sib {
 			out[i] = intList(s)
@@ -95,11 +95,11 @@ func (t topoModule) cpuset(_ *starlark.Thread, b *starlark.Builtin, args starlar
 	if err != nil {
 		return nil, err
 	}
-	topo, err := t.s.topology()
+	tp, err := t.s.topology()
 	if err != nil {
 		return nil, fmt.Errorf("topo.cpuset: %w", err)
 	}
-	cpus, err := spec.Resolve(topo)
+	cpus, err := spec.Resolve(tp)
 	if err != nil {
 		return nil, fmt.Errorf("topo.cpuset: %w", err)
 	}
@@ -108,12 +108,12 @@ func (t topoModule) cpuset(_ *starlark.Thread, b *starlark.Builtin, args starlar
 
 // topology returns the run's topology: Options.Topology, else the host's,
 // read once.
-func (s *Session) topology() (*workload.Topology, error) {
+func (s *Session) topology() (*topo.Topology, error) {
 	if s.opts.Topology != nil {
 		return s.opts.Topology, nil
 	}
 	if s.topo == nil && s.topoErr == nil {
-		s.topo, s.topoErr = workload.HostTopology()
+		s.topo, s.topoErr = topo.Host()
 	}
 	return s.topo, s.topoErr
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // Guest tests boot real QEMU guests under TCG (a few seconds each, more on
@@ -20,13 +22,11 @@ import (
 // test-guest). Their /init is testdata/guestinit, a stand-in for ktstar
 // that calls GuestInit as PID 1 and performs simple actions as the run.
 
-const guestTestsEnv = "KTSTAR_GUEST_TESTS"
-
 var guestInitBin string // built once by TestMain when guest tests run
 
 func TestMain(m *testing.M) {
 	os.Exit(func() int {
-		if os.Getenv(guestTestsEnv) != "" {
+		if os.Getenv(testenv.GuestEnv) != "" {
 			dir, err := os.MkdirTemp("", "ktstar-vm-test-")
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
@@ -49,17 +49,13 @@ func TestMain(m *testing.M) {
 // the test (with the reason) when guests cannot run here.
 func guestOptions(t testing.TB, action ...string) (Options, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
-	if os.Getenv(guestTestsEnv) == "" {
-		t.Skipf("guest test: set %s=1 (make test-guest) to boot QEMU guests", guestTestsEnv)
-	}
-	if _, err := exec.LookPath(DefaultQEMU); err != nil {
-		t.Skipf("guest test: %s not installed (bash vm/deps.sh installs it)", DefaultQEMU)
-	}
+	testenv.NeedQEMU(t, DefaultQEMU)
 	var log bytes.Buffer
-	k, err := DefaultKernel(context.Background(), &log)
-	if err != nil {
-		t.Skipf("guest test: no kernel: %v", err)
-	}
+	var k Kernel
+	testenv.NeedGuestKernel(t, func() (err error) {
+		k, err = DefaultKernel(context.Background(), &log)
+		return err
+	})
 	if log.Len() > 0 {
 		t.Log(log.String())
 	}

@@ -1,6 +1,10 @@
 package workload
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/ktstar/ktstar/topo"
+)
 
 // SingleCPU pins every worker to the lowest CPU of its cgroup's pool
 // (scenario only).
@@ -37,8 +41,8 @@ func SMTSiblingPair() Affinity { return Affinity{Kind: AffinitySMTSiblingPair} }
 //
 // Every case that cannot be satisfied is an error naming the intent and the
 // cpuset and suggesting a fix; none falls back silently to inherit().
-func ResolveAffinity(a Affinity, topo *Topology, cpuset []int) (Affinity, error) {
-	pool := topo.CPUs
+func ResolveAffinity(a Affinity, tp *topo.Topology, cpuset []int) (Affinity, error) {
+	pool := tp.CPUs
 	if cpuset != nil {
 		pool = sortedSet(cpuset)
 	}
@@ -46,7 +50,7 @@ func ResolveAffinity(a Affinity, topo *Topology, cpuset []int) (Affinity, error)
 	case AffinityInherit:
 		return Inherit(), nil
 	case AffinityCrossCgroup:
-		return Exact(slices.Clone(topo.CPUs)...), nil
+		return Exact(slices.Clone(tp.CPUs)...), nil
 	case AffinityExact:
 		if len(a.CPUs) == 0 {
 			return Affinity{}, invalid("affinity %s: the CPU list is empty, which sched_setaffinity rejects with EINVAL; list CPUs or use inherit()", a)
@@ -81,7 +85,7 @@ func ResolveAffinity(a Affinity, topo *Topology, cpuset []int) (Affinity, error)
 		return Exact(pool[0]), nil
 	case AffinityLLCAligned:
 		var best []int
-		for _, l := range topo.LLCs {
+		for _, l := range tp.LLCs {
 			if s := intersect(l.CPUs, pool); len(s) > len(best) {
 				best = s
 			}
@@ -91,7 +95,7 @@ func ResolveAffinity(a Affinity, topo *Topology, cpuset []int) (Affinity, error)
 		}
 		return Exact(best...), nil
 	case AffinitySMTSiblingPair:
-		for _, l := range topo.LLCs {
+		for _, l := range tp.LLCs {
 			for _, c := range l.Cores {
 				if s := intersect(c.CPUs, pool); len(s) >= 2 {
 					return Exact(s[0], s[1]), nil
@@ -99,7 +103,7 @@ func ResolveAffinity(a Affinity, topo *Topology, cpuset []int) (Affinity, error)
 			}
 		}
 		why := "SMT is off, the cpuset splits every core's siblings, or sysfs has no per-core data"
-		if len(topo.SMTSiblings()) == 0 {
+		if len(tp.SMTSiblings()) == 0 {
 			why = "this machine has no SMT siblings (SMT off or not supported)"
 		}
 		return Affinity{}, invalid("affinity %s: no core has two SMT siblings in the cgroup's %s: %s; widen the cpuset to hold both threads of a core, or use inherit()", a, describeCpuset(cpuset), why)

@@ -4,17 +4,20 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/ktstar/ktstar/internal/testenv"
+	"github.com/ktstar/ktstar/topo"
 )
 
 func TestResolveAffinity(t *testing.T) {
-	smt := fixtureTopology(t, "two-socket-smt")
-	cxl := fixtureTopology(t, "cxl-memory-node")
-	host := fixtureTopology(t, "this-host")
+	smt := testenv.Topology(t, "two-socket-smt")
+	cxl := testenv.Topology(t, "cxl-memory-node")
+	host := testenv.Topology(t, "this-host")
 	none := []int(nil)
 	empty := []int{}
 	for _, tc := range []struct {
 		name   string
-		topo   *Topology
+		topo   *topo.Topology
 		a      Affinity
 		cpuset []int
 		want   string // the resolved intent, or the error's distinctive text

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/topo"
 )
 
 func TestNewWorkErrors(t *testing.T) {
@@ -160,7 +162,7 @@ func TestProcParsers(t *testing.T) {
 func TestCPUReaderAgreesWithGetcpu(t *testing.T) {
 	read := cpuReader()
 	var set unix.CPUSet
-	online, _ := OnlineCPUs()
+	online, _ := topo.OnlineCPUs()
 	for _, c := range online {
 		// Pinned, the thread cannot move between the two reads.
 		runtime.LockOSThread()

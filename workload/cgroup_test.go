@@ -10,18 +10,17 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // testGroup creates ktstar-<pid>/name in the host's cgroup v2 hierarchy,
 // destroyed (workers killed, groups removed) when the test ends.
 func testGroup(t *testing.T, name string) *cgroupfs.Manager {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup tests need root")
-	}
+	testenv.NeedCgroupV2(t)
 	root, err := cgroupfs.Default()
 	if err != nil {
-		t.Skipf("no cgroup v2 hierarchy: %v", err)
+		t.Fatal(err)
 	}
 	run, err := root.NewRun()
 	if err != nil {

@@ -1,14 +1,13 @@
 package workload
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/internal/cpulist"
+	"github.com/ktstar/ktstar/topo"
 )
 
 // Config describes one spawn request: a group of identical workers.
@@ -137,7 +136,8 @@ func (p SchedPolicy) realtime() bool { return p.Kind == PolicyFifo || p.Kind == 
 
 // ErrInvalidConfig is wrapped by every validation error, so callers can tell
 // a bad request from a failure of the machine.
-var ErrInvalidConfig = errors.New("invalid workload config")
+// It is topo.ErrInvalid, so a cpuset spec's error is one too.
+var ErrInvalidConfig = topo.ErrInvalid
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
@@ -146,7 +146,7 @@ func invalid(format string, args ...any) error {
 // Validate checks the config against its rules and the machine's online CPUs.
 // Every error names the field, the value and what is allowed.
 func (c *Config) Validate() error {
-	online, err := OnlineCPUs()
+	online, err := topo.OnlineCPUs()
 	if err != nil {
 		return err
 	}
@@ -217,15 +217,6 @@ func (a Affinity) validate(online []int) error {
 		return invalid("affinity %s requires scenario context: a plain spawn accepts inherit(), exact(cpus) and random_subset(cpus, count); topology-aware intents are resolved automatically inside scenarios", a)
 	}
 	return invalid("affinity kind %d is unknown (use inherit, exact or random_subset)", int(a.Kind))
-}
-
-// OnlineCPUs returns the CPUs listed in /sys/devices/system/cpu/online.
-func OnlineCPUs() ([]int, error) {
-	b, err := os.ReadFile("/sys/devices/system/cpu/online")
-	if err != nil {
-		return nil, fmt.Errorf("read online CPUs: %w", err)
-	}
-	return ParseCPUList(strings.TrimSpace(string(b)))
 }
 
 // ParseCPUList parses the kernel's CPU list format ("0-3,8,10-11").

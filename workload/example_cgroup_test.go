@@ -5,6 +5,7 @@ import (
 	"log"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -14,7 +15,7 @@ import (
 // controller), resolve a topology-aware affinity against that cpuset, and
 // spawn the workers directly inside the child.
 func Example_cgroup() {
-	topo, err := workload.HostTopology()
+	tp, err := topo.Host()
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func Example_cgroup() {
 
 	var cpuset []int // nil: no cpuset
 	if err := run.EnableControllers("cpuset"); err == nil {
-		cpus, err := workload.CpusDisjoint(0, 2).Resolve(topo)
+		cpus, err := topo.CpusDisjoint(0, 2).Resolve(tp)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -48,7 +49,7 @@ func Example_cgroup() {
 	} else {
 		fmt.Println("no cpusets:", err)
 	}
-	aff, err := workload.ResolveAffinity(workload.LLCAligned(), topo, cpuset)
+	aff, err := workload.ResolveAffinity(workload.LLCAligned(), tp, cpuset)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // runGroup spawns cfg, runs it for d and returns the reports, failing the
@@ -430,8 +432,9 @@ func TestSignalStormCounts(t *testing.T) {
 }
 
 func TestPreemptStormCounts(t *testing.T) {
+	testenv.NeedCapSysNice(t) // a SCHED_FIFO worker
 	w := MustWork("PreemptStorm", map[string]any{"cfs_workers": 2, "rt_sleep_us": 500})
-	h, err := Spawn(Config{Workers: 3, Work: w, Affinity: Exact(1)})
+	h, err := Spawn(Config{Workers: 3, Work: w, Affinity: Exact(testenv.CPU(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,10 +461,12 @@ func TestPreemptStormCounts(t *testing.T) {
 	}
 }
 
-// TestRtStarvation pins one FIFO and one CFS spinner to CPU 1: the CFS one
-// only runs in what RT throttling leaves (the other CPU stays free).
+// TestRtStarvation pins one FIFO and one CFS spinner to one CPU: the CFS
+// one only runs in what RT throttling leaves (another CPU stays free).
 func TestRtStarvation(t *testing.T) {
-	rs := runGroup(t, Config{Workers: 2, Work: MustWork("RtStarvation", nil), Affinity: Exact(1)}, 400*time.Millisecond)
+	testenv.NeedCapSysNice(t) // a SCHED_FIFO spinner
+	cpu := testenv.CPUs(t, 2)[1]
+	rs := runGroup(t, Config{Workers: 2, Work: MustWork("RtStarvation", nil), Affinity: Exact(cpu)}, 400*time.Millisecond)
 	rt, cfs := rs[0], rs[1]
 	if rt.WorkUnits != 1024*rt.Iterations || cfs.WorkUnits != 1024*cfs.Iterations {
 		t.Errorf("units: rt %d over %d iterations, cfs %d over %d; want 1024 each", rt.WorkUnits, rt.Iterations, cfs.WorkUnits, cfs.Iterations)
@@ -476,7 +481,8 @@ func TestRtStarvation(t *testing.T) {
 }
 
 func TestSmtSiblingSpin(t *testing.T) {
-	confined, desc, err := smtConfined([]int{0, 1})
+	cpus := testenv.CPUs(t, 2)
+	confined, desc, err := smtConfined(cpus)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,9 +493,9 @@ func TestSmtSiblingSpin(t *testing.T) {
 		}
 	}
 	if confined {
-		t.Skipf("CPUs 0 and 1 are SMT siblings (%s): no mis-pairing to refuse here", desc)
+		t.Skipf("CPUs %d and %d are SMT siblings (%s): no mis-pairing to refuse here", cpus[0], cpus[1], desc)
 	}
-	_, err = Spawn(Config{Workers: 2, Work: MustWork("SmtSiblingSpin", nil), Affinity: Exact(0, 1)})
+	_, err = Spawn(Config{Workers: 2, Work: MustWork("SmtSiblingSpin", nil), Affinity: Exact(cpus...)})
 	if err == nil || !strings.Contains(err.Error(), "does not confine the pair to the hardware threads of one core") {
 		t.Fatalf("Spawn with a non-sibling pair = %v, want a clear refusal", err)
 	}
@@ -523,8 +529,8 @@ func TestGroupedStop(t *testing.T) {
 		{"ProducerConsumerImbalance", map[string]any{"produce_rate_hz": 0}, 0, Config{}},
 		{"SmtSiblingSpin", nil, 1, Config{}},
 		{"SignalStorm", nil, 1, Config{}},
-		{"PreemptStorm", nil, 0, Config{Affinity: Exact(1)}},
-		{"RtStarvation", nil, 1, Config{Affinity: Exact(1)}},
+		{"PreemptStorm", nil, 0, Config{Affinity: Exact(testenv.CPU(t))}},
+		{"RtStarvation", nil, 1, Config{Affinity: Exact(testenv.CPU(t))}},
 	} {
 		t.Run(fmt.Sprintf("%s%v/kill=%d", tc.name, tc.params, tc.kill), func(t *testing.T) {
 			cfg := tc.cfg

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
 	"golang.org/x/sys/unix"
@@ -141,7 +142,12 @@ func TestGuestNumaSweep(t *testing.T) {
 	leakCheck(t)
 	fastNumaBalancing(t)
 	const regionKB = 4096
-	h := spawnWork(t, Config{Workers: 2, Affinity: Exact(0, 1), Work: MustWork("NumaWorkingSetSweep", map[string]any{
+	node0, err0 := topo.NodeCPUList(0)
+	node1, err1 := topo.NodeCPUList(1)
+	if err0 != nil || err1 != nil || len(node0) == 0 || len(node1) == 0 {
+		t.Fatalf("guest nodes: %v (%v), %v (%v)", node0, err0, node1, err1)
+	}
+	h := spawnWork(t, Config{Workers: 2, Affinity: Exact(node0...), Work: MustWork("NumaWorkingSetSweep", map[string]any{
 		"target_nodes": []int64{0, 1}, "sweep_period_ms": 0, "region_kb": regionKB,
 	})})
 	if err := h.Start(); err != nil {
@@ -161,7 +167,7 @@ func TestGuestNumaSweep(t *testing.T) {
 	}
 	poll(time.Second)
 	for i := range h.Pids() {
-		if err := h.SetAffinity(i, []int{2, 3}); err != nil {
+		if err := h.SetAffinity(i, node1); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/topo"
 )
 
 // Shared memory layout of a handle (one memfd, mapped MAP_SHARED by the
@@ -363,7 +364,7 @@ func (h *Handle) SetAffinity(i int, cpus []int) error {
 	if i < 0 || i >= len(h.children) {
 		return fmt.Errorf("set_affinity: worker index %d is out of range (allowed: 0..%d)", i, len(h.children)-1)
 	}
-	online, err := OnlineCPUs()
+	online, err := topo.OnlineCPUs()
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/internal/testenv"
+	"github.com/ktstar/ktstar/topo"
 )
 
 // leakCheck fails the test if it leaves a child process or an open file
@@ -88,14 +91,6 @@ func run(t *testing.T, cfg Config, d time.Duration) []Report {
 	return rs
 }
 
-func lastCPU(t *testing.T) int {
-	online, err := OnlineCPUs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return online[len(online)-1]
-}
-
 func TestWorkTypesReport(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -160,7 +155,7 @@ func checkDistinctTid(t *testing.T, rs []Report, i int) {
 
 func TestExactAffinity(t *testing.T) {
 	leakCheck(t)
-	cpu := lastCPU(t)
+	cpu := testenv.CPU(t)
 	rs := run(t, Config{Workers: 2, Work: MustWork("Mixed", nil), Affinity: Exact(cpu)}, 300*time.Millisecond)
 	for i, r := range rs {
 		if !slices.Equal(r.CPUsUsed, []int{cpu}) || r.MigrationCount != 0 {
@@ -171,7 +166,7 @@ func TestExactAffinity(t *testing.T) {
 
 func TestRandomSubsetAffinity(t *testing.T) {
 	leakCheck(t)
-	online, _ := OnlineCPUs()
+	online, _ := topo.OnlineCPUs()
 	rs := run(t, Config{Workers: 4, Work: MustWork("Mixed", nil), Affinity: RandomSubset(online, 1)}, 300*time.Millisecond)
 	for i, r := range rs {
 		if len(r.CPUsUsed) != 1 || !slices.Contains(online, r.CPUsUsed[0]) || r.MigrationCount != 0 {
@@ -204,7 +199,7 @@ func TestPolicyVisibleFromOutside(t *testing.T) {
 			// A light load pinned to one CPU: real-time workers must not
 			// crowd out the test on a small machine.
 			cfg.Work = MustWork("Bursty", map[string]any{"burst_duration": "1ms", "sleep_duration": "5ms"})
-			cfg.Affinity = Exact(lastCPU(t))
+			cfg.Affinity = Exact(testenv.CPU(t))
 			hd, err := Spawn(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -333,7 +328,7 @@ func TestSnapshotAndSetAffinity(t *testing.T) {
 		t.Errorf("before start: %v", s)
 	}
 	hd.Start()
-	cpu := lastCPU(t)
+	cpu := testenv.CPU(t)
 	if err := hd.SetAffinity(1, []int{cpu}); err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +374,7 @@ func waitFor(t *testing.T, ok func([]uint64) bool, snap func() []uint64) []uint6
 }
 
 func TestBadConfigSpawnsNothing(t *testing.T) {
-	online, _ := OnlineCPUs()
+	online, _ := topo.OnlineCPUs()
 	offline := online[len(online)-1] + 1
 	n := func(v int) *int { return &v }
 	for _, tc := range []struct {
@@ -449,7 +444,7 @@ func TestLoopDoesNotAllocate(t *testing.T) {
 			if typ.Name == "Bursty" {
 				w = MustWork("Bursty", map[string]any{"burst_duration": "2ms", "sleep_duration": "2ms"})
 			}
-			affinity := Exact(lastCPU(t))
+			affinity := Exact(testenv.CPU(t))
 			switch typ.Name {
 			case "SmtSiblingSpin": // refuses a mask that is not one core's threads
 				affinity = Inherit()

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/topo"
 )
 
 // churnTypes are the lifecycle and scheduling-attribute churn types: each
@@ -77,13 +79,13 @@ var churnTypes = []Type{
 			{Name: "period_ms", Kind: KindInt, Default: int64(100), Min: 0, Max: 4000, Doc: "sleep between node moves, ms (0: no sleep)"},
 		},
 		New: func(w *Worker) (Body, error) {
-			nodes, err := onlineNodes()
+			nodes, err := topo.OnlineNodes()
 			if err != nil {
 				return nil, err
 			}
 			b := &numaMigrationChurn{w: w, period: time.Duration(w.work.Int("period_ms")) * time.Millisecond}
 			for _, n := range nodes {
-				cpus, err := nodeCPUs(n)
+				cpus, err := topo.NodeCPUList(n)
 				if err != nil {
 					return nil, err
 				}

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/internal/testenv"
+	"github.com/ktstar/ktstar/topo"
 )
 
 // procStatField returns field n (1-based, as in proc(5)) of /proc/PID/stat.
@@ -78,6 +81,7 @@ func TestForkExit(t *testing.T) {
 }
 
 func TestNiceSweep(t *testing.T) {
+	testenv.NeedCapSysNice(t) // asserts negative nice values
 	h := spawnWork(t, Config{Work: MustWork("NiceSweep", nil)})
 	pid := h.Pids()[0]
 	seen := map[int64]bool{}
@@ -102,6 +106,7 @@ func TestNiceSweep(t *testing.T) {
 }
 
 func TestPolicyChurn(t *testing.T) {
+	testenv.NeedCapSysNice(t) // asserts no RT policy is skipped
 	h := spawnWork(t, Config{Work: MustWork("PolicyChurn", nil)})
 	pid := h.Pids()[0]
 	seen := map[uint32]bool{}
@@ -150,13 +155,11 @@ func TestChurnProbesWithoutCapSysNice(t *testing.T) {
 }
 
 func TestAffinityChurn(t *testing.T) {
-	online, err := OnlineCPUs()
+	online, err := topo.OnlineCPUs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(online) < 2 {
-		t.Skip("needs 2 CPUs to migrate")
-	}
+	testenv.CPUs(t, 2) // AffinityChurn needs two to migrate between
 	r := runWork(t, Config{Work: MustWork("AffinityChurn", nil)}, 300*time.Millisecond)[0]
 	if !slices.Equal(r.CPUsUsed, online) {
 		t.Errorf("cpus_used = %v, want every allowed CPU %v", r.CPUsUsed, online)
@@ -167,18 +170,18 @@ func TestAffinityChurn(t *testing.T) {
 }
 
 func TestNumaMigrationChurn(t *testing.T) {
-	nodes, err := onlineNodes()
+	nodes, err := topo.OnlineNodes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]bool{}
 	for _, n := range nodes {
-		cpus, _ := nodeCPUs(n)
+		cpus, _ := topo.NodeCPUList(n)
 		want[FormatCPUList(cpus)] = true
 	}
-	// Start pinned to CPU 0 alone: any mask seen later that equals a node's
-	// CPU set was set by the worker itself.
-	h := spawnWork(t, Config{Work: MustWork("NumaMigrationChurn", map[string]any{"period_ms": 5}), Affinity: Exact(0)})
+	// Start pinned to one CPU alone: any mask seen later that equals a
+	// node's CPU set was set by the worker itself.
+	h := spawnWork(t, Config{Work: MustWork("NumaMigrationChurn", map[string]any{"period_ms": 5}), Affinity: Exact(testenv.CPU(t))})
 	pid := h.Pids()[0]
 	seen := map[string]bool{}
 	sampleWhileRunning(t, h, 200*time.Millisecond, 2*time.Millisecond, func() {

@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/topo"
 )
 
 // memTypes are the page-fault and NUMA working-set types.
@@ -57,7 +59,7 @@ var memTypes = []Type{
 			if len(nodes) == 0 {
 				return nil
 			}
-			online, err := onlineNodes()
+			online, err := topo.OnlineNodes()
 			if err != nil {
 				return err
 			}
@@ -239,28 +241,4 @@ func regionNumaPages(addr uintptr) map[int]uint64 {
 		}
 	}
 	return map[int]uint64{}
-}
-
-// onlineNodes returns the online NUMA nodes; a kernel without NUMA has node 0.
-func onlineNodes() ([]int, error) {
-	b, err := os.ReadFile("/sys/devices/system/node/online")
-	if os.IsNotExist(err) {
-		return []int{0}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read online NUMA nodes: %w", err)
-	}
-	return ParseCPUList(strings.TrimSpace(string(b)))
-}
-
-// nodeCPUs returns the CPUs of a NUMA node; without NUMA, every online CPU.
-func nodeCPUs(node int) ([]int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/sys/devices/system/node/node%d/cpulist", node))
-	if os.IsNotExist(err) && node == 0 {
-		return OnlineCPUs()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read CPUs of NUMA node %d: %w", node, err)
-	}
-	return ParseCPUList(strings.TrimSpace(string(b)))
 }

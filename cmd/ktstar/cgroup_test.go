@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // groupScript creates a group with a running worker, prints the group's
@@ -29,12 +30,7 @@ sleep("60s")
 // group's directory (the parent of the printed one).
 func startInGroup(t *testing.T) (*exec.Cmd, *bytes.Buffer, string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup tests need root")
-	}
-	if _, err := cgroupfs.Default(); err != nil {
-		t.Skipf("no cgroup v2 hierarchy: %v", err)
-	}
+	testenv.NeedCgroupV2(t)
 	cmd := exec.Command(bin, "-q", script(t, groupScript))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

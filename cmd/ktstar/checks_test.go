@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/ktstar/ktstar/internal/ptytest"
-	"github.com/ktstar/ktstar/workload"
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // TestRequireFails checks the failure of checks.require on a real run:
@@ -57,11 +57,8 @@ print("not reached")
 // TestCheckFamiliesRealRuns observes checks on real workers through the
 // binary: each script prints check=status for its outcomes.
 func TestCheckFamiliesRealRuns(t *testing.T) {
-	online, err := workload.OnlineCPUs()
-	if err != nil || len(online) < 2 {
-		t.Skip("needs two online CPUs")
-	}
-	a, b := strconv.Itoa(online[0]), strconv.Itoa(online[1])
+	cpus := testenv.CPUs(t, 2)
+	a, b := strconv.Itoa(cpus[0]), strconv.Itoa(cpus[1])
 	const show = `
 def show(res):
     print(" ".join(["%s=%s" % (o["check"], o["status"]) for o in res.outcomes]))

@@ -20,7 +20,7 @@ import (
 	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
-	"github.com/ktstar/ktstar/workload"
+	"github.com/ktstar/ktstar/topo"
 	"golang.org/x/sys/unix"
 )
 
@@ -173,7 +173,7 @@ func host() result.Host {
 	if unix.Uname(&u) == nil {
 		h.KernelRelease = unix.ByteSliceToString(u.Release[:])
 	}
-	if cpus, err := workload.OnlineCPUs(); err == nil {
+	if cpus, err := topo.OnlineCPUs(); err == nil {
 		h.CPUCount = len(cpus)
 	}
 	h.CPUModel = cpuModel()

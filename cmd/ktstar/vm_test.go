@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
 )
@@ -58,15 +59,11 @@ func TestVMUsage(t *testing.T) {
 // here.
 func guestOrSkip(t *testing.T) {
 	t.Helper()
-	if os.Getenv(vmtest.Env) == "" {
-		t.Skipf("guest test: set %s=1 (make test-guest) to boot QEMU guests", vmtest.Env)
-	}
-	if _, err := exec.LookPath(vm.DefaultQEMU); err != nil {
-		t.Skipf("guest test: %s not installed (bash vm/deps.sh installs it)", vm.DefaultQEMU)
-	}
-	if _, err := vm.DefaultKernel(context.Background(), io.Discard); err != nil {
-		t.Skipf("guest test: no kernel: %v", err)
-	}
+	testenv.NeedQEMU(t, vm.DefaultQEMU)
+	testenv.NeedGuestKernel(t, func() error {
+		_, err := vm.DefaultKernel(context.Background(), io.Discard)
+		return err
+	})
 }
 
 // ktstarVM runs `ktstar vm` with args and returns stdout, stderr and the

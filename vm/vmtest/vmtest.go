@@ -27,18 +27,18 @@ package vmtest
 import (
 	"context"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/vm"
 )
 
 // Env enables guest tests when set to a non-empty value.
-const Env = "KTSTAR_GUEST_TESTS"
+const Env = testenv.GuestEnv
 
 // AccelEnv, if set, overrides the accelerator (default tcg: the KVM probe
 // costs seconds per test where nested KVM hangs).
@@ -67,23 +67,14 @@ func OnHost(t *testing.T, o vm.Options) bool {
 	if InGuest() {
 		return false
 	}
-	if os.Getenv(Env) == "" {
-		t.Skipf("guest test: set %s=1 (make test-guest) to run it in a QEMU guest", Env)
-	}
-	qemu := o.QEMU
-	if qemu == "" {
-		qemu = vm.DefaultQEMU
-	}
-	if _, err := exec.LookPath(qemu); err != nil {
-		t.Skipf("guest test: %s not installed (bash vm/deps.sh installs it)", qemu)
-	}
+	testenv.NeedQEMU(t, o.QEMU)
 	w := &logWriter{t: t}
 	if o.Kernel == "" {
-		k, err := vm.DefaultKernel(context.Background(), w)
-		if err != nil {
-			t.Skipf("guest test: no kernel: %v", err)
-		}
-		o.Kernel, o.Modules = k.Image, k.Modules
+		testenv.NeedGuestKernel(t, func() error {
+			k, err := vm.DefaultKernel(context.Background(), w)
+			o.Kernel, o.Modules = k.Image, k.Modules
+			return err
+		})
 	}
 	exe, err := os.Executable()
 	if err != nil {

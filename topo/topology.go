@@ -1,4 +1,4 @@
-package workload
+package topo
 
 import (
 	"bufio"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -58,8 +57,8 @@ type Node struct {
 // other far memory).
 func (n Node) MemoryOnly() bool { return len(n.CPUs) == 0 }
 
-// HostTopology reads this machine's topology from /sys.
-func HostTopology() (*Topology, error) { return ReadTopology(os.DirFS("/sys")) }
+// Host reads this machine's topology from /sys.
+func Host() (*Topology, error) { return Read(hostSys) }
 
 // cpuDir is where per-CPU directories live, relative to /sys.
 const cpuDir = "devices/system/cpu"
@@ -67,9 +66,9 @@ const cpuDir = "devices/system/cpu"
 // nodeDir is where per-node directories live, relative to /sys.
 const nodeDir = "devices/system/node"
 
-// ReadTopology reads the topology from sys, a file system rooted at /sys
+// Read reads the topology from sys, a file system rooted at /sys
 // (os.DirFS("/sys"), or a fixture tree in tests).
-func ReadTopology(sys fs.FS) (*Topology, error) {
+func Read(sys fs.FS) (*Topology, error) {
 	t := &Topology{}
 	online, err := readCPUList(sys, path.Join(cpuDir, "online"))
 	if err != nil {
@@ -318,9 +317,9 @@ func sortedKeys[V any](m map[int]V) []int {
 	return keys
 }
 
-// SyntheticTopology spreads n CPUs evenly over k LLCs on one node, each
+// Synthetic spreads n CPUs evenly over k LLCs on one node, each
 // CPU its own core (no SMT), for tests and dry runs.
-func SyntheticTopology(n, k int) *Topology {
+func Synthetic(n, k int) *Topology {
 	t := &Topology{Nodes: []Node{{ID: 0, Distances: []int{10}}}}
 	k = max(min(k, n), 1)
 	for c := range n {

@@ -1,4 +1,4 @@
-package workload
+package topo
 
 import (
 	"os"
@@ -9,10 +9,10 @@ import (
 	"testing/fstest"
 )
 
-// fixtureTopology reads a sysfs fixture tree from testdata/sys.
+// fixtureTopology reads a sysfs fixture tree from testdata.
 func fixtureTopology(t *testing.T, name string) *Topology {
 	t.Helper()
-	topo, err := ReadTopology(os.DirFS("testdata/sys/" + name))
+	topo, err := Read(os.DirFS("testdata/" + name))
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -97,7 +97,7 @@ func TestTopologyThisHost(t *testing.T) {
 		t.Errorf("usable = %v, want all of %v (2 CPUs keep none back)", got, fixture.CPUs)
 	}
 	// The live machine reads without error and agrees with its own online list.
-	host, err := HostTopology()
+	host, err := Host()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestTopologyDegraded(t *testing.T) {
 		"devices/system/cpu/cpu0/cache/index0/weird":  {Data: []byte("")},
 		"devices/system/cpu/cpu1/topology/package_id": {Data: []byte("0\n")},
 	}
-	topo, err := ReadTopology(sys)
+	topo, err := Read(sys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,13 +152,13 @@ func TestTopologyDegraded(t *testing.T) {
 	if d := topo.Distance(0, 0); d != 10 {
 		t.Errorf("default distance = %d, want 10", d)
 	}
-	if _, err := ReadTopology(fstest.MapFS{"devices/system/cpu/online": {Data: []byte("\n")}}); err == nil {
+	if _, err := Read(fstest.MapFS{"devices/system/cpu/online": {Data: []byte("\n")}}); err == nil {
 		t.Error("empty online list accepted")
 	}
 }
 
-func TestSyntheticTopology(t *testing.T) {
-	topo := SyntheticTopology(8, 2)
+func TestSynthetic(t *testing.T) {
+	topo := Synthetic(8, 2)
 	if len(topo.LLCs) != 2 || !slices.Equal(topo.LLCCPUs(1), []int{4, 5, 6, 7}) || topo.LLCCPUs(2) != nil {
 		t.Errorf("synthetic = %+v", topo)
 	}

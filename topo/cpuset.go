@@ -1,10 +1,30 @@
-package workload
+package topo
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/ktstar/ktstar/internal/cpulist"
 )
+
+// ErrInvalid is wrapped by every error of a spec the topology cannot
+// satisfy, so callers can tell a bad request from a failure of the
+// machine. workload.ErrInvalidConfig is the same value: a spec is part of
+// a workload's config, and callers test one sentinel.
+var ErrInvalid = errors.New("invalid workload config")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// sortedSet returns cpus sorted without duplicates, never nil.
+func sortedSet(cpus []int) []int {
+	s := append([]int{}, cpus...)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
 
 // CpusetKind selects how a CpusetSpec picks CPUs.
 type CpusetKind int
@@ -73,7 +93,7 @@ func (s CpusetSpec) String() string {
 	case CpusetOverlap:
 		return fmt.Sprintf("overlap(%d, %d, %g)", s.Index, s.Of, s.Frac)
 	case CpusetExact:
-		return fmt.Sprintf("exact(%s)", FormatCPUList(s.CPUs))
+		return fmt.Sprintf("exact(%s)", cpulist.Format(s.CPUs))
 	}
 	return fmt.Sprintf("cpuset kind %d", int(s.Kind))
 }
@@ -101,7 +121,7 @@ func (s CpusetSpec) Validate(t *Topology) error {
 			for j, nd := range t.Nodes {
 				ids[j] = nd.ID
 			}
-			return invalid("cpuset %s: NUMA node %d does not exist (nodes: %s)", s, s.Index, FormatCPUList(ids))
+			return invalid("cpuset %s: NUMA node %d does not exist (nodes: %s)", s, s.Index, cpulist.Format(ids))
 		}
 		if len(t.NodeCPUs(s.Index)) == 0 {
 			return invalid("cpuset %s: NUMA node %d has memory but no CPUs; use it for cpuset.mems, not cpuset.cpus", s, s.Index)
@@ -124,7 +144,7 @@ func (s CpusetSpec) Validate(t *Topology) error {
 			return invalid("cpuset %s: index = %d is out of range (allowed: 0..%d)", s, s.Index, s.Of-1)
 		}
 		if n < s.Of {
-			return invalid("cpuset %s: %d partitions but only %d usable CPUs (%s); use at most %d partitions", s, s.Of, n, FormatCPUList(t.UsableCPUs()), n)
+			return invalid("cpuset %s: %d partitions but only %d usable CPUs (%s); use at most %d partitions", s, s.Of, n, cpulist.Format(t.UsableCPUs()), n)
 		}
 		if s.Kind == CpusetOverlap {
 			return unit("frac", s.Frac)
@@ -135,7 +155,7 @@ func (s CpusetSpec) Validate(t *Topology) error {
 		}
 		for _, c := range s.CPUs {
 			if !slices.Contains(t.CPUs, c) {
-				return invalid("cpuset %s: CPU %d does not exist on this machine (CPUs: %s)", s, c, FormatCPUList(t.CPUs))
+				return invalid("cpuset %s: CPU %d does not exist on this machine (CPUs: %s)", s, c, cpulist.Format(t.CPUs))
 			}
 		}
 	default:

@@ -1,4 +1,4 @@
-package workload
+package topo
 
 import (
 	"errors"
@@ -6,12 +6,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ktstar/ktstar/internal/cpulist"
 )
 
 func TestCpusetSpec(t *testing.T) {
 	smt := fixtureTopology(t, "two-socket-smt") // 16 CPUs, usable 0-14
 	cxl := fixtureTopology(t, "cxl-memory-node")
-	eight := SyntheticTopology(8, 2) // the spec's worked example: usable 0-6
+	eight := Synthetic(8, 2) // the spec's worked example: usable 0-6
 	for _, tc := range []struct {
 		topo *Topology
 		spec CpusetSpec
@@ -59,23 +61,23 @@ func TestCpusetSpec(t *testing.T) {
 	} {
 		got, err := tc.spec.Resolve(tc.topo)
 		if tc.err {
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalidConfig) {
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalid) {
 				t.Errorf("%s: err = %v, want one containing %q", tc.spec, err, tc.want)
 			}
-			if !strings.HasPrefix(err.Error(), ErrInvalidConfig.Error()+": cpuset "+tc.spec.String()+":") {
+			if !strings.HasPrefix(err.Error(), ErrInvalid.Error()+": cpuset "+tc.spec.String()+":") {
 				t.Errorf("%s: error %q does not name the spec", tc.spec, err)
 			}
 			continue
 		}
-		if err != nil || FormatCPUList(got) != tc.want || got == nil {
-			t.Errorf("%s = %v (%q), %v; want %q", tc.spec, got, FormatCPUList(got), err, tc.want)
+		if err != nil || cpulist.Format(got) != tc.want || got == nil {
+			t.Errorf("%s = %v (%q), %v; want %q", tc.spec, got, cpulist.Format(got), err, tc.want)
 		}
 	}
 }
 
 // TestCpusetResolveClamps: the unvalidated formulas never panic.
 func TestCpusetResolveClamps(t *testing.T) {
-	topo := SyntheticTopology(4, 2)
+	topo := Synthetic(4, 2)
 	for _, s := range []CpusetSpec{
 		CpusLLC(9), CpusLLC(-3), CpusNuma(7), CpusDisjoint(5, 2), CpusDisjoint(0, 0), CpusDisjoint(0, 9),
 		CpusOverlap(-1, 3, 9), CpusRange(math.NaN(), 2), CpusRange(1, 0), {Kind: 99},

@@ -1,0 +1,76 @@
+package testenv
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// skipped runs f in a subtest and reports whether it skipped.
+func skipped(t *testing.T, f func(t *testing.T)) bool {
+	t.Helper()
+	var inner *testing.T
+	t.Run("probe", func(t *testing.T) {
+		inner = t
+		f(t)
+	})
+	return inner.Skipped()
+}
+
+func TestCPUs(t *testing.T) {
+	all := NumCPU(t)
+	if all < 1 {
+		t.Fatalf("NumCPU = %d, want at least 1", all)
+	}
+	got := CPUs(t, all)
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Errorf("CPUs(%d) = %v, want ascending distinct CPUs", all, got)
+		}
+	}
+	if c := CPU(t); c != got[0] {
+		t.Errorf("CPU() = %d, want the first of %v", c, got)
+	}
+	if s := skipped(t, func(t *testing.T) { CPUs(t, all+1) }); !s {
+		t.Errorf("CPUs(%d) with %d available did not skip", all+1, all)
+	}
+}
+
+// TestCgroupMode checks the statfs answer against the cgroup2 lines of
+// /proc/self/mountinfo, an independent source.
+func TestCgroupMode(t *testing.T) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := CgroupNone
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.Contains(line, " - cgroup2 ") {
+			continue
+		}
+		switch f[4] {
+		case "/sys/fs/cgroup":
+			want = CgroupV2
+		case "/sys/fs/cgroup/unified":
+			want = max(want, CgroupHybrid)
+		}
+	}
+	if got := CgroupMode(); got != want {
+		t.Errorf("CgroupMode() = %s, mountinfo says %s", got, want)
+	}
+	if s := skipped(t, func(t *testing.T) { NeedController(t, "no-such-controller") }); !s {
+		t.Error("NeedController(no-such-controller) did not skip")
+	}
+}
+
+func TestNeedQEMUOff(t *testing.T) {
+	t.Setenv(GuestEnv, "")
+	if s := skipped(t, func(t *testing.T) { NeedQEMU(t, "") }); !s {
+		t.Errorf("NeedQEMU with %s unset did not skip", GuestEnv)
+	}
+	t.Setenv(GuestEnv, "1")
+	if s := skipped(t, func(t *testing.T) { NeedQEMU(t, "ktstar-no-such-qemu") }); !s {
+		t.Error("NeedQEMU with a missing binary did not skip")
+	}
+}
