@@ -34,11 +34,11 @@ func BenchmarkCompareLarge(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		base, err := result.ReadCompact(paths[0])
+		base, err := result.ReadCompact(paths[0], false)
 		if err != nil {
 			b.Fatal(err)
 		}
-		next, err := result.ReadCompact(paths[1])
+		next, err := result.ReadCompact(paths[1], false)
 		if err != nil {
 			b.Fatal(err)
 		}

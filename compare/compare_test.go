@@ -2,9 +2,6 @@ package compare
 
 import (
 	"bytes"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,22 +10,7 @@ import (
 )
 
 // read writes doc and reads it back the way the command does.
-func read(t testing.TB, doc *result.Doc) *result.Doc {
-	t.Helper()
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "r.json")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d, err := result.ReadCompact(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
+func read(t testing.TB, doc *result.Doc) *result.Doc { return resulttest.Read(t, doc, false) }
 
 func spec(reps int, seed uint64, webLatency float64, groups ...resulttest.Group) resulttest.Spec {
 	return resulttest.Spec{Reps: reps, Workers: 2, Samples: 2000, Seed: seed, Groups: append([]resulttest.Group{

@@ -11,7 +11,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
-	"github.com/ktstar/ktstar/result"
+	"github.com/ktstar/ktstar/hist"
 )
 
 // Plot size: two plots side by side fit a laptop screen.
@@ -84,10 +84,32 @@ func addLine(p *plot.Plot, s series, xys plotter.XYs, step bool) error {
 	return nil
 }
 
+// plotSub is how many of a histogram's 256 buckets per power of two one
+// plotted bucket joins: 16 per power of two stay smooth over a few
+// thousand samples.
+const plotSub = 16
+
+// coarse joins h's non-empty buckets plotSub at a time (by bucket index,
+// so a joined bucket never straddles a power of two).
+func coarse(h *hist.Hist) []hist.Bucket {
+	var out []hist.Bucket
+	last := -1
+	for _, b := range h.Buckets() {
+		k := h.Config().Index(b.Lo) / plotSub
+		if k != last {
+			out = append(out, hist.Bucket{Lo: b.Lo})
+			last = k
+		}
+		o := &out[len(out)-1]
+		o.Hi, o.Count = b.Hi, o.Count+b.Count
+	}
+	return out
+}
+
 // latencyPlots draws a group's latency distribution: the share of samples
-// per log-linear bucket, and the CDF, on a log time axis.
-func latencyPlots(kind string, hists []result.Hist, sides []series) (hist, cdf string, err error) {
-	ph := newPlot("wake latency ("+kind+"): distribution", "latency (µs, log)", "share of samples")
+// per µs in each bucket, and the CDF, on a log time axis.
+func latencyPlots(kind string, hists []*hist.Hist, sides []series) (dist, cdf string, err error) {
+	ph := newPlot("wake latency ("+kind+"): distribution", "latency (µs, log)", "share of samples per µs")
 	pc := newPlot("wake latency ("+kind+"): CDF", "latency (µs, log)", "fraction ≤ x")
 	for _, p := range []*plot.Plot{ph, pc} {
 		p.X.Scale = plot.LogScale{}
@@ -95,41 +117,30 @@ func latencyPlots(kind string, hists []result.Hist, sides []series) (hist, cdf s
 	}
 	pc.Y.Min, pc.Y.Max = 0, 1
 	for i, h := range hists {
-		var total uint64
-		for _, n := range h {
-			total += n
-		}
-		if total == 0 {
+		if h == nil || h.Count() == 0 {
 			continue
 		}
-		var dist, cum plotter.XYs
+		total := float64(h.Count())
+		var d, c plotter.XYs
 		var run uint64
-		for b, n := range h {
-			lo := float64(result.HistLower(b)) / 1e3
-			if lo <= 0 {
-				lo = 1e-3 // the bucket of 0 ns, drawn at 1 ns on a log axis
-			}
-			run += n
-			if n > 0 || len(dist) > 0 {
-				// share per bucket, divided by its width so buckets compare
-				width := float64(result.HistLower(b+1)-result.HistLower(b)) / 1e3
-				dist = append(dist, plotter.XY{X: lo, Y: float64(n) / float64(total) / width})
-				cum = append(cum, plotter.XY{X: lo, Y: float64(run) / float64(total)})
-			}
+		for _, b := range coarse(h) {
+			lo := max(float64(b.Lo), 1) / 1e3 // 0 ns drawn at 1 ns on a log axis
+			run += b.Count
+			d = append(d, plotter.XY{X: lo, Y: float64(b.Count) / total / (float64(b.Hi-b.Lo+1) / 1e3)})
+			c = append(c, plotter.XY{X: lo, Y: float64(run) / total})
 		}
-		if err := addLine(ph, sides[i], dist, true); err != nil {
+		if err := addLine(ph, sides[i], d, true); err != nil {
 			return "", "", err
 		}
-		if err := addLine(pc, sides[i], cum, true); err != nil {
+		if err := addLine(pc, sides[i], c, true); err != nil {
 			return "", "", err
 		}
 	}
-	ph.Y.Label.Text = "share of samples per µs"
-	if hist, err = svg(ph); err != nil {
+	if dist, err = svg(ph); err != nil {
 		return "", "", err
 	}
 	cdf, err = svg(pc)
-	return hist, cdf, err
+	return dist, cdf, err
 }
 
 // throughputPlot draws a group's iterations per second over time, summed

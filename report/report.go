@@ -17,6 +17,7 @@ import (
 
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/compare"
+	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/summary"
 )
@@ -34,8 +35,8 @@ var page = template.Must(template.New("report.html.tmpl").Funcs(template.FuncMap
 	"metric":   metricValue,
 }).ParseFS(files, "report.html.tmpl"))
 
-// Input is what a report shows: a result read with result.ReadCompact,
-// and optionally its baseline and their comparison.
+// Input is what a report shows: a result read with result.ReadCompact
+// (with histograms), and optionally its baseline and their comparison.
 type Input struct {
 	Path     string
 	Doc      *result.Doc
@@ -122,7 +123,10 @@ func plotGroups(d, base *result.Doc) ([]groupView, error) {
 	var order []string
 	for i, doc := range docs {
 		var o []string
-		data[i], o = collect(doc)
+		var err error
+		if data[i], o, err = collect(doc); err != nil {
+			return nil, err
+		}
 		if i == 0 {
 			order = o
 		}
@@ -130,7 +134,7 @@ func plotGroups(d, base *result.Doc) ([]groupView, error) {
 	var out []groupView
 	for _, label := range order {
 		g := groupView{Label: label}
-		var hists []result.Hist
+		var hists []*hist.Hist
 		var tls [][]*timelinePart
 		var pts [][]workerPoint
 		var ss []series
@@ -169,13 +173,27 @@ func plotGroups(d, base *result.Doc) ([]groupView, error) {
 
 // groupData is one label's data over every repetition of one result.
 type groupData struct {
-	hist      result.Hist
+	hist      *hist.Hist // nil until a report with samples
 	timelines []*timelinePart
 	workers   []workerPoint
 }
 
-// collect gathers each label's data, and the labels in order.
-func collect(d *result.Doc) (map[string]*groupData, []string) {
+// merge adds a worker's histogram to the group's.
+func (g *groupData) merge(s hist.Summary) error {
+	h, err := hist.FromSummary(s)
+	if err != nil {
+		return err
+	}
+	if g.hist == nil {
+		g.hist = h
+		return nil
+	}
+	return g.hist.Merge(h)
+}
+
+// collect gathers each label's data, and the labels in order. d must
+// come from result.ReadCompact with histograms.
+func collect(d *result.Doc) (map[string]*groupData, []string, error) {
 	out := map[string]*groupData{}
 	var order []string
 	for _, run := range d.Runs {
@@ -200,8 +218,10 @@ func collect(d *result.Doc) (map[string]*groupData, []string) {
 			}
 			for _, r := range u.Reports {
 				i := index[r.Tid]
-				if i < len(run.Samples) {
-					gd.hist.Merge(run.Samples[i].Hist)
+				if i < len(run.Samples) && run.Samples[i].Hist != nil {
+					if err := gd.merge(*run.Samples[i].Hist); err != nil {
+						return nil, nil, fmt.Errorf("%s: %w", label, err)
+					}
 				}
 				if run.Timeline != nil && i < len(run.Timeline.Iterations) {
 					tp.workers = append(tp.workers, run.Timeline.Iterations[i])
@@ -218,5 +238,5 @@ func collect(d *result.Doc) (map[string]*groupData, []string) {
 			}
 		}
 	}
-	return out, order
+	return out, order, nil
 }

@@ -2,9 +2,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,20 +17,7 @@ func fixture(t testing.TB, seed uint64, latency float64, labels ...string) *resu
 	for _, l := range labels {
 		groups = append(groups, resulttest.Group{Label: l, LatencyNs: latency, WorkRate: 1e6})
 	}
-	doc := resulttest.Make(resulttest.Spec{Reps: 3, Workers: 4, Samples: 1000, Seed: seed, Timeline: true, Groups: groups})
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "r.json")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d, err := result.ReadCompact(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return resulttest.Read(t, resulttest.Make(resulttest.Spec{Reps: 3, Workers: 4, Samples: 1000, Seed: seed, Timeline: true, Groups: groups}), true)
 }
 
 // TestReportSelfContained renders a result against a baseline: one
@@ -90,25 +74,13 @@ func TestReportSelfContained(t *testing.T) {
 // BenchmarkReportLarge renders the report of a result of 64 workers ×
 // 100,000 samples × 5 repetitions and logs its size (goal under 5 MB).
 func BenchmarkReportLarge(b *testing.B) {
-	doc := resulttest.Make(resulttest.Spec{Reps: 5, Workers: 64, Samples: 100_000, Seed: 1, Timeline: true,
-		Groups: []resulttest.Group{{Label: "web", LatencyNs: 20_000, WorkRate: 1e6}}})
-	bs, err := json.Marshal(doc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := filepath.Join(b.TempDir(), "r.json")
-	if err := os.WriteFile(p, bs, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	d, err := result.ReadCompact(p)
-	if err != nil {
-		b.Fatal(err)
-	}
+	d := resulttest.Read(b, resulttest.Make(resulttest.Spec{Reps: 5, Workers: 64, Samples: 100_000, Seed: 1, Timeline: true,
+		Groups: []resulttest.Group{{Label: "web", LatencyNs: 20_000, WorkRate: 1e6}}}), true)
 	var out bytes.Buffer
 	b.ResetTimer()
 	for b.Loop() {
 		out.Reset()
-		if err := Write(&out, Input{Path: p, Doc: d}); err != nil {
+		if err := Write(&out, Input{Path: "large.json", Doc: d}); err != nil {
 			b.Fatal(err)
 		}
 	}

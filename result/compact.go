@@ -6,65 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"os"
 
+	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/stats"
 )
 
 // SampleStats summarises one report's wake samples (its reservoir):
-// count, extremes, the percentiles compare and report use, and a
-// log-linear histogram for plots.
+// count, extremes and the percentiles compare and report use, exact; and
+// with ReadCompact's hists, the log-linear histogram report plots.
 type SampleStats struct {
 	N                             uint64
 	Min, P50, P90, P99, P999, Max uint64
-	Hist                          Hist
-}
-
-// Hist counts samples in log-linear buckets: HistSub buckets per power of
-// two, so a bucket's width is at most 1/HistSub of its lower bound.
-type Hist []uint64
-
-// HistSub is the number of buckets per power of two.
-const HistSub = 16
-
-// histBucket returns v's bucket: values below HistSub have one each,
-// then each power of two splits into HistSub equal parts.
-func histBucket(v uint64) int {
-	if v < HistSub {
-		return int(v)
-	}
-	exp := 63 - bits.LeadingZeros64(v) // v in [2^exp, 2^(exp+1))
-	shift := exp - 4                   // log2(HistSub)
-	return (shift+1)*HistSub + int(v>>shift) - HistSub
-}
-
-// HistLower is the smallest value of bucket b.
-func HistLower(b int) uint64 {
-	if b < HistSub {
-		return uint64(b)
-	}
-	shift := b/HistSub - 1
-	return uint64(b%HistSub+HistSub) << shift
-}
-
-// Add counts v.
-func (h *Hist) Add(v uint64) {
-	b := histBucket(v)
-	if b >= len(*h) {
-		*h = append(*h, make([]uint64, b+1-len(*h))...)
-	}
-	(*h)[b]++
-}
-
-// Merge adds o's counts to h.
-func (h *Hist) Merge(o Hist) {
-	if len(o) > len(*h) {
-		*h = append(*h, make([]uint64, len(o)-len(*h))...)
-	}
-	for i, n := range o {
-		(*h)[i] += n
-	}
+	Hist                          *hist.Summary // nil without hists
 }
 
 // ReadCompact reads a result like Read but keeps no samples: it streams
@@ -72,14 +26,19 @@ func (h *Hist) Merge(o Hist) {
 // wake samples into Run.Samples and drops both lists before the rest of
 // the document is decoded. A result of 64 workers × 100,000 samples × 5
 // repetitions reads in a fraction of Read's time and memory; compare and
-// report use it.
-func ReadCompact(path string) (*Doc, error) {
+// report use it. With hists, each report's samples are also counted into
+// a hist.Nanoseconds histogram (SampleStats.Hist).
+func ReadCompact(path string, hists bool) (*Doc, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b, wake, err := strip(bufio.NewReaderSize(f, 1<<20))
+	var h *hist.Hist
+	if hists {
+		h = hist.MustNew(hist.Nanoseconds)
+	}
+	b, wake, err := strip(bufio.NewReaderSize(f, 1<<20), h)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a ktstar result: %w", path, err)
 	}
@@ -116,7 +75,7 @@ var (
 // in document order. A field name is one only where the byte before its
 // quote (past white space) is '{' or ',': inside a string every quote is
 // escaped.
-func strip(r *bufio.Reader) ([]byte, []SampleStats, error) {
+func strip(r *bufio.Reader, h *hist.Hist) ([]byte, []SampleStats, error) {
 	var out []byte
 	var stats []SampleStats
 	var buf []uint64
@@ -164,7 +123,7 @@ func strip(r *bufio.Reader) ([]byte, []SampleStats, error) {
 		}
 		out = append(out, '[', ']')
 		if name == "wake_latencies_ns" {
-			stats = append(stats, summariseSamples(buf))
+			stats = append(stats, summariseSamples(buf, h))
 		}
 	}
 }
@@ -270,16 +229,24 @@ func parseUints(r *bufio.Reader, out *[]uint64) error {
 	}
 }
 
-// summariseSamples computes s's SampleStats; it reorders s.
-func summariseSamples(s []uint64) SampleStats {
+// summariseSamples computes s's SampleStats, with the histogram when h
+// (a scratch histogram) is not nil; it reorders s.
+func summariseSamples(s []uint64, h *hist.Hist) SampleStats {
 	st := SampleStats{N: uint64(len(s))}
 	if len(s) == 0 {
 		return st
 	}
 	st.Min, st.Max = s[0], s[0]
 	for _, v := range s {
-		st.Hist.Add(v)
 		st.Min, st.Max = min(st.Min, v), max(st.Max, v)
+	}
+	if h != nil {
+		h.Reset()
+		for _, v := range s {
+			h.Record(v)
+		}
+		sum := h.Summarize(nil)
+		st.Hist = &sum
 	}
 	p, _ := stats.Percentiles([]float64{50, 90, 99, 99.9}, s)
 	st.P50, st.P90, st.P99, st.P999 = p[0], p[1], p[2], p[3]

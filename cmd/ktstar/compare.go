@@ -22,7 +22,7 @@ func (c *cli) compare(paths []string) int {
 		c.printError("ktstar compare: " + err.Error())
 		return exitError
 	}
-	docs, err := readAll(paths)
+	docs, err := readAll(paths, false)
 	if err != nil {
 		c.printError("ktstar compare: " + err.Error())
 		return exitError
@@ -64,14 +64,15 @@ func (c *cli) compare(paths []string) int {
 	return status
 }
 
-// readAll reads results with result.ReadCompact, each in a goroutine of
-// its own: parsing the samples is most of compare's time.
-func readAll(paths []string) ([]*result.Doc, error) {
+// readAll reads results with result.ReadCompact (with histograms when
+// hists), each in a goroutine of its own: parsing the samples is most of
+// compare's time.
+func readAll(paths []string, hists bool) ([]*result.Doc, error) {
 	docs := make([]*result.Doc, len(paths))
 	errs := make([]error, len(paths))
 	var wg sync.WaitGroup
 	for i, p := range paths {
-		wg.Go(func() { docs[i], errs[i] = result.ReadCompact(p) })
+		wg.Go(func() { docs[i], errs[i] = result.ReadCompact(p, hists) })
 	}
 	wg.Wait()
 	return docs, errors.Join(errs...)
@@ -80,7 +81,7 @@ func readAll(paths []string) ([]*result.Doc, error) {
 // report writes the HTML report of a result (against a baseline when a
 // second file is given) to -o.
 func (c *cli) report(paths []string) int {
-	docs, err := readAll(paths)
+	docs, err := readAll(paths, true)
 	if err != nil {
 		c.printError("ktstar report: " + err.Error())
 		return exitError

@@ -17,9 +17,7 @@ func writeSynthetic(t *testing.T, seed uint64, webLatency float64, timeline bool
 		{Label: "web", LatencyNs: webLatency, WorkRate: 1e6},
 		{Label: "db", LatencyNs: 50_000, WorkRate: 2e6},
 	}})
-	p := filepath.Join(t.TempDir(), "result.json")
-	writeFile(t, p, string(mustJSON(t, doc)))
-	return p
+	return resulttest.Write(t, doc)
 }
 
 // TestCompareExitStatus drives ktstar compare: a known 20% p99

@@ -5,8 +5,12 @@
 package resulttest
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/ktstar/ktstar/checks"
@@ -107,4 +111,30 @@ func timeline(reports []workload.Report) *starlib.Timeline {
 		}
 	}
 	return tl
+}
+
+// Write writes doc as a result file in a temporary directory of t and
+// returns its path.
+func Write(t testing.TB, doc *result.Doc) string {
+	t.Helper()
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "result.json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Read writes doc and reads it back as compare and report do
+// (result.ReadCompact, with histograms when hists).
+func Read(t testing.TB, doc *result.Doc, hists bool) *result.Doc {
+	t.Helper()
+	d, err := result.ReadCompact(Write(t, doc), hists)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
