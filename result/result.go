@@ -78,28 +78,6 @@ type Check struct {
 // Reps returns the number of repetitions the document holds.
 func (d *Doc) Reps() int { return max(d.Repeat, 1) }
 
-// RunsOf returns the runs of repetition rep, in the order they stopped.
-func (d *Doc) RunsOf(rep int) []Run {
-	var out []Run
-	for _, r := range d.Runs {
-		if r.Repetition == rep {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// ChecksOf returns the check calls of repetition rep, in order.
-func (d *Doc) ChecksOf(rep int) []Check {
-	var out []Check
-	for _, c := range d.Checks {
-		if c.Repetition == rep {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // Read reads and validates a result file (see Decode).
 func Read(path string) (*Doc, error) {
 	b, err := os.ReadFile(path)
