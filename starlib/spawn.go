@@ -49,6 +49,12 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 	s.spawned++
 	hv := &Handle{h: h, cfg: c, session: s, seq: s.spawned, label: cfg.Label,
 		name: s.spawnLabel(SpawnLabel(cfg.Label, cgroupName(cg), c))}
+	if s.tidLabels == nil {
+		s.tidLabels = map[int]string{}
+	}
+	for _, pid := range h.Pids() {
+		s.tidLabels[pid] = hv.name
+	}
 	s.handles = append(s.handles, hv)
 	return hv, nil
 }

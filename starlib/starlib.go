@@ -72,6 +72,9 @@ type Session struct {
 	handles []*Handle
 	spawned int            // handles spawned so far, which numbers them
 	labels  map[string]int // spawns so far per base label (spawnLabel)
+	// tidLabels maps each worker ever spawned to its spawn's label, so
+	// that checks name units as the summary names rows.
+	tidLabels map[int]string
 	runs    []Run
 	topo    *topo.Topology // read on first use
 	topoErr error
@@ -97,7 +100,12 @@ func (r Run) Units() []checks.Unit {
 	if label == "" {
 		label = fmt.Sprintf("#%d %s", r.Handle, r.Workload.Work.Label())
 	}
-	units := checks.Units(r.Reports)
+	return nameUnits(checks.Units(r.Reports), label)
+}
+
+// nameUnits names units after the spawn they came from: label alone for a
+// single unit, else label followed by the unit's cgroup or group.
+func nameUnits(units []checks.Unit, label string) []checks.Unit {
 	for i := range units {
 		if len(units) == 1 && units[i].Cgroup == "" {
 			units[i].Name = label

@@ -39,7 +39,7 @@ print("not reached")
 		t.Fatalf("stdout %q", out)
 	}
 	msg := regexp.MustCompile(`s\.star:7:15: error: checks\.require: 1 check\(s\) failed:\n` +
-		`  min_iteration_rate \[group 0\]: FAIL, observed [0-9.e+]+ iter/s, threshold ≥ 1e\+15 iter/s; worst worker tid (\d+) \(group 0\)\n` +
+		`  min_iteration_rate \[SpinWait\]: FAIL, observed [0-9.e+]+ iter/s, threshold ≥ 1e\+15 iter/s; worst worker tid (\d+) \(group 0\)\n` +
 		`Traceback`)
 	m := msg.FindStringSubmatch(errs)
 	if m == nil {
@@ -49,7 +49,7 @@ print("not reached")
 		t.Errorf("worst worker %s is not one of the workers %v", m[1], pids)
 	}
 	// The summary before the error lists the checks of the call too.
-	if !strings.Contains(errs, "✓ max_gap_ms [group 0]: PASS") || !strings.Contains(errs, "✗ min_iteration_rate [group 0]: FAIL") {
+	if !strings.Contains(errs, "✓ max_gap_ms [SpinWait]: PASS") || !strings.Contains(errs, "✗ min_iteration_rate [SpinWait]: FAIL") {
 		t.Errorf("summary lacks the check lines:\n%s", errs)
 	}
 }
@@ -270,6 +270,9 @@ checks.evaluate(r, max_p99_wake_latency_ns = 1)
 			t.Errorf("status %v", st)
 		}
 		names = append(names, o["check"].(string))
+	}
+	if sc := doc.Checks[0].Outcomes[0]["scope"]; sc != g["label"] {
+		t.Errorf("check scope %v, want the row's label %v", sc, g["label"])
 	}
 	if got := strings.Join(names, " "); got != "not_starved max_spread_pct" {
 		t.Errorf("first call's outcomes: %s", got)
