@@ -75,11 +75,11 @@ type Session struct {
 	// tidLabels maps each worker ever spawned to its spawn's label, so
 	// that checks name units as the summary names rows.
 	tidLabels map[int]string
-	runs    []Run
-	topo    *topo.Topology // read on first use
-	topoErr error
-	cg      cgroupState
-	checks  []CheckCall
+	runs      []Run
+	topo      *topo.Topology // read on first use
+	topoErr   error
+	cg        cgroupState
+	checks    []CheckCall
 }
 
 // Run is one spawn that was stopped: what was asked for and what each
