@@ -2,6 +2,9 @@ package compare
 
 import (
 	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -160,5 +163,35 @@ func TestGates(t *testing.T) {
 		if got := pastGate(tc.gate, c); got != tc.past {
 			t.Errorf("%s on +20%%/+20µs: %v, want %v", tc.gate, got, tc.past)
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// TestTextGolden fixes the text form of a comparison of two fixture
+// results (fixed seeds): columns, "~", the gate verdict, added and
+// removed groups and the closing list of regressions.
+func TestTextGolden(t *testing.T) {
+	gates, _ := ParseGates("p99=10%,max_gap=50ms")
+	base := read(t, resulttest.Make(spec(5, 1, 20_000, resulttest.Group{Label: "old", WorkRate: 1})))
+	next := read(t, resulttest.Make(spec(5, 2, 24_000, resulttest.Group{Label: "batch", WorkRate: 1})))
+	r := Compare(base, next, gates)
+	r.Base, r.New = "base.json", "new.json"
+	var out bytes.Buffer
+	if err := r.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "compare.golden")
+	if *update {
+		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != string(want) {
+		t.Errorf("differs from %s (go test -update rewrites it):\n%s", path, out.String())
 	}
 }

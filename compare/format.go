@@ -48,7 +48,7 @@ func (r Report) WriteText(w io.Writer) error {
 			}
 			verdict := ""
 			if c.Regression != "" {
-				verdict = "✗ past " + c.Regression
+				verdict = "  ✗ past " + c.Regression
 			}
 			fmt.Fprintf(tw, "  %-*s\t%s\t%s\t%s\t%s\t%s (p=%.3f n=%s)\t%s\n", width-2, c.Metric,
 				m.Format(c.Base.Center), spread(c.Base), m.Format(c.New.Center), spread(c.New), delta, c.P, ns(c), verdict)
@@ -56,6 +56,9 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if note := openNote(r); note != "" {
+		fmt.Fprintf(w, "∞: %s\n", note)
 	}
 	for _, g := range r.Groups {
 		if g.Status != "both" {
@@ -81,6 +84,24 @@ func (m Metric) Format(v float64) string {
 		return fmt.Sprintf("%.1f%%", v)
 	}
 	return summary.SI(v)
+}
+
+// openNote is benchmath's reason for an interval too wide to give, when
+// some median has one.
+func openNote(r Report) string {
+	for _, g := range r.Groups {
+		for _, c := range g.Changes {
+			if !c.Base.Open && !c.New.Open {
+				continue
+			}
+			for _, w := range c.Warnings {
+				if strings.Contains(w, "confidence interval") {
+					return w
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // spread is the interval's larger distance from the median, in percent
