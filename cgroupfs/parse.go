@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ktstar/ktstar/internal/kernfs"
 )
 
 // ErrParse is wrapped by every parse error of this package.
@@ -118,32 +121,22 @@ type Mount struct {
 // ErrNoV2Mount is returned when no cgroup2 file system is mounted.
 var ErrNoV2Mount = errors.New("cgroupfs: no cgroup2 file system is mounted (need a pure v2 /sys/fs/cgroup or the unified mount of a hybrid host)")
 
-// ParseMountInfo finds the cgroup v2 mount in a /proc/PID/mountinfo file.
-// With several cgroup2 mounts it prefers /sys/fs/cgroup (pure v2), then
+// FindMount returns the cgroup v2 mount of the calling process.
+func FindMount() (Mount, error) { return findMount(kernfs.Proc) }
+
+// findMount picks the cgroup v2 mount from proc's self/mountinfo. With
+// several it prefers /sys/fs/cgroup (pure v2), then
 // /sys/fs/cgroup/unified (hybrid), then the first one listed.
-func ParseMountInfo(r io.Reader) (Mount, error) {
-	var found []Mount
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// id parent maj:min root point options [optional...] - fstype source superopts
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 5 || sep+1 >= len(fields) {
-			return Mount{}, fmt.Errorf("%w: mountinfo line %q", ErrParse, sc.Text())
-		}
-		if fields[sep+1] == "cgroup2" {
-			found = append(found, Mount{Point: unescapeOctal(fields[4]), Root: unescapeOctal(fields[3])})
-		}
-	}
-	if err := sc.Err(); err != nil {
+func findMount(proc fs.FS) (Mount, error) {
+	mounts, err := kernfs.ReadMountInfo(proc, "self")
+	if err != nil {
 		return Mount{}, err
+	}
+	var found []Mount
+	for _, m := range mounts {
+		if m.FSType == "cgroup2" {
+			found = append(found, Mount{Point: m.Point, Root: m.Root})
+		}
 	}
 	for _, want := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
 		for _, m := range found {
@@ -156,33 +149,4 @@ func ParseMountInfo(r io.Reader) (Mount, error) {
 		return found[0], nil
 	}
 	return Mount{}, ErrNoV2Mount
-}
-
-// unescapeOctal undoes mountinfo's \ooo escapes (space is \040).
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// FindMount returns the cgroup v2 mount of the calling process.
-func FindMount() (Mount, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return Mount{}, err
-	}
-	defer f.Close()
-	return ParseMountInfo(f)
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/procfs"
 )
 
 // fixtures is the testdata tree: files copied from this host (hybrid) and
@@ -23,24 +25,21 @@ func open(t *testing.T, name string) fs.File {
 	return f
 }
 
-func TestParseMountInfo(t *testing.T) {
+func TestFindMount(t *testing.T) {
 	for _, tc := range []struct {
-		file string
+		tree string // a /proc fixture of internal/kernfs
 		want Mount
 		err  error
 	}{
-		{"mountinfo-hybrid", Mount{Point: "/sys/fs/cgroup/unified", Root: "/"}, nil},
-		{"mountinfo-v2", Mount{Point: "/sys/fs/cgroup", Root: "/"}, nil},
-		{"mountinfo-escaped", Mount{Point: "/mnt/my cgroups", Root: "/sub"}, nil},
-		{"mountinfo-v1only", Mount{}, ErrNoV2Mount},
+		{"hybrid", Mount{Point: "/sys/fs/cgroup/unified", Root: "/"}, nil},
+		{"v2", Mount{Point: "/sys/fs/cgroup", Root: "/"}, nil},
+		{"escaped", Mount{Point: "/mnt/my cgroups", Root: "/sub"}, nil},
+		{"v1only", Mount{}, ErrNoV2Mount},
 	} {
-		got, err := ParseMountInfo(open(t, tc.file))
+		got, err := findMount(os.DirFS("../internal/kernfs/testdata/" + tc.tree))
 		if !errors.Is(err, tc.err) || got != tc.want {
-			t.Errorf("%s: got %+v, %v; want %+v, %v", tc.file, got, err, tc.want, tc.err)
+			t.Errorf("%s: got %+v, %v; want %+v, %v", tc.tree, got, err, tc.want, tc.err)
 		}
-	}
-	if _, err := ParseMountInfo(strings.NewReader("garbage line\n")); !errors.Is(err, ErrParse) {
-		t.Errorf("garbage: err = %v, want ErrParse", err)
 	}
 }
 
@@ -95,24 +94,23 @@ func TestParseProcs(t *testing.T) {
 	}
 }
 
-func TestParseStat(t *testing.T) {
-	line := "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 rest\n"
-	state, start, err := ParseStat(strings.NewReader(line))
-	if err != nil || state != 'S' || start != 987654 {
-		t.Errorf("got %c %d %v; want S 987654", state, start, err)
-	}
-	if _, _, err := ParseStat(strings.NewReader("1 (x) S 1 2\n")); !errors.Is(err, ErrParse) {
-		t.Errorf("short stat: err = %v, want ErrParse", err)
-	}
-	// The real file of this process parses too.
-	f, err := os.Open("/proc/self/stat")
+func TestProcOwner(t *testing.T) {
+	proc, err := procfs.NewFS("testdata/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	// The leader thread may be running or sleeping; it is alive.
-	if state, start, err := ParseStat(f); err != nil || !strings.ContainsRune("RS", rune(state)) || start == 0 {
-		t.Errorf("/proc/self/stat: state %c, start %d, %v", state, start, err)
+	// comm holds spaces and parentheses: fields count from the last ')'.
+	if o, err := procOwnerIn(proc, 4242); err != nil || o != (Owner{Pid: 4242, Start: 987654}) {
+		t.Errorf("pid 4242: %+v, %v; want start 987654", o, err)
+	}
+	for _, pid := range []int{4243, 4244} { // a zombie, and no such process
+		if o, err := procOwnerIn(proc, pid); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("pid %d: %+v, %v; want os.ErrNotExist", pid, o, err)
+		}
+	}
+	// This process is alive and has a start time.
+	if o, err := procOwner(os.Getpid()); err != nil || o.Start == 0 {
+		t.Errorf("this process: %+v, %v", o, err)
 	}
 }
 

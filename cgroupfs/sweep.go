@@ -1,15 +1,14 @@
 package cgroupfs
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -125,40 +124,27 @@ func (g *Manager) ownerAlive(pid int) bool {
 // procOwner reads pid's identity from /proc/PID/stat. A zombie or dead
 // task counts as gone (os.ErrNotExist).
 func procOwner(pid int) (Owner, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	proc, err := procfs.NewDefaultFS()
 	if err != nil {
 		return Owner{}, err
 	}
-	state, start, err := ParseStat(bytes.NewReader(b))
+	return procOwnerIn(proc, pid)
+}
+
+// procOwnerIn is procOwner over a /proc tree. prometheus/procfs parses
+// stat correctly: comm may hold spaces and parentheses.
+func procOwnerIn(proc procfs.FS, pid int) (Owner, error) {
+	p, err := proc.Proc(pid)
+	if err != nil {
+		return Owner{}, err
+	}
+	st, err := p.Stat()
 	if err != nil {
 		return Owner{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
-	if state == 'Z' || state == 'X' || state == 'x' {
+	switch st.State {
+	case "Z", "X", "x":
 		return Owner{}, fmt.Errorf("pid %d is a zombie: %w", pid, os.ErrNotExist)
 	}
-	return Owner{Pid: pid, Start: start}, nil
-}
-
-// ParseStat returns the state (field 3) and start time (field 22, clock
-// ticks since boot) from a /proc/PID/stat file. Fields are counted after
-// the last ')', since comm may hold spaces and parentheses.
-func ParseStat(r io.Reader) (state byte, start uint64, err error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return 0, 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("%w: stat has no ')' after comm", ErrParse)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); field 22 is f[19].
-	if len(f) < 20 || len(f[0]) != 1 {
-		return 0, 0, fmt.Errorf("%w: stat has %d fields after comm, want at least 20", ErrParse, len(f))
-	}
-	start, err = strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%w: stat start time %q", ErrParse, f[19])
-	}
-	return f[0][0], start, nil
+	return Owner{Pid: pid, Start: st.Starttime}, nil
 }

@@ -222,19 +222,36 @@ func TestVerdictOrder(t *testing.T) {
 	}
 }
 
-// runReal spawns cfg for d and returns its reports.
-func runReal(t *testing.T, cfg workload.Config, d time.Duration, during func(h *workload.Handle)) []workload.Report {
+// progressLimit bounds the wait for a worker's first published
+// iteration: the time workload allows a worker to reach its start gate.
+const progressLimit = 30 * time.Second
+
+// runReal spawns cfg and starts it; see stopAfter.
+func runReal(t *testing.T, cfg workload.Config, window time.Duration) []workload.Report {
+	t.Helper()
+	h := startReal(t, cfg)
+	return stopAfter(t, h, h.SnapshotIterations, window)
+}
+
+// startReal spawns and starts cfg; the handle is closed when t ends.
+func startReal(t *testing.T, cfg workload.Config) *workload.Handle {
 	t.Helper()
 	h, err := workload.Spawn(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
-	h.Start()
-	if during != nil {
-		during(h)
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
 	}
-	time.Sleep(d)
+	return h
+}
+
+// stopAfter stops h once every count progress reports has reached one
+// iteration and window has passed, and returns the reports.
+func stopAfter(t *testing.T, h *workload.Handle, progress func() []uint64, window time.Duration) []workload.Report {
+	t.Helper()
+	testenv.WaitProgress(t, progress, 1, window, progressLimit)
 	rs, err := h.StopAndCollect()
 	if err != nil {
 		t.Fatal(err)
@@ -251,15 +268,15 @@ func TestRealRuns(t *testing.T) {
 	// 95% of the time; a SCHED_FIFO spinner runs whatever else loads the
 	// machine. Judged as one unit, their spread is far beyond 15 points.
 	sleeper := workload.MustWork("Bursty", map[string]any{"burst_duration": "1ms", "sleep_duration": "20ms"})
-	dozing := runReal(t, workload.Config{Workers: 1, Work: sleeper, Affinity: workload.Exact(cpus[0])}, 300*time.Millisecond, nil)
-	hogging := runReal(t, workload.Config{Workers: 1, Work: spin, Policy: workload.Fifo(1), Affinity: workload.Exact(cpus[1])}, 300*time.Millisecond, nil)
+	dozing := runReal(t, workload.Config{Workers: 1, Work: sleeper, Affinity: workload.Exact(cpus[0])}, 300*time.Millisecond)
+	hogging := runReal(t, workload.Config{Workers: 1, Work: spin, Policy: workload.Fifo(1), Affinity: workload.Exact(cpus[1])}, 300*time.Millisecond)
 	res, _ := Evaluate([]Unit{{Name: "mixed", Reports: append(dozing, hogging...)}}, Assert{"max_spread_pct": Limit(15)})
 	if res.Verdict() != Fail {
 		t.Errorf("sleeper vs real-time spinner: %v", res.Outcomes)
 	}
 
 	// Workers pinned to one CPU fail isolation to a cpuset of another.
-	pinned := runReal(t, workload.Config{Workers: 1, Work: spin, Affinity: workload.Exact(cpus[1])}, 100*time.Millisecond, nil)
+	pinned := runReal(t, workload.Config{Workers: 1, Work: spin, Affinity: workload.Exact(cpus[1])}, 100*time.Millisecond)
 	res, _ = Evaluate([]Unit{{Name: "pinned", Reports: pinned, Cpuset: []int{cpus[0]}}}, Assert{"isolation": On()})
 	if res.Verdict() != Fail {
 		t.Errorf("isolation: %v", res.Outcomes)
@@ -268,14 +285,14 @@ func TestRealRuns(t *testing.T) {
 	// A Bursty group is not starved; the same group with one worker killed
 	// at start is.
 	bursty := workload.MustWork("Bursty", map[string]any{"burst_duration": "5ms", "sleep_duration": "5ms"})
-	ok := runReal(t, workload.Config{Workers: 2, Work: bursty}, 200*time.Millisecond, nil)
+	ok := runReal(t, workload.Config{Workers: 2, Work: bursty}, 200*time.Millisecond)
 	res, _ = Evaluate(Units(ok), Assert{"not_starved": On(), "max_spread_pct": Off(), "max_gap_ms": Off()})
 	if res.Verdict() != Pass {
 		t.Errorf("bursty: %v", res.Outcomes)
 	}
-	killed := runReal(t, workload.Config{Workers: 2, Work: bursty}, 200*time.Millisecond, func(h *workload.Handle) {
-		syscallKill(h.Pids()[0])
-	})
+	h := startReal(t, workload.Config{Workers: 2, Work: bursty})
+	syscallKill(h.Pids()[0])
+	killed := stopAfter(t, h, func() []uint64 { return h.SnapshotIterations()[1:] }, 200*time.Millisecond)
 	res, _ = Evaluate(Units(killed), Assert{"not_starved": On()})
 	if f := res.Failed(); len(f) == 0 || f[0].Check != "not_starved" || f[0].Worst.Tid != killed[0].Tid {
 		t.Errorf("killed worker: %v", res.Outcomes)
@@ -330,8 +347,8 @@ func TestUnits(t *testing.T) {
 // of two types far apart, and the migrations AffinityChurn makes on purpose.
 func TestRealRunsRatesAndMigrations(t *testing.T) {
 	cpus := testenv.CPUs(t, 2)
-	spin := runReal(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil)}, 200*time.Millisecond, nil)
-	yield := runReal(t, workload.Config{Workers: 1, Work: workload.MustWork("YieldHeavy", nil)}, 200*time.Millisecond, nil)
+	spin := runReal(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil)}, 200*time.Millisecond)
+	yield := runReal(t, workload.Config{Workers: 1, Work: workload.MustWork("YieldHeavy", nil)}, 200*time.Millisecond)
 	res, _ := Evaluate([]Unit{{Name: "spin+yield", Reports: append(spin, yield...)}}, Assert{"max_throughput_cv": Limit(0.5)})
 	if o := res.Outcomes[0]; o.Status != Fail || o.Observed <= 0.5 {
 		t.Errorf("a spinner and a yielder, per CPU-second: %v", o)
@@ -341,12 +358,12 @@ func TestRealRunsRatesAndMigrations(t *testing.T) {
 		t.Errorf("one worker has no spread of rates: %v", o)
 	}
 
-	churn := runReal(t, workload.Config{Workers: 1, Work: workload.MustWork("AffinityChurn", nil)}, 200*time.Millisecond, nil)
+	churn := runReal(t, workload.Config{Workers: 1, Work: workload.MustWork("AffinityChurn", nil)}, 200*time.Millisecond)
 	res, _ = Evaluate([]Unit{{Name: "churn", Reports: churn}}, Assert{"max_migration_ratio": Limit(0.01)})
 	if o := res.Outcomes[0]; o.Status != Fail || o.Observed <= 0.01 {
 		t.Errorf("AffinityChurn re-pins every iteration: %v", o)
 	}
-	pinned := runReal(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil), Affinity: workload.Exact(cpus[0])}, 200*time.Millisecond, nil)
+	pinned := runReal(t, workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil), Affinity: workload.Exact(cpus[0])}, 200*time.Millisecond)
 	res, _ = Evaluate([]Unit{{Name: "pinned", Reports: pinned}}, Assert{"max_migration_ratio": Limit(0)})
 	if o := res.Outcomes[0]; o.Status != Pass || o.Observed != 0 {
 		t.Errorf("a worker pinned to one CPU cannot migrate: %v", o)
@@ -371,7 +388,7 @@ func TestGuestNumaChecks(t *testing.T) {
 		want   Status
 	}{{1, Fail}, {0, Pass}} {
 		work := workload.MustWork("NumaWorkingSetSweep", map[string]any{"target_nodes": []int64{tc.target}, "region_kb": 1024, "sweep_period_ms": 10})
-		rs := runReal(t, workload.Config{Workers: 2, Work: work, Affinity: workload.Exact(node0...)}, 300*time.Millisecond, nil)
+		rs := runReal(t, workload.Config{Workers: 2, Work: work, Affinity: workload.Exact(node0...)}, 300*time.Millisecond)
 		res, err := Evaluate([]Unit{{Name: "node0", Reports: rs, Cpuset: node0, NumaNodes: []int{0}}}, settings)
 		if err != nil {
 			t.Fatal(err)

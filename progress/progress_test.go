@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/internal/ptytest"
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 func TestDrawsAndErasesOnATerminal(t *testing.T) {
@@ -24,8 +25,11 @@ func TestDrawsAndErasesOnATerminal(t *testing.T) {
 		{Name: "group 0", Snapshot: func() []uint64 { v := n.Add(1000); return []uint64{v, v} }},
 		{Name: "group 1", Snapshot: func() []uint64 { return []uint64{5} }},
 	}
-	d := Start(slave, 2*time.Second, sources, 20*time.Millisecond)
-	time.Sleep(150 * time.Millisecond)
+	const refresh = 20 * time.Millisecond
+	d := Start(slave, 2*time.Second, sources, refresh)
+	// Each frame reads group 0's snapshot once: wait for three frames, far
+	// more patiently than the refresh needs.
+	testenv.WaitProgress(t, func() []uint64 { return []uint64{n.Load() / 1000} }, 3, 0, 500*refresh)
 	d.Stop()
 	d.Stop()
 	slave.Close()

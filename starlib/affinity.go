@@ -60,57 +60,36 @@ func affinityInherit(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 }
 
 func affinityExact(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var cpus starlark.Value
+	var cpus cpuListParam
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cpus", &cpus); err != nil {
 		return nil, err
 	}
-	list, err := cpuList(b.Name(), cpus)
-	if err != nil {
-		return nil, err
-	}
-	return AffinityValue{workload.Exact(list...)}, nil
+	return AffinityValue{workload.Exact(cpus...)}, nil
 }
 
 func affinityRandomSubset(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var cpus starlark.Value
+	var cpus cpuListParam
 	var n int
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cpus", &cpus, "n", &n); err != nil {
 		return nil, err
 	}
-	list, err := cpuList(b.Name(), cpus)
-	if err != nil {
-		return nil, err
-	}
-	return AffinityValue{workload.RandomSubset(list, n)}, nil
-}
-
-// cpuList accepts a list or tuple of ints, or a kernel CPU list string.
-func cpuList(fn string, v starlark.Value) ([]int, error) {
-	if s, ok := v.(starlark.String); ok {
-		cpus, err := workload.ParseCPUList(string(s))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fn, err)
-		}
-		return cpus, nil
-	}
-	seq, ok := v.(starlark.Indexable)
-	if !ok {
-		return nil, fmt.Errorf("%s: cpus: want a list of ints or a CPU list string like \"0-3\", got %s", fn, v.Type())
-	}
-	out := make([]int, seq.Len())
-	for i := range out {
-		if err := starlark.AsInt(seq.Index(i), &out[i]); err != nil {
-			return nil, fmt.Errorf("%s: cpus[%d]: %w", fn, i, err)
-		}
-	}
-	return out, nil
+	return AffinityValue{workload.RandomSubset(cpus, n)}, nil
 }
 
 // AffinityValue is the Starlark value of a CPU-mask intent.
 type AffinityValue struct{ A workload.Affinity }
 
-// String renders the constructor call, e.g. `exact(0-1)`.
-func (a AffinityValue) String() string { return a.A.String() }
+// String renders the constructor call as a script writes it, e.g.
+// `affinity.exact("0-1")`, so a printed value pastes back into a script.
+func (a AffinityValue) String() string {
+	switch a.A.Kind {
+	case workload.AffinityExact:
+		return fmt.Sprintf("affinity.exact(%q)", workload.FormatCPUList(a.A.CPUs))
+	case workload.AffinityRandomSubset:
+		return fmt.Sprintf("affinity.random_subset(%q, %d)", workload.FormatCPUList(a.A.CPUs), a.A.Count)
+	}
+	return "affinity." + a.A.String()
+}
 
 // Type returns "affinity".
 func (a AffinityValue) Type() string { return "affinity" }

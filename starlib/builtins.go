@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	timelib "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
 )
 
@@ -19,14 +18,11 @@ import (
 // which pauses the script for d, a time.duration or a string like "50ms".
 // It returns at once when the run is interrupted or times out.
 func (s *Session) sleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var d starlark.Value
+	var d durationParam
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "d", &d); err != nil {
 		return nil, err
 	}
-	dur, err := toDuration(b.Name(), "d", d)
-	if err != nil {
-		return nil, err
-	}
+	dur := time.Duration(d)
 	if dur < 0 {
 		return nil, fmt.Errorf("%s: d = %v is out of range (allowed: 0s or more)", b.Name(), dur)
 	}
@@ -42,7 +38,9 @@ func (s *Session) sleep(thread *starlark.Thread, b *starlark.Builtin, args starl
 // same everywhere. Handles must not be stopped from another goroutine
 // during the hold.
 func (s *Session) Hold(ctx context.Context, d time.Duration) error {
-	defer s.opts.Progress.Show(d, s.progressSources())()
+	if s.opts.Progress != nil {
+		defer s.opts.Progress.Show(d, s.progressGroups())()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -51,21 +49,6 @@ func (s *Session) Hold(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
-}
-
-// toDuration accepts a lib/time duration or a Go duration string.
-func toDuration(fn, param string, v starlark.Value) (time.Duration, error) {
-	switch x := v.(type) {
-	case timelib.Duration:
-		return time.Duration(x), nil
-	case starlark.String:
-		d, err := time.ParseDuration(string(x))
-		if err != nil {
-			return 0, fmt.Errorf("%s: %s: %q is not a duration (e.g. \"50ms\")", fn, param, string(x))
-		}
-		return d, nil
-	}
-	return 0, fmt.Errorf("%s: %s: want a duration (time.second or \"50ms\"), got %s", fn, param, v.Type())
 }
 
 // FailError is the error of fail() and of checks.require: the script

@@ -3,6 +3,7 @@ package starlib
 import (
 	"fmt"
 
+	"github.com/ktstar/ktstar/internal/cpulist"
 	"github.com/ktstar/ktstar/topo"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -81,12 +82,9 @@ func (s *Session) cpusModule() *starlarkstruct.Module {
 				return topo.CpusOverlap(i, n, f), err
 			}),
 			"exact": mk("exact", func(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (topo.CpusetSpec, error) {
-				var cpus starlark.Value
-				if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cpus", &cpus); err != nil {
-					return topo.CpusetSpec{}, err
-				}
-				list, err := cpuList(b.Name(), cpus)
-				return topo.CpusExact(list...), err
+				var cpus cpuListParam
+				err := starlark.UnpackArgs(b.Name(), args, kwargs, "cpus", &cpus)
+				return topo.CpusExact(cpus...), err
 			}),
 		},
 	}
@@ -104,8 +102,15 @@ func fraction(fn, param string, v starlark.Value) (float64, error) {
 // CpusetValue is the Starlark value of a cpuset spec; immutable.
 type CpusetValue struct{ S topo.CpusetSpec }
 
-// String renders the constructor call, e.g. `cpus.disjoint(0, 2)`.
-func (c CpusetValue) String() string { return "cpus." + c.S.String() }
+// String renders the constructor call as a script writes it, e.g.
+// `cpus.disjoint(0, 2)` or `cpus.exact("0-3")`, so a printed value pastes
+// back into a script.
+func (c CpusetValue) String() string {
+	if c.S.Kind == topo.CpusetExact {
+		return fmt.Sprintf("cpus.exact(%q)", cpulist.Format(c.S.CPUs))
+	}
+	return "cpus." + c.S.String()
+}
 
 // Type returns "cpuset".
 func (c CpusetValue) Type() string { return "cpuset" }

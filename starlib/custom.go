@@ -279,15 +279,11 @@ func newCustomCtx(w *workload.Worker) starlark.Value {
 			return starlark.MakeInt64(ns), nil
 		}),
 		"sleep": fn("sleep", func(args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-			var d starlark.Value
+			var d durationParam
 			if err := unpack("sleep", args, kwargs, "d", &d); err != nil {
 				return nil, err
 			}
-			dur, err := toDuration("ctx.sleep", "d", d)
-			if err != nil {
-				return nil, err
-			}
-			ns := sleepUnlessStopped(w, dur)
+			ns := sleepUnlessStopped(w, time.Duration(d))
 			w.WakeSample(ns)
 			w.ResetGap()
 			return starlark.MakeInt64(ns), nil

@@ -50,8 +50,9 @@ func priorityBuiltin(name string, mk func(int) workload.SchedPolicy) *starlark.B
 // PolicyValue is the Starlark value of a scheduling policy.
 type PolicyValue struct{ P workload.SchedPolicy }
 
-// String renders the constructor call, e.g. `fifo(50)`.
-func (p PolicyValue) String() string { return p.P.String() }
+// String renders the constructor call as a script writes it, e.g.
+// `sched.fifo(50)`, so a printed value pastes back into a script.
+func (p PolicyValue) String() string { return "sched." + p.P.String() }
 
 // Type returns "sched_policy".
 func (p PolicyValue) Type() string { return "sched_policy" }

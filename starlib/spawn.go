@@ -2,9 +2,9 @@ package starlib
 
 import (
 	"fmt"
+	"os"
 	"sync"
 
-	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
 )
@@ -55,6 +55,12 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 	for _, pid := range h.Pids() {
 		s.tidLabels[pid] = hv.name
 	}
+	if fb := h.CgroupFallback(); fb != nil {
+		// Workers moved in after their start ran briefly outside the group:
+		// never silently, since a result may depend on it.
+		hv.cgroupFallback = fb.Error()
+		fmt.Fprintf(os.Stderr, "ktstar: warning: %s: %v\n", hv.Label(), fb)
+	}
 	s.handles = append(s.handles, hv)
 	return hv, nil
 }
@@ -103,6 +109,9 @@ type Handle struct {
 	// never reads the counters of a handle being torn down.
 	mu    sync.Mutex
 	state string // "spawned", "running" or "stopped"
+	// cgroupFallback says why the workers were not created inside their
+	// cgroup but moved in afterwards; empty when they were.
+	cgroupFallback string
 }
 
 // Label names the handle in progress lines, summaries and --json: the
@@ -144,15 +153,15 @@ func cgroupName(cg starlark.Value) string {
 	return ""
 }
 
-// progressSources returns one progress line per running handle. A handle
+// progressGroups returns one progress line per running handle. A handle
 // being stopped shows no workers rather than waiting for the stop.
-func (s *Session) progressSources() []progress.Source {
-	var out []progress.Source
+func (s *Session) progressGroups() []ProgressGroup {
+	var out []ProgressGroup
 	for _, h := range s.handles {
 		if h.state != "running" {
 			continue
 		}
-		out = append(out, progress.Source{Name: h.Label(), Snapshot: func() []uint64 {
+		out = append(out, ProgressGroup{Name: h.Label(), Snapshot: func() []uint64 {
 			if !h.mu.TryLock() {
 				return nil
 			}
@@ -254,15 +263,11 @@ func (h *Handle) snapshot(_ *starlark.Thread, b *starlark.Builtin, args starlark
 
 func (h *Handle) setAffinity(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var i int
-	var cpus starlark.Value
+	var cpus cpuListParam
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "i", &i, "cpus", &cpus); err != nil {
 		return nil, err
 	}
-	list, err := cpuList(b.Name(), cpus)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.h.SetAffinity(i, list); err != nil {
+	if err := h.h.SetAffinity(i, cpus); err != nil {
 		return nil, err
 	}
 	return starlark.None, nil
@@ -287,7 +292,7 @@ func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlar
 	if err != nil {
 		return nil, err
 	}
-	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Label: h.name, Workload: workloadJSON(h.cfg, h.label), Reports: reports, Timeline: tl})
+	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Label: h.name, Workload: workloadJSON(h.cfg, h.label), Reports: reports, Timeline: tl, CgroupFallback: h.cgroupFallback})
 	return Reports(reports), nil
 }
 

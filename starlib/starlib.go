@@ -29,12 +29,11 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/checks"
-	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
-	starlarktime "go.starlark.net/lib/time"
+	timelib "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
 )
 
@@ -59,10 +58,25 @@ type Options struct {
 	Topology *topo.Topology
 	// Progress shows the running handles while the script holds; nil
 	// shows nothing (not a terminal, --json pipelines, tests).
-	Progress *progress.Live
+	Progress Progress
 	// Interval, when positive, samples every started spawn's per-worker
 	// iteration counts this often into its Run's Timeline.
 	Interval time.Duration
+}
+
+// Progress shows the running spawns while a script holds (ktstar draws
+// them on a terminal). starlib only says what to show, not how.
+type Progress interface {
+	// Show displays groups for a hold of total (0 when unknown) until
+	// the returned function is called. A hold inside a hold keeps the
+	// outer display.
+	Show(total time.Duration, groups []ProgressGroup) (stop func())
+}
+
+// ProgressGroup is one running spawn as progress shows it.
+type ProgressGroup struct {
+	Name     string
+	Snapshot func() []uint64 // per-worker iteration counts
 }
 
 // Session is the state of one script run: the handles it spawned and the
@@ -89,7 +103,11 @@ type Run struct {
 	Label    string            `json:"label"`  // the stable name of its rows (SpawnLabel)
 	Workload WorkloadJSON      `json:"workload"`
 	Reports  []workload.Report `json:"reports"`
-	Timeline *Timeline         `json:"timeline,omitempty"` // with Options.Interval
+	// CgroupFallback, when set, says why the workers could not be created
+	// inside their cgroup (clone3 CLONE_INTO_CGROUP) and were moved in
+	// through cgroup.procs instead; a warning line said so at spawn.
+	CgroupFallback string    `json:"cgroup_fallback,omitempty"`
+	Timeline       *Timeline `json:"timeline,omitempty"` // with Options.Interval
 }
 
 // Units splits the run into the units its summary rows describe: one per
@@ -98,7 +116,7 @@ type Run struct {
 func (r Run) Units() []checks.Unit {
 	label := r.Label
 	if label == "" {
-		label = fmt.Sprintf("#%d %s", r.Handle, r.Workload.Work.Label())
+		label = fmt.Sprintf("#%d %s", r.Handle, r.Workload.Work.Name())
 	}
 	return nameUnits(checks.Units(r.Reports), label)
 }
@@ -139,7 +157,7 @@ func (s *Session) Predeclared() starlark.StringDict {
 		"checks":       s.checksModule(),
 		"params":       paramsDict(s.opts.Params),
 		"args":         argsList(s.opts.Args),
-		"time":         starlarktime.Module,
+		"time":         timelib.Module,
 		"json":         json.Module,
 		"math":         math.Module,
 	}

@@ -2,8 +2,6 @@ package starlib
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/ktstar/ktstar/workload"
@@ -49,7 +47,7 @@ func newWorkModule() *starlarkstruct.Module {
 			if err := noPositional(t.Ctor, args); err != nil {
 				return nil, err
 			}
-			return makeWork(t, t.Ctor, kwargs)
+			return makeWork(t, kwargs)
 		}))
 	}
 	members["custom"] = starlark.NewBuiltin("custom", guard(workCustom))
@@ -78,96 +76,53 @@ func workFromName(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		_, err := workload.NewWork(name, nil) // the catalog's own error, with a suggestion
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	return makeWork(t, t.Ctor, kwargs)
+	return makeWork(t, kwargs)
 }
 
-// makeWork converts keyword arguments to Go values and lets the catalog
-// validate them, so range errors are workload.NewWork's own.
-func makeWork(t *workload.Type, fn string, kwargs []starlark.Tuple) (starlark.Value, error) {
+// makeWork converts keyword arguments to plain Go values and lets the
+// catalog look the names up, convert and validate them, so that every
+// error is workload.NewWork's own.
+func makeWork(t *workload.Type, kwargs []starlark.Tuple) (starlark.Value, error) {
 	params := make(map[string]any, len(kwargs))
 	for _, kv := range kwargs {
-		name := string(kv[0].(starlark.String))
-		v, err := toParam(t, name, kv[1])
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fn, err)
-		}
-		params[name] = v
+		params[string(kv[0].(starlark.String))] = paramArg(kv[1])
 	}
 	w, err := workload.NewWork(t.Name, params)
 	if err != nil {
-		if fn != t.Ctor {
-			return nil, fmt.Errorf("%s: %w", fn, err)
-		}
 		return nil, err
 	}
 	return WorkValue{w}, nil
 }
 
-// toParam maps a Starlark value to the Go type of the named parameter's
-// kind. A name the type does not have is passed through, so that
-// NewWork reports it as unknown.
-func toParam(t *workload.Type, name string, v starlark.Value) (any, error) {
-	i := slices.IndexFunc(t.Params, func(p workload.Param) bool {
-		return p.Name == name || slices.Contains(p.Aliases, name)
-	})
-	if i < 0 {
-		return nil, nil
+// paramArg converts a Starlark value, once, to the plain Go value the
+// catalog takes for a parameter of any kind: int64 (a *big.Int when it
+// does not fit, which the catalog refuses as out of range), string, bool,
+// time.Duration, workload.Phase, or a []any of them for a list or tuple.
+// Any other value is passed as it is, and the catalog's error names its
+// Starlark type.
+func paramArg(v starlark.Value) any {
+	switch x := v.(type) {
+	case starlark.Int:
+		if n, ok := x.Int64(); ok {
+			return n
+		}
+		return x.BigInt()
+	case starlark.String:
+		return string(x)
+	case starlark.Bool:
+		return bool(x)
+	case timelib.Duration:
+		return time.Duration(x)
+	case PhaseValue:
+		return x.P
+	case starlark.Indexable:
+		out := make([]any, x.Len())
+		for i := range out {
+			out[i] = paramArg(x.Index(i))
+		}
+		return out
 	}
-	p := &t.Params[i]
-	switch p.Kind {
-	case workload.KindInt:
-		if n, ok := v.(starlark.Int); ok {
-			if i64, ok := n.Int64(); ok {
-				return i64, nil
-			}
-			return nil, fmt.Errorf("%s = %s is out of range (allowed: %s)", name, n, p.Range())
-		}
-	case workload.KindDuration:
-		if d, err := durationArg(v); err == nil {
-			return d, nil
-		}
-	case workload.KindBool:
-		if b, ok := v.(starlark.Bool); ok {
-			return bool(b), nil
-		}
-	case workload.KindEnum, workload.KindString:
-		if s, ok := v.(starlark.String); ok {
-			return string(s), nil
-		}
-	case workload.KindInts:
-		return listParam(name, p, v, func(x starlark.Value) (int64, bool) {
-			n, ok := x.(starlark.Int)
-			if !ok {
-				return 0, false
-			}
-			return n.Int64()
-		})
-	case workload.KindPhases:
-		return listParam(name, p, v, func(x starlark.Value) (workload.Phase, bool) {
-			ph, ok := x.(PhaseValue)
-			return ph.P, ok
-		})
-	}
-	return nil, fmt.Errorf("%s: want %s, got %s %s", name, p.Kind, v.Type(), v)
-}
-
-// listParam converts a list or tuple whose elements elem accepts; the
-// error names the element that it refuses. Ranges are the catalog's to check.
-func listParam[T any](name string, p *workload.Param, v starlark.Value, elem func(starlark.Value) (T, bool)) (any, error) {
-	seq, ok := v.(starlark.Indexable)
-	if _, isStr := v.(starlark.String); !ok || isStr {
-		return nil, fmt.Errorf("%s: want %s, got %s %s", name, p.Kind, v.Type(), v)
-	}
-	out := make([]T, seq.Len())
-	for i := range out {
-		x := seq.Index(i)
-		e, ok := elem(x)
-		if !ok {
-			return nil, fmt.Errorf("%s[%d]: want %s, got %s %s", name, i, strings.TrimPrefix(p.Kind.String(), "list of "), x.Type(), x)
-		}
-		out[i] = e
-	}
-	return out, nil
+	return v
 }
 
 // WorkValue is the Starlark value of a resolved work type.

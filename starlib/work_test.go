@@ -22,7 +22,11 @@ func TestPrintedWorkIsStarlark(t *testing.T) {
 	}
 	pre := starlib.NewSession(starlib.Options{}).Predeclared()
 	for _, typ := range workload.Types() {
-		w, err := workload.NewWork(typ.Name, params[typ.Name])
+		p, ok := params[typ.Name]
+		if !ok {
+			p = typ.Example
+		}
+		w, err := workload.NewWork(typ.Name, p)
 		if err != nil {
 			t.Fatal(err)
 		}

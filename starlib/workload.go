@@ -92,7 +92,7 @@ var _ starlark.HasAttrs = WorkloadValue{}
 // String renders the constructor call with every field.
 func (w WorkloadValue) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "workload(workers = %d, work = %s, affinity = %s, policy = %s, nice = ", w.C.Workers, w.C.Work, w.C.Affinity, w.C.Policy)
+	fmt.Fprintf(&b, "workload(workers = %d, work = %s, affinity = %s, policy = %s, nice = ", w.C.Workers, w.C.Work, AffinityValue{w.C.Affinity}, PolicyValue{w.C.Policy})
 	if w.C.Nice != nil {
 		fmt.Fprintf(&b, "%d", *w.C.Nice)
 	} else {

@@ -1,8 +1,8 @@
 package workload
 
 import (
+	"maps"
 	"testing"
-	"time"
 )
 
 // TestStepAllocs drives each body's Step in this process and checks that
@@ -12,24 +12,12 @@ import (
 // (TestLoopDoesNotAllocate counts its allocations inside a worker).
 func TestStepAllocs(t *testing.T) {
 	dir := t.TempDir()
-	params := map[string]map[string]any{
-		"Bursty":              {"burst_duration": "100us", "sleep_duration": "100us"},
-		"IdleChurn":           {"burst_duration": "100us", "sleep_duration": "100us"},
-		"IpcVariance":         {"hot_iters": 1000, "cold_iters": 100, "period_iters": 2},
-		"IoSyncWrite":         {"scratch_dir": dir, "file_kb": 4096},
-		"IoRandRead":          {"scratch_dir": dir, "file_kb": 4096},
-		"IoConvoy":            {"scratch_dir": dir, "file_kb": 4096},
-		"NumaMigrationChurn":  {"period_ms": 0},
-		"NumaWorkingSetSweep": {"region_kb": 64, "sweep_period_ms": 0, "target_nodes": []int{0}},
-		"PageFaultChurn":      {"region_kb": 64, "touches_per_cycle": 8},
-		"Sequence":            {"phases": []Phase{SpinPhase(50 * time.Microsecond), SleepPhase(50 * time.Microsecond), YieldPhase(50 * time.Microsecond), IoPhase(50 * time.Microsecond)}},
-	}
 	for _, typ := range Types() {
 		if typ.GroupSize != nil || typ.Name == "Custom" || typ.Name == "CgroupChurn" {
 			continue
 		}
 		t.Run(typ.Name, func(t *testing.T) {
-			w := newTestWorker(t, MustWork(typ.Name, params[typ.Name]))
+			w := newTestWorker(t, exampleIn(typ, dir))
 			var allocs float64
 			var err error
 			onLockedThread(func() {
@@ -51,4 +39,17 @@ func TestStepAllocs(t *testing.T) {
 		})
 	}
 	assertEmptyDir(t, dir)
+}
+
+// exampleIn is the type's Example with its scratch files, if it takes a
+// scratch_dir, in dir.
+func exampleIn(typ *Type, dir string) Work {
+	params := maps.Clone(typ.Example)
+	if typ.paramIndex("scratch_dir") >= 0 {
+		if params == nil {
+			params = map[string]any{}
+		}
+		params["scratch_dir"] = dir
+	}
+	return MustWork(typ.Name, params)
 }

@@ -10,120 +10,6 @@ import (
 	"time"
 )
 
-// ParamKind is the value kind of a work-type parameter.
-type ParamKind int
-
-// Parameter kinds. Each maps to one Go type inside a [Work]:
-// KindInt → int64, KindDuration → time.Duration, KindBool → bool,
-// KindEnum → string (one of Param.Choices), KindString → string,
-// KindInts → []int64 (each element within Min..Max), KindPhases → []Phase.
-const (
-	KindInt ParamKind = iota
-	KindDuration
-	KindBool
-	KindEnum
-	KindString
-	KindInts
-	KindPhases
-)
-
-// String returns the name scripts and docs use for the kind.
-func (k ParamKind) String() string {
-	switch k {
-	case KindInt:
-		return "int"
-	case KindDuration:
-		return "duration"
-	case KindBool:
-		return "bool"
-	case KindEnum:
-		return "enum"
-	case KindString:
-		return "string"
-	case KindInts:
-		return "list of int"
-	case KindPhases:
-		return "list of phase"
-	}
-	return fmt.Sprintf("ParamKind(%d)", int(k))
-}
-
-// Param describes one parameter of a work type: its name, kind, default and
-// allowed range. Validation, constructors and docs are all derived from it.
-type Param struct {
-	Name    string
-	Kind    ParamKind
-	Default any // int64, time.Duration, bool, string, []int64 or []Phase, matching Kind
-	// Min and Max bound KindInt values and each KindInts element
-	// (inclusive). Max == 0 means no upper bound.
-	Min, Max int64
-	// MinDur bounds KindDuration values from below (inclusive).
-	MinDur time.Duration
-	// Choices lists the allowed KindEnum values.
-	Choices []string
-	// Aliases are alternative names accepted when decoding (ktstr's `_kib` spellings).
-	Aliases []string
-	Doc     string
-}
-
-// Range describes the allowed values in words, for errors and docs.
-func (p *Param) Range() string {
-	switch p.Kind {
-	case KindInt:
-		return p.intRange()
-	case KindInts:
-		return "each element " + p.intRange()
-	case KindDuration:
-		if p.MinDur == 0 {
-			return "0s or more"
-		}
-		return fmt.Sprintf("%v or more", p.MinDur)
-	case KindBool:
-		return "True or False"
-	case KindEnum:
-		return "one of " + strings.Join(quoteAll(p.Choices), ", ")
-	case KindString:
-		return "any string"
-	case KindPhases:
-		return "phases, each with a duration of 1ns or more"
-	}
-	return "?"
-}
-
-func (p *Param) intRange() string {
-	if p.Max == 0 {
-		return fmt.Sprintf("%d or more", p.Min)
-	}
-	return fmt.Sprintf("%d..%d", p.Min, p.Max)
-}
-
-func (p *Param) inRange(n int64) bool { return n >= p.Min && (p.Max == 0 || n <= p.Max) }
-
-// check validates v, already of the kind's Go type, against the range.
-func (p *Param) check(v any) bool {
-	switch p.Kind {
-	case KindInt:
-		return p.inRange(v.(int64))
-	case KindInts:
-		for _, n := range v.([]int64) {
-			if !p.inRange(n) {
-				return false
-			}
-		}
-	case KindDuration:
-		return v.(time.Duration) >= p.MinDur
-	case KindEnum:
-		return slices.Contains(p.Choices, v.(string))
-	case KindPhases:
-		for _, ph := range v.([]Phase) {
-			if ph.Duration <= 0 {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // Type is one entry of the work-type catalog: the single declaration from
 // which constructors, name lookups, validation, `ktstar list` and
 // `ktstar doc` are generated.
@@ -132,11 +18,24 @@ type Type struct {
 	Ctor   string // snake_case constructor name
 	Doc    string // one line
 	Params []Param
+	// Example overrides defaults so that the type is valid as data on any
+	// machine and fast (short sleeps, small regions, few iterations per
+	// step): the catalog-driven tests run every type with it, so a new
+	// type is tested without editing a test. Nil means the defaults are
+	// such. (Custom's example names a function the tests register.)
+	Example map[string]any
 	// GroupSize returns how many consecutive workers form one group
 	// (pairs, fan-outs, chains); 0 means ungrouped. Nil means ungrouped.
 	GroupSize func(w Work) int
-	// Validate checks cross-parameter rules beyond each Param's range.
+	// Validate checks cross-parameter rules beyond each Param's range. It
+	// must not read the machine: a Work is data, and a result file decodes
+	// on any host.
 	Validate func(w Work) error
+	// Preflight checks what the work needs of the machine it is about to
+	// run on (an online NUMA node, a free block device, a registered
+	// function). Only Work.Preflight runs it: Spawn, and `ktstar check`.
+	// Nil means nothing to check.
+	Preflight func(w Work) error
 	// Region is the shared-memory bytes each group needs; 0 for none.
 	Region int
 	// Messenger is true when position 0 of each group is the fan-out messenger.
@@ -200,7 +99,7 @@ type Finisher interface {
 var catalog []Type
 
 func init() {
-	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, lockTypes, pressureTypes)
+	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, chainTypes, lockTypes, pressureTypes)
 }
 
 // Types returns every work type in catalog order.
@@ -271,7 +170,7 @@ func NewWork(name string, params map[string]any) (Work, error) {
 		if i < 0 {
 			return Work{}, fmt.Errorf("%s: unknown parameter %q (parameters: %s)", t.Ctor, k, t.paramNames())
 		}
-		v, err := coerce(&t.Params[i], params[k])
+		v, err := t.Params[i].convert(params[k])
 		if err != nil {
 			return Work{}, fmt.Errorf("%s: %w", t.Ctor, err)
 		}
@@ -282,6 +181,10 @@ func NewWork(name string, params map[string]any) (Work, error) {
 	}
 	return w, nil
 }
+
+// ExampleWork is the type with its Example parameters; it panics if they
+// are not valid, which TestCatalogIsConsistent reports for every type.
+func (t *Type) ExampleWork() Work { return MustWork(t.Name, t.Example) }
 
 // MustWork is NewWork for parameters known to be valid; it panics otherwise.
 func MustWork(name string, params map[string]any) Work {
@@ -297,14 +200,30 @@ func (w Work) check() error {
 	t := w.Type()
 	for i := range t.Params {
 		p := &t.Params[i]
-		if !p.check(w.args[i]) {
-			return fmt.Errorf("%s: %s = %s is out of range (allowed: %s)", t.Ctor, p.Name, formatValue(w.args[i]), p.Range())
+		if !p.Kind.spec().valid(p, w.args[i]) {
+			return fmt.Errorf("%s: %s = %s is out of range (allowed: %s)", t.Ctor, p.Name, p.Format(w.args[i]), p.Range())
 		}
 	}
 	if t.Validate != nil {
 		if err := t.Validate(w); err != nil {
 			return fmt.Errorf("%s: %w", t.Ctor, err)
 		}
+	}
+	return nil
+}
+
+// Preflight checks that this machine can run w: what its type needs of
+// the machine (Type.Preflight) rather than of its parameters, which
+// NewWork checked. Spawn runs it before starting any worker; `ktstar
+// check` runs it to report such problems before a run. The error names
+// the constructor.
+func (w Work) Preflight() error {
+	t := w.Type()
+	if t.Preflight == nil {
+		return nil
+	}
+	if err := t.Preflight(w); err != nil {
+		return fmt.Errorf("%s: %w", t.Ctor, err)
 	}
 	return nil
 }
@@ -327,133 +246,6 @@ func (t *Type) paramNames() string {
 		names[i] = t.Params[i].Name
 	}
 	return strings.Join(names, ", ")
-}
-
-// coerce converts a caller's value to the parameter's Go type.
-func coerce(p *Param, v any) (any, error) {
-	bad := func() error {
-		return fmt.Errorf("%s: want %s, got %T %s", p.Name, p.Kind, v, formatValue(v))
-	}
-	switch p.Kind {
-	case KindInt:
-		switch n := v.(type) {
-		case int:
-			return int64(n), nil
-		case int32:
-			return int64(n), nil
-		case int64:
-			return n, nil
-		case uint32:
-			return int64(n), nil
-		case uint64:
-			if n > 1<<62 {
-				return nil, fmt.Errorf("%s = %d is out of range (allowed: %s)", p.Name, n, p.Range())
-			}
-			return int64(n), nil
-		case json.Number:
-			i, err := n.Int64()
-			if err != nil {
-				return nil, bad()
-			}
-			return i, nil
-		}
-	case KindDuration:
-		switch d := v.(type) {
-		case time.Duration:
-			return d, nil
-		case string:
-			pd, err := time.ParseDuration(d)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %q is not a duration (e.g. \"50ms\")", p.Name, d)
-			}
-			return pd, nil
-		}
-	case KindBool:
-		if b, ok := v.(bool); ok {
-			return b, nil
-		}
-	case KindEnum, KindString:
-		if s, ok := v.(string); ok {
-			return s, nil
-		}
-	case KindInts:
-		return coerceInts(p, v)
-	case KindPhases:
-		ps, err := coercePhases(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p.Name, err)
-		}
-		return ps, nil
-	}
-	return nil, bad()
-}
-
-// coerceInts accepts a slice of any integer kind KindInt accepts, including
-// the []any that JSON decoding produces; it always returns a fresh slice.
-func coerceInts(p *Param, v any) (any, error) {
-	var items []any
-	switch xs := v.(type) {
-	case []int64:
-		return slices.Clone(xs), nil
-	case []int:
-		out := make([]int64, len(xs))
-		for i, x := range xs {
-			out[i] = int64(x)
-		}
-		return out, nil
-	case []any:
-		items = xs
-	default:
-		return nil, fmt.Errorf("%s: want %s, got %T %s", p.Name, p.Kind, v, formatValue(v))
-	}
-	elem := Param{Name: p.Name, Kind: KindInt, Min: p.Min, Max: p.Max}
-	out := make([]int64, len(items))
-	for i, x := range items {
-		n, err := coerce(&elem, x)
-		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: want int, got %T %s", p.Name, i, x, formatValue(x))
-		}
-		out[i] = n.(int64)
-	}
-	return out, nil
-}
-
-// formatValue renders a parameter value as Starlark source, so that a
-// printed work value can be pasted back into a script: durations as
-// strings ("50ms"), lists in brackets, phases as their constructor calls.
-func formatValue(v any) string {
-	switch x := v.(type) {
-	case time.Duration:
-		return fmt.Sprintf("%q", x.String())
-	case []int64:
-		parts := make([]string, len(x))
-		for i, n := range x {
-			parts[i] = fmt.Sprint(n)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	case []Phase:
-		parts := make([]string, len(x))
-		for i, ph := range x {
-			parts[i] = ph.String()
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	case string:
-		return fmt.Sprintf("%q", x)
-	case bool:
-		if x {
-			return "True"
-		}
-		return "False"
-	}
-	return fmt.Sprint(v)
-}
-
-func quoteAll(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = fmt.Sprintf("%q", s)
-	}
-	return out
 }
 
 // Type returns the work type's catalog entry.
@@ -533,7 +325,7 @@ func (w Work) String() string {
 			b.WriteString(", ")
 		}
 		v, _ := w.Arg(t.Params[i].Name)
-		fmt.Fprintf(&b, "%s = %s", t.Params[i].Name, formatValue(v))
+		fmt.Fprintf(&b, "%s = %s", t.Params[i].Name, t.Params[i].Format(v))
 	}
 	b.WriteByte(')')
 	return b.String()
@@ -553,8 +345,8 @@ func (w Work) MarshalJSON() ([]byte, error) {
 		ww.Params = make(map[string]any, len(t.Params))
 		for i := range t.Params {
 			v, _ := w.Arg(t.Params[i].Name)
-			if d, ok := v.(time.Duration); ok {
-				v = d.String()
+			if wire := t.Params[i].Kind.spec().wire; wire != nil {
+				v = wire(v)
 			}
 			ww.Params[t.Params[i].Name] = v
 		}

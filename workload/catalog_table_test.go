@@ -7,17 +7,6 @@ import (
 	"time"
 )
 
-// validBase gives the parameters without which a type has no valid value.
-func validBase(name string) map[string]any {
-	switch name {
-	case "Sequence":
-		return map[string]any{"phases": []Phase{SpinPhase(time.Millisecond)}}
-	case "Custom":
-		return map[string]any{"name": "test_loop"}
-	}
-	return map[string]any{}
-}
-
 func with(base map[string]any, k string, v any) map[string]any {
 	m := map[string]any{k: v}
 	for bk, bv := range base {
@@ -56,14 +45,14 @@ func outOfRange(p Param) []any {
 // constructor, the parameter, the value and the allowed range.
 func TestCatalogRanges(t *testing.T) {
 	for _, typ := range Types() {
-		base := validBase(typ.Name)
+		base := typ.Example
 		if _, err := NewWork(typ.Name, base); err != nil {
 			t.Errorf("%s with defaults: %v", typ.Name, err)
 		}
 		for _, p := range typ.Params {
 			for _, v := range outOfRange(p) {
 				_, err := NewWork(typ.Name, with(base, p.Name, v))
-				want := fmt.Sprintf("%s: %s = %s is out of range (allowed: %s)", typ.Ctor, p.Name, formatValue(v), p.Range())
+				want := fmt.Sprintf("%s: %s = %s is out of range (allowed: %s)", typ.Ctor, p.Name, p.Format(v), p.Range())
 				if err == nil || err.Error() != want {
 					t.Errorf("%s(%s = %v): %v\n\twant %s", typ.Ctor, p.Name, v, err, want)
 				}
@@ -90,7 +79,7 @@ func TestCatalogZeroAndCrossRules(t *testing.T) {
 		{"IpcVariance", map[string]any{"period_iters": 0}, "ipc_variance: period_iters = 0 is out of range"},
 		{"Sequence", map[string]any{}, "sequence: phases = []: at least one phase is needed"},
 		{"Sequence", map[string]any{"phases": []Phase{SpinPhase(time.Millisecond), SleepPhase(0)}}, `sequence: phases = [phase.spin("1ms"), phase.sleep("0s")] is out of range (allowed: phases, each with a duration of 1ns or more)`},
-		{"Sequence", map[string]any{"phases": []any{map[string]any{"kind": "jump", "duration": "1s"}}}, `sequence: phases: element 0: unknown phase kind "jump" (allowed: spin, sleep, yield, io)`},
+		{"Sequence", map[string]any{"phases": []any{map[string]any{"kind": "jump", "duration": "1s"}}}, `sequence: phases[0]: unknown phase kind "jump" (allowed: spin, sleep, yield, io)`},
 		{"PageFaultChurn", map[string]any{"region_kb": 8, "touches_per_cycle": 3}, "page_fault_churn: touches_per_cycle = 3 is out of range (allowed: 0..2, the pages in region_kb = 8)"},
 		{"NumaWorkingSetSweep", map[string]any{"target_nodes": []any{"a"}}, "numa_working_set_sweep: target_nodes[0]: want int"},
 		{"IoSyncWrite", map[string]any{"file_kb": 1024}, "io_sync_write: file_kb = 1024 is out of range (allowed: 4096..16777216)"},

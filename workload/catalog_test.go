@@ -2,13 +2,10 @@ package workload
 
 import (
 	"encoding/json"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ktstar/ktstar/topo"
 )
@@ -72,16 +69,6 @@ func TestWorkValues(t *testing.T) {
 	}
 }
 
-// exampleParams completes the defaults of types that have none usable
-// (ktstr's from_name refuses Sequence and Custom too).
-var exampleParams = map[string]map[string]any{
-	"Sequence": {"phases": []Phase{{Kind: PhaseSpin, Duration: 5 * time.Millisecond}, {Kind: PhaseSleep, Duration: 5 * time.Millisecond}}},
-	"Custom":   {"name": "test_loop"},
-}
-
-// exampleWork is a type with its defaults, completed by exampleParams.
-func exampleWork(typ *Type) Work { return MustWork(typ.Name, exampleParams[typ.Name]) }
-
 // TestCatalogIsConsistent checks what every entry must satisfy, so a new
 // work type cannot ship with a broken declaration.
 func TestCatalogIsConsistent(t *testing.T) {
@@ -96,14 +83,14 @@ func TestCatalogIsConsistent(t *testing.T) {
 		if typ.Doc == "" || typ.New == nil {
 			t.Errorf("%s: needs a doc line and a body", typ.Name)
 		}
-		if _, err := NewWork(typ.Name, exampleParams[typ.Name]); err != nil {
-			t.Errorf("%s: defaults (with exampleParams) do not validate: %v", typ.Name, err)
+		if _, err := NewWork(typ.Name, typ.Example); err != nil {
+			t.Errorf("%s: its Example does not validate: %v", typ.Name, err)
 		}
 		for _, p := range typ.Params {
 			if p.Doc == "" {
 				t.Errorf("%s.%s: no doc", typ.Name, p.Name)
 			}
-			if _, err := coerce(&p, p.Default); err != nil {
+			if _, err := p.convert(p.Default); err != nil {
 				t.Errorf("%s.%s: default %v does not fit kind %s", typ.Name, p.Name, p.Default, p.Kind)
 			}
 		}
@@ -130,55 +117,19 @@ func TestParseCPUList(t *testing.T) {
 	}
 }
 
-func TestProcParsers(t *testing.T) {
-	open := func(name string) *os.File {
-		f, err := os.Open("testdata/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
-	}
-	ss, err := ParseSchedstat(open("schedstat"))
-	if err != nil || ss != (Schedstat{CPUTimeNs: 123456789, RunDelayNs: 987654, RunCount: 42}) {
-		t.Errorf("schedstat: %+v %v", ss, err)
-	}
-	pages, err := ParseNumaMaps(open("numa_maps"))
-	if err != nil || len(pages) != 2 || pages[0] != 295 || pages[1] != 532 {
-		t.Errorf("numa_maps: %v %v; want map[0:295 1:532]", pages, err)
-	}
-	v, err := ParseVmstatField(open("vmstat"), "numa_pages_migrated")
-	if err != nil || v != 4242 {
-		t.Errorf("vmstat: %d %v; want 4242", v, err)
-	}
-	if v, err := ParseVmstatField(strings.NewReader("numa_hit 1\n"), "numa_pages_migrated"); err != nil || v != 0 {
-		t.Errorf("vmstat without the key: %d %v; want 0", v, err)
-	}
-	if _, err := ParseSchedstat(strings.NewReader("")); err == nil {
-		t.Error("empty schedstat: want an error")
-	}
-}
-
 func TestCPUReaderAgreesWithGetcpu(t *testing.T) {
 	read := cpuReader()
-	var set unix.CPUSet
 	online, _ := topo.OnlineCPUs()
 	for _, c := range online {
 		// Pinned, the thread cannot move between the two reads.
 		runtime.LockOSThread()
-		set.Zero()
-		set.Set(c)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
+		if err := pin(0, []int{c}); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := read(), getcpu(); got != want || got != c {
 			t.Errorf("pinned to CPU %d: reader says %d, getcpu %d", c, got, want)
 		}
 	}
-	set.Zero()
-	for _, c := range online {
-		set.Set(c)
-	}
-	unix.SchedSetaffinity(0, &set)
+	pin(0, online)
 	runtime.UnlockOSThread()
 }

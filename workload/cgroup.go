@@ -7,8 +7,6 @@ import (
 	"os"
 	"slices"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Cgroup is a cgroup v2 group that Spawn creates its workers in
@@ -61,12 +59,8 @@ func (h *Handle) startProcess(exe string, attr *os.ProcAttr, cgDir *os.File, cpu
 	// Attaching to a group with a cpuset resets the task's CPU mask to the
 	// cpuset, undoing a mask the worker may already have applied.
 	if len(cpus) > 0 {
-		var set unix.CPUSet
-		for _, c := range cpus {
-			set.Set(c)
-		}
-		if err := unix.SchedSetaffinity(proc.Pid, &set); err != nil {
-			h.cgFallback = errors.Join(h.cgFallback, fmt.Errorf("restore worker %d's CPU mask %s after the move: %w", proc.Pid, FormatCPUList(cpus), err))
+		if err := pin(proc.Pid, cpus); err != nil {
+			h.cgFallback = errors.Join(h.cgFallback, fmt.Errorf("restore worker %d's CPU mask after the move: %w", proc.Pid, err))
 		}
 	}
 	return proc, nil

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -56,7 +55,7 @@ func runInCgroup(t *testing.T, cg Cgroup) (*Handle, []Report) {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	waitProgress(t, h, 1)
 	reports, err := h.StopAndCollect()
 	if err != nil {
 		t.Fatal(err)

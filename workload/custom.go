@@ -76,7 +76,8 @@ func lookupCustom(name string) (CustomFunc, error) {
 // customTypes holds Custom, whose name comes from the user.
 var customTypes = []Type{{
 	Name: "Custom", Ctor: "custom", NamedBy: "name",
-	Doc: "A user-supplied loop: in scripts work.custom(name, fn) with fn defined at the top level of a load()ed module; in Go a function registered with workload.Register.",
+	Doc:     "A user-supplied loop: in scripts work.custom(name, fn) with fn defined at the top level of a load()ed module; in Go a function registered with workload.Register.",
+	Example: map[string]any{"name": "example"},
 	Params: []Param{
 		{Name: "name", Kind: KindString, Default: "", Doc: "the work's name; also the registered function unless fn is set"},
 		{Name: "fn", Kind: KindString, Default: "", Doc: "registered function to run (default: name); in scripts also a Starlark function, called as fn(ctx)"},
@@ -86,6 +87,9 @@ var customTypes = []Type{{
 		if w.Text("name") == "" {
 			return errors.New(`name = "": a custom work needs a name`)
 		}
+		return nil
+	},
+	Preflight: func(w Work) error {
 		_, err := lookupCustom(customFn(w))
 		return err
 	},

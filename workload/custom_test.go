@@ -12,19 +12,23 @@ import (
 // Test functions are registered in init, which runs before TestMain calls
 // Init, so the re-executed worker has them too.
 func init() {
-	Register("test_loop", func(w *Worker) (map[string]any, error) {
-		var loops uint64
-		for !w.Stopped() {
-			w.SpinBurst(1024)
-			w.WakeSample(w.Yield())
-			w.Tick()
-			loops++
-		}
-		return map[string]any{"loops": loops, "label": w.Work().Label(), "arg": w.Work().Text("arg")}, nil
-	})
+	Register("test_loop", testLoop)
+	Register("example", testLoop) // what Custom's catalog Example names
 	Register("test_fail", func(w *Worker) (map[string]any, error) {
 		return nil, errors.New("custom boom")
 	})
+}
+
+// testLoop spins and yields until stopped, counting its loops.
+func testLoop(w *Worker) (map[string]any, error) {
+	var loops uint64
+	for !w.Stopped() {
+		w.SpinBurst(1024)
+		w.WakeSample(w.Yield())
+		w.Tick()
+		loops++
+	}
+	return map[string]any{"loops": loops, "label": w.Work().Label(), "arg": w.Work().Text("arg")}, nil
 }
 
 func TestCustomGoFunction(t *testing.T) {
@@ -32,7 +36,7 @@ func TestCustomGoFunction(t *testing.T) {
 	if work.Label() != "my_loop" {
 		t.Errorf("Label() = %q, want my_loop", work.Label())
 	}
-	r := runWork(t, Config{Work: work}, 100*time.Millisecond)[0]
+	r := runFor(t, Config{Work: work}, 100*time.Millisecond)[0]
 	if r.Counters["loops"] == 0 || r.Counters["loops"] != r.Iterations || r.WorkUnits != 1024*r.Iterations {
 		t.Errorf("loops = %d, iterations = %d, work_units = %d; want Tick to count each loop of 1024 units", r.Counters["loops"], r.Iterations, r.WorkUnits)
 	}
@@ -74,7 +78,7 @@ func TestCustomUnregistered(t *testing.T) {
 		{map[string]any{"name": "nope"}, `custom: no function registered as "nope"`},
 		{map[string]any{}, `custom: name = "": a custom work needs a name`},
 	} {
-		if _, err := NewWork("Custom", tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := buildAndPreflight("Custom", tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("custom(%v): %v, want %q", tc.params, err, tc.want)
 		}
 	}

@@ -1,7 +1,6 @@
 package workload
 
 import (
-	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -20,29 +19,19 @@ import (
 // Step only completes when its partners run theirs. Threads that took a
 // real-time class exit with their goroutine (they are never unlocked).
 func TestGroupedStepAllocs(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		params map[string]any
-	}{
-		{"CachePipe", map[string]any{"size_kb": 4, "burst_iters": 64}},
-		{"FutexFanOut", map[string]any{"fan_out": 2, "spin_iters": 64}},
-		{"FanOutCompute", map[string]any{"fan_out": 2, "cache_footprint_kb": 16, "operations": 1, "sleep_usec": 10}},
-		{"AsymmetricWaker", map[string]any{"burst_iters": 64}},
-		{"WakeChain", map[string]any{"depth": 3, "work_per_hop": "0s"}},
-		{"WakeChain", map[string]any{"depth": 3, "work_per_hop": "0s", "wake": "Futex"}},
-		{"EpollStorm", map[string]any{"events_per_burst": 4}},
-		{"ThunderingHerd", map[string]any{"waiters": 2, "batches": 5, "inter_batch_ms": 0}},
-		{"MutexContention", map[string]any{"contenders": 3, "hold_iters": 64, "work_iters": 64}},
-		{"PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 64, "work_iters": 64}},
-		{"PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 64, "work_iters": 64, "pi_mode": "Pi"}},
-		{"ProducerConsumerImbalance", map[string]any{"produce_rate_hz": 0, "queue_depth_target": 8, "consume_iters": 64}},
-		{"SmtSiblingSpin", nil},
-		{"SignalStorm", map[string]any{"signals_per_iter": 2, "work_iters": 64}},
-		{"PreemptStorm", map[string]any{"cfs_workers": 1, "rt_burst_iters": 64, "rt_sleep_us": 100}},
-		{"RtStarvation", map[string]any{"burst_iters": 64}},
-	} {
-		t.Run(fmt.Sprint(tc.name, tc.params), func(t *testing.T) {
-			steps, allocs := measureGroupAllocs(t, MustWork(tc.name, tc.params))
+	works := []Work{
+		// Modes whose waits differ from the Example's.
+		MustWork("WakeChain", map[string]any{"depth": 3, "work_per_hop": "0s", "wake": "Futex"}),
+		MustWork("PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 64, "work_iters": 64, "pi_mode": "Pi"}),
+	}
+	for _, typ := range Types() {
+		if typ.GroupSize != nil {
+			works = append(works, typ.ExampleWork())
+		}
+	}
+	for _, work := range works {
+		t.Run(work.String(), func(t *testing.T) {
+			steps, allocs := measureGroupAllocs(t, work)
 			t.Logf("%d allocations over %d steps", allocs, steps)
 			// The window also sees the runtime's own few allocations (a new
 			// M when a locked thread blocks, say), more of them on a loaded
@@ -65,9 +54,8 @@ func measureGroupAllocs(t *testing.T, work Work) (steps, allocs uint64) {
 	// share one process, and a member blocked in a raw wait keeps its P,
 	// so give every member one or its partners could not run.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(g + 1))
-	regionBase := alignPage(slotBase + slotBytes*g)
-	size := regionBase + alignPage(max(typ.Region, 1))
-	shm, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
+	layout := newLayout(g, g, typ)
+	shm, err := unix.Mmap(-1, 0, layout.Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,10 +85,11 @@ func measureGroupAllocs(t *testing.T, work Work) (steps, allocs uint64) {
 	ready := make(chan error, g)
 	done := make(chan struct{}, g)
 	for p := range g {
-		spec := workerSpec{Index: p, Pos: p, Work: work, ShmSize: size, Slot: slotBase + slotBytes*p, Region: regionBase}
+		spec := workerSpec{Index: p, Pos: p, Work: work, ShmSize: layout.Size, Slot: layout.Slot(p), Region: layout.Region(0)}
 		w := newWorker(spec, shm)
 		if n := len(ring) / 2; n > 0 {
-			w.rfd, w.wfd = ring[2*((p+n-1)%n)], ring[2*(p%n)+1]
+			r, wr := ringEnds(p, n)
+			w.rfd, w.wfd = ring[r], ring[wr]
 		}
 		w.gfds = files
 		go func() {

@@ -13,31 +13,6 @@ import (
 	"github.com/ktstar/ktstar/internal/testenv"
 )
 
-// runGroup spawns cfg, runs it for d and returns the reports, failing the
-// test on any spawn or stop error. Workers are always reaped.
-func runGroup(t testing.TB, cfg Config, d time.Duration) []Report {
-	t.Helper()
-	h, err := Spawn(cfg)
-	if err != nil {
-		t.Fatalf("spawn %s: %v", cfg.Work, err)
-	}
-	t.Cleanup(h.Close)
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(d)
-	rs, err := h.StopAndCollect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, r := range rs {
-		if !r.Completed {
-			t.Fatalf("%s worker %d: no report: %+v", cfg.Work, i, r.ExitInfo)
-		}
-	}
-	return rs
-}
-
 // cnt returns a report counter, failing if the body never registered it.
 func cnt(t testing.TB, r Report, name string) uint64 {
 	t.Helper()
@@ -167,7 +142,7 @@ func TestFanOutMessengers(t *testing.T) {
 		t.Run(fmt.Sprint(tc.name, tc.params), func(t *testing.T) {
 			w := MustWork(tc.name, tc.params)
 			g := w.GroupSize()
-			rs := runGroup(t, Config{Workers: 2 * g, Work: w}, 300*time.Millisecond)
+			rs := runFor(t, Config{Workers: 2 * g, Work: w}, 300*time.Millisecond)
 			for grp := range 2 {
 				m := rs[grp*g]
 				if !m.IsMessenger || m.WakeSampleTotal != 0 {
@@ -197,7 +172,7 @@ func TestWakeChainEveryHop(t *testing.T) {
 	for _, mech := range []string{"Pipe", "Futex"} {
 		t.Run(mech, func(t *testing.T) {
 			w := MustWork("WakeChain", map[string]any{"depth": 3, "wake": mech, "work_per_hop": "20us"})
-			rs := runGroup(t, Config{Workers: 6, Work: w}, 300*time.Millisecond)
+			rs := runFor(t, Config{Workers: 6, Work: w}, 300*time.Millisecond)
 			for chain := range 2 {
 				stages := rs[chain*3 : chain*3+3]
 				lo, hi := ^uint64(0), uint64(0)
@@ -217,7 +192,7 @@ func TestWakeChainEveryHop(t *testing.T) {
 }
 
 func TestCachePipeExchanges(t *testing.T) {
-	rs := runGroup(t, Config{Workers: 2, Work: MustWork("CachePipe", map[string]any{"size_kb": 8, "burst_iters": 256})}, 200*time.Millisecond)
+	rs := runFor(t, Config{Workers: 2, Work: MustWork("CachePipe", map[string]any{"size_kb": 8, "burst_iters": 256})}, 200*time.Millisecond)
 	a, b := rs[0], rs[1]
 	if a.WakeSampleTotal == 0 || diff(a.WakeSampleTotal, b.WakeSampleTotal) > 1 {
 		t.Errorf("wake samples %d and %d: want equal within one exchange", a.WakeSampleTotal, b.WakeSampleTotal)
@@ -252,7 +227,7 @@ func TestAsymmetricWakerClasses(t *testing.T) {
 				}
 			}
 			h.Start()
-			time.Sleep(200 * time.Millisecond)
+			testenv.WaitProgress(t, h.SnapshotIterations, 1, 200*time.Millisecond, parkLimit)
 			rs, err := h.StopAndCollect()
 			if err != nil {
 				t.Fatal(err)
@@ -271,7 +246,7 @@ func TestAsymmetricWakerClasses(t *testing.T) {
 
 func TestEpollStormCounts(t *testing.T) {
 	w := MustWork("EpollStorm", map[string]any{"producers": 1, "consumers": 2, "events_per_burst": 8})
-	rs := runGroup(t, Config{Workers: 6, Work: w}, 300*time.Millisecond)
+	rs := runFor(t, Config{Workers: 6, Work: w}, 300*time.Millisecond)
 	for grp := range 2 {
 		p, cs := rs[grp*3], rs[grp*3+1:grp*3+3]
 		produced := cnt(t, p, "events_produced")
@@ -294,7 +269,7 @@ func TestEpollStormCounts(t *testing.T) {
 
 func TestThunderingHerdBroadcasts(t *testing.T) {
 	w := MustWork("ThunderingHerd", map[string]any{"waiters": 3, "inter_batch_ms": 2})
-	rs := runGroup(t, Config{Workers: 4, Work: w}, 300*time.Millisecond)
+	rs := runFor(t, Config{Workers: 4, Work: w}, 300*time.Millisecond)
 	b := cnt(t, rs[0], "broadcasts")
 	if b == 0 || rs[0].WakeSampleTotal != b {
 		t.Errorf("waker: %d broadcasts, %d sleep samples, want equal and > 0", b, rs[0].WakeSampleTotal)
@@ -316,7 +291,7 @@ func TestThunderingHerdBroadcasts(t *testing.T) {
 
 func TestMutexContentionExclusive(t *testing.T) {
 	w := MustWork("MutexContention", map[string]any{"contenders": 4, "hold_iters": 2048, "work_iters": 256})
-	rs := runGroup(t, Config{Workers: 4, Work: w}, 300*time.Millisecond)
+	rs := runFor(t, Config{Workers: 4, Work: w}, 300*time.Millisecond)
 	var contended uint64
 	for _, r := range rs {
 		if v := cnt(t, r, "violations"); v != 0 {
@@ -380,7 +355,7 @@ func TestPriorityInversionBoost(t *testing.T) {
 
 func TestPriorityInversionPlain(t *testing.T) {
 	w := MustWork("PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 4096})
-	rs := runGroup(t, Config{Workers: 2, Work: w}, 200*time.Millisecond)
+	rs := runFor(t, Config{Workers: 2, Work: w}, 200*time.Millisecond)
 	for _, r := range rs {
 		if cnt(t, r, "violations") != 0 || cnt(t, r, "acquisitions") == 0 {
 			t.Errorf("worker %d: counters %v", r.Tid, r.Counters)
@@ -399,7 +374,7 @@ func TestProducerConsumerCounts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := MustWork("ProducerConsumerImbalance", tc.params)
-			rs := runGroup(t, Config{Workers: 3, Work: w}, 300*time.Millisecond)
+			rs := runFor(t, Config{Workers: 3, Work: w}, 300*time.Millisecond)
 			produced := cnt(t, rs[0], "produced") + cnt(t, rs[1], "produced")
 			consumed := cnt(t, rs[2], "consumed")
 			q := uint64(w.Int("queue_depth_target"))
@@ -418,7 +393,7 @@ func TestProducerConsumerCounts(t *testing.T) {
 }
 
 func TestSignalStormCounts(t *testing.T) {
-	rs := runGroup(t, Config{Workers: 2, Work: MustWork("SignalStorm", nil)}, 300*time.Millisecond)
+	rs := runFor(t, Config{Workers: 2, Work: MustWork("SignalStorm", nil)}, 300*time.Millisecond)
 	for i, r := range rs {
 		sent, partnerSent := cnt(t, r, "signals_sent"), cnt(t, rs[1-i], "signals_sent")
 		recv := cnt(t, r, "signals_received")
@@ -445,7 +420,7 @@ func TestPreemptStormCounts(t *testing.T) {
 		}
 	}
 	h.Start()
-	time.Sleep(300 * time.Millisecond)
+	testenv.WaitProgress(t, h.SnapshotIterations, 1, 300*time.Millisecond, parkLimit)
 	rs, err := h.StopAndCollect()
 	if err != nil {
 		t.Fatal(err)
@@ -466,7 +441,13 @@ func TestPreemptStormCounts(t *testing.T) {
 func TestRtStarvation(t *testing.T) {
 	testenv.NeedCapSysNice(t) // a SCHED_FIFO spinner
 	cpu := testenv.CPUs(t, 2)[1]
-	rs := runGroup(t, Config{Workers: 2, Work: MustWork("RtStarvation", nil), Affinity: Exact(cpu)}, 400*time.Millisecond)
+	h := spawnWork(t, Config{Workers: 2, Work: MustWork("RtStarvation", nil), Affinity: Exact(cpu)})
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Only the RT spinner must progress: the CFS one may not run at all.
+	testenv.WaitProgress(t, func() []uint64 { return h.SnapshotIterations()[:1] }, 1, 400*time.Millisecond, parkLimit)
+	rs := stopWork(t, h)
 	rt, cfs := rs[0], rs[1]
 	if rt.WorkUnits != 1024*rt.Iterations || cfs.WorkUnits != 1024*cfs.Iterations {
 		t.Errorf("units: rt %d over %d iterations, cfs %d over %d; want 1024 each", rt.WorkUnits, rt.Iterations, cfs.WorkUnits, cfs.Iterations)
@@ -486,7 +467,7 @@ func TestSmtSiblingSpin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := runGroup(t, Config{Workers: 2, Work: MustWork("SmtSiblingSpin", nil)}, 100*time.Millisecond)
+	rs := runFor(t, Config{Workers: 2, Work: MustWork("SmtSiblingSpin", nil)}, 100*time.Millisecond)
 	for _, r := range rs {
 		if r.WorkUnits != 1024*r.Iterations || r.IterationCostSampleTotal != r.Iterations {
 			t.Errorf("worker %d: %d units and %d cost samples over %d iterations", r.Tid, r.WorkUnits, r.IterationCostSampleTotal, r.Iterations)
@@ -505,37 +486,34 @@ func TestSmtSiblingSpin(t *testing.T) {
 // of whose members was SIGKILLed mid-run: stop completes well within the
 // deadline, every live worker reports, the dead one gets a sentinel.
 func TestGroupedStop(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		params map[string]any
-		kill   int // position to SIGKILL, -1 for none
-		cfg    Config
-	}{
-		{"ThunderingHerd", map[string]any{"waiters": 2, "inter_batch_ms": 1000, "batches": 1}, -1, Config{}},
-		{"WakeChain", map[string]any{"depth": 3, "work_per_hop": "2s"}, -1, Config{}},
-		{"MutexContention", map[string]any{"contenders": 3, "hold_iters": maxSpinIters}, -1, Config{}},
-		{"CachePipe", nil, 0, Config{}},
-		{"FutexFanOut", map[string]any{"fan_out": 2}, 0, Config{}},
-		{"FanOutCompute", map[string]any{"fan_out": 2}, 0, Config{}},
-		{"AsymmetricWaker", nil, 0, Config{}},
-		{"WakeChain", map[string]any{"depth": 3}, 1, Config{}},
-		{"WakeChain", map[string]any{"depth": 3, "wake": "Futex"}, 1, Config{}},
-		{"EpollStorm", nil, 0, Config{}},
-		{"ThunderingHerd", map[string]any{"waiters": 2}, 0, Config{}},
-		{"MutexContention", map[string]any{"contenders": 3, "hold_iters": 1 << 20}, 0, Config{}},
-		{"PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 1 << 22, "pi_mode": "Pi"}, 1, Config{}},
-		{"PriorityInversion", map[string]any{"medium_count": 0}, 0, Config{}},
-		{"ProducerConsumerImbalance", nil, 2, Config{}},
-		{"ProducerConsumerImbalance", map[string]any{"produce_rate_hz": 0}, 0, Config{}},
-		{"SmtSiblingSpin", nil, 1, Config{}},
-		{"SignalStorm", nil, 1, Config{}},
-		{"PreemptStorm", nil, 0, Config{Affinity: Exact(testenv.CPU(t))}},
-		{"RtStarvation", nil, 1, Config{Affinity: Exact(testenv.CPU(t))}},
-	} {
-		t.Run(fmt.Sprintf("%s%v/kill=%d", tc.name, tc.params, tc.kill), func(t *testing.T) {
-			cfg := tc.cfg
-			cfg.Work = MustWork(tc.name, tc.params)
-			cfg.Workers = cfg.Work.GroupSize()
+	type stopCase struct {
+		work Work
+		kill int // position to SIGKILL, -1 for none
+	}
+	cases := []stopCase{
+		// Partners blocked at the stop: in a long sleep, a long hop, or
+		// waiting for a lock held for a long spin.
+		{MustWork("ThunderingHerd", map[string]any{"waiters": 2, "inter_batch_ms": 1000, "batches": 1}), -1},
+		{MustWork("WakeChain", map[string]any{"depth": 3, "work_per_hop": "2s"}), -1},
+		{MustWork("MutexContention", map[string]any{"contenders": 3, "hold_iters": maxSpinIters}), -1},
+		{MustWork("PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 1 << 22, "pi_mode": "Pi"}), 1},
+	}
+	// Every grouped type of the catalog, with its first and with its last
+	// member SIGKILLed mid-run.
+	for _, typ := range Types() {
+		if typ.GroupSize != nil {
+			w := typ.ExampleWork()
+			cases = append(cases, stopCase{w, 0}, stopCase{w, w.GroupSize() - 1})
+		}
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s/kill=%d", tc.work, tc.kill), func(t *testing.T) {
+			cfg := Config{Work: tc.work, Workers: tc.work.GroupSize()}
+			if n := tc.work.Name(); n == "PreemptStorm" || n == "RtStarvation" {
+				// On one CPU the real-time members starve the others: the
+				// stop must still reach them.
+				cfg.Affinity = Exact(testenv.CPU(t))
+			}
 			h, err := Spawn(cfg)
 			if err != nil {
 				t.Fatal(err)

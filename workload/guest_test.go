@@ -1,11 +1,9 @@
 package workload
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/internal/kernfs"
+	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
@@ -40,8 +40,8 @@ func TestGuestWorkerParent(t *testing.T) {
 	}
 	h := spawnWork(t, Config{Workers: 2, Work: MustWork("SpinWait", nil)})
 	for _, pid := range h.Pids() {
-		if ppid := parentOf(t, pid); ppid != os.Getpid() {
-			t.Errorf("worker %d: parent %d, want the spawner %d", pid, ppid, os.Getpid())
+		if st, _ := procStat(pid); st.PPID != os.Getpid() {
+			t.Errorf("worker %d: parent %d, want the spawner %d", pid, st.PPID, os.Getpid())
 		}
 	}
 	if err := h.Start(); err != nil {
@@ -49,18 +49,6 @@ func TestGuestWorkerParent(t *testing.T) {
 	}
 	stopWork(t, h)
 	checkParentDeath(t)
-}
-
-// parentOf returns the parent pid from /proc/pid/stat.
-func parentOf(t *testing.T, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
 }
 
 // TestGuestCpusets runs two groups of workers in two cgroups with disjoint
@@ -109,7 +97,9 @@ func TestGuestCpusets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(time.Second)
+	for _, h := range handles {
+		testenv.WaitProgress(t, h.SnapshotIterations, 1, time.Second, parkLimit)
+	}
 	for i, h := range handles {
 		for w, r := range stopWork(t, h) {
 			if len(r.CPUsUsed) == 0 {
@@ -215,29 +205,14 @@ func fastNumaBalancing(t *testing.T) {
 	}
 }
 
-var numaMapsNode = regexp.MustCompile(` N(\d+)=(\d+)`)
-
 // boundPages returns the resident pages per node of pid's mappings with a
 // bind policy (the swept regions).
 func boundPages(pid int) map[int]uint64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/numa_maps", pid))
+	maps, err := kernfs.ReadNumaMaps(kernfs.Proc, strconv.Itoa(pid))
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	pages := map[int]uint64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if !strings.Contains(sc.Text(), " bind:") {
-			continue
-		}
-		for _, m := range numaMapsNode.FindAllStringSubmatch(sc.Text(), -1) {
-			n, _ := strconv.Atoi(m[1])
-			c, _ := strconv.ParseUint(m[2], 10, 64)
-			pages[n] += c
-		}
-	}
-	return pages
+	return kernfs.SumPages(maps, func(m kernfs.NumaMapping) bool { return strings.HasPrefix(m.Policy, "bind:") })
 }
 
 // TestGuestIOScratchDisk runs the IO types on the guest's scratch disk,
@@ -269,7 +244,7 @@ func TestGuestIOScratchDisk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i, r := range runWork(t, Config{Workers: 2, Work: w}, 300*time.Millisecond) {
+			for i, r := range runFor(t, Config{Workers: 2, Work: w}, 300*time.Millisecond) {
 				if r.WorkUnits == 0 || r.WakeSampleTotal == 0 {
 					t.Errorf("worker %d: work_units %d, wake samples %d", i, r.WorkUnits, r.WakeSampleTotal)
 				}

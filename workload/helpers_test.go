@@ -4,31 +4,55 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"slices"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
-// runWork spawns cfg, lets it run for d and then until every worker has
-// published at least 2 iterations (the machine is shared, so a fixed time
-// may not be enough), and returns the reports, failing the test if a
-// worker sent no complete report.
-func runWork(t *testing.T, cfg Config, d time.Duration) []Report {
+// runFor spawns cfg (one worker when Workers is 0), starts it, and stops
+// it once every worker has published at least one iteration and at least
+// window has passed (for tests that measure over time; 0 for none). It
+// returns the reports, failing the test if a worker sent no complete
+// report. Waiting for published progress instead of a fixed time keeps a
+// loaded machine from turning into failures; the wait is bounded by the
+// time a worker may take to reach the start gate.
+func runFor(t testing.TB, cfg Config, window time.Duration) []Report {
 	t.Helper()
 	h := spawnWork(t, cfg)
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(d)
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && slices.Min(h.SnapshotIterations()) < 2; {
-		time.Sleep(10 * time.Millisecond)
+	testenv.WaitProgress(t, h.SnapshotIterations, 1, window, parkLimit)
+	rs := stopWork(t, h)
+	if len(rs) != max(cfg.Workers, 1) {
+		t.Fatalf("%s: %d reports, want %d", cfg.Work, len(rs), max(cfg.Workers, 1))
 	}
-	return stopWork(t, h)
+	return rs
+}
+
+// procStat reads /proc/PID/stat; false when the task is gone.
+func procStat(pid int) (procfs.ProcStat, bool) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return procfs.ProcStat{}, false
+	}
+	st, err := p.Stat()
+	return st, err == nil
+}
+
+// waitProgress waits until every worker of h has published at least min
+// iterations, bounded as runFor is.
+func waitProgress(t testing.TB, h *Handle, min uint64) {
+	t.Helper()
+	testenv.WaitProgress(t, h.SnapshotIterations, min, 0, parkLimit)
 }
 
 // spawnWork spawns cfg; the handle is closed when the test ends.
-func spawnWork(t *testing.T, cfg Config) *Handle {
+func spawnWork(t testing.TB, cfg Config) *Handle {
 	t.Helper()
 	if cfg.Workers == 0 {
 		cfg.Workers = 1
@@ -41,7 +65,7 @@ func spawnWork(t *testing.T, cfg Config) *Handle {
 	return h
 }
 
-func stopWork(t *testing.T, h *Handle) []Report {
+func stopWork(t testing.TB, h *Handle) []Report {
 	t.Helper()
 	reports, err := h.StopAndCollect()
 	if err != nil {

@@ -39,7 +39,7 @@ func (w *Worker) run(body Body) Report {
 	sched1, _ := readSchedstat(unix.Gettid())
 	r := Report{
 		Tid:                      unix.Gettid(),
-		GroupIdx:                 w.spec.Group,
+		WorkGroup:                w.spec.Group,
 		WorkUnits:                w.units,
 		Iterations:               w.iterations,
 		CPUTimeNs:                uint64(max(cpu, 0)),

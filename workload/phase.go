@@ -111,34 +111,9 @@ func NewPhase(kind PhaseKind, dur any) (Phase, error) {
 		return Phase{}, fmt.Errorf("unknown phase kind %q (allowed: %s)", kind, strings.Join(kinds, ", "))
 	}
 	p := Param{Name: "duration", Kind: KindDuration}
-	d, err := coerce(&p, dur)
+	d, err := p.convert(dur)
 	if err != nil {
 		return Phase{}, err
 	}
 	return Phase{kind, d.(time.Duration)}, nil
-}
-
-// coercePhases accepts []Phase, or the []any of {"kind", "duration"}
-// objects that JSON decoding produces; it always returns a fresh slice.
-func coercePhases(v any) ([]Phase, error) {
-	switch xs := v.(type) {
-	case []Phase:
-		return slices.Clone(xs), nil
-	case []any:
-		out := make([]Phase, len(xs))
-		for i, x := range xs {
-			m, ok := x.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("element %d: want a phase, got %T", i, x)
-			}
-			kind, _ := m["kind"].(string)
-			ph, err := NewPhase(PhaseKind(kind), m["duration"])
-			if err != nil {
-				return nil, fmt.Errorf("element %d: %w", i, err)
-			}
-			out[i] = ph
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("want %s, got %T", KindPhases, v)
 }

@@ -9,8 +9,14 @@ const MaxCostSamples = 100_000
 // Report is what one worker measured over its run. Field names in JSON are
 // ktstr's newest ones, because scripts and JSON consumers read them.
 type Report struct {
-	Tid       int    `json:"tid"`        // the worker's thread id (its pid)
-	GroupIdx  int    `json:"group_idx"`  // the group the worker belongs to
+	Tid int `json:"tid"` // the worker's thread id (its pid)
+	// GroupIdx is the composed group the worker belongs to (checks judge
+	// each group on its own); 0 until spawns compose groups.
+	GroupIdx int `json:"group_idx"`
+	// WorkGroup is the worker's group as its work type forms them (a pair,
+	// a fan-out, a lock group): its index ÷ the type's group size. In an
+	// ungrouped type every worker is a group of one, so it is the index.
+	WorkGroup int    `json:"work_group"`
 	WorkUnits uint64 `json:"work_units"` // work done, in the work type's unit
 	// Iterations counts outer loop iterations.
 	Iterations uint64 `json:"iterations"`
@@ -97,5 +103,5 @@ type ExitInfo struct {
 
 // sentinel builds the report that stands in for a worker that sent none.
 func sentinel(tid, group int, info *ExitInfo) Report {
-	return Report{Tid: tid, GroupIdx: group, ExitInfo: info, NumaPages: map[int]uint64{}}
+	return Report{Tid: tid, WorkGroup: group, ExitInfo: info, NumaPages: map[int]uint64{}}
 }

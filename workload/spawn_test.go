@@ -69,28 +69,6 @@ func childPids(t *testing.T) []string {
 	return out
 }
 
-// run spawns cfg, runs it for d and returns the reports.
-func run(t *testing.T, cfg Config, d time.Duration) []Report {
-	t.Helper()
-	h, err := Spawn(cfg)
-	if err != nil {
-		t.Fatalf("spawn: %v", err)
-	}
-	t.Cleanup(h.Close)
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(d)
-	rs, err := h.StopAndCollect()
-	if err != nil {
-		t.Fatalf("stop: %v", err)
-	}
-	if len(rs) != cfg.Workers {
-		t.Fatalf("got %d reports, want %d", len(rs), cfg.Workers)
-	}
-	return rs
-}
-
 func TestWorkTypesReport(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -109,7 +87,7 @@ func TestWorkTypesReport(t *testing.T) {
 			if tc.name == "Bursty" {
 				work = MustWork("Bursty", map[string]any{"burst_duration": "5ms", "sleep_duration": "10ms"})
 			}
-			rs := run(t, Config{Workers: 4, Work: work}, 300*time.Millisecond)
+			rs := runFor(t, Config{Workers: 4, Work: work}, 300*time.Millisecond)
 			for i, r := range rs {
 				if !r.Completed || r.ExitInfo != nil {
 					t.Errorf("worker %d: completed=%v exit_info=%+v", i, r.Completed, r.ExitInfo)
@@ -156,7 +134,7 @@ func checkDistinctTid(t *testing.T, rs []Report, i int) {
 func TestExactAffinity(t *testing.T) {
 	leakCheck(t)
 	cpu := testenv.CPU(t)
-	rs := run(t, Config{Workers: 2, Work: MustWork("Mixed", nil), Affinity: Exact(cpu)}, 300*time.Millisecond)
+	rs := runFor(t, Config{Workers: 2, Work: MustWork("Mixed", nil), Affinity: Exact(cpu)}, 300*time.Millisecond)
 	for i, r := range rs {
 		if !slices.Equal(r.CPUsUsed, []int{cpu}) || r.MigrationCount != 0 {
 			t.Errorf("worker %d: cpus_used %v, migrations %d; want [%d] and 0", i, r.CPUsUsed, r.MigrationCount, cpu)
@@ -167,7 +145,7 @@ func TestExactAffinity(t *testing.T) {
 func TestRandomSubsetAffinity(t *testing.T) {
 	leakCheck(t)
 	online, _ := topo.OnlineCPUs()
-	rs := run(t, Config{Workers: 4, Work: MustWork("Mixed", nil), Affinity: RandomSubset(online, 1)}, 300*time.Millisecond)
+	rs := runFor(t, Config{Workers: 4, Work: MustWork("Mixed", nil), Affinity: RandomSubset(online, 1)}, 300*time.Millisecond)
 	for i, r := range rs {
 		if len(r.CPUsUsed) != 1 || !slices.Contains(online, r.CPUsUsed[0]) || r.MigrationCount != 0 {
 			t.Errorf("worker %d: cpus_used %v, migrations %d; want one CPU of %v", i, r.CPUsUsed, r.MigrationCount, online)
@@ -206,11 +184,10 @@ func TestPolicyVisibleFromOutside(t *testing.T) {
 			}
 			t.Cleanup(hd.Close)
 			hd.Start()
-			time.Sleep(50 * time.Millisecond)
+			waitProgress(t, hd, 1) // each worker set its attributes before its first iteration
 			for _, pid := range hd.Pids() {
-				nice, _ := procStatField(t, pid, 19)
-				policy, _ := procStatField(t, pid, 41)
-				rtPrio, ok := procStatField(t, pid, 40)
+				st, ok := procStat(pid)
+				nice, policy, rtPrio := int64(st.Nice), int64(st.Policy), int64(st.RTPriority)
 				if !ok || nice != tc.nice || policy != tc.policy || rtPrio != tc.rtPriority {
 					t.Errorf("pid %d: nice %d policy %d rt_priority %d; want %d %d %d", pid, nice, policy, rtPrio, tc.nice, tc.policy, tc.rtPriority)
 				}
@@ -234,10 +211,9 @@ func TestKilledWorkerGetsSentinel(t *testing.T) {
 	}
 	t.Cleanup(hd.Close)
 	hd.Start()
-	time.Sleep(100 * time.Millisecond)
+	waitProgress(t, hd, 1)
 	victim := hd.Pids()[1]
 	unix.Kill(victim, unix.SIGKILL)
-	time.Sleep(100 * time.Millisecond)
 	rs, err := hd.StopAndCollect()
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +241,7 @@ func TestUnresponsiveWorkerTimesOut(t *testing.T) {
 	t.Cleanup(hd.Close)
 	hd.collectLimit = 500 * time.Millisecond
 	hd.Start()
-	time.Sleep(100 * time.Millisecond)
+	waitProgress(t, hd, 1)
 	// A stopped task never answers the stop word; only SIGKILL ends it.
 	unix.Kill(hd.Pids()[0], unix.SIGSTOP)
 	t0 := time.Now()
@@ -440,10 +416,7 @@ func TestLoopDoesNotAllocate(t *testing.T) {
 	for _, typ := range Types() {
 		t.Run(typ.Name, func(t *testing.T) {
 			leakCheck(t)
-			w := exampleWork(typ)
-			if typ.Name == "Bursty" {
-				w = MustWork("Bursty", map[string]any{"burst_duration": "2ms", "sleep_duration": "2ms"})
-			}
+			w := typ.ExampleWork()
 			affinity := Exact(testenv.CPU(t))
 			switch typ.Name {
 			case "SmtSiblingSpin": // refuses a mask that is not one core's threads
@@ -455,7 +428,7 @@ func TestLoopDoesNotAllocate(t *testing.T) {
 			if typ.Cgroups != nil { // CgroupChurn: its groups go below a test run group
 				cfg.CgroupParent = testGroup(t, "alloc").Parent()
 			}
-			rs := run(t, cfg, 200*time.Millisecond)
+			rs := runFor(t, cfg, 200*time.Millisecond)
 			for i, r := range rs {
 				// Some types starve some of their own workers by design
 				// (priority inversion), so only completion is required.

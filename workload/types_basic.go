@@ -15,6 +15,13 @@ func itersParam(name string, doc string) Param {
 	return Param{Name: name, Kind: KindInt, Default: int64(1024), Min: 0, Max: maxSpinIters, Doc: doc}
 }
 
+// sleepMsParam is a sleep between steps in milliseconds (0: none). A
+// sleep is one call that the stop cannot cut short, so its maximum is what
+// still lets a sleeping worker report within the stop deadline.
+func sleepMsParam(name string, doc string) Param {
+	return Param{Name: name, Kind: KindInt, Default: int64(100), Min: 0, Max: maxSleepMs, Doc: doc}
+}
+
 func pairs(Work) int { return 2 }
 
 // basicTypes are the CPU primitives, the burst-and-sleep type and the two
@@ -37,19 +44,19 @@ var basicTypes = []Type{
 	},
 	{
 		Name: "Bursty", Ctor: "bursty",
-		Doc: "Spin for a wall-clock burst, then sleep; the whole sleep is a wake sample.",
+		Doc:     "Spin for a wall-clock burst, then sleep; the whole sleep is a wake sample.",
+		Example: map[string]any{"burst_duration": "100us", "sleep_duration": "100us"},
 		Params: []Param{
 			{Name: "burst_duration", Kind: KindDuration, Default: 50 * time.Millisecond, Doc: "wall-clock length of each spin burst"},
 			{Name: "sleep_duration", Kind: KindDuration, Default: 100 * time.Millisecond, Doc: "length of each sleep (one nanosleep, resumed if interrupted)"},
 		},
 		Samples: true,
-		New: func(w *Worker) (Body, error) {
-			return &bursty{w: w, burst: int64(w.work.Duration("burst_duration")), sleep: w.work.Duration("sleep_duration")}, nil
-		},
+		New:     func(w *Worker) (Body, error) { return newBursty(w), nil },
 	},
 	{
 		Name: "PipeIo", Ctor: "pipe_io",
 		Doc:       "Pairs spin, then exchange one byte over two pipes; the wait for the partner's byte is a wake sample.",
+		Example:   map[string]any{"burst_iters": 64},
 		Params:    []Param{itersParam("burst_iters", "spin steps before each exchange")},
 		GroupSize: pairs,
 		Pipes:     pairs,
@@ -61,6 +68,7 @@ var basicTypes = []Type{
 	{
 		Name: "FutexPingPong", Ctor: "futex_ping_pong",
 		Doc:       "Pairs hand a shared futex word back and forth; the wait for one's turn is a wake sample.",
+		Example:   map[string]any{"spin_iters": 64},
 		Params:    []Param{itersParam("spin_iters", "spin steps before each hand-off")},
 		GroupSize: pairs,
 		Region:    4,
@@ -92,11 +100,14 @@ type bursty struct {
 	sleep time.Duration
 }
 
+// newBursty reads burst_duration and sleep_duration (Bursty, IdleChurn).
+func newBursty(w *Worker) *bursty {
+	return &bursty{w: w, burst: int64(w.work.Duration("burst_duration")), sleep: w.work.Duration("sleep_duration")}
+}
+
 func (b *bursty) Step() bool {
 	w := b.w
-	for deadline := nanotime() + b.burst; nanotime() < deadline && !w.Stopped(); {
-		w.SpinBurst(1024)
-	}
+	spinUntil(w, nanotime()+b.burst, 1024)
 	if !w.Stopped() {
 		t0 := nanotime()
 		sleepFull(b.sleep)

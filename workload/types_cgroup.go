@@ -17,11 +17,12 @@ import (
 var cgroupTypes = []Type{
 	{
 		Name: "CgroupChurn", Ctor: "cgroup_churn",
-		Doc: "Move the worker's own process to the next of its sibling cgroups (cgroup.procs) every cycle, then spin 256 steps.",
+		Doc:     "Move the worker's own process to the next of its sibling cgroups (cgroup.procs) every cycle, then spin 256 steps.",
+		Example: map[string]any{"cycle_ms": 1},
 		Params: []Param{
 			{Name: "groups", Kind: KindInt, Default: int64(2), Min: 0, Max: 64, Doc: "sibling cgroups to rotate through, created under the run's group (0 counts as 1)"},
 			// An int of ms, as ktstr; bounded below the stop deadline since the sleep is one call.
-			{Name: "cycle_ms", Kind: KindInt, Default: int64(100), Min: 0, Max: 4000, Doc: "sleep between moves, ms (0: no sleep)"},
+			sleepMsParam("cycle_ms", "sleep between moves, ms (0: no sleep)"),
 		},
 		Cgroups: func(w Work) int { return max(int(w.Int("groups")), 1) },
 		New:     newCgroupChurn,

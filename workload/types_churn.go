@@ -45,15 +45,13 @@ var churnTypes = []Type{
 		Params:  []Param{itersParam("spin_iters", "spin steps before each re-pin")},
 		Samples: true,
 		New: func(w *Worker) (Body, error) {
-			var mask unix.CPUSet
-			if err := unix.SchedGetaffinity(0, &mask); err != nil {
-				return nil, fmt.Errorf("sched_getaffinity: %w", err)
+			cpus, err := ownCPUs()
+			if err != nil {
+				return nil, err
 			}
 			b := &affinityChurn{w: w, spin: uint64(w.work.Int("spin_iters"))}
-			for c := range len(mask) * 64 {
-				if mask.IsSet(c) {
-					b.sets = append(b.sets, cpuSet(c))
-				}
+			for _, c := range cpus {
+				b.sets = append(b.sets, cpuSet(c))
 			}
 			return b, nil
 		},
@@ -73,10 +71,11 @@ var churnTypes = []Type{
 	},
 	{
 		Name: "NumaMigrationChurn", Ctor: "numa_migration_churn",
-		Doc: "Pin the worker to the next NUMA node's CPUs every period, then spin 256 steps.",
+		Doc:     "Pin the worker to the next NUMA node's CPUs every period, then spin 256 steps.",
+		Example: map[string]any{"period_ms": 0},
 		Params: []Param{
 			// An int of ms, as ktstr; bounded below the stop deadline since the sleep is one call.
-			{Name: "period_ms", Kind: KindInt, Default: int64(100), Min: 0, Max: 4000, Doc: "sleep between node moves, ms (0: no sleep)"},
+			sleepMsParam("period_ms", "sleep between node moves, ms (0: no sleep)"),
 		},
 		New: func(w *Worker) (Body, error) {
 			nodes, err := topo.OnlineNodes()
@@ -100,15 +99,6 @@ var churnTypes = []Type{
 			return b, nil
 		},
 	},
-}
-
-// cpuSet builds a CPU mask from CPU numbers.
-func cpuSet(cpus ...int) unix.CPUSet {
-	var s unix.CPUSet
-	for _, c := range cpus {
-		s.Set(c)
-	}
-	return s
 }
 
 type forkExitBody struct {

@@ -17,19 +17,6 @@ import (
 	"github.com/ktstar/ktstar/topo"
 )
 
-// procStatField returns field n (1-based, as in proc(5)) of /proc/PID/stat.
-func procStatField(t *testing.T, pid, n int) (int64, bool) {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // starts at field 3
-	v, err := strconv.ParseInt(fields[n-3], 10, 64)
-	return v, err == nil
-}
-
 // childrenOf returns the pids whose parent is pid.
 func childrenOf(t *testing.T, pid int) []int {
 	t.Helper()
@@ -37,21 +24,28 @@ func childrenOf(t *testing.T, pid int) []int {
 	var out []int
 	for _, d := range dirs {
 		p, _ := strconv.Atoi(filepath.Base(d))
-		if ppid, ok := procStatField(t, p, 4); ok && int(ppid) == pid {
+		if st, ok := procStat(p); ok && st.PPID == pid {
 			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// sampleWhileRunning starts h and calls f every interval for d.
-func sampleWhileRunning(t *testing.T, h *Handle, d, interval time.Duration, f func()) {
+// sampleWhileRunning starts h and calls sample every interval until it
+// reports that it saw what the test looks for, at least window has passed
+// and every worker has published an iteration; or until parkLimit, after
+// which the test's own assertions say what was missing.
+func sampleWhileRunning(t *testing.T, h *Handle, window, interval time.Duration, sample func() (done bool)) {
 	t.Helper()
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(interval) {
-		f()
+	start := time.Now()
+	for !sample() || time.Since(start) < window || slices.Min(h.SnapshotIterations()) < 1 {
+		if time.Since(start) > parkLimit {
+			return
+		}
+		time.Sleep(interval)
 	}
 }
 
@@ -59,8 +53,9 @@ func TestForkExit(t *testing.T) {
 	h := spawnWork(t, Config{Work: MustWork("ForkExit", nil)})
 	pid := h.Pids()[0]
 	most := 0
-	sampleWhileRunning(t, h, 300*time.Millisecond, 20*time.Millisecond, func() {
+	sampleWhileRunning(t, h, 300*time.Millisecond, 20*time.Millisecond, func() bool {
 		most = max(most, len(childrenOf(t, pid)))
+		return true // a window of samples, whatever they show
 	})
 	r := stopWork(t, h)[0]
 	forked, reaped := r.Counters["children_forked"], r.Counters["children_reaped"]
@@ -85,10 +80,11 @@ func TestNiceSweep(t *testing.T) {
 	h := spawnWork(t, Config{Work: MustWork("NiceSweep", nil)})
 	pid := h.Pids()[0]
 	seen := map[int64]bool{}
-	sampleWhileRunning(t, h, 300*time.Millisecond, time.Millisecond, func() {
-		if nice, ok := procStatField(t, pid, 19); ok {
-			seen[nice] = true
+	sampleWhileRunning(t, h, 0, time.Millisecond, func() bool {
+		if st, ok := procStat(pid); ok {
+			seen[int64(st.Nice)] = true
 		}
+		return len(seen) >= 2 && slices.ContainsFunc(slices.Collect(maps.Keys(seen)), func(n int64) bool { return n < 0 })
 	})
 	r := stopWork(t, h)[0]
 	if len(seen) < 2 {
@@ -110,10 +106,11 @@ func TestPolicyChurn(t *testing.T) {
 	h := spawnWork(t, Config{Work: MustWork("PolicyChurn", nil)})
 	pid := h.Pids()[0]
 	seen := map[uint32]bool{}
-	sampleWhileRunning(t, h, 300*time.Millisecond, time.Millisecond, func() {
+	sampleWhileRunning(t, h, 0, time.Millisecond, func() bool {
 		if a, err := unix.SchedGetAttr(pid, 0); err == nil {
 			seen[a.Policy] = true
 		}
+		return len(seen) >= 2
 	})
 	r := stopWork(t, h)[0]
 	if len(seen) < 2 {
@@ -160,7 +157,7 @@ func TestAffinityChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.CPUs(t, 2) // AffinityChurn needs two to migrate between
-	r := runWork(t, Config{Work: MustWork("AffinityChurn", nil)}, 300*time.Millisecond)[0]
+	r := runFor(t, Config{Work: MustWork("AffinityChurn", nil)}, 300*time.Millisecond)[0]
 	if !slices.Equal(r.CPUsUsed, online) {
 		t.Errorf("cpus_used = %v, want every allowed CPU %v", r.CPUsUsed, online)
 	}
@@ -184,10 +181,16 @@ func TestNumaMigrationChurn(t *testing.T) {
 	h := spawnWork(t, Config{Work: MustWork("NumaMigrationChurn", map[string]any{"period_ms": 5}), Affinity: Exact(testenv.CPU(t))})
 	pid := h.Pids()[0]
 	seen := map[string]bool{}
-	sampleWhileRunning(t, h, 200*time.Millisecond, 2*time.Millisecond, func() {
+	sampleWhileRunning(t, h, 0, 2*time.Millisecond, func() bool {
 		if m := allowedCPUs(pid); m != "" {
 			seen[m] = true
 		}
+		for m := range want {
+			if !seen[m] {
+				return false
+			}
+		}
+		return true
 	})
 	r := stopWork(t, h)[0]
 	for m := range want {

@@ -31,7 +31,8 @@ var cpuTypes = []Type{
 	},
 	{
 		Name: "IpcVariance", Ctor: "ipc_variance",
-		Doc: "Alternating ALU-bound (high IPC) and random-memory (low IPC) phases.",
+		Doc:     "Alternating ALU-bound (high IPC) and random-memory (low IPC) phases.",
+		Example: map[string]any{"hot_iters": 1000, "cold_iters": 100, "period_iters": 2},
 		Params: []Param{
 			{Name: "hot_iters", Kind: KindInt, Default: int64(100_000), Min: 1, Max: maxSpinIters, Doc: "scalar ALU chain steps per hot phase"},
 			{Name: "cold_iters", Kind: KindInt, Default: int64(1024), Min: 1, Max: maxSpinIters, Doc: "random read-modify-writes over 512 KiB per cold phase"},
@@ -47,7 +48,8 @@ var cpuTypes = []Type{
 	},
 	{
 		Name: "IdleChurn", Ctor: "idle_churn",
-		Doc: "Short spin burst then one nanosleep; the oversleep (observed minus requested) is a wake sample.",
+		Doc:     "Short spin burst then one nanosleep; the oversleep (observed minus requested) is a wake sample.",
+		Example: map[string]any{"burst_duration": "100us", "sleep_duration": "100us"},
 		Params: []Param{
 			{Name: "burst_duration", Kind: KindDuration, Default: time.Millisecond, MinDur: time.Nanosecond, Doc: "wall-clock length of each spin burst"},
 			{Name: "sleep_duration", Kind: KindDuration, Default: 5 * time.Millisecond, Doc: "length of each nanosleep"},
@@ -67,7 +69,7 @@ var cpuTypes = []Type{
 					return nil, fmt.Errorf("precise_timing: prctl(PR_SET_TIMERSLACK, 1): %w", err)
 				}
 			}
-			return &idleChurn{w: w, burst: int64(w.work.Duration("burst_duration")), sleep: w.work.Duration("sleep_duration")}, nil
+			return (*idleChurn)(newBursty(w)), nil
 		},
 	},
 	cacheType("CachePressure", "cache_pressure", "Strided read-modify-write of 1024 bytes per iteration over a private buffer.", false),
@@ -184,11 +186,9 @@ func coldRMW(buf []uint64, rng *uint64, n int64) {
 	*rng = x
 }
 
-type idleChurn struct {
-	w     *Worker
-	burst int64
-	sleep time.Duration
-}
+// idleChurn has bursty's state; its sleep is one nanosleep whose
+// oversleep is the sample.
+type idleChurn bursty
 
 func (b *idleChurn) Step() bool {
 	w := b.w

@@ -14,7 +14,7 @@ func TestAluHotWidths(t *testing.T) {
 			if a, b := impl.chain(1000), impl.chain(1000); a != b || a == 0 {
 				t.Fatalf("chain(1000) = %#x then %#x, want equal and non-zero", a, b)
 			}
-			r := runWork(t, Config{Work: MustWork("AluHot", map[string]any{"width": impl.width})}, 100*time.Millisecond)[0]
+			r := runFor(t, Config{Work: MustWork("AluHot", map[string]any{"width": impl.width})}, 100*time.Millisecond)[0]
 			if r.WorkUnits == 0 || r.WorkUnits != 1024*r.Iterations {
 				t.Errorf("work_units = %d, iterations = %d; want 1024 per iteration", r.WorkUnits, r.Iterations)
 			}
@@ -43,7 +43,7 @@ func TestAluHotMissingWidthFailsSpawn(t *testing.T) {
 
 func TestIpcVariance(t *testing.T) {
 	work := MustWork("IpcVariance", map[string]any{"hot_iters": 1000, "cold_iters": 100, "period_iters": 4})
-	r := runWork(t, Config{Work: work}, 100*time.Millisecond)[0]
+	r := runFor(t, Config{Work: work}, 100*time.Millisecond)[0]
 	full := r.Counters["complete_iterations"]
 	per := uint64(4 * (1000 + 100))
 	// Only the iteration cut short by stop may be partial.
@@ -76,7 +76,7 @@ func TestIterationCosts(t *testing.T) {
 		{Config{Workers: 1, Work: MustWork("SpinWait", nil)}, func(Report) uint64 { return 0 }},
 	} {
 		t.Run(tc.cfg.Work.Name(), func(t *testing.T) {
-			for _, r := range runGroup(t, tc.cfg, 100*time.Millisecond) {
+			for _, r := range runFor(t, tc.cfg, 100*time.Millisecond) {
 				want := tc.complete(r)
 				if r.IterationCostSampleTotal != want || uint64(len(r.IterationCostsNs)) != min(want, MaxCostSamples) {
 					t.Errorf("worker %d: %d cost samples (%d kept) over %d complete iterations; want one each",
@@ -92,7 +92,7 @@ func TestIterationCosts(t *testing.T) {
 
 func TestIdleChurnWakeSamples(t *testing.T) {
 	work := MustWork("IdleChurn", map[string]any{"burst_duration": "200us", "sleep_duration": "1ms", "precise_timing": true})
-	r := runWork(t, Config{Work: work}, 100*time.Millisecond)[0]
+	r := runFor(t, Config{Work: work}, 100*time.Millisecond)[0]
 	if r.WakeSampleTotal == 0 || r.WakeSampleTotal+1 < r.Iterations {
 		t.Fatalf("wake samples = %d over %d iterations; want one per completed sleep", r.WakeSampleTotal, r.Iterations)
 	}
@@ -108,7 +108,7 @@ func TestIdleChurnWakeSamples(t *testing.T) {
 func TestCacheTypes(t *testing.T) {
 	for _, name := range []string{"CachePressure", "CacheYield"} {
 		t.Run(name, func(t *testing.T) {
-			r := runWork(t, Config{Work: MustWork(name, map[string]any{"size_kib": 64, "stride": 128})}, 100*time.Millisecond)[0]
+			r := runFor(t, Config{Work: MustWork(name, map[string]any{"size_kib": 64, "stride": 128})}, 100*time.Millisecond)[0]
 			if r.Iterations == 0 || r.WorkUnits != 1024*r.Iterations {
 				t.Fatalf("work_units = %d, iterations = %d; want 1024 per iteration", r.WorkUnits, r.Iterations)
 			}

@@ -1,13 +1,9 @@
 package workload
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -50,16 +46,16 @@ func ioType(name, ctor, doc string, flag int, writes bool, body func(*ioBody) Bo
 	}
 	return Type{
 		Name: name, Ctor: ctor, Doc: doc, Params: params, Samples: true,
+		Example: map[string]any{"file_kb": ioMinBytes >> 10},
 		Validate: func(w Work) error {
-			dev := w.Text("io_device")
-			if dev == "" {
-				return nil
-			}
-			if err := checkBlockDevice(dev); err != nil {
-				return err
-			}
-			if writes && !w.Bool("allow_destructive") {
+			if dev := w.Text("io_device"); dev != "" && writes && !w.Bool("allow_destructive") {
 				return fmt.Errorf("io_device = %q: %s overwrites the device's contents; set allow_destructive = True to confirm", dev, ctor)
+			}
+			return nil
+		},
+		Preflight: func(w Work) error {
+			if dev := w.Text("io_device"); dev != "" {
+				return hostBlockGuard().check(dev)
 			}
 			return nil
 		},
@@ -128,9 +124,9 @@ func openIoBody(w *Worker, flag int, writes bool) (_ *ioBody, err error) {
 }
 
 // openDevice re-checks the device right before opening it: the check in
-// Validate ran in the parent, maybe long before.
+// Preflight ran in the parent, maybe long before.
 func (b *ioBody) openDevice(dev string, flag int, writes bool) error {
-	if err := checkBlockDevice(dev); err != nil {
+	if err := hostBlockGuard().check(dev); err != nil {
 		return err
 	}
 	mode := unix.O_RDONLY
@@ -316,128 +312,3 @@ func (s *ioConvoy) Step() bool {
 }
 
 func (s *ioConvoy) Close() { (*ioBody)(s).Close() }
-
-// checkBlockDevice refuses a device that must not be written: not a block
-// device, or it, a partition of it or a device stacked on it is mounted
-// or used as swap. It only stats paths and reads /proc and /sys: it never
-// opens the device.
-func checkBlockDevice(path string) error {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return fmt.Errorf("io_device = %q: %w", path, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
-		return fmt.Errorf("io_device = %q is not a block device", path)
-	}
-	devs := relatedDevices(uint64(st.Rdev))
-	if where, err := mountedDevice(devs); err != nil {
-		return err
-	} else if where != "" {
-		return fmt.Errorf("io_device = %q is mounted (%s): refusing to use it", path, where)
-	}
-	if swap, err := swapDevice(devs); err != nil {
-		return err
-	} else if swap != "" {
-		return fmt.Errorf("io_device = %q is used as swap (%s): refusing to use it", path, swap)
-	}
-	return nil
-}
-
-// relatedDevices returns dev, its partitions and everything stacked on
-// them (holders: device-mapper, md, loop), from /sys/dev/block.
-func relatedDevices(dev uint64) map[uint64]bool {
-	out := map[uint64]bool{}
-	var walk func(dir string)
-	walk = func(dir string) {
-		d, ok := readDevNumber(filepath.Join(dir, "dev"))
-		if !ok || out[d] {
-			return
-		}
-		out[d] = true
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if _, err := os.Stat(filepath.Join(dir, e.Name(), "partition")); err == nil {
-				walk(filepath.Join(dir, e.Name()))
-			}
-		}
-		holders, _ := os.ReadDir(filepath.Join(dir, "holders"))
-		for _, h := range holders {
-			walk(filepath.Join("/sys/class/block", h.Name()))
-		}
-	}
-	walk(fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(dev), unix.Minor(dev)))
-	out[dev] = true
-	return out
-}
-
-// readDevNumber reads a sysfs "MAJ:MIN" file.
-func readDevNumber(file string) (uint64, bool) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return 0, false
-	}
-	return parseDevNumber(strings.TrimSpace(string(b)))
-}
-
-func parseDevNumber(s string) (uint64, bool) {
-	maj, min, ok := strings.Cut(s, ":")
-	if !ok {
-		return 0, false
-	}
-	a, err1 := strconv.ParseUint(maj, 10, 32)
-	b, err2 := strconv.ParseUint(min, 10, 32)
-	return unix.Mkdev(uint32(a), uint32(b)), err1 == nil && err2 == nil
-}
-
-// blockRdev returns the device number of path if it is a block device.
-func blockRdev(path string) (uint64, bool) {
-	var st unix.Stat_t
-	if !strings.HasPrefix(path, "/") || unix.Stat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFBLK {
-		return 0, false
-	}
-	return uint64(st.Rdev), true
-}
-
-// mountedDevice returns "SOURCE on MOUNTPOINT" for the first mount in
-// /proc/self/mountinfo whose device number or source is one of devs.
-func mountedDevice(devs map[uint64]bool) (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", fmt.Errorf("check mounts: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - FSTYPE SOURCE SUPEROPTS
-		pre, post, _ := strings.Cut(sc.Text(), " - ")
-		fields, tail := strings.Fields(pre), strings.Fields(post)
-		if len(fields) < 5 || len(tail) < 2 {
-			continue
-		}
-		d, _ := parseDevNumber(fields[2])
-		src, srcOK := blockRdev(tail[1])
-		if devs[d] || (srcOK && devs[src]) {
-			return fmt.Sprintf("%s on %s", tail[1], fields[4]), nil
-		}
-	}
-	return "", sc.Err()
-}
-
-// swapDevice returns the /proc/swaps entry backed by one of devs.
-func swapDevice(devs map[uint64]bool) (string, error) {
-	b, err := os.ReadFile("/proc/swaps")
-	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("check swaps: %w", err)
-	}
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		if fields := strings.Fields(line); len(fields) > 0 {
-			if d, ok := blockRdev(fields[0]); ok && devs[d] {
-				return fields[0], nil
-			}
-		}
-	}
-	return "", nil
-}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // ioWork builds an IO work type whose scratch file goes to a fresh
@@ -45,7 +47,7 @@ func TestIoTypesCounts(t *testing.T) {
 			if err := h.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(200 * time.Millisecond)
+			testenv.WaitProgress(t, h.SnapshotIterations, 1, 200*time.Millisecond, parkLimit)
 			for _, r := range stopWork(t, h) {
 				it, c := r.Iterations, r.Counters
 				if it == 0 || c["io_errors"] != 0 {
@@ -77,7 +79,7 @@ func TestIoScratchRemovedAfterKill(t *testing.T) {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	waitProgress(t, h, 1)
 	if err := syscall.Kill(h.Pids()[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +111,7 @@ func TestIoDeviceRefused(t *testing.T) {
 		if name != "IoRandRead" {
 			params["allow_destructive"] = true
 		}
-		_, err := NewWork(name, params)
+		err := buildAndPreflight(name, params)
 		t.Logf("%s: %v", name, err)
 		if err == nil || !strings.Contains(err.Error(), root) || !strings.Contains(err.Error(), "is mounted") {
 			t.Errorf("%s(io_device = %q): %v, want an error naming it and saying it is mounted", name, root, err)
@@ -149,7 +151,7 @@ func TestIoDeviceChecks(t *testing.T) {
 		{map[string]any{"io_device": "/dev/null"}, `io_device = "/dev/null" is not a block device`},
 		{map[string]any{"io_device": "/nonexistent/dev"}, "no such file"},
 	} {
-		if _, err := NewWork("IoRandRead", tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := buildAndPreflight("IoRandRead", tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("io_rand_read(%v): %v, want %q", tc.params, err, tc.want)
 		}
 	}
@@ -188,4 +190,14 @@ func TestScratchFileHasNoHoles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// buildAndPreflight builds a work value and runs its preflight; NewWork
+// must accept what only the machine can refuse.
+func buildAndPreflight(name string, params map[string]any) error {
+	w, err := NewWork(name, params)
+	if err != nil {
+		return err
+	}
+	return w.Preflight()
 }

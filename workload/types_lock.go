@@ -33,7 +33,8 @@ const (
 var lockTypes = []Type{
 	{
 		Name: "MutexContention", Ctor: "mutex_contention",
-		Doc: "contenders workers fight over one futex lock word; each contended FUTEX_WAIT is a wake sample.",
+		Doc:     "contenders workers fight over one futex lock word; each contended FUTEX_WAIT is a wake sample.",
+		Example: map[string]any{"contenders": 3, "hold_iters": 64, "work_iters": 64},
 		Params: []Param{
 			groupParam("contenders", 4, "workers sharing one lock (the group size)"),
 			{Name: "hold_iters", Kind: KindInt, Default: int64(256), Min: 0, Max: maxSpinIters, Doc: "spin steps inside the critical section"},
@@ -48,7 +49,8 @@ var lockTypes = []Type{
 	},
 	{
 		Name: "PriorityInversion", Ctor: "priority_inversion",
-		Doc: "High (FIFO 70) and low (FIFO 30) tiers share a lock while a medium tier (FIFO 50) spins; pi_mode = \"Pi\" uses FUTEX_LOCK_PI so the holder is boosted.",
+		Doc:     "High (FIFO 70) and low (FIFO 30) tiers share a lock while a medium tier (FIFO 50) spins; pi_mode = \"Pi\" uses FUTEX_LOCK_PI so the holder is boosted.",
+		Example: map[string]any{"medium_count": 0, "hold_iters": 64, "work_iters": 64},
 		Params: []Param{
 			groupParam("high_count", 1, "high-tier (SCHED_FIFO 70) lock users per group"),
 			{Name: "medium_count", Kind: KindInt, Default: int64(1), Min: 0, Max: maxGroupParam, Doc: "medium-tier (SCHED_FIFO 50) spinners per group; 0 is a control without the preempting tier"},
@@ -64,7 +66,8 @@ var lockTypes = []Type{
 	},
 	{
 		Name: "ProducerConsumerImbalance", Ctor: "producer_consumer_imbalance",
-		Doc: "Rate-paced producers and CPU-bound consumers share a bounded ring; full- and empty-queue FUTEX_WAITs are wake samples.",
+		Doc:     "Rate-paced producers and CPU-bound consumers share a bounded ring; full- and empty-queue FUTEX_WAITs are wake samples.",
+		Example: map[string]any{"produce_rate_hz": 0, "queue_depth_target": 8, "consume_iters": 64},
 		Params: []Param{
 			groupParam("producers", 2, "producers per group"),
 			groupParam("consumers", 1, "consumers per group"),

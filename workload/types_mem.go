@@ -1,16 +1,14 @@
 package workload
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"slices"
-	"strings"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ktstar/ktstar/internal/kernfs"
 	"github.com/ktstar/ktstar/topo"
 )
 
@@ -18,7 +16,8 @@ import (
 var memTypes = []Type{
 	{
 		Name: "PageFaultChurn", Ctor: "page_fault_churn",
-		Doc: "Touch distinct random pages of a private region (each a minor fault), zap the region with MADV_DONTNEED, spin; repeat.",
+		Doc:     "Touch distinct random pages of a private region (each a minor fault), zap the region with MADV_DONTNEED, spin; repeat.",
+		Example: map[string]any{"region_kb": 64, "touches_per_cycle": 8},
 		Params: []Param{
 			regionParam(),
 			{Name: "touches_per_cycle", Kind: KindInt, Default: int64(256), Min: 0, Max: 1 << 20, Doc: "distinct pages touched per cycle; at most the region's pages"},
@@ -48,13 +47,14 @@ var memTypes = []Type{
 	},
 	{
 		Name: "NumaWorkingSetSweep", Ctor: "numa_working_set_sweep",
-		Doc: "Bind a private working set to the next target node (mbind, MPOL_MF_MOVE), touch every page, sleep a period; repeat.",
+		Doc:     "Bind a private working set to the next target node (mbind, MPOL_MF_MOVE), touch every page, sleep a period; repeat.",
+		Example: map[string]any{"region_kb": 64, "sweep_period_ms": 0, "target_nodes": []int64{0}},
 		Params: []Param{
 			regionParam(),
-			{Name: "sweep_period_ms", Kind: KindInt, Default: int64(100), Min: 0, Max: 4000, Doc: "sleep after each sweep, ms (0: none); the sleep is a wake sample"},
+			sleepMsParam("sweep_period_ms", "sleep after each sweep, ms (0: none); the sleep is a wake sample"),
 			{Name: "target_nodes", Kind: KindInts, Default: []int64{}, Min: 0, Max: 1023, Doc: "NUMA nodes to rotate through (empty: never bind); each must be online"},
 		},
-		Validate: func(w Work) error {
+		Preflight: func(w Work) error {
 			nodes := w.Ints("target_nodes")
 			if len(nodes) == 0 {
 				return nil
@@ -65,7 +65,7 @@ var memTypes = []Type{
 			}
 			for _, n := range nodes {
 				if !slices.Contains(online, int(n)) {
-					return fmt.Errorf("target_nodes = %s: node %d is not online (online nodes: %s)", formatValue(nodes), n, FormatCPUList(online))
+					return fmt.Errorf("target_nodes = %s: node %d is not online (online nodes: %s)", kinds[KindInts].format(nodes), n, FormatCPUList(online))
 				}
 			}
 			return nil
@@ -227,18 +227,9 @@ func (b *numaSweep) Close() { unix.Munmap(b.region) }
 // regionNumaPages returns the resident pages per node of the mapping that
 // starts at addr, from /proc/self/numa_maps.
 func regionNumaPages(addr uintptr) map[int]uint64 {
-	f, err := os.Open("/proc/self/numa_maps")
+	maps, err := kernfs.ReadNumaMaps(kernfs.Proc, "self")
 	if err != nil {
 		return map[int]uint64{}
 	}
-	defer f.Close()
-	prefix := fmt.Sprintf("%x ", addr)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, prefix) {
-			pages, _ := ParseNumaMaps(strings.NewReader(line))
-			return pages
-		}
-	}
-	return map[int]uint64{}
+	return kernfs.SumPages(maps, func(m kernfs.NumaMapping) bool { return m.Addr == uint64(addr) })
 }

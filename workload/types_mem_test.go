@@ -13,13 +13,13 @@ func TestPageFaultChurn(t *testing.T) {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	waitProgress(t, h, 1)
 	// Faults are read outside the iteration reads, so the fault window
 	// covers the cycles counted, except that a snapshot lags by up to one
 	// publish interval (1 ms), a few cycles: allow 4 cycles of slack.
 	flt0 := minflt(t, pid)
 	it0 := h.SnapshotIterations()[0]
-	time.Sleep(200 * time.Millisecond)
+	waitProgress(t, h, it0+8)
 	it1 := h.SnapshotIterations()[0]
 	flt1 := minflt(t, pid)
 	r := stopWork(t, h)[0]
@@ -35,16 +35,16 @@ func TestPageFaultChurn(t *testing.T) {
 }
 
 func minflt(t *testing.T, pid int) uint64 {
-	v, ok := procStatField(t, pid, 10)
+	st, ok := procStat(pid)
 	if !ok {
 		t.Fatalf("read minflt of %d", pid)
 	}
-	return uint64(v)
+	return uint64(st.MinFlt)
 }
 
 func TestNumaWorkingSetSweep(t *testing.T) {
 	work := MustWork("NumaWorkingSetSweep", map[string]any{"region_kb": 1024, "sweep_period_ms": 10, "target_nodes": []int{0}})
-	r := runWork(t, Config{Work: work}, 200*time.Millisecond)[0]
+	r := runFor(t, Config{Work: work}, 200*time.Millisecond)[0]
 	if r.Counters["mbind_calls"] != r.Iterations || r.Counters["mbind_errors"] != 0 {
 		t.Errorf("counters %v over %d iterations: want one successful mbind per iteration", r.Counters, r.Iterations)
 	}
@@ -56,8 +56,18 @@ func TestNumaWorkingSetSweep(t *testing.T) {
 	}
 }
 
+// TestNumaWorkingSetSweepUnknownNode: an offline node is data NewWork
+// accepts (a result from a bigger machine decodes here) and that the
+// preflight, and so Spawn, refuses.
 func TestNumaWorkingSetSweepUnknownNode(t *testing.T) {
-	_, err := NewWork("NumaWorkingSetSweep", map[string]any{"target_nodes": []int{0, 63}})
+	w, err := NewWork("NumaWorkingSetSweep", map[string]any{"target_nodes": []int{0, 63}})
+	if err != nil {
+		t.Fatalf("NewWork read the machine: %v", err)
+	}
+	if _, serr := Spawn(Config{Workers: 1, Work: w}); serr == nil || !strings.Contains(serr.Error(), "node 63 is not online") {
+		t.Errorf("Spawn = %v, want the preflight's error", serr)
+	}
+	err = w.Preflight()
 	if err == nil || !strings.Contains(err.Error(), "node 63 is not online") || !strings.Contains(err.Error(), "numa_working_set_sweep") {
 		t.Fatalf("target_nodes = [0, 63]: %v, want an error naming the constructor and node 63", err)
 	}

@@ -26,7 +26,8 @@ var pressureTypes = []Type{
 	},
 	{
 		Name: "SignalStorm", Ctor: "signal_storm",
-		Doc: "Pair partners send each other bursts of SIGUSR2 with tkill between spin bursts; deliveries are counted (a pending standard signal absorbs repeats, so received ≤ sent).",
+		Doc:     "Pair partners send each other bursts of SIGUSR2 with tkill between spin bursts; deliveries are counted (a pending standard signal absorbs repeats, so received ≤ sent).",
+		Example: map[string]any{"signals_per_iter": 2, "work_iters": 64},
 		Params: []Param{
 			{Name: "signals_per_iter", Kind: KindInt, Default: int64(16), Min: 1, Max: 1 << 20, Doc: "tkill calls per iteration"},
 			itersParam("work_iters", "spin steps per iteration"),
@@ -37,7 +38,8 @@ var pressureTypes = []Type{
 	},
 	{
 		Name: "PreemptStorm", Ctor: "preempt_storm",
-		Doc: "Position 0 is SCHED_FIFO 1 and bursts then sleeps about a millisecond, preempting cfs_workers CFS spinners (pin the group to one CPU).",
+		Doc:     "Position 0 is SCHED_FIFO 1 and bursts then sleeps about a millisecond, preempting cfs_workers CFS spinners (pin the group to one CPU).",
+		Example: map[string]any{"cfs_workers": 1, "rt_burst_iters": 64, "rt_sleep_us": 100},
 		Params: []Param{
 			groupParam("cfs_workers", 2, "CFS spinners per RT worker (the group is cfs_workers + 1)"),
 			itersParam("rt_burst_iters", "spin steps per iteration, for both roles"),
@@ -57,7 +59,8 @@ var pressureTypes = []Type{
 	},
 	{
 		Name: "RtStarvation", Ctor: "rt_starvation",
-		Doc: "SCHED_FIFO spinners that never yield starve SCHED_NORMAL spinners (RT throttling still gives the latter a little; it stays on).",
+		Doc:     "SCHED_FIFO spinners that never yield starve SCHED_NORMAL spinners (RT throttling still gives the latter a little; it stays on).",
+		Example: map[string]any{"burst_iters": 64},
 		Params: []Param{
 			groupParam("rt_workers", 1, "SCHED_FIFO spinners per group"),
 			groupParam("cfs_workers", 1, "SCHED_NORMAL spinners per group"),
@@ -110,15 +113,9 @@ func smtConfined(cpus []int) (bool, string, error) {
 }
 
 func newSmtSiblingSpin(w *Worker) (Body, error) {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return nil, fmt.Errorf("sched_getaffinity: %w", err)
-	}
-	var cpus []int
-	for c := range len(set) * 64 {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
+	cpus, err := ownCPUs()
+	if err != nil {
+		return nil, err
 	}
 	confined, desc, err := smtConfined(cpus)
 	if err != nil {

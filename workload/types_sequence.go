@@ -13,7 +13,8 @@ import (
 // sequenceTypes holds Sequence, which loops through a list of phases.
 var sequenceTypes = []Type{{
 	Name: "Sequence", Ctor: "sequence",
-	Doc: "Run the phases in order, forever: spin, sleep, sched_yield or scratch-file IO, each for its duration.",
+	Doc:     "Run the phases in order, forever: spin, sleep, sched_yield or scratch-file IO, each for its duration.",
+	Example: map[string]any{"phases": []Phase{SpinPhase(50 * time.Microsecond), SleepPhase(50 * time.Microsecond), YieldPhase(50 * time.Microsecond), IoPhase(50 * time.Microsecond)}},
 	Params: []Param{{
 		Name: "phases", Kind: KindPhases, Default: []Phase{},
 		Doc: "the phases, e.g. [phase.spin(\"100ms\"), phase.sleep(\"50ms\")]; at least one",

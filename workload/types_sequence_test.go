@@ -11,7 +11,7 @@ import (
 func TestSequencePhasesInOrder(t *testing.T) {
 	phases := []Phase{SpinPhase(20 * time.Millisecond), SleepPhase(10 * time.Millisecond), YieldPhase(10 * time.Millisecond), IoPhase(10 * time.Millisecond)}
 	work := MustWork("Sequence", map[string]any{"phases": phases})
-	r := runWork(t, Config{Work: work}, 300*time.Millisecond)[0]
+	r := runFor(t, Config{Work: work}, 300*time.Millisecond)[0]
 	c := r.Counters
 	var prevFirst, prevRuns uint64
 	for i, p := range phases {
@@ -41,7 +41,7 @@ func TestSequencePhasesInOrder(t *testing.T) {
 
 func TestSequenceWakeSamplesPerPhaseKind(t *testing.T) {
 	for _, p := range []Phase{SleepPhase(5 * time.Millisecond), YieldPhase(5 * time.Millisecond)} {
-		r := runWork(t, Config{Work: MustWork("Sequence", map[string]any{"phases": []Phase{p}})}, 100*time.Millisecond)[0]
+		r := runFor(t, Config{Work: MustWork("Sequence", map[string]any{"phases": []Phase{p}})}, 100*time.Millisecond)[0]
 		if r.WakeSampleTotal == 0 {
 			t.Errorf("sequence([%s]): no wake samples", p)
 		}

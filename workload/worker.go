@@ -17,25 +17,10 @@ import (
 	"github.com/ktstar/ktstar/cgroupfs"
 )
 
-// workerEnv marks a re-exec'd worker process. Its value is the protocol
-// version, so a mismatched binary fails loudly instead of misreading fds.
+// Worker-side pacing of the loop's bookkeeping.
 const (
-	workerEnv      = "KTSTAR_WORKER"
-	protoVersion   = "1"
-	startGateLimit = 30 * time.Second
 	publishEvery   = int64(time.Millisecond)
 	checkpointMask = 1024 - 1
-)
-
-// File descriptors of a worker process, in the order Spawn passes them.
-const (
-	fdSpec   = 3 // worker spec, JSON, then EOF
-	fdShm    = 4 // the handle's shared memfd
-	fdStart  = 5 // start gate: one byte opens it, EOF cancels
-	fdReport = 6 // 'p' parked, 'r' released, then the JSON report; or 'e' + error
-	fdPipeR  = 7 // paired types: read end from the partner
-	fdPipeW  = 8 // paired types: write end to the partner
-	// The group's GroupFiles follow: from fd 9 with pipes, from fd 7 without.
 )
 
 func init() {
@@ -66,7 +51,7 @@ func Init() {
 // workerSpec is everything one worker needs, resolved by the parent.
 type workerSpec struct {
 	Index    int         `json:"index"`
-	Group    int         `json:"group"`
+	Group    int         `json:"group"` // index ÷ the type's group size
 	Pos      int         `json:"pos"`
 	Work     Work        `json:"work"`
 	CPUs     []int       `json:"cpus,omitempty"`
@@ -202,12 +187,12 @@ func (w *Worker) word(off int) *uint32 {
 }
 
 // workerMain runs one worker and returns its exit code. Any failure before
-// the loop is sent to the parent as an 'e' message so Spawn can report it.
+// the loop is sent to the parent as msgError so Spawn can report it.
 func workerMain() int {
 	runtime.GOMAXPROCS(1)
 	report := os.NewFile(fdReport, "report")
 	fail := func(err error) int {
-		report.Write(append([]byte{'e'}, err.Error()...))
+		report.Write(append([]byte{byte(msgError)}, err.Error()...))
 		return 1
 	}
 	w, err := setup()
@@ -218,7 +203,7 @@ func workerMain() int {
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", w.work.Name(), err))
 	}
-	if _, err := report.Write([]byte{'p'}); err != nil {
+	if _, err := report.Write([]byte{byte(msgParked)}); err != nil {
 		return 1
 	}
 	if !waitStartGate() {
@@ -227,7 +212,7 @@ func workerMain() int {
 	// After the gate, so a worker moved in by the cgroup.procs fallback
 	// reports its final group. A host without cgroup v2 reports none.
 	w.cgroup, _ = cgroupfs.ProcCgroup(0)
-	if _, err := report.Write([]byte{'r'}); err != nil {
+	if _, err := report.Write([]byte{byte(msgReleased)}); err != nil {
 		return 1
 	}
 	debug.SetGCPercent(-1)
@@ -282,12 +267,8 @@ func setup() (*Worker, error) {
 	}()
 
 	if len(spec.CPUs) > 0 {
-		var set unix.CPUSet
-		for _, c := range spec.CPUs {
-			set.Set(c)
-		}
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			w.affinityErr = fmt.Sprintf("sched_setaffinity(%s): %v", FormatCPUList(spec.CPUs), err)
+		if err := pin(0, spec.CPUs); err != nil {
+			w.affinityErr = err.Error()
 		}
 	}
 	if err := applyPolicy(spec.Policy); err != nil {
@@ -389,5 +370,5 @@ func waitStartGate() bool {
 		n, err = unix.Read(fdStart, b[:])
 	}
 	unix.Close(fdStart)
-	return n == 1
+	return n == 1 && msg(b[0]) == msgStart
 }

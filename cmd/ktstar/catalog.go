@@ -5,7 +5,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -65,7 +64,7 @@ func (c *cli) doc(name string) int {
 		if len(p.Aliases) > 0 {
 			desc += " (also: " + strings.Join(p.Aliases, ", ") + ")"
 		}
-		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", p.Name, p.Kind, starlib.ParamValue(p.Default), p.Range(), desc)
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", p.Name, p.Kind, p.Format(p.Default), p.Range(), desc)
 	}
 	tw.Flush()
 	return exitOK

@@ -21,11 +21,11 @@ import (
 // exit status 1, and a message naming the check, the threshold, the
 // observed value and the worst worker.
 func TestRequireFails(t *testing.T) {
-	s := script(t, `
+	s := script(t, `load("@stdlib//run.star", "wait_progress")
 h = spawn(workload(workers = 2, work = work.spin_wait()))
 h.start()
 print(" ".join([str(p) for p in h.pids]))
-sleep("100ms")
+wait_progress(h, "100ms")
 reports = h.stop()
 checks.require(reports, max_gap_ms = 1e9, min_iteration_rate = 1e15)
 print("not reached")
@@ -59,14 +59,14 @@ print("not reached")
 func TestCheckFamiliesRealRuns(t *testing.T) {
 	cpus := testenv.CPUs(t, 2)
 	a, b := strconv.Itoa(cpus[0]), strconv.Itoa(cpus[1])
-	const show = `
+	const show = `load("@stdlib//run.star", "wait_progress")
 def show(res):
     print(" ".join(["%s=%s" % (o["check"], o["status"]) for o in res.outcomes]))
 `
 	const pinned = `
 h = spawn(workload(workers = 2, affinity = affinity.exact([int(params["pin"])])))
 h.start()
-sleep("100ms")
+wait_progress(h, "100ms")
 show(checks.evaluate(h.stop(), isolation = True, cpuset = params["cpuset"]))
 `
 	for _, tc := range []struct {
@@ -80,14 +80,14 @@ show(checks.evaluate(h.stop(), isolation = True, cpuset = params["cpuset"]))
 		{"wake latency, samples and rates", `
 h = spawn(workload(workers = 2, work = work.futex_ping_pong()))
 h.start()
-sleep("100ms")
+wait_progress(h, "100ms")
 r = h.stop()
 show(checks.evaluate(r, max_p99_wake_latency_ns = 1, max_wake_latency_cv = 1000, min_iteration_rate = 0, min_work_rate = 1e18))
 `, nil, "min_work_rate=fail max_p99_wake_latency_ns=fail max_wake_latency_cv=pass min_iteration_rate=pass"},
 		{"no wake samples is a skip", `
 h = spawn(workload(workers = 1))
 h.start()
-sleep("50ms")
+wait_progress(h, "50ms")
 show(checks.evaluate(h.stop(), max_p99_wake_latency_ns = 1))
 `, nil, "max_p99_wake_latency_ns=skip"},
 	} {
@@ -104,13 +104,13 @@ show(checks.evaluate(h.stop(), max_p99_wake_latency_ns = 1))
 // the script holds: not_starved fails and names it; the group of the
 // other handle, left alone, passes.
 func TestNotStarvedKilledWorker(t *testing.T) {
-	s := script(t, `
+	s := script(t, `load("@stdlib//run.star", "wait_progress")
 w = workload(workers = 2, work = work.bursty(burst_duration = "5ms", sleep_duration = "5ms"))
 ok, hit = spawn(w), spawn(w)
 ok.start()
 hit.start()
 print(hit.pids[0])
-sleep("500ms")
+wait_progress(ok, "500ms")
 checks.require({"ok": ok.stop(), "hit": hit.stop()}, not_starved = True, max_spread_pct = False, max_gap_ms = False)
 `)
 	cmd, line, errb := startScript(t, "--color=never", s)
@@ -216,10 +216,10 @@ func TestNoProgressWithoutTerminal(t *testing.T) {
 // every call and, per run, one summary row per group.
 func TestJSONChecksAndGroups(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.json")
-	s := script(t, `
+	s := script(t, `load("@stdlib//run.star", "wait_progress")
 h = spawn(workload(workers = 2, work = work.futex_ping_pong()))
 h.start()
-sleep("100ms")
+wait_progress(h, "100ms")
 r = h.stop()
 checks.evaluate(r, preset = checks.default(), max_gap_ms = False)
 checks.evaluate(r, max_p99_wake_latency_ns = 1)

@@ -13,26 +13,81 @@ import (
 	"golang.org/x/term"
 )
 
-const usage = `ktstar runs Linux scheduler workloads described by Starlark scripts.
+// subcommand is one of ktstar's sub-commands. The usage text, the check
+// of the operand count and the dispatch all read the table below, so a
+// new sub-command is one entry.
+type subcommand struct {
+	name     string
+	synopsis string // what follows "ktstar " in the usage text
+	summary  string
+	min, max int // operand count; max -1: no limit
+	// run runs it on a parsed command line; own instead takes the raw
+	// arguments after the name (vm, which has flags of its own).
+	run func(c *cli, stdin io.Reader) int
+	own func(args []string, stdout, stderr io.Writer) int
+}
 
-Usage:
-  ktstar [flags] SCRIPT.star [-- ARGS]   run a script (same as "ktstar run")
-  ktstar vm [flags] SCRIPT.star          run it in a throwaway QEMU guest (ktstar vm --help)
-  ktstar repl                            interactive session with every builtin
-  ktstar list                            every work type: name, group size, summary
-  ktstar doc NAME                        a work type's parameters, defaults and ranges
-  ktstar check SCRIPT.star               parse and resolve a script without running it
-  ktstar summary RESULT.json...          the end-of-run summary of saved --json results
-  ktstar compare BASE.json NEW.json...   what changed, group by group, and whether it is significant
-  ktstar report RESULT.json [BASE.json] -o FILE.html   a self-contained HTML report with plots
-  ktstar version                         print the version
+var subcommands = []subcommand{
+	{name: "run", synopsis: "[flags] SCRIPT.star [-- ARGS]", summary: `run a script (same as "ktstar run")`, min: 1, max: 1,
+		run: func(c *cli, _ io.Reader) int { return c.run(c.args[0]) }},
+	{name: "vm", synopsis: "vm [flags] SCRIPT.star", summary: "run it in a throwaway QEMU guest (ktstar vm --help)", own: vmMain},
+	{name: "repl", synopsis: "repl", summary: "interactive session with every builtin",
+		run: func(c *cli, stdin io.Reader) int { return c.repl(stdin) }},
+	{name: "list", synopsis: "list", summary: "every work type: name, group size, summary",
+		run: func(c *cli, _ io.Reader) int { return c.list() }},
+	{name: "doc", synopsis: "doc NAME", summary: "a work type's parameters, defaults and ranges", min: 1, max: 1,
+		run: func(c *cli, _ io.Reader) int { return c.doc(c.args[0]) }},
+	{name: "check", synopsis: "check SCRIPT.star", summary: "parse and resolve a script without running it", min: 1, max: 1,
+		run: func(c *cli, _ io.Reader) int { return c.check(c.args[0]) }},
+	{name: "summary", synopsis: "summary RESULT.json...", summary: "the end-of-run summary of saved --json results", min: 1, max: -1,
+		run: func(c *cli, _ io.Reader) int { return c.showSummary(c.args) }},
+	{name: "compare", synopsis: "compare BASE.json NEW.json...", summary: "what changed, group by group, and whether it is significant", min: 2, max: -1,
+		run: func(c *cli, _ io.Reader) int { return c.compare(c.args) }},
+	{name: "report", synopsis: "report RESULT.json [BASE.json] -o FILE.html", summary: "a self-contained HTML report with plots", min: 1, max: 2,
+		run: func(c *cli, _ io.Reader) int { return c.report(c.args) }},
+	{name: "version", synopsis: "version", summary: "print the version",
+		run: func(c *cli, _ io.Reader) int { fmt.Fprintf(c.stdout, "ktstar %s\n", version); return exitOK }},
+}
 
-Flags:
-`
+// lookup returns the sub-command called name, nil if there is none.
+func lookup(name string) *subcommand {
+	for i := range subcommands {
+		if subcommands[i].name == name {
+			return &subcommands[i]
+		}
+	}
+	return nil
+}
+
+// usage is the help text above the flags.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("ktstar runs Linux scheduler workloads described by Starlark scripts.\n\nUsage:\n")
+	for _, s := range subcommands {
+		fmt.Fprintf(&b, "  %-38s %s\n", "ktstar "+s.synopsis, s.summary)
+	}
+	b.WriteString("\nFlags:\n")
+	return b.String()
+}
+
+// operands checks the operand count against the sub-command's.
+func (s *subcommand) operands(args []string) error {
+	if len(args) >= s.min && (s.max < 0 || len(args) <= s.max) {
+		return nil
+	}
+	want := fmt.Sprint(s.min)
+	switch {
+	case s.max < 0:
+		want = fmt.Sprintf("at least %d", s.min)
+	case s.max > s.min:
+		want = fmt.Sprintf("%d to %d", s.min, s.max)
+	}
+	return fmt.Errorf("ktstar %s: want %s argument(s), got %d: %q (see ktstar --help)", s.name, want, len(args), args)
+}
 
 // cli is a parsed command line.
 type cli struct {
-	cmd    string   // run, repl, list, doc, check, version
+	cmd    *subcommand
 	args   []string // operands of the sub-command
 	script []string // arguments after "--", for the script
 	json   string
@@ -56,15 +111,6 @@ type cli struct {
 	warnc      *color.Color
 }
 
-var commands = map[string]bool{"run": true, "repl": true, "list": true, "doc": true, "check": true, "summary": true, "compare": true, "report": true, "version": true, "help": true}
-
-// arity is the number of operands each sub-command takes: at least min,
-// at most max (-1: no limit).
-var arity = map[string]struct{ min, max int }{
-	"run": {1, 1}, "check": {1, 1}, "doc": {1, 1}, "summary": {1, -1}, "compare": {2, -1},
-	"report": {1, 2}, "repl": {0, 0}, "list": {0, 0}, "version": {0, 0},
-}
-
 // parse reads flags and the sub-command. done is true when nothing is
 // left to do (help, or a usage error whose status is returned).
 func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bool) {
@@ -84,7 +130,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 	colorMode := fs.String("color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -110,14 +156,14 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 		fs.Usage()
 		return nil, exitError, true
 	}
-	if commands[rest[0]] {
-		c.cmd, c.args = rest[0], rest[1:]
-	} else {
-		c.cmd, c.args = "run", rest
-	}
-	if c.cmd == "help" {
+	if rest[0] == "help" {
 		fs.Usage()
 		return nil, exitOK, true
+	}
+	if c.cmd = lookup(rest[0]); c.cmd != nil && c.cmd.run != nil {
+		c.args = rest[1:]
+	} else {
+		c.cmd, c.args = lookup("run"), rest
 	}
 	c.params = map[string]string{}
 	for _, kv := range c.set {
@@ -128,15 +174,8 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 		}
 		c.params[k] = v
 	}
-	if a := arity[c.cmd]; len(c.args) < a.min || a.max >= 0 && len(c.args) > a.max {
-		want := fmt.Sprint(a.min)
-		switch {
-		case a.max < 0:
-			want = fmt.Sprintf("at least %d", a.min)
-		case a.max > a.min:
-			want = fmt.Sprintf("%d to %d", a.min, a.max)
-		}
-		fmt.Fprintf(stderr, "ktstar %s: want %s argument(s), got %d: %q (see ktstar --help)\n", c.cmd, want, len(c.args), c.args)
+	if err := c.cmd.operands(c.args); err != nil {
+		fmt.Fprintln(stderr, err)
 		return nil, exitError, true
 	}
 	if c.repeat < 1 || c.repeat > maxRepeat {
@@ -147,7 +186,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 		fmt.Fprintf(stderr, "ktstar: --interval=%v: want at least %v\n", c.interval, minInterval)
 		return nil, exitError, true
 	}
-	if c.cmd == "report" && c.output == "" {
+	if c.cmd.name == "report" && c.output == "" {
 		fmt.Fprintln(stderr, "ktstar report: want -o FILE.html")
 		return nil, exitError, true
 	}
@@ -169,7 +208,7 @@ func (c *cli) timelineInterval() time.Duration {
 	switch {
 	case c.interval > 0:
 		return c.interval
-	case c.json != "" && c.cmd == "run":
+	case c.json != "" && c.cmd.name == "run":
 		return defaultInterval
 	}
 	return 0
@@ -192,31 +231,6 @@ func (c *cli) setColor(mode string, stderr io.Writer) error {
 	c.okc = color.New(color.FgGreen)
 	c.warnc = color.New(color.FgYellow)
 	return nil
-}
-
-func (c *cli) dispatch(stdin io.Reader) int {
-	switch c.cmd {
-	case "run":
-		return c.run(c.args[0])
-	case "repl":
-		return c.repl(stdin)
-	case "list":
-		return c.list()
-	case "doc":
-		return c.doc(c.args[0])
-	case "check":
-		return c.check(c.args[0])
-	case "summary":
-		return c.showSummary(c.args)
-	case "compare":
-		return c.compare(c.args)
-	case "report":
-		return c.report(c.args)
-	case "version":
-		fmt.Fprintf(c.stdout, "ktstar %s\n", version)
-		return exitOK
-	}
-	return exitError
 }
 
 // errorf prints an error in the error colour (its first line only).

@@ -52,13 +52,16 @@ func main() {
 
 // Main runs the command line args and returns the exit status.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	// vm has flags of its own, so it must come first.
-	if len(args) > 0 && args[0] == "vm" {
-		return vmMain(args[1:], stdout, stderr)
+	// A sub-command with flags of its own (vm) parses everything after
+	// its name itself.
+	if len(args) > 0 {
+		if s := lookup(args[0]); s != nil && s.own != nil {
+			return s.own(args[1:], stdout, stderr)
+		}
 	}
 	c, status, done := parse(args, stdout, stderr)
 	if done {
 		return status
 	}
-	return c.dispatch(stdin)
+	return c.cmd.run(c, stdin)
 }

@@ -198,10 +198,10 @@ func TestDoc(t *testing.T) {
 // with every field of workload.Report.
 func TestJSON(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.json")
-	s := script(t, `
+	s := script(t, `load("@stdlib//run.star", "wait_progress")
 h = spawn(workload(workers = 4, work = work.futex_ping_pong()))
 h.start()
-sleep("100ms")
+wait_progress(h, "100ms")
 h.stop()
 `)
 	_, errs, code := ktstar(t, "", "-q", "--json", out, s, "--", "x")
@@ -373,12 +373,15 @@ func TestCustomStarlark(t *testing.T) {
 	os.Mkdir(filepath.Join(dir, "lib"), 0o755)
 	writeFile(t, filepath.Join(dir, "lib", "loops.star"), customLib)
 	main := filepath.Join(dir, "main.star")
-	writeFile(t, main, `
+	writeFile(t, main, `load("@stdlib//run.star", "wait_progress")
 load("lib/loops.star", "spinner", "boom", "ignores_stop")
-def run(w, n = 2):
+def run(w, n = 2, works = True):
     h = spawn(workload(workers = n, work = w))
     h.start()
-    sleep("150ms")
+    if works:
+        wait_progress(h, "150ms")
+    else:
+        sleep("150ms")  # the function fails or never returns: no iteration to wait for
     return h.stop()
 
 for r in run(work.custom("spin", spinner)):
@@ -388,7 +391,7 @@ for r in run(work.custom("spin", spinner)):
     if r["extra"] != {"label": "spin", "ratio": 0.5} or r["wake_sample_total"] != r["iterations"] or r["work_units"] != 1024 * r["iterations"]:
         fail("spinner fields", r)
 for name, fn, want in [("boom", boom, "custom boom"), ("deaf", ignores_stop, "the function's loop must end when ctx.stopped() is True")]:
-    for r in run(work.custom(name, fn), 1):
+    for r in run(work.custom(name, fn), 1, works = False):
         e = r["exit_info"]
         if r["completed"] or e["kind"] != "failed" or want not in e["error"] or "lib/loops.star:" not in e["error"]:
             fail(name, "report", r)

@@ -135,7 +135,7 @@ func (c *cli) run(path string) int {
 // runOnce runs the script once in a session of its own (fresh spawns,
 // the same arguments) and returns what it stopped and checked.
 func (c *cli) runOnce(path string, live *progress.Live) (runs []starlib.Run, calls []starlib.CheckCall, err error, sig syscall.Signal, signalled bool) {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: live, Interval: c.timelineInterval()})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: sessionProgress(live), Interval: c.timelineInterval()})
 	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)

@@ -11,6 +11,7 @@ import (
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/result"
+	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
 )
 
@@ -30,6 +31,26 @@ func (c *cli) live() *progress.Live {
 		return progress.NewPlainLive(c.stderr, cmp.Or(c.interval, defaultInterval))
 	}
 	return nil
+}
+
+// liveProgress draws a session's progress groups with a progress.Live.
+type liveProgress struct{ l *progress.Live }
+
+// Show converts the groups to progress sources.
+func (p liveProgress) Show(total time.Duration, groups []starlib.ProgressGroup) func() {
+	sources := make([]progress.Source, len(groups))
+	for i, g := range groups {
+		sources[i] = progress.Source(g)
+	}
+	return p.l.Show(total, sources)
+}
+
+// sessionProgress is live as a session's Progress: nil when live is.
+func sessionProgress(live *progress.Live) starlib.Progress {
+	if live == nil {
+		return nil
+	}
+	return liveProgress{live}
 }
 
 // summary writes the end-of-run summary to stderr: with header, the

@@ -130,3 +130,20 @@ func mustJSON(t testing.TB, v any) []byte {
 	}
 	return b
 }
+
+// TestSummaryOfAnotherMachinesResult prints a result made in a two-node
+// guest (testdata/guest_result.json) on this host: target_nodes = [1], a
+// Custom function registered only there and an io_device that exists only
+// there are data, checked before a spawn but never when a result is read.
+// On a one-node host, summary used to exit 2 ("node 1 is not online").
+func TestSummaryOfAnotherMachinesResult(t *testing.T) {
+	out, errs, code := ktstar(t, "", "--color=never", "summary", filepath.Join("testdata", "guest_result.json"))
+	if code != 0 || out != "" {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{"#1 NumaWorkingSetSweep", "#2 Custom", "#3 IoRandRead"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("summary lacks %q:\n%s", want, errs)
+		}
+	}
+}

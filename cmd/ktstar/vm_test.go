@@ -184,10 +184,10 @@ func TestGuestExitCodes(t *testing.T) {
 func TestGuestJSON(t *testing.T) {
 	guestOrSkip(t)
 	out := filepath.Join(t.TempDir(), "out.json")
-	s := script(t, `
+	s := script(t, `load("@stdlib//run.star", "wait_progress")
 h = spawn(workload(workers = int(params["n"]), work = work.futex_ping_pong()))
 h.start()
-sleep("300ms")
+wait_progress(h, "300ms")
 h.stop()
 `)
 	_, errs, code := ktstarVM(t, "", "--cpus", "2", "-q", "--json", out, "--set", "n=4", s, "--", "x")

@@ -1,9 +1,12 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // skipped runs f in a subtest and reports whether it skipped.
@@ -73,4 +76,41 @@ func TestNeedQEMUOff(t *testing.T) {
 	if s := skipped(t, func(t *testing.T) { NeedQEMU(t, "ktstar-no-such-qemu") }); !s {
 		t.Error("NeedQEMU with a missing binary did not skip")
 	}
+}
+
+func TestWaitProgress(t *testing.T) {
+	var calls uint64
+	grow := func() []uint64 { calls++; return []uint64{calls, 2 * calls} }
+	WaitProgress(t, grow, 5, 0, time.Minute)
+	if calls < 5 {
+		t.Errorf("returned after %d reads, before the slowest count reached 5", calls)
+	}
+	start := time.Now()
+	WaitProgress(t, grow, 0, 20*time.Millisecond, time.Minute)
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("returned after %v, before the 20ms window", d)
+	}
+	r := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		WaitProgress(r, func() []uint64 { return []uint64{1, 0} }, 1, 0, 10*time.Millisecond)
+	}()
+	<-done
+	if !strings.Contains(r.msg, "no progress: counts [1 0]") {
+		t.Errorf("counts that never grow: failure %q", r.msg)
+	}
+}
+
+// fatalRecorder records a Fatalf and ends the goroutine as testing.T does.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Helper() {}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
 }

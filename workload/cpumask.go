@@ -1,0 +1,43 @@
+package workload
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// cpuSet builds a CPU mask from CPU numbers. It is the one conversion from
+// ktstar's CPU lists to the kernel's mask; bodies build their masks with it
+// before the loop, so the loop does not allocate.
+func cpuSet(cpus ...int) unix.CPUSet {
+	var s unix.CPUSet
+	for _, c := range cpus {
+		s.Set(c)
+	}
+	return s
+}
+
+// pin sets the CPU mask of task tid (0: the calling thread) to cpus. The
+// error names the CPU list.
+func pin(tid int, cpus []int) error {
+	set := cpuSet(cpus...)
+	if err := unix.SchedSetaffinity(tid, &set); err != nil {
+		return fmt.Errorf("sched_setaffinity(%s): %w", FormatCPUList(cpus), err)
+	}
+	return nil
+}
+
+// ownCPUs returns the calling thread's CPU mask as a sorted list.
+func ownCPUs() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("sched_getaffinity: %w", err)
+	}
+	var cpus []int
+	for c := range len(set) * 64 {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
+}

@@ -1,0 +1,294 @@
+package workload
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/topo"
+)
+
+// Handle owns the workers of one Spawn: their processes, pipes and shared
+// memory. Every method is safe to call from one goroutine at a time. The
+// messages it exchanges with its workers are described in protocol.go.
+type Handle struct {
+	cfg      Config
+	shm      []byte
+	children []*child
+	spawner  *spawnThread
+	started  bool
+	closed   bool
+	// cgFallback says why workers could not be created inside Config.Cgroup.
+	cgFallback error
+	// ownGroups are the groups made for Type.Cgroups, removed by Close.
+	ownGroups []*cgroupfs.Manager
+
+	// collectLimit is the stop deadline; a field so tests can shorten it.
+	collectLimit time.Duration
+}
+
+// child is one worker process and the goroutine that reads its report pipe.
+type child struct {
+	idx, group int
+	proc       *os.Process
+	start      *os.File // write end of the start gate; nil once opened
+	report     *os.File // read end of the report pipe
+
+	parked   chan struct{} // closed at msgParked, or when reading ends
+	released chan struct{} // closed at msgReleased, or when reading ends
+	done     chan struct{} // closed after EOF and reaping
+
+	scratch []string    // files the worker may have left; removed after reaping
+	killed  atomic.Bool // SIGKILLed by the stop deadline
+	fatal   string      // what the worker said with msgError, or the protocol error
+	payload []byte      // the report
+	state   *os.ProcessState
+	waitErr error
+}
+
+// collect reads the report pipe as it arrives (msgParked, then
+// msgReleased, then the report until EOF), then clears the process group
+// and reaps the worker. A message out of order ends the reading: its error
+// becomes the worker's fatal text, and the worker is killed.
+func (c *child) collect() {
+	defer close(c.done)
+	m, err := readMsg(c.report, msgParked, msgError)
+	if err == nil && m == msgError {
+		rest, _ := io.ReadAll(c.report)
+		c.fatal = string(rest)
+	}
+	if err == nil && m == msgParked {
+		close(c.parked)
+		if _, err = readMsg(c.report, msgReleased); err == nil {
+			close(c.released)
+			c.payload, _ = io.ReadAll(c.report)
+		}
+	}
+	if errors.Is(err, errUnexpected) {
+		c.fatal = err.Error()
+	}
+	closeOnce(c.parked)
+	closeOnce(c.released)
+	// EOF came at the worker's exit; anything it left in its process group goes too.
+	unix.Kill(-c.proc.Pid, unix.SIGKILL)
+	c.state, c.waitErr = c.proc.Wait()
+	for _, p := range c.scratch {
+		os.Remove(p)
+	}
+}
+
+// closeOnce closes ch unless it is closed already.
+func closeOnce(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// Pids returns the worker process ids in spawn order.
+func (h *Handle) Pids() []int {
+	out := make([]int, len(h.children))
+	for i, c := range h.children {
+		out[i] = c.proc.Pid
+	}
+	return out
+}
+
+// Start opens the start gate of every worker. A second call does nothing.
+func (h *Handle) Start() error {
+	if h.started || h.closed {
+		return nil
+	}
+	h.started = true
+	var errs []error
+	for _, c := range h.children {
+		if _, err := c.start.Write([]byte{byte(msgStart)}); err != nil {
+			errs = append(errs, fmt.Errorf("start worker %d: %w", c.idx, err))
+		}
+		c.start.Close()
+		c.start = nil
+	}
+	return errors.Join(errs...)
+}
+
+// SnapshotIterations returns each worker's published iteration count, in
+// spawn order. Workers publish at most once a millisecond, so a snapshot
+// may lag the true count by up to a millisecond of work.
+func (h *Handle) SnapshotIterations() []uint64 {
+	out := make([]uint64, len(h.children))
+	if h.shm == nil {
+		return out
+	}
+	for i := range out {
+		out[i] = atomic.LoadUint64((*uint64)(unsafe.Pointer(&h.shm[slotBase+slotBytes*i])))
+	}
+	return out
+}
+
+// SetAffinity changes the CPU mask of worker i while it runs.
+func (h *Handle) SetAffinity(i int, cpus []int) error {
+	if i < 0 || i >= len(h.children) {
+		return fmt.Errorf("set_affinity: worker index %d is out of range (allowed: 0..%d)", i, len(h.children)-1)
+	}
+	online, err := topo.OnlineCPUs()
+	if err != nil {
+		return err
+	}
+	if err := Exact(cpus...).validate(online); err != nil {
+		return fmt.Errorf("set_affinity(%d): %w", i, err)
+	}
+	if err := pin(h.children[i].proc.Pid, cpus); err != nil {
+		return fmt.Errorf("set_affinity(%d): %w", i, err)
+	}
+	return nil
+}
+
+// StopAndCollect stops every worker and returns one report per worker, in
+// spawn order. A worker that sent no complete report is represented by a
+// sentinel with Completed false and ExitInfo saying why. If Start was never
+// called, the workers are started first and given up to 5 s to enter their
+// loop, so a slow starter is not reported as starved. The handle is closed
+// afterwards.
+func (h *Handle) StopAndCollect() ([]Report, error) {
+	if h.closed {
+		return nil, errors.New("stop: workload already stopped")
+	}
+	auto := !h.started
+	if err := h.Start(); err != nil {
+		h.Close()
+		return nil, err
+	}
+	if auto {
+		waitAll(h.children, func(c *child) chan struct{} { return c.released }, releaseLimit)
+	}
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&h.shm[offStop])), 1)
+	for _, c := range h.children {
+		c.proc.Signal(syscall.SIGUSR1)
+	}
+	deadline := time.NewTimer(h.collectLimit)
+	defer deadline.Stop()
+	expired := false
+	for _, c := range h.children {
+		if !expired {
+			select {
+			case <-c.done:
+				continue
+			case <-deadline.C:
+				expired = true
+			}
+		}
+		select {
+		case <-c.done:
+		default:
+			c.killed.Store(true)
+			killGroup(c.proc.Pid)
+		}
+	}
+	waitAll(h.children, func(c *child) chan struct{} { return c.done }, reapLimit)
+	reports := make([]Report, len(h.children))
+	for i, c := range h.children {
+		reports[i] = c.decode()
+	}
+	return reports, h.close()
+}
+
+// decode turns what the worker sent into its report or a sentinel.
+func (c *child) decode() Report {
+	select {
+	case <-c.done:
+	default:
+		return sentinel(c.proc.Pid, c.group, &ExitInfo{Kind: ExitTimedOut, Error: "still alive after SIGKILL"})
+	}
+	if len(c.payload) > 0 {
+		var r Report
+		dec := json.NewDecoder(bytes.NewReader(c.payload))
+		// A report with ExitInfo is the worker's own account of a failure
+		// (a Custom function's error): it carries the error text.
+		if err := dec.Decode(&r); err == nil && (r.Completed || r.ExitInfo != nil) {
+			return r
+		}
+	}
+	info := &ExitInfo{Error: c.fatal}
+	switch {
+	case c.killed.Load():
+		info.Kind = ExitTimedOut
+	case c.waitErr != nil:
+		info.Kind, info.Error = ExitWaitFailed, c.waitErr.Error()
+	default:
+		ws := c.state.Sys().(syscall.WaitStatus)
+		switch {
+		case ws.Signaled():
+			info.Kind, info.Signal = ExitSignaled, int(ws.Signal())
+		case ws.Exited():
+			info.Kind, info.Code = ExitExited, ws.ExitStatus()
+		default:
+			info.Kind = ExitTimedOut
+		}
+	}
+	return sentinel(c.proc.Pid, c.group, info)
+}
+
+// Close kills and reaps every worker that is still running and releases the
+// handle's memory, file descriptors and own cgroups. It is safe to call
+// more than once and is what error paths use instead of StopAndCollect.
+func (h *Handle) Close() { h.close() }
+
+// close is Close; it returns why a group of the handle's own could not be
+// removed, which StopAndCollect reports.
+func (h *Handle) close() error {
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	for _, c := range h.children {
+		if c.start != nil {
+			c.start.Close() // EOF at the gate: a parked worker exits quietly
+			c.start = nil
+		}
+		select {
+		case <-c.done:
+		default:
+			killGroup(c.proc.Pid)
+		}
+	}
+	waitAll(h.children, func(c *child) chan struct{} { return c.done }, reapLimit)
+	for _, c := range h.children {
+		c.report.Close()
+	}
+	if h.shm != nil {
+		unix.Munmap(h.shm)
+		h.shm = nil
+	}
+	h.spawner.close()
+	return h.removeOwnGroups()
+}
+
+// killGroup SIGKILLs a worker and everything in its process group.
+func killGroup(pid int) {
+	unix.Kill(-pid, unix.SIGKILL)
+	unix.Kill(pid, unix.SIGKILL)
+}
+
+// waitAll waits for ch(c) of every child, sharing one deadline.
+func waitAll(cs []*child, ch func(*child) chan struct{}, limit time.Duration) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for _, c := range cs {
+		select {
+		case <-ch(c):
+		case <-t.C:
+			return
+		}
+	}
+}

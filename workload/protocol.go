@@ -1,0 +1,150 @@
+package workload
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// The spawn protocol between the parent (Spawn and its Handle) and one
+// worker process, modelled on runc's libcontainer/sync.go. Every message
+// on the report pipe is one byte; only the last two carry a payload, which
+// runs until EOF (the worker's exit).
+//
+//	parent                                        worker
+//	memfd, pipes; exec /proc/self/exe ─────────►  KTSTAR_WORKER=1: Init()
+//	spec (JSON) on fdSpec, then EOF   ─────────►  read spec, mmap fdShm
+//	                                              affinity, policy, nice, comm, Type.New
+//	Spawn returns once all parked     ◄─────────  msgParked          (or msgError + text)
+//	Start: msgStart on fdStart        ─────────►  gate opens         (EOF: exit quietly)
+//	                                  ◄─────────  msgReleased; the loop runs
+//	Stop: stop word = 1, SIGUSR1      ─────────►  loop ends
+//	                                  ◄─────────  report (JSON), EOF at exit
+//	collect; SIGKILL the process group after the deadline; reap
+//
+// The parent's reader accepts only the message the protocol allows next;
+// anything else is an error naming the byte, and the worker is killed.
+
+// workerEnv marks a re-exec'd worker process. Its value is the protocol
+// version, so a mismatched binary fails loudly instead of misreading fds.
+const (
+	workerEnv    = "KTSTAR_WORKER"
+	protoVersion = "1"
+)
+
+// File descriptors of a worker process, in the order Spawn passes them
+// (0 is /dev/null, 1 and 2 the parent's stderr).
+const (
+	fdSpec   = 3 // worker spec, JSON, then EOF
+	fdShm    = 4 // the handle's shared memfd (see shmLayout)
+	fdStart  = 5 // start gate: msgStart opens it, EOF cancels
+	fdReport = 6 // msgParked, msgReleased, then the JSON report; or msgError + text
+	fdPipeR  = 7 // types with Type.Pipes: read end from the ring's previous member
+	fdPipeW  = 8 // types with Type.Pipes: write end to the next member
+	// The group's GroupFiles follow: from fd 9 with pipes, from fd 7 without.
+)
+
+// msg is one protocol message byte.
+type msg byte
+
+// Protocol messages.
+const (
+	msgParked   msg = 'p' // worker → parent: settings applied, waiting at the gate
+	msgError    msg = 'e' // worker → parent: failed before parking; the error text follows
+	msgReleased msg = 'r' // worker → parent: the gate opened; the report follows at the end
+	msgStart    msg = 's' // parent → worker, on fdStart: open the gate
+)
+
+// String names the message for errors, e.g. `'p' (parked)`.
+func (m msg) String() string {
+	names := map[msg]string{msgParked: "parked", msgError: "error", msgReleased: "released", msgStart: "start"}
+	if n, ok := names[m]; ok {
+		return fmt.Sprintf("%q (%s)", rune(m), n)
+	}
+	return fmt.Sprintf("%q (0x%02x, not a protocol message)", rune(m), byte(m))
+}
+
+// errUnexpected is wrapped by every error for a message the protocol does
+// not allow at that point.
+var errUnexpected = errors.New("unexpected message")
+
+// readMsg reads one message byte and checks it is one of want. It returns
+// io.EOF when the worker closed the pipe (exited) before sending one.
+func readMsg(r io.Reader, want ...msg) (msg, error) {
+	var b [1]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = io.EOF
+		}
+		return 0, err
+	}
+	m := msg(b[0])
+	for _, w := range want {
+		if m == w {
+			return m, nil
+		}
+	}
+	names := make([]string, len(want))
+	for i, w := range want {
+		names[i] = w.String()
+	}
+	return m, fmt.Errorf("protocol: %w %s from the worker (want %s)", errUnexpected, m, strings.Join(names, " or "))
+}
+
+// Deadlines of the stop protocol (ktstr's constants, §4.14).
+const (
+	parkLimit      = 30 * time.Second // every worker must reach the start gate
+	startGateLimit = 30 * time.Second // a parked worker waits this long for msgStart
+	releaseLimit   = 5 * time.Second  // auto-start: workers enter their loop
+	collectLimit   = 5 * time.Second  // shared by all workers, then SIGKILL
+	reapLimit      = 3 * time.Second  // after SIGKILL, then give up on a stuck task
+)
+
+// Shared memory of a handle: one memfd, mapped MAP_SHARED by the parent
+// and every worker.
+//
+//	offset 0                   stop word (u32): non-zero tells every worker to stop
+//	offset slotBase + 64·i     worker i's published iteration count (u64), one cache line each
+//	regionBase + stride·g      group g's shared Region (futex words), page-aligned, zero-filled
+const (
+	offStop   = 0
+	slotBase  = 64
+	slotBytes = 64
+	pageSize  = 4096
+)
+
+// shmLayout is where everything of one handle lives in its shared memory.
+// It is pure arithmetic, shared by Spawn and the in-process group tests.
+type shmLayout struct {
+	Size       int // bytes to map
+	regionBase int // offset of group 0's Region
+	stride     int // bytes between two groups' Regions; 0 when the type has none
+}
+
+// newLayout lays out the memory of workers workers of type t, in groups
+// of groupSize (0 or 1: ungrouped).
+func newLayout(workers, groupSize int, t *Type) shmLayout {
+	g := max(groupSize, 1)
+	l := shmLayout{regionBase: alignPage(slotBase + slotBytes*workers)}
+	l.Size = l.regionBase
+	if t.Region > 0 {
+		l.stride = alignPage(t.Region)
+		l.Size += (workers / g) * l.stride
+	}
+	return l
+}
+
+// Slot is the offset of worker i's progress slot.
+func (l shmLayout) Slot(i int) int { return slotBase + slotBytes*i }
+
+// Region is the offset of group g's shared region, 0 when the type has none.
+func (l shmLayout) Region(g int) int {
+	if l.stride == 0 {
+		return 0
+	}
+	return l.regionBase + g*l.stride
+}
+
+func alignPage(n int) int { return (n + pageSize - 1) &^ (pageSize - 1) }
