@@ -115,6 +115,23 @@ checks.evaluate(h.stop(), max_gap_ms = 5000)
 	if _, errs, code := ktstar(t, "", "--repeat", "0", "x.star"); code != 2 || !strings.Contains(errs, "--repeat=0: want 1 to") {
 		t.Errorf("--repeat 0: exit %d, %s", code, errs)
 	}
+	// A failed check is a measurement: every repetition runs, exit 1. A
+	// script error ends the repetitions at once, exit 2.
+	for _, tc := range []struct {
+		src       string
+		code, rep int
+	}{
+		{"h = spawn(workload(workers = 1))\nh.start()\nsleep(\"50ms\")\nchecks.require(h.stop(), min_iteration_rate = 1e15)\n", 1, 3},
+		{"x = 1 // 0\n", 2, 1},
+	} {
+		path := filepath.Join(t.TempDir(), "out.json")
+		_, errs, code := ktstar(t, "", "--repeat", "3", "--json", path, script(t, tc.src))
+		doc, err := result.Read(path)
+		if code != tc.code || err != nil || doc.Repeat != tc.rep || len(doc.Repetitions) != tc.rep || doc.ExitStatus != tc.code ||
+			doc.Repetitions[tc.rep-1].ExitStatus != tc.code {
+			t.Errorf("%q: exit %d, %v, %+v; want exit %d after %d repetitions\n%s", tc.src, code, err, doc, tc.code, tc.rep, errs)
+		}
+	}
 }
 
 // TestTimeline runs a spawn for 3s sampled every 500ms: each worker has

@@ -79,24 +79,29 @@ func (c *cli) run(path string) int {
 	var err error
 	var signalled bool
 	var sig syscall.Signal
-	for rep := 0; rep < c.repeat && status == exitOK; rep++ {
-		var runs []starlib.Run
-		var calls []starlib.CheckCall
+	// A failed check or fail() (exit 1) is a measurement like any other:
+	// the repetitions go on. A script error or a signal ends them. The
+	// first repetition that did not succeed decides the exit status.
+	for rep := 0; rep < c.repeat; rep++ {
 		repStart := time.Now()
-		runs, calls, err, sig, signalled = c.runOnce(path, live)
-		status = exitOK
+		runs, calls, rerr, rsig, rsignalled := c.runOnce(path, live)
+		rs := exitOK
 		var fe *starlib.FailError
 		switch {
-		case signalled:
-			status = exitSignal + int(sig)
-		case errors.As(err, &fe):
-			status = exitFail
-		case err != nil:
-			status = exitError
+		case rsignalled:
+			rs = exitSignal + int(rsig)
+			sig, signalled = rsig, true
+		case errors.As(rerr, &fe):
+			rs = exitFail
+		case rerr != nil:
+			rs = exitError
 		}
-		r := result.Repetition{StartTime: repStart, DurationNs: time.Since(repStart).Nanoseconds(), ExitStatus: status}
-		if err != nil {
-			r.Error = err.Error()
+		if rs != exitOK && (status == exitOK || rsignalled) {
+			status, err = rs, rerr
+		}
+		r := result.Repetition{StartTime: repStart, DurationNs: time.Since(repStart).Nanoseconds(), ExitStatus: rs}
+		if rerr != nil {
+			r.Error = rerr.Error()
 		}
 		doc.Repetitions = append(doc.Repetitions, r)
 		for _, run := range runs {
@@ -104,6 +109,9 @@ func (c *cli) run(path string) int {
 		}
 		for _, call := range calls {
 			doc.Checks = append(doc.Checks, result.Check{CheckCall: call, Repetition: rep})
+		}
+		if rs != exitOK && rs != exitFail {
+			break
 		}
 	}
 	doc.Repeat = len(doc.Repetitions)
