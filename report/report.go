@@ -84,7 +84,7 @@ func Write(w io.Writer, in Input) error {
 	}
 	reps := make([][]summary.Row, d.Reps())
 	for _, r := range d.Runs {
-		reps[r.Repetition] = append(reps[r.Repetition], r.Groups...)
+		reps[r.Repetition] = append(reps[r.Repetition], r.Rows()...)
 	}
 	if v.Medians {
 		v.Rows = summary.Median(reps)

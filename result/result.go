@@ -69,6 +69,28 @@ type Run struct {
 	Samples []SampleStats `json:"-"`
 }
 
+// Rows returns the run's summary rows: after ReadCompact, which drops the
+// samples they are computed from, the rows the run stored; otherwise, or
+// when it stored none (a result written before rows existed), computed
+// from its reports as the run did.
+func (r Run) Rows() []summary.Row {
+	if r.Samples != nil && len(r.Groups) > 0 {
+		return r.Groups
+	}
+	return summary.Rows(r.Units())
+}
+
+// Compact reports whether every run's rows can be shown without its
+// samples (see Rows).
+func (d *Doc) Compact() bool {
+	for _, r := range d.Runs {
+		if r.Samples == nil || len(r.Groups) == 0 && len(r.Reports) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // Check is one check call of one repetition.
 type Check struct {
 	starlib.CheckCall

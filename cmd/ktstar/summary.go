@@ -8,7 +8,6 @@ import (
 
 	"github.com/fatih/color"
 
-	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
@@ -62,18 +61,12 @@ func (c *cli) summary(doc *result.Doc, header bool) error {
 	if header && !c.quiet {
 		doc.WriteHeader(c.stderr)
 	}
-	var rows []summary.Row
-	if doc.Reps() == 1 {
-		var units []checks.Unit
-		for _, r := range doc.Runs {
-			units = append(units, r.Units()...)
-		}
-		rows = summary.Rows(units)
-	} else {
-		reps := make([][]summary.Row, doc.Reps())
-		for _, r := range doc.Runs {
-			reps[r.Repetition] = append(reps[r.Repetition], summary.Rows(r.Units())...)
-		}
+	reps := make([][]summary.Row, doc.Reps())
+	for _, r := range doc.Runs {
+		reps[r.Repetition] = append(reps[r.Repetition], r.Rows()...)
+	}
+	rows := reps[0]
+	if doc.Reps() > 1 {
 		rows = summary.Median(reps)
 	}
 	if err := summary.WriteTable(c.stderr, rows, opt); err != nil {
@@ -99,7 +92,12 @@ func (c *cli) summary(doc *result.Doc, header bool) error {
 func (c *cli) showSummary(paths []string) int {
 	docs := make([]*result.Doc, len(paths))
 	for i, p := range paths {
-		d, err := result.Read(p)
+		// The rows a run stored need no samples, which are most of a
+		// file; histograms and results without rows do.
+		d, err := result.ReadCompact(p, false)
+		if err == nil && (c.histogram || !d.Compact()) {
+			d, err = result.Read(p)
+		}
 		if err != nil {
 			c.printError("ktstar summary: " + err.Error())
 			return exitError

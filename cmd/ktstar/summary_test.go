@@ -13,6 +13,7 @@ import (
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -59,7 +60,10 @@ func fixedDoc(runs []starlib.Run) result.Doc {
 		StartTime: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), DurationNs: 1_250_000_000,
 		Host: result.Host{KernelRelease: "6.1.0-test", CPUCount: 2, CPUModel: "fixture"}, Runs: []result.Run{}}
 	for _, r := range runs {
-		doc.Runs = append(doc.Runs, result.Run{Run: r})
+		// As a run stores them: ktstar summary shows these rows without
+		// reading the samples, and computes the same from the reports
+		// for --histogram.
+		doc.Runs = append(doc.Runs, result.Run{Run: r, Groups: summary.Rows(r.Units())})
 	}
 	return doc
 }
