@@ -89,6 +89,16 @@ func testRun(t *testing.T) *Manager {
 	return run
 }
 
+// testChild creates the child name of run.
+func testChild(t *testing.T, run *Manager, name string) *Manager {
+	t.Helper()
+	c, err := run.NewChild(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // sleeper starts a process that the test kills and reaps at its end.
 func sleeper(t *testing.T) *exec.Cmd {
 	t.Helper()
@@ -143,10 +153,7 @@ func TestLifecycle(t *testing.T) {
 	if again, err := run.Parent().NewRun(); err != nil || again.Path() != run.Path() {
 		t.Errorf("second NewRun = %v, %v; want the same group", again, err)
 	}
-	a, err := run.NewChild("a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := testChild(t, run, "a")
 	if _, err := run.NewChild("b/c"); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +192,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("events after thaw = %+v", ev)
 	}
 
-	err = run.Delete()
+	err := run.Delete()
 	if err == nil || !strings.Contains(err.Error(), "still holds processes") || !errors.Is(err, unix.EBUSY) {
 		t.Errorf("Delete of a populated tree = %v, want EBUSY naming the processes", err)
 	}
@@ -208,10 +215,7 @@ func TestLifecycle(t *testing.T) {
 
 func TestKillFallback(t *testing.T) {
 	run := testRun(t)
-	a, err := run.NewChild("a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := testChild(t, run, "a")
 	cmd := sleeper(t)
 	if err := a.AddProc(cmd.Process.Pid); err != nil {
 		t.Fatal(err)
@@ -264,10 +268,7 @@ func TestAddProcBusy(t *testing.T) {
 
 func TestControllers(t *testing.T) {
 	run := testRun(t)
-	a, err := run.NewChild("a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := testChild(t, run, "a")
 	missing, err := run.MissingControllers("cpuset", "no-such-controller")
 	if err != nil {
 		t.Fatal(err)
@@ -300,10 +301,7 @@ func TestCpuset(t *testing.T) {
 	testenv.NeedController(t, "cpuset")
 	run := testRun(t)
 	cpu := []int{testenv.CPU(t)}
-	a, err := run.NewChild("a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := testChild(t, run, "a")
 	if err := a.SetCpus(cpu); !errors.Is(err, ErrControllerNotEnabled) {
 		t.Errorf("SetCpus before enabling = %v, want ErrControllerNotEnabled", err)
 	}
@@ -325,7 +323,7 @@ func TestCpuset(t *testing.T) {
 	if got, err := a.Mems(); err != nil || !slices.Equal(got, []int{0}) {
 		t.Errorf("Mems = %v, %v; want [0]", got, err)
 	}
-	err = a.SetCpus([]int{4095})
+	err := a.SetCpus([]int{4095})
 	if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), `write cpuset.cpus "4095"`) {
 		t.Errorf("SetCpus(4095) = %v, want EINVAL naming file and data", err)
 	}
@@ -339,10 +337,7 @@ func TestCpuset(t *testing.T) {
 
 func TestCloneIntoCgroup(t *testing.T) {
 	run := testRun(t)
-	a, err := run.NewChild("a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := testChild(t, run, "a")
 	dir, err := a.OpenDir()
 	if err != nil {
 		t.Fatal(err)

@@ -48,7 +48,7 @@ func affinityConst(name string, a workload.Affinity) *starlark.Builtin {
 		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 			return nil, err
 		}
-		return AffinityValue{a}, nil
+		return AffinityValue{A: a}, nil
 	}))
 }
 
@@ -56,7 +56,7 @@ func affinityInherit(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 		return nil, err
 	}
-	return AffinityValue{workload.Inherit()}, nil
+	return AffinityValue{A: workload.Inherit()}, nil
 }
 
 func affinityExact(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -64,7 +64,7 @@ func affinityExact(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cpus", &cpus); err != nil {
 		return nil, err
 	}
-	return AffinityValue{workload.Exact(cpus...)}, nil
+	return AffinityValue{A: workload.Exact(cpus...)}, nil
 }
 
 func affinityRandomSubset(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -73,11 +73,14 @@ func affinityRandomSubset(_ *starlark.Thread, b *starlark.Builtin, args starlark
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cpus", &cpus, "n", &n); err != nil {
 		return nil, err
 	}
-	return AffinityValue{workload.RandomSubset(cpus, n)}, nil
+	return AffinityValue{A: workload.RandomSubset(cpus, n)}, nil
 }
 
 // AffinityValue is the Starlark value of a CPU-mask intent.
-type AffinityValue struct{ A workload.Affinity }
+type AffinityValue struct {
+	immutable
+	A workload.Affinity
+}
 
 // String renders the constructor call as a script writes it, e.g.
 // `affinity.exact("0-1")`, so a printed value pastes back into a script.
@@ -93,12 +96,6 @@ func (a AffinityValue) String() string {
 
 // Type returns "affinity".
 func (a AffinityValue) Type() string { return "affinity" }
-
-// Freeze does nothing: affinity values are immutable.
-func (a AffinityValue) Freeze() {}
-
-// Truth is always true.
-func (a AffinityValue) Truth() starlark.Bool { return true }
 
 // Hash hashes the rendered value.
 func (a AffinityValue) Hash() (uint32, error) { return starlark.String(a.String()).Hash() }

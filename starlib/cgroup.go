@@ -234,7 +234,6 @@ func (g *CgroupValue) AttrNames() []string {
 
 // Attr returns a field or a bound method.
 func (g *CgroupValue) Attr(name string) (starlark.Value, error) {
-	var fn builtinFunc
 	switch name {
 	case "name":
 		return starlark.String(g.name), nil
@@ -247,25 +246,17 @@ func (g *CgroupValue) Attr(name string) (starlark.Value, error) {
 			return starlark.None, nil
 		}
 		return intList(g.cpuset), nil
-	case "set_cpuset":
-		fn = g.setCpuset
-	case "clear_cpuset":
-		fn = g.clearCpuset
-	case "move":
-		fn = g.move
-	case "pids":
-		fn = g.pids
-	case "remove":
-		fn = g.remove
-	default:
+	}
+	fn := map[string]builtinFunc{"set_cpuset": g.setCpuset, "clear_cpuset": g.clearCpuset, "move": g.move, "pids": g.pids, "remove": g.remove}[name]
+	if fn == nil {
 		return nil, nil
 	}
-	return starlark.NewBuiltin(name, guard(func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return bind(g, name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		if g.removed {
 			return nil, fmt.Errorf("%s: cgroup %q was removed", b.Name(), g.name)
 		}
 		return fn(thread, b, args, kwargs)
-	})).BindReceiver(g), nil
+	}), nil
 }
 
 func (g *CgroupValue) setCpuset(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -50,7 +50,7 @@ func (s *Session) checksModule() *starlarkstruct.Module {
 		"require":  starlark.NewBuiltin("checks.require", guard(s.checksEvaluate)),
 		"settings": starlark.NewBuiltin("checks.settings", guard(checksSettings)),
 		"default":  starlark.NewBuiltin("checks.default", guard(checksDefault)),
-		"names":    starlark.NewBuiltin("checks.names", guard(checksNames)),
+		"names":    starlark.NewBuiltin("checks.names", guard(namesBuiltin(checks.Names))),
 	}}
 }
 
@@ -356,18 +356,6 @@ func checksDefault(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		return nil, err
 	}
 	return &SettingsValue{a: checks.Default()}, nil
-}
-
-func checksNames(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-		return nil, err
-	}
-	names := checks.Names()
-	out := make([]starlark.Value, len(names))
-	for i, n := range names {
-		out[i] = starlark.String(n)
-	}
-	return starlark.NewList(out), nil
 }
 
 // SettingsValue is the Starlark value of one layer of check settings

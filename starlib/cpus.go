@@ -39,7 +39,7 @@ func (s *Session) cpusModule() *starlarkstruct.Module {
 			if err := spec.Validate(tp); err != nil {
 				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
-			return CpusetValue{spec}, nil
+			return CpusetValue{S: spec}, nil
 		}))
 	}
 	return &starlarkstruct.Module{
@@ -100,7 +100,10 @@ func fraction(fn, param string, v starlark.Value) (float64, error) {
 }
 
 // CpusetValue is the Starlark value of a cpuset spec; immutable.
-type CpusetValue struct{ S topo.CpusetSpec }
+type CpusetValue struct {
+	immutable
+	S topo.CpusetSpec
+}
 
 // String renders the constructor call as a script writes it, e.g.
 // `cpus.disjoint(0, 2)` or `cpus.exact("0-3")`, so a printed value pastes
@@ -114,12 +117,6 @@ func (c CpusetValue) String() string {
 
 // Type returns "cpuset".
 func (c CpusetValue) Type() string { return "cpuset" }
-
-// Freeze does nothing: cpuset specs are immutable.
-func (c CpusetValue) Freeze() {}
-
-// Truth is always true.
-func (c CpusetValue) Truth() starlark.Bool { return true }
 
 // Hash hashes the rendered value.
 func (c CpusetValue) Hash() (uint32, error) { return starlark.String(c.String()).Hash() }

@@ -44,7 +44,7 @@ func newPhaseModule() *starlarkstruct.Module {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
-			return PhaseValue{p}, nil
+			return PhaseValue{P: p}, nil
 		}))
 	}
 	return &starlarkstruct.Module{Name: "phase", Members: members}
@@ -63,7 +63,10 @@ func durationArg(v starlark.Value) (any, error) {
 }
 
 // PhaseValue is the Starlark value of one Sequence phase.
-type PhaseValue struct{ P workload.Phase }
+type PhaseValue struct {
+	immutable
+	P workload.Phase
+}
 
 var (
 	_ starlark.HasAttrs   = PhaseValue{}
@@ -75,12 +78,6 @@ func (p PhaseValue) String() string { return p.P.String() }
 
 // Type returns "phase".
 func (p PhaseValue) Type() string { return "phase" }
-
-// Freeze does nothing: phases are immutable.
-func (p PhaseValue) Freeze() {}
-
-// Truth is always true.
-func (p PhaseValue) Truth() starlark.Bool { return true }
 
 // Hash hashes the constructor call, which determines the value.
 func (p PhaseValue) Hash() (uint32, error) { return starlark.String(p.String()).Hash() }

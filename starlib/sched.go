@@ -33,7 +33,7 @@ func policyBuiltin(name string, mk func() workload.SchedPolicy) *starlark.Builti
 		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 			return nil, err
 		}
-		return PolicyValue{mk()}, nil
+		return PolicyValue{P: mk()}, nil
 	}))
 }
 
@@ -43,12 +43,15 @@ func priorityBuiltin(name string, mk func(int) workload.SchedPolicy) *starlark.B
 		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "p", &p); err != nil {
 			return nil, err
 		}
-		return PolicyValue{mk(p)}, nil
+		return PolicyValue{P: mk(p)}, nil
 	}))
 }
 
 // PolicyValue is the Starlark value of a scheduling policy.
-type PolicyValue struct{ P workload.SchedPolicy }
+type PolicyValue struct {
+	immutable
+	P workload.SchedPolicy
+}
 
 // String renders the constructor call as a script writes it, e.g.
 // `sched.fifo(50)`, so a printed value pastes back into a script.
@@ -56,12 +59,6 @@ func (p PolicyValue) String() string { return "sched." + p.P.String() }
 
 // Type returns "sched_policy".
 func (p PolicyValue) Type() string { return "sched_policy" }
-
-// Freeze does nothing: policies are immutable.
-func (p PolicyValue) Freeze() {}
-
-// Truth is always true.
-func (p PolicyValue) Truth() starlark.Bool { return true }
 
 // Hash hashes the rendered value.
 func (p PolicyValue) Hash() (uint32, error) { return starlark.String(p.String()).Hash() }

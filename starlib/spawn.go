@@ -2,6 +2,7 @@ package starlib
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sync"
 
@@ -56,10 +57,7 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 		s.tidLabels[pid] = hv.name
 	}
 	if fb := h.CgroupFallback(); fb != nil {
-		// Workers moved in after their start ran briefly outside the group:
-		// never silently, since a result may depend on it.
-		hv.cgroupFallback = fb.Error()
-		fmt.Fprintf(os.Stderr, "ktstar: warning: %s: %v\n", hv.Label(), fb)
+		hv.noteCgroupFallback(fb, os.Stderr)
 	}
 	s.handles = append(s.handles, hv)
 	return hv, nil
@@ -94,6 +92,14 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		c.CgroupParent = run
 	}
 	return c, nil
+}
+
+// noteCgroupFallback records why the workers were moved into their
+// cgroup after starting instead of being created in it, and warns on w:
+// never silently, since a result may depend on where a worker began.
+func (h *Handle) noteCgroupFallback(fb error, w io.Writer) {
+	h.cgroupFallback = fb.Error()
+	fmt.Fprintf(w, "ktstar: warning: %s: %v\n", h.Label(), fb)
 }
 
 // Handle is the Starlark value of a spawned workload.
@@ -200,29 +206,11 @@ func (h *Handle) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable type:
 
 // Attr returns pids or a bound method.
 func (h *Handle) Attr(name string) (starlark.Value, error) {
-	var fn builtinFunc
-	switch name {
-	case "pids":
-		pids := h.h.Pids()
-		out := make([]starlark.Value, len(pids))
-		for i, p := range pids {
-			out[i] = starlark.MakeInt(p)
-		}
-		return starlark.NewList(out), nil
-	case "start":
-		fn = h.start
-	case "snapshot":
-		fn = h.snapshot
-	case "set_affinity":
-		fn = h.setAffinity
-	case "stop":
-		fn = h.stop
-	case "kill":
-		fn = h.kill
-	default:
-		return nil, nil
+	if name == "pids" {
+		return intList(h.h.Pids()), nil
 	}
-	return starlark.NewBuiltin(name, guard(fn)).BindReceiver(h), nil
+	methods := map[string]builtinFunc{"start": h.start, "snapshot": h.snapshot, "set_affinity": h.setAffinity, "stop": h.stop, "kill": h.kill}
+	return bind(h, name, methods[name]), nil
 }
 
 // AttrNames lists the attributes.

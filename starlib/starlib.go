@@ -14,13 +14,18 @@
 //	cpus       cpuset specs: llc, numa, range, disjoint, overlap, exact (cpus.go)
 //	topo       cpus, usable_cpus, llcs, numa_nodes, smt_siblings, cpuset(spec) (topo.go)
 //	scenario_ops  Go helpers of @stdlib//scenario.star (scenario_ops.go)
-//	sleep      sleep(d), with live progress on a terminal (builtins.go)
+//	sleep      sleep(d), showing progress through Options.Progress (builtins.go)
 //	fail       fail(msg) (builtins.go)
 //	stats      percentile(s), mean, stdev, cv, min, max, sum, count (stats.go)
 //	checks     evaluate, require, settings, default, names (checks.go)
 //	params     frozen dict of --set key=value (builtins.go)
 //	args       frozen list of the arguments after `--` (builtins.go)
 //	time, json, math   go.starlark.net's lib/time, lib/json, lib/math
+//
+// Duration and CPU-list parameters unpack themselves (args.go), and every
+// value prints as the script that makes it, so printed values paste back.
+// starlib knows no terminal: the command shows progress through the
+// [Progress] interface.
 package starlib
 
 import (
@@ -200,3 +205,22 @@ func noPositional(name string, args starlark.Tuple) error {
 	}
 	return nil
 }
+
+// bind returns fn as the method called name of recv, or nil (no such
+// attribute, as starlark.HasAttrs wants it) when fn is nil.
+func bind(recv starlark.Value, name string, fn builtinFunc) starlark.Value {
+	if fn == nil {
+		return nil
+	}
+	return starlark.NewBuiltin(name, guard(fn)).BindReceiver(recv)
+}
+
+// immutable is embedded by the values a constructor call describes
+// completely (affinity, policy, phase, cpuset, workload).
+type immutable struct{}
+
+// Freeze does nothing: the value cannot change.
+func (immutable) Freeze() {}
+
+// Truth is always true.
+func (immutable) Truth() starlark.Bool { return true }

@@ -119,6 +119,22 @@ func (s *Session) topology() (*topo.Topology, error) {
 }
 
 // intList converts ints to a new Starlark list.
+// namesBuiltin is a builtin without parameters that returns names() as a
+// list of strings (work.names, checks.names).
+func namesBuiltin(names func() []string) builtinFunc {
+	return func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+			return nil, err
+		}
+		names := names()
+		out := make([]starlark.Value, len(names))
+		for i, n := range names {
+			out[i] = starlark.String(n)
+		}
+		return starlark.NewList(out), nil
+	}
+}
+
 func intList(xs []int) *starlark.List {
 	out := make([]starlark.Value, len(xs))
 	for i, x := range xs {

@@ -39,7 +39,7 @@ var Work = newWorkModule()
 
 func newWorkModule() *starlarkstruct.Module {
 	members := starlark.StringDict{
-		"names":     starlark.NewBuiltin("names", guard(workNames)),
+		"names":     starlark.NewBuiltin("names", guard(namesBuiltin(workload.Names))),
 		"from_name": starlark.NewBuiltin("from_name", guard(workFromName)),
 	}
 	for _, t := range workload.Types() {
@@ -52,18 +52,6 @@ func newWorkModule() *starlarkstruct.Module {
 	}
 	members["custom"] = starlark.NewBuiltin("custom", guard(workCustom))
 	return &starlarkstruct.Module{Name: "work", Members: members}
-}
-
-func workNames(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-		return nil, err
-	}
-	names := workload.Names()
-	out := make([]starlark.Value, len(names))
-	for i, n := range names {
-		out[i] = starlark.String(n)
-	}
-	return starlark.NewList(out), nil
 }
 
 func workFromName(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -187,7 +175,7 @@ func ParamValue(v any) starlark.Value {
 	case []int64:
 		return frozenList(x, func(n int64) starlark.Value { return starlark.MakeInt64(n) })
 	case []workload.Phase:
-		return frozenList(x, func(p workload.Phase) starlark.Value { return PhaseValue{p} })
+		return frozenList(x, func(p workload.Phase) starlark.Value { return PhaseValue{P: p} })
 	case int64:
 		return starlark.MakeInt64(x)
 	case time.Duration:

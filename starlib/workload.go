@@ -25,8 +25,8 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	var (
 		workers int
 		work    = WorkValue{}
-		aff     = AffinityValue{workload.Inherit()}
-		policy  = PolicyValue{workload.Normal()}
+		aff     = AffinityValue{A: workload.Inherit()}
+		policy  = PolicyValue{P: workload.Normal()}
 		nice    starlark.Value
 		comm    string
 		label   string
@@ -83,6 +83,7 @@ func checkLabel(l string) error {
 // Label, when set, names the spawn's rows in summaries, --json and
 // ktstar compare (see SpawnLabel).
 type WorkloadValue struct {
+	immutable
 	C     workload.Config
 	Label string
 }
@@ -92,7 +93,7 @@ var _ starlark.HasAttrs = WorkloadValue{}
 // String renders the constructor call with every field.
 func (w WorkloadValue) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "workload(workers = %d, work = %s, affinity = %s, policy = %s, nice = ", w.C.Workers, w.C.Work, AffinityValue{w.C.Affinity}, PolicyValue{w.C.Policy})
+	fmt.Fprintf(&b, "workload(workers = %d, work = %s, affinity = %s, policy = %s, nice = ", w.C.Workers, w.C.Work, AffinityValue{A: w.C.Affinity}, PolicyValue{P: w.C.Policy})
 	if w.C.Nice != nil {
 		fmt.Fprintf(&b, "%d", *w.C.Nice)
 	} else {
@@ -108,12 +109,6 @@ func (w WorkloadValue) String() string {
 
 // Type returns "workload".
 func (w WorkloadValue) Type() string { return "workload" }
-
-// Freeze does nothing: workloads are immutable.
-func (w WorkloadValue) Freeze() {}
-
-// Truth is always true.
-func (w WorkloadValue) Truth() starlark.Bool { return true }
 
 // Hash hashes the rendered value.
 func (w WorkloadValue) Hash() (uint32, error) { return starlark.String(w.String()).Hash() }
@@ -131,9 +126,9 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 	case "work":
 		return WorkValue{w.C.Work}, nil
 	case "affinity":
-		return AffinityValue{w.C.Affinity}, nil
+		return AffinityValue{A: w.C.Affinity}, nil
 	case "policy":
-		return PolicyValue{w.C.Policy}, nil
+		return PolicyValue{P: w.C.Policy}, nil
 	case "nice":
 		if w.C.Nice == nil {
 			return starlark.None, nil

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // The online lists in sysfs, relative to /sys. One reader each: the
@@ -28,6 +30,22 @@ func ReadOnlineCPUs(sys fs.FS) ([]int, error) {
 	cpus, err := readCPUList(sys, cpuOnline)
 	if err != nil {
 		return nil, fmt.Errorf("read online CPUs: %w", err)
+	}
+	return cpus, nil
+}
+
+// AllowedCPUs returns the CPUs the calling thread may run on (its
+// sched_getaffinity mask, which its cpuset bounds), sorted.
+func AllowedCPUs() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("sched_getaffinity: %w", err)
+	}
+	var cpus []int
+	for c := range len(set) * 64 {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
 	}
 	return cpus, nil
 }

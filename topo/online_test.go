@@ -3,9 +3,12 @@ package topo
 import (
 	"errors"
 	"io/fs"
+	"runtime"
 	"slices"
 	"testing"
 	"testing/fstest"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestOnlineReaders(t *testing.T) {
@@ -46,5 +49,35 @@ func TestOnlineReaders(t *testing.T) {
 	}
 	if _, err := ReadOnlineCPUs(fstest.MapFS{}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing online file: %v does not wrap fs.ErrNotExist", err)
+	}
+}
+
+// TestAllowedCPUs narrows this thread's mask to one CPU and back: the
+// reader follows the mask, which the test sets for real.
+func TestAllowedCPUs(t *testing.T) {
+	online, err := OnlineCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := AllowedCPUs()
+	if err != nil || len(before) == 0 || slices.ContainsFunc(before, func(c int) bool { return !slices.Contains(online, c) }) {
+		t.Fatalf("AllowedCPUs = %v, %v; want a non-empty subset of the online CPUs %v", before, err, online)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	set := func(cpus []int) {
+		var s unix.CPUSet
+		for _, c := range cpus {
+			s.Set(c)
+		}
+		if err := unix.SchedSetaffinity(0, &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer set(before)
+	last := before[len(before)-1]
+	set([]int{last})
+	if got, err := AllowedCPUs(); err != nil || !slices.Equal(got, []int{last}) {
+		t.Errorf("pinned to CPU %d: AllowedCPUs = %v, %v", last, got, err)
 	}
 }

@@ -1,7 +1,6 @@
 package workload
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/internal/kernfs"
 )
 
 // blockGuard decides whether a block device may be used by the IO types:
@@ -121,28 +122,20 @@ func (g blockGuard) blockDev(p string) (uint64, bool) {
 }
 
 // mounted returns "SOURCE on MOUNTPOINT" for the first mount whose device
-// number or source is one of devs.
+// number or source is one of devs. A mountinfo it cannot parse is an
+// error, so the guard refuses rather than guesses.
 func (g blockGuard) mounted(devs map[uint64]bool) (string, error) {
-	f, err := g.proc.Open("self/mountinfo")
+	mounts, err := kernfs.ReadMountInfo(g.proc, "self")
 	if err != nil {
 		return "", fmt.Errorf("check mounts: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - FSTYPE SOURCE SUPEROPTS
-		pre, post, _ := strings.Cut(sc.Text(), " - ")
-		fields, tail := strings.Fields(pre), strings.Fields(post)
-		if len(fields) < 5 || len(tail) < 2 {
-			continue
-		}
-		d, _ := parseDevNumber(fields[2])
-		src, srcOK := g.blockDev(tail[1])
-		if devs[d] || (srcOK && devs[src]) {
-			return fmt.Sprintf("%s on %s", tail[1], fields[4]), nil
+	for _, m := range mounts {
+		src, srcOK := g.blockDev(m.Source)
+		if devs[m.Dev] || (srcOK && devs[src]) {
+			return fmt.Sprintf("%s on %s", m.Source, m.Point), nil
 		}
 	}
-	return "", sc.Err()
+	return "", nil
 }
 
 // swap returns the /proc/swaps entry backed by one of devs.

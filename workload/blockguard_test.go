@@ -8,6 +8,8 @@ import (
 	"testing/fstest"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/internal/kernfs"
 )
 
 // fixtureMachine is a disk sda (8:0) with partitions sda1 (8:1) and sda2
@@ -93,5 +95,14 @@ func TestBlockGuardNoMountinfo(t *testing.T) {
 	err := g.check("/dev/sdb")
 	if err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "check mounts:") {
 		t.Errorf("check without mountinfo = %v, want a refusal naming the mounts", err)
+	}
+}
+
+// TestBlockGuardGarbledMountinfo fails closed too: a line the mountinfo
+// reader cannot parse is a refusal, not a line skipped.
+func TestBlockGuardGarbledMountinfo(t *testing.T) {
+	err := fixtureMachine("garbage line\n", "").check("/dev/sdb")
+	if err == nil || !errors.Is(err, kernfs.ErrParse) || !strings.HasPrefix(err.Error(), "check mounts:") {
+		t.Errorf("check with a garbled mountinfo = %v, want a refusal naming the mounts", err)
 	}
 }

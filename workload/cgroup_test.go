@@ -17,6 +17,17 @@ import (
 func testGroup(t *testing.T, name string) *cgroupfs.Manager {
 	t.Helper()
 	testenv.NeedCgroupV2(t)
+	cg, err := testRun(t).NewChild(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cg
+}
+
+// testRun creates the run group ktstar-<pid>, destroyed with everything
+// below it when the test ends.
+func testRun(t *testing.T) *cgroupfs.Manager {
+	t.Helper()
 	root, err := cgroupfs.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -30,11 +41,7 @@ func testGroup(t *testing.T, name string) *cgroupfs.Manager {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
-	cg, err := run.NewChild(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cg
+	return run
 }
 
 // runInCgroup spawns two spinning workers into cg, checks from outside

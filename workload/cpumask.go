@@ -26,18 +26,3 @@ func pin(tid int, cpus []int) error {
 	}
 	return nil
 }
-
-// ownCPUs returns the calling thread's CPU mask as a sorted list.
-func ownCPUs() ([]int, error) {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return nil, fmt.Errorf("sched_getaffinity: %w", err)
-	}
-	var cpus []int
-	for c := range len(set) * 64 {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
-	}
-	return cpus, nil
-}

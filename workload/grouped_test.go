@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -479,73 +478,5 @@ func TestSmtSiblingSpin(t *testing.T) {
 	_, err = Spawn(Config{Workers: 2, Work: MustWork("SmtSiblingSpin", nil), Affinity: Exact(cpus...)})
 	if err == nil || !strings.Contains(err.Error(), "does not confine the pair to the hardware threads of one core") {
 		t.Fatalf("Spawn with a non-sibling pair = %v, want a clear refusal", err)
-	}
-}
-
-// TestGroupedStop stops groups whose partners are blocked, and groups one
-// of whose members was SIGKILLed mid-run: stop completes well within the
-// deadline, every live worker reports, the dead one gets a sentinel.
-func TestGroupedStop(t *testing.T) {
-	type stopCase struct {
-		work Work
-		kill int // position to SIGKILL, -1 for none
-	}
-	cases := []stopCase{
-		// Partners blocked at the stop: in a long sleep, a long hop, or
-		// waiting for a lock held for a long spin.
-		{MustWork("ThunderingHerd", map[string]any{"waiters": 2, "inter_batch_ms": 1000, "batches": 1}), -1},
-		{MustWork("WakeChain", map[string]any{"depth": 3, "work_per_hop": "2s"}), -1},
-		{MustWork("MutexContention", map[string]any{"contenders": 3, "hold_iters": maxSpinIters}), -1},
-		{MustWork("PriorityInversion", map[string]any{"medium_count": 0, "hold_iters": 1 << 22, "pi_mode": "Pi"}), 1},
-	}
-	// Every grouped type of the catalog, with its first and with its last
-	// member SIGKILLed mid-run.
-	for _, typ := range Types() {
-		if typ.GroupSize != nil {
-			w := typ.ExampleWork()
-			cases = append(cases, stopCase{w, 0}, stopCase{w, w.GroupSize() - 1})
-		}
-	}
-	for _, tc := range cases {
-		t.Run(fmt.Sprintf("%s/kill=%d", tc.work, tc.kill), func(t *testing.T) {
-			cfg := Config{Work: tc.work, Workers: tc.work.GroupSize()}
-			if n := tc.work.Name(); n == "PreemptStorm" || n == "RtStarvation" {
-				// On one CPU the real-time members starve the others: the
-				// stop must still reach them.
-				cfg.Affinity = Exact(testenv.CPU(t))
-			}
-			h, err := Spawn(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(h.Close)
-			h.Start()
-			time.Sleep(150 * time.Millisecond)
-			if tc.kill >= 0 {
-				syscall.Kill(h.Pids()[tc.kill], syscall.SIGKILL)
-				time.Sleep(150 * time.Millisecond)
-			}
-			t0 := time.Now()
-			rs, err := h.StopAndCollect()
-			took := time.Since(t0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Waits are 100 ms; the herd's 1 s inter-batch sleep is one call.
-			if limit := 2500 * time.Millisecond; took > limit {
-				t.Errorf("stop took %v, want under %v", took, limit)
-			}
-			for i, r := range rs {
-				if i == tc.kill {
-					if r.Completed || r.ExitInfo == nil || r.ExitInfo.Kind != ExitSignaled || r.ExitInfo.Signal != int(syscall.SIGKILL) {
-						t.Errorf("killed worker %d: completed=%v exit=%+v, want a SIGKILL sentinel", i, r.Completed, r.ExitInfo)
-					}
-					continue
-				}
-				if !r.Completed {
-					t.Errorf("worker %d: no report: %+v", i, r.ExitInfo)
-				}
-			}
-		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/internal/kernfs"
 	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/topo"
@@ -58,19 +57,7 @@ func TestGuestCpusets(t *testing.T) {
 		return
 	}
 	leakCheck(t)
-	root, err := cgroupfs.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := root.NewRun()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := run.Destroy(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	run := testRun(t)
 	if err := run.EnableControllers("cpuset"); err != nil {
 		t.Fatal(err)
 	}

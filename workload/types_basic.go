@@ -11,8 +11,11 @@ import (
 // can never hold a worker past the stop deadline.
 const maxSpinIters = 1 << 24
 
-func itersParam(name string, doc string) Param {
-	return Param{Name: name, Kind: KindInt, Default: int64(1024), Min: 0, Max: maxSpinIters, Doc: doc}
+func itersParam(name string, doc string) Param { return spinParam(name, 1024, doc) }
+
+// spinParam is a count of spin steps (0: none), at most maxSpinIters.
+func spinParam(name string, def int64, doc string) Param {
+	return Param{Name: name, Kind: KindInt, Default: def, Min: 0, Max: maxSpinIters, Doc: doc}
 }
 
 // sleepMsParam is a sleep between steps in milliseconds (0: none). A
@@ -143,14 +146,12 @@ func (b *futexPingPong) Step() bool {
 type pipeIo struct {
 	w     *Worker
 	burst uint64
-	gone  bool // the partner closed its end: idle until stop
-	buf   [1]byte
+	pipeLink
 }
 
 func (b *pipeIo) Step() bool {
 	w := b.w
-	if b.gone {
-		sleepFull(stopPoll)
+	if b.idle() {
 		return true
 	}
 	w.SpinBurst(b.burst)
@@ -162,18 +163,44 @@ func (b *pipeIo) Step() bool {
 // partner's byte; the wait is the wake sample (ktstr's pipe_exchange).
 func (b *pipeIo) exchange() {
 	w := b.w
-	b.buf[0] = 'x'
-	rawWrite(w.wfd, b.buf[:])
+	b.send(w, 'x')
 	t0 := nanotime()
-	switch w.awaitByte(b.buf[:]) {
-	case byteRead:
+	// Once the partner is gone, ktstr keeps sampling; those samples
+	// would be meaningless, so the exchanges stop.
+	if b.await(w) == byteRead {
 		w.WakeSample(nanotime() - t0)
-	case byteGone:
-		// ktstr keeps sampling here; those samples would be meaningless,
-		// so stop exchanging.
-		b.gone = true
 	}
 	w.ResetGap()
+}
+
+// pipeLink is a worker's place in a ring of pipes (Type.Pipes): a
+// one-byte buffer, and whether the other side has gone.
+type pipeLink struct {
+	gone bool // the other side closed its end: idle until stop
+	buf  [1]byte
+}
+
+// idle reports whether the other side has gone, after waiting one stop
+// poll if so.
+func (l *pipeLink) idle() bool {
+	if l.gone {
+		sleepFull(stopPoll)
+	}
+	return l.gone
+}
+
+// send writes c to the next member.
+func (l *pipeLink) send(w *Worker, c byte) {
+	l.buf[0] = c
+	rawWrite(w.wfd, l.buf[:])
+}
+
+// await reads the previous member's byte into buf (awaitByte) and notes
+// when that member is gone.
+func (l *pipeLink) await(w *Worker) int {
+	r := w.awaitByte(l.buf[:])
+	l.gone = l.gone || r == byteGone
+	return r
 }
 
 // Outcomes of awaitByte.

@@ -139,15 +139,13 @@ func (b *wakeChain) Step() bool {
 // writes pipe s (the spawner's ring), so each write is a sync wake.
 type wakeChainPipe struct {
 	wakeChain
-	started bool
-	gone    bool // the predecessor's end closed: idle until stop
-	buf     [1]byte
+	started  bool
+	pipeLink // gone: the predecessor, so the ring is broken
 }
 
 func (b *wakeChainPipe) Step() bool {
 	w := b.w
-	if b.gone {
-		sleepFull(stopPoll)
+	if b.idle() {
 		return true
 	}
 	if !b.started {
@@ -155,16 +153,11 @@ func (b *wakeChainPipe) Step() bool {
 		// The bootstrap is gated on stop, so a chain stopped during
 		// start-up never starts.
 		if b.stage == 0 && !w.Stopped() {
-			b.buf[0] = 't'
-			rawWrite(w.wfd, b.buf[:])
+			b.send(w, 't')
 		}
 	}
 	t0 := nanotime()
-	switch w.awaitByte(b.buf[:]) {
-	case byteStopped:
-		return true
-	case byteGone:
-		b.gone = true // the predecessor is gone and the ring is broken
+	if b.await(w) != byteRead {
 		return true
 	}
 	w.WakeSample(nanotime() - t0)

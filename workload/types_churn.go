@@ -45,7 +45,7 @@ var churnTypes = []Type{
 		Params:  []Param{itersParam("spin_iters", "spin steps before each re-pin")},
 		Samples: true,
 		New: func(w *Worker) (Body, error) {
-			cpus, err := ownCPUs()
+			cpus, err := topo.AllowedCPUs()
 			if err != nil {
 				return nil, err
 			}

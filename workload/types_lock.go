@@ -37,7 +37,7 @@ var lockTypes = []Type{
 		Example: map[string]any{"contenders": 3, "hold_iters": 64, "work_iters": 64},
 		Params: []Param{
 			groupParam("contenders", 4, "workers sharing one lock (the group size)"),
-			{Name: "hold_iters", Kind: KindInt, Default: int64(256), Min: 0, Max: maxSpinIters, Doc: "spin steps inside the critical section"},
+			spinParam("hold_iters", 256, "spin steps inside the critical section"),
 			itersParam("work_iters", "spin steps outside the lock"),
 		},
 		GroupSize: func(w Work) int { return int(w.Int("contenders")) },
@@ -55,7 +55,7 @@ var lockTypes = []Type{
 			groupParam("high_count", 1, "high-tier (SCHED_FIFO 70) lock users per group"),
 			{Name: "medium_count", Kind: KindInt, Default: int64(1), Min: 0, Max: maxGroupParam, Doc: "medium-tier (SCHED_FIFO 50) spinners per group; 0 is a control without the preempting tier"},
 			groupParam("low_count", 1, "low-tier (SCHED_FIFO 30) lock users per group"),
-			{Name: "hold_iters", Kind: KindInt, Default: int64(4096), Min: 0, Max: maxSpinIters, Doc: "spin steps inside the critical section (the high tier spins work_iters there in Plain mode, as ktstr does)"},
+			spinParam("hold_iters", 4096, "spin steps inside the critical section (the high tier spins work_iters there in Plain mode, as ktstr does)"),
 			itersParam("work_iters", "spin steps outside the lock"),
 			{Name: "pi_mode", Kind: KindEnum, Default: "Plain", Choices: []string{"Pi", "Plain"}, Doc: `"Pi": FUTEX_LOCK_PI/UNLOCK_PI (the kernel boosts the holder); "Plain": CAS and FUTEX_WAIT/WAKE`},
 		},

@@ -21,7 +21,7 @@ var memTypes = []Type{
 		Params: []Param{
 			regionParam(),
 			{Name: "touches_per_cycle", Kind: KindInt, Default: int64(256), Min: 0, Max: 1 << 20, Doc: "distinct pages touched per cycle; at most the region's pages"},
-			{Name: "spin_iters", Kind: KindInt, Default: int64(64), Min: 0, Max: maxSpinIters, Doc: "spin steps after each cycle"},
+			spinParam("spin_iters", 64, "spin steps after each cycle"),
 		},
 		Validate: func(w Work) error {
 			if t, pages := w.Int("touches_per_cycle"), w.Int("region_kb")/4; t > pages {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/topo"
 )
 
 // pressureTypes put one task under pressure from another: an SMT sibling,
@@ -113,7 +115,7 @@ func smtConfined(cpus []int) (bool, string, error) {
 }
 
 func newSmtSiblingSpin(w *Worker) (Body, error) {
-	cpus, err := ownCPUs()
+	cpus, err := topo.AllowedCPUs()
 	if err != nil {
 		return nil, err
 	}

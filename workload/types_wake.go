@@ -121,8 +121,7 @@ type cachePipe struct {
 }
 
 func (b *cachePipe) Step() bool {
-	if b.gone {
-		sleepFull(stopPoll)
+	if b.idle() {
 		return true
 	}
 	if len(b.buf) > 0 { // size_kb = 0: exchange only

@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -228,10 +226,6 @@ checks.evaluate(r, max_p99_wake_latency_ns = 1)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc struct {
 		Runs []struct {
 			Handle  int              `json:"handle"`
@@ -245,9 +239,7 @@ checks.evaluate(r, max_p99_wake_latency_ns = 1)
 			Outcomes []map[string]any `json:"outcomes"`
 		} `json:"checks"`
 	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
+	b := readJSON(t, path, &doc)
 	if len(doc.Runs) != 1 || doc.Runs[0].Handle != 1 || len(doc.Runs[0].Reports) != 2 || len(doc.Runs[0].Groups) != 1 {
 		t.Fatalf("runs: %s", b)
 	}

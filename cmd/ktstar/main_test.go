@@ -69,6 +69,20 @@ func script(t *testing.T, src string) string {
 	return p
 }
 
+// readJSON decodes the --json result at path into v and returns its bytes,
+// failing t if it is missing or does not parse.
+func readJSON(t *testing.T, path string, v any) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("--json output does not parse: %v\n%s", err, b)
+	}
+	return b
+}
+
 func writeFile(t testing.TB, path, src string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
@@ -208,10 +222,6 @@ h.stop()
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc struct {
 		Version    string         `json:"ktstar_version"`
 		Script     string         `json:"script"`
@@ -224,9 +234,7 @@ h.stop()
 			Reports  []map[string]any `json:"reports"`
 		} `json:"runs"`
 	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("--json output does not parse: %v\n%s", err, b)
-	}
+	b := readJSON(t, out, &doc)
 	if doc.Version != version || doc.Script != s || !slices.Equal(doc.Args, []string{"x"}) || doc.StartTime.IsZero() || doc.DurationNs <= 0 {
 		t.Errorf("run facts: %+v", doc)
 	}

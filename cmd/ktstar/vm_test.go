@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -194,10 +193,6 @@ h.stop()
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc struct {
 		Args []string          `json:"args"`
 		Host map[string]any    `json:"host"`
@@ -206,9 +201,7 @@ h.stop()
 			Reports []map[string]any `json:"reports"`
 		} `json:"runs"`
 	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("--json output does not parse: %v\n%s", err, b)
-	}
+	b := readJSON(t, out, &doc)
 	// The guest's facts, not the host's: 2 CPUs and Debian's kernel.
 	if doc.Host["cpu_count"] != 2.0 || !strings.Contains(doc.Host["kernel_release"].(string), "cloud") {
 		t.Errorf("host facts %v, want the guest's (2 CPUs, the cloud kernel)", doc.Host)

@@ -1,5 +1,3 @@
-// Package layers holds one test: the import rules of the README's layout
-// section, so that the section stays true.
 package layers
 
 import (

@@ -4,22 +4,16 @@ import (
 	"slices"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/ktstar/ktstar/topo"
 )
 
 // allowedCPUs returns the CPUs this process may run on, sorted: the
 // online ones its affinity mask (and cpuset) allows.
 func allowedCPUs(t testing.TB) []int {
 	t.Helper()
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		t.Fatalf("testenv: sched_getaffinity: %v", err)
-	}
-	var cpus []int
-	for c := 0; c < len(set)*64; c++ {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
+	cpus, err := topo.AllowedCPUs()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
 	return cpus
 }
