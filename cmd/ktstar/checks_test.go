@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -207,6 +208,21 @@ func TestNoProgressWithoutTerminal(t *testing.T) {
 	both := regexp.MustCompile(`(?m)^progress .*; SpinWait: .*; FutexPingPong: [0-9.]+[kMG]? iterations/s$`).FindAllString(errs, -1)
 	if len(lines) < 2 || len(both) < 1 {
 		t.Errorf("want plain progress lines for both holds, got %d and %d:\n%s", len(lines), len(both), errs)
+	}
+	// --progress 2>log: stderr is a file.
+	log, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	cmd := exec.Command(bin, "--progress", "--interval", "200ms", s)
+	cmd.Stderr = log
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(log.Name())
+	if err != nil || bytes.IndexByte(b, 0x1b) >= 0 || !bytes.Contains(b, []byte("\nprogress ")) && !bytes.HasPrefix(b, []byte("progress ")) {
+		t.Errorf("--progress 2>log: %v; want plain progress lines without ESC:\n%q", err, b)
 	}
 }
 
