@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -54,6 +55,12 @@ func newInitramfs(o *Options, init string, modules []kmod) (*initramfs, error) {
 	}
 	if o.Run.Quiet {
 		args = append(args, "-q")
+	}
+	if o.Run.Repeat > 1 {
+		args = append(args, "--repeat", strconv.Itoa(o.Run.Repeat))
+	}
+	if o.Run.Interval > 0 {
+		args = append(args, "--interval", o.Run.Interval.String())
 	}
 	if len(o.Run.Args) > 0 {
 		args = append(append(args, "--"), o.Run.Args...)

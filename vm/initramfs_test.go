@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeTree creates files (relative path → content) below dir.
@@ -37,7 +38,7 @@ func TestInitramfsLayout(t *testing.T) {
 		"fake-init-binary": "ELF?",
 	})
 	o := &Options{Script: filepath.Join(dir, "main.star"),
-		Run: RunArgs{JSON: "/host/out.json", Set: []string{"a=1", "b=x y"}, Quiet: true, Args: []string{"--flag", "v"}}}
+		Run: RunArgs{JSON: "/host/out.json", Set: []string{"a=1", "b=x y"}, Quiet: true, Repeat: 3, Interval: 250 * time.Millisecond, Args: []string{"--flag", "v"}}}
 	r, err := newInitramfs(o, filepath.Join(dir, "fake-init-binary"), []kmod{{"virtio", []byte("v")}, {"virtio_blk", []byte("b")}})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func TestInitramfsLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := guestConfig{
-		Args:    []string{"run", "/ktstar/src/main.star", "--json", guestResultPath, "--set", "a=1", "--set", "b=x y", "-q", "--", "--flag", "v"},
+		Args:    []string{"run", "/ktstar/src/main.star", "--json", guestResultPath, "--set", "a=1", "--set", "b=x y", "-q", "--repeat", "3", "--interval", "250ms", "--", "--flag", "v"},
 		Dir:     "/ktstar/src",
 		Modules: []string{"/ktstar/modules/virtio.ko", "/ktstar/modules/virtio_blk.ko"},
 		JSON:    guestResultPath,

@@ -94,6 +94,11 @@ type RunArgs struct {
 	Set []string
 	// Quiet passes -q.
 	Quiet bool
+	// Repeat, above 1, passes --repeat: the guest runs the script that
+	// many times into one result.
+	Repeat int
+	// Interval, when positive, passes --interval (timeline sampling).
+	Interval time.Duration
 	// Args follow `--`.
 	Args []string
 }

@@ -63,6 +63,8 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Run.JSON, "json", "", "write the guest run's --json result to `FILE` on the host")
 	fs.StringArrayVar(&o.Run.Set, "set", nil, "set params[`KEY`] to VALUE for the script (repeatable: --set k=v)")
 	fs.BoolVarP(&o.Run.Quiet, "quiet", "q", false, "print only what the script prints and errors")
+	fs.IntVar(&o.Run.Repeat, "repeat", 1, "run the script `N` times in the guest, into one result (as ktstar run --repeat)")
+	fs.DurationVar(&o.Run.Interval, "interval", 0, "timeline sampling interval in the guest (as ktstar run --interval)")
 	fs.StringVar(&colorMode, "color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
 	fs.BoolVarP(&help, "help", "h", false, "show this help")
 	fs.Usage = func() {
