@@ -114,11 +114,26 @@ func (m *Manager) EnableControllers(names ...string) error {
 			}
 		}
 	}
-	if len(missing) > 0 {
-		avail, _ := m.root().Controllers()
-		return &ControllerError{Dir: m.Path(), Mount: m.mount, Controllers: missing, Available: avail, Err: ErrControllerUnavailable}
+	return m.unavailable(missing)
+}
+
+// Unavailable returns the *ControllerError EnableControllers would return
+// for those of names the hierarchy does not offer at all, or nil. It only
+// reads (ktstar check asks it instead of enabling anything).
+func (m *Manager) Unavailable(names ...string) error {
+	missing, err := m.MissingControllers(names...)
+	if err != nil {
+		return err
 	}
-	return nil
+	return m.unavailable(missing)
+}
+
+func (m *Manager) unavailable(missing []string) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	avail, _ := m.root().Controllers()
+	return &ControllerError{Dir: m.Path(), Mount: m.mount, Controllers: missing, Available: avail, Err: ErrControllerUnavailable}
 }
 
 // requireController checks that the group itself can use controller c.

@@ -88,3 +88,15 @@ func innermost(err error) *starlark.EvalError {
 	}
 	return last
 }
+
+// RaisedByBuiltin reports whether a runtime error came from a Go builtin
+// (a constructor, spawn, stats …) rather than from a Starlark operation
+// (indexing, arithmetic, a format) of the script itself.
+func RaisedByBuiltin(err error) bool {
+	ev := innermost(err)
+	if ev == nil {
+		return false
+	}
+	n := len(ev.CallStack)
+	return n > 0 && ev.CallStack[n-1].Pos.Filename() == "<builtin>"
+}

@@ -2,11 +2,14 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"unicode/utf8"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -16,16 +19,25 @@ import (
 // REPLIO is where a REPL reads and writes.
 type REPLIO struct {
 	// In is read line by line. When it is a terminal, lines are edited
-	// with history (golang.org/x/term); otherwise they are read plainly, so
-	// a pipe or a VM serial console can drive the session.
+	// as in a shell (golang.org/x/term): history, Tab completes names,
+	// attributes and dict keys, Ctrl-C abandons the line, and Ctrl-C
+	// twice on an empty line or Ctrl-D ends the session. Otherwise lines
+	// are read plainly and no prompt is printed, so a pipe or a VM serial
+	// console can drive the session.
 	In io.Reader
-	// Out receives the value of each expression; Err receives errors and,
-	// when In is not a terminal, the prompts (so Out stays clean for a pipe).
+	// Out receives the value of each expression (and, on a terminal, the
+	// prompts); Err receives errors.
 	Out, Err io.Writer
 	// Interrupt, when it receives, cancels the statement being run (not the
 	// session). Nil means statements are cancelled only with ctx.
 	Interrupt <-chan struct{}
+	// AfterEval, when set, is called after each statement, e.g. to print
+	// the summary of the spawns it stopped.
+	AfterEval func()
 }
+
+// errInterrupted is what a terminal's line reader returns for Ctrl-C.
+var errInterrupted = errors.New("interrupted")
 
 // REPL runs a read-eval-print loop until In ends or ctx is done. An
 // expression's value is printed unless it is None, and kept as `_`.
@@ -42,26 +54,44 @@ func (h *Host) REPL(ctx context.Context, rio REPLIO) error {
 	for k, v := range h.Predeclared {
 		globals[k] = v
 	}
-	lines, closeLines := newLineReader(rio)
+	lines, closeLines := newLineReader(rio, globals)
 	defer closeLines()
 	opts := FileOptions()
 	// As in go.starlark.net/repl: load binds globally, so later lines see it.
 	opts.LoadBindsGlobally = true
+	emptyInterrupts := 0 // Ctrl-C on an empty prompt in a row
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
 		lines.prompt(">>> ")
-		eof := false
+		eof, interrupted, typed := false, false, false
 		f, err := opts.ParseCompoundStmt("<stdin>", func() ([]byte, error) {
 			line, err := lines.next(ctx)
 			lines.prompt("... ")
+			if errors.Is(err, errInterrupted) {
+				interrupted, typed = true, typed || line != ""
+			} else if err == nil {
+				typed = true
+			}
 			if err != nil {
 				eof = errors.Is(err, io.EOF)
 				return nil, err
 			}
 			return []byte(line + "\n"), nil
 		})
+		switch {
+		case interrupted && !typed:
+			if emptyInterrupts++; emptyInterrupts == 2 {
+				return nil
+			}
+			fmt.Fprintln(rio.Err, "(Ctrl-C again or Ctrl-D to leave)")
+			continue
+		case interrupted:
+			emptyInterrupts = 0
+			continue
+		}
+		emptyInterrupts = 0
 		if err != nil {
 			if eof || ctx.Err() != nil {
 				return nil
@@ -71,6 +101,9 @@ func (h *Host) REPL(ctx context.Context, rio REPLIO) error {
 		}
 		if err := h.evalChunk(ctx, thread, f, globals, rio); err != nil {
 			fmt.Fprintln(rio.Err, err)
+		}
+		if rio.AfterEval != nil {
+			rio.AfterEval()
 		}
 	}
 }
@@ -151,19 +184,21 @@ type lineReader interface {
 	next(ctx context.Context) (string, error)
 }
 
-func newLineReader(rio REPLIO) (lineReader, func()) {
+func newLineReader(rio REPLIO, globals starlark.StringDict) (lineReader, func()) {
 	if f, ok := rio.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		t := &termReader{fd: int(f.Fd())}
+		t := &termReader{fd: int(f.Fd()), keys: &keyReader{r: f}, globals: globals}
 		t.t = term.NewTerminal(struct {
 			io.Reader
 			io.Writer
-		}{f, rio.Out}, ">>> ")
+		}{t.keys, rio.Out}, ">>> ")
+		t.t.AutoCompleteCallback = t.key
+		t.t.History = &history{History: t.t.History, skip: &t.interrupted}
 		if w, h, err := term.GetSize(t.fd); err == nil && w > 0 && h > 0 {
 			t.t.SetSize(w, h)
 		}
 		return t, func() {}
 	}
-	p := &plainReader{lines: make(chan lineOrErr), done: make(chan struct{}), prompts: rio.Err}
+	p := &plainReader{lines: make(chan lineOrErr), done: make(chan struct{})}
 	go p.read(rio.In)
 	return p, func() { close(p.done) }
 }
@@ -171,19 +206,103 @@ func newLineReader(rio REPLIO) (lineReader, func()) {
 // termReader edits lines in raw mode and restores the terminal between
 // lines, so that Ctrl-C during evaluation raises SIGINT as usual.
 type termReader struct {
-	fd int
-	t  *term.Terminal
+	fd          int
+	t           *term.Terminal
+	keys        *keyReader
+	globals     starlark.StringDict // what Tab completes against
+	interrupted bool                // Ctrl-C ended the line being read
 }
 
 func (r *termReader) prompt(p string) { r.t.SetPrompt(p) }
 
+// next reads a line; Ctrl-C returns what was typed with errInterrupted.
 func (r *termReader) next(context.Context) (string, error) {
 	old, err := term.MakeRaw(r.fd)
 	if err != nil {
 		return "", err
 	}
 	defer term.Restore(r.fd, old)
-	return r.t.ReadLine()
+	r.interrupted = false
+	line, err := r.t.ReadLine()
+	if r.interrupted {
+		return strings.TrimSuffix(line, "^C"), errInterrupted
+	}
+	return line, err
+}
+
+// keyInterrupt is what keyReader turns Ctrl-C into: x/term would end
+// ReadLine with io.EOF, indistinguishable from Ctrl-D, so the key must
+// reach the completion callback instead (a private-use rune does).
+const keyInterrupt = '\ue003'
+
+// key handles the keys x/term leaves to its callback: Ctrl-C marks the
+// line "^C" and ends it (keyReader then sends Enter); Tab completes.
+func (r *termReader) key(line string, pos int, key rune) (string, int, bool) {
+	switch key {
+	case keyInterrupt:
+		r.interrupted = true
+		r.keys.enter = true
+		return line + "^C", len(line) + 2, true
+	case '\t':
+		start, cands := complete(r.globals, line[:pos])
+		if len(cands) == 0 {
+			return line, pos, true
+		}
+		if len(cands) > 1 {
+			// Write redraws the prompt and the line below the list.
+			fmt.Fprintf(r.t, "%s\n", strings.Join(cands, "  "))
+		}
+		word := commonPrefix(cands)
+		return line[:start] + word + line[pos:], start + len(word), true
+	}
+	return "", 0, false
+}
+
+// keyReader is the terminal's input as x/term reads it: each Ctrl-C
+// becomes keyInterrupt, and the bytes after it wait for the next line.
+type keyReader struct {
+	r       io.Reader
+	pending []byte // read but not yet handed on
+	enter   bool   // send Enter next: the callback ended the line
+}
+
+func (k *keyReader) Read(p []byte) (int, error) {
+	if k.enter {
+		k.enter = false
+		p[0] = '\r'
+		return 1, nil
+	}
+	if len(k.pending) == 0 {
+		buf := make([]byte, len(p))
+		n, err := k.r.Read(buf)
+		if n == 0 {
+			return 0, err
+		}
+		k.pending = buf[:n]
+	}
+	n := len(k.pending)
+	if i := bytes.IndexByte(k.pending, 3); i >= 0 {
+		if i == 0 {
+			k.pending = k.pending[1:]
+			return utf8.EncodeRune(p, keyInterrupt), nil
+		}
+		n = i
+	}
+	n = copy(p, k.pending[:n])
+	k.pending = k.pending[n:]
+	return n, nil
+}
+
+// history leaves out the lines that Ctrl-C abandoned.
+type history struct {
+	term.History
+	skip *bool
+}
+
+func (h *history) Add(line string) {
+	if !*h.skip && line != "" {
+		h.History.Add(line)
+	}
 }
 
 type lineOrErr struct {
@@ -194,9 +313,8 @@ type lineOrErr struct {
 // plainReader reads lines in a goroutine so that a cancelled session does
 // not wait for input that never comes.
 type plainReader struct {
-	lines   chan lineOrErr // closed after the last line or error
-	done    chan struct{}  // closed when the session ends
-	prompts io.Writer
+	lines chan lineOrErr // closed after the last line or error
+	done  chan struct{}  // closed when the session ends
 }
 
 func (r *plainReader) read(in io.Reader) {
@@ -218,11 +336,8 @@ func (r *plainReader) read(in io.Reader) {
 	}
 }
 
-func (r *plainReader) prompt(p string) {
-	if r.prompts != nil {
-		io.WriteString(r.prompts, p)
-	}
-}
+// prompt prints nothing: a pipe or a serial console reads no prompts.
+func (r *plainReader) prompt(string) {}
 
 func (r *plainReader) next(ctx context.Context) (string, error) {
 	select {

@@ -38,6 +38,9 @@ func (s *Session) sleep(thread *starlark.Thread, b *starlark.Builtin, args starl
 // same everywhere. Handles must not be stopped from another goroutine
 // during the hold.
 func (s *Session) Hold(ctx context.Context, d time.Duration) error {
+	if s.opts.CheckOnly {
+		return context.Cause(ctx)
+	}
 	if s.opts.Progress != nil {
 		defer s.opts.Progress.Show(d, s.progressGroups())()
 	}

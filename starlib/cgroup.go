@@ -118,6 +118,9 @@ func (s *Session) cpusetReason(_ *starlark.Thread, b *starlark.Builtin, args sta
 // cpusetUsable returns nil when groups of this run can have cpusets, and
 // otherwise why not.
 func (s *Session) cpusetUsable() error {
+	if s.opts.CheckOnly {
+		return checkCpusetUsable()
+	}
 	if _, err := s.runGroup(); err != nil {
 		return err
 	}
@@ -158,18 +161,30 @@ func (s *Session) cgroupCreate(_ *starlark.Thread, b *starlark.Builtin, args sta
 	if err := cgroupfs.ValidateName(name); err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	run, err := s.runGroup()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+	if s.opts.CheckOnly && s.cg.groups == nil {
+		s.cg.groups = map[string]*CgroupValue{}
+	}
+	var run *cgroupfs.Manager
+	if !s.opts.CheckOnly {
+		var err error
+		if run, err = s.runGroup(); err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
 	}
 	if _, taken := s.cg.groups[name]; taken {
 		return nil, fmt.Errorf("%s: a group of that name exists already in this run (names: %v)", fn, s.groupNames())
 	}
 	var cpus []int
 	if cpuset != starlark.None {
+		var err error
 		if cpus, err = s.resolveCpuset(fn+": cpuset", cpuset); err != nil {
 			return nil, err
 		}
+	}
+	if s.opts.CheckOnly {
+		g := &CgroupValue{s: s, name: name, m: checkGroup{name}, cpuset: cpus}
+		s.cg.groups[name] = g
+		return g, nil
 	}
 	m, err := run.NewChild(name)
 	if err != nil {
@@ -199,7 +214,7 @@ func (s *Session) groupNames() []string {
 type CgroupValue struct {
 	s       *Session
 	name    string
-	m       *cgroupfs.Manager
+	m       group // the group, or a check's stand-in
 	cpuset  []int // last written; nil for none
 	removed bool
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
 )
@@ -43,7 +44,12 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	h, err := workload.Spawn(c)
+	var h workers
+	if s.opts.CheckOnly {
+		h, err = checkSpawn(c)
+	} else {
+		h, err = workload.Spawn(c)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
@@ -82,9 +88,9 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		if c.Affinity, err = workload.ResolveAffinity(c.Affinity, tp, g.cpuset); err != nil {
 			return c, fmt.Errorf("cgroup %q: %w", g.name, err)
 		}
-		c.Cgroup = g.m
+		c.Cgroup, _ = g.m.(*cgroupfs.Manager) // nil for a check's stand-in
 	}
-	if c.Work.Type().Cgroups != nil {
+	if c.Work.Type().Cgroups != nil && !s.opts.CheckOnly {
 		run, err := s.runGroup()
 		if err != nil {
 			return c, fmt.Errorf("%s needs cgroups of its own: %w", c.Work.Name(), err)
@@ -104,7 +110,7 @@ func (h *Handle) noteCgroupFallback(fb error, w io.Writer) {
 
 // Handle is the Starlark value of a spawned workload.
 type Handle struct {
-	h       *workload.Handle
+	h       workers // the workers, or a check's stand-in
 	cfg     workload.Config
 	session *Session
 	seq     int      // the spawn's number in the run, from 1
@@ -281,6 +287,7 @@ func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlar
 		return nil, err
 	}
 	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Label: h.name, Workload: workloadJSON(h.cfg, h.label), Reports: reports, Timeline: tl, CgroupFallback: h.cgroupFallback})
+	h.session.standIns = h.session.standIns || h.session.opts.CheckOnly
 	return Reports(reports), nil
 }
 

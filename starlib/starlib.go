@@ -67,6 +67,10 @@ type Options struct {
 	// Interval, when positive, samples every started spawn's per-worker
 	// iteration counts this often into its Run's Timeline.
 	Interval time.Duration
+	// CheckOnly validates without acting (ktstar check): spawn, sleep and
+	// cgroup changes are validation-only stand-ins (checkonly.go), so the
+	// script runs through every check a real run makes before it acts.
+	CheckOnly bool
 }
 
 // Progress shows the running spawns while a script holds (ktstar draws
@@ -99,6 +103,9 @@ type Session struct {
 	topoErr   error
 	cg        cgroupState
 	checks    []CheckCall
+	// standIns is set once a check-only session has handed the script
+	// stand-in reports: from then on its values are not measurements.
+	standIns bool
 }
 
 // Run is one spawn that was stopped: what was asked for and what each
@@ -167,6 +174,11 @@ func (s *Session) Predeclared() starlark.StringDict {
 		"math":         math.Module,
 	}
 }
+
+// StandIns reports whether a check-only session has handed the script
+// stand-in reports (see Options.CheckOnly): an error in the script's own
+// operations after that may come from values a real run would measure.
+func (s *Session) StandIns() bool { return s.standIns }
 
 // Runs returns every spawn the script stopped, in order.
 func (s *Session) Runs() []Run { return s.runs }

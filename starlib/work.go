@@ -22,7 +22,8 @@ import (
 //	def names() -> list of str
 //	    the PascalCase names of every work type, in catalog order.
 //	def from_name(name, **params) -> work
-//	    the work type called name ("SpinWait"), with optional parameters.
+//	    the work type called name, with optional parameters; name is the
+//	    type's or the constructor's, in any case ("SpinWait", "spin_wait").
 //	def custom(name, fn = None, arg = "") -> work
 //	    the one constructor written by hand: fn may be a Starlark function
 //	    defined at the top level of a load()ed module file, which each
@@ -59,7 +60,7 @@ func workFromName(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, nil, 1, &name); err != nil {
 		return nil, err
 	}
-	t, ok := workload.Lookup(name)
+	t, ok := workload.Find(name)
 	if !ok {
 		_, err := workload.NewWork(name, nil) // the catalog's own error, with a suggestion
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)

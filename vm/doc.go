@@ -14,8 +14,10 @@
 //	exit code
 //
 // with ctx cancelled on SIGINT/SIGTERM (QEMU is then killed). The guest
-// runs the very same binary, so it must be static (CGO_ENABLED=0); Run
-// refuses a dynamically linked one. main() must begin with
+// runs the very same binary. A dynamically linked one (go install with
+// cgo) brings its program interpreter and libraries along, at their host
+// paths ([ELFDeps]); a library not found on the host is an error naming
+// it. main() must begin with
 //
 //	workload.Init()                 // re-exec'd worker: runs and exits
 //	if vm.IsGuestInit() {           // PID 1 of a guest
@@ -27,6 +29,7 @@
 //	host (Run)                                guest
 //	resolve topology, find qemu and kernel
 //	initramfs in a memfd: /init (ktstar),
+//	  its loader and libraries if dynamic,
 //	  /ktstar/guest.json, /ktstar/src/**.star,
 //	  /ktstar/modules/*.ko (virtio, dep order)
 //	start QEMU (TCG, or KVM after a probe) ──► kernel boots, runs /init as PID 1
@@ -55,7 +58,8 @@
 // the KVM guest prints nothing within ProbeTimeout (nested KVM hangs on
 // some hosts). A failed probe is remembered in KernelCacheDir/.kvm-probe,
 // keyed by the host's kernel release and the QEMU binary, so later runs
-// on that host start with TCG at once; deleting the file probes again.
+// on that host start with TCG at once, quietly (the run that failed said
+// so, once); deleting the file probes again.
 //
 // # Kernel
 //

@@ -35,13 +35,30 @@ const (
 // check, spec §4.3 step 2) must consult this marker first.
 const GuestEnv = "KTSTAR_GUEST_INIT"
 
+// hostDirEnv carries, to the guest's run, the host directory its script
+// tree came from (see HostPaths).
+const hostDirEnv = "KTSTAR_HOST_DIR"
+
+// HostPaths rewrites the guest paths of the script tree in s (errors, the
+// --json script field) to where the files are on the host, so that a
+// script run through `ktstar vm` reports the paths its author knows, not
+// /ktstar/src/…. Outside a guest's run it returns s unchanged.
+func HostPaths(s string) string {
+	dir := os.Getenv(hostDirEnv)
+	if dir == "" || os.Getenv(GuestEnv) == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, guestSrcDir+"/", strings.TrimSuffix(dir, "/")+"/")
+}
+
 // guestConfig is /ktstar/guest.json: what the guest init does, written by
 // the host when it builds the initramfs.
 type guestConfig struct {
-	Args    []string `json:"args"`    // argv[1:] of the run process
-	Dir     string   `json:"dir"`     // its working directory
-	Modules []string `json:"modules"` // .ko paths, in load order
-	JSON    string   `json:"json"`    // guest path of the --json result; "" if none
+	Args    []string `json:"args"`     // argv[1:] of the run process
+	Dir     string   `json:"dir"`      // its working directory
+	HostDir string   `json:"host_dir"` // the host directory of the script tree; "" for a Command
+	Modules []string `json:"modules"`  // .ko paths, in load order
+	JSON    string   `json:"json"`     // guest path of the --json result; "" if none
 }
 
 // IsGuestInit reports whether this process is ktstar running as a vm guest's
@@ -273,7 +290,7 @@ func (g *guestInit) runScript(cfg guestConfig) (int, error) {
 	cmd := exec.Command("/proc/self/exe", cfg.Args...)
 	cmd.Args[0] = "/init"
 	cmd.Dir = cfg.Dir
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp", "TMPDIR=/tmp", GuestEnv + "=1"}
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp", "TMPDIR=/tmp", GuestEnv + "=1", hostDirEnv + "=" + cfg.HostDir}
 	cmd.Stdout = frameSink{g, kindOut}
 	cmd.Stderr = frameSink{g, kindErr}
 	// A worker that outlives the run and keeps the output pipe open must

@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,16 +21,17 @@ const (
 
 // initramfs is what goes into the guest's root file system.
 type initramfs struct {
-	init    string // host path of the static /init binary
-	script  string // host path of the script; "" for Options.Command
+	init    string   // host path of the /init binary
+	libs    []string // host paths of its interpreter and libraries (ELFDeps), copied to the same paths
+	script  string   // host path of the script; "" for Options.Command
 	cfg     guestConfig
 	modules []kmod
 }
 
 // newInitramfs lays out the guest for o: the script's tree under
 // /ktstar/src, the modules under /ktstar/modules, and the run arguments.
-func newInitramfs(o *Options, init string, modules []kmod) (*initramfs, error) {
-	r := &initramfs{init: init, modules: modules, cfg: guestConfig{Dir: guestSrcDir}}
+func newInitramfs(o *Options, init string, libs []string, modules []kmod) (*initramfs, error) {
+	r := &initramfs{init: init, libs: libs, modules: modules, cfg: guestConfig{Dir: guestSrcDir}}
 	for _, m := range modules {
 		r.cfg.Modules = append(r.cfg.Modules, path.Join(guestModDir, m.name+".ko"))
 	}
@@ -44,6 +44,7 @@ func newInitramfs(o *Options, init string, modules []kmod) (*initramfs, error) {
 		return nil, fmt.Errorf("script %q: %w", o.Script, err)
 	}
 	r.script = script
+	r.cfg.HostDir = filepath.Dir(script)
 	args := []string{"run", path.Join(guestSrcDir, filepath.Base(script))}
 	cfg := &r.cfg
 	if o.Run.JSON != "" {
@@ -55,6 +56,12 @@ func newInitramfs(o *Options, init string, modules []kmod) (*initramfs, error) {
 	}
 	if o.Run.Quiet {
 		args = append(args, "-q")
+	}
+	if o.Run.Histogram {
+		args = append(args, "--histogram")
+	}
+	if o.Run.Progress {
+		args = append(args, "--progress")
 	}
 	if o.Run.Repeat > 1 {
 		args = append(args, "--repeat", strconv.Itoa(o.Run.Repeat))
@@ -81,6 +88,11 @@ func (r *initramfs) write(w io.Writer) error {
 	c.CharDev("dev/console", 0o600, 5, 1)
 	if err := addFile(c, "init", r.init, 0o755); err != nil {
 		return err
+	}
+	for _, lib := range r.libs {
+		if err := addFile(c, lib, lib, 0o755); err != nil {
+			return fmt.Errorf("guest init binary's library: %w", err)
+		}
 	}
 	cfg, err := json.Marshal(r.cfg)
 	if err != nil {
@@ -152,20 +164,4 @@ func addFile(c *CPIOWriter, name, hostPath string, perm fs.FileMode) error {
 		return err
 	}
 	return c.File(name, perm, st.Size(), f)
-}
-
-// checkStatic returns an error unless path is an ELF executable without a
-// program interpreter: the initramfs has no libc or dynamic loader.
-func checkStatic(path string) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return fmt.Errorf("guest init binary %s: %w", path, err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("guest init binary %s is dynamically linked, and a guest has no libc: build it with CGO_ENABLED=0 (make build does)", path)
-		}
-	}
-	return nil
 }

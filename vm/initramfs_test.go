@@ -36,10 +36,12 @@ func TestInitramfsLayout(t *testing.T) {
 		".git/hooks.star":  "hidden: not shipped",
 		"deep/er/x.star":   "x = 1\n",
 		"fake-init-binary": "ELF?",
+		"lib/fake-libc.so": "libc",
 	})
 	o := &Options{Script: filepath.Join(dir, "main.star"),
-		Run: RunArgs{JSON: "/host/out.json", Set: []string{"a=1", "b=x y"}, Quiet: true, Repeat: 3, Interval: 250 * time.Millisecond, Args: []string{"--flag", "v"}}}
-	r, err := newInitramfs(o, filepath.Join(dir, "fake-init-binary"), []kmod{{"virtio", []byte("v")}, {"virtio_blk", []byte("b")}})
+		Run: RunArgs{JSON: "/host/out.json", Set: []string{"a=1", "b=x y"}, Quiet: true, Histogram: true, Progress: true, Repeat: 3, Interval: 250 * time.Millisecond, Args: []string{"--flag", "v"}}}
+	lib := filepath.Join(dir, "lib/fake-libc.so")
+	r, err := newInitramfs(o, filepath.Join(dir, "fake-init-binary"), []string{lib}, []kmod{{"virtio", []byte("v")}, {"virtio_blk", []byte("b")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +62,7 @@ func TestInitramfsLayout(t *testing.T) {
 		"ktstar/src/deep/er/x.star":    "x = 1\n",
 		"ktstar/modules/virtio.ko":     "v",
 		"ktstar/modules/virtio_blk.ko": "b",
+		strings.TrimPrefix(lib, "/"):   "libc", // a library at its host path
 	} {
 		if got, ok := files[name]; !ok || got != want {
 			t.Errorf("%s = %q (present %v), want %q", name, got, ok, want)
@@ -75,8 +78,9 @@ func TestInitramfsLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := guestConfig{
-		Args:    []string{"run", "/ktstar/src/main.star", "--json", guestResultPath, "--set", "a=1", "--set", "b=x y", "-q", "--repeat", "3", "--interval", "250ms", "--", "--flag", "v"},
+		Args:    []string{"run", "/ktstar/src/main.star", "--json", guestResultPath, "--set", "a=1", "--set", "b=x y", "-q", "--histogram", "--progress", "--repeat", "3", "--interval", "250ms", "--", "--flag", "v"},
 		Dir:     "/ktstar/src",
+		HostDir: dir,
 		Modules: []string{"/ktstar/modules/virtio.ko", "/ktstar/modules/virtio_blk.ko"},
 		JSON:    guestResultPath,
 	}
@@ -85,13 +89,67 @@ func TestInitramfsLayout(t *testing.T) {
 	}
 }
 
-func TestCheckStatic(t *testing.T) {
-	if err := checkStatic("/bin/sh"); err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
-		t.Errorf("checkStatic(/bin/sh) = %v, want a dynamically-linked error", err)
+func TestELFDeps(t *testing.T) {
+	// /bin/sh is a dynamically linked host binary: its interpreter comes
+	// first, then libc, each once.
+	deps, err := ELFDeps("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := checkStatic("/etc/hostname"); err == nil {
-		t.Error("checkStatic of a text file: want an error")
+	if len(deps) < 2 || !strings.Contains(filepath.Base(deps[0]), "ld-") {
+		t.Fatalf("ELFDeps(/bin/sh) = %q, want the interpreter first, then libraries", deps)
 	}
+	seen := map[string]bool{}
+	libc := false
+	for _, d := range deps {
+		if seen[d] {
+			t.Errorf("%s listed twice in %q", d, deps)
+		}
+		seen[d] = true
+		libc = libc || filepath.Base(d) == "libc.so.6"
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("listed %s: %v", d, err)
+		}
+	}
+	if !libc {
+		t.Errorf("ELFDeps(/bin/sh) = %q, no libc.so.6", deps)
+	}
+
+	// This test binary links no cgo package, so it is static: it needs
+	// nothing.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deps, err := ELFDeps(self); err != nil || deps != nil {
+		t.Errorf("ELFDeps(static test binary) = %q, %v; want nothing", deps, err)
+	}
+
+	if _, err := ELFDeps("/etc/hostname"); err == nil {
+		t.Error("ELFDeps of a text file: want an error")
+	}
+	if _, err := ELFDeps(missingLibBinary(t)); err == nil || !strings.Contains(err.Error(), "needs libq.so.6: not found") {
+		t.Errorf("ELFDeps(binary needing libq.so.6) = %v, want an error naming libq.so.6", err)
+	}
+}
+
+// missingLibBinary copies /bin/sh with its DT_NEEDED "libc.so.6" renamed
+// "libq.so.6" (same length, so the ELF stays valid): a binary whose
+// library exists nowhere.
+func missingLibBinary(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("\x00libc.so.6\x00")) {
+		t.Skip("/bin/sh does not name libc.so.6")
+	}
+	p := filepath.Join(t.TempDir(), "sh")
+	if err := os.WriteFile(p, bytes.ReplaceAll(b, []byte("\x00libc.so.6\x00"), []byte("\x00libq.so.6\x00")), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestModuleName(t *testing.T) {
@@ -122,7 +180,7 @@ func TestRunErrors(t *testing.T) {
 		{"no script", Options{Script: "/nonexistent/x.star"}, nil, "script: stat /nonexistent/x.star"},
 		{"bad accel", Options{Script: script, Accel: "hvf"}, nil, `accel "hvf": want auto, kvm or tcg`},
 		{"bad topology", Options{Script: script, CPUs: 3, NUMA: 2}, nil, "do not split evenly"},
-		{"dynamic init", Options{Script: script, QEMU: "/bin/true", Kernel: "/etc/hostname", Init: "/bin/sh"}, nil, "CGO_ENABLED=0"},
+		{"init library missing", Options{Script: script, QEMU: "/bin/true", Kernel: "/etc/hostname", Init: missingLibBinary(t)}, nil, "needs libq.so.6: not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,5 +192,21 @@ func TestRunErrors(t *testing.T) {
 				t.Errorf("error %v is not %v", err, tt.is)
 			}
 		})
+	}
+}
+
+// TestHostPaths checks that a guest's run names the script tree by its
+// host paths, and that nothing else is rewritten.
+func TestHostPaths(t *testing.T) {
+	msg := "/ktstar/src/lib/x.star:3:1: error: boom\n  /ktstar/src/main.star:1:1: in <toplevel>"
+	t.Setenv(hostDirEnv, "/home/u/proj")
+	t.Setenv(GuestEnv, "")
+	if got := HostPaths(msg); got != msg {
+		t.Errorf("outside a guest: %q, want it unchanged", got)
+	}
+	t.Setenv(GuestEnv, "1")
+	want := "/home/u/proj/lib/x.star:3:1: error: boom\n  /home/u/proj/main.star:1:1: in <toplevel>"
+	if got := HostPaths(msg); got != want {
+		t.Errorf("HostPaths = %q, want %q", got, want)
 	}
 }

@@ -16,6 +16,10 @@ import (
 // where nested KVM guests hang.
 const kvmProbeName = ".kvm-probe"
 
+// kvmUnusableName is the file that remembers why /dev/kvm could not be
+// used, so that the note saying so is printed once per host.
+const kvmUnusableName = ".kvm-unusable"
+
 // kvmProbe remembers AccelAuto's KVM probe failures for one QEMU binary.
 // The result depends on the host kernel (its nested virtualisation) and
 // on QEMU, so the record is keyed by the host's kernel release and the
@@ -26,7 +30,11 @@ type kvmProbe struct {
 	key  string
 }
 
-func newKVMProbe(qemu string) kvmProbe {
+func newKVMProbe(qemu string) kvmProbe { return newKVMRecord(qemu, kvmProbeName) }
+
+// newKVMRecord is a record of this host and QEMU in the file name of
+// KernelCacheDir.
+func newKVMRecord(qemu, name string) kvmProbe {
 	dir, err := KernelCacheDir()
 	if err != nil {
 		return kvmProbe{}
@@ -37,7 +45,7 @@ func newKVMProbe(qemu string) kvmProbe {
 	if st, err := os.Stat(qemu); err == nil {
 		key += fmt.Sprintf(" size=%d mtime=%d", st.Size(), st.ModTime().Unix())
 	}
-	return kvmProbe{path: filepath.Join(dir, kvmProbeName), key: key}
+	return kvmProbe{path: filepath.Join(dir, name), key: key}
 }
 
 // failed returns the remembered failure's note when the record matches
@@ -75,6 +83,16 @@ func (p kvmProbe) remember(why string) string {
 		return "; --accel tcg skips the probe"
 	}
 	return "; later runs on this host skip the probe: " + p.path
+}
+
+// firstTime records why and reports whether it is news for this host and
+// QEMU, so a note the user has read is not printed on every run.
+func (p kvmProbe) firstTime(why string) bool {
+	if note, ok := p.failed(); ok && strings.HasSuffix(note, ": "+why) {
+		return false
+	}
+	p.remember(why)
+	return true
 }
 
 // forget drops the record after KVM booted a guest.

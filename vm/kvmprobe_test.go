@@ -43,3 +43,25 @@ func TestKVMProbeRecord(t *testing.T) {
 		t.Errorf("files left: %v", m)
 	}
 }
+
+// TestKVMNoteOnce checks that a note is news once per host and reason.
+func TestKVMNoteOnce(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	qemu := filepath.Join(t.TempDir(), "qemu")
+	if err := os.WriteFile(qemu, []byte("v1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		why  string
+		news bool
+	}{
+		{"open /dev/kvm: no such file or directory", true},
+		{"open /dev/kvm: no such file or directory", false}, // the next run: quiet
+		{"open /dev/kvm: permission denied", true},          // another reason is news
+		{"open /dev/kvm: permission denied", false},
+	} {
+		if got := newKVMRecord(qemu, kvmUnusableName).firstTime(tc.why); got != tc.news {
+			t.Errorf("run %d: firstTime(%q) = %v, want %v", i, tc.why, got, tc.news)
+		}
+	}
+}

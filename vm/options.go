@@ -94,6 +94,8 @@ type RunArgs struct {
 	Set []string
 	// Quiet passes -q.
 	Quiet bool
+	// Histogram and Progress pass --histogram and --progress.
+	Histogram, Progress bool
 	// Repeat, above 1, passes --repeat: the guest runs the script that
 	// many times into one result.
 	Repeat int

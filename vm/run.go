@@ -76,13 +76,23 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 2, fmt.Errorf("script: %w", err)
 		}
 	}
+	// A --kernel that is not there is the user's error whatever is
+	// installed, so it is reported before QEMU is looked for; the default
+	// kernel is fetched only once QEMU is known to be there.
+	var kernel Kernel
+	if o.Kernel != "" {
+		if kernel, err = o.kernel(ctx); err != nil {
+			return 2, err
+		}
+	}
 	qemu, err := exec.LookPath(o.QEMU)
 	if err != nil {
 		return 2, fmt.Errorf("%w: %s is not on PATH: install Debian's qemu-system-x86 (vm/deps.sh)", ErrNoQEMU, o.QEMU)
 	}
-	kernel, err := o.kernel(ctx)
-	if err != nil {
-		return 2, err
+	if o.Kernel == "" {
+		if kernel, err = o.kernel(ctx); err != nil {
+			return 2, err
+		}
 	}
 	init := o.Init
 	if init == "" {
@@ -90,8 +100,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 2, fmt.Errorf("guest init binary: %w", err)
 		}
 	}
-	if err := checkStatic(init); err != nil {
-		return 2, err
+	// A dynamically linked ktstar (go install with cgo) brings its loader
+	// and libraries along.
+	libs, err := ELFDeps(init)
+	if err != nil {
+		return 2, fmt.Errorf("guest init binary: %w", err)
 	}
 	var mods []kmod
 	if kernel.Modules != "" {
@@ -99,7 +112,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 2, err
 		}
 	}
-	ramfs, err := newInitramfs(&o, init, mods)
+	ramfs, err := newInitramfs(&o, init, libs, mods)
 	if err != nil {
 		return 2, err
 	}
@@ -121,11 +134,14 @@ func Run(ctx context.Context, o Options) (int, error) {
 	accel := o.Accel
 	if accel == AccelAuto {
 		probe := newKVMProbe(qemu)
+		// Each note is printed once per host: the run that learns it says
+		// so, with the record to delete to probe again; later runs are quiet.
 		if err := kvmUsable(); err != nil {
-			fmt.Fprintf(o.Log, "ktstar vm: KVM not usable (%v); using TCG (slower)\n", err)
+			if newKVMRecord(qemu, kvmUnusableName).firstTime(err.Error()) {
+				fmt.Fprintf(o.Log, "ktstar vm: KVM not usable (%v); using TCG (slower; said once per host)\n", err)
+			}
 			accel = AccelTCG
-		} else if note, failed := probe.failed(); failed {
-			fmt.Fprintf(o.Log, "ktstar vm: using TCG: a KVM guest did not boot on this host before (%s; delete %s to probe again)\n", note, probe.path)
+		} else if _, failed := probe.failed(); failed {
 			accel = AccelTCG
 		} else {
 			res := g.boot(ctx, AccelKVM, o.ProbeTimeout)

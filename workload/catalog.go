@@ -130,12 +130,35 @@ func Lookup(name string) (*Type, bool) {
 	return nil, false
 }
 
+// Find finds a work type by any spelling a person may type: its name or
+// its constructor's, in any case, with or without underscores
+// ("FutexPingPong", "futex_ping_pong", "pipeio").
+func Find(name string) (*Type, bool) {
+	key := foldName(name)
+	for i := range catalog {
+		if foldName(catalog[i].Name) == key || foldName(catalog[i].Ctor) == key {
+			return &catalog[i], true
+		}
+	}
+	return nil, false
+}
+
+func foldName(s string) string { return strings.ToLower(strings.ReplaceAll(s, "_", "")) }
+
 // unknownTypeError explains an unknown name and suggests a close one.
 func unknownTypeError(name string) error {
+	if t, ok := Find(name); ok {
+		return fmt.Errorf("unknown work type %q (did you mean %q?)", name, t.Name)
+	}
+	// A name cut short ("futex_ping") suggests the one type it starts.
+	var starts []string
 	for i := range catalog {
-		if strings.EqualFold(catalog[i].Name, name) || catalog[i].Ctor == name {
-			return fmt.Errorf("unknown work type %q (did you mean %q?)", name, catalog[i].Name)
+		if key := foldName(name); key != "" && strings.HasPrefix(foldName(catalog[i].Name), key) {
+			starts = append(starts, catalog[i].Name)
 		}
+	}
+	if len(starts) == 1 {
+		return fmt.Errorf("unknown work type %q (did you mean %q?)", name, starts[0])
 	}
 	return fmt.Errorf("unknown work type %q; known types: %s", name, strings.Join(Names(), ", "))
 }

@@ -224,3 +224,19 @@ func ParseCPUList(s string) ([]int, error) { return cpulist.Parse(s) }
 
 // FormatCPUList renders CPUs in the kernel's list format, merging runs.
 func FormatCPUList(cpus []int) string { return cpulist.Format(cpus) }
+
+// CheckSetAffinity checks a request to move worker i of a workload of
+// workers workers onto cpus, as Handle.SetAffinity does before it acts.
+func CheckSetAffinity(workers, i int, cpus []int) error {
+	if i < 0 || i >= workers {
+		return fmt.Errorf("set_affinity: worker index %d is out of range (allowed: 0..%d)", i, workers-1)
+	}
+	online, err := topo.OnlineCPUs()
+	if err != nil {
+		return err
+	}
+	if err := Exact(cpus...).validate(online); err != nil {
+		return fmt.Errorf("set_affinity(%d): %w", i, err)
+	}
+	return nil
+}

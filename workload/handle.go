@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstar/ktstar/cgroupfs"
-	"github.com/ktstar/ktstar/topo"
 )
 
 // Handle owns the workers of one Spawn: their processes, pipes and shared
@@ -138,15 +137,8 @@ func (h *Handle) SnapshotIterations() []uint64 {
 
 // SetAffinity changes the CPU mask of worker i while it runs.
 func (h *Handle) SetAffinity(i int, cpus []int) error {
-	if i < 0 || i >= len(h.children) {
-		return fmt.Errorf("set_affinity: worker index %d is out of range (allowed: 0..%d)", i, len(h.children)-1)
-	}
-	online, err := topo.OnlineCPUs()
-	if err != nil {
+	if err := CheckSetAffinity(len(h.children), i, cpus); err != nil {
 		return err
-	}
-	if err := Exact(cpus...).validate(online); err != nil {
-		return fmt.Errorf("set_affinity(%d): %w", i, err)
 	}
 	if err := pin(h.children[i].proc.Pid, cpus); err != nil {
 		return fmt.Errorf("set_affinity(%d): %w", i, err)

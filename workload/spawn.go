@@ -12,6 +12,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Preflight is everything Spawn checks before it acts: cfg is valid
+// (Validate) and this machine can run its work (Work.Preflight). `ktstar
+// check` runs it in place of Spawn.
+func (c *Config) Preflight() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return c.Work.Preflight()
+}
+
 // Spawn validates cfg, starts cfg.Workers worker processes and returns once
 // every one of them has applied its settings and parked at the start gate.
 // If any worker fails, every worker already started is killed and reaped
@@ -21,10 +31,7 @@ import (
 // mapShared), wire each group's shared files (groupWiring), start each
 // worker (startChild), and wait until all have parked (waitParked).
 func Spawn(cfg Config) (h *Handle, err error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := cfg.Work.Preflight(); err != nil {
+	if err := cfg.Preflight(); err != nil {
 		return nil, err
 	}
 	exe, err := os.Executable()

@@ -1,7 +1,6 @@
 package workload
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ktstar/ktstar/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // ioWork builds an IO work type whose scratch file goes to a fresh
@@ -97,7 +95,7 @@ func TestIoScratchRemovedAfterKill(t *testing.T) {
 // mounted before anything opens it: inotify on the device node would see
 // a close after a write-capable open (IN_CLOSE_WRITE).
 func TestIoDeviceRefused(t *testing.T) {
-	root := rootBlockDevice(t)
+	root := testenv.RootBlockDevice(t)
 	ifd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
 		t.Fatal(err)
@@ -121,26 +119,6 @@ func TestIoDeviceRefused(t *testing.T) {
 	if n, _ := unix.Read(ifd, buf[:]); n > 0 {
 		t.Errorf("%s was opened for writing during the check", root)
 	}
-}
-
-// rootBlockDevice returns the block device node mounted at / (on these
-// hosts /dev/vda, the root disk), or skips.
-func rootBlockDevice(t *testing.T) string {
-	var st unix.Stat_t
-	if err := unix.Stat("/", &st); err != nil {
-		t.Fatal(err)
-	}
-	uevent, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/uevent", unix.Major(st.Dev), unix.Minor(st.Dev)))
-	if err != nil {
-		t.Skipf("/ is not on a block device (%v)", err)
-	}
-	for _, line := range strings.Split(string(uevent), "\n") {
-		if name, ok := strings.CutPrefix(line, "DEVNAME="); ok {
-			return "/dev/" + name
-		}
-	}
-	t.Skip("no DEVNAME for the device of /")
-	return ""
 }
 
 func TestIoDeviceChecks(t *testing.T) {

@@ -35,9 +35,14 @@ var subcommands = []subcommand{
 		run: func(c *cli, stdin io.Reader) int { return c.repl(stdin) }},
 	{name: "list", synopsis: "list", summary: "every work type: name, group size, summary",
 		run: func(c *cli, _ io.Reader) int { return c.list() }},
-	{name: "doc", synopsis: "doc NAME", summary: "a work type's parameters, defaults and ranges", min: 1, max: 1,
-		run: func(c *cli, _ io.Reader) int { return c.doc(c.args[0]) }},
-	{name: "check", synopsis: "check SCRIPT.star", summary: "parse and resolve a script without running it", min: 1, max: 1,
+	{name: "doc", synopsis: "doc [NAME]", summary: "a work type's parameters, defaults and ranges (NAME in any case: pipeio, futex_ping_pong); no NAME lists the types", max: 1,
+		run: func(c *cli, _ io.Reader) int {
+			if len(c.args) == 0 {
+				return c.list()
+			}
+			return c.doc(c.args[0])
+		}},
+	{name: "check", synopsis: "check SCRIPT.star", summary: "validate a script without running anything (below)", min: 1, max: 1,
 		run: func(c *cli, _ io.Reader) int { return c.check(c.args[0]) }},
 	{name: "summary", synopsis: "summary RESULT.json...", summary: "the end-of-run summary of saved --json results", min: 1, max: -1,
 		run: func(c *cli, _ io.Reader) int { return c.showSummary(c.args) }},
@@ -66,9 +71,22 @@ func usage() string {
 	for _, s := range subcommands {
 		fmt.Fprintf(&b, "  %-38s %s\n", "ktstar "+s.synopsis, s.summary)
 	}
-	b.WriteString("\nFlags:\n")
+	b.WriteString("\n" + checkHelp + "\nFlags:\n")
 	return b.String()
 }
+
+// checkHelp says what `ktstar check` validates and what it cannot see.
+const checkHelp = `ktstar check runs the script with stand-ins for everything that acts:
+spawn, sleep, cgroup changes and devices are validated as a real run
+validates them (work types, workload(), sched, affinity and cpusets
+against this machine's CPUs, io_device, scenario structure), and the
+first error is reported as a real run would report it. It cannot see what
+only running shows: stop() returns stand-in reports (every measurement 1),
+so fail(), failed checks and branches on measured values are not judged,
+and an error in the script's own arithmetic on them ends the check with a
+note, not a failure; nor whether cgroups can be created, policies set or
+a device opened (root, CAP_SYS_NICE, the cgroup v2 hierarchy).
+`
 
 // operands checks the operand count against the sub-command's.
 func (s *subcommand) operands(args []string) error {

@@ -5,8 +5,8 @@
 //	ktstar vm [flags] SCRIPT.star [-- ARGS] run it in a throwaway QEMU guest
 //	ktstar repl                            interactive session
 //	ktstar list                            every work type
-//	ktstar doc NAME                        one work type's parameters
-//	ktstar check SCRIPT.star               parse and resolve without running
+//	ktstar doc [NAME]                      one work type's parameters (any spelling), or the list
+//	ktstar check SCRIPT.star               validate without running anything
 //	ktstar summary RESULT.json...          the summary of saved results
 //	ktstar compare BASE.json NEW.json...   what changed, and whether it is significant
 //	ktstar report RESULT.json [BASE.json] -o FILE.html

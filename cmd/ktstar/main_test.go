@@ -134,7 +134,8 @@ func TestExitStatus(t *testing.T) {
 		{"check error", []string{"check", script(t, "x = (\n")}, 2, "s.star:2:1: error: got end of file", ""},
 		{"check undefined", []string{"check", script(t, "spwn(1)\n")}, 2, "s.star:1:1: error: undefined: spwn", ""},
 		{"doc", []string{"doc", "futex_ping_pong"}, 0, "", "spin_iters  int   1024     0..16777216"},
-		{"doc unknown", []string{"doc", "futexpingpong"}, 2, `did you mean "FutexPingPong"?`, ""},
+		{"doc unknown", []string{"doc", "futex_ping"}, 2, `unknown work type "futex_ping"`, ""},
+		{"doc lists", []string{"doc"}, 0, "", "work.futex_ping_pong"},
 		{"timeout", []string{"--timeout", "200ms", script(t, "sleep('60s')\n")}, 2, "timed out after 200ms", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,6 +199,13 @@ func TestDoc(t *testing.T) {
 		}
 		if strings.Contains(out, "None") {
 			t.Errorf("doc %s renders a default as None:\n%s", typ.Ctor, out)
+		}
+	}
+	// Any spelling a person may type names the same type.
+	want, _, _ := ktstar(t, "", "doc", "PipeIo")
+	for _, name := range []string{"pipeio", "pipe_io", "PIPE_IO", "work.pipe_io"} {
+		if out, errs, code := ktstar(t, "", "doc", name); code != 0 || out != want {
+			t.Errorf("doc %s: exit %d, %s\n%s\nwant the text of doc PipeIo", name, code, errs, out)
 		}
 	}
 	out, _, _ := ktstar(t, "", "doc", "sequence")
@@ -328,7 +336,9 @@ sleep("60s")
 	}
 }
 
-// TestREPLPipe drives `ktstar repl` through a pipe, as a serial console would.
+// TestREPLPipe drives `ktstar repl` through a pipe, as a serial console
+// would: no prompts, the values on stdout, the stopped spawn's summary on
+// stderr.
 func TestREPLPipe(t *testing.T) {
 	in := `cfg = workload(workers = 2, work = work.futex_ping_pong(spin_iters = 64))
 h = spawn(cfg)
@@ -341,6 +351,12 @@ len(reports)
 	out, errs, code := ktstar(t, in, "repl")
 	if code != 0 || out != "2\n[True, True]\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if strings.Contains(errs, ">>>") || strings.Contains(errs, "...") {
+		t.Errorf("prompts printed to a pipe: stderr %q", errs)
+	}
+	if !strings.Contains(errs, "\n  FutexPingPong ") {
+		t.Errorf("no summary of the stopped spawn on stderr: %q", errs)
 	}
 }
 

@@ -10,15 +10,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-)
 
-// chromium is Debian's browser binary; .ci/run installs it.
-const chromium = "/usr/bin/chromium"
+	"github.com/ktstar/ktstar/internal/testenv"
+)
 
 // headless runs chromium on page with a fresh profile (removed after)
 // and the flags this sandbox-less, offline host needs, plus extra; it
 // returns stdout and stderr.
-func headless(t *testing.T, page string, extra ...string) (string, string) {
+func headless(t *testing.T, chromium, page string, extra ...string) (string, string) {
 	t.Helper()
 	profile, err := os.MkdirTemp("", "ktstar-chromium")
 	if err != nil {
@@ -44,16 +43,14 @@ func headless(t *testing.T, page string, extra ...string) (string, string) {
 // no-network policy, would be logged there), and the screenshot is not
 // blank.
 func TestReportInChromium(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("no %s (Debian's chromium package; .ci/run installs it): %v", chromium, err)
-	}
+	chromium := testenv.NeedChromium(t) // .ci/run installs Debian's chromium
 	dir := t.TempDir()
 	page := filepath.Join(dir, "report.html")
 	_, errs, code := ktstar(t, "", "report", writeSynthetic(t, 2, 24_000, true), writeSynthetic(t, 1, 20_000, true), "-o", page)
 	if code != 0 {
 		t.Fatalf("ktstar report: exit %d: %s", code, errs)
 	}
-	dom, logs := headless(t, page, "--dump-dom")
+	dom, logs := headless(t, chromium, page, "--dump-dom")
 	sections := regexp.MustCompile(`(?s)<section class="group" data-label="([^"]+)">(.*?)</section>`).FindAllStringSubmatch(dom, -1)
 	if len(sections) != 2 {
 		t.Fatalf("%d group sections in the DOM, want 2:\n%.2000s", len(sections), dom)
@@ -71,7 +68,7 @@ func TestReportInChromium(t *testing.T) {
 	}
 
 	shot := filepath.Join(dir, "shot.png")
-	headless(t, page, "--screenshot="+shot, "--window-size=1280,2400", "--hide-scrollbars")
+	headless(t, chromium, page, "--screenshot="+shot, "--window-size=1280,2400", "--hide-scrollbars")
 	f, err := os.Open(shot)
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,8 @@ import (
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/topo"
+	"github.com/ktstar/ktstar/vm"
+	"go.starlark.net/starlark"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,7 +70,7 @@ func (c *cli) run(path string) int {
 	live := c.live()
 	start := time.Now()
 	doc := result.Doc{
-		Version: version, Script: path, Args: c.script, Params: c.params,
+		Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
 		StartTime: start, Host: host(), Repeat: c.repeat,
 		Runs: []result.Run{}, Checks: []result.Check{},
 	}
@@ -101,7 +103,7 @@ func (c *cli) run(path string) int {
 		}
 		r := result.Repetition{StartTime: repStart, DurationNs: time.Since(repStart).Nanoseconds(), ExitStatus: rs}
 		if rerr != nil {
-			r.Error = rerr.Error()
+			r.Error = vm.HostPaths(rerr.Error())
 		}
 		doc.Repetitions = append(doc.Repetitions, r)
 		for _, run := range runs {
@@ -118,7 +120,7 @@ func (c *cli) run(path string) int {
 	doc.DurationNs = time.Since(start).Nanoseconds()
 	doc.ExitStatus = status
 	if err != nil {
-		doc.Error = err.Error()
+		doc.Error = vm.HostPaths(err.Error())
 	}
 	if c.json != "" {
 		if jerr := c.writeJSON(&doc); jerr != nil {
@@ -135,7 +137,7 @@ func (c *cli) run(path string) int {
 	case signalled:
 		c.printError(fmt.Sprintf("ktstar: interrupted by %s; every worker stopped", unix.SignalName(sig)))
 	case err != nil:
-		c.printError(err.Error())
+		c.printError(vm.HostPaths(err.Error()))
 	}
 	return status
 }
@@ -216,11 +218,37 @@ func cpuModel() string {
 	return ""
 }
 
-// check parses and resolves a script and what it loads.
+// check parses and resolves a script and what it loads, then runs it
+// with validation-only stand-ins for everything that acts (see
+// starlib.Options.CheckOnly): the first error is the one a real run
+// would stop at. fail() and failed checks, which depend on measured
+// values the stand-ins do not have, are not errors here.
 func (c *cli) check(path string) int {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, CheckOnly: true})
+	defer sess.Close()
 	host := &engine.Host{Predeclared: sess.Predeclared()}
 	if err := host.Check(path); err != nil {
+		c.printError(err.Error())
+		return exitError
+	}
+	ctx := context.Background()
+	if c.timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf("timed out after %v (--timeout)", c.timeout))
+		defer stop()
+	}
+	var fe *starlib.FailError
+	_, err := host.Run(ctx, path)
+	switch {
+	case err == nil, errors.As(err, &fe):
+	case sess.StandIns() && !engine.RaisedByBuiltin(err):
+		// Past a stop(), the script computes on stand-in reports: an
+		// error of its own there says nothing about a real run.
+		if !c.quiet {
+			first, _, _ := strings.Cut(err.Error(), "\n")
+			c.warnc.Fprintf(c.stderr, "%s: followed until the script used measured values: %s\n", path, first)
+		}
+	default:
 		c.printError(err.Error())
 		return exitError
 	}
@@ -230,16 +258,39 @@ func (c *cli) check(path string) int {
 	return exitOK
 }
 
-// repl runs an interactive session on stdin.
+// repl runs an interactive session on stdin: every builtin, plus
+// help(x); after a statement that stopped spawns, their summary table.
 func (c *cli) repl(stdin io.Reader) int {
 	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script})
 	defer sess.Close()
-	host := &engine.Host{Predeclared: sess.Predeclared(), Out: c.stdout}
+	pre := sess.Predeclared()
+	pre["help"] = starlark.NewBuiltin("help", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var v starlark.Value
+		if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
+			return nil, err
+		}
+		io.WriteString(c.stdout, starlib.Help(v))
+		return starlark.None, nil
+	})
+	host := &engine.Host{Predeclared: pre, Out: c.stdout}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	interrupt := make(chan struct{}, 1)
 	sigs := watchSignals(cancel, interrupt)
-	err := host.REPL(ctx, engine.REPLIO{In: stdin, Out: c.stdout, Err: c.stderr, Interrupt: interrupt})
+	shown := 0 // runs whose summary was printed
+	afterEval := func() {
+		if runs := sess.Runs(); len(runs) > shown {
+			doc := result.Doc{Repeat: 1}
+			for _, r := range runs[shown:] {
+				doc.Runs = append(doc.Runs, result.Run{Run: r})
+			}
+			if err := c.summary(&doc, false); err != nil {
+				c.printError("ktstar: summary: " + err.Error())
+			}
+			shown = len(runs)
+		}
+	}
+	err := host.REPL(ctx, engine.REPLIO{In: stdin, Out: c.stdout, Err: c.stderr, Interrupt: interrupt, AfterEval: afterEval})
 	sess.Close()
 	if sig, ok := sigs.stop(); ok {
 		return exitSignal + int(sig)

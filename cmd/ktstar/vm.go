@@ -23,8 +23,8 @@ first use) or --kernel, with this ktstar binary as /init: a pure cgroup v2
 hierarchy with every controller enabled, proc, sysfs, devtmpfs, a tmpfs /tmp
 and, with --disk, a scratch disk as /dev/vda (the only place io_device may
 name a device). Every .star file below the script's directory is copied in,
-so load() works. The binary must be static: build with make build
-(CGO_ENABLED=0).
+so load() works; errors and --json name the files by their host paths. A
+dynamically linked ktstar (go install) brings its loader and libraries.
 
 Exit status: the script's (0, 1 or 2), from inside the guest; 2 when the
 guest itself fails (no QEMU or kernel, a kernel panic, --timeout), with the
@@ -63,6 +63,8 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Run.JSON, "json", "", "write the guest run's --json result to `FILE` on the host")
 	fs.StringArrayVar(&o.Run.Set, "set", nil, "set params[`KEY`] to VALUE for the script (repeatable: --set k=v)")
 	fs.BoolVarP(&o.Run.Quiet, "quiet", "q", false, "print only what the script prints and errors")
+	fs.BoolVar(&o.Run.Histogram, "histogram", false, "add a wake-latency histogram per group to the summary")
+	fs.BoolVar(&o.Run.Progress, "progress", false, "show live progress while the script holds (the guest's output is not a terminal)")
 	fs.IntVar(&o.Run.Repeat, "repeat", 1, "run the script `N` times in the guest, into one result (as ktstar run --repeat)")
 	fs.DurationVar(&o.Run.Interval, "interval", 0, "timeline sampling interval in the guest (as ktstar run --interval)")
 	fs.StringVar(&colorMode, "color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"debug/elf"
 	"encoding/hex"
 	"io"
 	"os"
@@ -72,6 +73,12 @@ func guestOrSkip(t *testing.T) {
 // alive.
 func ktstarVM(t *testing.T, kernelArgs string, args ...string) (string, string, int) {
 	t.Helper()
+	return ktstarVMWith(t, bin, kernelArgs, args...)
+}
+
+// ktstarVMWith is ktstarVM with the ktstar binary at path.
+func ktstarVMWith(t *testing.T, path, kernelArgs string, args ...string) (string, string, int) {
+	t.Helper()
 	tmp, err := os.MkdirTemp("", "ktstar-vmtest-")
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +92,7 @@ func ktstarVM(t *testing.T, kernelArgs string, args ...string) (string, string, 
 		accel = vm.AccelTCG
 	}
 	full := append([]string{"vm", "--accel", accel, "--append", strings.TrimSpace(marker + " " + kernelArgs)}, args...)
-	cmd := exec.Command(bin, full...)
+	cmd := exec.Command(path, full...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -155,6 +162,36 @@ func TestGuestTopologyExample(t *testing.T) {
 	}
 }
 
+// TestGuestDynamicBinary boots a ktstar built as `go install` builds it,
+// with cgo and so dynamically linked: the guest carries its loader and
+// libraries.
+func TestGuestDynamicBinary(t *testing.T) {
+	guestOrSkip(t)
+	testenv.NeedCC(t)
+	dyn := filepath.Join(t.TempDir(), "ktstar-dyn")
+	build := exec.Command("go", "build", "-o", dyn, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build with cgo: %v\n%s", err, out)
+	}
+	f, err := elf.Open(dyn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interp := false
+	for _, p := range f.Progs {
+		interp = interp || p.Type == elf.PT_INTERP
+	}
+	f.Close()
+	if !interp {
+		t.Fatal("a cgo build of ktstar is static: this test no longer tests a dynamic binary")
+	}
+	out, errs, code := ktstarVMWith(t, dyn, "", script(t, "print('dynamic', len(topo.cpus))\n"))
+	if code != 0 || !strings.Contains(out, "dynamic 2\n") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 0 and \"dynamic 2\"", code, out, errs)
+	}
+}
+
 // TestGuestExitCodes checks that 0, 1 (fail) and 2 (a script error) come
 // back from inside the guest, with the script's output and error.
 func TestGuestExitCodes(t *testing.T) {
@@ -169,9 +206,15 @@ func TestGuestExitCodes(t *testing.T) {
 		{"print('about to err')\nx = 1 // 0\n", 2, "about to err\n", "s.star:2:7: error: floored division by zero"},
 	} {
 		t.Run(strconv.Itoa(tc.code), func(t *testing.T) {
-			out, errs, code := ktstarVM(t, "", script(t, tc.src))
-			if code != tc.code || !strings.Contains(out, tc.inOut) || !strings.Contains(errs, tc.inErr) {
-				t.Fatalf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s\nwant stdout to contain %q and stderr %q", code, tc.code, out, errs, tc.inOut, tc.inErr)
+			s := script(t, tc.src)
+			out, errs, code := ktstarVM(t, "", s)
+			// Errors name the script by its host path, not the guest's.
+			inErr := tc.inErr
+			if inErr != "" {
+				inErr = filepath.Join(filepath.Dir(s), inErr)
+			}
+			if code != tc.code || !strings.Contains(out, tc.inOut) || !strings.Contains(errs, inErr) {
+				t.Fatalf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s\nwant stdout to contain %q and stderr %q", code, tc.code, out, errs, tc.inOut, inErr)
 			}
 		})
 	}
@@ -194,10 +237,11 @@ h.stop()
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	var doc struct {
-		Args []string          `json:"args"`
-		Host map[string]any    `json:"host"`
-		Set  map[string]string `json:"params"`
-		Runs []struct {
+		Script string            `json:"script"`
+		Args   []string          `json:"args"`
+		Host   map[string]any    `json:"host"`
+		Set    map[string]string `json:"params"`
+		Runs   []struct {
 			Reports []map[string]any `json:"reports"`
 		} `json:"runs"`
 	}
@@ -208,6 +252,9 @@ h.stop()
 	}
 	if !reflect.DeepEqual(doc.Args, []string{"x"}) || doc.Set["n"] != "4" {
 		t.Errorf("args %v, params %v", doc.Args, doc.Set)
+	}
+	if doc.Script != s {
+		t.Errorf("script %q, want the host path %q", doc.Script, s)
 	}
 	if len(doc.Runs) != 1 || len(doc.Runs[0].Reports) != 4 {
 		t.Fatalf("want 1 run of 4 reports, got %s", b)

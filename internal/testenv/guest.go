@@ -24,7 +24,7 @@ func NeedQEMU(t testing.TB, qemu string) {
 		skipf(t, "guest test: set %s=1 (make test-guest) to boot QEMU guests", GuestEnv)
 	}
 	if _, err := exec.LookPath(qemu); err != nil {
-		skipf(t, "guest test: %s not installed (bash vm/deps.sh installs it)", qemu)
+		MissingTool(t, "guest test: %s not installed (bash vm/deps.sh installs it)", qemu)
 	}
 }
 
@@ -33,6 +33,31 @@ func NeedQEMU(t testing.TB, qemu string) {
 func NeedGuestKernel(t testing.TB, find func() error) {
 	t.Helper()
 	if err := find(); err != nil {
-		skipf(t, "guest test: no kernel: %v", err)
+		MissingTool(t, "guest test: no kernel: %v", err)
+	}
+}
+
+// Chromium names Debian's browser binary and the names it has elsewhere.
+var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome"}
+
+// NeedChromium returns the path of a Chromium (headless browser tests of
+// HTML output), or skips t (fails it under RequireToolsEnv).
+func NeedChromium(t testing.TB) string {
+	t.Helper()
+	for _, n := range chromiumNames {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	MissingTool(t, "no chromium on PATH (looked for %v; Debian: apt-get install chromium)", chromiumNames)
+	return ""
+}
+
+// NeedCC skips t unless gcc is on PATH (cgo builds, C reference
+// programs), or fails it under RequireToolsEnv.
+func NeedCC(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		MissingTool(t, "no gcc on PATH (Debian: apt-get install gcc)")
 	}
 }

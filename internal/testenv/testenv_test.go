@@ -68,6 +68,7 @@ func TestCgroupMode(t *testing.T) {
 }
 
 func TestNeedQEMUOff(t *testing.T) {
+	t.Setenv(RequireToolsEnv, "")
 	t.Setenv(GuestEnv, "")
 	if s := skipped(t, func(t *testing.T) { NeedQEMU(t, "") }); !s {
 		t.Errorf("NeedQEMU with %s unset did not skip", GuestEnv)
@@ -113,4 +114,55 @@ func (r *fatalRecorder) Helper() {}
 func (r *fatalRecorder) Fatalf(format string, args ...any) {
 	r.msg = fmt.Sprintf(format, args...)
 	runtime.Goexit()
+}
+
+// recorder is a testing.TB that records a skip or a fatal failure
+// instead of acting on the real test.
+type recorder struct {
+	testing.TB
+	skip, fatal string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Skip(args ...any) { r.skip = fmt.Sprint(args...); runtime.Goexit() }
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// outcome runs f on a recorder in a goroutine of its own (Goexit ends it).
+func outcome(t *testing.T, f func(testing.TB)) *recorder {
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() { defer close(done); f(r) }()
+	<-done
+	return r
+}
+
+// TestMissingTool checks that a missing tool skips, saying which, and
+// fails instead when CI requires every tool.
+func TestMissingTool(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no tool at all
+	for _, tc := range []struct {
+		name string
+		need func(testing.TB)
+		want string
+	}{
+		{"chromium", func(t testing.TB) { NeedChromium(t) }, "no chromium on PATH"},
+		{"gcc", NeedCC, "no gcc on PATH"},
+		{"qemu", func(t testing.TB) { t.Setenv(GuestEnv, "1"); NeedQEMU(t, "") }, "qemu-system-x86_64 not installed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(RequireToolsEnv, "")
+			if r := outcome(t, tc.need); !strings.Contains(r.skip, tc.want) || r.fatal != "" {
+				t.Errorf("without %s: skip %q, fatal %q; want a skip saying %q", RequireToolsEnv, r.skip, r.fatal, tc.want)
+			}
+			t.Setenv(RequireToolsEnv, "1")
+			if r := outcome(t, tc.need); !strings.Contains(r.fatal, tc.want) || r.skip != "" {
+				t.Errorf("with %s: skip %q, fatal %q; want a failure saying %q", RequireToolsEnv, r.skip, r.fatal, tc.want)
+			}
+		})
+	}
 }
