@@ -93,7 +93,7 @@ func workCustom(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil {
 		return nil, err
 	}
-	return WorkValue{w}, nil
+	return WorkValue{W: w}, nil
 }
 
 // functionRef checks that fn can run in a worker process, which loads

@@ -31,7 +31,7 @@ func TestHelp(t *testing.T) {
 		want []string
 	}{
 		{"work constructor", bursty, []string{doc.String()}},
-		{"work value", WorkValue{w}, []string{doc.String()}},
+		{"work value", WorkValue{W: w}, []string{doc.String()}},
 		{"module", pre["work"], []string{"bursty", "Spin for a wall-clock burst", "from_name"}},
 		{"builtin", pre["spawn"], []string{"def spawn(cfg, cgroup = None) -> handle"}},
 		{"starlark builtin", starlark.Universe["len"], []string{"len: a Starlark built-in"}},

@@ -80,7 +80,7 @@ func makeWork(t *workload.Type, kwargs []starlark.Tuple) (starlark.Value, error)
 	if err != nil {
 		return nil, err
 	}
-	return WorkValue{w}, nil
+	return WorkValue{W: w}, nil
 }
 
 // paramArg converts a Starlark value, once, to the plain Go value the
@@ -114,8 +114,11 @@ func paramArg(v starlark.Value) any {
 	return v
 }
 
-// WorkValue is the Starlark value of a resolved work type.
-type WorkValue struct{ W workload.Work }
+// WorkValue is the Starlark value of a resolved work type; immutable.
+type WorkValue struct {
+	immutable
+	W workload.Work
+}
 
 var (
 	_ starlark.HasAttrs   = WorkValue{}
@@ -127,12 +130,6 @@ func (w WorkValue) String() string { return w.W.String() }
 
 // Type returns "work".
 func (w WorkValue) Type() string { return "work" }
-
-// Freeze does nothing: work values are immutable.
-func (w WorkValue) Freeze() {}
-
-// Truth is always true.
-func (w WorkValue) Truth() starlark.Bool { return true }
 
 // Hash hashes the constructor call, which determines the value.
 func (w WorkValue) Hash() (uint32, error) { return starlark.String(w.W.String()).Hash() }

@@ -124,7 +124,7 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 	case "workers":
 		return starlark.MakeInt(w.C.Workers), nil
 	case "work":
-		return WorkValue{w.C.Work}, nil
+		return WorkValue{W: w.C.Work}, nil
 	case "affinity":
 		return AffinityValue{A: w.C.Affinity}, nil
 	case "policy":

@@ -10,5 +10,6 @@
 //   - CpusetSpec: llc, numa, range, disjoint, overlap and exact sets
 //     (runtime.md §7.2), validated and resolved against a Topology.
 //   - OnlineCPUs, OnlineNodes, NodeCPUList: the one reader of each sysfs
-//     list file, for callers that need no full Topology.
+//     list file, for callers that need no full Topology; AllowedCPUs, the
+//     one reader of the calling thread's CPU mask.
 package topo

@@ -83,6 +83,8 @@ func TestCatalogZeroAndCrossRules(t *testing.T) {
 		{"PageFaultChurn", map[string]any{"region_kb": 8, "touches_per_cycle": 3}, "page_fault_churn: touches_per_cycle = 3 is out of range (allowed: 0..2, the pages in region_kb = 8)"},
 		{"NumaWorkingSetSweep", map[string]any{"target_nodes": []any{"a"}}, "numa_working_set_sweep: target_nodes[0]: want int"},
 		{"IoSyncWrite", map[string]any{"file_kb": 1024}, "io_sync_write: file_kb = 1024 is out of range (allowed: 4096..16777216)"},
+		{"WakeChain", map[string]any{"depth": 1}, `wake_chain: depth = 1: wake = "Pipe" needs depth >= 2`},
+		{"SmtSiblingSpin", map[string]any{"spin_iters": 1}, `smt_sibling_spin: unknown parameter "spin_iters" (parameters: none)`},
 		{"AluHot", map[string]any{"width": "Amx"}, `alu_hot: width = "Amx" is out of range (allowed: one of "Widest", "Scalar", "Vec128", "Vec256", "Vec512")`},
 	} {
 		_, err := NewWork(tc.name, tc.params)

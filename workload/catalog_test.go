@@ -44,6 +44,10 @@ func TestWorkValues(t *testing.T) {
 	}{
 		{Work{}, "work.spin_wait()", `{"type":"SpinWait"}`, 0},
 		{MustWork("FutexPingPong", map[string]any{"spin_iters": uint64(7)}), "work.futex_ping_pong(spin_iters = 7)", `{"type":"FutexPingPong","params":{"spin_iters":7}}`, 2},
+		{MustWork("EpollStorm", map[string]any{"producers": 2, "consumers": 3}), "work.epoll_storm(producers = 2, consumers = 3, events_per_burst = 32)",
+			`{"type":"EpollStorm","params":{"consumers":3,"events_per_burst":32,"producers":2}}`, 5},
+		{MustWork("ThunderingHerd", map[string]any{"waiters": 2}), "work.thundering_herd(waiters = 2, batches = 1000, inter_batch_ms = 5)",
+			`{"type":"ThunderingHerd","params":{"batches":1000,"inter_batch_ms":5,"waiters":2}}`, 3},
 		{MustWork("Bursty", map[string]any{"sleep_duration": "1ms"}), `work.bursty(burst_duration = "50ms", sleep_duration = "1ms")`, `{"type":"Bursty","params":{"burst_duration":"50ms","sleep_duration":"1ms"}}`, 0},
 		{MustWork("NumaWorkingSetSweep", map[string]any{"target_nodes": []int64{0}}), "work.numa_working_set_sweep(region_kb = 4096, sweep_period_ms = 100, target_nodes = [0])",
 			`{"type":"NumaWorkingSetSweep","params":{"region_kb":4096,"sweep_period_ms":100,"target_nodes":[0]}}`, 0},

@@ -47,83 +47,38 @@ func procSched(pid int, field string) (int, error) {
 	return 0, fmt.Errorf("/proc/%d/sched has no %q", pid, field)
 }
 
-func TestGroupedRefusals(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		params map[string]any
-		want   string
-	}{
-		{"CachePipe", map[string]any{"size_kb": -1}, "size_kb = -1 is out of range"},
-		{"FutexFanOut", map[string]any{"fan_out": 0}, "fan_out = 0 is out of range (allowed: 1..1024)"},
-		{"FanOutCompute", map[string]any{"fan_out": 0}, "fan_out = 0 is out of range"},
-		{"FanOutCompute", map[string]any{"sleep_usec": -5}, "sleep_usec = -5 is out of range"},
-		{"AsymmetricWaker", map[string]any{"waker_class": "Fair"}, `waker_class = "Fair" is out of range (allowed: one of "Cfs", "Batch"`},
-		{"WakeChain", map[string]any{"depth": 0}, "depth = 0 is out of range"},
-		{"WakeChain", map[string]any{"depth": 1}, `depth = 1: wake = "Pipe" needs depth >= 2`},
-		{"WakeChain", map[string]any{"wake": "Signal"}, `wake = "Signal" is out of range`},
-		{"EpollStorm", map[string]any{"producers": 0}, "producers = 0 is out of range"},
-		{"EpollStorm", map[string]any{"consumers": 0}, "consumers = 0 is out of range"},
-		{"EpollStorm", map[string]any{"events_per_burst": 0}, "events_per_burst = 0 is out of range"},
-		{"ThunderingHerd", map[string]any{"waiters": 0}, "waiters = 0 is out of range"},
-		{"ThunderingHerd", map[string]any{"batches": 0}, "batches = 0 is out of range"},
-		{"ThunderingHerd", map[string]any{"inter_batch_ms": 5000}, "inter_batch_ms = 5000 is out of range (allowed: 0..1000)"},
-		{"MutexContention", map[string]any{"contenders": 0}, "contenders = 0 is out of range"},
-		{"PriorityInversion", map[string]any{"high_count": 0}, "high_count = 0 is out of range"},
-		{"PriorityInversion", map[string]any{"low_count": 0}, "low_count = 0 is out of range"},
-		{"PriorityInversion", map[string]any{"pi_mode": "Robust"}, `pi_mode = "Robust" is out of range`},
-		{"ProducerConsumerImbalance", map[string]any{"producers": 0}, "producers = 0 is out of range"},
-		{"ProducerConsumerImbalance", map[string]any{"consumers": 0}, "consumers = 0 is out of range"},
-		{"ProducerConsumerImbalance", map[string]any{"queue_depth_target": 0}, "queue_depth_target = 0 is out of range (allowed: 1..65536)"},
-		{"ProducerConsumerImbalance", map[string]any{"queue_depth_target": 1 << 17}, "queue_depth_target = 131072 is out of range"},
-		{"SmtSiblingSpin", map[string]any{"spin_iters": 1}, `smt_sibling_spin: unknown parameter "spin_iters" (parameters: none)`},
-		{"SignalStorm", map[string]any{"signals_per_iter": 0}, "signals_per_iter = 0 is out of range"},
-		{"PreemptStorm", map[string]any{"cfs_workers": 0}, "cfs_workers = 0 is out of range"},
-		{"PreemptStorm", map[string]any{"rt_sleep_us": -1}, "rt_sleep_us = -1 is out of range"},
-		{"RtStarvation", map[string]any{"rt_workers": 0}, "rt_workers = 0 is out of range"},
-		{"RtStarvation", map[string]any{"cfs_workers": 0}, "cfs_workers = 0 is out of range"},
-		{"RtStarvation", map[string]any{"rt_priority": 100}, "rt_priority = 100 is out of range (allowed: 1..99)"},
-	} {
-		t.Run(tc.name+"/"+tc.want, func(t *testing.T) {
-			_, err := NewWork(tc.name, tc.params)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("NewWork(%s, %v) = %v, want an error containing %q", tc.name, tc.params, err, tc.want)
-			}
-		})
+// checkPolicies checks each worker's scheduling policy (SCHED_* number),
+// read from outside while it is parked.
+func checkPolicies(t *testing.T, h *Handle, want ...int) {
+	t.Helper()
+	for i, w := range want {
+		if got, err := procSched(h.Pids()[i], "policy"); err != nil || got != w {
+			t.Errorf("worker %d policy = %d (%v), want %d", i, got, err, w)
+		}
 	}
 }
 
-// TestGroupedWorkerCounts checks that every grouped type refuses a worker
-// count that is not a multiple of its group, naming the group size.
+// TestGroupedWorkerCounts checks that every grouped type of the catalog
+// refuses a worker count that is not a multiple of its group, naming the
+// group size.
 func TestGroupedWorkerCounts(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		params  map[string]any
-		workers int
-		group   int
-	}{
-		{"CachePipe", nil, 3, 2},
-		{"FutexFanOut", map[string]any{"fan_out": 2}, 4, 3},
-		{"FanOutCompute", nil, 4, 5},
-		{"AsymmetricWaker", nil, 1, 2},
-		{"WakeChain", map[string]any{"depth": 3}, 4, 3},
-		{"EpollStorm", map[string]any{"producers": 2, "consumers": 3}, 6, 5},
-		{"ThunderingHerd", nil, 7, 8},
-		{"MutexContention", map[string]any{"contenders": 3}, 5, 3},
-		{"PriorityInversion", map[string]any{"medium_count": 0}, 3, 2},
-		{"ProducerConsumerImbalance", nil, 2, 3},
-		{"SmtSiblingSpin", nil, 3, 2},
-		{"SignalStorm", nil, 5, 2},
-		{"PreemptStorm", nil, 2, 3},
-		{"RtStarvation", map[string]any{"rt_workers": 2}, 4, 3},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{Workers: tc.workers, Work: MustWork(tc.name, tc.params)}
-			err := cfg.Validate()
-			want := fmt.Sprintf("workers = %d: %s runs in groups of %d", tc.workers, tc.name, tc.group)
+	for _, typ := range Types() {
+		if typ.GroupSize == nil {
+			continue
+		}
+		w := typ.ExampleWork()
+		g := w.GroupSize()
+		if g < 2 {
+			t.Errorf("%s: its Example forms groups of %d, too few to refuse a count", typ.Name, g)
+			continue
+		}
+		for _, n := range []int{g - 1, g + 1} {
+			err := (&Config{Workers: n, Work: w}).Validate()
+			want := fmt.Sprintf("workers = %d: %s runs in groups of %d", n, typ.Name, g)
 			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Fatalf("Validate = %v, want an error containing %q", err, want)
+				t.Errorf("Validate = %v, want an error containing %q", err, want)
 			}
-		})
+		}
 	}
 }
 
@@ -215,16 +170,8 @@ func TestAsymmetricWakerClasses(t *testing.T) {
 	} {
 		t.Run(tc.waker+"-"+tc.wakee, func(t *testing.T) {
 			w := MustWork("AsymmetricWaker", map[string]any{"waker_class": tc.waker, "wakee_class": tc.wakee})
-			h, err := Spawn(Config{Workers: 2, Work: w})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(h.Close)
-			for i, want := range []int{tc.wakerPolicy, tc.wakeePolicy} {
-				if got, err := procSched(h.Pids()[i], "policy"); err != nil || got != want {
-					t.Errorf("worker %d policy = %d (%v), want %d", i, got, err, want)
-				}
-			}
+			h := spawnWork(t, Config{Workers: 2, Work: w})
+			checkPolicies(t, h, tc.wakerPolicy, tc.wakeePolicy)
 			h.Start()
 			testenv.WaitProgress(t, h.SnapshotIterations, 1, 200*time.Millisecond, parkLimit)
 			rs, err := h.StopAndCollect()
@@ -408,16 +355,8 @@ func TestSignalStormCounts(t *testing.T) {
 func TestPreemptStormCounts(t *testing.T) {
 	testenv.NeedCapSysNice(t) // a SCHED_FIFO worker
 	w := MustWork("PreemptStorm", map[string]any{"cfs_workers": 2, "rt_sleep_us": 500})
-	h, err := Spawn(Config{Workers: 3, Work: w, Affinity: Exact(testenv.CPU(t))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	for i, want := range []int{1, 0, 0} {
-		if got, err := procSched(h.Pids()[i], "policy"); err != nil || got != want {
-			t.Errorf("worker %d policy = %d (%v), want %d", i, got, err, want)
-		}
-	}
+	h := spawnWork(t, Config{Workers: 3, Work: w, Affinity: Exact(testenv.CPU(t))})
+	checkPolicies(t, h, 1, 0, 0)
 	h.Start()
 	testenv.WaitProgress(t, h.SnapshotIterations, 1, 300*time.Millisecond, parkLimit)
 	rs, err := h.StopAndCollect()
