@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -235,5 +236,28 @@ func TestHistogramPercentiles(t *testing.T) {
 	}
 	if _, _, err := histogramPercentiles([]byte("# Histogram\n")); err == nil {
 		t.Error("empty histogram: want an error")
+	}
+}
+
+func TestFormatValue(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		v    float64
+		want string
+	}{
+		{"p50_ns", 12, "12 ns"},
+		{"p50_ns", 1500, "1.5 µs"},
+		{"p50_ns", 2.5e6, "2.5 ms"},
+		{"work_per_s", 7, "7/s"},
+		{"work_per_s", 4500, "4.5k/s"},
+		{"work_per_s", 1.2e6, "1.2M/s"},
+		{"anon_kb", 12.4, "12 KiB"},
+		{"convert_ms", 3.14159, "3.1 ms"},
+		{"ratio", 1.23456, "1.235"},
+		{"p50_ns", math.NaN(), "n/a"},
+	} {
+		if got := formatValue(tc.key, tc.v); got != tc.want {
+			t.Errorf("formatValue(%s, %g) = %q, want %q", tc.key, tc.v, got, tc.want)
+		}
 	}
 }

@@ -260,27 +260,27 @@ func formatValue(key string, v float64) string {
 	case math.IsNaN(v):
 		return "n/a"
 	case strings.HasSuffix(key, "_ns"):
-		switch {
-		case v >= 1e6:
-			return fmt.Sprintf("%.3g ms", v/1e6)
-		case v >= 1e3:
-			return fmt.Sprintf("%.3g µs", v/1e3)
-		}
-		return fmt.Sprintf("%.3g ns", v)
+		return scaled(v, " ms", " µs", " ns")
 	case strings.HasSuffix(key, "_kb"):
 		return fmt.Sprintf("%.0f KiB", v)
 	case strings.HasSuffix(key, "_ms"):
 		return fmt.Sprintf("%.1f ms", v)
 	case strings.HasSuffix(key, "_per_s"):
-		switch {
-		case v >= 1e6:
-			return fmt.Sprintf("%.3gM/s", v/1e6)
-		case v >= 1e3:
-			return fmt.Sprintf("%.3gk/s", v/1e3)
-		}
-		return fmt.Sprintf("%.3g/s", v)
+		return scaled(v, "M/s", "k/s", "/s")
 	}
 	return fmt.Sprintf("%.4g", v)
+}
+
+// scaled renders v in the largest of three units a factor of 1000 apart
+// (mega, kilo, one) that it reaches, to three significant digits.
+func scaled(v float64, mega, kilo, one string) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.3g%s", v/1e6, mega)
+	case v >= 1e3:
+		return fmt.Sprintf("%.3g%s", v/1e3, kilo)
+	}
+	return fmt.Sprintf("%.3g%s", v, one)
 }
 
 func formatRatio(r float64) string {

@@ -53,7 +53,7 @@ func TestCustomErrorIsFailureReport(t *testing.T) {
 	// The function returns at once, so each worker exits by itself; wait
 	// for that, since a worker stopped before its loop never runs a body.
 	for _, pid := range h.Pids() {
-		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		for end := time.Now().Add(collectLimit); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
 				break // exited and reaped
 			}

@@ -274,7 +274,7 @@ func TestPriorityInversionBoost(t *testing.T) {
 	}
 	h.Start()
 	boosted := false
-	for deadline := time.Now().Add(5 * time.Second); !boosted && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(parkLimit); !boosted && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		p, err := procSched(low, "prio")
 		if err != nil {
 			t.Fatal(err)

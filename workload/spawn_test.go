@@ -243,7 +243,7 @@ func TestSnapshotAndSetAffinity(t *testing.T) {
 // waitFor polls snap until ok holds, for at most 5 s.
 func waitFor(t *testing.T, ok func([]uint64) bool, snap func() []uint64) []uint64 {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(parkLimit)
 	for {
 		s := snap()
 		if ok(s) {

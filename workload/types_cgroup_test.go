@@ -49,7 +49,7 @@ func TestCgroupChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[int]map[string]bool{}
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(2 * time.Millisecond) {
+	for end := time.Now().Add(parkLimit); time.Now().Before(end); time.Sleep(2 * time.Millisecond) {
 		done := true
 		for _, pid := range h.Pids() {
 			if seen[pid] == nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -22,6 +21,7 @@ import (
 	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/vm"
+	"github.com/prometheus/procfs"
 	"go.starlark.net/starlark"
 	"golang.org/x/sys/unix"
 )
@@ -202,20 +202,18 @@ func scheduler() string {
 	return "sched_ext: " + cmp.Or(strings.TrimSpace(string(ops)), "unnamed")
 }
 
-// cpuModel returns the first "model name" of /proc/cpuinfo.
+// cpuModel returns the first CPU's model name from /proc/cpuinfo, as
+// prometheus/procfs parses it ("" when it cannot).
 func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
+	proc, err := procfs.NewDefaultFS()
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
+	cpus, err := proc.CPUInfo()
+	if err != nil || len(cpus) == 0 {
+		return ""
 	}
-	return ""
+	return cpus[0].ModelName
 }
 
 // check parses and resolves a script and what it loads, then runs it

@@ -9,17 +9,6 @@ import (
 	"time"
 )
 
-// skipped runs f in a subtest and reports whether it skipped.
-func skipped(t *testing.T, f func(t *testing.T)) bool {
-	t.Helper()
-	var inner *testing.T
-	t.Run("probe", func(t *testing.T) {
-		inner = t
-		f(t)
-	})
-	return inner.Skipped()
-}
-
 func TestCPUs(t *testing.T) {
 	all := NumCPU(t)
 	if all < 1 {
@@ -34,7 +23,7 @@ func TestCPUs(t *testing.T) {
 	if c := CPU(t); c != got[0] {
 		t.Errorf("CPU() = %d, want the first of %v", c, got)
 	}
-	if s := skipped(t, func(t *testing.T) { CPUs(t, all+1) }); !s {
+	if r := outcome(t, func(t testing.TB) { CPUs(t, all+1) }); r.skip == "" {
 		t.Errorf("CPUs(%d) with %d available did not skip", all+1, all)
 	}
 }
@@ -62,7 +51,7 @@ func TestCgroupMode(t *testing.T) {
 	if got := CgroupMode(); got != want {
 		t.Errorf("CgroupMode() = %s, mountinfo says %s", got, want)
 	}
-	if s := skipped(t, func(t *testing.T) { NeedController(t, "no-such-controller") }); !s {
+	if r := outcome(t, func(t testing.TB) { NeedController(t, "no-such-controller") }); r.skip == "" {
 		t.Error("NeedController(no-such-controller) did not skip")
 	}
 }
@@ -70,11 +59,11 @@ func TestCgroupMode(t *testing.T) {
 func TestNeedQEMUOff(t *testing.T) {
 	t.Setenv(RequireToolsEnv, "")
 	t.Setenv(GuestEnv, "")
-	if s := skipped(t, func(t *testing.T) { NeedQEMU(t, "") }); !s {
+	if r := outcome(t, func(t testing.TB) { NeedQEMU(t, "") }); r.skip == "" {
 		t.Errorf("NeedQEMU with %s unset did not skip", GuestEnv)
 	}
 	t.Setenv(GuestEnv, "1")
-	if s := skipped(t, func(t *testing.T) { NeedQEMU(t, "ktstar-no-such-qemu") }); !s {
+	if r := outcome(t, func(t testing.TB) { NeedQEMU(t, "ktstar-no-such-qemu") }); r.skip == "" {
 		t.Error("NeedQEMU with a missing binary did not skip")
 	}
 }
@@ -91,29 +80,12 @@ func TestWaitProgress(t *testing.T) {
 	if d := time.Since(start); d < 20*time.Millisecond {
 		t.Errorf("returned after %v, before the 20ms window", d)
 	}
-	r := &fatalRecorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		WaitProgress(r, func() []uint64 { return []uint64{1, 0} }, 1, 0, 10*time.Millisecond)
-	}()
-	<-done
-	if !strings.Contains(r.msg, "no progress: counts [1 0]") {
-		t.Errorf("counts that never grow: failure %q", r.msg)
+	r := outcome(t, func(t testing.TB) {
+		WaitProgress(t, func() []uint64 { return []uint64{1, 0} }, 1, 0, 10*time.Millisecond)
+	})
+	if !strings.Contains(r.fatal, "no progress: counts [1 0]") {
+		t.Errorf("counts that never grow: failure %q", r.fatal)
 	}
-}
-
-// fatalRecorder records a Fatalf and ends the goroutine as testing.T does.
-type fatalRecorder struct {
-	testing.TB
-	msg string
-}
-
-func (r *fatalRecorder) Helper() {}
-
-func (r *fatalRecorder) Fatalf(format string, args ...any) {
-	r.msg = fmt.Sprintf(format, args...)
-	runtime.Goexit()
 }
 
 // recorder is a testing.TB that records a skip or a fatal failure
