@@ -61,10 +61,21 @@ var Metrics = []Metric{
 	}, worker: func(r workload.Report, _ result.SampleStats) (float64, bool) {
 		return pct(r.SchedstatRunDelayNs, r.WallTimeNs)
 	}},
+	{Name: "run_delay_p50", Doc: "median over workers of each one's run delay (schedstat)", Time: true, Lower: true,
+		group: func(u unitView) (float64, bool) { return float64(u.row.RunDelayP50Ns), true },
+		worker: func(r workload.Report, _ result.SampleStats) (float64, bool) {
+			return float64(r.SchedstatRunDelayNs), true
+		}},
 	latency("p50", "wake latency p50", func(r summary.Row) uint64 { return r.WakeP50Ns }, func(s result.SampleStats) uint64 { return s.P50 }),
+	latency("p90", "wake latency p90", func(r summary.Row) uint64 { return r.WakeP90Ns }, func(s result.SampleStats) uint64 { return s.P90 }),
 	latency("p99", "wake latency p99", func(r summary.Row) uint64 { return r.WakeP99Ns }, func(s result.SampleStats) uint64 { return s.P99 }),
 	latency("p999", "wake latency p99.9", func(r summary.Row) uint64 { return r.WakeP999Ns }, func(s result.SampleStats) uint64 { return s.P999 }),
+	// The exact maximum over every sample when the reports carry it
+	// (wake_stats), else the reservoir's.
 	{Name: "max", Doc: "wake latency max", Time: true, Lower: true, group: func(u unitView) (float64, bool) {
+		if u.row.WakeStats != nil {
+			return float64(u.row.WakeMaxNs), u.row.WakeStats.Count > 0
+		}
 		var m uint64
 		n := 0
 		for _, s := range u.samples {
@@ -72,7 +83,12 @@ var Metrics = []Metric{
 			n += int(s.N)
 		}
 		return float64(m), n > 0
-	}, worker: func(_ workload.Report, s result.SampleStats) (float64, bool) { return float64(s.Max), s.N > 0 }},
+	}, worker: func(r workload.Report, s result.SampleStats) (float64, bool) {
+		if r.WakeStats != nil {
+			return float64(r.WakeStats.Max), r.WakeStats.Count > 0
+		}
+		return float64(s.Max), s.N > 0
+	}},
 }
 
 // latency is a wake-latency percentile: the group's from its summary row

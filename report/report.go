@@ -216,9 +216,17 @@ func collect(d *result.Doc) (map[string]*groupData, []string, error) {
 			if run.Timeline != nil {
 				tp.tNs = run.Timeline.TNs
 			}
+			// The row's histogram covers every sample (wake_stats); a
+			// result written before it existed has the reservoirs'.
+			exact := ui < len(run.Groups) && run.Groups[ui].WakeStats != nil
+			if exact {
+				if err := gd.merge(*run.Groups[ui].WakeStats); err != nil {
+					return nil, nil, fmt.Errorf("%s: %w", label, err)
+				}
+			}
 			for _, r := range u.Reports {
 				i := index[r.Tid]
-				if i < len(run.Samples) && run.Samples[i].Hist != nil {
+				if !exact && i < len(run.Samples) && run.Samples[i].Hist != nil {
 					if err := gd.merge(*run.Samples[i].Hist); err != nil {
 						return nil, nil, fmt.Errorf("%s: %w", label, err)
 					}

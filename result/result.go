@@ -22,17 +22,25 @@ import (
 	"github.com/ktstar/ktstar/summary"
 )
 
+// SchemaVersion numbers the layout of the document; a reader checks it
+// before trusting a field. A file without it is version 1.
+// 2: reports carry sample_kind, wake_stats and wake_latencies_note; group
+// rows carry sample_kind, exact wake aggregates and run delay.
+// 3: rows have a label; runs a repetition and a timeline.
+const SchemaVersion = 3
+
 // Doc is the --json document.
 type Doc struct {
-	Version    string            `json:"ktstar_version"`
-	Script     string            `json:"script"`
-	Args       []string          `json:"args"`
-	Params     map[string]string `json:"params"`
-	StartTime  time.Time         `json:"start_time"`
-	DurationNs int64             `json:"duration_ns"` // every repetition, end to end
-	Host       Host              `json:"host"`
-	ExitStatus int               `json:"exit_status"`
-	Error      string            `json:"error,omitempty"`
+	SchemaVersion int               `json:"schema_version"`
+	Version       string            `json:"ktstar_version"`
+	Script        string            `json:"script"`
+	Args          []string          `json:"args"`
+	Params        map[string]string `json:"params"`
+	StartTime     time.Time         `json:"start_time"`
+	DurationNs    int64             `json:"duration_ns"` // every repetition, end to end
+	Host          Host              `json:"host"`
+	ExitStatus    int               `json:"exit_status"`
+	Error         string            `json:"error,omitempty"`
 	// Repeat is the number of repetitions (--repeat); 0 in a file written
 	// before repetitions existed, which holds one.
 	Repeat      int          `json:"repeat"`

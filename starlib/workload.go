@@ -3,9 +3,11 @@ package starlib
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/ktstar/ktstar/workload"
+	timelib "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
@@ -13,11 +15,13 @@ import (
 // newWorkload implements the builtin
 //
 //	def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(),
-//	             policy = sched.normal(), nice = None, comm = "", label = "") -> workload
+//	             policy = sched.normal(), nice = None, comm = "", warmup = "0s", label = "") -> workload
 //
-// (keyword arguments only). The config is validated at once, against the
-// work type's grouping and the machine's online CPUs, so a bad request
-// fails at the line that makes it.
+// (keyword arguments only). warmup (a duration or "500ms") leaves the first
+// part of the run out of samples and gap tracking; work is still counted.
+// The config is validated at once, against the work type's grouping and
+// the machine's online CPUs, so a bad request fails at the line that
+// makes it.
 func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if err := noPositional(b.Name(), args); err != nil {
 		return nil, err
@@ -29,11 +33,12 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		policy  = PolicyValue{P: workload.Normal()}
 		nice    starlark.Value
 		comm    string
+		warmup  durationParam
 		label   string
 	)
 	if err := starlark.UnpackArgs(b.Name(), nil, kwargs,
 		"workers", &workers, "work?", &work, "affinity?", &aff,
-		"policy?", &policy, "nice?", &nice, "comm?", &comm, "label?", &label); err != nil {
+		"policy?", &policy, "nice?", &nice, "comm?", &comm, "warmup?", &warmup, "label?", &label); err != nil {
 		return nil, err
 	}
 	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm}
@@ -44,6 +49,7 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 		cfg.Nice = &n
 	}
+	cfg.Warmup = time.Duration(warmup)
 	// A topology-aware affinity is resolved when the workload is spawned
 	// into a cgroup; a plain spawn refuses it then.
 	check := cfg
@@ -100,6 +106,9 @@ func (w WorkloadValue) String() string {
 		b.WriteString("None")
 	}
 	fmt.Fprintf(&b, ", comm = %q", w.C.Comm)
+	if w.C.Warmup > 0 {
+		fmt.Fprintf(&b, ", warmup = %q", w.C.Warmup.String())
+	}
 	if w.Label != "" {
 		fmt.Fprintf(&b, ", label = %q", w.Label)
 	}
@@ -136,6 +145,8 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 		return starlark.MakeInt(*w.C.Nice), nil
 	case "comm":
 		return starlark.String(w.C.Comm), nil
+	case "warmup":
+		return timelib.Duration(w.C.Warmup), nil
 	case "label":
 		return starlark.String(w.Label), nil
 	}
@@ -144,7 +155,7 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 
 // AttrNames lists the fields.
 func (w WorkloadValue) AttrNames() []string {
-	return []string{"affinity", "comm", "label", "nice", "policy", "work", "workers"}
+	return []string{"affinity", "comm", "label", "nice", "policy", "warmup", "work", "workers"}
 }
 
 // WorkloadJSON is the JSON form of a spawn request in `--json` output.
@@ -155,9 +166,10 @@ type WorkloadJSON struct {
 	Policy   string        `json:"policy"`
 	Nice     *int          `json:"nice"`
 	Comm     string        `json:"comm"`
+	Warmup   time.Duration `json:"warmup_ns,omitempty"`
 	Label    string        `json:"label,omitempty"` // workload(label = ...)
 }
 
 func workloadJSON(c workload.Config, label string) WorkloadJSON {
-	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, Label: label}
+	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, Warmup: c.Warmup, Label: label}
 }

@@ -1,13 +1,16 @@
 package workload
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -80,7 +83,7 @@ func Spawn(cfg Config) (h *Handle, err error) {
 	defer wiring.close()
 	for i := range cfg.Workers {
 		spec := workerSpec{
-			Index: i, Group: i / g, Pos: i % g, Work: cfg.Work,
+			Index: i, Group: i / g, Pos: i % g, Work: cfg.Work, Warmup: cfg.Warmup, GateLimit: cmp.Or(cfg.gateLimit, startGateLimit),
 			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, Nice: cfg.Nice, Comm: cfg.Comm,
 			ShmSize: layout.Size, Slot: layout.Slot(i), Region: layout.Region(i / g),
 			Token:      fmt.Sprintf("%d-%d-%x", os.Getpid(), i, rand.Uint64()),
@@ -100,7 +103,14 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			wiring.close()
 		}
 	}
-	return h, h.waitParked()
+	if err := h.waitParked(); err != nil {
+		return h, err
+	}
+	// The workers' time limit at the gate runs from here, not from each
+	// one's parking: spawning thousands can take longer than the limit.
+	atomic.StoreInt64((*int64)(unsafe.Pointer(&h.shm[offParkedNs])), nanotime())
+	h.setGate(gateParked)
+	return h, nil
 }
 
 // mapShared creates the handle's shared memory of size bytes and maps it
@@ -176,7 +186,7 @@ func (gw *groupWiring) close() {
 // chain passes one around.
 func ringEnds(pos, n int) (read, write int) { return 2 * ((pos + n - 1) % n), 2*(pos%n) + 1 }
 
-// startChild creates one worker process with its spec, gate and report pipe.
+// startChild creates one worker process with its spec and report pipe.
 func (h *Handle) startChild(exe string, devnull, shm *os.File, spec *workerSpec, extra []*os.File, cgDir *os.File) error {
 	i := spec.Index
 	specJSON, err := json.Marshal(spec)
@@ -196,31 +206,24 @@ func (h *Handle) startChild(exe string, devnull, shm *os.File, spec *workerSpec,
 	if err != nil {
 		return fmt.Errorf("spawn worker %d: send spec: %w", i, err)
 	}
-	startR, startW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("spawn worker %d: pipe: %w", i, err)
-	}
-	files = append(files, startR)
 	reportR, reportW, err := os.Pipe()
 	if err != nil {
-		startW.Close()
 		return fmt.Errorf("spawn worker %d: pipe: %w", i, err)
 	}
 	files = append(files, reportW)
 
 	attr := &os.ProcAttr{
 		Env:   append(os.Environ(), workerEnv+"="+protoVersion, "GOMAXPROCS=1", "GOGC=off"),
-		Files: append([]*os.File{devnull, os.Stderr, os.Stderr, specR, shm, startR, reportW}, extra...),
+		Files: append([]*os.File{devnull, os.Stderr, os.Stderr, specR, shm, reportW}, extra...),
 		Sys:   baseSysProcAttr(),
 	}
 	proc, err := h.startProcess(exe, attr, cgDir, spec.CPUs)
 	if err != nil {
-		startW.Close()
 		reportR.Close()
 		return fmt.Errorf("spawn worker %d: start process: %w", i, err)
 	}
 	c := &child{
-		idx: i, group: spec.Group, proc: proc, start: startW, report: reportR,
+		idx: i, group: spec.Group, proc: proc, report: reportR,
 		parked: make(chan struct{}), released: make(chan struct{}), done: make(chan struct{}),
 	}
 	if t := spec.Work.Type(); t.Scratch != nil {

@@ -70,7 +70,7 @@ func (c *cli) run(path string) int {
 	live := c.live()
 	start := time.Now()
 	doc := result.Doc{
-		Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
+		SchemaVersion: result.SchemaVersion, Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
 		StartTime: start, Host: host(), Repeat: c.repeat,
 		Runs: []result.Run{}, Checks: []result.Check{},
 	}
