@@ -151,8 +151,11 @@ type Change struct {
 // Group is one label compared; Status is "both", "added" (only in the
 // new result) or "removed" (only in the base).
 type Group struct {
-	Label   string   `json:"label"`
-	Status  string   `json:"status"`
+	Label  string `json:"label"`
+	Status string `json:"status"`
+	// Kind is what the group's latency samples measure (its rows'
+	// sample_kind); "base-kind → new-kind" when the two differ.
+	Kind    string   `json:"sample_kind,omitempty"`
 	Changes []Change `json:"changes,omitempty"`
 }
 
@@ -171,11 +174,12 @@ type Report struct {
 type sideSamples struct {
 	order  []string
 	values map[string]map[string][]float64
+	kinds  map[string]string // label → the rows' sample kind
 }
 
 // collect gathers one side's values in mode.
 func collect(d *result.Doc, mode Mode) sideSamples {
-	s := sideSamples{values: map[string]map[string][]float64{}}
+	s := sideSamples{values: map[string]map[string][]float64{}, kinds: map[string]string{}}
 	add := func(label, metric string, v float64) {
 		if _, ok := s.values[label]; !ok {
 			s.order = append(s.order, label)
@@ -201,6 +205,9 @@ func collect(d *result.Doc, mode Mode) sideSamples {
 			view := unitView{reports: u.Reports}
 			if i < len(run.Groups) {
 				view.row = run.Groups[i]
+				if k := view.row.SampleKind; k != "" {
+					s.kinds[label] = k
+				}
 			}
 			for _, r := range u.Reports {
 				view.samples = append(view.samples, byTid[r.Tid])
@@ -244,7 +251,10 @@ func Compare(base, next *result.Doc, gates []Gate) Report {
 			rep.Groups = append(rep.Groups, Group{Label: label, Status: "removed"})
 			continue
 		}
-		g := Group{Label: label, Status: "both"}
+		g := Group{Label: label, Status: "both", Kind: bs.kinds[label]}
+		if nk := ns.kinds[label]; nk != g.Kind {
+			g.Kind += " → " + nk
+		}
 		for _, m := range Metrics {
 			bv, nv := bs.values[label][m.Name], ns.values[label][m.Name]
 			if len(bv) == 0 || len(nv) == 0 {

@@ -26,7 +26,7 @@ func (r Report) WriteText(w io.Writer) error {
 	// Numbers align right, names left: pad the names to one width first.
 	width := len("max_gap") + 2
 	for _, g := range r.Groups {
-		width = max(width, utf8.RuneCountInString(g.Label))
+		width = max(width, utf8.RuneCountInString(g.Label)+utf8.RuneCountInString(g.Kind)+3)
 	}
 	for _, m := range Metrics {
 		width = max(width, len(m.Name)+2)
@@ -36,7 +36,11 @@ func (r Report) WriteText(w io.Writer) error {
 		if g.Status != "both" {
 			continue
 		}
-		fmt.Fprintf(tw, "%-*s\tbase\t±\tnew\t±\tvs base\t\n", width, g.Label)
+		name := g.Label
+		if g.Kind != "" {
+			name += " (" + g.Kind + ")"
+		}
+		fmt.Fprintf(tw, "%-*s\tbase\t±\tnew\t±\tvs base\t\n", width, name)
 		for _, c := range g.Changes {
 			m, _ := MetricByName(c.Metric)
 			delta := "~"

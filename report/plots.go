@@ -106,11 +106,15 @@ func coarse(h *hist.Hist) []hist.Bucket {
 	return out
 }
 
-// latencyPlots draws a group's latency distribution: the share of samples
-// per µs in each bucket, and the CDF, on a log time axis.
+// latencyPlots draws a group's latency distribution of one sample kind:
+// the share of samples per µs in each bucket, and the CDF, on a log time
+// axis.
 func latencyPlots(kind string, hists []*hist.Hist, sides []series) (dist, cdf string, err error) {
-	ph := newPlot("wake latency ("+kind+"): distribution", "latency (µs, log)", "share of samples per µs")
-	pc := newPlot("wake latency ("+kind+"): CDF", "latency (µs, log)", "fraction ≤ x")
+	if kind == "" {
+		kind = "latency"
+	}
+	ph := newPlot(kind+" samples: distribution", "µs (log)", "share of samples per µs")
+	pc := newPlot(kind+" samples: CDF", "µs (log)", "fraction ≤ x")
 	for _, p := range []*plot.Plot{ph, pc} {
 		p.X.Scale = plot.LogScale{}
 		p.X.Tick.Marker = plot.LogTicks{Prec: -1}

@@ -151,7 +151,7 @@ func plotGroups(d, base *result.Doc) ([]groupView, error) {
 			pts = append(pts, gd.workers)
 			ss = append(ss, sides[i])
 		}
-		h, c, err := latencyPlots("wake", hists, ss)
+		h, c, err := latencyPlots(data[0][label].kind, hists, ss)
 		if err != nil {
 			return nil, fmt.Errorf("plot %s: %w", label, err)
 		}
@@ -173,6 +173,7 @@ func plotGroups(d, base *result.Doc) ([]groupView, error) {
 
 // groupData is one label's data over every repetition of one result.
 type groupData struct {
+	kind      string     // what its samples measure (the rows' sample_kind)
 	hist      *hist.Hist // nil until a report with samples
 	timelines []*timelinePart
 	workers   []workerPoint
@@ -218,6 +219,9 @@ func collect(d *result.Doc) (map[string]*groupData, []string, error) {
 			}
 			// The row's histogram covers every sample (wake_stats); a
 			// result written before it existed has the reservoirs'.
+			if ui < len(run.Groups) && run.Groups[ui].SampleKind != "" {
+				gd.kind = run.Groups[ui].SampleKind
+			}
 			exact := ui < len(run.Groups) && run.Groups[ui].WakeStats != nil
 			if exact {
 				if err := gd.merge(*run.Groups[ui].WakeStats); err != nil {

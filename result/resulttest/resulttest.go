@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
@@ -78,6 +79,14 @@ func Make(s Spec) *result.Doc {
 						r.WakeLatenciesNs[i] = uint64(g.LatencyNs * wobble * math.Exp(0.5*rng.NormFloat64()-0.35))
 					}
 					r.WakeSampleTotal = uint64(s.Samples)
+					// The exact aggregates a real report carries beside
+					// its reservoir (here they cover the same samples).
+					h := hist.MustNew(hist.Nanoseconds)
+					for _, v := range r.WakeLatenciesNs {
+						h.Record(v)
+					}
+					sum := h.Summarize(workload.WakePercentiles)
+					r.WakeStats, r.SampleKind = &sum, workload.SampleWake
 				}
 				reports = append(reports, r)
 			}
