@@ -68,6 +68,9 @@ func ReadCompact(path string, hists bool) (*Doc, error) {
 var (
 	wakeKey = []byte(`wake_latencies_ns"`)
 	costKey = []byte(`iteration_costs_ns"`)
+	// bucketsKey holds a wake_stats histogram's buckets: dropped too
+	// when no histograms are asked for (compare reads counts and maxima).
+	bucketsKey = []byte(`buckets"`)
 )
 
 // strip copies the JSON from r without the array values of the
@@ -92,8 +95,12 @@ func strip(r *bufio.Reader, h *hist.Hist) ([]byte, []SampleStats, error) {
 			return nil, nil, err
 		}
 		// out ends with a quote: is a reservoir field's name next?
+		keys := [][]byte{wakeKey, costKey}
+		if h == nil {
+			keys = append(keys, bucketsKey)
+		}
 		var key []byte
-		for _, k := range [][]byte{wakeKey, costKey} {
+		for _, k := range keys {
 			if p, _ := r.Peek(len(k)); bytes.Equal(p, k) && memberName(out[:len(out)-1]) {
 				key = k
 			}
@@ -116,6 +123,13 @@ func strip(r *bufio.Reader, h *hist.Hist) ([]byte, []SampleStats, error) {
 		}
 		if err := expect(r, '['); err != nil {
 			return nil, nil, fmt.Errorf("%s is not an array: %w", name, err)
+		}
+		if name == "buckets" {
+			if err := skipArray(r); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", name, err)
+			}
+			out = append(out, '[', ']')
+			continue
 		}
 		buf = buf[:0]
 		if err := parseUints(r, &buf); err != nil {
@@ -226,6 +240,34 @@ func parseUints(r *bufio.Reader, out *[]uint64) error {
 			}
 		}
 		r.Discard(len(b))
+	}
+}
+
+// skipArray consumes the rest of an array whose opening '[' is read:
+// nested arrays and objects up to the matching ']', strings included
+// (a bracket inside one does not count).
+func skipArray(r *bufio.Reader) error {
+	depth, inString, escaped := 1, false, false
+	for {
+		c, err := r.ReadByte()
+		if err != nil {
+			return eofEarly(err)
+		}
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			if depth--; depth == 0 {
+				return nil
+			}
+		}
 	}
 }
 

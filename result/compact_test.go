@@ -34,6 +34,22 @@ func TestReadCompactMatchesRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bare, err := result.ReadCompact(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without histograms the buckets are dropped; counts and maxima stay.
+	for i, r := range bare.Runs {
+		for j, rep := range r.Reports {
+			fs := full.Runs[i].Reports[j].WakeStats
+			if (fs == nil) != (rep.WakeStats == nil) || fs != nil && (len(rep.WakeStats.Buckets) != 0 || rep.WakeStats.Count != fs.Count || rep.WakeStats.Max != fs.Max) {
+				t.Errorf("run %d report %d: wake_stats %+v without histograms, want %d samples up to %d and no buckets", i, j, rep.WakeStats, fs.Count, fs.Max)
+			}
+		}
+		if g := r.Groups[0].WakeStats; g != nil && len(g.Buckets) != 0 {
+			t.Errorf("run %d: row buckets kept without histograms", i)
+		}
+	}
 	if len(full.Runs) != 4 || len(compact.Runs) != 4 {
 		t.Fatalf("%d and %d runs, want 4", len(full.Runs), len(compact.Runs))
 	}
