@@ -31,22 +31,32 @@ func (h *Handle) startTimeline(interval time.Duration) {
 	sm.done.Add(1)
 	go func() {
 		defer sm.done.Done()
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
+		// One sample per interval deadline passed, not per timer tick: a
+		// sampler that woke late (a loaded host) takes the deadlines it
+		// missed with its one reading, so the count follows the run's
+		// length and the stamps say when the reading was really made.
+		for k := 1; ; k++ {
+			t := time.NewTimer(time.Until(start.Add(time.Duration(k) * interval)))
 			select {
 			case <-sm.quit:
+				t.Stop()
 				return
-			case now := <-t.C:
-				h.mu.Lock()
-				its := h.h.SnapshotIterations()
-				h.mu.Unlock()
-				if len(its) != len(sm.tl.Iterations) {
-					continue
-				}
+			case <-t.C:
+			}
+			h.mu.Lock()
+			its := h.h.SnapshotIterations()
+			h.mu.Unlock()
+			now := time.Now()
+			if len(its) != len(sm.tl.Iterations) {
+				continue
+			}
+			for ; ; k++ {
 				sm.tl.TNs = append(sm.tl.TNs, now.Sub(start).Nanoseconds())
 				for i, n := range its {
 					sm.tl.Iterations[i] = append(sm.tl.Iterations[i], n)
+				}
+				if !start.Add(time.Duration(k+1) * interval).Before(now) {
+					break
 				}
 			}
 		}
