@@ -56,8 +56,9 @@ var table = []Check{
 	{Name: "isolation", Kind: Flag, Unit: "workers", Doc: "every worker ran only on CPUs of its cgroup's cpuset", eval: evalIsolation},
 	{Name: "max_throughput_cv", Kind: Max, Unit: "ratio", Doc: "coefficient of variation of work units per CPU-second across workers", eval: evalThroughputCV},
 	{Name: "min_work_rate", Kind: Min, Unit: "work/cpu-s", Doc: "smallest work units per CPU-second of any worker", eval: evalWorkRate},
-	{Name: "max_p99_wake_latency_ns", Kind: Max, Unit: "ns", Doc: "99th percentile of all wake-latency samples", eval: evalP99},
+	{Name: "max_p99_wake_latency_ns", Kind: Max, Unit: "ns", Doc: "99th percentile of all wake-latency samples", eval: evalP99Of(wakeSource)},
 	{Name: "max_wake_latency_cv", Kind: Max, Unit: "ratio", Doc: "coefficient of variation of all wake-latency samples", eval: evalWakeCV},
+	{Name: "max_p99_timer_latency_ns", Kind: Max, Unit: "ns", Doc: "99th percentile of all timer-latency samples (how late timer_latency's deadlines woke)", eval: evalP99Of(timerSource)},
 	{Name: "min_iteration_rate", Kind: Min, Unit: "iter/s", Doc: "smallest iterations per wall-clock second of any worker", eval: evalIterationRate},
 	{Name: "max_migration_ratio", Kind: Max, Unit: "ratio", Doc: "CPU migrations per iteration, over all workers", eval: evalMigrationRatio},
 	{Name: "min_page_locality", Kind: Min, Unit: "ratio", Bound: 1, Doc: "share of resident pages on the NUMA nodes of the unit's cpuset", eval: evalLocality},
@@ -234,7 +235,7 @@ func Units(reports []workload.Report) []Unit {
 }
 
 // cgroupLabels shortens cgroup paths by the directory prefix they all
-// share: /ktstar-12/web and /ktstar-12/db become web and db.
+// share: /ktstar-12-5f3a9c01/web and /ktstar-12-5f3a9c01/db become web and db.
 func cgroupLabels(paths []string) map[string]string {
 	named := slices.DeleteFunc(slices.Clone(paths), func(p string) bool { return p == "" })
 	prefix := ""

@@ -26,7 +26,8 @@ import (
 // before trusting a field. A file without it is version 1.
 // 2: reports carry sample_kind, wake_stats and wake_latencies_note; group
 // rows carry sample_kind, exact wake aggregates and run delay.
-// 3: rows have a label; runs a repetition and a timeline.
+// 3: rows have a label and timer figures; runs a repetition, a timeline
+// and, when the run's end collected them, interrupted.
 const SchemaVersion = 3
 
 // Doc is the --json document.

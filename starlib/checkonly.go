@@ -1,6 +1,7 @@
 package starlib
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/ktstar/ktstar/cgroupfs"
@@ -19,7 +20,7 @@ type workers interface {
 	Start() error
 	SnapshotIterations() []uint64
 	SetAffinity(i int, cpus []int) error
-	StopAndCollect() ([]workload.Report, error)
+	StopAndCollectContext(ctx context.Context) ([]workload.Report, error)
 	CgroupFallback() error
 	Close()
 }
@@ -34,6 +35,10 @@ type group interface {
 	AddProcs(pids []int) (gone []int, err error)
 	Procs(recursive bool) ([]int, error)
 	Destroy() error
+	Freeze() error
+	Thaw() error
+	ClearSubtreeControl() error
+	ReadFile(name string) (string, error)
 }
 
 var (
@@ -66,10 +71,11 @@ func (w *checkWorkers) SetAffinity(i int, cpus []int) error {
 	return workload.CheckSetAffinity(w.cfg.Workers, i, cpus)
 }
 
-// StopAndCollect returns one completed report per worker, in the groups
-// a real run would form, whose measurements are all 1 (one sample each),
-// so that arithmetic and stats over them go through as on a real run.
-func (w *checkWorkers) StopAndCollect() ([]workload.Report, error) {
+// StopAndCollectContext returns one completed report per worker, in the
+// groups a real run would form, whose measurements are all 1 (one sample
+// each), so that arithmetic and stats over them go through as on a real
+// run.
+func (w *checkWorkers) StopAndCollectContext(context.Context) ([]workload.Report, error) {
 	if w.stopped {
 		return nil, fmt.Errorf("stop: workload already stopped")
 	}
@@ -92,13 +98,17 @@ func (w *checkWorkers) CgroupFallback() error { return nil }
 // checkGroup stands in for a cgroup that a check creates nowhere.
 type checkGroup struct{ name string }
 
-func (g checkGroup) Group() string                 { return "/ktstar-check/" + g.name }
-func (g checkGroup) Path() string                  { return "" }
-func (g checkGroup) SetCpus([]int) error           { return nil }
-func (g checkGroup) ClearCpus() error              { return nil }
-func (g checkGroup) AddProcs([]int) ([]int, error) { return nil, nil }
-func (g checkGroup) Procs(bool) ([]int, error)     { return nil, nil }
-func (g checkGroup) Destroy() error                { return nil }
+func (g checkGroup) Group() string                   { return "/ktstar-check/" + g.name }
+func (g checkGroup) Path() string                    { return "" }
+func (g checkGroup) SetCpus([]int) error             { return nil }
+func (g checkGroup) ClearCpus() error                { return nil }
+func (g checkGroup) AddProcs([]int) ([]int, error)   { return nil, nil }
+func (g checkGroup) Procs(bool) ([]int, error)       { return nil, nil }
+func (g checkGroup) Destroy() error                  { return nil }
+func (g checkGroup) Freeze() error                   { return nil }
+func (g checkGroup) Thaw() error                     { return nil }
+func (g checkGroup) ClearSubtreeControl() error      { return nil }
+func (g checkGroup) ReadFile(string) (string, error) { return "", nil }
 
 // checkCpusetUsable says, reading only, whether a run's groups could have
 // cpusets: whether the v2 hierarchy offers the controller.

@@ -1,6 +1,7 @@
 package starlib
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +21,8 @@ import (
 // cfg's affinity is resolved against the group's cpuset (runtime.md §2.3):
 // that is where the topology-aware intents (affinity.single_cpu() …) are
 // accepted. A work type with groups of its own (cgroup_churn) gets them
-// below the run's group. The handle's attributes:
+// below the run's group; one that acts on the other tasks of its group
+// (cross_affinity_churn, cgroup_attach_storm) needs a cgroup of the run. The handle's attributes:
 //
 //	pids                 list of the worker pids, in spawn order
 //	start()              open the start gate
@@ -90,7 +92,7 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		}
 		c.Cgroup, _ = g.m.(*cgroupfs.Manager) // nil for a check's stand-in
 	}
-	if c.Work.Type().Cgroups != nil && !s.opts.CheckOnly {
+	if t := c.Work.Type(); (t.Cgroups != nil || (t.Placement != nil && c.Cgroup != nil)) && !s.opts.CheckOnly {
 		run, err := s.runGroup()
 		if err != nil {
 			return c, fmt.Errorf("%s needs cgroups of its own: %w", c.Work.Name(), err)
@@ -268,17 +270,33 @@ func (h *Handle) setAffinity(_ *starlark.Thread, b *starlark.Builtin, args starl
 }
 
 // stop collects the reports. It is bounded by the workload's own stop
-// deadline; an interrupted run skips it and lets Session.Close kill.
+// deadline, and cut short when the run is interrupted meanwhile: then the
+// workers still running are killed, the reports are kept, marked with the
+// reason, and the interruption ends the script.
 func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 		return nil, err
 	}
-	if err := threadContext(thread).Err(); err != nil {
+	ctx := threadContext(thread)
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("stop: %w", err)
 	}
+	reports, err := h.collect(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("stop: %w", context.Cause(ctx))
+	}
+	return Reports(reports), nil
+}
+
+// collect stops the workers and records their reports as a Run, marked
+// interrupted with reason (or with ctx's reason if ctx ends first).
+func (h *Handle) collect(ctx context.Context, reason string) ([]workload.Report, error) {
 	tl := h.stopTimeline()
 	h.mu.Lock()
-	reports, err := h.h.StopAndCollect()
+	reports, err := h.h.StopAndCollectContext(ctx)
 	if err == nil {
 		h.state = "stopped"
 	}
@@ -286,9 +304,13 @@ func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlar
 	if err != nil {
 		return nil, err
 	}
-	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Label: h.name, Workload: workloadJSON(h.cfg, h.label), Reports: reports, Timeline: tl, CgroupFallback: h.cgroupFallback})
+	if ctx.Err() != nil {
+		reason = interruptReason(ctx)
+	}
+	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Label: h.name, Workload: workloadJSON(h.cfg, h.label), Reports: reports, Timeline: tl,
+		CgroupFallback: h.cgroupFallback, Interrupted: reason})
 	h.session.standIns = h.session.standIns || h.session.opts.CheckOnly
-	return Reports(reports), nil
+	return reports, nil
 }
 
 // kill kills and reaps every worker at once, without reports (a scenario's

@@ -5,7 +5,7 @@
 // The names a script sees (see [Session.Predeclared]):
 //
 //	work       work-type constructors generated from the catalog (work.go)
-//	phase      Sequence phases: spin, sleep, sched_yield, io (phase.go)
+//	phase      Sequence phases: spin, sleep, sched_yield, io, alu_hot (phase.go)
 //	workload   workload(workers=, work=, affinity=, policy=, nice=, comm=) (workload.go)
 //	affinity   inherit(), exact(cpus), random_subset(cpus, n) (affinity.go)
 //	sched      normal(), batch(), idle(), fifo(p), rr(p) (sched.go)
@@ -30,6 +30,7 @@ package starlib
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,6 +72,10 @@ type Options struct {
 	// cgroup changes are validation-only stand-ins (checkonly.go), so the
 	// script runs through every check a real run makes before it acts.
 	CheckOnly bool
+	// WorkOverride is the work type (any spelling work.from_name takes)
+	// that scenarios put in place of a swappable cgroup_def's work;
+	// "" for none (runtime.md §1.8).
+	WorkOverride string
 }
 
 // Progress shows the running spawns while a script holds (ktstar draws
@@ -120,17 +125,25 @@ type Run struct {
 	// through cgroup.procs instead; a warning line said so at spawn.
 	CgroupFallback string    `json:"cgroup_fallback,omitempty"`
 	Timeline       *Timeline `json:"timeline,omitempty"` // with Options.Interval
+	// Interrupted says why the spawn was collected by the run's end rather
+	// than by the script's stop(): "timeout", a signal name ("SIGINT"),
+	// "fail", "checks.require" or "error". Empty for a normal stop.
+	Interrupted string `json:"interrupted,omitempty"`
+}
+
+// Name is the run's label; a result written before labels existed names
+// it "#N Type".
+func (r Run) Name() string {
+	if r.Label == "" {
+		return fmt.Sprintf("#%d %s", r.Handle, r.Workload.Work.Name())
+	}
+	return r.Label
 }
 
 // Units splits the run into the units its summary rows describe: one per
-// group and cgroup, named by the run's label ("web", "web group 1"). A
-// result written before labels existed is named "#N Type".
+// group and cgroup, named after the run ("web", "web group 1").
 func (r Run) Units() []checks.Unit {
-	label := r.Label
-	if label == "" {
-		label = fmt.Sprintf("#%d %s", r.Handle, r.Workload.Work.Name())
-	}
-	return nameUnits(checks.Units(r.Reports), label)
+	return nameUnits(checks.Units(r.Reports), r.Name())
 }
 
 // nameUnits names units after the spawn they came from: label alone for a
@@ -144,6 +157,25 @@ func nameUnits(units []checks.Unit, label string) []checks.Unit {
 		}
 	}
 	return units
+}
+
+// Interruption is the cause a command gives the run's context when it
+// cancels it (--timeout, a signal): Reason goes into Run.Interrupted.
+type Interruption struct {
+	Reason string // "timeout", "SIGINT", ...
+	Msg    string // the error text
+}
+
+func (e *Interruption) Error() string { return e.Msg }
+
+// interruptReason is the Interruption reason of a cancelled ctx, or
+// "cancelled" for any other cause.
+func interruptReason(ctx context.Context) string {
+	var in *Interruption
+	if errors.As(context.Cause(ctx), &in) {
+		return in.Reason
+	}
+	return "cancelled"
 }
 
 // NewSession starts the state of one run.
@@ -182,6 +214,25 @@ func (s *Session) StandIns() bool { return s.standIns }
 
 // Runs returns every spawn the script stopped, in order.
 func (s *Session) Runs() []Run { return s.runs }
+
+// Interrupt stops every handle that is still running after the script
+// ended early and records its reports as a Run marked with reason (see
+// Run.Interrupted), so that an interrupted run keeps its data. Each stop
+// is bounded by the workload's own deadlines, or, when ctx (the run's)
+// is done, by the short grace of an interrupted stop: a run ended by
+// --timeout or a signal must not wait on a stuck worker. A handle that
+// was spawned but never started has no data and is left to Close.
+func (s *Session) Interrupt(ctx context.Context, reason string) {
+	if ctx.Err() == nil {
+		ctx = context.Background()
+	}
+	for _, h := range s.handles {
+		if h.state != "running" {
+			continue
+		}
+		h.collect(ctx, reason)
+	}
+}
 
 // Close stops every handle still running (the script ended, failed or was
 // interrupted without calling stop), killing and reaping its workers, and

@@ -69,6 +69,9 @@ func newInitramfs(o *Options, init string, libs []string, modules []kmod) (*init
 	if o.Run.Interval > 0 {
 		args = append(args, "--interval", o.Run.Interval.String())
 	}
+	if o.Run.WorkOverride != "" {
+		args = append(args, "--work-override", o.Run.WorkOverride)
+	}
 	if len(o.Run.Args) > 0 {
 		args = append(append(args, "--"), o.Run.Args...)
 	}

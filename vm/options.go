@@ -101,6 +101,8 @@ type RunArgs struct {
 	Repeat int
 	// Interval, when positive, passes --interval (timeline sampling).
 	Interval time.Duration
+	// WorkOverride, when set, passes --work-override.
+	WorkOverride string
 	// Args follow `--`.
 	Args []string
 }

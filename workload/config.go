@@ -22,7 +22,7 @@ type Config struct {
 	Nice *int
 	// Comm, when non-empty, is the task name of every worker (at most 15 bytes).
 	Comm string
-	// Warmup leaves the first part of the run out of wake and cost samples
+	// Warmup leaves the first part of the run out of wake, cost and timer samples
 	// and gap tracking (work is still counted), as schbench's warm-up does.
 	Warmup time.Duration
 
@@ -33,7 +33,7 @@ type Config struct {
 	Cgroup Cgroup
 	// CgroupParent is the group under which a work type that needs groups
 	// of its own (Type.Cgroups: CgroupChurn) has them created, normally the
-	// run's ktstar-<pid> group. Such a type cannot spawn without it, since
+	// run's ktstar-<pid>-<run id> group. Such a type cannot spawn without it, since
 	// ktstar never creates groups outside a subtree it owns.
 	CgroupParent *cgroupfs.Manager
 }

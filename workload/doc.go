@@ -73,8 +73,9 @@ TestStepAllocs, TestLoopDoesNotAllocate; for grouped types
 TestGroupedStepAllocs and TestGroupedStop). A parameter kind is one
 entry of params.go's kinds; a sleep in milliseconds is sleepMsParam,
 whose maximum follows from the stop deadline. Optional fields of [Type] declare groups (GroupSize, Pipes,
-GroupFiles, Region, Messenger), scratch files, cgroups of its own and
-machine checks (Preflight). A body must not allocate in Step; it prepares
+GroupFiles, Region, Messenger), scratch files, cgroups of its own, the
+cgroup its workers must be spawned in (Placement) and machine checks
+(Preflight). A body must not allocate in Step; it prepares
 everything in New, which runs before the start gate.
 */
 package workload

@@ -3,6 +3,7 @@ package workload
 import (
 	"math/bits"
 	"runtime/metrics"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -74,6 +75,8 @@ func (w *Worker) run(body Body) Report {
 		SampleKind:               w.kind,
 		IterationCostsNs:         w.costs.s,
 		IterationCostSampleTotal: w.costs.total,
+		TimerLatenciesNs:         w.timer.s,
+		TimerSampleTotal:         w.timer.total,
 		SchedstatCPUTimeNs:       sub(sched1.CPUTimeNs, w.sched0.CPUTimeNs),
 		SchedstatRunDelayNs:      sub(sched1.RunDelayNs, w.sched0.RunDelayNs),
 		SchedstatRunCount:        sub(sched1.RunCount, w.sched0.RunCount),
@@ -100,13 +103,42 @@ func (w *Worker) run(body Body) Report {
 	if r.IterationCostsNs == nil {
 		r.IterationCostsNs = []uint64{}
 	}
+	if r.TimerLatenciesNs == nil {
+		r.TimerLatenciesNs = []uint64{}
+	}
+	if w.timerHist != nil {
+		s := w.timerHist.Summarize(TimerPercentiles)
+		r.TimerStats = &s
+	}
 	if f, ok := body.(Finisher); ok {
 		f.Finish(&r)
 	}
 	if len(r.Counters) == 0 {
 		r.Counters = nil
 	}
+	r.Saturated = saturated(&r)
 	return r
+}
+
+// saturated names the counts of r that reached CounterMax, sorted.
+func saturated(r *Report) []string {
+	var out []string
+	if r.WorkUnits >= CounterMax {
+		r.WorkUnits = CounterMax
+		out = append(out, "work_units")
+	}
+	if r.Iterations >= CounterMax {
+		r.Iterations = CounterMax
+		out = append(out, "iterations")
+	}
+	for k, v := range r.Counters {
+		if v >= CounterMax {
+			r.Counters[k] = CounterMax
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // tail runs after every outer iteration: publish progress at most once a

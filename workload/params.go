@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ktstar/ktstar/internal/clip"
 )
 
 // ParamKind is the value kind of a work-type parameter.
@@ -179,7 +181,7 @@ func (p *Param) convert(v any) (any, error) {
 		return nil, fmt.Errorf("%s%w", p.Name, err)
 	}
 	if !ok {
-		return nil, fmt.Errorf("%s: want %s, got %s", p.Name, p.Kind, describe(v))
+		return nil, fmt.Errorf("%s: want %s, got %s", p.Name, p.Kind, clip.String(describe(v)))
 	}
 	return out, nil
 }
@@ -258,7 +260,7 @@ func toInts(p *Param, v any) (any, bool, error) {
 }
 
 // toPhases accepts []Phase, or a []any of phases or of the
-// {"kind", "duration"} objects JSON decoding produces; it always returns
+// {"kind", "duration"[, "width"]} objects JSON decoding produces; it always returns
 // a fresh slice.
 func toPhases(v any) (any, bool, error) {
 	switch xs := v.(type) {
@@ -272,7 +274,8 @@ func toPhases(v any) (any, bool, error) {
 				out[i] = ph
 			case map[string]any:
 				kind, _ := ph["kind"].(string)
-				p, err := NewPhase(PhaseKind(kind), ph["duration"])
+				width, _ := ph["width"].(string)
+				p, err := NewPhase(PhaseKind(kind), ph["duration"], width)
 				if err != nil {
 					return nil, true, fmt.Errorf("[%d]: %w", i, err)
 				}

@@ -4,11 +4,9 @@ package workload
 // parent, and signals at the start gate.
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -45,7 +43,7 @@ func checkKilled(t *testing.T, rs []Report, kill int) {
 	t.Helper()
 	for i, r := range rs {
 		if i == kill {
-			want := ExitInfo{Kind: ExitSignaled, Signal: int(unix.SIGKILL)}
+			want := ExitInfo{Kind: ExitSignaled, Signal: int(unix.SIGKILL), Error: "killed by SIGKILL, which ktstar did not send", FromOutside: true}
 			if r.Completed || r.ExitInfo == nil || *r.ExitInfo != want {
 				t.Errorf("killed worker %d: completed=%v exit_info=%+v, want the sentinel %+v", i, r.Completed, r.ExitInfo, want)
 			}
@@ -212,20 +210,9 @@ func checkParentDeath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), spawnerHelperEnv+"=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, line := testenv.StartHelper(t, spawnerHelperEnv)
 	var pids []int
-	line, err := bufio.NewReader(out).ReadBytes('\n')
-	if err != nil || json.Unmarshal(line, &pids) != nil || len(pids) != 4 {
-		cmd.Process.Kill()
-		cmd.Wait()
+	if err := json.Unmarshal([]byte(line), &pids); err != nil || len(pids) != 4 {
 		t.Fatalf("helper said %q (%v)", line, err)
 	}
 	reaped := map[int]bool{}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fatih/color"
+	"github.com/ktstar/ktstar/workload"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
@@ -122,11 +123,14 @@ type cli struct {
 	interval   time.Duration
 	maxRegress string // --max-regress for compare
 	output     string // -o for report
-	stdout     io.Writer
-	stderr     io.Writer
-	errc       *color.Color
-	okc        *color.Color
-	warnc      *color.Color
+	// workOverride is --work-override: the work type scenarios put in
+	// place of swappable cgroup_defs' work.
+	workOverride string
+	stdout       io.Writer
+	stderr       io.Writer
+	errc         *color.Color
+	okc          *color.Color
+	warnc        *color.Color
 }
 
 // parse reads flags and the sub-command. done is true when nothing is
@@ -145,6 +149,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 	fs.DurationVar(&c.interval, "interval", 0, "sample every worker's progress this often into --json's timelines (default 1s with --json); with --progress off a terminal, print a line this often")
 	fs.StringVar(&c.maxRegress, "max-regress", "", "compare: exit 1 on a significant regression past a gate, e.g. `p99=10%,work_rate=5%,max_gap=20ms`")
 	fs.StringVarP(&c.output, "output", "o", "", "report: write the HTML to `FILE`")
+	fs.StringVar(&c.workOverride, "work-override", "", "run every swappable cgroup_def of a scenario with work type `NAME` (e.g. YieldHeavy)")
 	colorMode := fs.String("color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	fs.Usage = func() {
@@ -182,6 +187,13 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 		c.args = rest[1:]
 	} else {
 		c.cmd, c.args = lookup("run"), rest
+	}
+	if c.workOverride != "" {
+		if _, ok := workload.Find(c.workOverride); !ok {
+			_, err := workload.NewWork(c.workOverride, nil)
+			fmt.Fprintf(stderr, "ktstar: --work-override: %v\n", err)
+			return nil, exitError, true
+		}
 	}
 	c.params = map[string]string{}
 	for _, kv := range c.set {

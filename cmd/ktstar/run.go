@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -26,17 +27,30 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// signals cancels ctx at the first SIGINT or SIGTERM and remembers which
+// terminating lists every catchable signal whose default action ends the
+// process: each one ends a run as SIGINT does, with every worker stopped
+// and collected, every cgroup and scratch file removed, and exit status
+// 128+n. SIGPIPE (stdout closed, as in "ktstar x.star | head -1") is among
+// them: once notified, a write to the closed pipe fails instead of killing
+// ktstar on the spot.
+var terminating = []os.Signal{
+	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGPIPE,
+	syscall.SIGALRM, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGXCPU, syscall.SIGXFSZ,
+	syscall.SIGVTALRM,
+}
+
+// signals cancels ctx at the first terminating signal and remembers which
 // one came; a second one exits at once (workers die with ktstar through
 // their parent-death signal).
 type signals struct {
-	ch  chan os.Signal
-	got atomic.Value // syscall.Signal
+	ch     chan os.Signal
+	got    atomic.Value           // syscall.Signal
+	atExit atomic.Pointer[func()] // run before a second signal exits
 }
 
-func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}) *signals {
+func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}, stderr io.Writer) *signals {
 	s := &signals{ch: make(chan os.Signal, 2)}
-	signal.Notify(s.ch, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(s.ch, terminating...)
 	go func() {
 		for sig := range s.ch {
 			sn := sig.(syscall.Signal)
@@ -48,26 +62,62 @@ func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}) *si
 				}
 				continue
 			}
+			if sn == syscall.SIGQUIT && os.Getenv("GOTRACEBACK") != "" {
+				// Go's own SIGQUIT dump, for whoever asked for tracebacks.
+				buf := make([]byte, 1<<20)
+				stderr.Write(buf[:runtime.Stack(buf, true)])
+			}
+			if sn == syscall.SIGPIPE && s.got.Load() != nil {
+				// Every write to the closed pipe until the run ends sends
+				// one more: only the first counts.
+				continue
+			}
 			if s.got.Load() != nil {
+				if f := s.atExit.Load(); f != nil {
+					(*f)()
+				}
 				os.Exit(exitSignal + int(sn))
 			}
 			s.got.Store(sn)
-			cancel(fmt.Errorf("interrupted by %s", unix.SignalName(sn)))
+			name := unix.SignalName(sn)
+			cancel(&starlib.Interruption{Reason: name, Msg: "interrupted by " + name})
 		}
 	}()
 	return s
 }
 
+// caught returns the signal that came so far, if any.
+func (s *signals) caught() (syscall.Signal, bool) {
+	sig, ok := s.got.Load().(syscall.Signal)
+	return sig, ok
+}
+
 // stop stops watching; it returns the signal that came, if any.
 func (s *signals) stop() (syscall.Signal, bool) {
 	signal.Stop(s.ch)
-	sig, ok := s.got.Load().(syscall.Signal)
-	return sig, ok
+	return s.caught()
 }
 
 // run executes a script --repeat times and reports the result.
 func (c *cli) run(path string) int {
 	live := c.live()
+	// One watch for every repetition: a signal ends the repetition under
+	// way, collecting its spawns, and no other starts.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := watchSignals(cancel, nil, c.stderr)
+	var jout *jsonOut
+	if c.json != "" {
+		var err error
+		if jout, err = openJSONOut(c.json); err != nil {
+			sigs.stop()
+			c.printError("ktstar: " + err.Error())
+			return exitError
+		}
+		defer jout.abort()
+		abort := jout.abort
+		sigs.atExit.Store(&abort)
+	}
 	start := time.Now()
 	doc := result.Doc{
 		SchemaVersion: result.SchemaVersion, Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
@@ -79,24 +129,25 @@ func (c *cli) run(path string) int {
 	}
 	status := exitOK
 	var err error
-	var signalled bool
-	var sig syscall.Signal
-	// A failed check or fail() (exit 1) is a measurement like any other:
-	// the repetitions go on. A script error or a signal ends them. The
-	// first repetition that did not succeed decides the exit status.
+	// A failed check, fail() or a worker killed from outside (exit 1) is
+	// a measurement like any other: the repetitions go on. A script error
+	// or a signal ends them. The first repetition that did not succeed
+	// decides the exit status, a signal always.
 	for rep := 0; rep < c.repeat; rep++ {
 		repStart := time.Now()
-		runs, calls, rerr, rsig, rsignalled := c.runOnce(path, live)
+		runs, calls, rerr := c.runOnce(ctx, path, live)
+		rsig, rsignalled := sigs.caught()
 		rs := exitOK
 		var fe *starlib.FailError
 		switch {
 		case rsignalled:
 			rs = exitSignal + int(rsig)
-			sig, signalled = rsig, true
 		case errors.As(rerr, &fe):
 			rs = exitFail
 		case rerr != nil:
 			rs = exitError
+		case len(killedFromOutside(runs)) > 0:
+			rs = exitFail
 		}
 		if rs != exitOK && (status == exitOK || rsignalled) {
 			status, err = rs, rerr
@@ -116,14 +167,19 @@ func (c *cli) run(path string) int {
 			break
 		}
 	}
+	sig, signalled := sigs.stop()
+	if signalled && status != exitSignal+int(sig) {
+		// The signal came after the last repetition's script ended.
+		status = exitSignal + int(sig)
+	}
 	doc.Repeat = len(doc.Repetitions)
 	doc.DurationNs = time.Since(start).Nanoseconds()
 	doc.ExitStatus = status
 	if err != nil {
 		doc.Error = vm.HostPaths(err.Error())
 	}
-	if c.json != "" {
-		if jerr := c.writeJSON(&doc); jerr != nil {
+	if jout != nil {
+		if jerr := c.writeJSON(jout, &doc); jerr != nil {
 			c.printError("ktstar: " + jerr.Error())
 			if status == exitOK {
 				status = exitError
@@ -143,36 +199,55 @@ func (c *cli) run(path string) int {
 }
 
 // runOnce runs the script once in a session of its own (fresh spawns,
-// the same arguments) and returns what it stopped and checked.
-func (c *cli) runOnce(path string, live *progress.Live) (runs []starlib.Run, calls []starlib.CheckCall, err error, sig syscall.Signal, signalled bool) {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: sessionProgress(live), Interval: c.timelineInterval()})
+// the same arguments), under ctx and --timeout, and returns what it
+// stopped and checked: when the script ended early, the spawns still
+// running are collected too, marked interrupted.
+func (c *cli) runOnce(ctx context.Context, path string, live *progress.Live) (runs []starlib.Run, calls []starlib.CheckCall, err error) {
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: sessionProgress(live),
+		Interval: c.timelineInterval(), WorkOverride: c.workOverride})
 	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
 	if c.timeout > 0 {
 		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf("timed out after %v (--timeout)", c.timeout))
+		ctx, stop = context.WithTimeoutCause(ctx, c.timeout,
+			&starlib.Interruption{Reason: "timeout", Msg: fmt.Sprintf("timed out after %v (--timeout)", c.timeout)})
 		defer stop()
 	}
-	sigs := watchSignals(cancel, nil)
 	_, err = host.Run(ctx, path)
+	if err != nil {
+		// The spawns still running keep their data.
+		sess.Interrupt(ctx, interruptReason(ctx, err))
+	}
 	sess.Close() // every worker the script left running is killed and reaped
 	if cerr := sess.CleanupErr(); cerr != nil {
 		c.printError("ktstar: cleanup: " + cerr.Error())
 	}
-	sig, signalled = sigs.stop()
-	return sess.Runs(), sess.Checks(), err, sig, signalled
+	return sess.Runs(), sess.Checks(), err
 }
 
-func (c *cli) writeJSON(doc *result.Doc) error {
+// interruptReason names why a script ended early, for Run.Interrupted:
+// its context's Interruption (--timeout, a signal), fail,
+// checks.require, or error.
+func interruptReason(ctx context.Context, err error) string {
+	var in *starlib.Interruption
+	if errors.As(context.Cause(ctx), &in) {
+		return in.Reason
+	}
+	var fe *starlib.FailError
+	if errors.As(err, &fe) {
+		if fe.By != "" {
+			return fe.By
+		}
+		return "fail"
+	}
+	return "error"
+}
+
+func (c *cli) writeJSON(jout *jsonOut, doc *result.Doc) error {
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode --json: %w", err)
 	}
-	if err := os.WriteFile(c.json, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("--json: %w", err)
-	}
-	return nil
+	return jout.commit(append(b, '\n'))
 }
 
 // host reads the facts that are cheap to get; a fact that cannot be read
@@ -222,7 +297,7 @@ func cpuModel() string {
 // would stop at. fail() and failed checks, which depend on measured
 // values the stand-ins do not have, are not errors here.
 func (c *cli) check(path string) int {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, CheckOnly: true})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, CheckOnly: true, WorkOverride: c.workOverride})
 	defer sess.Close()
 	host := &engine.Host{Predeclared: sess.Predeclared()}
 	if err := host.Check(path); err != nil {
@@ -259,7 +334,7 @@ func (c *cli) check(path string) int {
 // repl runs an interactive session on stdin: every builtin, plus
 // help(x); after a statement that stopped spawns, their summary table.
 func (c *cli) repl(stdin io.Reader) int {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, WorkOverride: c.workOverride})
 	defer sess.Close()
 	pre := sess.Predeclared()
 	pre["help"] = starlark.NewBuiltin("help", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -274,7 +349,7 @@ func (c *cli) repl(stdin io.Reader) int {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	interrupt := make(chan struct{}, 1)
-	sigs := watchSignals(cancel, interrupt)
+	sigs := watchSignals(cancel, interrupt, c.stderr)
 	shown := 0 // runs whose summary was printed
 	afterEval := func() {
 		if runs := sess.Runs(); len(runs) > shown {

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"os"
+	"slices"
+	"syscall"
 	"time"
 
 	"github.com/fatih/color"
@@ -12,6 +14,7 @@ import (
 	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
+	"golang.org/x/sys/unix"
 )
 
 // progressInterval is how often the live progress lines are redrawn.
@@ -54,7 +57,8 @@ func sessionProgress(live *progress.Live) starlib.Progress {
 
 // summary writes the end-of-run summary to stderr: with header, the
 // result's header line first; one row per group or cgroup of every
-// stopped spawn (the medians over repetitions when there are several),
+// stopped spawn (the medians over repetitions when there are several;
+// a spawn the run's end collected is marked "(interrupted: reason)"),
 // then the outcomes of every check call (only the failures with -q).
 func (c *cli) summary(doc *result.Doc, header bool) error {
 	opt := summary.Options{Color: !color.NoColor, Quiet: c.quiet, Histogram: c.histogram}
@@ -63,7 +67,16 @@ func (c *cli) summary(doc *result.Doc, header bool) error {
 	}
 	reps := make([][]summary.Row, doc.Reps())
 	for _, r := range doc.Runs {
-		reps[r.Repetition] = append(reps[r.Repetition], r.Rows()...)
+		rows := r.Rows()
+		if r.Interrupted != "" {
+			// Marked in the table only: the stored labels stay stable,
+			// so that compare joins them.
+			rows = slices.Clone(rows)
+			for i := range rows {
+				rows[i].Label += " (interrupted: " + r.Interrupted + ")"
+			}
+		}
+		reps[r.Repetition] = append(reps[r.Repetition], rows...)
 	}
 	rows := reps[0]
 	if doc.Reps() > 1 {
@@ -71,6 +84,13 @@ func (c *cli) summary(doc *result.Doc, header bool) error {
 	}
 	if err := summary.WriteTable(c.stderr, rows, opt); err != nil {
 		return err
+	}
+	var runs []starlib.Run
+	for _, r := range doc.Runs {
+		runs = append(runs, r.Run)
+	}
+	for _, line := range killedFromOutside(runs) {
+		c.printError(line)
 	}
 	for _, call := range doc.Checks {
 		res := call.Result()
@@ -83,6 +103,21 @@ func (c *cli) summary(doc *result.Doc, header bool) error {
 		summary.WriteChecks(c.stderr, res, opt)
 	}
 	return nil
+}
+
+// killedFromOutside names every worker that a signal ktstar did not send
+// killed: its data is lost and the run cannot count as a success.
+func killedFromOutside(runs []starlib.Run) []string {
+	var out []string
+	for _, r := range runs {
+		for _, rep := range r.Reports {
+			if rep.ExitInfo.Foreign() {
+				out = append(out, fmt.Sprintf("ktstar: %s: worker %d: killed by %s, which ktstar did not send",
+					r.Name(), rep.Tid, unix.SignalName(syscall.Signal(rep.ExitInfo.Signal))))
+			}
+		}
+	}
+	return out
 }
 
 // showSummary prints the summary of each result saved with --json, as

@@ -67,6 +67,7 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.Run.Progress, "progress", false, "show live progress while the script holds (the guest's output is not a terminal)")
 	fs.IntVar(&o.Run.Repeat, "repeat", 1, "run the script `N` times in the guest, into one result (as ktstar run --repeat)")
 	fs.DurationVar(&o.Run.Interval, "interval", 0, "timeline sampling interval in the guest (as ktstar run --interval)")
+	fs.StringVar(&o.Run.WorkOverride, "work-override", "", "run every swappable cgroup_def of a scenario with work type `NAME`")
 	fs.StringVar(&colorMode, "color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
 	fs.BoolVarP(&help, "help", "h", false, "show this help")
 	fs.Usage = func() {
@@ -136,7 +137,7 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 func (c *cli) runVM(o vm.Options) int {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	sigs := watchSignals(cancel, nil)
+	sigs := watchSignals(cancel, nil, c.stderr)
 	code, err := vm.Run(ctx, o)
 	sig, signalled := sigs.stop()
 	switch {
