@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/lib/json"
@@ -64,6 +65,9 @@ type Options struct {
 	// Progress shows the running handles while the script holds; nil
 	// shows nothing (not a terminal, --json pipelines, tests).
 	Progress Progress
+	// Interval, when positive, samples every started spawn's per-worker
+	// iteration counts this often into its Run's Timeline.
+	Interval time.Duration
 	// CheckOnly validates without acting (ktstar check): spawn, sleep and
 	// cgroup changes are validation-only stand-ins (checkonly.go), so the
 	// script runs through every check a real run makes before it acts.
@@ -94,12 +98,16 @@ type ProgressGroup struct {
 type Session struct {
 	opts    Options
 	handles []*Handle
-	spawned int // handles spawned so far, which numbers them
-	runs    []Run
-	topo    *topo.Topology // read on first use
-	topoErr error
-	cg      cgroupState
-	checks  []CheckCall
+	spawned int            // handles spawned so far, which numbers them
+	labels  map[string]int // spawns so far per base label (spawnLabel)
+	// tidLabels maps each worker ever spawned to its spawn's label, so
+	// that checks name units as the summary names rows.
+	tidLabels map[int]string
+	runs      []Run
+	topo      *topo.Topology // read on first use
+	topoErr   error
+	cg        cgroupState
+	checks    []CheckCall
 	// standIns is set once a check-only session has handed the script
 	// stand-in reports: from then on its values are not measurements.
 	standIns bool
@@ -109,16 +117,46 @@ type Session struct {
 // worker reported.
 type Run struct {
 	Handle   int               `json:"handle"` // the spawn's number in the run, from 1
+	Label    string            `json:"label"`  // the stable name of its rows (SpawnLabel)
 	Workload WorkloadJSON      `json:"workload"`
 	Reports  []workload.Report `json:"reports"`
 	// CgroupFallback, when set, says why the workers could not be created
 	// inside their cgroup (clone3 CLONE_INTO_CGROUP) and were moved in
 	// through cgroup.procs instead; a warning line said so at spawn.
-	CgroupFallback string `json:"cgroup_fallback,omitempty"`
+	CgroupFallback string    `json:"cgroup_fallback,omitempty"`
+	Timeline       *Timeline `json:"timeline,omitempty"` // with Options.Interval
 	// Interrupted says why the spawn was collected by the run's end rather
 	// than by the script's stop(): "timeout", a signal name ("SIGINT"),
 	// "fail", "checks.require" or "error". Empty for a normal stop.
 	Interrupted string `json:"interrupted,omitempty"`
+}
+
+// Name is the run's label; a result written before labels existed names
+// it "#N Type".
+func (r Run) Name() string {
+	if r.Label == "" {
+		return fmt.Sprintf("#%d %s", r.Handle, r.Workload.Work.Name())
+	}
+	return r.Label
+}
+
+// Units splits the run into the units its summary rows describe: one per
+// group and cgroup, named after the run ("web", "web group 1").
+func (r Run) Units() []checks.Unit {
+	return nameUnits(checks.Units(r.Reports), r.Name())
+}
+
+// nameUnits names units after the spawn they came from: label alone for a
+// single unit, else label followed by the unit's cgroup or group.
+func nameUnits(units []checks.Unit, label string) []checks.Unit {
+	for i := range units {
+		if len(units) == 1 && units[i].Cgroup == "" {
+			units[i].Name = label
+		} else {
+			units[i].Name = label + " " + units[i].Name
+		}
+	}
+	return units
 }
 
 // Interruption is the cause a command gives the run's context when it
@@ -201,6 +239,7 @@ func (s *Session) Interrupt(ctx context.Context, reason string) {
 // then removes the run's cgroups (see CleanupErr).
 func (s *Session) Close() {
 	for _, h := range s.handles {
+		h.stopTimeline()
 		h.h.Close()
 	}
 	s.handles = nil

@@ -22,9 +22,11 @@ import (
 	"github.com/ktstar/ktstar/workload"
 )
 
-// Row is the summary of one unit (a group or a cgroup).
+// Row is the summary of one unit (a group or a cgroup). Label is stable
+// across runs of the same script (starlib.SpawnLabel), so rows of two
+// results join by it.
 type Row struct {
-	Name       string  `json:"name"`
+	Label      string  `json:"label"`
 	Workers    int     `json:"workers"`
 	WorkRate   float64 `json:"work_units_per_s"` // Σ work units / mean wall time
 	CPUPct     float64 `json:"cpu_pct"`          // Σ cpu time / Σ wall time × 100
@@ -62,6 +64,91 @@ type Row struct {
 	TimerP99Ns   uint64 `json:"timer_p99_ns,omitempty"`
 	Completed    int    `json:"completed"`
 	histogram    []uint64
+	spread       *spread // set on the medians of repetitions (Median)
+}
+
+// spread is how far repetitions strayed from their median: (max-min) /
+// median × 100 of the work rate and of the wake p99.
+type spread struct {
+	reps              int
+	workRate, wakeP99 float64
+}
+
+// Median folds the rows of several repetitions into one row per label
+// (in order of first appearance): each figure is the median over the
+// repetitions that have the label, and the table shows the spread of the
+// work rate and the wake p99.
+func Median(reps [][]Row) []Row {
+	var order []string
+	by := map[string][]Row{}
+	for _, rows := range reps {
+		for _, r := range rows {
+			if _, ok := by[r.Label]; !ok {
+				order = append(order, r.Label)
+			}
+			by[r.Label] = append(by[r.Label], r)
+		}
+	}
+	out := make([]Row, 0, len(order))
+	for _, l := range order {
+		rs := by[l]
+		med := func(f func(Row) float64) float64 {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = f(r)
+			}
+			slices.Sort(v)
+			if n := len(v); n%2 == 0 {
+				return (v[n/2-1] + v[n/2]) / 2
+			}
+			return v[len(v)/2]
+		}
+		rel := func(f func(Row) float64) float64 {
+			lo, hi, m := math.Inf(1), math.Inf(-1), med(f)
+			for _, r := range rs {
+				lo, hi = min(lo, f(r)), max(hi, f(r))
+			}
+			if m == 0 {
+				return 0
+			}
+			return (hi - lo) / m * 100
+		}
+		u := func(f func(Row) uint64) uint64 {
+			return uint64(med(func(r Row) float64 { return float64(f(r)) }))
+		}
+		row := Row{
+			Label:           l,
+			Workers:         int(med(func(r Row) float64 { return float64(r.Workers) })),
+			WorkRate:        med(func(r Row) float64 { return r.WorkRate }),
+			CPUPct:          med(func(r Row) float64 { return r.CPUPct }),
+			OffCPUPct:       med(func(r Row) float64 { return r.OffCPUPct }),
+			Migrations:      u(func(r Row) uint64 { return r.Migrations }),
+			MaxGapMs:        u(func(r Row) uint64 { return r.MaxGapMs }),
+			WakeSamples:     int(med(func(r Row) float64 { return float64(r.WakeSamples) })),
+			WakeTotal:       u(func(r Row) uint64 { return r.WakeTotal }),
+			WakeMinNs:       u(func(r Row) uint64 { return r.WakeMinNs }),
+			WakeP50Ns:       u(func(r Row) uint64 { return r.WakeP50Ns }),
+			WakeP90Ns:       u(func(r Row) uint64 { return r.WakeP90Ns }),
+			WakeP99Ns:       u(func(r Row) uint64 { return r.WakeP99Ns }),
+			WakeP999Ns:      u(func(r Row) uint64 { return r.WakeP999Ns }),
+			WakeMaxNs:       u(func(r Row) uint64 { return r.WakeMaxNs }),
+			WakeMeanNs:      med(func(r Row) float64 { return r.WakeMeanNs }),
+			RunDelayP50Ns:   u(func(r Row) uint64 { return r.RunDelayP50Ns }),
+			RunDelayTotalNs: u(func(r Row) uint64 { return r.RunDelayTotalNs }),
+			SampleKind:      rs[0].SampleKind,
+			TimerSamples:    int(med(func(r Row) float64 { return float64(r.TimerSamples) })),
+			TimerTotal:      u(func(r Row) uint64 { return r.TimerTotal }),
+			TimerExact:      rs[0].TimerExact,
+			TimerP50Ns:      u(func(r Row) uint64 { return r.TimerP50Ns }),
+			TimerP99Ns:      u(func(r Row) uint64 { return r.TimerP99Ns }),
+			Completed:       int(med(func(r Row) float64 { return float64(r.Completed) })),
+			spread: &spread{reps: len(rs),
+				workRate: rel(func(r Row) float64 { return r.WorkRate }),
+				wakeP99:  rel(func(r Row) float64 { return float64(r.WakeP99Ns) })},
+		}
+		out = append(out, row)
+	}
+	return out
 }
 
 // rowPercentiles are the percentile columns of a row, besides min and max.
@@ -71,7 +158,7 @@ var rowPercentiles = []float64{50, 90, 99, 99.9}
 func Rows(units []checks.Unit) []Row {
 	out := make([]Row, len(units))
 	for i, u := range units {
-		r := Row{Name: u.Name, Workers: len(u.Reports)}
+		r := Row{Label: u.Name, Workers: len(u.Reports)}
 		var cpu, wall, units float64
 		sets := make([][]uint64, 0, len(u.Reports))
 		delays := make([]uint64, 0, len(u.Reports))
@@ -188,25 +275,39 @@ func WriteTable(w io.Writer, rows []Row, opt Options) error {
 	}
 	// Numbers align right, names left: pad the names to one width first.
 	width := len("group")
+	if rows[0].spread != nil {
+		width = len("group (medians)")
+	}
 	for _, r := range rows {
-		width = max(width, utf8.RuneCountInString(r.Name))
+		width = max(width, utf8.RuneCountInString(r.Label))
 	}
 	// Timer columns only when a row has timer samples, so tables of
 	// other work types stay as they were.
 	timers := slices.ContainsFunc(rows, func(r Row) bool { return r.TimerSamples > 0 })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\trun delay p50/all\tsamples of\tn\tmin\tp50\tp90\tp99\tp99.9\tmax\t", width, "group")
+	medians := rows[0].spread != nil
+	name := "group"
+	if medians {
+		name = "group (medians)"
+	}
+	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\trun delay p50/all\tsamples of\tn\tmin\tp50\tp90\tp99\tp99.9\tmax\t", width, name)
+	if medians {
+		fmt.Fprint(tw, "work/s ±\tp99 ±\treps\t")
+	}
 	if timers {
 		fmt.Fprint(tw, "timer p50\tp99\tn\t")
 	}
 	fmt.Fprintln(tw)
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t",
-			width, r.Name, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
+			width, r.Label, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
 			checks.FormatDuration(float64(r.MaxGapMs)*1e6),
 			checks.FormatDuration(float64(r.RunDelayP50Ns)), checks.FormatDuration(float64(r.RunDelayTotalNs)),
 			kindLabel(r), sampleCount(r),
 			lat(r, r.WakeMinNs), lat(r, r.WakeP50Ns), lat(r, r.WakeP90Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), lat(r, r.WakeMaxNs))
+		if medians {
+			fmt.Fprintf(tw, "%.0f%%\t%.0f%%\t%d\t", r.spread.workRate, r.spread.wakeP99, r.spread.reps)
+		}
 		if timers {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t", timerLat(r, r.TimerP50Ns), timerLat(r, r.TimerP99Ns), timerCount(r))
 		}
@@ -315,7 +416,7 @@ func writeHistogram(w io.Writer, r Row) {
 	if len(r.histogram) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n%s samples, %s (%s):\n", r.SampleKind, r.Name, sampleCount(r))
+	fmt.Fprintf(w, "\n%s samples, %s (%s):\n", r.SampleKind, r.Label, sampleCount(r))
 	var peak uint64
 	first := len(r.histogram)
 	for b, n := range r.histogram {
@@ -335,3 +436,7 @@ func writeHistogram(w io.Writer, r Row) {
 		fmt.Fprintf(w, "  %9s .. %-9s %s %d\n", checks.FormatDuration(float64(lo)), checks.FormatDuration(float64(uint64(1)<<(b+1))), strings.Repeat("█", bar), n)
 	}
 }
+
+// SI shows a figure with an SI suffix and three significant digits, as
+// the table does (12.3M).
+func SI(v float64) string { return si(v) }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -61,6 +62,12 @@ func newInitramfs(o *Options, init string, libs []string, modules []kmod) (*init
 	}
 	if o.Run.Progress {
 		args = append(args, "--progress")
+	}
+	if o.Run.Repeat > 1 {
+		args = append(args, "--repeat", strconv.Itoa(o.Run.Repeat))
+	}
+	if o.Run.Interval > 0 {
+		args = append(args, "--interval", o.Run.Interval.String())
 	}
 	if o.Run.WorkOverride != "" {
 		args = append(args, "--work-override", o.Run.WorkOverride)

@@ -96,6 +96,11 @@ type RunArgs struct {
 	Quiet bool
 	// Histogram and Progress pass --histogram and --progress.
 	Histogram, Progress bool
+	// Repeat, above 1, passes --repeat: the guest runs the script that
+	// many times into one result.
+	Repeat int
+	// Interval, when positive, passes --interval (timeline sampling).
+	Interval time.Duration
 	// WorkOverride, when set, passes --work-override.
 	WorkOverride string
 	// Args follow `--`.

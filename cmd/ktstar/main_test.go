@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/workload"
 )
@@ -260,7 +261,7 @@ h.stop()
 		} `json:"runs"`
 	}
 	b := readJSON(t, out, &doc)
-	if doc.Schema != schemaVersion || doc.Version != version || doc.Script != s || !slices.Equal(doc.Args, []string{"x"}) || doc.StartTime.IsZero() || doc.DurationNs <= 0 {
+	if doc.Schema != result.SchemaVersion || doc.Version != version || doc.Script != s || !slices.Equal(doc.Args, []string{"x"}) || doc.StartTime.IsZero() || doc.DurationNs <= 0 {
 		t.Errorf("run facts: %+v", doc)
 	}
 	for _, k := range []string{"kernel_release", "cpu_count", "cpu_model"} {
@@ -372,7 +373,7 @@ len(reports)
 	if strings.Contains(errs, ">>>") || strings.Contains(errs, "...") {
 		t.Errorf("prompts printed to a pipe: stderr %q", errs)
 	}
-	if !strings.Contains(errs, "#1 FutexPingPong") {
+	if !strings.Contains(errs, "\n  FutexPingPong ") {
 		t.Errorf("no summary of the stopped spawn on stderr: %q", errs)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ktstar/ktstar/internal/testenv"
+	"github.com/ktstar/ktstar/result"
 )
 
 // verdictScenario has three steps of two spinner cgroups each. The
@@ -168,16 +169,11 @@ func TestWorkOverride(t *testing.T) {
 			if got, want := strings.Join(f[:len(f)-1], " "), fmt.Sprintf("swap=1 keep=1 two=%d odd=3 even=2 step0=1", 1+n); got != want {
 				t.Errorf("workers per cgroup %s, want %s", got, want)
 			}
-			var doc struct {
-				Runs []struct {
-					Groups []struct{ Name string }
-				}
-			}
+			var doc result.Doc
 			b := readJSON(t, path, &doc)
 			var got []string
 			for _, r := range doc.Runs {
-				_, typ, _ := strings.Cut(r.Groups[0].Name, " ")
-				got = append(got, typ)
+				got = append(got, r.Workload.Work.Name())
 			}
 			if want := tc.want(n%2 == 0); strings.Join(got, " ") != want {
 				t.Errorf("work types %v, want %s\n%s", got, want, b)
