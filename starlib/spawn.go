@@ -44,6 +44,7 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
+	c.MaxWorkers = s.opts.MaxWorkers
 	var h workers
 	if s.opts.CheckOnly {
 		h, err = checkSpawn(c)
@@ -81,7 +82,11 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		if c.Affinity, err = workload.ResolveAffinity(c.Affinity, tp, g.cpuset); err != nil {
 			return c, fmt.Errorf("cgroup %q: %w", g.name, err)
 		}
-		c.Cgroup, _ = g.m.(*cgroupfs.Manager) // nil for a check's stand-in
+		// A check's stand-in has no group: leave Cgroup a nil interface,
+		// not one holding a nil *Manager that admission would read.
+		if m, ok := g.m.(*cgroupfs.Manager); ok && m != nil {
+			c.Cgroup = m
+		}
 	}
 	if c.Work.Type().Cgroups != nil && !s.opts.CheckOnly {
 		run, err := s.runGroup()

@@ -67,6 +67,9 @@ type Options struct {
 	// cgroup changes are validation-only stand-ins (checkonly.go), so the
 	// script runs through every check a real run makes before it acts.
 	CheckOnly bool
+	// MaxWorkers is the per-spawn ceiling on workers (--max-workers); 0
+	// is workload.DefaultMaxWorkers.
+	MaxWorkers int
 }
 
 // Progress shows the running spawns while a script holds (ktstar draws

@@ -29,6 +29,9 @@ type Config struct {
 	// run's ktstar-<pid> group. Such a type cannot spawn without it, since
 	// ktstar never creates groups outside a subtree it owns.
 	CgroupParent *cgroupfs.Manager
+	// MaxWorkers is the per-spawn ceiling admission holds Workers to; 0
+	// means DefaultMaxWorkers. The machine's own limits apply either way.
+	MaxWorkers int
 }
 
 // AffinityKind selects how a worker's CPU mask is chosen.

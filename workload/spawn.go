@@ -13,13 +13,17 @@ import (
 )
 
 // Preflight is everything Spawn checks before it acts: cfg is valid
-// (Validate) and this machine can run its work (Work.Preflight). `ktstar
-// check` runs it in place of Spawn.
+// (Validate), this machine can run its work (Work.Preflight), and its
+// limits admit that many workers (admission, admit.go). `ktstar check`
+// runs it in place of Spawn.
 func (c *Config) Preflight() error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	return c.Work.Preflight()
+	if err := c.Work.Preflight(); err != nil {
+		return err
+	}
+	return c.admit()
 }
 
 // Spawn validates cfg, starts cfg.Workers worker processes and returns once

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fatih/color"
+	"github.com/ktstar/ktstar/workload"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
@@ -117,6 +118,8 @@ type cli struct {
 	errc      *color.Color
 	okc       *color.Color
 	warnc     *color.Color
+	// maxWorkers is the per-spawn ceiling on workers (--max-workers).
+	maxWorkers int
 }
 
 // parse reads flags and the sub-command. done is true when nothing is
@@ -130,6 +133,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 	fs.DurationVar(&c.timeout, "timeout", 0, "stop the script after this long (e.g. 30s); 0 means no limit")
 	fs.BoolVarP(&c.quiet, "quiet", "q", false, "print only what the script prints, failed checks and errors")
 	fs.BoolVar(&c.histogram, "histogram", false, "add a wake-latency histogram per group to the summary")
+	fs.IntVar(&c.maxWorkers, "max-workers", workload.DefaultMaxWorkers, "refuse a spawn of more than `N` workers before forking any (the machine's own limits apply too)")
 	fs.BoolVar(&c.progress, "progress", false, "show live progress while the script holds, even when stderr is not a terminal")
 	colorMode := fs.String("color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
 	help := fs.BoolP("help", "h", false, "show this help")
