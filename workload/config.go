@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/internal/cpulist"
@@ -91,17 +92,23 @@ type PolicyKind int
 
 // Scheduling policies; the values are the kernel's SCHED_* numbers.
 const (
-	PolicyNormal PolicyKind = 0
-	PolicyFifo   PolicyKind = 1
-	PolicyRR     PolicyKind = 2
-	PolicyBatch  PolicyKind = 3
-	PolicyIdle   PolicyKind = 5
+	PolicyNormal   PolicyKind = 0
+	PolicyFifo     PolicyKind = 1
+	PolicyRR       PolicyKind = 2
+	PolicyBatch    PolicyKind = 3
+	PolicyIdle     PolicyKind = 5
+	PolicyDeadline PolicyKind = 6
+	PolicyExt      PolicyKind = 7 // sched_ext: the loaded BPF scheduler, fair class without one
 )
 
 // SchedPolicy is the scheduling policy applied to every worker.
 type SchedPolicy struct {
 	Kind     PolicyKind
 	Priority int // 1..99 for Fifo and RR; 0 otherwise
+	// Runtime, Deadline and Period are a Deadline policy's reservation:
+	// Runtime of CPU time within Deadline of the start of every Period
+	// (0 means Deadline). Zero for every other policy.
+	Runtime, Deadline, Period time.Duration `json:",omitempty"`
 }
 
 // Normal is SCHED_NORMAL, the kernel default (no call is made).
@@ -119,9 +126,32 @@ func Fifo(prio int) SchedPolicy { return SchedPolicy{Kind: PolicyFifo, Priority:
 // RoundRobin is SCHED_RR at the given real-time priority (1..99).
 func RoundRobin(prio int) SchedPolicy { return SchedPolicy{Kind: PolicyRR, Priority: prio} }
 
+// Deadline is SCHED_DEADLINE: runtime of CPU time within deadline of the
+// start of every period (0: the deadline). Each worker is admitted by the
+// kernel's deadline bandwidth control; a spawn that over-subscribes it fails.
+func Deadline(runtime, deadline, period time.Duration) SchedPolicy {
+	return SchedPolicy{Kind: PolicyDeadline, Runtime: runtime, Deadline: deadline, Period: period}
+}
+
+// Ext is SCHED_EXT: the workers are scheduled by the loaded sched_ext BPF
+// scheduler (by the fair class while none is loaded).
+func Ext() SchedPolicy { return SchedPolicy{Kind: PolicyExt} }
+
+// period is the Deadline policy's effective period.
+func (p SchedPolicy) period() time.Duration {
+	if p.Period == 0 {
+		return p.Deadline
+	}
+	return p.Period
+}
+
 // String renders the policy as its script constructor.
 func (p SchedPolicy) String() string {
 	switch p.Kind {
+	case PolicyDeadline:
+		return fmt.Sprintf("deadline(%q, %q, %q)", p.Runtime, p.Deadline, p.Period)
+	case PolicyExt:
+		return "ext()"
 	case PolicyBatch:
 		return "batch()"
 	case PolicyIdle:
@@ -135,7 +165,34 @@ func (p SchedPolicy) String() string {
 }
 
 // realtime reports whether the policy needs CAP_SYS_NICE.
-func (p SchedPolicy) realtime() bool { return p.Kind == PolicyFifo || p.Kind == PolicyRR }
+func (p SchedPolicy) realtime() bool {
+	return p.Kind == PolicyFifo || p.Kind == PolicyRR || p.Kind == PolicyDeadline
+}
+
+// The kernel's bounds on a Deadline reservation: runtime at least 1024 ns
+// (sched/deadline.c's DL_SCALE granularity), the period inside
+// kernel.sched_deadline_period_min_us..max_us at their defaults.
+const (
+	dlMinRuntime = 1024 * time.Nanosecond
+	dlMinPeriod  = 100 * time.Microsecond
+	dlMaxPeriod  = 4 * time.Second
+)
+
+// validateDeadline is the user-side gate of a Deadline policy: runtime ≤
+// deadline ≤ period, each in the kernel's range, before anything forks.
+func (p SchedPolicy) validateDeadline() error {
+	switch {
+	case p.Runtime < dlMinRuntime:
+		return invalid("policy %s: runtime = %v is below the kernel's minimum of %v", p, p.Runtime, dlMinRuntime)
+	case p.Runtime > p.Deadline:
+		return invalid("policy %s: runtime = %v exceeds deadline = %v (need runtime ≤ deadline ≤ period)", p, p.Runtime, p.Deadline)
+	case p.Period != 0 && p.Deadline > p.Period:
+		return invalid("policy %s: deadline = %v exceeds period = %v (need runtime ≤ deadline ≤ period; period 0 means the deadline)", p, p.Deadline, p.Period)
+	case p.period() < dlMinPeriod || p.period() > dlMaxPeriod:
+		return invalid("policy %s: period = %v is out of range (allowed: %v..%v, kernel.sched_deadline_period_{min,max}_us)", p, p.period(), dlMinPeriod, dlMaxPeriod)
+	}
+	return nil
+}
 
 // ErrInvalidConfig is wrapped by every validation error, so callers can tell
 // a bad request from a failure of the machine.
@@ -170,9 +227,13 @@ func (c *Config) validate(online []int) error {
 		return err
 	}
 	switch c.Policy.Kind {
-	case PolicyNormal, PolicyBatch, PolicyIdle:
+	case PolicyNormal, PolicyBatch, PolicyIdle, PolicyExt:
 		if c.Policy.Priority != 0 {
 			return invalid("policy %s: priority = %d, but only fifo and rr take a priority", c.Policy, c.Policy.Priority)
+		}
+	case PolicyDeadline:
+		if err := c.Policy.validateDeadline(); err != nil {
+			return err
 		}
 	case PolicyFifo, PolicyRR:
 		if c.Policy.Priority < 1 || c.Policy.Priority > 99 {

@@ -23,6 +23,9 @@ func (c *Config) Preflight() error {
 	if err := c.Work.Preflight(); err != nil {
 		return err
 	}
+	if err := extAvailable(c.Policy); err != nil {
+		return err
+	}
 	return c.admit()
 }
 

@@ -327,22 +327,6 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 	return w
 }
 
-// applyPolicy sets the calling thread's scheduling policy. A failure is an
-// error: a run that silently kept SCHED_OTHER would measure the wrong thing.
-func applyPolicy(p SchedPolicy) error {
-	if p.Kind == PolicyNormal {
-		return nil
-	}
-	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: uint32(p.Kind), Priority: uint32(p.Priority)}
-	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-		if p.realtime() && err == unix.EPERM {
-			return fmt.Errorf("sched policy %s: %w (real-time policies need CAP_SYS_NICE)", p, err)
-		}
-		return fmt.Errorf("sched policy %s: %w", p, err)
-	}
-	return nil
-}
-
 // waitStartGate blocks until the parent opens the gate. It returns false
 // when the parent cancelled (EOF) or never came.
 func waitStartGate() bool {
