@@ -12,8 +12,12 @@ import (
 // newWorkload implements the builtin
 //
 //	def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(),
-//	             policy = sched.normal(), nice = None, comm = "") -> workload
+//	             policy = sched.normal(), nice = None, comm = "",
+//	             uid = None, gid = None, numa_node = None) -> workload
 //
+// uid and gid are set in every worker (setresgid, then setresuid) after
+// its privileged set-up; numa_node restricts the workers to that node's
+// CPUs, replacing affinity's mask.
 // (keyword arguments only). The config is validated at once, against the
 // work type's grouping and the machine's online CPUs, so a bad request
 // fails at the line that makes it.
@@ -28,19 +32,28 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		policy  = PolicyValue{P: workload.Normal()}
 		nice    starlark.Value
 		comm    string
+		ids     = [3]starlark.Value{starlark.None, starlark.None, starlark.None} // uid, gid, numa_node
 	)
 	if err := starlark.UnpackArgs(b.Name(), nil, kwargs,
 		"workers", &workers, "work?", &work, "affinity?", &aff,
-		"policy?", &policy, "nice?", &nice, "comm?", &comm); err != nil {
+		"policy?", &policy, "nice?", &nice, "comm?", &comm,
+		"uid?", &ids[0], "gid?", &ids[1], "numa_node?", &ids[2]); err != nil {
 		return nil, err
 	}
 	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm}
-	if nice != nil && nice != starlark.None {
-		var n int
-		if err := starlark.AsInt(nice, &n); err != nil {
-			return nil, fmt.Errorf("%s: for parameter nice: got %s, want int or None", b.Name(), nice.Type())
+	for _, o := range []struct {
+		name string
+		v    starlark.Value
+		dst  **int
+	}{{"nice", nice, &cfg.Nice}, {"uid", ids[0], &cfg.UID}, {"gid", ids[1], &cfg.GID}, {"numa_node", ids[2], &cfg.NUMANode}} {
+		if o.v == nil || o.v == starlark.None {
+			continue
 		}
-		cfg.Nice = &n
+		var n int
+		if err := starlark.AsInt(o.v, &n); err != nil {
+			return nil, fmt.Errorf("%s: for parameter %s: got %s, want int or None", b.Name(), o.name, o.v.Type())
+		}
+		*o.dst = &n
 	}
 	// A topology-aware affinity is resolved when the workload is spawned
 	// into a cgroup; a plain spawn refuses it then.
@@ -71,8 +84,26 @@ func (w WorkloadValue) String() string {
 	} else {
 		b.WriteString("None")
 	}
-	fmt.Fprintf(&b, ", comm = %q)", w.C.Comm)
+	fmt.Fprintf(&b, ", comm = %q", w.C.Comm)
+	for _, o := range w.optionals() {
+		if o.v != nil {
+			fmt.Fprintf(&b, ", %s = %d", o.name, *o.v)
+		}
+	}
+	b.WriteString(")")
 	return b.String()
+}
+
+// optionals are the fields rendered and listed only when set, so a
+// workload without them reads as it always has.
+func (w WorkloadValue) optionals() []struct {
+	name string
+	v    *int
+} {
+	return []struct {
+		name string
+		v    *int
+	}{{"uid", w.C.UID}, {"gid", w.C.GID}, {"numa_node", w.C.NUMANode}}
 }
 
 // Type returns "workload".
@@ -105,12 +136,20 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 	case "comm":
 		return starlark.String(w.C.Comm), nil
 	}
+	for _, o := range w.optionals() {
+		if o.name == name {
+			if o.v == nil {
+				return starlark.None, nil
+			}
+			return starlark.MakeInt(*o.v), nil
+		}
+	}
 	return nil, nil
 }
 
 // AttrNames lists the fields.
 func (w WorkloadValue) AttrNames() []string {
-	return []string{"affinity", "comm", "nice", "policy", "work", "workers"}
+	return []string{"affinity", "comm", "gid", "nice", "numa_node", "policy", "uid", "work", "workers"}
 }
 
 // WorkloadJSON is the JSON form of a spawn request in `--json` output.
@@ -121,8 +160,11 @@ type WorkloadJSON struct {
 	Policy   string        `json:"policy"`
 	Nice     *int          `json:"nice"`
 	Comm     string        `json:"comm"`
+	UID      *int          `json:"uid,omitempty"`
+	GID      *int          `json:"gid,omitempty"`
+	NUMANode *int          `json:"numa_node,omitempty"`
 }
 
 func workloadJSON(c workload.Config) WorkloadJSON {
-	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm}
+	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, UID: c.UID, GID: c.GID, NUMANode: c.NUMANode}
 }

@@ -30,6 +30,12 @@ type Config struct {
 	// run's ktstar-<pid> group. Such a type cannot spawn without it, since
 	// ktstar never creates groups outside a subtree it owns.
 	CgroupParent *cgroupfs.Manager
+	// UID and GID, when non-nil, are set with setresgid then setresuid in
+	// every worker after its privileged set-up (0..2^32-2).
+	UID, GID *int
+	// NUMANode, when non-nil, restricts every worker to that node's CPUs,
+	// replacing Affinity's mask.
+	NUMANode *int
 	// MaxWorkers is the per-spawn ceiling admission holds Workers to; 0
 	// means DefaultMaxWorkers. The machine's own limits apply either way.
 	MaxWorkers int
@@ -244,6 +250,18 @@ func (c *Config) validate(online []int) error {
 	}
 	if c.Nice != nil && (*c.Nice < -20 || *c.Nice > 19) {
 		return invalid("nice = %d is out of range (allowed: -20..19)", *c.Nice)
+	}
+	for _, id := range []struct {
+		name string
+		v    *int
+	}{{"uid", c.UID}, {"gid", c.GID}} {
+		// (uid_t)-1 means "unchanged" to setresuid, so it is no identity.
+		if id.v != nil && (*id.v < 0 || *id.v >= 1<<32-1) {
+			return invalid("%s = %d is out of range (allowed: 0..%d)", id.name, *id.v, uint32(1<<32-2))
+		}
+	}
+	if c.NUMANode != nil && *c.NUMANode < 0 {
+		return invalid("numa_node = %d is out of range (allowed: an online node, 0 or more)", *c.NUMANode)
 	}
 	return ValidateComm(c.Comm)
 }

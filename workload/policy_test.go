@@ -12,10 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// schedField returns a field of /proc/PID/sched ("policy", "prio", …).
-func schedField(t *testing.T, pid int, name string) string {
+// procField returns the value of the "name: value" line of
+// /proc/PID/<file>, e.g. "policy" of sched or "Uid" of status.
+func procField(t *testing.T, pid int, file, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/sched", pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +26,7 @@ func schedField(t *testing.T, pid int, name string) string {
 			return strings.TrimSpace(v)
 		}
 	}
-	t.Fatalf("/proc/%d/sched has no %s:\n%s", pid, name, b)
+	t.Fatalf("/proc/%d/%s has no %s:\n%s", pid, file, name, b)
 	return ""
 }
 
@@ -40,7 +41,7 @@ func TestDeadlinePolicy(t *testing.T) {
 	pol := Deadline(2*time.Millisecond, 10*time.Millisecond, 20*time.Millisecond)
 	h := spawnWork(t, Config{Workers: 2, Work: MustWork("SpinWait", nil), Policy: pol})
 	for _, pid := range h.Pids() {
-		if got := schedField(t, pid, "policy"); got != "6" {
+		if got := procField(t, pid, "sched", "policy"); got != "6" {
 			t.Errorf("worker %d: /proc/PID/sched policy = %s, want 6 (SCHED_DEADLINE)", pid, got)
 		}
 		attr, err := unix.SchedGetAttr(pid, 0)
@@ -129,7 +130,7 @@ func TestExtPolicy(t *testing.T) {
 		return
 	}
 	h := spawnWork(t, cfg)
-	if got := schedField(t, h.Pids()[0], "policy"); got != "7" {
+	if got := procField(t, h.Pids()[0], "sched", "policy"); got != "7" {
 		t.Errorf("/proc/PID/sched policy = %s, want 7 (SCHED_EXT)", got)
 	}
 	stopWork(t, h)

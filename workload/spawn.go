@@ -26,6 +26,9 @@ func (c *Config) Preflight() error {
 	if err := extAvailable(c.Policy); err != nil {
 		return err
 	}
+	if _, err := c.nodeCPUs(); err != nil {
+		return err
+	}
 	return c.admit()
 }
 
@@ -83,6 +86,10 @@ func Spawn(cfg Config) (h *Handle, err error) {
 		}
 	}
 
+	nodeCPUs, err := cfg.nodeCPUs()
+	if err != nil {
+		return h, err
+	}
 	wiring := groupWiring{work: cfg.Work}
 	defer wiring.close()
 	for i := range cfg.Workers {
@@ -92,6 +99,7 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			ShmSize: layout.Size, Slot: layout.Slot(i), Region: layout.Region(i / g),
 			Token:      fmt.Sprintf("%d-%d-%x", os.Getpid(), i, rand.Uint64()),
 			CgroupDirs: ownDirs,
+			UID:        cfg.UID, GID: cfg.GID, NodeCPUs: nodeCPUs,
 		}
 		extra, err := wiring.files(&spec)
 		if err != nil {

@@ -68,6 +68,11 @@ type workerSpec struct {
 	// CgroupDirs are the absolute directories of the handle's own groups
 	// (Type.Cgroups), in order.
 	CgroupDirs []string `json:"cgroup_dirs,omitempty"`
+	// UID, GID and NodeCPUs (the CPUs of Config.NUMANode) are applied
+	// last in the prologue (applyIdentity).
+	UID      *int  `json:"uid,omitempty"`
+	GID      *int  `json:"gid,omitempty"`
+	NodeCPUs []int `json:"node_cpus,omitempty"`
 }
 
 // Worker is the running worker as its body sees it: the stop check, the
@@ -244,7 +249,8 @@ func workerMain() int {
 }
 
 // setup reads the spec, maps shared memory and runs the prologue in
-// ktstr's order: affinity, policy, nice, comm.
+// ktstr's order (runtime.md §4.6): affinity, policy, nice, comm, gid,
+// uid, NUMA node.
 func setup() (*Worker, error) {
 	specFile := os.NewFile(fdSpec, "spec")
 	var spec workerSpec
@@ -283,6 +289,9 @@ func setup() (*Worker, error) {
 		if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(unsafe.StringData(spec.Comm+"\x00"))), 0, 0, 0); err != nil {
 			return nil, fmt.Errorf("prctl(PR_SET_NAME, %q): %w", spec.Comm, err)
 		}
+	}
+	if err := applyIdentity(&spec); err != nil {
+		return nil, err
 	}
 	return w, nil
 }
