@@ -43,14 +43,15 @@ type taskLimit struct {
 	fix  string
 }
 
-// admit checks a spawn of c.Workers workers against the per-spawn ceiling
-// and the machine's limits, and names every limit it would break.
+// admit checks a spawn of the workers of every group against the
+// per-spawn ceiling and the machine's limits, and names every limit it
+// would break.
 func (c *Config) admit() error {
 	limits, err := machineLimits(c.Cgroup)
 	if err != nil {
 		return fmt.Errorf("spawn: admission: %w", err)
 	}
-	return admitTasks(c.Workers, c.MaxWorkers, limits)
+	return admitTasks(c.TotalWorkers(), c.MaxWorkers, limits)
 }
 
 // admitTasks is admission's arithmetic: workers workers under a ceiling

@@ -36,6 +36,12 @@ type Config struct {
 	// NUMANode, when non-nil, restricts every worker to that node's CPUs,
 	// replacing Affinity's mask.
 	NUMANode *int
+	// Composed are secondary groups spawned beside this primary one and
+	// owned by the same handle (runtime.md §1.3): entry k is group_idx
+	// k+1, with its own work, workers, affinity, policy, nice, comm and
+	// identity. It shares the primary's cgroups; it has no Composed or
+	// MaxWorkers of its own.
+	Composed []Config
 	// MaxWorkers is the per-spawn ceiling admission holds Workers to; 0
 	// means DefaultMaxWorkers. The machine's own limits apply either way.
 	MaxWorkers int
@@ -219,7 +225,47 @@ func (c *Config) Validate() error {
 	return c.validate(online)
 }
 
+// groups returns the spawn's groups in group_idx order: the primary (c
+// without its Composed), then each composed entry with the primary's
+// cgroups.
+func (c *Config) groups() []Config {
+	p := *c
+	p.Composed = nil
+	out := []Config{p}
+	for _, e := range c.Composed {
+		e.Cgroup, e.CgroupParent, e.MaxWorkers = c.Cgroup, c.CgroupParent, c.MaxWorkers
+		out = append(out, e)
+	}
+	return out
+}
+
+// TotalWorkers is the number of workers of every group of the spawn.
+func (c *Config) TotalWorkers() int {
+	n := c.Workers
+	for _, e := range c.Composed {
+		n += e.Workers
+	}
+	return n
+}
+
 func (c *Config) validate(online []int) error {
+	if err := c.validateGroup(online); err != nil {
+		return err
+	}
+	for k, e := range c.Composed {
+		if len(e.Composed) > 0 {
+			return invalid("composed[%d] (group_idx %d): a composed group has no composed groups of its own", k, k+1)
+		}
+		if err := e.validateGroup(online); err != nil {
+			// Every validateGroup error is invalid(…): name the entry after the sentinel.
+			return invalid("composed[%d] (group_idx %d): %s", k, k+1, strings.TrimPrefix(err.Error(), ErrInvalidConfig.Error()+": "))
+		}
+	}
+	return nil
+}
+
+// validateGroup checks the fields of one group.
+func (c *Config) validateGroup(online []int) error {
 	if c.Workers < 1 {
 		return invalid("workers = %d: at least 1 worker is needed (zero workers emit no reports, so every check would pass vacuously)", c.Workers)
 	}

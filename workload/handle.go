@@ -39,6 +39,7 @@ type Handle struct {
 // child is one worker process and the goroutine that reads its report pipe.
 type child struct {
 	idx, group int
+	groupIdx   int // the composed group (Report.GroupIdx)
 	proc       *os.Process
 	start      *os.File // write end of the start gate; nil once opened
 	report     *os.File // read end of the report pipe
@@ -191,6 +192,7 @@ func (h *Handle) StopAndCollect() ([]Report, error) {
 	reports := make([]Report, len(h.children))
 	for i, c := range h.children {
 		reports[i] = c.decode()
+		reports[i].GroupIdx = c.groupIdx
 	}
 	return reports, h.close()
 }

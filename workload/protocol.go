@@ -107,7 +107,9 @@ const (
 //
 //	offset 0                   stop word (u32): non-zero tells every worker to stop
 //	offset slotBase + 64·i     worker i's published iteration count (u64), one cache line each
-//	regionBase + stride·g      group g's shared Region (futex words), page-aligned, zero-filled
+//	                           (i counts across composed groups: group 0's workers first)
+//	regionBase + stride·g      group g's shared Region (futex words), page-aligned, zero-filled;
+//	                           each composed group's Regions follow the previous one's
 const (
 	offStop   = 0
 	slotBase  = 64
@@ -126,14 +128,36 @@ type shmLayout struct {
 // newLayout lays out the memory of workers workers of type t, in groups
 // of groupSize (0 or 1: ungrouped).
 func newLayout(workers, groupSize int, t *Type) shmLayout {
-	g := max(groupSize, 1)
-	l := shmLayout{regionBase: alignPage(slotBase + slotBytes*workers)}
-	l.Size = l.regionBase
-	if t.Region > 0 {
-		l.stride = alignPage(t.Region)
-		l.Size += (workers / g) * l.stride
+	return newLayouts([]groupShape{{workers, groupSize, t}})[0]
+}
+
+// groupShape is what the memory layout needs of one composed group.
+type groupShape struct {
+	workers, groupSize int
+	t                  *Type
+}
+
+// newLayouts lays out the memory of a spawn's composed groups, in order:
+// every worker's slot first (group 0's, then group 1's, …), then each
+// group's Regions. Slot takes the worker's index across all groups.
+func newLayouts(groups []groupShape) []shmLayout {
+	total := 0
+	for _, g := range groups {
+		total += g.workers
 	}
-	return l
+	off := alignPage(slotBase + slotBytes*total)
+	out := make([]shmLayout, len(groups))
+	for i, g := range groups {
+		out[i].regionBase = off
+		if g.t.Region > 0 {
+			out[i].stride = alignPage(g.t.Region)
+			off += (g.workers / max(g.groupSize, 1)) * out[i].stride
+		}
+	}
+	for i := range out {
+		out[i].Size = off
+	}
+	return out
 }
 
 // Slot is the offset of worker i's progress slot.

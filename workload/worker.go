@@ -50,8 +50,9 @@ func Init() {
 
 // workerSpec is everything one worker needs, resolved by the parent.
 type workerSpec struct {
-	Index    int         `json:"index"`
-	Group    int         `json:"group"` // index ÷ the type's group size
+	Index    int         `json:"index"`     // across every composed group
+	GroupIdx int         `json:"group_idx"` // the composed group: 0 primary, 1..N composed
+	Group    int         `json:"group"`     // index in the composed group ÷ the type's group size
 	Pos      int         `json:"pos"`
 	Work     Work        `json:"work"`
 	CPUs     []int       `json:"cpus,omitempty"`
