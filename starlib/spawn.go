@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/ktstar/ktstar/cgroupfs"
@@ -82,18 +83,27 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		if c.Affinity, err = workload.ResolveAffinity(c.Affinity, tp, g.cpuset); err != nil {
 			return c, fmt.Errorf("cgroup %q: %w", g.name, err)
 		}
+		c.Composed = slices.Clone(c.Composed)
+		for k := range c.Composed {
+			e := &c.Composed[k]
+			if e.Affinity, err = workload.ResolveAffinity(e.Affinity, tp, g.cpuset); err != nil {
+				return c, fmt.Errorf("cgroup %q: composed[%d]: %w", g.name, k, err)
+			}
+		}
 		// A check's stand-in has no group: leave Cgroup a nil interface,
 		// not one holding a nil *Manager that admission would read.
 		if m, ok := g.m.(*cgroupfs.Manager); ok && m != nil {
 			c.Cgroup = m
 		}
 	}
-	if c.Work.Type().Cgroups != nil && !s.opts.CheckOnly {
-		run, err := s.runGroup()
-		if err != nil {
-			return c, fmt.Errorf("%s needs cgroups of its own: %w", c.Work.Name(), err)
+	for _, g := range append([]workload.Config{c}, c.Composed...) {
+		if g.Work.Type().Cgroups != nil && !s.opts.CheckOnly && c.CgroupParent == nil {
+			run, err := s.runGroup()
+			if err != nil {
+				return c, fmt.Errorf("%s needs cgroups of its own: %w", g.Work.Name(), err)
+			}
+			c.CgroupParent = run
 		}
-		c.CgroupParent = run
 	}
 	return c, nil
 }
@@ -158,7 +168,7 @@ func (h *Handle) String() string {
 	if state == "" {
 		state = "spawned"
 	}
-	return fmt.Sprintf("<handle %s x%d, %s>", h.cfg.Work.Name(), h.cfg.Workers, state)
+	return fmt.Sprintf("<handle %s x%d, %s>", h.cfg.Work.Name(), h.cfg.TotalWorkers(), state)
 }
 
 // Type returns "handle".

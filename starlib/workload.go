@@ -2,6 +2,7 @@ package starlib
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ktstar/ktstar/workload"
@@ -13,11 +14,14 @@ import (
 //
 //	def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(),
 //	             policy = sched.normal(), nice = None, comm = "",
-//	             uid = None, gid = None, numa_node = None) -> workload
+//	             uid = None, gid = None, numa_node = None, composed = []) -> workload
 //
 // uid and gid are set in every worker (setresgid, then setresuid) after
 // its privileged set-up; numa_node restricts the workers to that node's
-// CPUs, replacing affinity's mask.
+// CPUs, replacing affinity's mask. composed is a list of workloads spawned
+// beside this one by the same spawn, as groups 1..N (group_idx in their
+// reports; group 0 is this one); they share its cgroup and have no
+// composed groups of their own.
 // (keyword arguments only). The config is validated at once, against the
 // work type's grouping and the machine's online CPUs, so a bad request
 // fails at the line that makes it.
@@ -33,11 +37,12 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		nice    starlark.Value
 		comm    string
 		ids     = [3]starlark.Value{starlark.None, starlark.None, starlark.None} // uid, gid, numa_node
+		comp    = starlark.NewList(nil)
 	)
 	if err := starlark.UnpackArgs(b.Name(), nil, kwargs,
 		"workers", &workers, "work?", &work, "affinity?", &aff,
 		"policy?", &policy, "nice?", &nice, "comm?", &comm,
-		"uid?", &ids[0], "gid?", &ids[1], "numa_node?", &ids[2]); err != nil {
+		"uid?", &ids[0], "gid?", &ids[1], "numa_node?", &ids[2], "composed?", &comp); err != nil {
 		return nil, err
 	}
 	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm}
@@ -55,11 +60,21 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 		*o.dst = &n
 	}
+	for i := range comp.Len() {
+		e, ok := comp.Index(i).(WorkloadValue)
+		if !ok {
+			return nil, fmt.Errorf("%s: composed[%d]: got %s, want a workload", b.Name(), i, comp.Index(i).Type())
+		}
+		cfg.Composed = append(cfg.Composed, e.C)
+	}
 	// A topology-aware affinity is resolved when the workload is spawned
 	// into a cgroup; a plain spawn refuses it then.
 	check := cfg
-	if cfg.Affinity.TopologyAware() {
-		check.Affinity = workload.Inherit()
+	check.Composed = slices.Clone(cfg.Composed)
+	for _, g := range append([]*workload.Config{&check}, ptrs(check.Composed)...) {
+		if g.Affinity.TopologyAware() {
+			g.Affinity = workload.Inherit()
+		}
 	}
 	if err := check.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
@@ -90,8 +105,32 @@ func (w WorkloadValue) String() string {
 			fmt.Fprintf(&b, ", %s = %d", o.name, *o.v)
 		}
 	}
+	if len(w.C.Composed) > 0 {
+		b.WriteString(", composed = ")
+		b.WriteString(w.composed().String())
+	}
 	b.WriteString(")")
 	return b.String()
+}
+
+// composed is the composed groups as a list of workload values.
+func (w WorkloadValue) composed() *starlark.List {
+	l := make([]starlark.Value, len(w.C.Composed))
+	for i, c := range w.C.Composed {
+		l[i] = WorkloadValue{C: c}
+	}
+	list := starlark.NewList(l)
+	list.Freeze()
+	return list
+}
+
+// ptrs returns pointers to the elements of s.
+func ptrs[T any](s []T) []*T {
+	out := make([]*T, len(s))
+	for i := range s {
+		out[i] = &s[i]
+	}
+	return out
 }
 
 // optionals are the fields rendered and listed only when set, so a
@@ -135,6 +174,8 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 		return starlark.MakeInt(*w.C.Nice), nil
 	case "comm":
 		return starlark.String(w.C.Comm), nil
+	case "composed":
+		return w.composed(), nil
 	}
 	for _, o := range w.optionals() {
 		if o.name == name {
@@ -149,7 +190,7 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 
 // AttrNames lists the fields.
 func (w WorkloadValue) AttrNames() []string {
-	return []string{"affinity", "comm", "gid", "nice", "numa_node", "policy", "uid", "work", "workers"}
+	return []string{"affinity", "comm", "composed", "gid", "nice", "numa_node", "policy", "uid", "work", "workers"}
 }
 
 // WorkloadJSON is the JSON form of a spawn request in `--json` output.
@@ -163,8 +204,14 @@ type WorkloadJSON struct {
 	UID      *int          `json:"uid,omitempty"`
 	GID      *int          `json:"gid,omitempty"`
 	NUMANode *int          `json:"numa_node,omitempty"`
+	// Composed are the groups spawned beside this one (group_idx 1..N).
+	Composed []WorkloadJSON `json:"composed,omitempty"`
 }
 
 func workloadJSON(c workload.Config) WorkloadJSON {
-	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, UID: c.UID, GID: c.GID, NUMANode: c.NUMANode}
+	var comp []WorkloadJSON
+	for _, e := range c.Composed {
+		comp = append(comp, workloadJSON(e))
+	}
+	return WorkloadJSON{Composed: comp, Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, UID: c.UID, GID: c.GID, NUMANode: c.NUMANode}
 }

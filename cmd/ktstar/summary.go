@@ -48,11 +48,17 @@ func sessionProgress(live *progress.Live) starlib.Progress {
 }
 
 // runUnits splits a stopped spawn into its groups and cgroups, named
-// after the spawn ("#1 SpinWait", "#2 FutexPingPong group 1").
+// after the spawn and the group's work ("#1 SpinWait", "#2 FutexPingPong
+// group 1").
 func runUnits(r starlib.Run) []checks.Unit {
-	label := starlib.RunLabel(r.Handle, r.Workload.Work.Name())
+	groups := append([]starlib.WorkloadJSON{r.Workload}, r.Workload.Composed...)
 	units := checks.Units(r.Reports)
 	for i := range units {
+		work := r.Workload.Work
+		if g := units[i].Reports[0].GroupIdx; g < len(groups) {
+			work = groups[g].Work
+		}
+		label := starlib.RunLabel(r.Handle, work.Name())
 		if len(units) == 1 && units[i].Cgroup == "" {
 			units[i].Name = label
 		} else {

@@ -124,3 +124,50 @@ func TestSummaryOfAnotherMachinesResult(t *testing.T) {
 		}
 	}
 }
+
+// TestComposedGroupsEndToEnd runs a spawn with two composed groups: the
+// reports carry group_idx 0..2, the summary prints one row per group
+// named after its work, and a check fails only for the group that breaks
+// it (a custom function that does no work).
+func TestComposedGroupsEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "idle.star"), `
+def idle(ctx):
+    while not ctx.stopped():
+        ctx.sleep("1ms")
+        ctx.tick()
+    return {}
+`)
+	path := filepath.Join(dir, "s.star")
+	writeFile(t, path, `
+load("idle.star", "idle")
+load("@stdlib//run.star", "wait_progress")
+h = spawn(workload(workers = 2, composed = [
+    workload(workers = 2, work = work.futex_ping_pong(), comm = "pp"),
+    workload(workers = 1, work = work.custom("idle", idle)),
+]))
+h.start()
+wait_progress(h, iterations = 5)
+reports = h.stop()
+print("groups", [r["group_idx"] for r in reports])
+res = checks.evaluate(reports, not_starved = True, max_spread_pct = False, max_gap_ms = False)
+print("outcomes", [(o["scope"], o["status"]) for o in res.outcomes])
+`)
+	out, errOut, code := ktstar(t, "", "run", "--color", "never", path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"groups [0, 0, 1, 1, 2]\n",
+		`outcomes [("group 0", "pass"), ("group 1", "pass"), ("group 2", "fail")]` + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	for _, row := range []string{"#1 SpinWait group 0 ", "#1 FutexPingPong group 1 ", "#1 Custom group 2 "} {
+		if strings.Count(errOut, row) != 1 {
+			t.Errorf("summary has not exactly one row %q:\n%s", row, errOut)
+		}
+	}
+}
