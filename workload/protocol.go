@@ -106,7 +106,8 @@ const (
 // and every worker.
 //
 //	offset 0                   stop word (u32): non-zero tells every worker to stop
-//	offset slotBase + 64·i     worker i's published iteration count (u64), one cache line each
+//	offset slotBase + 64·i     worker i's published iteration count (u64), one cache line each;
+//	                           at +slotPid its pid (u64), written by the parent once it started it
 //	                           (i counts across composed groups: group 0's workers first)
 //	regionBase + stride·g      group g's shared Region (futex words), page-aligned, zero-filled;
 //	                           each composed group's Regions follow the previous one's
@@ -114,6 +115,7 @@ const (
 	offStop   = 0
 	slotBase  = 64
 	slotBytes = 64
+	slotPid   = 8 // offset of the worker's pid inside its slot
 	pageSize  = 4096
 )
 

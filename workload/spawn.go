@@ -7,7 +7,9 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -134,7 +136,7 @@ func (h *Handle) spawnGroup(env spawnEnv, k, first int, cfg Config, layout shmLa
 	for j := range cfg.Workers {
 		i := first + j
 		spec := workerSpec{
-			Index: i, GroupIdx: k, Group: j / g, Pos: j % g, Work: cfg.Work,
+			Index: i, GroupIdx: k, GroupFirst: first, GroupLen: cfg.Workers, Group: j / g, Pos: j % g, Work: cfg.Work,
 			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, Nice: cfg.Nice, Comm: cfg.Comm,
 			ShmSize: layout.Size, Slot: layout.Slot(i), Region: layout.Region(j / g),
 			Token:      fmt.Sprintf("%d-%d-%x", os.Getpid(), i, rand.Uint64()),
@@ -274,6 +276,8 @@ func (h *Handle) startChild(exe string, devnull, shm *os.File, spec *workerSpec,
 		reportR.Close()
 		return fmt.Errorf("spawn worker %d: start process: %w", i, err)
 	}
+	// SiblingPids reads it after the start gate.
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&h.shm[spec.Slot+slotPid])), uint64(proc.Pid))
 	c := &child{
 		idx: i, groupIdx: spec.GroupIdx, group: spec.Group, proc: proc, start: startW, report: reportR,
 		parked: make(chan struct{}), released: make(chan struct{}), done: make(chan struct{}),

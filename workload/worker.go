@@ -50,20 +50,24 @@ func Init() {
 
 // workerSpec is everything one worker needs, resolved by the parent.
 type workerSpec struct {
-	Index    int         `json:"index"`     // across every composed group
-	GroupIdx int         `json:"group_idx"` // the composed group: 0 primary, 1..N composed
-	Group    int         `json:"group"`     // index in the composed group ÷ the type's group size
-	Pos      int         `json:"pos"`
-	Work     Work        `json:"work"`
-	CPUs     []int       `json:"cpus,omitempty"`
-	Policy   SchedPolicy `json:"policy"`
-	Nice     *int        `json:"nice,omitempty"`
-	Comm     string      `json:"comm,omitempty"`
-	ShmSize  int         `json:"shm_size"`
-	Slot     int         `json:"slot"`   // offset of this worker's progress slot
-	Region   int         `json:"region"` // offset of its group's shared region, 0 if none
-	HasPipes bool        `json:"has_pipes"`
-	Token    string      `json:"token"` // unique per worker: names its scratch files
+	Index    int `json:"index"`     // across every composed group
+	GroupIdx int `json:"group_idx"` // the composed group: 0 primary, 1..N composed
+	// GroupFirst and GroupLen are the indexes of the composed group's
+	// workers: GroupFirst, GroupFirst+1, … (SiblingPids).
+	GroupFirst int         `json:"group_first"`
+	GroupLen   int         `json:"group_len"`
+	Group      int         `json:"group"` // index in the composed group ÷ the type's group size
+	Pos        int         `json:"pos"`
+	Work       Work        `json:"work"`
+	CPUs       []int       `json:"cpus,omitempty"`
+	Policy     SchedPolicy `json:"policy"`
+	Nice       *int        `json:"nice,omitempty"`
+	Comm       string      `json:"comm,omitempty"`
+	ShmSize    int         `json:"shm_size"`
+	Slot       int         `json:"slot"`   // offset of this worker's progress slot
+	Region     int         `json:"region"` // offset of its group's shared region, 0 if none
+	HasPipes   bool        `json:"has_pipes"`
+	Token      string      `json:"token"` // unique per worker: names its scratch files
 	// GroupFiles is how many of the type's GroupFiles the worker inherited.
 	GroupFiles int `json:"group_files,omitempty"`
 	// CgroupDirs are the absolute directories of the handle's own groups

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/workload"
@@ -169,5 +170,51 @@ print("outcomes", [(o["scope"], o["status"]) for o in res.outcomes])
 		if strings.Count(errOut, row) != 1 {
 			t.Errorf("summary has not exactly one row %q:\n%s", row, errOut)
 		}
+	}
+}
+
+// TestCustomContext runs a custom function that returns what its ctx
+// says: the arg given at construction, the CPUs it may run on (its
+// affinity), its siblings' pids and its cgroup directory, each checked
+// against what the spawner knows.
+func TestCustomContext(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "probe.star"), `
+def probe(ctx):
+    while not ctx.stopped():
+        ctx.spin()
+        ctx.tick()
+    return {"arg": json.encode(ctx.arg), "cpus": str(ctx.cpus), "siblings": str(ctx.siblings), "cgroup": ctx.cgroup}
+`)
+	path := filepath.Join(dir, "s.star")
+	writeFile(t, path, `
+load("probe.star", "probe")
+load("@stdlib//run.star", "wait_progress")
+cpu = topo.cpus[-1]
+h = spawn(workload(workers = 3, affinity = affinity.exact([cpu]), work = work.custom("probe", probe, arg = {"n": 7, "tags": ["a"]})))
+h.start()
+wait_progress(h, iterations = 2)
+reports = h.stop()
+for i, r in enumerate(reports):
+    x = r["extra"]
+    others = [p for j, p in enumerate(h.pids) if j != i]
+    if x["arg"] != '{"n":7,"tags":["a"]}' or x["cpus"] != str([cpu]) or x["siblings"] != str(others):
+        fail("worker %d: ctx %s, want cpus %s siblings %s" % (i, x, [cpu], others))
+    print("cgroup", x["cgroup"])
+`)
+	out, errOut, code := ktstar(t, "", "run", "--quiet", path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	want := "" // no cgroup v2 here
+	if m, err := cgroupfs.FindMount(); err == nil {
+		rel, err := cgroupfs.ProcCgroup(0) // the workers stay in ours
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = filepath.Join(m.Point, rel)
+	}
+	if got := strings.Split(strings.TrimSpace(out), "\n"); len(got) != 3 || got[0] != "cgroup "+want || got[1] != got[0] || got[2] != got[0] {
+		t.Errorf("ctx.cgroup of the 3 workers:\n%s\nwant %q each", out, want)
 	}
 }
