@@ -71,7 +71,7 @@ func workCustom(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		name string
 		fn   starlark.Value = starlark.None
 		arg  starlark.Value = starlark.String("")
-		data string // a printed work's ctx.arg as JSON: custom(..., fn = "starlark", data = ...)
+		data string         // a printed work's ctx.arg as JSON: custom(..., fn = "starlark", data = ...)
 	)
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "fn?", &fn, "arg?", &arg, "data?", &data); err != nil {
 		return nil, err
