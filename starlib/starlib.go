@@ -127,6 +127,7 @@ func (s *Session) Predeclared() starlark.StringDict {
 		"workload":     starlark.NewBuiltin("workload", guard(newWorkload)),
 		"affinity":     Affinity,
 		"sched":        Sched,
+		"mempolicy":    MemPolicyModule,
 		"spawn":        starlark.NewBuiltin("spawn", guard(s.spawn)),
 		"cgroup":       s.cgroupModule(),
 		"cpus":         s.cpusModule(),

@@ -14,7 +14,8 @@ import (
 //
 //	def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(),
 //	             policy = sched.normal(), nice = None, comm = "",
-//	             uid = None, gid = None, numa_node = None, composed = []) -> workload
+//	             uid = None, gid = None, numa_node = None, composed = [],
+//	             mem_policy = mempolicy.default()) -> workload
 //
 // uid and gid are set in every worker (setresgid, then setresuid) after
 // its privileged set-up; numa_node restricts the workers to that node's
@@ -38,14 +39,15 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		comm    string
 		ids     = [3]starlark.Value{starlark.None, starlark.None, starlark.None} // uid, gid, numa_node
 		comp    = starlark.NewList(nil)
+		mem     MemPolicyValue
 	)
 	if err := starlark.UnpackArgs(b.Name(), nil, kwargs,
 		"workers", &workers, "work?", &work, "affinity?", &aff,
 		"policy?", &policy, "nice?", &nice, "comm?", &comm,
-		"uid?", &ids[0], "gid?", &ids[1], "numa_node?", &ids[2], "composed?", &comp); err != nil {
+		"uid?", &ids[0], "gid?", &ids[1], "numa_node?", &ids[2], "composed?", &comp, "mem_policy?", &mem); err != nil {
 		return nil, err
 	}
-	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm}
+	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm, MemPolicy: mem.P}
 	for _, o := range []struct {
 		name string
 		v    starlark.Value
@@ -104,6 +106,9 @@ func (w WorkloadValue) String() string {
 		if o.v != nil {
 			fmt.Fprintf(&b, ", %s = %d", o.name, *o.v)
 		}
+	}
+	if w.C.MemPolicy.Mode > 0 {
+		fmt.Fprintf(&b, ", mem_policy = %s", MemPolicyValue{P: w.C.MemPolicy})
 	}
 	if len(w.C.Composed) > 0 {
 		b.WriteString(", composed = ")
@@ -176,6 +181,8 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 		return starlark.String(w.C.Comm), nil
 	case "composed":
 		return w.composed(), nil
+	case "mem_policy":
+		return MemPolicyValue{P: w.C.MemPolicy}, nil
 	}
 	for _, o := range w.optionals() {
 		if o.name == name {
@@ -190,20 +197,21 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 
 // AttrNames lists the fields.
 func (w WorkloadValue) AttrNames() []string {
-	return []string{"affinity", "comm", "composed", "gid", "nice", "numa_node", "policy", "uid", "work", "workers"}
+	return []string{"affinity", "comm", "composed", "gid", "mem_policy", "nice", "numa_node", "policy", "uid", "work", "workers"}
 }
 
 // WorkloadJSON is the JSON form of a spawn request in `--json` output.
 type WorkloadJSON struct {
-	Workers  int           `json:"workers"`
-	Work     workload.Work `json:"work"`
-	Affinity string        `json:"affinity"`
-	Policy   string        `json:"policy"`
-	Nice     *int          `json:"nice"`
-	Comm     string        `json:"comm"`
-	UID      *int          `json:"uid,omitempty"`
-	GID      *int          `json:"gid,omitempty"`
-	NUMANode *int          `json:"numa_node,omitempty"`
+	Workers   int           `json:"workers"`
+	Work      workload.Work `json:"work"`
+	Affinity  string        `json:"affinity"`
+	Policy    string        `json:"policy"`
+	Nice      *int          `json:"nice"`
+	Comm      string        `json:"comm"`
+	UID       *int          `json:"uid,omitempty"`
+	GID       *int          `json:"gid,omitempty"`
+	NUMANode  *int          `json:"numa_node,omitempty"`
+	MemPolicy string        `json:"mem_policy,omitempty"`
 	// Composed are the groups spawned beside this one (group_idx 1..N).
 	Composed []WorkloadJSON `json:"composed,omitempty"`
 }
@@ -213,5 +221,9 @@ func workloadJSON(c workload.Config) WorkloadJSON {
 	for _, e := range c.Composed {
 		comp = append(comp, workloadJSON(e))
 	}
-	return WorkloadJSON{Composed: comp, Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, UID: c.UID, GID: c.GID, NUMANode: c.NUMANode}
+	mem := ""
+	if c.MemPolicy.Mode > 0 {
+		mem = c.MemPolicy.String()
+	}
+	return WorkloadJSON{Composed: comp, MemPolicy: mem, Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, UID: c.UID, GID: c.GID, NUMANode: c.NUMANode}
 }

@@ -30,6 +30,8 @@ type Config struct {
 	// run's ktstar-<pid> group. Such a type cannot spawn without it, since
 	// ktstar never creates groups outside a subtree it owns.
 	CgroupParent *cgroupfs.Manager
+	// MemPolicy is the NUMA memory policy every worker sets for itself.
+	MemPolicy MemPolicy
 	// UID and GID, when non-nil, are set with setresgid then setresuid in
 	// every worker after its privileged set-up (0..2^32-2).
 	UID, GID *int
@@ -305,6 +307,9 @@ func (c *Config) validateGroup(online []int) error {
 		if id.v != nil && (*id.v < 0 || *id.v >= 1<<32-1) {
 			return invalid("%s = %d is out of range (allowed: 0..%d)", id.name, *id.v, uint32(1<<32-2))
 		}
+	}
+	if err := c.MemPolicy.validate(); err != nil {
+		return err
 	}
 	if c.NUMANode != nil && *c.NUMANode < 0 {
 		return invalid("numa_node = %d is out of range (allowed: an online node, 0 or more)", *c.NUMANode)

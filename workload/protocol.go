@@ -16,7 +16,7 @@ import (
 //	parent                                        worker
 //	memfd, pipes; exec /proc/self/exe ─────────►  KTSTAR_WORKER=1: Init()
 //	spec (JSON) on fdSpec, then EOF   ─────────►  read spec, mmap fdShm
-//	                                              affinity, policy, nice, comm, gid, uid, node, Type.New
+//	                                              affinity, policy, mempolicy, nice, comm, gid, uid, node, Type.New
 //	Spawn returns once all parked     ◄─────────  msgParked          (or msgError + text)
 //	Start: msgStart on fdStart        ─────────►  gate opens         (EOF: exit quietly)
 //	                                  ◄─────────  msgReleased; the loop runs

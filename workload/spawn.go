@@ -31,6 +31,9 @@ func (c *Config) Preflight() error {
 		if err == nil {
 			_, err = g.nodeCPUs()
 		}
+		if err == nil {
+			err = g.MemPolicy.preflight(g.Cgroup)
+		}
 		if err != nil {
 			return groupErr(k, err)
 		}
@@ -137,7 +140,7 @@ func (h *Handle) spawnGroup(env spawnEnv, k, first int, cfg Config, layout shmLa
 		i := first + j
 		spec := workerSpec{
 			Index: i, GroupIdx: k, GroupFirst: first, GroupLen: cfg.Workers, Group: j / g, Pos: j % g, Work: cfg.Work,
-			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, Nice: cfg.Nice, Comm: cfg.Comm,
+			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, MemPolicy: cfg.MemPolicy, Nice: cfg.Nice, Comm: cfg.Comm,
 			ShmSize: layout.Size, Slot: layout.Slot(i), Region: layout.Region(j / g),
 			Token:      fmt.Sprintf("%d-%d-%x", os.Getpid(), i, rand.Uint64()),
 			CgroupDirs: ownDirs,

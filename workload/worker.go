@@ -61,13 +61,15 @@ type workerSpec struct {
 	Work       Work        `json:"work"`
 	CPUs       []int       `json:"cpus,omitempty"`
 	Policy     SchedPolicy `json:"policy"`
-	Nice       *int        `json:"nice,omitempty"`
-	Comm       string      `json:"comm,omitempty"`
-	ShmSize    int         `json:"shm_size"`
-	Slot       int         `json:"slot"`   // offset of this worker's progress slot
-	Region     int         `json:"region"` // offset of its group's shared region, 0 if none
-	HasPipes   bool        `json:"has_pipes"`
-	Token      string      `json:"token"` // unique per worker: names its scratch files
+	// MemPolicy is applied after Policy, before Nice (runtime.md §4.6).
+	MemPolicy MemPolicy `json:"mem_policy,omitzero"`
+	Nice      *int      `json:"nice,omitempty"`
+	Comm      string    `json:"comm,omitempty"`
+	ShmSize   int       `json:"shm_size"`
+	Slot      int       `json:"slot"`   // offset of this worker's progress slot
+	Region    int       `json:"region"` // offset of its group's shared region, 0 if none
+	HasPipes  bool      `json:"has_pipes"`
+	Token     string    `json:"token"` // unique per worker: names its scratch files
 	// GroupFiles is how many of the type's GroupFiles the worker inherited.
 	GroupFiles int `json:"group_files,omitempty"`
 	// CgroupDirs are the absolute directories of the handle's own groups
@@ -254,7 +256,7 @@ func workerMain() int {
 }
 
 // setup reads the spec, maps shared memory and runs the prologue in
-// ktstr's order (runtime.md §4.6): affinity, policy, nice, comm, gid,
+// ktstr's order (runtime.md §4.6): affinity, policy, mempolicy, nice, comm, gid,
 // uid, NUMA node.
 func setup() (*Worker, error) {
 	specFile := os.NewFile(fdSpec, "spec")
@@ -283,6 +285,9 @@ func setup() (*Worker, error) {
 		}
 	}
 	if err := applyPolicy(spec.Policy); err != nil {
+		return nil, err
+	}
+	if err := applyMemPolicy(spec.MemPolicy); err != nil {
 		return nil, err
 	}
 	if spec.Nice != nil {
