@@ -239,6 +239,29 @@ func TestHistogramPercentiles(t *testing.T) {
 	}
 }
 
+// TestNotComparableLabelled: peer rows whose tools count another unit are
+// labelled so in the table, with the reason, instead of showing a ratio
+// as if it were a fidelity figure.
+func TestNotComparableLabelled(t *testing.T) {
+	for _, name := range []string{"FutexPingPong vs stress-ng --futex", "PipeIo ×4 vs hackbench pipe group"} {
+		i := slices.IndexFunc(rows(), func(r row) bool { return r.Name == name })
+		if i < 0 || rows()[i].Metrics[0].NotComparable == "" {
+			t.Errorf("row %q is not labelled not comparable", name)
+		}
+	}
+	one := 1.0
+	sp := spread{Min: 1, Median: 1, Max: 1}
+	var b bytes.Buffer
+	writeSection(&b, []rowResult{{Name: "X vs tool", Metrics: []metricResult{{Label: "ops/s", Key: "ops_per_s",
+		Pairs: []pairValue{{Ktstar: 1, Reference: &one, Ratio: &one}}, Ktstar: sp, Reference: &sp, Ratio: &sp,
+		NotComparable: "tool counts calls"}}}})
+	for _, want := range []string{"1.000 [1.000–1.000]     not comparable", "X vs tool, ops/s: not comparable: tool counts calls"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
 func TestFormatValue(t *testing.T) {
 	for _, tc := range []struct {
 		key  string

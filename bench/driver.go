@@ -51,14 +51,17 @@ type rowResult struct {
 
 // metricResult holds one metric's value per pair and its spreads.
 type metricResult struct {
-	Label     string      `json:"label"`
-	Key       string      `json:"key"`
-	RefKey    string      `json:"reference_key,omitempty"`
-	Goal      string      `json:"goal,omitempty"`
-	Met       *bool       `json:"met,omitempty"`
-	Pairs     []pairValue `json:"pairs"`
-	Ktstar    spread      `json:"ktstar"`
-	Reference *spread     `json:"reference,omitempty"`
+	Label  string `json:"label"`
+	Key    string `json:"key"`
+	RefKey string `json:"reference_key,omitempty"`
+	Goal   string `json:"goal,omitempty"`
+	Met    *bool  `json:"met,omitempty"`
+	// NotComparable says why the two sides' units differ; the ratio is
+	// then no fidelity figure.
+	NotComparable string      `json:"not_comparable,omitempty"`
+	Pairs         []pairValue `json:"pairs"`
+	Ktstar        spread      `json:"ktstar"`
+	Reference     *spread     `json:"reference,omitempty"`
 	// Ratio is ktstar / reference per pair, summarised.
 	Ratio *spread `json:"ratio,omitempty"`
 }
@@ -150,7 +153,7 @@ func ratio(a, b float64) float64 {
 }
 
 func summarise(m metric, as, bs []figures, paired bool) metricResult {
-	mr := metricResult{Label: m.Label, Key: m.AKey, Goal: m.Goal.String()}
+	mr := metricResult{Label: m.Label, Key: m.AKey, Goal: m.Goal.String(), NotComparable: m.NotComparable}
 	var av, bv, rv []float64
 	for i, fa := range as {
 		pv := pairValue{Ktstar: fa[m.AKey]}
@@ -237,6 +240,10 @@ func writeSection(w io.Writer, rs []rowResult) {
 			verdict := m.Goal
 			if m.Met != nil {
 				verdict += map[bool]string{true: " ok", false: " MISSED"}[*m.Met]
+			}
+			if m.NotComparable != "" {
+				verdict = "not comparable"
+				notes = append(notes, fmt.Sprintf("%s, %s: not comparable: %s", r.Name, m.Label, m.NotComparable))
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", name, m.Label, formatValue(m.Key, m.Ktstar.Median), ref, rat, verdict)
 		}

@@ -34,6 +34,9 @@ type metric struct {
 	AKey  string // figure key on the ktstar side
 	BKey  string // figure key on the reference side; "" means AKey
 	Goal  goal
+	// NotComparable, when set, says why the two sides count different
+	// units: the table labels the ratio "not comparable" and prints this.
+	NotComparable string
 }
 
 func (m metric) bkey() string {
@@ -152,10 +155,12 @@ func rows() []row {
 			Metrics: []metric{roundTrips(goal{})}},
 		{Name: "PipeIo ×4 vs hackbench pipe group", Section: sectionPeers,
 			A: kt("PipeIo", 4, map[string]any{"burst_iters": 0}), B: hackbench,
-			Metrics: []metric{{Label: "messages/s", AKey: "iterations_per_s", BKey: "messages_per_s"}}},
+			Metrics: []metric{{Label: "messages/s", AKey: "iterations_per_s", BKey: "messages_per_s",
+				NotComparable: "a PipeIo iteration is one worker's write and its wait for the partner's byte, in lockstep pairs; a hackbench message is one write that any of 2 readers drains in its own loop, with 2 senders writing ahead into pipe buffers, so neither count is the other's"}}},
 		{Name: "FutexPingPong vs stress-ng --futex", Section: sectionPeers,
 			A: kt("FutexPingPong", 2, map[string]any{"spin_iters": 0}), B: stressNG("futex"),
-			Metrics: []metric{{Label: "round trips vs bogo ops/s", AKey: "round_trips_per_s", BKey: "bogo_ops_per_s"}}},
+			Metrics: []metric{{Label: "round trips vs bogo ops/s", AKey: "round_trips_per_s", BKey: "bogo_ops_per_s",
+				NotComparable: "a stress-ng futex bogo op is one FUTEX_WAKE or FUTEX_WAIT call by a spinning waker or waiter, most of which wake nobody or return at once; a ktstar round trip is two complete hand-offs, each a wake of a sleeping partner"}}},
 		{Name: "ForkExit vs stress-ng --fork", Section: sectionPeers,
 			A: kt("ForkExit", 1, nil), B: stressNG("fork"),
 			Metrics: []metric{{Label: "forks vs bogo ops/s", AKey: "work_units_per_s", BKey: "bogo_ops_per_s"}}},

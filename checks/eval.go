@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/stats"
 	"github.com/ktstar/ktstar/workload"
 )
@@ -200,23 +201,56 @@ func samples(rs []workload.Report) [][]uint64 {
 	return out
 }
 
+// SampleKind is the kind of the unit's wake samples (workload.SampleKind):
+// the workers' common kind, "mixed" when theirs differ, "" when none has
+// samples.
+func (u *Unit) SampleKind() string {
+	ks := make([]workload.SampleKind, len(u.Reports))
+	for i, r := range u.Reports {
+		ks[i] = r.SampleKind
+	}
+	return string(workload.JoinKinds(ks...))
+}
+
+// WakeHist merges the histograms of every wake sample of the unit's
+// workers; nil when a report with samples lacks one (an old result).
+func (u *Unit) WakeHist() *hist.Hist { return workload.WakeHist(u.Reports) }
+
 func evalP99(u *Unit, limit float64) Outcome {
 	all := samples(u.Reports)
 	n := stats.Count(all...)
+	// The histograms cover every sample; the reservoirs only a subsample.
+	h := u.WakeHist()
+	if h != nil && h.Count() > 0 {
+		n = int(h.Count())
+	}
 	if n == 0 {
 		return skip("no wake samples")
 	}
-	p99, _ := stats.Percentile(99, all...)
+	var p99 uint64
+	if h != nil && h.Count() > 0 {
+		p99 = h.Percentile(99)
+	} else {
+		p99, _ = stats.Percentile(99, all...)
+	}
 	var worst *workload.Report
 	var worstP99 uint64
 	for i := range u.Reports {
 		r := &u.Reports[i]
-		if v, err := stats.Percentile(99, r.WakeLatenciesNs); err == nil && (worst == nil || v > worstP99) {
+		v, err := stats.Percentile(99, r.WakeLatenciesNs)
+		if s := r.WakeStats; s != nil && s.Count > 0 {
+			pick, ok := s.Pick(99)
+			v, err = pick.Value, nil
+			if !ok {
+				continue
+			}
+		}
+		if err == nil && (worst == nil || v > worstP99) {
 			worst, worstP99 = r, v
 		}
 	}
 	return Outcome{
-		Status: verdict(float64(p99) > limit), Observed: float64(p99), Samples: n, Worst: u.worker(worst),
+		Status: verdict(float64(p99) > limit), Observed: float64(p99), Samples: n, SampleKind: u.SampleKind(), Worst: u.worker(worst),
 		Detail: fmt.Sprintf("the worst worker's own p99 is %s", FormatDuration(float64(worstP99))),
 	}
 }
@@ -234,7 +268,7 @@ func evalWakeCV(u *Unit, limit float64) Outcome {
 			worst, worstCV = &u.Reports[i], v
 		}
 	}
-	o := Outcome{Status: verdict(cv > limit), Observed: cv, Samples: stats.Count(all...)}
+	o := Outcome{Status: verdict(cv > limit), Observed: cv, Samples: stats.Count(all...), SampleKind: u.SampleKind()}
 	if worst != nil {
 		o.Worst = u.worker(worst)
 	}

@@ -45,8 +45,11 @@ type Outcome struct {
 	Observed  float64 `json:"observed"`
 	Unit      string  `json:"unit"`
 	Samples   int     `json:"samples,omitempty"` // for percentiles: how many samples
-	Worst     *Worker `json:"worst,omitempty"`
-	Detail    string  `json:"detail,omitempty"` // what was seen, or why skipped
+	// SampleKind is what the samples measure (workload.SampleKind), for
+	// checks on latency: a p99 of oversleeps is not a p99 of wakes.
+	SampleKind string  `json:"sample_kind,omitempty"`
+	Worst      *Worker `json:"worst,omitempty"`
+	Detail     string  `json:"detail,omitempty"` // what was seen, or why skipped
 }
 
 // String renders the outcome as one line naming the check, the threshold,
@@ -68,7 +71,11 @@ func (o Outcome) String() string {
 		fmt.Fprintf(&b, ", observed %s, threshold ≥ %s", o.format(o.Observed), o.format(o.Threshold))
 	}
 	if o.Samples > 0 {
-		fmt.Fprintf(&b, " over %d samples", o.Samples)
+		kind := ""
+		if o.SampleKind != "" {
+			kind = o.SampleKind + " "
+		}
+		fmt.Fprintf(&b, " over %d %ssamples", o.Samples, kind)
 	}
 	if o.Worst != nil {
 		fmt.Fprintf(&b, "; worst worker tid %d (group %d", o.Worst.Tid, o.Worst.Group)

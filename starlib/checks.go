@@ -431,6 +431,7 @@ func outcomeDict(o checks.Outcome) *starlark.Dict {
 	set("observed", starlark.Float(o.Observed))
 	set("unit", starlark.String(o.Unit))
 	set("samples", starlark.MakeInt(o.Samples))
+	set("sample_kind", starlark.String(o.SampleKind))
 	if w := o.Worst; w != nil {
 		wd := starlark.NewDict(3)
 		wd.SetKey(starlark.String("tid"), starlark.MakeInt(w.Tid))

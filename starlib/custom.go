@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -254,12 +255,17 @@ func reportFields(fn string, v starlark.Value) (map[string]any, error) {
 //	ctx.cgroup            its cgroup v2 directory ("" without cgroup v2)
 //	ctx.stopped()         True once the worker is told to stop: end the loop
 //	ctx.spin(n = 1024)    n spin steps, adding n work units
-//	ctx.sched_yield()     sched_yield; returns its ns, recorded as a wake sample
+//	ctx.sched_yield()     sched_yield; returns its ns, recorded as a sample
+//	                      of kind "yield"
 //	ctx.sleep(d)          sleep d (a duration or "5ms"), cut short by stop;
-//	                      returns the ns slept, recorded as a wake sample
+//	                      returns the ns slept; the time beyond d is recorded
+//	                      as a sample of kind "oversleep" (none when cut short)
 //	ctx.count(name, n = 1)  add n to the report counter name
 //	ctx.add_units(n)      add n work units without doing work
-//	ctx.wake_sample(ns)   record a wake latency of ns
+//	ctx.wake_sample(ns, kind = "wake-to-run")
+//	                      record a sample of ns of the given kind (one of
+//	                      workload.SampleKinds); a worker whose samples have
+//	                      more than one kind reports "mixed"
 //	ctx.now()             CLOCK_MONOTONIC in ns
 //	ctx.tick()            end one iteration: counts it, publishes progress
 //	                      and runs the gap and migration checkpoint
@@ -312,7 +318,7 @@ func newCustomCtx(w *workload.Worker) (starlark.Value, error) {
 				return nil, err
 			}
 			ns := w.Yield()
-			w.WakeSample(ns)
+			w.Sample(workload.SampleYield, ns)
 			return starlark.MakeInt64(ns), nil
 		}),
 		"sleep": fn("sleep", func(args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -320,8 +326,11 @@ func newCustomCtx(w *workload.Worker) (starlark.Value, error) {
 			if err := unpack("sleep", args, kwargs, "d", &d); err != nil {
 				return nil, err
 			}
-			ns := sleepUnlessStopped(w, time.Duration(d))
-			w.WakeSample(ns)
+			dur := time.Duration(d)
+			ns := sleepUnlessStopped(w, dur)
+			if over := ns - int64(dur); over >= 0 {
+				w.Sample(workload.SampleOversleep, over)
+			}
 			w.ResetGap()
 			return starlark.MakeInt64(ns), nil
 		}),
@@ -350,10 +359,14 @@ func newCustomCtx(w *workload.Worker) (starlark.Value, error) {
 		}),
 		"wake_sample": fn("wake_sample", func(args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			var ns int64
-			if err := unpack("wake_sample", args, kwargs, "ns", &ns); err != nil {
+			kind := string(workload.SampleWake)
+			if err := unpack("wake_sample", args, kwargs, "ns", &ns, "kind?", &kind); err != nil {
 				return nil, err
 			}
-			w.WakeSample(ns)
+			if !slices.Contains(workload.SampleKinds(), workload.SampleKind(kind)) {
+				return nil, fmt.Errorf("ctx.wake_sample: kind = %q is not a sample kind (allowed: %s)", kind, sampleKindList())
+			}
+			w.Sample(workload.SampleKind(kind), ns)
 			return starlark.None, nil
 		}),
 		"now": fn("now", func(args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -370,6 +383,18 @@ func newCustomCtx(w *workload.Worker) (starlark.Value, error) {
 			return starlark.None, nil
 		}),
 	}}, nil
+}
+
+// sampleKindList names the kinds ctx.wake_sample accepts, for its error.
+func sampleKindList() string {
+	var b strings.Builder
+	for i, k := range workload.SampleKinds() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", string(k))
+	}
+	return b.String()
 }
 
 // sleepUnlessStopped sleeps d in slices of at most 100 ms, the bound every

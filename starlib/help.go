@@ -28,6 +28,11 @@ func GroupSize(t *workload.Type) string {
 func WriteTypeDoc(w io.Writer, t *workload.Type) {
 	fmt.Fprintf(w, "%s (work.%s)\n  %s\n", t.Form(), t.Ctor, t.Doc)
 	fmt.Fprintf(w, "  group size: %s\n", GroupSize(t))
+	if t.Sample != "" {
+		fmt.Fprintf(w, "  samples:    %s (%s)\n", t.Sample, t.Sample.Doc())
+	} else {
+		fmt.Fprintln(w, "  samples:    none")
+	}
 	// Sequence and Custom have no usable defaults: say what they need.
 	if v, err := workload.NewWork(t.Name, nil); err == nil {
 		fmt.Fprintf(w, "  default:    %s\n", v)
@@ -54,7 +59,7 @@ func WriteTypeDoc(w io.Writer, t *workload.Type) {
 // builtinDocs are the signatures of the top-level builtins, as their
 // implementations' doc comments give them.
 var builtinDocs = map[string]string{
-	"workload": "def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(), policy = sched.normal(), nice = None, comm = \"\") -> workload\n" +
+	"workload": "def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(), policy = sched.normal(), nice = None, comm = \"\", warmup = \"0s\") -> workload\n" +
 		"    a spawn request, validated when made (help(work.X) for a work type's parameters)",
 	"spawn": "def spawn(cfg, cgroup = None) -> handle\n" +
 		"    start cfg.workers workers, parked until start(); the handle has pids, start(), snapshot(),\n" +

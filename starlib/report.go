@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -15,8 +16,9 @@ import (
 // Reports converts worker reports to a Starlark list of dicts. Keys are
 // the JSON field names of workload.Report (derived from its struct tags,
 // so the two never disagree); exit_info is a dict or None, migrations a
-// list of dicts, and every []uint64 (wake_latencies_ns) a read-only
-// [Samples] value that shares the Go slice instead of copying it.
+// list of dicts, every []uint64 (wake_latencies_ns) a read-only [Samples]
+// value that shares the Go slice instead of copying it, and wake_stats a
+// [Histogram].
 func Reports(rs []workload.Report) *starlark.List {
 	out := make([]starlark.Value, len(rs))
 	for i := range rs {
@@ -25,7 +27,10 @@ func Reports(rs []workload.Report) *starlark.List {
 	return starlark.NewList(out)
 }
 
-var uint64Slice = reflect.TypeFor[[]uint64]()
+var (
+	uint64Slice = reflect.TypeFor[[]uint64]()
+	histSummary = reflect.TypeFor[*hist.Summary]()
+)
 
 // toStarlark converts the plain data of a report: structs (by JSON tag),
 // pointers, slices, maps and scalars.
@@ -34,6 +39,9 @@ func toStarlark(v reflect.Value) starlark.Value {
 	case reflect.Pointer, reflect.Interface: // Interface: the values of Report.Extra
 		if v.IsNil() {
 			return starlark.None
+		}
+		if v.Type() == histSummary { // wake_stats: thousands of buckets, converted on demand
+			return NewHistogram(v.Interface().(*hist.Summary))
 		}
 		return toStarlark(v.Elem())
 	case reflect.Struct:

@@ -53,6 +53,10 @@ func fromStarlark(v starlark.Value, dst reflect.Value, path string) error {
 		}
 		return nil
 	case reflect.Pointer:
+		if h, ok := v.(*Histogram); ok && dst.Type() == histSummary {
+			dst.Set(reflect.ValueOf(h.s))
+			return nil
+		}
 		p := reflect.New(dst.Type().Elem())
 		if err := fromStarlark(v, p.Elem(), path); err != nil {
 			return err

@@ -9,13 +9,18 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
+	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/stats"
 )
 
 // Stats is the Starlark module `stats`: summary statistics computed in
 // Go. Every function takes data as a samples value, a list of samples
 // values (e.g. [r["wake_latencies_ns"] for r in reports]), or a plain list
-// of numbers (which may also mix in samples values).
+// of numbers (which may also mix in samples values); or as a histogram
+// (a report's wake_stats) or a list of them, which cover every sample
+// rather than a reservoir's: count, sum, mean, min and max are then
+// exact, percentiles come from the merged histogram (within 1/512), and
+// stdev and cv are refused (a histogram keeps no single samples).
 //
 //	def percentile(data, p) -> number or None
 //	    the p-th percentile (0..100) by nearest rank: the sample at sorted
@@ -44,7 +49,7 @@ var Stats = &starlarkstruct.Module{
 		"min":         statsFunc("min", func(d *data) starlark.Value { return d.extreme(-1) }),
 		"max":         statsFunc("max", func(d *data) starlark.Value { return d.extreme(1) }),
 		"sum":         statsFunc("sum", func(d *data) starlark.Value { return d.sum() }),
-		"count":       statsFunc("count", func(d *data) starlark.Value { return starlark.MakeInt(d.count()) }),
+		"count":       statsFunc("count", func(d *data) starlark.Value { return starlark.MakeUint64(d.count()) }),
 	},
 }
 
@@ -52,31 +57,41 @@ var Stats = &starlarkstruct.Module{
 // while every input is a samples value, or floats once a plain number
 // appears.
 type data struct {
-	ints   [][]uint64 // borrowed, never modified
-	floats []float64  // set when any input was a plain number
+	ints   [][]uint64   // borrowed, never modified
+	floats []float64    // set when any input was a plain number
+	hists  []*Histogram // set when the inputs are histograms, and then alone
 }
 
 // collect walks the data argument.
 func collect(fn string, v starlark.Value) (*data, error) {
 	d := &data{}
-	if s, ok := v.(*Samples); ok {
-		d.ints = append(d.ints, s.s)
+	switch x := v.(type) {
+	case *Samples:
+		d.ints = append(d.ints, x.s)
+		return d, nil
+	case *Histogram:
+		d.hists = append(d.hists, x)
 		return d, nil
 	}
 	seq, ok := v.(starlark.Indexable)
 	if !ok {
-		return nil, fmt.Errorf("%s: data: want samples or a list of samples or numbers, got %s", fn, v.Type())
+		return nil, fmt.Errorf("%s: data: want samples, a histogram or a list of samples, histograms or numbers, got %s", fn, v.Type())
 	}
 	for i := range seq.Len() {
 		switch x := seq.Index(i).(type) {
 		case *Samples:
 			d.ints = append(d.ints, x.s)
+		case *Histogram:
+			d.hists = append(d.hists, x)
 		case starlark.Int, starlark.Float:
 			f, _ := starlark.AsFloat(x)
 			d.floats = append(d.floats, f)
 		default:
-			return nil, fmt.Errorf("%s: data[%d]: want samples or a number, got %s", fn, i, x.Type())
+			return nil, fmt.Errorf("%s: data[%d]: want samples, a histogram or a number, got %s", fn, i, x.Type())
 		}
+	}
+	if d.hists != nil && (d.ints != nil || d.floats != nil) {
+		return nil, fmt.Errorf("%s: data: histograms cover every sample and cannot be mixed with samples or numbers", fn)
 	}
 	if d.floats != nil {
 		// Mixed input: one float slice holds everything.
@@ -90,13 +105,16 @@ func collect(fn string, v starlark.Value) (*data, error) {
 	return d, nil
 }
 
-func (d *data) count() int {
+func (d *data) count() uint64 {
 	if d.floats != nil {
-		return len(d.floats)
+		return uint64(len(d.floats))
 	}
-	n := 0
+	var n uint64
 	for _, s := range d.ints {
-		n += len(s)
+		n += uint64(len(s))
+	}
+	for _, h := range d.hists {
+		n += h.s.Count
 	}
 	return n
 }
@@ -118,6 +136,11 @@ func (d *data) sum() starlark.Value {
 			hi += c
 		}
 	}
+	for _, h := range d.hists {
+		var c uint64
+		lo, c = bits.Add64(lo, h.s.Sum, 0)
+		hi += c
+	}
 	if hi == 0 {
 		return starlark.MakeUint64(lo)
 	}
@@ -127,6 +150,14 @@ func (d *data) sum() starlark.Value {
 }
 
 func (d *data) mean() (float64, bool) {
+	if d.hists != nil {
+		n := d.count()
+		if n == 0 {
+			return 0, false
+		}
+		f, _ := starlark.AsFloat(d.sum())
+		return f / float64(n), true
+	}
 	return finite(d.apply(stats.Mean[float64], stats.Mean[uint64]))
 }
 func (d *data) stdev() (float64, bool) {
@@ -147,6 +178,26 @@ func finite(x float64) (float64, bool) { return x, !math.IsNaN(x) }
 
 // extreme returns the minimum (sign < 0) or maximum (sign > 0), or None.
 func (d *data) extreme(sign int) starlark.Value {
+	if d.hists != nil {
+		var v uint64
+		found := false
+		for _, h := range d.hists {
+			if h.s.Count == 0 {
+				continue
+			}
+			x := h.s.Max
+			if sign < 0 {
+				x = h.s.Min
+			}
+			if !found || (sign < 0 && x < v) || (sign > 0 && x > v) {
+				v, found = x, true
+			}
+		}
+		if !found {
+			return starlark.None
+		}
+		return starlark.MakeUint64(v)
+	}
 	if d.floats != nil {
 		f := stats.Max[float64]
 		if sign < 0 {
@@ -167,11 +218,37 @@ func (d *data) extreme(sign int) starlark.Value {
 	return starlark.None
 }
 
+// histPercentiles merges the histograms and returns each p-th percentile
+// (ps in any order), or nil when they hold no sample.
+func (d *data) histPercentiles(ps []float64) ([]starlark.Value, error) {
+	if d.count() == 0 {
+		return nil, nil
+	}
+	merged := hist.MustNew(hist.Nanoseconds)
+	for _, h := range d.hists {
+		x, err := h.hist()
+		if err == nil {
+			err = merged.Merge(x)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]starlark.Value, len(ps))
+	for i, p := range ps {
+		out[i] = starlark.MakeUint64(merged.Percentile(p))
+	}
+	return out, nil
+}
+
 // percentiles returns each p-th percentile as a Starlark number, or nil
 // when there is no data.
-func (d *data) percentiles(ps []float64) []starlark.Value {
+func (d *data) percentiles(ps []float64) ([]starlark.Value, error) {
+	if d.hists != nil {
+		return d.histPercentiles(ps)
+	}
 	if d.count() == 0 {
-		return nil
+		return nil, nil
 	}
 	out := make([]starlark.Value, len(ps))
 	if d.floats != nil {
@@ -179,13 +256,13 @@ func (d *data) percentiles(ps []float64) []starlark.Value {
 		for i, x := range r {
 			out[i] = starlark.Float(x)
 		}
-		return out
+		return out, nil
 	}
 	r, _ := stats.Percentiles(ps, d.ints...)
 	for i, x := range r {
 		out[i] = starlark.MakeUint64(x)
 	}
-	return out
+	return out, nil
 }
 
 func statsPercentile(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -201,9 +278,9 @@ func statsPercentile(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil {
 		return nil, err
 	}
-	r := d.percentiles([]float64{p})
-	if r == nil {
-		return starlark.None, nil
+	r, err := d.percentiles([]float64{p})
+	if err != nil || r == nil {
+		return starlark.None, err
 	}
 	return r[0], nil
 }
@@ -226,9 +303,9 @@ func statsPercentiles(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	r := d.percentiles(ps)
-	if r == nil {
-		return starlark.None, nil
+	r, err := d.percentiles(ps)
+	if err != nil || r == nil {
+		return starlark.None, err
 	}
 	return starlark.NewList(r), nil
 }
@@ -255,6 +332,9 @@ func statsFunc(name string, f func(*data) starlark.Value) *starlark.Builtin {
 		d, err := collect(b.Name(), v)
 		if err != nil {
 			return nil, err
+		}
+		if d.hists != nil && (name == "stdev" || name == "cv") {
+			return nil, fmt.Errorf("%s: a histogram keeps no single samples; pass the reservoirs (wake_latencies_ns) instead", b.Name())
 		}
 		return f(d), nil
 	}))

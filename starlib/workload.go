@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ktstar/ktstar/workload"
+	timelib "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
@@ -13,19 +15,21 @@ import (
 // newWorkload implements the builtin
 //
 //	def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(),
-//	             policy = sched.normal(), nice = None, comm = "",
+//	             policy = sched.normal(), nice = None, comm = "", warmup = "0s",
 //	             uid = None, gid = None, numa_node = None, composed = [],
 //	             mem_policy = mempolicy.default()) -> workload
 //
+// (keyword arguments only). warmup (a duration or "500ms") leaves the first
+// part of the run out of samples and gap tracking; work is still counted.
 // uid and gid are set in every worker (setresgid, then setresuid) after
 // its privileged set-up; numa_node restricts the workers to that node's
 // CPUs, replacing affinity's mask. composed is a list of workloads spawned
 // beside this one by the same spawn, as groups 1..N (group_idx in their
 // reports; group 0 is this one); they share its cgroup and have no
 // composed groups of their own.
-// (keyword arguments only). The config is validated at once, against the
-// work type's grouping and the machine's online CPUs, so a bad request
-// fails at the line that makes it.
+// The config is validated at once, against the work type's grouping and
+// the machine's online CPUs, so a bad request fails at the line that
+// makes it.
 func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if err := noPositional(b.Name(), args); err != nil {
 		return nil, err
@@ -40,10 +44,11 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		ids     = [3]starlark.Value{starlark.None, starlark.None, starlark.None} // uid, gid, numa_node
 		comp    = starlark.NewList(nil)
 		mem     MemPolicyValue
+		warmup  durationParam
 	)
 	if err := starlark.UnpackArgs(b.Name(), nil, kwargs,
 		"workers", &workers, "work?", &work, "affinity?", &aff,
-		"policy?", &policy, "nice?", &nice, "comm?", &comm,
+		"policy?", &policy, "nice?", &nice, "comm?", &comm, "warmup?", &warmup,
 		"uid?", &ids[0], "gid?", &ids[1], "numa_node?", &ids[2], "composed?", &comp, "mem_policy?", &mem); err != nil {
 		return nil, err
 	}
@@ -69,6 +74,7 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 		cfg.Composed = append(cfg.Composed, e.C)
 	}
+	cfg.Warmup = time.Duration(warmup)
 	// A topology-aware affinity is resolved when the workload is spawned
 	// into a cgroup; a plain spawn refuses it then.
 	check := cfg
@@ -102,6 +108,9 @@ func (w WorkloadValue) String() string {
 		b.WriteString("None")
 	}
 	fmt.Fprintf(&b, ", comm = %q", w.C.Comm)
+	if w.C.Warmup > 0 {
+		fmt.Fprintf(&b, ", warmup = %q", w.C.Warmup.String())
+	}
 	for _, o := range w.optionals() {
 		if o.v != nil {
 			fmt.Fprintf(&b, ", %s = %d", o.name, *o.v)
@@ -179,6 +188,8 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 		return starlark.MakeInt(*w.C.Nice), nil
 	case "comm":
 		return starlark.String(w.C.Comm), nil
+	case "warmup":
+		return timelib.Duration(w.C.Warmup), nil
 	case "composed":
 		return w.composed(), nil
 	case "mem_policy":
@@ -197,7 +208,7 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 
 // AttrNames lists the fields.
 func (w WorkloadValue) AttrNames() []string {
-	return []string{"affinity", "comm", "composed", "gid", "mem_policy", "nice", "numa_node", "policy", "uid", "work", "workers"}
+	return []string{"affinity", "comm", "composed", "gid", "mem_policy", "nice", "numa_node", "policy", "uid", "warmup", "work", "workers"}
 }
 
 // WorkloadJSON is the JSON form of a spawn request in `--json` output.
@@ -208,6 +219,7 @@ type WorkloadJSON struct {
 	Policy    string        `json:"policy"`
 	Nice      *int          `json:"nice"`
 	Comm      string        `json:"comm"`
+	Warmup    time.Duration `json:"warmup_ns,omitempty"`
 	UID       *int          `json:"uid,omitempty"`
 	GID       *int          `json:"gid,omitempty"`
 	NUMANode  *int          `json:"numa_node,omitempty"`
@@ -225,5 +237,5 @@ func workloadJSON(c workload.Config) WorkloadJSON {
 	if c.MemPolicy.Mode > 0 {
 		mem = c.MemPolicy.String()
 	}
-	return WorkloadJSON{Composed: comp, MemPolicy: mem, Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, UID: c.UID, GID: c.GID, NUMANode: c.NUMANode}
+	return WorkloadJSON{Composed: comp, MemPolicy: mem, Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, Warmup: c.Warmup, UID: c.UID, GID: c.GID, NUMANode: c.NUMANode}
 }

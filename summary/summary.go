@@ -16,26 +16,47 @@ import (
 	"github.com/fatih/color"
 
 	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/stats"
 )
 
 // Row is the summary of one unit (a group or a cgroup).
 type Row struct {
-	Name        string  `json:"name"`
-	Workers     int     `json:"workers"`
-	WorkRate    float64 `json:"work_units_per_s"` // Σ work units / mean wall time
-	CPUPct      float64 `json:"cpu_pct"`          // Σ cpu time / Σ wall time × 100
-	OffCPUPct   float64 `json:"off_cpu_pct"`
-	Migrations  uint64  `json:"migrations"`
-	MaxGapMs    uint64  `json:"max_gap_ms"`
+	Name       string  `json:"name"`
+	Workers    int     `json:"workers"`
+	WorkRate   float64 `json:"work_units_per_s"` // Σ work units / mean wall time
+	CPUPct     float64 `json:"cpu_pct"`          // Σ cpu time / Σ wall time × 100
+	OffCPUPct  float64 `json:"off_cpu_pct"`
+	Migrations uint64  `json:"migrations"`
+	MaxGapMs   uint64  `json:"max_gap_ms"`
+	// RunDelayP50Ns is the median over the unit's workers of each one's
+	// schedstat run delay (time runnable but waiting for a CPU);
+	// RunDelayTotalNs is their sum.
+	RunDelayP50Ns   uint64 `json:"run_delay_p50_ns"`
+	RunDelayTotalNs uint64 `json:"run_delay_total_ns"`
+	// SampleKind says what the wake samples measure (a workload.SampleKind);
+	// "mixed" when the unit's workers record different kinds.
+	SampleKind  string  `json:"sample_kind,omitempty"`
 	WakeSamples int     `json:"wake_samples"`      // samples held (the reservoirs)
 	WakeTotal   uint64  `json:"wake_sample_total"` // observations made
+	WakeMinNs   uint64  `json:"wake_min_ns"`
 	WakeP50Ns   uint64  `json:"wake_p50_ns"`
+	WakeP90Ns   uint64  `json:"wake_p90_ns"`
 	WakeP99Ns   uint64  `json:"wake_p99_ns"`
 	WakeP999Ns  uint64  `json:"wake_p999_ns"`
-	Completed   int     `json:"completed"`
-	histogram   []uint64
+	WakeMaxNs   uint64  `json:"wake_max_ns"`
+	WakeMeanNs  float64 `json:"wake_mean_ns"`
+	// WakeStats merges the workers' histograms: exact count, min, max and
+	// sum over every sample, the percentiles above and the buckets. Nil for
+	// a result written before reports had them (figures then come from the
+	// reservoirs).
+	WakeStats *hist.Summary `json:"wake_stats,omitempty"`
+	Completed int           `json:"completed"`
+	histogram []uint64
 }
+
+// rowPercentiles are the percentile columns of a row, besides min and max.
+var rowPercentiles = []float64{50, 90, 99, 99.9}
 
 // Rows computes one row per unit.
 func Rows(units []checks.Unit) []Row {
@@ -44,7 +65,12 @@ func Rows(units []checks.Unit) []Row {
 		r := Row{Name: u.Name, Workers: len(u.Reports)}
 		var cpu, wall, units float64
 		sets := make([][]uint64, 0, len(u.Reports))
+		delays := make([]uint64, 0, len(u.Reports))
 		for _, rep := range u.Reports {
+			if rep.Completed {
+				delays = append(delays, rep.SchedstatRunDelayNs)
+				r.RunDelayTotalNs += rep.SchedstatRunDelayNs
+			}
 			cpu += float64(rep.CPUTimeNs)
 			wall += float64(rep.WallTimeNs)
 			units += float64(rep.WorkUnits)
@@ -61,10 +87,21 @@ func Rows(units []checks.Unit) []Row {
 			r.OffCPUPct = 100 - r.CPUPct
 			r.WorkRate = units / (wall / float64(len(u.Reports)) / 1e9)
 		}
+		r.RunDelayP50Ns, _ = stats.Percentile(50, delays)
+		r.SampleKind = u.SampleKind()
 		r.WakeSamples = stats.Count(sets...)
-		if r.WakeSamples > 0 {
-			p, _ := stats.Percentiles([]float64{50, 99, 99.9}, sets...)
-			r.WakeP50Ns, r.WakeP99Ns, r.WakeP999Ns = p[0], p[1], p[2]
+		if h := u.WakeHist(); h != nil && h.Count() > 0 {
+			// Every sample, not the reservoirs' subsample.
+			sum := h.Summarize(rowPercentiles)
+			r.WakeStats = &sum
+			p := h.Percentiles(rowPercentiles)
+			r.WakeMinNs, r.WakeP50Ns, r.WakeP90Ns, r.WakeP99Ns, r.WakeP999Ns, r.WakeMaxNs = h.Min(), p[0].Value, p[1].Value, p[2].Value, p[3].Value, h.Max()
+			r.WakeMeanNs = h.Mean()
+			r.histogram = log2Buckets(sum.Buckets)
+		} else if r.WakeSamples > 0 {
+			p, _ := stats.Percentiles([]float64{0, 50, 90, 99, 99.9, 100}, sets...)
+			r.WakeMinNs, r.WakeP50Ns, r.WakeP90Ns, r.WakeP99Ns, r.WakeP999Ns, r.WakeMaxNs = p[0], p[1], p[2], p[3], p[4], p[5]
+			r.WakeMeanNs = stats.Mean(sets...)
 			r.histogram = log2Histogram(sets)
 		}
 		out[i] = r
@@ -79,15 +116,32 @@ func log2Histogram(sets [][]uint64) []uint64 {
 	top := 0
 	for _, s := range sets {
 		for _, v := range s {
-			b := 0
-			if v > 0 {
-				b = 63 - bits.LeadingZeros64(v)
-			}
+			b := log2Bucket(v)
 			h[b]++
 			top = max(top, b)
 		}
 	}
 	return h[:top+1]
+}
+
+// log2Buckets folds log-linear buckets into log2Histogram's: each
+// bucket lies inside one power of two.
+func log2Buckets(bs []hist.Bucket) []uint64 {
+	var h [64]uint64
+	top := 0
+	for _, bk := range bs {
+		b := log2Bucket(bk.Lo)
+		h[b] += bk.Count
+		top = max(top, b)
+	}
+	return h[:top+1]
+}
+
+func log2Bucket(v uint64) int {
+	if v == 0 {
+		return 0
+	}
+	return 63 - bits.LeadingZeros64(v)
 }
 
 // Options control rendering.
@@ -118,11 +172,14 @@ func WriteTable(w io.Writer, rows []Row, opt Options) error {
 		width = max(width, utf8.RuneCountInString(r.Name))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\twake p50\tp99\tp99.9\tsamples\t\n", width, "group")
+	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\trun delay p50/all\tsamples of\tn\tmin\tp50\tp90\tp99\tp99.9\tmax\t\n", width, "group")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			width, r.Name, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
-			checks.FormatDuration(float64(r.MaxGapMs)*1e6), lat(r, r.WakeP50Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), sampleCount(r))
+			checks.FormatDuration(float64(r.MaxGapMs)*1e6),
+			checks.FormatDuration(float64(r.RunDelayP50Ns)), checks.FormatDuration(float64(r.RunDelayTotalNs)),
+			kindLabel(r), sampleCount(r),
+			lat(r, r.WakeMinNs), lat(r, r.WakeP50Ns), lat(r, r.WakeP90Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), lat(r, r.WakeMaxNs))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -169,6 +226,14 @@ func WriteChecks(w io.Writer, res checks.Result, opt Options) {
 	}
 }
 
+// kindLabel names what the row's latency columns measure.
+func kindLabel(r Row) string {
+	if r.WakeSamples == 0 || r.SampleKind == "" {
+		return "-"
+	}
+	return string(r.SampleKind)
+}
+
 func lat(r Row, v uint64) string {
 	if r.WakeSamples == 0 {
 		return "-"
@@ -176,11 +241,11 @@ func lat(r Row, v uint64) string {
 	return checks.FormatDuration(float64(v))
 }
 
-// sampleCount shows the samples held, and the observations made when the
-// reservoir dropped some.
+// sampleCount shows how many samples the figures cover: every one when
+// the histograms are there, else the reservoirs' and the total made.
 func sampleCount(r Row) string {
-	if uint64(r.WakeSamples) == r.WakeTotal {
-		return fmt.Sprint(r.WakeSamples)
+	if r.WakeStats != nil || uint64(r.WakeSamples) == r.WakeTotal {
+		return fmt.Sprint(r.WakeTotal)
 	}
 	return fmt.Sprintf("%d/%d", r.WakeSamples, r.WakeTotal)
 }
@@ -202,7 +267,7 @@ func writeHistogram(w io.Writer, r Row) {
 	if len(r.histogram) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\nwake latency, %s (%d samples):\n", r.Name, r.WakeSamples)
+	fmt.Fprintf(w, "\n%s samples, %s (%s):\n", r.SampleKind, r.Name, sampleCount(r))
 	var peak uint64
 	first := len(r.histogram)
 	for b, n := range r.histogram {

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/hist"
+	"github.com/ktstar/ktstar/stats"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -17,14 +20,25 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 func fixedUnits() []checks.Unit {
 	spin := func(tid int, off uint64) workload.Report {
 		return workload.Report{Tid: tid, WorkUnits: 6_000_000, Iterations: 5860, CPUTimeNs: 1e9 - off, WallTimeNs: 1e9, OffCPUNs: off,
-			MigrationCount: 2, MaxGapMs: 12, CPUsUsed: []int{0, 1}, Completed: true}
+			MigrationCount: 2, MaxGapMs: 12, CPUsUsed: []int{0, 1}, Completed: true, SchedstatRunDelayNs: off / 50}
 	}
 	lat := make([]uint64, 1000)
 	for i := range lat {
 		lat[i] = uint64(2000 + i*i*5) // 2µs .. ~5ms, skewed to the low end
 	}
+	// The histogram holds every sample: the reservoir's, and 1,900 more
+	// that it dropped, among them the true maximum.
+	h := hist.MustNew(hist.Nanoseconds)
+	for _, v := range lat {
+		h.Record(v)
+	}
+	for i := range 1900 {
+		h.Record(uint64(3000 + i))
+	}
+	h.Record(20_000_000)
+	all := h.Summarize(workload.WakePercentiles)
 	pp := workload.Report{Tid: 21, GroupIdx: 1, WorkUnits: 3_000_000, Iterations: 2900, CPUTimeNs: 4e8, WallTimeNs: 1e9, OffCPUNs: 6e8,
-		MaxGapMs: 3, WakeLatenciesNs: lat, WakeSampleTotal: 2900, Completed: true}
+		MaxGapMs: 3, WakeLatenciesNs: lat, WakeSampleTotal: 2901, WakeStats: &all, SampleKind: workload.SampleWake, Completed: true}
 	dead := workload.Report{Tid: 22, GroupIdx: 1, ExitInfo: &workload.ExitInfo{Kind: workload.ExitSignaled, Signal: 9}}
 	return []checks.Unit{
 		{Name: "group 0", Reports: []workload.Report{spin(11, 1e8), spin(12, 3e8)}},
@@ -84,8 +98,63 @@ func TestRows(t *testing.T) {
 	if r.Workers != 2 || r.CPUPct != 80 || r.OffCPUPct != 20 || r.WorkRate != 12e6 || r.Migrations != 4 || r.Completed != 2 {
 		t.Errorf("spin row: %+v", r)
 	}
+	// Run delays of 2 ms and 6 ms: the median by nearest rank, and the sum.
+	if r.RunDelayP50Ns != 2e6 || r.RunDelayTotalNs != 8e6 {
+		t.Errorf("run delay p50 %d, total %d: want 2 ms and 8 ms", r.RunDelayP50Ns, r.RunDelayTotalNs)
+	}
 	r = rows[1]
-	if r.WakeSamples != 1000 || r.WakeTotal != 2900 || r.WakeP50Ns != 2000+499*499*5 || r.WakeP99Ns != 2000+989*989*5 || r.Completed != 1 {
+	// Figures cover every sample: the maximum the reservoir dropped shows.
+	if r.WakeSamples != 1000 || r.WakeTotal != 2901 || r.WakeMinNs != 2000 || r.WakeMaxNs != 20_000_000 || r.Completed != 1 ||
+		r.WakeStats == nil || r.WakeStats.Count != 2901 {
 		t.Errorf("ping-pong row: %+v", r)
 	}
+}
+
+// TestHistogramPercentiles checks the percentiles that rows and checks take
+// from the merged histograms against exact nearest-rank percentiles of
+// known data: within the histogram's stated relative error of 1/512.
+func TestHistogramPercentiles(t *testing.T) {
+	uniform := make([]uint64, 100_000)
+	skewed := make([]uint64, 100_000)
+	for i := range uniform {
+		uniform[i] = uint64(i) * 37
+		skewed[i] = uint64(500 + i*i/7) // 500 ns .. ~1.4 s
+	}
+	for _, tc := range []struct {
+		name string
+		data []uint64
+	}{
+		{"small exact values", []uint64{0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377}},
+		{"uniform", uniform},
+		{"skewed", skewed},
+		{"one value", []uint64{123_456_789}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Two reports, as two workers, so the merge is exercised too.
+			half := len(tc.data) / 2
+			reps := []workload.Report{report(tc.data[:half]), report(tc.data[half:])}
+			row := Rows([]checks.Unit{{Name: "g", Reports: reps}})[0]
+			got := []uint64{row.WakeP50Ns, row.WakeP90Ns, row.WakeP99Ns, row.WakeP999Ns}
+			for i, p := range workload.WakePercentiles {
+				want, _ := stats.Percentile(p, tc.data)
+				if d := max(got[i], want) - min(got[i], want); d > want/512 {
+					t.Errorf("p%g = %d, exact %d: off by %d, more than 1/512", p, got[i], want, d)
+				}
+			}
+			if row.WakeMinNs != slices.Min(tc.data) || row.WakeMaxNs != slices.Max(tc.data) || row.WakeTotal != uint64(len(tc.data)) {
+				t.Errorf("min %d, max %d, count %d: want the exact %d, %d, %d",
+					row.WakeMinNs, row.WakeMaxNs, row.WakeTotal, slices.Min(tc.data), slices.Max(tc.data), len(tc.data))
+			}
+		})
+	}
+}
+
+// report is a worker's report of the samples data, all of them kept.
+func report(data []uint64) workload.Report {
+	h := hist.MustNew(hist.Nanoseconds)
+	for _, v := range data {
+		h.Record(v)
+	}
+	s := h.Summarize(workload.WakePercentiles)
+	return workload.Report{WakeLatenciesNs: data, WakeSampleTotal: uint64(len(data)), WakeStats: &s, SampleKind: workload.SampleWake, Completed: true}
 }

@@ -58,3 +58,15 @@ func BenchmarkAluChain(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWakeSample is the cost of recording one wake sample: the
+// reservoir, the kind and the histogram with its exact aggregates. It
+// must not allocate.
+func BenchmarkWakeSample(b *testing.B) {
+	w := newTestWorker(b, MustWork("FutexPingPong", nil))
+	w.declared = SampleWake
+	b.ReportAllocs()
+	for i := range b.N {
+		w.WakeSample(int64(i&0xffff) * 37)
+	}
+}

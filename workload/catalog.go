@@ -53,9 +53,10 @@ type Type struct {
 	// closes its copies once the group's last worker has started. Nil
 	// means none.
 	GroupFiles func(w Work) ([]*os.File, error)
-	// Samples is true when the body records wake-latency samples, so the
-	// worker reserves the reservoir up front instead of in the loop.
-	Samples bool
+	// Sample is the kind of the wake samples the body records, "" when it
+	// records none. A type that samples has its reservoir reserved up
+	// front instead of in the loop.
+	Sample SampleKind
 	// CostSamples is true when the body records iteration-cost samples
 	// (the duration of one compute iteration), so the worker reserves
 	// that reservoir up front too.

@@ -22,6 +22,12 @@ type Config struct {
 	Nice *int
 	// Comm, when non-empty, is the task name of every worker (at most 15 bytes).
 	Comm string
+	// Warmup leaves the first part of the run out of wake and cost samples
+	// and gap tracking (work is still counted), as schbench's warm-up does.
+	Warmup time.Duration
+
+	// gateLimit, when set, replaces startGateLimit: tests shorten it.
+	gateLimit time.Duration
 	// Cgroup, when non-nil, is the cgroup v2 group every worker is created
 	// in (a *cgroupfs.Manager). Nil leaves workers in the spawner's group.
 	Cgroup Cgroup
@@ -235,7 +241,7 @@ func (c *Config) groups() []Config {
 	p.Composed = nil
 	out := []Config{p}
 	for _, e := range c.Composed {
-		e.Cgroup, e.CgroupParent, e.MaxWorkers = c.Cgroup, c.CgroupParent, c.MaxWorkers
+		e.Cgroup, e.CgroupParent, e.MaxWorkers, e.gateLimit = c.Cgroup, c.CgroupParent, c.MaxWorkers, c.gateLimit
 		out = append(out, e)
 	}
 	return out
@@ -295,6 +301,9 @@ func (c *Config) validateGroup(online []int) error {
 		}
 	default:
 		return invalid("policy = %d: unknown scheduling policy", int(c.Policy.Kind))
+	}
+	if c.Warmup < 0 {
+		return invalid("warmup = %v is out of range (allowed: 0s or more)", c.Warmup)
 	}
 	if c.Nice != nil && (*c.Nice < -20 || *c.Nice > 19) {
 		return invalid("nice = %d is out of range (allowed: -20..19)", *c.Nice)

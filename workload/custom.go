@@ -101,7 +101,7 @@ var customTypes = []Type{{
 		_, err := lookupCustom(customFn(w))
 		return err
 	},
-	Samples: true,
+	Sample: SampleChosen,
 	New: func(w *Worker) (Body, error) {
 		fn, err := lookupCustom(customFn(w.work))
 		if err != nil {

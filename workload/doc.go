@@ -29,7 +29,7 @@ layout):
 	parent (Spawn, Handle)                      worker (Init)
 	exec /proc/self/exe, spec on fd 3   ─────►  prologue: affinity, policy, mempolicy, nice, comm, ids, node
 	Spawn returns when all parked       ◄─────  'p' parked   (or 'e' + error)
-	Start: 's' on the start gate        ─────►  'r', the loop runs
+	Start: stamp + gate word, one wake  ─────►  'r', the loop runs; every window counts from the stamp
 	                                            each step: Body.Step, checkpoint, publish count
 	Stop: stop word in shared memory    ─────►  loop ends
 	                                    ◄─────  JSON report, EOF at exit
@@ -48,7 +48,7 @@ slices are joined once, in catalog.go) plus its body, in the same file:
 			{Name: "nap", Kind: KindDuration, Default: time.Millisecond, Doc: "sleep after each burst"},
 		},
 		Example: map[string]any{"burst_iters": 64},        // valid and fast: what the tests run
-		Samples: true,                                     // it records wake samples
+		Sample:  SampleSleep,                              // what its samples measure (sample.go)
 		New: func(w *Worker) (Body, error) {
 			return &napSpin{w: w, n: uint64(w.Work().Int("burst_iters")), nap: w.Work().Duration("nap")}, nil
 		},

@@ -41,7 +41,6 @@ type child struct {
 	idx, group int
 	groupIdx   int // the composed group (Report.GroupIdx)
 	proc       *os.Process
-	start      *os.File // write end of the start gate; nil once opened
 	report     *os.File // read end of the report pipe
 
 	parked   chan struct{} // closed at msgParked, or when reading ends
@@ -69,7 +68,11 @@ func (c *child) collect() {
 	}
 	if err == nil && m == msgParked {
 		close(c.parked)
-		if _, err = readMsg(c.report, msgReleased); err == nil {
+		// msgError here: the worker gave up waiting at the start gate.
+		if m, err = readMsg(c.report, msgReleased, msgError); err == nil && m == msgError {
+			rest, _ := io.ReadAll(c.report)
+			c.fatal = string(rest)
+		} else if err == nil {
 			close(c.released)
 			c.payload, _ = io.ReadAll(c.report)
 		}
@@ -105,21 +108,27 @@ func (h *Handle) Pids() []int {
 	return out
 }
 
-// Start opens the start gate of every worker. A second call does nothing.
+// Start opens the start gate of every worker at once: it stamps the start
+// time in shared memory (every worker's windows count from it), sets the
+// gate word and wakes a few waiters, which wake the rest (gateFanout): its
+// cost does not grow with the number of workers. A second call does
+// nothing.
 func (h *Handle) Start() error {
 	if h.started || h.closed {
 		return nil
 	}
 	h.started = true
-	var errs []error
-	for _, c := range h.children {
-		if _, err := c.start.Write([]byte{byte(msgStart)}); err != nil {
-			errs = append(errs, fmt.Errorf("start worker %d: %w", c.idx, err))
-		}
-		c.start.Close()
-		c.start = nil
-	}
-	return errors.Join(errs...)
+	atomic.StoreInt64((*int64)(unsafe.Pointer(&h.shm[offStartNs])), nanotime())
+	h.setGate(gateOpen)
+	return nil
+}
+
+// setGate sets the gate word to state and starts the wake of the workers
+// waiting on it, which they spread among themselves (gateFanout).
+func (h *Handle) setGate(state uint32) {
+	gate := (*uint32)(unsafe.Pointer(&h.shm[offGate]))
+	atomic.StoreUint32(gate, state)
+	futexWakeN(gate, gateFanout)
 }
 
 // SnapshotIterations returns each worker's published iteration count, in
@@ -245,11 +254,10 @@ func (h *Handle) close() error {
 		return nil
 	}
 	h.closed = true
+	if !h.started && h.shm != nil {
+		h.setGate(gateCancel) // a parked worker exits quietly
+	}
 	for _, c := range h.children {
-		if c.start != nil {
-			c.start.Close() // EOF at the gate: a parked worker exits quietly
-			c.start = nil
-		}
 		select {
 		case <-c.done:
 		default:

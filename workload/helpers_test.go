@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/procfs"
 
+	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/internal/testenv"
 )
 
@@ -82,7 +83,7 @@ func stopWork(t testing.TB, h *Handle) []Report {
 // newTestWorker builds a Worker inside the test process, for driving a
 // body's Step directly (allocation tests). It has its own stop word and
 // progress slot and no group region or pipes.
-func newTestWorker(t *testing.T, work Work) *Worker {
+func newTestWorker(t testing.TB, work Work) *Worker {
 	t.Helper()
 	shm := make([]byte, pageSize)
 	w := &Worker{
@@ -94,6 +95,7 @@ func newTestWorker(t *testing.T, work Work) *Worker {
 		counters:   map[string]uint64{},
 		rng:        0x9E3779B97F4A7C15,
 		wake:       newReservoir(MaxWakeSamples),
+		wakeHist:   hist.MustNew(hist.Nanoseconds),
 		costs:      newReservoir(MaxCostSamples),
 		migrations: make([]Migration, 0, 64),
 	}

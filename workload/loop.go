@@ -9,16 +9,30 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// begin fixes where every window of the report starts: start is when the
+// parent opened the gate (the stamp in shared memory), so the wall time,
+// the off-CPU time and the first gap include however long this worker
+// waited to run after that. The CPU-time and schedstat baselines are read
+// now, as the worker first runs past the gate; it used no CPU before.
+func (w *Worker) begin(start int64) {
+	w.start = start
+	w.sched0, _ = readSchedstat(unix.Gettid())
+	w.vm0 = readVmstatMigrated()
+	w.cpu0 = threadCPUTime()
+}
+
 // run executes the loop until stop and builds the report. Nothing in the
 // loop or its tail allocates, except growth of the migration list.
 func (w *Worker) run(body Body) Report {
-	sched0, _ := readSchedstat(unix.Gettid())
-	vm0 := readVmstatMigrated()
+	if w.start == 0 { // a worker built in-process, without a gate
+		w.begin(nanotime())
+	}
 	allocs := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
 	metrics.Read(allocs)
 	allocs0 := allocs[0].Value.Uint64()
-	cpu0 := threadCPUTime()
-	w.start = nanotime()
+	if w.spec.Warmup > 0 {
+		w.warmEnd = w.start + int64(w.spec.Warmup)
+	}
 	w.lastCheck = w.start
 	w.lastPublish = w.start
 	w.lastCPU = w.cpu()
@@ -33,7 +47,12 @@ func (w *Worker) run(body Body) Report {
 	}
 
 	end := nanotime()
-	cpu := threadCPUTime() - cpu0
+	// The last interval counts as a gap too: a worker that never ran
+	// before the stop has one gap, the whole run.
+	if gap := end - w.lastCheck; gap > w.maxGap && !w.warming() {
+		w.maxGap, w.maxGapCPU, w.maxGapAt = gap, w.lastCPU, end-w.start
+	}
+	cpu := threadCPUTime() - w.cpu0
 	metrics.Read(allocs)
 	atomic.StoreUint64(w.slot, w.iterations)
 	sched1, _ := readSchedstat(unix.Gettid())
@@ -52,13 +71,14 @@ func (w *Worker) run(body Body) Report {
 		MaxGapAtMs:               uint64(w.maxGapAt / int64(time.Millisecond)),
 		WakeLatenciesNs:          w.wake.s,
 		WakeSampleTotal:          w.wake.total,
+		SampleKind:               w.kind,
 		IterationCostsNs:         w.costs.s,
 		IterationCostSampleTotal: w.costs.total,
-		SchedstatCPUTimeNs:       sub(sched1.CPUTimeNs, sched0.CPUTimeNs),
-		SchedstatRunDelayNs:      sub(sched1.RunDelayNs, sched0.RunDelayNs),
-		SchedstatRunCount:        sub(sched1.RunCount, sched0.RunCount),
+		SchedstatCPUTimeNs:       sub(sched1.CPUTimeNs, w.sched0.CPUTimeNs),
+		SchedstatRunDelayNs:      sub(sched1.RunDelayNs, w.sched0.RunDelayNs),
+		SchedstatRunCount:        sub(sched1.RunCount, w.sched0.RunCount),
 		NumaPages:                readNumaPages(),
-		VmstatNumaPagesMigrated:  sub(readVmstatMigrated(), vm0),
+		VmstatNumaPagesMigrated:  sub(readVmstatMigrated(), w.vm0),
 		Completed:                true,
 		IsMessenger:              w.work.Type().Messenger && w.spec.Pos == 0,
 		AffinityError:            w.affinityErr,
@@ -71,6 +91,11 @@ func (w *Worker) run(body Body) Report {
 	}
 	if r.WakeLatenciesNs == nil {
 		r.WakeLatenciesNs = []uint64{}
+	}
+	if w.wakeHist != nil {
+		sum := w.wakeHist.Summarize(WakePercentiles)
+		r.WakeStats = &sum
+		r.WakeLatenciesNote = wakeNote(len(r.WakeLatenciesNs), r.WakeSampleTotal)
 	}
 	if r.IterationCostsNs == nil {
 		r.IterationCostsNs = []uint64{}
@@ -96,7 +121,7 @@ func (w *Worker) tail() {
 	if w.units&checkpointMask != 0 {
 		return
 	}
-	if gap := now - w.lastCheck; gap > w.maxGap {
+	if gap := now - w.lastCheck; gap > w.maxGap && !w.warming() {
 		w.maxGap, w.maxGapCPU, w.maxGapAt = gap, w.lastCPU, now-w.start
 	}
 	w.lastCheck = now

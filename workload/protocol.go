@@ -18,8 +18,11 @@ import (
 //	spec (JSON) on fdSpec, then EOF   ─────────►  read spec, mmap fdShm
 //	                                              affinity, policy, mempolicy, nice, comm, gid, uid, node, Type.New
 //	Spawn returns once all parked     ◄─────────  msgParked          (or msgError + text)
-//	Start: msgStart on fdStart        ─────────►  gate opens         (EOF: exit quietly)
+//	  and sets the gate word gateParked ────────►  the gate limit starts
+//	Start: stamp the time, gate word  ─────────►  gate opens         (gateCancel: exit quietly)
+//	  = gateOpen, FUTEX_WAKE(gateFanout)          each woken worker wakes gateFanout more
 //	                                  ◄─────────  msgReleased; the loop runs
+//	                                              (or msgError + text: no start in time)
 //	Stop: stop word = 1, SIGUSR1      ─────────►  loop ends
 //	                                  ◄─────────  report (JSON), EOF at exit
 //	collect; SIGKILL the process group after the deadline; reap
@@ -31,19 +34,18 @@ import (
 // version, so a mismatched binary fails loudly instead of misreading fds.
 const (
 	workerEnv    = "KTSTAR_WORKER"
-	protoVersion = "1"
+	protoVersion = "2"
 )
 
 // File descriptors of a worker process, in the order Spawn passes them
 // (0 is /dev/null, 1 and 2 the parent's stderr).
 const (
 	fdSpec   = 3 // worker spec, JSON, then EOF
-	fdShm    = 4 // the handle's shared memfd (see shmLayout)
-	fdStart  = 5 // start gate: msgStart opens it, EOF cancels
-	fdReport = 6 // msgParked, msgReleased, then the JSON report; or msgError + text
-	fdPipeR  = 7 // types with Type.Pipes: read end from the ring's previous member
-	fdPipeW  = 8 // types with Type.Pipes: write end to the next member
-	// The group's GroupFiles follow: from fd 9 with pipes, from fd 7 without.
+	fdShm    = 4 // the handle's shared memfd (see shmLayout); its gate word is the start gate
+	fdReport = 5 // msgParked, msgReleased, then the JSON report; or msgError + text
+	fdPipeR  = 6 // types with Type.Pipes: read end from the ring's previous member
+	fdPipeW  = 7 // types with Type.Pipes: write end to the next member
+	// The group's GroupFiles follow: from fd 8 with pipes, from fd 6 without.
 )
 
 // msg is one protocol message byte.
@@ -54,12 +56,11 @@ const (
 	msgParked   msg = 'p' // worker → parent: settings applied, waiting at the gate
 	msgError    msg = 'e' // worker → parent: failed before parking; the error text follows
 	msgReleased msg = 'r' // worker → parent: the gate opened; the report follows at the end
-	msgStart    msg = 's' // parent → worker, on fdStart: open the gate
 )
 
 // String names the message for errors, e.g. `'p' (parked)`.
 func (m msg) String() string {
-	names := map[msg]string{msgParked: "parked", msgError: "error", msgReleased: "released", msgStart: "start"}
+	names := map[msg]string{msgParked: "parked", msgError: "error", msgReleased: "released"}
 	if n, ok := names[m]; ok {
 		return fmt.Sprintf("%q (%s)", rune(m), n)
 	}
@@ -96,7 +97,7 @@ func readMsg(r io.Reader, want ...msg) (msg, error) {
 // Deadlines of the stop protocol (ktstr's constants, §4.14).
 const (
 	parkLimit      = 30 * time.Second // every worker must reach the start gate
-	startGateLimit = 30 * time.Second // a parked worker waits this long for msgStart
+	startGateLimit = 30 * time.Second // a parked worker waits this long for the gate to open
 	releaseLimit   = 5 * time.Second  // auto-start: workers enter their loop
 	collectLimit   = 5 * time.Second  // shared by all workers, then SIGKILL
 	reapLimit      = 3 * time.Second  // after SIGKILL, then give up on a stuck task
@@ -106,17 +107,23 @@ const (
 // and every worker.
 //
 //	offset 0                   stop word (u32): non-zero tells every worker to stop
+//	offset 4                   gate word (u32): gateClosed, gateOpen or gateCancel; a futex
+//	offset 8                   start stamp (i64): CLOCK_MONOTONIC ns when the gate opened
+//	offset 16                  parked stamp (i64): when every worker had parked
 //	offset slotBase + 64·i     worker i's published iteration count (u64), one cache line each;
 //	                           at +slotPid its pid (u64), written by the parent once it started it
 //	                           (i counts across composed groups: group 0's workers first)
 //	regionBase + stride·g      group g's shared Region (futex words), page-aligned, zero-filled;
 //	                           each composed group's Regions follow the previous one's
 const (
-	offStop   = 0
-	slotBase  = 64
-	slotBytes = 64
-	slotPid   = 8 // offset of the worker's pid inside its slot
-	pageSize  = 4096
+	offStop     = 0
+	offGate     = 4
+	offStartNs  = 8
+	offParkedNs = 16
+	slotBase    = 64
+	slotBytes   = 64
+	slotPid     = 8 // offset of the worker's pid inside its slot
+	pageSize    = 4096
 )
 
 // shmLayout is where everything of one handle lives in its shared memory.
@@ -172,5 +179,22 @@ func (l shmLayout) Region(g int) int {
 	}
 	return l.regionBase + g*l.stride
 }
+
+// States of the gate word. Every worker waits on the one word, so opening
+// the gate for any number of workers is one store and one FUTEX_WAKE.
+const (
+	gateClosed = 0 // Spawn is still starting workers: parked ones wait
+	gateParked = 3 // every worker parked at the parked stamp: the gate limit runs from it
+	gateOpen   = 1 // the run started at the start stamp
+	gateCancel = 2 // the handle closed without starting: exit quietly
+)
+
+// gateFanout is how many waiters each wake of the gate word wakes: the
+// parent wakes this many, and each worker that finds the gate open or
+// cancelled wakes this many more before it goes on, so the wake spreads as
+// a tree. One FUTEX_WAKE of every waiter from the parent would keep the
+// parent in the kernel while each woken spinner preempts it: 28 s for
+// 2,048 SpinWait workers on 2 CPUs.
+const gateFanout = 4
 
 func alignPage(n int) int { return (n + pageSize - 1) &^ (pageSize - 1) }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // fakeWorkerEnv makes a re-exec'd worker of this test binary speak the
@@ -21,8 +23,13 @@ func fakeWorker(say string) {
 	before, after, gated := strings.Cut(say, "|")
 	report.WriteString(before)
 	if gated {
-		var b [1]byte
-		os.NewFile(fdStart, "start").Read(b[:])
+		var st unix.Stat_t
+		unix.Fstat(fdShm, &st)
+		shm, err := unix.Mmap(fdShm, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			os.Exit(3)
+		}
+		waitStartGate(shm, startGateLimit)
 		report.WriteString(after)
 	}
 	os.Exit(0)
@@ -84,7 +91,7 @@ func TestUnexpectedMessageAfterGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rs[0]
-	if r.Completed || r.ExitInfo == nil || !strings.Contains(r.ExitInfo.Error, "unexpected message 'p' (parked) from the worker (want 'r' (released))") {
+	if r.Completed || r.ExitInfo == nil || !strings.Contains(r.ExitInfo.Error, "unexpected message 'p' (parked) from the worker (want 'r' (released) or 'e' (error))") {
 		t.Errorf("report: completed %v, exit info %+v; want a sentinel naming the unexpected 'p'", r.Completed, r.ExitInfo)
 	}
 }

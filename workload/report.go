@@ -1,5 +1,22 @@
 package workload
 
+import (
+	"fmt"
+
+	"github.com/ktstar/ktstar/hist"
+)
+
+// WakePercentiles are the percentiles a report's WakeStats carry.
+var WakePercentiles = []float64{50, 90, 99, 99.9}
+
+// wakeNote describes the reservoir for the JSON reader.
+func wakeNote(kept int, total uint64) string {
+	if total == 0 {
+		return ""
+	}
+	return fmt.Sprintf("a uniform reservoir of %d of the %d samples (wake_sample_total); wake_stats covers all of them", kept, total)
+}
+
 // MaxWakeSamples caps each worker's wake-latency reservoir.
 const MaxWakeSamples = 100_000
 
@@ -20,25 +37,41 @@ type Report struct {
 	WorkUnits uint64 `json:"work_units"` // work done, in the work type's unit
 	// Iterations counts outer loop iterations.
 	Iterations uint64 `json:"iterations"`
-	// CPUTimeNs is the worker thread's CPU time over the loop (ns). Unlike
-	// ktstr (cumulative since the thread began) it excludes start-up, so
-	// off_cpu_ns = wall_time_ns - cpu_time_ns describes the loop alone.
-	CPUTimeNs  uint64 `json:"cpu_time_ns"`
-	WallTimeNs uint64 `json:"wall_time_ns"` // monotonic time from loop start to loop exit
-	OffCPUNs   uint64 `json:"off_cpu_ns"`   // wall - cpu, floored at 0
+	// CPUTimeNs is the worker thread's CPU time since the start gate opened
+	// (ns). Unlike ktstr (cumulative since the thread began) it excludes
+	// start-up, so off_cpu_ns = wall_time_ns - cpu_time_ns describes the
+	// run alone, including any wait to first run after start().
+	CPUTimeNs uint64 `json:"cpu_time_ns"`
+	// WallTimeNs is monotonic time from the opening of the start gate (the
+	// parent's stamp at start()) to loop exit.
+	WallTimeNs uint64 `json:"wall_time_ns"`
+	OffCPUNs   uint64 `json:"off_cpu_ns"` // wall - cpu, floored at 0
 
 	MigrationCount uint64      `json:"migration_count"` // CPU changes seen at checkpoints
 	Migrations     []Migration `json:"migrations"`
 	CPUsUsed       []int       `json:"cpus_used"` // CPUs seen at start and at checkpoints
 
-	MaxGapMs   uint64 `json:"max_gap_ms"`    // longest checkpoint-to-checkpoint interval
+	// MaxGapMs is the longest interval between checkpoints, counting the
+	// start gate's opening and the loop's exit as checkpoints: a worker
+	// that never ran before the stop has one gap, the whole run.
+	MaxGapMs   uint64 `json:"max_gap_ms"`
 	MaxGapCPU  int    `json:"max_gap_cpu"`   // CPU at the checkpoint before that interval
-	MaxGapAtMs uint64 `json:"max_gap_at_ms"` // when that interval ended, ms since loop start
+	MaxGapAtMs uint64 `json:"max_gap_at_ms"` // when that interval ended, ms since the start gate opened
 
 	// WakeLatenciesNs is a uniform reservoir sample (at most MaxWakeSamples)
-	// of the durations of the work type's timed blocking calls.
+	// of the durations of the work type's timed blocking calls; WakeStats
+	// covers every sample.
 	WakeLatenciesNs []uint64 `json:"wake_latencies_ns"`
 	WakeSampleTotal uint64   `json:"wake_sample_total"` // observations, including dropped ones
+	// WakeLatenciesNote says in the JSON what wake_latencies_ns holds.
+	WakeLatenciesNote string `json:"wake_latencies_note,omitempty"`
+	// WakeStats are exact aggregates over every wake sample (count, min,
+	// max, sum), percentiles and the log-linear histogram's non-empty
+	// buckets (hist.Nanoseconds: relative error at most 1/512); nil when the
+	// type records no samples.
+	WakeStats *hist.Summary `json:"wake_stats"`
+	// SampleKind says what each wake sample measures; "" when there are none.
+	SampleKind SampleKind `json:"sample_kind,omitempty"`
 
 	// IterationCostsNs is a uniform reservoir sample (at most
 	// MaxCostSamples) of the durations of complete compute iterations;
@@ -76,7 +109,7 @@ type Report struct {
 
 // Migration is one CPU change observed at a checkpoint.
 type Migration struct {
-	AtNs    uint64 `json:"at_ns"` // ns since loop start
+	AtNs    uint64 `json:"at_ns"` // ns since the start gate opened
 	FromCPU int    `json:"from_cpu"`
 	ToCPU   int    `json:"to_cpu"`
 }
@@ -104,4 +137,25 @@ type ExitInfo struct {
 // sentinel builds the report that stands in for a worker that sent none.
 func sentinel(tid, group int, info *ExitInfo) Report {
 	return Report{Tid: tid, WorkGroup: group, ExitInfo: info, NumaPages: map[int]uint64{}}
+}
+
+// WakeHist merges the WakeStats of reports into one histogram of every
+// wake sample. It returns nil when a report that has samples lacks them
+// (a result written before they existed): the caller then falls back to
+// the reservoirs.
+func WakeHist(reports []Report) *hist.Hist {
+	h := hist.MustNew(hist.Nanoseconds)
+	for _, r := range reports {
+		if r.WakeStats == nil {
+			if r.WakeSampleTotal > 0 {
+				return nil
+			}
+			continue
+		}
+		rh, err := hist.FromSummary(*r.WakeStats)
+		if err != nil || h.Merge(rh) != nil {
+			return nil
+		}
+	}
+	return h
 }

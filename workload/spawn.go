@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -108,7 +109,14 @@ func Spawn(cfg Config) (h *Handle, err error) {
 		}
 		first += g.Workers
 	}
-	return h, h.waitParked()
+	if err := h.waitParked(); err != nil {
+		return h, err
+	}
+	// The workers' time limit at the gate runs from here, not from each
+	// one's parking: spawning thousands can take longer than the limit.
+	atomic.StoreInt64((*int64)(unsafe.Pointer(&h.shm[offParkedNs])), nanotime())
+	h.setGate(gateParked)
+	return h, nil
 }
 
 // spawnEnv is what every worker of a spawn inherits.
@@ -140,6 +148,7 @@ func (h *Handle) spawnGroup(env spawnEnv, k, first int, cfg Config, layout shmLa
 		i := first + j
 		spec := workerSpec{
 			Index: i, GroupIdx: k, GroupFirst: first, GroupLen: cfg.Workers, Group: j / g, Pos: j % g, Work: cfg.Work,
+			Warmup: cfg.Warmup, GateLimit: cmp.Or(cfg.gateLimit, startGateLimit),
 			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, MemPolicy: cfg.MemPolicy, Nice: cfg.Nice, Comm: cfg.Comm,
 			ShmSize: layout.Size, Slot: layout.Slot(i), Region: layout.Region(j / g),
 			Token:      fmt.Sprintf("%d-%d-%x", os.Getpid(), i, rand.Uint64()),
@@ -236,7 +245,7 @@ func (gw *groupWiring) close() {
 // chain passes one around.
 func ringEnds(pos, n int) (read, write int) { return 2 * ((pos + n - 1) % n), 2*(pos%n) + 1 }
 
-// startChild creates one worker process with its spec, gate and report pipe.
+// startChild creates one worker process with its spec and report pipe.
 func (h *Handle) startChild(exe string, devnull, shm *os.File, spec *workerSpec, extra []*os.File, cgDir *os.File) error {
 	i := spec.Index
 	specJSON, err := json.Marshal(spec)
@@ -256,33 +265,26 @@ func (h *Handle) startChild(exe string, devnull, shm *os.File, spec *workerSpec,
 	if err != nil {
 		return fmt.Errorf("spawn worker %d: send spec: %w", i, err)
 	}
-	startR, startW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("spawn worker %d: pipe: %w", i, err)
-	}
-	files = append(files, startR)
 	reportR, reportW, err := os.Pipe()
 	if err != nil {
-		startW.Close()
 		return fmt.Errorf("spawn worker %d: pipe: %w", i, err)
 	}
 	files = append(files, reportW)
 
 	attr := &os.ProcAttr{
 		Env:   append(os.Environ(), workerEnv+"="+protoVersion, "GOMAXPROCS=1", "GOGC=off"),
-		Files: append([]*os.File{devnull, os.Stderr, os.Stderr, specR, shm, startR, reportW}, extra...),
+		Files: append([]*os.File{devnull, os.Stderr, os.Stderr, specR, shm, reportW}, extra...),
 		Sys:   baseSysProcAttr(),
 	}
 	proc, err := h.startProcess(exe, attr, cgDir, spec.CPUs)
 	if err != nil {
-		startW.Close()
 		reportR.Close()
 		return fmt.Errorf("spawn worker %d: start process: %w", i, err)
 	}
 	// SiblingPids reads it after the start gate.
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&h.shm[spec.Slot+slotPid])), uint64(proc.Pid))
 	c := &child{
-		idx: i, groupIdx: spec.GroupIdx, group: spec.Group, proc: proc, start: startW, report: reportR,
+		idx: i, groupIdx: spec.GroupIdx, group: spec.Group, proc: proc, report: reportR,
 		parked: make(chan struct{}), released: make(chan struct{}), done: make(chan struct{}),
 	}
 	if t := spec.Work.Type(); t.Scratch != nil {

@@ -32,10 +32,22 @@ func nanotime() int64
 // path, because sysmon interrupts a raw block longer than 10 ms with its
 // preemption signal; the bounded waits below just retry on EINTR.
 
-// futexWaitTimeout blocks while *addr == val, at most d.
-func futexWaitTimeout(addr *uint32, val uint32, d time.Duration) {
+// futexWaitTimeout blocks while *addr == val, at most d. It reports
+// whether a FUTEX_WAKE ended the wait: false when the word had already
+// changed (the thread never slept), on timeout and on a signal.
+func futexWaitTimeout(addr *uint32, val uint32, d time.Duration) bool {
 	ts := unix.NsecToTimespec(int64(d))
-	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
+	_, _, e := unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
+	return e == 0
+}
+
+// futexWaitLong is futexWaitTimeout for long waits outside the loop (the
+// start gate): through the runtime's syscall path, because sysmon
+// interrupts a raw block with its preemption signal every 10 ms, which
+// for thousands of parked workers is a signal storm.
+func futexWaitLong(addr *uint32, val uint32, d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
 }
 
 // futexWakeN wakes up to n waiters on addr; n is clamped to int32.

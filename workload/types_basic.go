@@ -53,32 +53,35 @@ var basicTypes = []Type{
 			{Name: "burst_duration", Kind: KindDuration, Default: 50 * time.Millisecond, Doc: "wall-clock length of each spin burst"},
 			{Name: "sleep_duration", Kind: KindDuration, Default: 100 * time.Millisecond, Doc: "length of each sleep (one nanosleep, resumed if interrupted)"},
 		},
-		Samples: true,
-		New:     func(w *Worker) (Body, error) { return newBursty(w), nil },
+		Sample: SampleSleep,
+		New:    func(w *Worker) (Body, error) { return newBursty(w), nil },
 	},
 	{
 		Name: "PipeIo", Ctor: "pipe_io",
-		Doc:       "Pairs spin, then exchange one byte over two pipes; the wait for the partner's byte is a wake sample.",
+		Doc:       "Pairs spin, then exchange one byte over two pipes; each byte waited for is a one-way wake sample (the writer's stamp before its write to the reader's run).",
 		Example:   map[string]any{"burst_iters": 64},
 		Params:    []Param{itersParam("burst_iters", "spin steps before each exchange")},
 		GroupSize: pairs,
 		Pipes:     pairs,
-		Samples:   true,
+		Region:    2 * wakeStampBytes,
+		Sample:    SampleWake,
 		New: func(w *Worker) (Body, error) {
-			return &pipeIo{w: w, burst: uint64(w.work.Int("burst_iters"))}, nil
+			return newPipeIo(w, uint64(w.work.Int("burst_iters"))), nil
 		},
 	},
 	{
 		Name: "FutexPingPong", Ctor: "futex_ping_pong",
-		Doc:       "Pairs hand a shared futex word back and forth; the wait for one's turn is a wake sample.",
+		Doc:       "Pairs hand a shared futex word back and forth; each real hand-off is a one-way wake sample (the waker's stamp before its FUTEX_WAKE to the woken's run).",
 		Example:   map[string]any{"spin_iters": 64},
 		Params:    []Param{itersParam("spin_iters", "spin steps before each hand-off")},
 		GroupSize: pairs,
-		Region:    4,
-		Samples:   true,
+		Region:    8 + 2*wakeStampBytes, // the word, then each side's out-slot
+		Sample:    SampleWake,
 		New: func(w *Worker) (Body, error) {
 			mine := uint32(w.Pos())
-			return &futexPingPong{w: w, word: w.word(0), mine: mine, theirs: 1 - mine, spin: uint64(w.work.Int("spin_iters"))}, nil
+			b := &futexPingPong{w: w, word: w.word(0), mine: mine, theirs: 1 - mine, spin: uint64(w.work.Int("spin_iters"))}
+			b.out, b.in = w.ringStamps(8, 2)
+			return b, nil
 		},
 	},
 }
@@ -124,20 +127,23 @@ type futexPingPong struct {
 	word         *uint32
 	mine, theirs uint32
 	spin         uint64
+	out          wakeStamp
+	in           inbox
 }
 
 func (b *futexPingPong) Step() bool {
 	w := b.w
 	w.SpinBurst(b.spin)
+	b.out.stamp()
 	atomic.StoreUint32(b.word, b.theirs)
 	futexWakeN(b.word, 1)
-	t0 := nanotime()
-	for !w.Stopped() {
+	// A turn handed back before this worker slept is no wake.
+	for woken := false; !w.Stopped(); {
 		if atomic.LoadUint32(b.word) == b.mine {
-			w.WakeSample(nanotime() - t0)
+			b.in.take(w, woken)
 			break
 		}
-		futexWaitTimeout(b.word, b.theirs, stopPoll)
+		woken = futexWaitTimeout(b.word, b.theirs, stopPoll)
 	}
 	w.ResetGap()
 	return true
@@ -160,24 +166,39 @@ func (b *pipeIo) Step() bool {
 }
 
 // exchange writes one byte to the partner and waits, bounded, for the
-// partner's byte; the wait is the wake sample (ktstr's pipe_exchange).
+// partner's byte (ktstr's pipe_exchange); the byte's one-way latency is
+// the wake sample.
 func (b *pipeIo) exchange() {
 	w := b.w
 	b.send(w, 'x')
-	t0 := nanotime()
 	// Once the partner is gone, ktstr keeps sampling; those samples
 	// would be meaningless, so the exchanges stop.
-	if b.await(w) == byteRead {
-		w.WakeSample(nanotime() - t0)
-	}
+	b.await(w)
 	w.ResetGap()
 }
 
+// newPipeIo prepares one side of a pipe pair, whose out-slots fill the
+// group's region.
+func newPipeIo(w *Worker, burst uint64) *pipeIo {
+	return &pipeIo{w: w, burst: burst, pipeLink: newPipeLink(w, 0, 2)}
+}
+
 // pipeLink is a worker's place in a ring of pipes (Type.Pipes): a
-// one-byte buffer, and whether the other side has gone.
+// one-byte buffer, whether the other side has gone, and the out-slots of
+// one-way wake latency (oneway.go).
 type pipeLink struct {
 	gone bool // the other side closed its end: idle until stop
 	buf  [1]byte
+	out  wakeStamp // stamped right before each send
+	in   inbox     // the previous member's out-slot
+}
+
+// newPipeLink places worker w in a ring of n members whose out-slots lie
+// in its group's region from byte base on (ringStamps).
+func newPipeLink(w *Worker, base, n int) pipeLink {
+	var l pipeLink
+	l.out, l.in = w.ringStamps(base, n)
+	return l
 }
 
 // idle reports whether the other side has gone, after waiting one stop
@@ -189,17 +210,23 @@ func (l *pipeLink) idle() bool {
 	return l.gone
 }
 
-// send writes c to the next member.
+// send stamps the hand-off and writes c to the next member.
 func (l *pipeLink) send(w *Worker, c byte) {
 	l.buf[0] = c
+	l.out.stamp()
 	rawWrite(w.wfd, l.buf[:])
 }
 
 // await reads the previous member's byte into buf (awaitByte) and notes
-// when that member is gone.
+// when that member is gone. A byte it had not yet sent when the wait began
+// is a one-way wake sample; one already sent is no wake.
 func (l *pipeLink) await(w *Worker) int {
+	real := l.in.waiting()
 	r := w.awaitByte(l.buf[:])
 	l.gone = l.gone || r == byteGone
+	if r == byteRead {
+		l.in.receive(w, real)
+	}
 	return r
 }
 

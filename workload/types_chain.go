@@ -16,7 +16,7 @@ import (
 var chainTypes = []Type{
 	{
 		Name: "WakeChain", Ctor: "wake_chain",
-		Doc:     "A ring of depth stages passes one token: each waits for its predecessor, works, wakes its successor; each wait is a wake sample.",
+		Doc:     "A ring of depth stages passes one token: each waits for its predecessor, works, wakes its successor; each hop is a one-way wake sample.",
 		Example: map[string]any{"depth": 3, "work_per_hop": "0s"},
 		Params: []Param{
 			groupParam("depth", 4, "stages per chain (the group size)"),
@@ -36,15 +36,18 @@ var chainTypes = []Type{
 			}
 			return 0
 		},
-		Region:  4,
-		Samples: true,
+		// The token word, then each stage's out-slot.
+		Region: 8 + maxGroupParam*wakeStampBytes,
+		Sample: SampleWake,
 		New: func(w *Worker) (Body, error) {
 			w.Count("hops", 0)
-			b := &wakeChain{w: w, stage: uint32(w.Pos()), depth: uint32(w.work.Int("depth")), hop: int64(w.work.Duration("work_per_hop"))}
+			depth := int(w.work.Int("depth"))
+			b := &wakeChain{w: w, stage: uint32(w.Pos()), depth: uint32(depth), hop: int64(w.work.Duration("work_per_hop"))}
 			if w.work.Enum("wake") == "Pipe" {
-				return &wakeChainPipe{wakeChain: *b}, nil
+				return &wakeChainPipe{wakeChain: *b, pipeLink: newPipeLink(w, 8, depth)}, nil
 			}
 			b.word = w.word(0)
+			b.out, b.in = w.ringStamps(8, depth)
 			return b, nil
 		},
 	},
@@ -59,7 +62,7 @@ var chainTypes = []Type{
 		},
 		GroupSize:  sumOf("producers", "consumers"),
 		GroupFiles: epollStormFiles,
-		Samples:    true,
+		Sample:     SampleWait,
 		New: func(w *Worker) (Body, error) {
 			b := &epollStorm{w: w, efd: w.GroupFD(0), epfd: w.GroupFD(1), producer: int64(w.Pos()) < w.work.Int("producers"), burst: w.work.Int("events_per_burst")}
 			if b.efd < 0 || b.epfd < 0 {
@@ -76,7 +79,7 @@ var chainTypes = []Type{
 	},
 	{
 		Name: "ThunderingHerd", Ctor: "thundering_herd",
-		Doc:     "One waker broadcasts a generation word to a herd of waiters; each waiter's wait is a wake sample, the waker samples its inter-batch sleeps.",
+		Doc:     "One waker broadcasts a generation word to a herd of waiters; each waiter's wait is a wake sample, the waker's samples are its inter-batch sleeps (kind sleep).",
 		Example: map[string]any{"waiters": 2, "batches": 5, "inter_batch_ms": 0},
 		Params: []Param{
 			groupParam("waiters", 7, "waiters per waker (the group is waiters + 1)"),
@@ -85,7 +88,7 @@ var chainTypes = []Type{
 		},
 		GroupSize: plusOne("waiters"),
 		Region:    4,
-		Samples:   true,
+		Sample:    SampleWait,
 		New: func(w *Worker) (Body, error) {
 			return &thunderingHerd{w: w, gen: w.word(0), batches: w.work.Int("batches"), sleep: time.Duration(w.work.Int("inter_batch_ms")) * time.Millisecond,
 				counter: roleCounter(w, "broadcasts", "generations_seen")}, nil
@@ -100,6 +103,8 @@ type wakeChain struct {
 	word         *uint32
 	stage, depth uint32
 	hop          int64
+	out          wakeStamp // Futex form: stamped before passing the token on
+	in           inbox     // Futex form: the predecessor's out-slot
 }
 
 // work spins for one hop and reports whether the stage may pass the token
@@ -111,23 +116,24 @@ func (b *wakeChain) work() bool {
 
 func (b *wakeChain) Step() bool {
 	w := b.w
-	t0 := nanotime()
-	for {
+	// A token that came before this stage slept for it (stage 0's very
+	// first pass, a one-stage chain, a hop while it re-checked after
+	// another stage's broadcast) is no wake.
+	for woken := false; ; {
 		if w.Stopped() {
 			return true
 		}
 		cur := atomic.LoadUint32(b.word)
 		if cur == b.stage {
+			b.in.take(w, woken)
 			break
 		}
-		futexWaitTimeout(b.word, cur, stopPoll)
+		woken = futexWaitTimeout(b.word, cur, stopPoll)
 	}
-	// Stage 0's very first pass holds the token at once: its sample is the
-	// start-up gap, as in ktstr.
-	w.WakeSample(nanotime() - t0)
 	if !b.work() {
 		return true
 	}
+	b.out.stamp()
 	atomic.StoreUint32(b.word, (b.stage+1)%b.depth)
 	futexWakeN(b.word, wakeAll) // every parked stage wakes; the others re-park
 	w.Count("hops", 1)
@@ -156,15 +162,13 @@ func (b *wakeChainPipe) Step() bool {
 			b.send(w, 't')
 		}
 	}
-	t0 := nanotime()
 	if b.await(w) != byteRead {
 		return true
 	}
-	w.WakeSample(nanotime() - t0)
 	if !b.work() {
 		return true
 	}
-	rawWrite(w.wfd, b.buf[:])
+	b.send(w, b.buf[0])
 	w.Count("hops", 1)
 	w.ResetGap()
 	return true
@@ -248,7 +252,7 @@ func (b *thunderingHerd) Step() bool {
 			if b.sleep > 0 {
 				t0 := nanotime()
 				nanosleep(b.sleep)
-				w.WakeSample(nanotime() - t0)
+				w.Sample(SampleSleep, nanotime()-t0)
 			}
 			atomic.AddUint32(b.gen, 1)
 			futexWakeN(b.gen, wakeAll)

@@ -15,12 +15,15 @@ import (
 var churnTypes = []Type{
 	{
 		Name: "ForkExit", Ctor: "fork_exit",
-		Doc:     "Fork a child that exits at once, then wait for it; the wait is a wake sample.",
-		Samples: true,
+		Doc:    "Fork a child that exits at once, then wait for it; the wait is a wake sample.",
+		Sample: SampleWaitpid,
 		New: func(w *Worker) (Body, error) {
 			// One fork up front turns a missing helper or an exhausted
 			// RLIMIT_NPROC into a spawn error instead of a silent loop of failures.
 			b := &forkExitBody{w: w}
+			if err := shrinkForkedAddressSpace(); err != nil {
+				return nil, fmt.Errorf("read the worker's mappings: %w", err)
+			}
 			if err := b.fork(); err != nil {
 				return nil, err
 			}
@@ -29,8 +32,8 @@ var churnTypes = []Type{
 	},
 	{
 		Name: "NiceSweep", Ctor: "nice_sweep",
-		Doc:     "Step the worker's nice value across its range, one step per iteration, then yield (a wake sample); nice is reset to 0 at stop.",
-		Samples: true,
+		Doc:    "Step the worker's nice value across its range, one step per iteration, then yield (a wake sample); nice is reset to 0 at stop.",
+		Sample: SampleYield,
 		New: func(w *Worker) (Body, error) {
 			b := &niceSweep{w: w, min: niceFloor()}
 			if b.min == 0 {
@@ -41,9 +44,9 @@ var churnTypes = []Type{
 	},
 	{
 		Name: "AffinityChurn", Ctor: "affinity_churn",
-		Doc:     "Spin, re-pin to a random CPU of the starting mask, then yield (a wake sample).",
-		Params:  []Param{itersParam("spin_iters", "spin steps before each re-pin")},
-		Samples: true,
+		Doc:    "Spin, re-pin to a random CPU of the starting mask, then yield (a wake sample).",
+		Params: []Param{itersParam("spin_iters", "spin steps before each re-pin")},
+		Sample: SampleYield,
 		New: func(w *Worker) (Body, error) {
 			cpus, err := topo.AllowedCPUs()
 			if err != nil {
@@ -58,9 +61,9 @@ var churnTypes = []Type{
 	},
 	{
 		Name: "PolicyChurn", Ctor: "policy_churn",
-		Doc:     "Spin, switch to the next scheduling policy in a fixed cycle, then yield (a wake sample); SCHED_OTHER is restored at stop.",
-		Params:  []Param{itersParam("spin_iters", "spin steps before each policy change")},
-		Samples: true,
+		Doc:    "Spin, switch to the next scheduling policy in a fixed cycle, then yield (a wake sample); SCHED_OTHER is restored at stop.",
+		Params: []Param{itersParam("spin_iters", "spin steps before each policy change")},
+		Sample: SampleYield,
 		New: func(w *Worker) (Body, error) {
 			b := &policyChurn{w: w, spin: uint64(w.work.Int("spin_iters")), attrs: churnPolicies(rtAllowed())}
 			if len(b.attrs) < len(churnPolicies(true)) {

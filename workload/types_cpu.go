@@ -61,7 +61,7 @@ var cpuTypes = []Type{
 			}
 			return nil
 		},
-		Samples: true,
+		Sample: SampleOversleep,
 		New: func(w *Worker) (Body, error) {
 			if w.work.Bool("precise_timing") {
 				// 1 ns: 0 would reset the slack to the default.
@@ -76,6 +76,14 @@ var cpuTypes = []Type{
 	cacheType("CacheYield", "cache_yield", "CachePressure's read-modify-write burst, then a timed sched_yield (a wake sample).", true),
 }
 
+// yieldKind is CacheYield's sample kind; CachePressure records none.
+func yieldKind(yield bool) SampleKind {
+	if yield {
+		return SampleYield
+	}
+	return ""
+}
+
 // cacheType declares CachePressure and CacheYield, which differ only in
 // the yield after each burst.
 func cacheType(name, ctor, doc string, yield bool) Type {
@@ -86,7 +94,7 @@ func cacheType(name, ctor, doc string, yield bool) Type {
 			{Name: "size_kb", Kind: KindInt, Default: int64(32), Min: 1, Max: 1 << 22, Aliases: []string{"size_kib"}, Doc: "buffer size in KiB"},
 			{Name: "stride", Kind: KindInt, Default: int64(64), Min: 1, Max: 1 << 20, Doc: "bytes between touched bytes"},
 		},
-		Samples: yield,
+		Sample: yieldKind(yield),
 		New: func(w *Worker) (Body, error) {
 			return &cachePressure{w: w, buf: make([]byte, w.work.Int("size_kb")*1024), stride: int(w.work.Int("stride")), yield: yield}, nil
 		},

@@ -45,7 +45,7 @@ func ioType(name, ctor, doc string, flag int, writes bool, body func(*ioBody) Bo
 		params = append(params, Param{Name: "allow_destructive", Kind: KindBool, Default: false, Doc: "confirm that io_device's contents may be overwritten"})
 	}
 	return Type{
-		Name: name, Ctor: ctor, Doc: doc, Params: params, Samples: true,
+		Name: name, Ctor: ctor, Doc: doc, Params: params, Sample: SampleIO,
 		Example: map[string]any{"file_kb": ioMinBytes >> 10},
 		Validate: func(w Work) error {
 			if dev := w.Text("io_device"); dev != "" && writes && !w.Bool("allow_destructive") {

@@ -42,7 +42,7 @@ var lockTypes = []Type{
 		},
 		GroupSize: func(w Work) int { return int(w.Int("contenders")) },
 		Region:    8,
-		Samples:   true,
+		Sample:    SampleLock,
 		New: func(w *Worker) (Body, error) {
 			return &mutexContention{lock: newPlainLock(w), work: uint64(w.work.Int("work_iters")), hold: uint64(w.work.Int("hold_iters"))}, nil
 		},
@@ -61,7 +61,7 @@ var lockTypes = []Type{
 		},
 		GroupSize: sumOf("high_count", "medium_count", "low_count"),
 		Region:    8,
-		Samples:   true,
+		Sample:    SampleLock,
 		New:       newPriorityInversion,
 	},
 	{
@@ -77,7 +77,7 @@ var lockTypes = []Type{
 		},
 		GroupSize: sumOf("producers", "consumers"),
 		Region:    pcRing + 8*maxQueueDepth,
-		Samples:   true,
+		Sample:    SampleWait,
 		New:       newProducerConsumer,
 	},
 }

@@ -70,7 +70,7 @@ var memTypes = []Type{
 			}
 			return nil
 		},
-		Samples: true,
+		Sample: SampleSleep,
 		New: func(w *Worker) (Body, error) {
 			region, err := mapRegion(w.work)
 			if err != nil {

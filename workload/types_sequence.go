@@ -25,7 +25,7 @@ var sequenceTypes = []Type{{
 		}
 		return nil
 	},
-	Samples: true,
+	Sample: SamplePhase,
 	Scratch: func(w Work, token string) []string {
 		if !slices.ContainsFunc(w.Phases("phases"), func(p Phase) bool { return p.Kind == PhaseIo }) {
 			return nil
@@ -39,7 +39,7 @@ var sequenceTypes = []Type{{
 // seqPhase is one phase with its report counters named up front, so the
 // loop does not build strings: phase<i>_<kind>_runs counts completed
 // visits, _ns their total time and _first_ns when the first visit began
-// (ns since loop start), so tests can check order and durations.
+// (ns since the start gate opened), so tests can check order and durations.
 type seqPhase struct {
 	Phase
 	runs, ns, first string

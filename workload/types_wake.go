@@ -41,7 +41,7 @@ const wakeAll = math.MaxInt32
 var wakeTypes = []Type{
 	{
 		Name: "CachePipe", Ctor: "cache_pipe",
-		Doc:     "Pairs do a cache-hot read-modify-write burst (stride 64), then PipeIo's one-byte exchange; the wait for the partner's byte is a wake sample.",
+		Doc:     "Pairs do a cache-hot read-modify-write burst (stride 64), then PipeIo's one-byte exchange; each byte waited for is a one-way wake sample.",
 		Example: map[string]any{"size_kb": 4, "burst_iters": 64},
 		Params: []Param{
 			{Name: "size_kb", Kind: KindInt, Default: int64(32), Min: 0, Max: 1 << 20, Aliases: []string{"size_kib"}, Doc: "buffer size in KiB; 0 means no cache work"},
@@ -49,9 +49,10 @@ var wakeTypes = []Type{
 		},
 		GroupSize: pairs,
 		Pipes:     pairs,
-		Samples:   true,
+		Region:    2 * wakeStampBytes,
+		Sample:    SampleWake,
 		New: func(w *Worker) (Body, error) {
-			return &cachePipe{pipeIo: pipeIo{w: w}, buf: make([]byte, w.work.Int("size_kb")*1024), steps: uint64(w.work.Int("burst_iters"))}, nil
+			return &cachePipe{pipeIo: *newPipeIo(w, 0), buf: make([]byte, w.work.Int("size_kb")*1024), steps: uint64(w.work.Int("burst_iters"))}, nil
 		},
 	},
 	{
@@ -65,7 +66,7 @@ var wakeTypes = []Type{
 		GroupSize: plusOne("fan_out"),
 		Region:    4,
 		Messenger: true,
-		Samples:   true,
+		Sample:    SampleWait,
 		New: func(w *Worker) (Body, error) {
 			w.Count("last_generation", 0)
 			return &futexFanOut{w: w, gen: w.word(0), fanOut: int(w.work.Int("fan_out")), spin: uint64(w.work.Int("spin_iters")),
@@ -85,7 +86,7 @@ var wakeTypes = []Type{
 		GroupSize: plusOne("fan_out"),
 		Region:    16,
 		Messenger: true,
-		Samples:   true,
+		Sample:    SampleWake,
 		New:       newFanOutCompute,
 	},
 	{
@@ -99,7 +100,7 @@ var wakeTypes = []Type{
 		},
 		GroupSize: pairs,
 		Region:    4,
-		Samples:   true,
+		Sample:    SampleWait,
 		New: func(w *Worker) (Body, error) {
 			param := "waker_class"
 			if w.Pos() == 1 {

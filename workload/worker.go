@@ -2,6 +2,7 @@ package workload
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -15,6 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstar/ktstar/cgroupfs"
+	"github.com/ktstar/ktstar/hist"
+	"github.com/ktstar/ktstar/internal/kernfs"
 )
 
 // Worker-side pacing of the loop's bookkeeping.
@@ -70,6 +73,10 @@ type workerSpec struct {
 	Region    int       `json:"region"` // offset of its group's shared region, 0 if none
 	HasPipes  bool      `json:"has_pipes"`
 	Token     string    `json:"token"` // unique per worker: names its scratch files
+	// Warmup is Config.Warmup: no samples and no gaps before start + Warmup.
+	Warmup time.Duration `json:"warmup,omitempty"`
+	// GateLimit is how long the worker waits at the start gate.
+	GateLimit time.Duration `json:"gate_limit"`
 	// GroupFiles is how many of the type's GroupFiles the worker inherited.
 	GroupFiles int `json:"group_files,omitempty"`
 	// CgroupDirs are the absolute directories of the handle's own groups
@@ -99,7 +106,8 @@ type Worker struct {
 	units      uint64
 	iterations uint64
 
-	start       int64
+	start       int64 // when the gate opened (the parent's stamp): every window starts here
+	warmEnd     int64 // no samples or gaps before this time; 0 once past it
 	lastCheck   int64
 	lastPublish int64
 	lastCPU     int
@@ -110,11 +118,22 @@ type Worker struct {
 	maxGapCPU   int
 	maxGapAt    int64
 
-	wake  reservoir // wake latencies, reserved when the type has Samples
-	costs reservoir // iteration costs, reserved when the type has CostSamples
-	rng   uint64
+	wake reservoir // wake latencies, reserved when the type has a Sample kind
+	// wakeHist holds every wake sample (exact count, min, max, sum and
+	// log-linear buckets) beside the reservoir's subsample.
+	wakeHist *hist.Hist
+	// kind is the kind of the wake samples recorded so far ("" before the
+	// first, SampleMixed once two differ); declared is what WakeSample records.
+	kind, declared SampleKind
+	costs          reservoir // iteration costs, reserved when the type has CostSamples
+	rng            uint64
 
 	cpu func() int // reads the current CPU at checkpoints (cpuReader)
+
+	// Baselines read as the worker first ran past the gate (begin).
+	cpu0   int64
+	sched0 kernfs.Schedstat
+	vm0    uint64
 
 	counters    map[string]uint64
 	affinityErr string
@@ -148,13 +167,48 @@ func (w *Worker) ResetGap() { w.lastCheck = nanotime() }
 // Count adds n to a work-type-specific counter reported in Report.Counters.
 func (w *Worker) Count(name string, n uint64) { w.counters[name] += n }
 
-// WakeSample records one wake latency into the reservoir (Vitter's
-// Algorithm R, capped at MaxWakeSamples), without allocating.
-func (w *Worker) WakeSample(ns int64) { w.wake.add(ns, &w.rng) }
+// WakeSample records one sample of the work type's declared kind
+// ([Type.Sample]) into the reservoir (Vitter's Algorithm R, capped at
+// MaxWakeSamples), without allocating.
+func (w *Worker) WakeSample(ns int64) { w.Sample(w.declared, ns) }
+
+// Sample records one sample of kind k. Bodies whose samples differ from
+// their type's declared kind (a Custom function's choice, a herd waker's
+// sleeps) name the kind here; a worker that records two kinds reports
+// SampleMixed.
+func (w *Worker) Sample(k SampleKind, ns int64) {
+	if w.warming() {
+		return
+	}
+	if w.kind != k {
+		w.kind = JoinKinds(w.kind, k)
+	}
+	w.wake.add(ns, &w.rng)
+	if w.wakeHist != nil { // nil when the type declares no sample kind
+		w.wakeHist.Record(uint64(max(ns, 0)))
+	}
+}
 
 // costSample records the duration of one compute iteration, for the
 // types that declare CostSamples.
-func (w *Worker) costSample(ns int64) { w.costs.add(ns, &w.rng) }
+func (w *Worker) costSample(ns int64) {
+	if !w.warming() {
+		w.costs.add(ns, &w.rng)
+	}
+}
+
+// warming reports whether the run is still in its warm-up; once past it,
+// it costs one comparison.
+func (w *Worker) warming() bool {
+	if w.warmEnd == 0 {
+		return false
+	}
+	if nanotime() < w.warmEnd {
+		return true
+	}
+	w.warmEnd = 0
+	return false
+}
 
 // reservoir is a uniform sample of at most cap(s) observations (Vitter's
 // Algorithm R). Its slice is reserved before the loop, so add never
@@ -218,9 +272,14 @@ func workerMain() int {
 	if _, err := report.Write([]byte{byte(msgParked)}); err != nil {
 		return 1
 	}
-	if !waitStartGate() {
+	start, err := waitStartGate(w.shm, w.spec.GateLimit)
+	if errors.Is(err, errGateCancelled) {
 		return 0
 	}
+	if err != nil {
+		return fail(err)
+	}
+	w.begin(start)
 	// After the gate, so a worker moved in by the cgroup.procs fallback
 	// reports its final group. A host without cgroup v2 reports none.
 	w.cgroup, _ = cgroupfs.ProcCgroup(0)
@@ -336,8 +395,13 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 	if w.rng == 0 {
 		w.rng = 0x9E3779B97F4A7C15
 	}
-	if t := w.work.Type(); t.Samples {
+	if t := w.work.Type(); t.Sample != "" {
 		w.wake = newReservoir(MaxWakeSamples)
+		w.wakeHist = hist.MustNew(hist.Nanoseconds)
+		w.declared = t.Sample
+		if w.declared == SampleChosen {
+			w.declared = SampleWake // what a Go function's WakeSample means
+		}
 	}
 	if t := w.work.Type(); t.CostSamples {
 		w.costs = newReservoir(MaxCostSamples)
@@ -346,32 +410,36 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 	return w
 }
 
-// waitStartGate blocks until the parent opens the gate. It returns false
-// when the parent cancelled (EOF) or never came.
-func waitStartGate() bool {
-	// Signals interrupt the wait (a partner's SignalStorm can begin before
-	// this worker is through the gate), so wait out the whole limit.
-	deadline := time.Now().Add(startGateLimit)
+// errGateCancelled is waitStartGate's answer when the handle closed
+// without starting: the worker exits quietly.
+var errGateCancelled = errors.New("start gate cancelled")
+
+// waitStartGate waits on the gate word in shm until the parent opens it
+// and returns the parent's start stamp. Waits are bounded (signals, such as
+// a partner's SignalStorm starting early, just wake it). Once Spawn has
+// seen every worker park it may wait limit more; then it gives up with an
+// error naming the gate, which the worker sends to the parent so that its
+// report says why it did nothing. Before that the parent is still spawning
+// (which it bounds itself) and the worker dies with it if it dies.
+func waitStartGate(shm []byte, limit time.Duration) (int64, error) {
+	gate := (*uint32)(unsafe.Pointer(&shm[offGate]))
 	for {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false
+		state := atomic.LoadUint32(gate)
+		switch state {
+		case gateOpen:
+			futexWakeN(gate, gateFanout) // pass the wake on
+			return atomic.LoadInt64((*int64)(unsafe.Pointer(&shm[offStartNs]))), nil
+		case gateCancel:
+			futexWakeN(gate, gateFanout)
+			return 0, errGateCancelled
+		case gateParked:
+			parked := atomic.LoadInt64((*int64)(unsafe.Pointer(&shm[offParkedNs])))
+			if nanotime()-parked >= int64(limit) {
+				return 0, fmt.Errorf("start gate: not opened within %v after the spawn (the run never started it)", limit)
+			}
 		}
-		fds := [1]unix.PollFd{{Fd: fdStart, Events: unix.POLLIN}}
-		n, err := unix.Poll(fds[:], int(left/time.Millisecond)+1)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n == 0 {
-			return false
-		}
-		break
+		// A second at a time: opening or cancelling the gate wakes every
+		// waiter at once, so this only bounds the check of the limit.
+		futexWaitLong(gate, state, time.Second)
 	}
-	var b [1]byte
-	n, err := unix.Read(fdStart, b[:])
-	for err == unix.EINTR {
-		n, err = unix.Read(fdStart, b[:])
-	}
-	unix.Close(fdStart)
-	return n == 1 && msg(b[0]) == msgStart
 }

@@ -100,11 +100,13 @@ static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *t
 	return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
 }
 
-/* futex_wait_bounded blocks while *addr == val, at most STOP_POLL_NS. */
-static void futex_wait_bounded(uint32_t *addr, uint32_t val)
+/* futex_wait_bounded blocks while *addr == val, at most STOP_POLL_NS; it
+ * returns 1 when a FUTEX_WAKE ended the wait (not a changed word, a timeout
+ * or a signal), as ktstar's futexWaitTimeout. */
+static int futex_wait_bounded(uint32_t *addr, uint32_t val)
 {
 	struct timespec ts = {0, STOP_POLL_NS};
-	futex(addr, FUTEX_WAIT, val, &ts);
+	return futex(addr, FUTEX_WAIT, val, &ts) == 0;
 }
 
 static void futex_wake_n(uint32_t *addr, int n)
@@ -119,12 +121,26 @@ struct result {
 	uint64_t kept[NSTREAMS];  /* samples held in the reservoir */
 };
 
+/*
+ * One-way wake latency, as ktstar's workload/oneway.go: a worker stamps
+ * CLOCK_MONOTONIC in its out-slot right before each hand-off (futex store
+ * and wake, pipe write); the woken partner samples its clock on seeing the
+ * hand-off minus that stamp. A hand-off that came before the partner
+ * blocked for it is not sampled.
+ */
+struct wake_stamp {
+	uint64_t seq;       /* hand-offs stamped */
+	int64_t stamps[2];  /* of the last two (a symmetric exchange runs one ahead) */
+	uint64_t pad;
+};
+
 struct shared {
 	uint32_t stop;  /* non-zero: leave the loop */
 	uint32_t gate;  /* start gate futex word: 1 = open */
 	uint32_t ready; /* workers parked at the gate */
 	uint32_t pad;
 	struct result res[MAX_WORKERS];
+	struct wake_stamp out[MAX_WORKERS]; /* each worker's out-slot */
 };
 
 /* A worker as its step function sees it. */
@@ -164,6 +180,52 @@ static inline void sample(struct worker *w, int s, int64_t ns)
 	uint64_t j = x % r->total[s];
 	if (j < RESERVOIR)
 		w->samples[s][j] = (uint64_t)ns;
+}
+
+/* stamp records now as the time of w's next hand-off. */
+static inline void stamp(struct worker *w)
+{
+	struct wake_stamp *o = &g_sh->out[w->idx];
+	uint64_t k = __atomic_load_n(&o->seq, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&o->stamps[k % 2], now_ns(), __ATOMIC_SEQ_CST);
+	__atomic_store_n(&o->seq, k + 1, __ATOMIC_SEQ_CST);
+}
+
+/* The woken side of a partner's out-slot. */
+struct inbox {
+	struct wake_stamp *from;
+	uint64_t got;
+};
+
+/* inbox_of returns the inbox of w's partner at position pos of its group. */
+static struct inbox inbox_of(const struct worker *w, int g, int pos)
+{
+	return (struct inbox){.from = &g_sh->out[w->group * g + pos]};
+}
+
+/* inbox_waiting: before a wait for byte number got, whether it is still to
+ * come (the partner has not stamped it). */
+static inline int inbox_waiting(struct inbox *b)
+{
+	return __atomic_load_n(&b->from->seq, __ATOMIC_SEQ_CST) <= b->got;
+}
+
+/* inbox_receive takes byte number got of a pipe, sampled when real. */
+static inline void inbox_receive(struct worker *w, struct inbox *b, int real)
+{
+	if (real)
+		sample(w, 0, now_ns() - __atomic_load_n(&b->from->stamps[b->got % 2], __ATOMIC_SEQ_CST));
+	b->got++;
+}
+
+/* inbox_take takes a futex hand-off: the partner's latest stamp, sampled
+ * when a FUTEX_WAKE ended the last wait. */
+static inline void inbox_take(struct worker *w, struct inbox *b, int woken)
+{
+	uint64_t seq = __atomic_load_n(&b->from->seq, __ATOMIC_SEQ_CST);
+	if (woken && seq > b->got)
+		sample(w, 0, now_ns() - __atomic_load_n(&b->from->stamps[(seq - 1) % 2], __ATOMIC_SEQ_CST));
+	b->got = seq;
 }
 
 /*

@@ -1,8 +1,9 @@
 /*
  * FutexPingPong reference: pairs hand one shared futex word back and forth
  * (non-private FUTEX_WAIT/WAKE, since the partners are separate processes).
- * Per iteration: spin_burst(spin_iters); store theirs; FUTEX_WAKE(1); then
- * wait (bounded) until the word is mine; the wait is a wake sample. A loose
+ * Per iteration: spin_burst(spin_iters); stamp; store theirs; FUTEX_WAKE(1);
+ * then wait (bounded) until the word is mine. A hand-off that ended a real
+ * sleep is a one-way wake sample (now minus the partner's stamp). A loose
  * hand-off exactly like ktstar's: both sides may pass on a race.
  */
 #include "common.h"
@@ -18,20 +19,28 @@ static void setup(int workers)
 		die("mmap region");
 }
 
+static void init(struct worker *w)
+{
+	struct inbox *in = malloc(sizeof *in);
+	*in = inbox_of(w, 2, 1 - w->pos);
+	w->priv = in;
+}
+
 static int step(struct worker *w)
 {
 	uint32_t *word = (uint32_t *)(g_region + (size_t)w->group * 4096);
 	uint32_t mine = (uint32_t)w->pos, theirs = 1 - mine;
 	spin_burst(&w->units, g_spin);
+	stamp(w);
 	__atomic_store_n(word, theirs, __ATOMIC_SEQ_CST);
 	futex_wake_n(word, 1);
-	int64_t t0 = now_ns();
+	int woken = 0;
 	while (!stopped()) {
 		if (__atomic_load_n(word, __ATOMIC_SEQ_CST) == mine) {
-			sample(w, 0, now_ns() - t0);
+			inbox_take(w, w->priv, woken);
 			break;
 		}
-		futex_wait_bounded(word, theirs);
+		woken = futex_wait_bounded(word, theirs);
 	}
 	return 1;
 }
@@ -43,6 +52,6 @@ int main(int argc, char **argv)
 	g_argc = argc, g_argv = argv;
 	g_spin = (uint64_t)param("spin_iters", 1024);
 	struct prog p = {.name = "futex_pingpong", .group = 2, .streams = {"wake"},
-			 .setup = setup, .step = step, .params_json = params_json};
+			 .setup = setup, .init = init, .step = step, .params_json = params_json};
 	return run_prog(&p, argc, argv);
 }

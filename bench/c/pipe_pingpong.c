@@ -1,7 +1,8 @@
 /*
  * PipeIo reference: pairs spin_burst(burst_iters), then both write one byte
- * to the partner and wait (poll, bounded, then read) for the partner's byte.
- * The wait is a wake sample. Pipes form a ring per pair: position p reads
+ * to the partner (stamped right before) and wait (poll, bounded, then read)
+ * for the partner's byte. A byte not already written when the wait began is
+ * a one-way wake sample (now minus the partner's stamp). Pipes form a ring per pair: position p reads
  * pipe (p - 1) mod 2 and writes pipe p, as in ktstar.
  */
 #include "common.h"
@@ -9,12 +10,14 @@
 static uint64_t g_burst;
 struct ends {
 	int rfd, wfd, gone;
+	struct inbox in;
 };
 
 static void init(struct worker *w)
 {
 	struct ends *e = calloc(1, sizeof *e);
 	ring_fds(w, 2, &e->rfd, &e->wfd);
+	e->in = inbox_of(w, 2, 1 - w->pos);
 	w->priv = e;
 }
 
@@ -28,17 +31,18 @@ static int step(struct worker *w)
 		return 1;
 	}
 	spin_burst(&w->units, g_burst);
+	stamp(w);
 	if (write(e->wfd, &b, 1) < 0) {
 		/* result ignored, as in ktstar */
 	}
-	int64_t t0 = now_ns();
+	int real = inbox_waiting(&e->in);
 	while (!stopped()) {
 		struct pollfd pfd = {.fd = e->rfd, .events = POLLIN};
 		int n = poll(&pfd, 1, (int)(STOP_POLL_NS / 1000000));
 		if (n <= 0)
 			continue;
 		if ((pfd.revents & POLLIN) && read(e->rfd, &b, 1) == 1) {
-			sample(w, 0, now_ns() - t0);
+			inbox_receive(w, &e->in, real);
 			break;
 		}
 		e->gone = 1;

@@ -2,8 +2,10 @@
  * WakeChain reference (wake = Pipe): rings of `depth` stages; stage s reads
  * pipe (s - 1) mod depth and writes pipe s. Stage 0 bootstraps the single
  * token on its first pass. Per iteration a stage waits (poll, bounded, then
- * read) for its predecessor's byte (a wake sample), spins work_per_hop_us of
- * wall time in spin_burst(256) chunks, then writes to its successor.
+ * read) for its predecessor's byte (a one-way wake sample, now minus the
+ * predecessor's stamp, unless the byte was there before the wait began),
+ * spins work_per_hop_us of wall time in spin_burst(256) chunks, then stamps
+ * and writes to its successor.
  */
 #include "common.h"
 
@@ -11,6 +13,7 @@ static int g_depth;
 static int64_t g_hop_ns;
 struct stage {
 	int rfd, wfd, first;
+	struct inbox in;
 };
 
 static void init(struct worker *w)
@@ -18,6 +21,7 @@ static void init(struct worker *w)
 	struct stage *s = calloc(1, sizeof *s);
 	ring_fds(w, g_depth, &s->rfd, &s->wfd);
 	s->first = 1;
+	s->in = inbox_of(w, g_depth, (w->pos + g_depth - 1) % g_depth);
 	w->priv = s;
 }
 
@@ -29,18 +33,20 @@ static int step(struct worker *w)
 		s->first = 0;
 		if (stopped())
 			return 1;
+		stamp(w);
 		if (write(s->wfd, &b, 1) < 0) {
 			/* result ignored, as in ktstar */
 		}
 	}
-	int64_t t0 = now_ns();
+	int real = inbox_waiting(&s->in);
 	int got = 0;
 	while (!stopped()) {
 		struct pollfd pfd = {.fd = s->rfd, .events = POLLIN};
 		int n = poll(&pfd, 1, (int)(STOP_POLL_NS / 1000000));
 		if (n > 0) {
 			got = read(s->rfd, &b, 1) == 1;
-			sample(w, 0, now_ns() - t0);
+			if (got)
+				inbox_receive(w, &s->in, real);
 			break;
 		}
 		if (n < 0)
@@ -54,6 +60,7 @@ static int step(struct worker *w)
 		spin_burst(&w->units, 256);
 	if (stopped())
 		return 1;
+	stamp(w);
 	if (write(s->wfd, &b, 1) < 0) {
 		/* result ignored */
 	}

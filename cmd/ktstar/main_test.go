@@ -200,6 +200,18 @@ func TestDoc(t *testing.T) {
 		if strings.Contains(out, "None") {
 			t.Errorf("doc %s renders a default as None:\n%s", typ.Ctor, out)
 		}
+		if want := "samples:    none"; typ.Sample != "" {
+			want = fmt.Sprintf("samples:    %s (%s)", typ.Sample, typ.Sample.Doc())
+			if typ.Sample.Doc() == "" {
+				t.Errorf("%s declares sample kind %q, which has no doc", typ.Name, typ.Sample)
+			}
+			if !strings.Contains(out, want) {
+				t.Errorf("doc %s lacks %q:\n%s", typ.Ctor, want, out)
+			}
+		}
+	}
+	if out, _, _ := ktstar(t, "", "doc", "FutexPingPong"); !strings.Contains(out, "samples:    wake-to-run (one-way") {
+		t.Errorf("doc FutexPingPong does not name its one-way wake-to-run samples:\n%s", out)
 	}
 	// Any spelling a person may type names the same type.
 	want, _, _ := ktstar(t, "", "doc", "PipeIo")
@@ -231,6 +243,7 @@ h.stop()
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	var doc struct {
+		Schema     int            `json:"schema_version"`
 		Version    string         `json:"ktstar_version"`
 		Script     string         `json:"script"`
 		Args       []string       `json:"args"`
@@ -243,7 +256,7 @@ h.stop()
 		} `json:"runs"`
 	}
 	b := readJSON(t, out, &doc)
-	if doc.Version != version || doc.Script != s || !slices.Equal(doc.Args, []string{"x"}) || doc.StartTime.IsZero() || doc.DurationNs <= 0 {
+	if doc.Schema != schemaVersion || doc.Version != version || doc.Script != s || !slices.Equal(doc.Args, []string{"x"}) || doc.StartTime.IsZero() || doc.DurationNs <= 0 {
 		t.Errorf("run facts: %+v", doc)
 	}
 	for _, k := range []string{"kernel_release", "cpu_count", "cpu_model"} {
@@ -387,6 +400,25 @@ def make():
     return inner
 
 nested = make()
+
+def sleeper(ctx):
+    while not ctx.stopped():
+        ctx.sleep("1ms")
+        ctx.tick()
+
+def chooser(ctx):
+    while not ctx.stopped():
+        ctx.wake_sample(5, kind = "lock wait")
+        ctx.tick()
+
+def mixer(ctx):
+    while not ctx.stopped():
+        ctx.wake_sample(5, kind = "lock wait")
+        ctx.sched_yield()
+        ctx.tick()
+
+def bad_kind(ctx):
+    ctx.wake_sample(5, kind = "wake")
 `
 
 // TestCustomStarlark runs Starlark custom functions through the binary:
@@ -398,7 +430,7 @@ func TestCustomStarlark(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "lib", "loops.star"), customLib)
 	main := filepath.Join(dir, "main.star")
 	writeFile(t, main, `load("@stdlib//run.star", "wait_progress")
-load("lib/loops.star", "spinner", "boom", "ignores_stop")
+load("lib/loops.star", "spinner", "boom", "ignores_stop", "sleeper", "chooser", "mixer", "bad_kind")
 def run(w, n = 2, works = True):
     h = spawn(workload(workers = n, work = w))
     h.start()
@@ -420,6 +452,14 @@ for name, fn, want in [("boom", boom, "custom boom"), ("deaf", ignores_stop, "th
         if r["completed"] or e["kind"] != "failed" or want not in e["error"] or "lib/loops.star:" not in e["error"]:
             fail(name, "report", r)
 print("after the failures", len(run(work.custom("again", spinner), 1)))
+for r in run(work.custom("sleeper", sleeper), 1):
+    if r["sample_kind"] != "oversleep" or r["wake_sample_total"] == 0 or stats.max(r["wake_latencies_ns"]) >= 1000000000:
+        fail("ctx.sleep records oversleep", r)
+if [run(work.custom(n, f), 1)[0]["sample_kind"] for n, f in [("chooser", chooser), ("mixer", mixer)]] != ["lock wait", "mixed"]:
+    fail("ctx.wake_sample(kind) names the kind; two kinds are mixed")
+e = run(work.custom("bad", bad_kind), 1, works = False)[0]["exit_info"]
+if 'kind = "wake" is not a sample kind (allowed: "wake-to-run", "wait"' not in e["error"]:
+    fail("bad kind", e)
 `)
 	out, errs, code := ktstar(t, "", "-q", main)
 	if code != 0 || !strings.Contains(out, "after the failures 1") {

@@ -114,19 +114,26 @@ func (c *cli) run(path string) int {
 	return status
 }
 
+// schemaVersion numbers the layout of the --json document; a reader
+// checks it before trusting a field. A file without it is version 1.
+// 2: reports carry sample_kind, wake_stats and wake_latencies_note; group
+// rows carry sample_kind, exact wake aggregates and run delay.
+const schemaVersion = 2
+
 // output is the --json document.
 type output struct {
-	Version    string              `json:"ktstar_version"`
-	Script     string              `json:"script"`
-	Args       []string            `json:"args"`
-	Params     map[string]string   `json:"params"`
-	StartTime  time.Time           `json:"start_time"`
-	DurationNs int64               `json:"duration_ns"`
-	Host       hostFacts           `json:"host"`
-	ExitStatus int                 `json:"exit_status"`
-	Error      string              `json:"error,omitempty"`
-	Runs       []runJSON           `json:"runs"`
-	Checks     []starlib.CheckCall `json:"checks"` // every checks.evaluate and checks.require call
+	SchemaVersion int                 `json:"schema_version"`
+	Version       string              `json:"ktstar_version"`
+	Script        string              `json:"script"`
+	Args          []string            `json:"args"`
+	Params        map[string]string   `json:"params"`
+	StartTime     time.Time           `json:"start_time"`
+	DurationNs    int64               `json:"duration_ns"`
+	Host          hostFacts           `json:"host"`
+	ExitStatus    int                 `json:"exit_status"`
+	Error         string              `json:"error,omitempty"`
+	Runs          []runJSON           `json:"runs"`
+	Checks        []starlib.CheckCall `json:"checks"` // every checks.evaluate and checks.require call
 }
 
 // runJSON is one stopped spawn with the summary of each of its groups.
@@ -144,7 +151,7 @@ type hostFacts struct {
 
 func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, sess *starlib.Session, status int, runErr error) error {
 	out := output{
-		Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
+		SchemaVersion: schemaVersion, Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
 		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: host(),
 		ExitStatus: status, Runs: []runJSON{}, Checks: sess.Checks(),
 	}

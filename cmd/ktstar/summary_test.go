@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -34,7 +35,9 @@ func fixedRuns() []starlib.Run {
 		lat[i] = uint64(2000 + i*i*5) // 2µs .. ~5ms, skewed to the low end
 	}
 	withLat := func(l []uint64, total uint64) func(*workload.Report) {
-		return func(r *workload.Report) { r.WakeLatenciesNs, r.WakeSampleTotal = l, total }
+		return func(r *workload.Report) {
+			r.WakeLatenciesNs, r.WakeSampleTotal, r.SampleKind = l, total, workload.SampleWake
+		}
 	}
 	run := func(seq int, work string, rs ...workload.Report) starlib.Run {
 		return starlib.Run{Handle: seq, Workload: starlib.WorkloadJSON{Workers: len(rs), Work: workload.MustWork(work, nil)}, Reports: rs}
@@ -88,6 +91,48 @@ func TestSummaryGolden(t *testing.T) {
 			}
 			golden(t, filepath.Join("testdata", tc.golden), errs)
 		})
+	}
+}
+
+// TestSampleKindLabels runs Bursty next to FutexPingPong: the summary and
+// the JSON group rows say what each group's latency columns measure, a
+// whole sleep for one and a one-way wake for the other.
+func TestSampleKindLabels(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.json")
+	s := script(t, `
+a = spawn(workload(workers = 1, work = work.bursty(burst_duration = "1ms", sleep_duration = "5ms")))
+b = spawn(workload(workers = 2, work = work.futex_ping_pong()))
+a.start()
+b.start()
+sleep("200ms")
+a.stop()
+b.stop()
+`)
+	_, errs, code := ktstar(t, "", "--color=never", "--json", out, s)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc output
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := []workload.SampleKind{workload.SampleSleep, workload.SampleWake}
+	if len(doc.Runs) != 2 {
+		t.Fatalf("want 2 runs, got %d", len(doc.Runs))
+	}
+	for i, r := range doc.Runs {
+		if len(r.Groups) != 1 || r.Groups[0].SampleKind != string(want[i]) {
+			t.Errorf("run %d: groups %+v, want one of sample kind %q", i, r.Groups, want[i])
+		}
+	}
+	for i, name := range []string{"#1 Bursty", "#2 FutexPingPong"} {
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(name) + ` .* ` + regexp.QuoteMeta(string(want[i])) + ` `).MatchString(errs) {
+			t.Errorf("summary line of %s does not name %q samples:\n%s", name, want[i], errs)
+		}
 	}
 }
 

@@ -33,10 +33,10 @@ func TestImportRules(t *testing.T) {
 		starlark bool
 	}{
 		{"engine", []string{"stdlib"}, true},
-		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "internal/cpulist"}, true},
-		{"summary", []string{"checks", "stats"}, false},
-		{"checks", []string{"workload", "stats"}, false},
-		{"workload", []string{"topo", "cgroupfs", "internal/kernfs", "internal/cpulist"}, false},
+		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "hist", "internal/cpulist"}, true},
+		{"summary", []string{"checks", "stats", "hist"}, false},
+		{"checks", []string{"workload", "stats", "hist"}, false},
+		{"workload", []string{"topo", "cgroupfs", "hist", "internal/kernfs", "internal/cpulist"}, false},
 		{"cgroupfs", []string{"internal/kernfs", "internal/cpulist"}, false},
 		{"topo", []string{"internal/cpulist"}, false},
 		{"stats", nil, false},
