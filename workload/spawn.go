@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/internal/owner"
 )
 
 // Preflight is everything Spawn checks before it acts: cfg is valid
@@ -102,6 +104,9 @@ func Spawn(cfg Config) (h *Handle, err error) {
 		}
 		defer env.cgDir.Close()
 	}
+	if env.self, err = owner.Self(); err != nil {
+		return h, fmt.Errorf("spawn: %w", err)
+	}
 	first := 0
 	for k, g := range groups {
 		if err := h.spawnGroup(env, k, first, g, layouts[k]); err != nil {
@@ -122,6 +127,7 @@ func Spawn(cfg Config) (h *Handle, err error) {
 // spawnEnv is what every worker of a spawn inherits.
 type spawnEnv struct {
 	exe          string
+	self         owner.ID // names the scratch files (scratchToken)
 	devnull, shm *os.File
 	cgDir        *os.File // Config.Cgroup's directory; nil without one
 }
@@ -131,6 +137,13 @@ type spawnEnv struct {
 func (h *Handle) spawnGroup(env spawnEnv, k, first int, cfg Config, layout shmLayout) error {
 	t := cfg.Work.Type()
 	g := max(cfg.Work.GroupSize(), 1)
+	if t.Scratch != nil {
+		dirs, err := prepareScratch(t.Scratch(cfg.Work, scratchToken(env.self, first)))
+		h.scratchDirs = append(h.scratchDirs, dirs...)
+		if err != nil {
+			return fmt.Errorf("spawn: scratch directory: %w", err)
+		}
+	}
 	var ownDirs []string
 	if t.Cgroups != nil {
 		var err error
@@ -151,7 +164,7 @@ func (h *Handle) spawnGroup(env spawnEnv, k, first int, cfg Config, layout shmLa
 			Warmup: cfg.Warmup, GateLimit: cmp.Or(cfg.gateLimit, startGateLimit),
 			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, MemPolicy: cfg.MemPolicy, Nice: cfg.Nice, Comm: cfg.Comm,
 			ShmSize: layout.Size, Slot: layout.Slot(i), Region: layout.Region(j / g),
-			Token:      fmt.Sprintf("%d-%d-%x", os.Getpid(), i, rand.Uint64()),
+			Token:      scratchToken(env.self, i),
 			CgroupDirs: ownDirs,
 			UID:        cfg.UID, GID: cfg.GID, NodeCPUs: nodeCPUs,
 		}
