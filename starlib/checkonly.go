@@ -35,6 +35,10 @@ type group interface {
 	AddProcs(pids []int) (gone []int, err error)
 	Procs(recursive bool) ([]int, error)
 	Destroy() error
+	Freeze() error
+	Thaw() error
+	ClearSubtreeControl() error
+	ReadFile(name string) (string, error)
 }
 
 var (
@@ -83,6 +87,7 @@ func (w *checkWorkers) StopAndCollectContext(context.Context) ([]workload.Report
 			out = append(out, workload.Report{GroupIdx: k, WorkGroup: i / g, Completed: true, WorkUnits: 1, Iterations: 1,
 				CPUTimeNs: 1, WallTimeNs: 1, WakeLatenciesNs: []uint64{1}, WakeSampleTotal: 1,
 				IterationCostsNs: []uint64{1}, IterationCostSampleTotal: 1, CPUsUsed: []int{0}})
+			c.Work.StandIn(&out[len(out)-1])
 		}
 	}
 	return out, nil
@@ -96,13 +101,17 @@ func (w *checkWorkers) CgroupFallback() error { return nil }
 // checkGroup stands in for a cgroup that a check creates nowhere.
 type checkGroup struct{ name string }
 
-func (g checkGroup) Group() string                 { return "/ktstar-check/" + g.name }
-func (g checkGroup) Path() string                  { return "" }
-func (g checkGroup) SetCpus([]int) error           { return nil }
-func (g checkGroup) ClearCpus() error              { return nil }
-func (g checkGroup) AddProcs([]int) ([]int, error) { return nil, nil }
-func (g checkGroup) Procs(bool) ([]int, error)     { return nil, nil }
-func (g checkGroup) Destroy() error                { return nil }
+func (g checkGroup) Group() string                   { return "/ktstar-check/" + g.name }
+func (g checkGroup) Path() string                    { return "" }
+func (g checkGroup) SetCpus([]int) error             { return nil }
+func (g checkGroup) ClearCpus() error                { return nil }
+func (g checkGroup) AddProcs([]int) ([]int, error)   { return nil, nil }
+func (g checkGroup) Procs(bool) ([]int, error)       { return nil, nil }
+func (g checkGroup) Destroy() error                  { return nil }
+func (g checkGroup) Freeze() error                   { return nil }
+func (g checkGroup) Thaw() error                     { return nil }
+func (g checkGroup) ClearSubtreeControl() error      { return nil }
+func (g checkGroup) ReadFile(string) (string, error) { return "", nil }
 
 // checkCpusetUsable says, reading only, whether a run's groups could have
 // cpusets: whether the v2 hierarchy offers the controller.

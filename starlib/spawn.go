@@ -22,7 +22,8 @@ import (
 // cfg's affinity is resolved against the group's cpuset (runtime.md §2.3):
 // that is where the topology-aware intents (affinity.single_cpu() …) are
 // accepted. A work type with groups of its own (cgroup_churn) gets them
-// below the run's group. The handle's attributes:
+// below the run's group; one that acts on the other tasks of its group
+// (cross_affinity_churn, cgroup_attach_storm) needs a cgroup of the run. The handle's attributes:
 //
 //	pids                 list of the worker pids, in spawn order
 //	start()              open the start gate
@@ -98,7 +99,7 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		}
 	}
 	for _, g := range append([]workload.Config{c}, c.Composed...) {
-		if g.Work.Type().Cgroups != nil && !s.opts.CheckOnly && c.CgroupParent == nil {
+		if t := g.Work.Type(); (t.Cgroups != nil || (t.Placement != nil && c.Cgroup != nil)) && !s.opts.CheckOnly && c.CgroupParent == nil {
 			run, err := s.runGroup()
 			if err != nil {
 				return c, fmt.Errorf("%s needs cgroups of its own: %w", g.Work.Name(), err)

@@ -5,7 +5,7 @@
 // The names a script sees (see [Session.Predeclared]):
 //
 //	work       work-type constructors generated from the catalog (work.go)
-//	phase      Sequence phases: spin, sleep, sched_yield, io (phase.go)
+//	phase      Sequence phases: spin, sleep, sched_yield, io, alu_hot (phase.go)
 //	workload   workload(workers=, work=, affinity=, policy=, nice=, comm=) (workload.go)
 //	affinity   inherit(), exact(cpus), random_subset(cpus, n) (affinity.go)
 //	sched      normal(), batch(), idle(), fifo(p), rr(p) (sched.go)
@@ -71,6 +71,10 @@ type Options struct {
 	// MaxWorkers is the per-spawn ceiling on workers (--max-workers); 0
 	// is workload.DefaultMaxWorkers.
 	MaxWorkers int
+	// WorkOverride is the work type (any spelling work.from_name takes)
+	// that scenarios put in place of a swappable cgroup_def's work;
+	// "" for none (runtime.md §1.8).
+	WorkOverride string
 }
 
 // Progress shows the running spawns while a script holds (ktstar draws

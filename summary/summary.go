@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
@@ -18,6 +19,7 @@ import (
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/stats"
+	"github.com/ktstar/ktstar/workload"
 )
 
 // Row is the summary of one unit (a group or a cgroup).
@@ -51,8 +53,15 @@ type Row struct {
 	// a result written before reports had them (figures then come from the
 	// reservoirs).
 	WakeStats *hist.Summary `json:"wake_stats,omitempty"`
-	Completed int           `json:"completed"`
-	histogram []uint64
+	// Timer samples (timer_latency) are a kind of their own: how late an
+	// absolute deadline woke, not a wake-up after a block.
+	TimerSamples int    `json:"timer_samples,omitempty"`      // held in the reservoirs
+	TimerTotal   uint64 `json:"timer_sample_total,omitempty"` // observations made
+	TimerExact   bool   `json:"-"`                            // figures from the merged histograms
+	TimerP50Ns   uint64 `json:"timer_p50_ns,omitempty"`
+	TimerP99Ns   uint64 `json:"timer_p99_ns,omitempty"`
+	Completed    int    `json:"completed"`
+	histogram    []uint64
 }
 
 // rowPercentiles are the percentile columns of a row, besides min and max.
@@ -66,6 +75,7 @@ func Rows(units []checks.Unit) []Row {
 		var cpu, wall, units float64
 		sets := make([][]uint64, 0, len(u.Reports))
 		delays := make([]uint64, 0, len(u.Reports))
+		timers := make([][]uint64, 0, len(u.Reports))
 		for _, rep := range u.Reports {
 			if rep.Completed {
 				delays = append(delays, rep.SchedstatRunDelayNs)
@@ -81,6 +91,8 @@ func Rows(units []checks.Unit) []Row {
 				r.Completed++
 			}
 			sets = append(sets, rep.WakeLatenciesNs)
+			timers = append(timers, rep.TimerLatenciesNs)
+			r.TimerTotal += rep.TimerSampleTotal
 		}
 		if wall > 0 {
 			r.CPUPct = cpu / wall * 100
@@ -103,6 +115,14 @@ func Rows(units []checks.Unit) []Row {
 			r.WakeMinNs, r.WakeP50Ns, r.WakeP90Ns, r.WakeP99Ns, r.WakeP999Ns, r.WakeMaxNs = p[0], p[1], p[2], p[3], p[4], p[5]
 			r.WakeMeanNs = stats.Mean(sets...)
 			r.histogram = log2Histogram(sets)
+		}
+		r.TimerSamples = stats.Count(timers...)
+		// The merged histograms cover every sample; the reservoirs a subsample.
+		if h := workload.TimerHist(u.Reports); h != nil && h.Count() > 0 {
+			r.TimerP50Ns, r.TimerP99Ns, r.TimerExact = h.Percentile(50), h.Percentile(99), true
+		} else if r.TimerSamples > 0 {
+			p, _ := stats.Percentiles([]float64{50, 99}, timers...)
+			r.TimerP50Ns, r.TimerP99Ns = p[0], p[1]
 		}
 		out[i] = r
 	}
@@ -171,15 +191,26 @@ func WriteTable(w io.Writer, rows []Row, opt Options) error {
 	for _, r := range rows {
 		width = max(width, utf8.RuneCountInString(r.Name))
 	}
+	// Timer columns only when a row has timer samples, so tables of
+	// other work types stay as they were.
+	timers := slices.ContainsFunc(rows, func(r Row) bool { return r.TimerSamples > 0 })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\trun delay p50/all\tsamples of\tn\tmin\tp50\tp90\tp99\tp99.9\tmax\t\n", width, "group")
+	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\trun delay p50/all\tsamples of\tn\tmin\tp50\tp90\tp99\tp99.9\tmax\t", width, "group")
+	if timers {
+		fmt.Fprint(tw, "timer p50\tp99\tn\t")
+	}
+	fmt.Fprintln(tw)
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t",
 			width, r.Name, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
 			checks.FormatDuration(float64(r.MaxGapMs)*1e6),
 			checks.FormatDuration(float64(r.RunDelayP50Ns)), checks.FormatDuration(float64(r.RunDelayTotalNs)),
 			kindLabel(r), sampleCount(r),
 			lat(r, r.WakeMinNs), lat(r, r.WakeP50Ns), lat(r, r.WakeP90Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), lat(r, r.WakeMaxNs))
+		if timers {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t", timerLat(r, r.TimerP50Ns), timerLat(r, r.TimerP99Ns), timerCount(r))
+		}
+		fmt.Fprintln(tw)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -248,6 +279,23 @@ func sampleCount(r Row) string {
 		return fmt.Sprint(r.WakeTotal)
 	}
 	return fmt.Sprintf("%d/%d", r.WakeSamples, r.WakeTotal)
+}
+
+// timerLat shows a timer percentile, or "-" when the row has none.
+func timerLat(r Row, v uint64) string {
+	if r.TimerSamples == 0 {
+		return "-"
+	}
+	return checks.FormatDuration(float64(v))
+}
+
+// timerCount shows how many timer samples the figures cover, as
+// sampleCount does for wake samples.
+func timerCount(r Row) string {
+	if r.TimerExact || uint64(r.TimerSamples) == r.TimerTotal {
+		return fmt.Sprint(r.TimerTotal)
+	}
+	return fmt.Sprintf("%d/%d", r.TimerSamples, r.TimerTotal)
 }
 
 // si shows a rate with an SI suffix and three significant digits.

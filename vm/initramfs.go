@@ -62,6 +62,9 @@ func newInitramfs(o *Options, init string, libs []string, modules []kmod) (*init
 	if o.Run.Progress {
 		args = append(args, "--progress")
 	}
+	if o.Run.WorkOverride != "" {
+		args = append(args, "--work-override", o.Run.WorkOverride)
+	}
 	if len(o.Run.Args) > 0 {
 		args = append(append(args, "--"), o.Run.Args...)
 	}

@@ -96,6 +96,8 @@ type RunArgs struct {
 	Quiet bool
 	// Histogram and Progress pass --histogram and --progress.
 	Histogram, Progress bool
+	// WorkOverride, when set, passes --work-override.
+	WorkOverride string
 	// Args follow `--`.
 	Args []string
 }

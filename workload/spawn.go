@@ -18,16 +18,22 @@ import (
 )
 
 // Preflight is everything Spawn checks before it acts: cfg is valid
-// (Validate), this machine can run the work of every group
-// (Work.Preflight, sched_ext, the NUMA node), and its limits admit that
-// many workers (admission, admit.go). `ktstar check` runs it in place of
-// Spawn.
+// (Validate), a type that acts on its own cgroup has one (Placement),
+// this machine can run the work of every group (Work.Preflight,
+// sched_ext, the NUMA node), and its limits admit that many workers
+// (admission, admit.go). `ktstar check` runs it in place of Spawn.
 func (c *Config) Preflight() error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
 	for k, g := range c.groups() {
-		err := g.Work.Preflight()
+		var err error
+		if p := g.Work.Type().Placement; p != nil && g.Cgroup == nil {
+			err = noGroupError(p)
+		}
+		if err == nil {
+			err = g.Work.Preflight()
+		}
 		if err == nil {
 			err = extAvailable(g.Policy)
 		}
@@ -149,6 +155,12 @@ func (h *Handle) spawnGroup(env spawnEnv, k, first int, cfg Config, layout shmLa
 		var err error
 		if ownDirs, err = h.makeOwnGroups(cfg); err != nil {
 			return err
+		}
+	}
+	if t.Placement != nil {
+		var err error
+		if ownDirs, err = placementDirs(cfg, t.Placement); err != nil {
+			return fmt.Errorf("spawn: %w", err) // the error names the type
 		}
 	}
 	nodeCPUs, err := cfg.nodeCPUs()

@@ -113,13 +113,16 @@ type cli struct {
 	quiet     bool
 	histogram bool // --histogram: wake-latency histograms in the summary
 	progress  bool // --progress: live progress even when stderr is not a terminal
-	stdout    io.Writer
-	stderr    io.Writer
-	errc      *color.Color
-	okc       *color.Color
-	warnc     *color.Color
 	// maxWorkers is the per-spawn ceiling on workers (--max-workers).
 	maxWorkers int
+	// workOverride is --work-override: the work type scenarios put in
+	// place of swappable cgroup_defs' work.
+	workOverride string
+	stdout       io.Writer
+	stderr       io.Writer
+	errc         *color.Color
+	okc          *color.Color
+	warnc        *color.Color
 }
 
 // parse reads flags and the sub-command. done is true when nothing is
@@ -135,6 +138,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 	fs.BoolVar(&c.histogram, "histogram", false, "add a wake-latency histogram per group to the summary")
 	fs.IntVar(&c.maxWorkers, "max-workers", workload.DefaultMaxWorkers, "refuse a spawn of more than `N` workers before forking any (the machine's own limits apply too)")
 	fs.BoolVar(&c.progress, "progress", false, "show live progress while the script holds, even when stderr is not a terminal")
+	fs.StringVar(&c.workOverride, "work-override", "", "run every swappable cgroup_def of a scenario with work type `NAME` (e.g. YieldHeavy)")
 	colorMode := fs.String("color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	fs.Usage = func() {
@@ -172,6 +176,13 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 		c.args = rest[1:]
 	} else {
 		c.cmd, c.args = lookup("run"), rest
+	}
+	if c.workOverride != "" {
+		if _, ok := workload.Find(c.workOverride); !ok {
+			_, err := workload.NewWork(c.workOverride, nil)
+			fmt.Fprintf(stderr, "ktstar: --work-override: %v\n", err)
+			return nil, exitError, true
+		}
 	}
 	c.params = map[string]string{}
 	for _, kv := range c.set {

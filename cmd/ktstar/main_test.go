@@ -94,7 +94,7 @@ func writeFile(t testing.TB, path, src string) {
 func TestExamples(t *testing.T) {
 	files, _ := filepath.Glob("../../examples/*.star")
 	// quickstart and one per family of work types.
-	for _, name := range []string{"quickstart", "compute", "io", "churn", "mem", "sequence", "custom", "fanout", "lock", "rt"} {
+	for _, name := range []string{"quickstart", "compute", "io", "churn", "mem", "sequence", "custom", "fanout", "lock", "rt", "kernel_paths"} {
 		if !slices.Contains(files, "../../examples/"+name+".star") {
 			t.Errorf("examples/%s.star is missing", name)
 		}
@@ -133,6 +133,7 @@ func TestExitStatus(t *testing.T) {
 		{"check ok", []string{"check", script(t, "spawn(workload(workers = 1))\n")}, 0, "ok", ""},
 		{"check error", []string{"check", script(t, "x = (\n")}, 2, "s.star:2:1: error: got end of file", ""},
 		{"check undefined", []string{"check", script(t, "spwn(1)\n")}, 2, "s.star:1:1: error: undefined: spwn", ""},
+		{"check placement", []string{"check", script(t, "spawn(workload(workers = 1, work = work.cross_affinity_churn()))\n")}, 2, "so it runs only inside a cgroup ktstar manages, and it has none", ""},
 		{"doc", []string{"doc", "futex_ping_pong"}, 0, "", "spin_iters  int   1024     0..16777216"},
 		{"doc unknown", []string{"doc", "futex_ping"}, 2, `unknown work type "futex_ping"`, ""},
 		{"doc lists", []string{"doc"}, 0, "", "work.futex_ping_pong"},
@@ -220,8 +221,11 @@ func TestDoc(t *testing.T) {
 			t.Errorf("doc %s: exit %d, %s\n%s\nwant the text of doc PipeIo", name, code, errs, out)
 		}
 	}
+	if out, _, _ := ktstar(t, "", "doc", "timer_latency"); !strings.Contains(out, "samples:    timer, in timer_latencies_ns: an oversleep") {
+		t.Errorf("doc timer_latency does not name its timer samples:\n%s", out)
+	}
 	out, _, _ := ktstar(t, "", "doc", "sequence")
-	for _, want := range []string{"list of phase  []", "required:   phases = []: at least one phase is needed"} {
+	for _, want := range []string{"list of phase  []", "required:   phases = []: at least one phase is needed", `phase.alu_hot(duration, width = "Widest")  AluHot's four multiply chains`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doc sequence lacks %q:\n%s", want, out)
 		}

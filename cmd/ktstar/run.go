@@ -93,7 +93,7 @@ func (s *signals) stop() (syscall.Signal, bool) {
 // run executes a script and reports its result.
 func (c *cli) run(path string) int {
 	live := c.live()
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, MaxWorkers: c.maxWorkers, Progress: sessionProgress(live)})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, MaxWorkers: c.maxWorkers, Progress: sessionProgress(live), WorkOverride: c.workOverride})
 	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -274,7 +274,7 @@ func cpuModel() string {
 // would stop at. fail() and failed checks, which depend on measured
 // values the stand-ins do not have, are not errors here.
 func (c *cli) check(path string) int {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, MaxWorkers: c.maxWorkers, CheckOnly: true})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, MaxWorkers: c.maxWorkers, CheckOnly: true, WorkOverride: c.workOverride})
 	defer sess.Close()
 	host := &engine.Host{Predeclared: sess.Predeclared()}
 	if err := host.Check(path); err != nil {
@@ -311,7 +311,7 @@ func (c *cli) check(path string) int {
 // repl runs an interactive session on stdin: every builtin, plus
 // help(x); after a statement that stopped spawns, their summary table.
 func (c *cli) repl(stdin io.Reader) int {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, MaxWorkers: c.maxWorkers})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, MaxWorkers: c.maxWorkers, WorkOverride: c.workOverride})
 	defer sess.Close()
 	pre := sess.Predeclared()
 	pre["help"] = starlark.NewBuiltin("help", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

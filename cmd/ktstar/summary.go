@@ -86,6 +86,7 @@ func (c *cli) summary(runs []starlib.Run, calls []starlib.CheckCall) error {
 	if err := summary.WriteTable(c.stderr, summary.Rows(units), opt); err != nil {
 		return err
 	}
+	summary.WriteBenchTables(c.stderr, units, opt)
 	for _, line := range killedFromOutside(runs) {
 		c.printError(line)
 	}
