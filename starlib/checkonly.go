@@ -61,14 +61,14 @@ func checkSpawn(c workload.Config) (*checkWorkers, error) {
 }
 
 // Pids are zeros: no process exists.
-func (w *checkWorkers) Pids() []int { return make([]int, w.cfg.Workers) }
+func (w *checkWorkers) Pids() []int { return make([]int, w.cfg.TotalWorkers()) }
 
 func (w *checkWorkers) Start() error { return nil }
 
-func (w *checkWorkers) SnapshotIterations() []uint64 { return make([]uint64, w.cfg.Workers) }
+func (w *checkWorkers) SnapshotIterations() []uint64 { return make([]uint64, w.cfg.TotalWorkers()) }
 
 func (w *checkWorkers) SetAffinity(i int, cpus []int) error {
-	return workload.CheckSetAffinity(w.cfg.Workers, i, cpus)
+	return workload.CheckSetAffinity(w.cfg.TotalWorkers(), i, cpus)
 }
 
 // StopAndCollectContext returns one completed report per worker, in the
@@ -80,13 +80,15 @@ func (w *checkWorkers) StopAndCollectContext(context.Context) ([]workload.Report
 		return nil, fmt.Errorf("stop: workload already stopped")
 	}
 	w.stopped = true
-	g := max(w.cfg.Work.GroupSize(), 1)
-	out := make([]workload.Report, w.cfg.Workers)
-	for i := range out {
-		out[i] = workload.Report{GroupIdx: i / g, Completed: true, WorkUnits: 1, Iterations: 1,
-			CPUTimeNs: 1, WallTimeNs: 1, WakeLatenciesNs: []uint64{1}, WakeSampleTotal: 1,
-			IterationCostsNs: []uint64{1}, IterationCostSampleTotal: 1, CPUsUsed: []int{0}}
-		w.cfg.Work.StandIn(&out[i])
+	var out []workload.Report
+	for k, c := range append([]workload.Config{w.cfg}, w.cfg.Composed...) {
+		g := max(c.Work.GroupSize(), 1)
+		for i := range c.Workers {
+			out = append(out, workload.Report{GroupIdx: k, WorkGroup: i / g, Completed: true, WorkUnits: 1, Iterations: 1,
+				CPUTimeNs: 1, WallTimeNs: 1, WakeLatenciesNs: []uint64{1}, WakeSampleTotal: 1,
+				IterationCostsNs: []uint64{1}, IterationCostSampleTotal: 1, CPUsUsed: []int{0}})
+			c.Work.StandIn(&out[len(out)-1])
+		}
 	}
 	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/workload"
+	starlarkjson "go.starlark.net/lib/json"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 )
@@ -63,30 +64,42 @@ func RegisterCustomRunner(run ModuleRunner, render func(error) string) {
 //
 // fn is a Starlark function defined at the top level of a module file
 // loaded with load(), or the name of a Go function registered with
-// workload.Register (default: name), to which arg is passed.
+// workload.Register (default: name). A registered function gets arg, a
+// string; a Starlark function sees arg, any value json.encode takes (a
+// dict of settings, say), as ctx.arg.
 func workCustom(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var (
 		name string
 		fn   starlark.Value = starlark.None
-		arg  string
+		arg  starlark.Value = starlark.String("")
+		data string         // a printed work's ctx.arg as JSON: custom(..., fn = "starlark", data = ...)
 	)
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "fn?", &fn, "arg?", &arg); err != nil {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "fn?", &fn, "arg?", &arg, "data?", &data); err != nil {
 		return nil, err
 	}
-	params := map[string]any{"name": name, "arg": arg}
-	switch f := fn.(type) {
-	case starlark.NoneType:
-	case starlark.String:
-		params["fn"] = string(f)
-	case *starlark.Function:
-		if arg != "" {
-			return nil, fmt.Errorf("%s: arg = %q: a Starlark function takes no arg (its module and name are the runner's arg)", b.Name(), arg)
+	params := map[string]any{"name": name, "data": data}
+	if f, ok := fn.(*starlark.Function); ok {
+		data, err := starlark.Call(thread, starlarkjson.Module.Members["encode"], starlark.Tuple{arg}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: arg: %w", b.Name(), err)
+		}
+		if arg != starlark.String("") {
+			params["data"] = string(data.(starlark.String))
 		}
 		ref, err := functionRef(thread, f)
 		if err != nil {
 			return nil, fmt.Errorf("%s: fn: %w", b.Name(), err)
 		}
 		params["fn"], params["arg"] = CustomRunner, ref
+	} else if s, ok := arg.(starlark.String); ok {
+		params["arg"] = string(s)
+	} else {
+		return nil, fmt.Errorf("%s: arg: a registered function takes a string, got %s", b.Name(), arg.Type())
+	}
+	switch f := fn.(type) {
+	case starlark.NoneType, *starlark.Function:
+	case starlark.String:
+		params["fn"] = string(f)
 	default:
 		return nil, fmt.Errorf("%s: fn: want a function defined in a loaded module, or a registered function's name, got %s", b.Name(), fn.Type())
 	}
@@ -151,7 +164,11 @@ func runCustom(w *workload.Worker, run ModuleRunner) (map[string]any, error) {
 	done := make(chan struct{})
 	defer close(done)
 	go cancelAfterStop(w, thread, done)
-	v, err := starlark.Call(thread, fn, starlark.Tuple{newCustomCtx(w)}, nil)
+	ctx, err := newCustomCtx(w)
+	if err != nil {
+		return nil, err
+	}
+	v, err := starlark.Call(thread, fn, starlark.Tuple{ctx}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -270,6 +287,11 @@ func reportFields(fn string, v starlark.Value) (map[string]any, error) {
 //
 //	ctx.name              the work's name (custom's first argument)
 //	ctx.pos               the worker's index in its spawn
+//	ctx.arg               custom's arg (None when not given)
+//	ctx.cpus              the CPUs the worker may run on (its affinity within
+//	                      its cgroup's cpuset), when the function starts
+//	ctx.siblings          pids of the other workers of its group, in spawn order
+//	ctx.cgroup            its cgroup v2 directory ("" without cgroup v2)
 //	ctx.stopped()         True once the worker is told to stop: end the loop
 //	ctx.spin(n = 1024)    n spin steps, adding n work units
 //	ctx.sched_yield()     sched_yield; returns its ns, recorded as a sample
@@ -286,7 +308,7 @@ func reportFields(fn string, v starlark.Value) (map[string]any, error) {
 //	ctx.now()             CLOCK_MONOTONIC in ns
 //	ctx.tick()            end one iteration: counts it, publishes progress
 //	                      and runs the gap and migration checkpoint
-func newCustomCtx(w *workload.Worker) starlark.Value {
+func newCustomCtx(w *workload.Worker) (starlark.Value, error) {
 	fn := func(name string, impl func(args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error)) *starlark.Builtin {
 		return starlark.NewBuiltin("ctx."+name, func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			return impl(args, kwargs)
@@ -295,9 +317,24 @@ func newCustomCtx(w *workload.Worker) starlark.Value {
 	unpack := func(name string, args starlark.Tuple, kwargs []starlark.Tuple, pairs ...any) error {
 		return starlark.UnpackArgs("ctx."+name, args, kwargs, pairs...)
 	}
+	arg := starlark.Value(starlark.None)
+	if data := w.Work().Text("data"); data != "" {
+		var err error
+		if arg, err = starlark.Call(&starlark.Thread{}, starlarkjson.Module.Members["decode"], starlark.Tuple{starlark.String(data)}, nil); err != nil {
+			return nil, fmt.Errorf("arg: %w", err)
+		}
+	}
+	cpus, err := w.EffectiveCPUs()
+	if err != nil {
+		return nil, err
+	}
 	return &starlarkstruct.Module{Name: "ctx", Members: starlark.StringDict{
-		"name": starlark.String(w.Work().Label()),
-		"pos":  starlark.MakeInt(w.Pos()),
+		"name":     starlark.String(w.Work().Label()),
+		"pos":      starlark.MakeInt(w.Pos()),
+		"arg":      arg,
+		"cpus":     intList(cpus),
+		"siblings": intList(w.SiblingPids()),
+		"cgroup":   starlark.String(w.CgroupDir()),
 		"stopped": fn("stopped", func(args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			if err := unpack("stopped", args, kwargs); err != nil {
 				return nil, err
@@ -384,7 +421,7 @@ func newCustomCtx(w *workload.Worker) starlark.Value {
 			w.Tick()
 			return starlark.None, nil
 		}),
-	}}
+	}}, nil
 }
 
 // sampleKindList names the kinds ctx.wake_sample accepts, for its error.

@@ -1,6 +1,8 @@
 package starlib
 
 import (
+	"time"
+
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -15,8 +17,14 @@ import (
 //	def idle() -> sched_policy     SCHED_IDLE
 //	def fifo(p) -> sched_policy    SCHED_FIFO at real-time priority p (1..99)
 //	def rr(p) -> sched_policy      SCHED_RR at real-time priority p (1..99)
+//	def deadline(runtime, deadline, period = 0) -> sched_policy
+//	                               SCHED_DEADLINE: runtime within deadline of every
+//	                               period (durations; period 0 means the deadline)
+//	def ext() -> sched_policy      SCHED_EXT, the loaded sched_ext scheduler
 //
-// Priorities are checked when the workload is built.
+// Priorities and the deadline reservation (runtime ≤ deadline ≤ period)
+// are checked when the workload is built; a kernel without sched_ext or
+// an over-subscribed deadline bandwidth fails the spawn.
 var Sched = &starlarkstruct.Module{
 	Name: "sched",
 	Members: starlark.StringDict{
@@ -25,6 +33,14 @@ var Sched = &starlarkstruct.Module{
 		"idle":   policyBuiltin("idle", workload.Idle),
 		"fifo":   priorityBuiltin("fifo", workload.Fifo),
 		"rr":     priorityBuiltin("rr", workload.RoundRobin),
+		"ext":    policyBuiltin("ext", workload.Ext),
+		"deadline": starlark.NewBuiltin("deadline", guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			var runtime, deadline, period durationParam
+			if err := starlark.UnpackArgs(b.Name(), args, kwargs, "runtime", &runtime, "deadline", &deadline, "period?", &period); err != nil {
+				return nil, err
+			}
+			return PolicyValue{P: workload.Deadline(time.Duration(runtime), time.Duration(deadline), time.Duration(period))}, nil
+		})),
 	},
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/ktstar/ktstar/cgroupfs"
@@ -46,6 +47,7 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
+	c.MaxWorkers = s.opts.MaxWorkers
 	var h workers
 	if s.opts.CheckOnly {
 		h, err = checkSpawn(c)
@@ -90,14 +92,27 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		if c.Affinity, err = workload.ResolveAffinity(c.Affinity, tp, g.cpuset); err != nil {
 			return c, fmt.Errorf("cgroup %q: %w", g.name, err)
 		}
-		c.Cgroup, _ = g.m.(*cgroupfs.Manager) // nil for a check's stand-in
-	}
-	if t := c.Work.Type(); (t.Cgroups != nil || (t.Placement != nil && c.Cgroup != nil)) && !s.opts.CheckOnly {
-		run, err := s.runGroup()
-		if err != nil {
-			return c, fmt.Errorf("%s needs cgroups of its own: %w", c.Work.Name(), err)
+		c.Composed = slices.Clone(c.Composed)
+		for k := range c.Composed {
+			e := &c.Composed[k]
+			if e.Affinity, err = workload.ResolveAffinity(e.Affinity, tp, g.cpuset); err != nil {
+				return c, fmt.Errorf("cgroup %q: composed[%d]: %w", g.name, k, err)
+			}
 		}
-		c.CgroupParent = run
+		// A check's stand-in has no group: leave Cgroup a nil interface,
+		// not one holding a nil *Manager that admission would read.
+		if m, ok := g.m.(*cgroupfs.Manager); ok && m != nil {
+			c.Cgroup = m
+		}
+	}
+	for _, g := range append([]workload.Config{c}, c.Composed...) {
+		if t := g.Work.Type(); (t.Cgroups != nil || (t.Placement != nil && c.Cgroup != nil)) && !s.opts.CheckOnly && c.CgroupParent == nil {
+			run, err := s.runGroup()
+			if err != nil {
+				return c, fmt.Errorf("%s needs cgroups of its own: %w", g.Work.Name(), err)
+			}
+			c.CgroupParent = run
+		}
 	}
 	return c, nil
 }
@@ -197,7 +212,7 @@ func (h *Handle) String() string {
 	if state == "" {
 		state = "spawned"
 	}
-	return fmt.Sprintf("<handle %s x%d, %s>", h.cfg.Work.Name(), h.cfg.Workers, state)
+	return fmt.Sprintf("<handle %s x%d, %s>", h.cfg.Work.Name(), h.cfg.TotalWorkers(), state)
 }
 
 // Type returns "handle".

@@ -72,6 +72,9 @@ type Options struct {
 	// cgroup changes are validation-only stand-ins (checkonly.go), so the
 	// script runs through every check a real run makes before it acts.
 	CheckOnly bool
+	// MaxWorkers is the per-spawn ceiling on workers (--max-workers); 0
+	// is workload.DefaultMaxWorkers.
+	MaxWorkers int
 	// WorkOverride is the work type (any spelling work.from_name takes)
 	// that scenarios put in place of a swappable cgroup_def's work;
 	// "" for none (runtime.md §1.8).
@@ -141,9 +144,21 @@ func (r Run) Name() string {
 }
 
 // Units splits the run into the units its summary rows describe: one per
-// group and cgroup, named after the run ("web", "web group 1").
+// group and cgroup, named after the run ("web", "web group 1"); with
+// composed groups, group k is named after its own work too ("web group 1
+// FutexPingPong"), so each row says what ran.
 func (r Run) Units() []checks.Unit {
-	return nameUnits(checks.Units(r.Reports), r.Name())
+	units := nameUnits(checks.Units(r.Reports), r.Name())
+	if len(r.Workload.Composed) == 0 {
+		return units
+	}
+	groups := append([]WorkloadJSON{r.Workload}, r.Workload.Composed...)
+	for i := range units {
+		if g := units[i].Reports[0].GroupIdx; g < len(groups) {
+			units[i].Name += " " + groups[g].Work.Label()
+		}
+	}
+	return units
 }
 
 // nameUnits names units after the spawn they came from: label alone for a
@@ -190,6 +205,7 @@ func (s *Session) Predeclared() starlark.StringDict {
 		"workload":     starlark.NewBuiltin("workload", guard(newWorkload)),
 		"affinity":     Affinity,
 		"sched":        Sched,
+		"mempolicy":    MemPolicyModule,
 		"spawn":        starlark.NewBuiltin("spawn", guard(s.spawn)),
 		"cgroup":       s.cgroupModule(),
 		"cpus":         s.cpusModule(),

@@ -2,6 +2,7 @@ package starlib
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -15,10 +16,18 @@ import (
 // newWorkload implements the builtin
 //
 //	def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(),
-//	             policy = sched.normal(), nice = None, comm = "", warmup = "0s", label = "") -> workload
+//	             policy = sched.normal(), nice = None, comm = "", warmup = "0s", label = "",
+//	             uid = None, gid = None, numa_node = None, composed = [],
+//	             mem_policy = mempolicy.default()) -> workload
 //
 // (keyword arguments only). warmup (a duration or "500ms") leaves the first
 // part of the run out of samples and gap tracking; work is still counted.
+// uid and gid are set in every worker (setresgid, then setresuid) after
+// its privileged set-up; numa_node restricts the workers to that node's
+// CPUs, replacing affinity's mask. composed is a list of workloads spawned
+// beside this one by the same spawn, as groups 1..N (group_idx in their
+// reports; group 0 is this one); they share its cgroup and have no
+// composed groups of their own.
 // The config is validated at once, against the work type's grouping and
 // the machine's online CPUs, so a bad request fails at the line that
 // makes it.
@@ -33,28 +42,49 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		policy  = PolicyValue{P: workload.Normal()}
 		nice    starlark.Value
 		comm    string
+		ids     = [3]starlark.Value{starlark.None, starlark.None, starlark.None} // uid, gid, numa_node
+		comp    = starlark.NewList(nil)
+		mem     MemPolicyValue
 		warmup  durationParam
 		label   string
 	)
 	if err := starlark.UnpackArgs(b.Name(), nil, kwargs,
 		"workers", &workers, "work?", &work, "affinity?", &aff,
-		"policy?", &policy, "nice?", &nice, "comm?", &comm, "warmup?", &warmup, "label?", &label); err != nil {
+		"policy?", &policy, "nice?", &nice, "comm?", &comm, "warmup?", &warmup, "label?", &label,
+		"uid?", &ids[0], "gid?", &ids[1], "numa_node?", &ids[2], "composed?", &comp, "mem_policy?", &mem); err != nil {
 		return nil, err
 	}
-	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm}
-	if nice != nil && nice != starlark.None {
-		var n int
-		if err := starlark.AsInt(nice, &n); err != nil {
-			return nil, fmt.Errorf("%s: for parameter nice: got %s, want int or None", b.Name(), nice.Type())
+	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm, MemPolicy: mem.P}
+	for _, o := range []struct {
+		name string
+		v    starlark.Value
+		dst  **int
+	}{{"nice", nice, &cfg.Nice}, {"uid", ids[0], &cfg.UID}, {"gid", ids[1], &cfg.GID}, {"numa_node", ids[2], &cfg.NUMANode}} {
+		if o.v == nil || o.v == starlark.None {
+			continue
 		}
-		cfg.Nice = &n
+		var n int
+		if err := starlark.AsInt(o.v, &n); err != nil {
+			return nil, fmt.Errorf("%s: for parameter %s: got %s, want int or None", b.Name(), o.name, o.v.Type())
+		}
+		*o.dst = &n
+	}
+	for i := range comp.Len() {
+		e, ok := comp.Index(i).(WorkloadValue)
+		if !ok {
+			return nil, fmt.Errorf("%s: composed[%d]: got %s, want a workload", b.Name(), i, comp.Index(i).Type())
+		}
+		cfg.Composed = append(cfg.Composed, e.C)
 	}
 	cfg.Warmup = time.Duration(warmup)
 	// A topology-aware affinity is resolved when the workload is spawned
 	// into a cgroup; a plain spawn refuses it then.
 	check := cfg
-	if cfg.Affinity.TopologyAware() {
-		check.Affinity = workload.Inherit()
+	check.Composed = slices.Clone(cfg.Composed)
+	for _, g := range append([]*workload.Config{&check}, ptrs(check.Composed)...) {
+		if g.Affinity.TopologyAware() {
+			g.Affinity = workload.Inherit()
+		}
 	}
 	if err := check.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
@@ -112,8 +142,52 @@ func (w WorkloadValue) String() string {
 	if w.Label != "" {
 		fmt.Fprintf(&b, ", label = %q", w.Label)
 	}
+	for _, o := range w.optionals() {
+		if o.v != nil {
+			fmt.Fprintf(&b, ", %s = %d", o.name, *o.v)
+		}
+	}
+	if w.C.MemPolicy.Mode > 0 {
+		fmt.Fprintf(&b, ", mem_policy = %s", MemPolicyValue{P: w.C.MemPolicy})
+	}
+	if len(w.C.Composed) > 0 {
+		b.WriteString(", composed = ")
+		b.WriteString(w.composed().String())
+	}
 	b.WriteString(")")
 	return b.String()
+}
+
+// composed is the composed groups as a list of workload values.
+func (w WorkloadValue) composed() *starlark.List {
+	l := make([]starlark.Value, len(w.C.Composed))
+	for i, c := range w.C.Composed {
+		l[i] = WorkloadValue{C: c}
+	}
+	list := starlark.NewList(l)
+	list.Freeze()
+	return list
+}
+
+// ptrs returns pointers to the elements of s.
+func ptrs[T any](s []T) []*T {
+	out := make([]*T, len(s))
+	for i := range s {
+		out[i] = &s[i]
+	}
+	return out
+}
+
+// optionals are the fields rendered and listed only when set, so a
+// workload without them reads as it always has.
+func (w WorkloadValue) optionals() []struct {
+	name string
+	v    *int
+} {
+	return []struct {
+		name string
+		v    *int
+	}{{"uid", w.C.UID}, {"gid", w.C.GID}, {"numa_node", w.C.NUMANode}}
 }
 
 // Type returns "workload".
@@ -149,27 +223,53 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 		return timelib.Duration(w.C.Warmup), nil
 	case "label":
 		return starlark.String(w.Label), nil
+	case "composed":
+		return w.composed(), nil
+	case "mem_policy":
+		return MemPolicyValue{P: w.C.MemPolicy}, nil
+	}
+	for _, o := range w.optionals() {
+		if o.name == name {
+			if o.v == nil {
+				return starlark.None, nil
+			}
+			return starlark.MakeInt(*o.v), nil
+		}
 	}
 	return nil, nil
 }
 
 // AttrNames lists the fields.
 func (w WorkloadValue) AttrNames() []string {
-	return []string{"affinity", "comm", "label", "nice", "policy", "warmup", "work", "workers"}
+	return []string{"affinity", "comm", "composed", "gid", "label", "mem_policy", "nice", "numa_node", "policy", "uid", "warmup", "work", "workers"}
 }
 
 // WorkloadJSON is the JSON form of a spawn request in `--json` output.
 type WorkloadJSON struct {
-	Workers  int           `json:"workers"`
-	Work     workload.Work `json:"work"`
-	Affinity string        `json:"affinity"`
-	Policy   string        `json:"policy"`
-	Nice     *int          `json:"nice"`
-	Comm     string        `json:"comm"`
-	Warmup   time.Duration `json:"warmup_ns,omitempty"`
-	Label    string        `json:"label,omitempty"` // workload(label = ...)
+	Workers   int           `json:"workers"`
+	Work      workload.Work `json:"work"`
+	Affinity  string        `json:"affinity"`
+	Policy    string        `json:"policy"`
+	Nice      *int          `json:"nice"`
+	Comm      string        `json:"comm"`
+	Warmup    time.Duration `json:"warmup_ns,omitempty"`
+	UID       *int          `json:"uid,omitempty"`
+	GID       *int          `json:"gid,omitempty"`
+	NUMANode  *int          `json:"numa_node,omitempty"`
+	MemPolicy string        `json:"mem_policy,omitempty"`
+	// Composed are the groups spawned beside this one (group_idx 1..N).
+	Composed []WorkloadJSON `json:"composed,omitempty"`
+	Label    string         `json:"label,omitempty"` // workload(label = ...)
 }
 
 func workloadJSON(c workload.Config, label string) WorkloadJSON {
-	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, Warmup: c.Warmup, Label: label}
+	var comp []WorkloadJSON
+	for _, e := range c.Composed {
+		comp = append(comp, workloadJSON(e, ""))
+	}
+	mem := ""
+	if c.MemPolicy.Mode > 0 {
+		mem = c.MemPolicy.String()
+	}
+	return WorkloadJSON{Composed: comp, MemPolicy: mem, Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, Warmup: c.Warmup, UID: c.UID, GID: c.GID, NUMANode: c.NUMANode, Label: label}
 }

@@ -84,12 +84,13 @@ func baseSysProcAttr() *syscall.SysProcAttr {
 // workers between, named <ctor>-<random>-<i> under Config.CgroupParent
 // (the random part keeps two handles, or a script's own group of the same
 // name, apart). It returns their directories; close removes them.
-func (h *Handle) makeOwnGroups(t *Type) ([]string, error) {
-	parent := h.cfg.CgroupParent
+func (h *Handle) makeOwnGroups(cfg Config) ([]string, error) {
+	t := cfg.Work.Type()
+	parent := cfg.CgroupParent
 	if parent == nil {
 		return nil, fmt.Errorf("spawn: %s moves its workers between cgroups of its own, so it needs Config.CgroupParent, a group ktstar created (it creates no groups anywhere else)", t.Name)
 	}
-	n := t.Cgroups(h.cfg.Work)
+	n := t.Cgroups(cfg.Work)
 	tag := fmt.Sprintf("%s-%08x", t.Ctor, rand.Uint32())
 	dirs := make([]string, n)
 	for i := range n {

@@ -36,6 +36,23 @@ type Config struct {
 	// run's ktstar-<pid>-<run id> group. Such a type cannot spawn without it, since
 	// ktstar never creates groups outside a subtree it owns.
 	CgroupParent *cgroupfs.Manager
+	// MemPolicy is the NUMA memory policy every worker sets for itself.
+	MemPolicy MemPolicy
+	// UID and GID, when non-nil, are set with setresgid then setresuid in
+	// every worker after its privileged set-up (0..2^32-2).
+	UID, GID *int
+	// NUMANode, when non-nil, restricts every worker to that node's CPUs,
+	// replacing Affinity's mask.
+	NUMANode *int
+	// Composed are secondary groups spawned beside this primary one and
+	// owned by the same handle (runtime.md §1.3): entry k is group_idx
+	// k+1, with its own work, workers, affinity, policy, nice, comm and
+	// identity. It shares the primary's cgroups; it has no Composed or
+	// MaxWorkers of its own.
+	Composed []Config
+	// MaxWorkers is the per-spawn ceiling admission holds Workers to; 0
+	// means DefaultMaxWorkers. The machine's own limits apply either way.
+	MaxWorkers int
 }
 
 // AffinityKind selects how a worker's CPU mask is chosen.
@@ -95,17 +112,23 @@ type PolicyKind int
 
 // Scheduling policies; the values are the kernel's SCHED_* numbers.
 const (
-	PolicyNormal PolicyKind = 0
-	PolicyFifo   PolicyKind = 1
-	PolicyRR     PolicyKind = 2
-	PolicyBatch  PolicyKind = 3
-	PolicyIdle   PolicyKind = 5
+	PolicyNormal   PolicyKind = 0
+	PolicyFifo     PolicyKind = 1
+	PolicyRR       PolicyKind = 2
+	PolicyBatch    PolicyKind = 3
+	PolicyIdle     PolicyKind = 5
+	PolicyDeadline PolicyKind = 6
+	PolicyExt      PolicyKind = 7 // sched_ext: the loaded BPF scheduler, fair class without one
 )
 
 // SchedPolicy is the scheduling policy applied to every worker.
 type SchedPolicy struct {
 	Kind     PolicyKind
 	Priority int // 1..99 for Fifo and RR; 0 otherwise
+	// Runtime, Deadline and Period are a Deadline policy's reservation:
+	// Runtime of CPU time within Deadline of the start of every Period
+	// (0 means Deadline). Zero for every other policy.
+	Runtime, Deadline, Period time.Duration `json:",omitempty"`
 }
 
 // Normal is SCHED_NORMAL, the kernel default (no call is made).
@@ -123,9 +146,32 @@ func Fifo(prio int) SchedPolicy { return SchedPolicy{Kind: PolicyFifo, Priority:
 // RoundRobin is SCHED_RR at the given real-time priority (1..99).
 func RoundRobin(prio int) SchedPolicy { return SchedPolicy{Kind: PolicyRR, Priority: prio} }
 
+// Deadline is SCHED_DEADLINE: runtime of CPU time within deadline of the
+// start of every period (0: the deadline). Each worker is admitted by the
+// kernel's deadline bandwidth control; a spawn that over-subscribes it fails.
+func Deadline(runtime, deadline, period time.Duration) SchedPolicy {
+	return SchedPolicy{Kind: PolicyDeadline, Runtime: runtime, Deadline: deadline, Period: period}
+}
+
+// Ext is SCHED_EXT: the workers are scheduled by the loaded sched_ext BPF
+// scheduler (by the fair class while none is loaded).
+func Ext() SchedPolicy { return SchedPolicy{Kind: PolicyExt} }
+
+// period is the Deadline policy's effective period.
+func (p SchedPolicy) period() time.Duration {
+	if p.Period == 0 {
+		return p.Deadline
+	}
+	return p.Period
+}
+
 // String renders the policy as its script constructor.
 func (p SchedPolicy) String() string {
 	switch p.Kind {
+	case PolicyDeadline:
+		return fmt.Sprintf("deadline(%q, %q, %q)", p.Runtime, p.Deadline, p.Period)
+	case PolicyExt:
+		return "ext()"
 	case PolicyBatch:
 		return "batch()"
 	case PolicyIdle:
@@ -139,7 +185,34 @@ func (p SchedPolicy) String() string {
 }
 
 // realtime reports whether the policy needs CAP_SYS_NICE.
-func (p SchedPolicy) realtime() bool { return p.Kind == PolicyFifo || p.Kind == PolicyRR }
+func (p SchedPolicy) realtime() bool {
+	return p.Kind == PolicyFifo || p.Kind == PolicyRR || p.Kind == PolicyDeadline
+}
+
+// The kernel's bounds on a Deadline reservation: runtime at least 1024 ns
+// (sched/deadline.c's DL_SCALE granularity), the period inside
+// kernel.sched_deadline_period_min_us..max_us at their defaults.
+const (
+	dlMinRuntime = 1024 * time.Nanosecond
+	dlMinPeriod  = 100 * time.Microsecond
+	dlMaxPeriod  = 4 * time.Second
+)
+
+// validateDeadline is the user-side gate of a Deadline policy: runtime ≤
+// deadline ≤ period, each in the kernel's range, before anything forks.
+func (p SchedPolicy) validateDeadline() error {
+	switch {
+	case p.Runtime < dlMinRuntime:
+		return invalid("policy %s: runtime = %v is below the kernel's minimum of %v", p, p.Runtime, dlMinRuntime)
+	case p.Runtime > p.Deadline:
+		return invalid("policy %s: runtime = %v exceeds deadline = %v (need runtime ≤ deadline ≤ period)", p, p.Runtime, p.Deadline)
+	case p.Period != 0 && p.Deadline > p.Period:
+		return invalid("policy %s: deadline = %v exceeds period = %v (need runtime ≤ deadline ≤ period; period 0 means the deadline)", p, p.Deadline, p.Period)
+	case p.period() < dlMinPeriod || p.period() > dlMaxPeriod:
+		return invalid("policy %s: period = %v is out of range (allowed: %v..%v, kernel.sched_deadline_period_{min,max}_us)", p, p.period(), dlMinPeriod, dlMaxPeriod)
+	}
+	return nil
+}
 
 // ErrInvalidConfig is wrapped by every validation error, so callers can tell
 // a bad request from a failure of the machine.
@@ -160,7 +233,47 @@ func (c *Config) Validate() error {
 	return c.validate(online)
 }
 
+// groups returns the spawn's groups in group_idx order: the primary (c
+// without its Composed), then each composed entry with the primary's
+// cgroups.
+func (c *Config) groups() []Config {
+	p := *c
+	p.Composed = nil
+	out := []Config{p}
+	for _, e := range c.Composed {
+		e.Cgroup, e.CgroupParent, e.MaxWorkers, e.gateLimit = c.Cgroup, c.CgroupParent, c.MaxWorkers, c.gateLimit
+		out = append(out, e)
+	}
+	return out
+}
+
+// TotalWorkers is the number of workers of every group of the spawn.
+func (c *Config) TotalWorkers() int {
+	n := c.Workers
+	for _, e := range c.Composed {
+		n += e.Workers
+	}
+	return n
+}
+
 func (c *Config) validate(online []int) error {
+	if err := c.validateGroup(online); err != nil {
+		return err
+	}
+	for k, e := range c.Composed {
+		if len(e.Composed) > 0 {
+			return invalid("composed[%d] (group_idx %d): a composed group has no composed groups of its own", k, k+1)
+		}
+		if err := e.validateGroup(online); err != nil {
+			// Every validateGroup error is invalid(…): name the entry after the sentinel.
+			return invalid("composed[%d] (group_idx %d): %s", k, k+1, strings.TrimPrefix(err.Error(), ErrInvalidConfig.Error()+": "))
+		}
+	}
+	return nil
+}
+
+// validateGroup checks the fields of one group.
+func (c *Config) validateGroup(online []int) error {
 	if c.Workers < 1 {
 		return invalid("workers = %d: at least 1 worker is needed (zero workers emit no reports, so every check would pass vacuously)", c.Workers)
 	}
@@ -174,9 +287,13 @@ func (c *Config) validate(online []int) error {
 		return err
 	}
 	switch c.Policy.Kind {
-	case PolicyNormal, PolicyBatch, PolicyIdle:
+	case PolicyNormal, PolicyBatch, PolicyIdle, PolicyExt:
 		if c.Policy.Priority != 0 {
 			return invalid("policy %s: priority = %d, but only fifo and rr take a priority", c.Policy, c.Policy.Priority)
+		}
+	case PolicyDeadline:
+		if err := c.Policy.validateDeadline(); err != nil {
+			return err
 		}
 	case PolicyFifo, PolicyRR:
 		if c.Policy.Priority < 1 || c.Policy.Priority > 99 {
@@ -190,6 +307,21 @@ func (c *Config) validate(online []int) error {
 	}
 	if c.Nice != nil && (*c.Nice < -20 || *c.Nice > 19) {
 		return invalid("nice = %d is out of range (allowed: -20..19)", *c.Nice)
+	}
+	for _, id := range []struct {
+		name string
+		v    *int
+	}{{"uid", c.UID}, {"gid", c.GID}} {
+		// (uid_t)-1 means "unchanged" to setresuid, so it is no identity.
+		if id.v != nil && (*id.v < 0 || *id.v >= 1<<32-1) {
+			return invalid("%s = %d is out of range (allowed: 0..%d)", id.name, *id.v, uint32(1<<32-2))
+		}
+	}
+	if err := c.MemPolicy.validate(); err != nil {
+		return err
+	}
+	if c.NUMANode != nil && *c.NUMANode < 0 {
+		return invalid("numa_node = %d is out of range (allowed: an online node, 0 or more)", *c.NUMANode)
 	}
 	return ValidateComm(c.Comm)
 }

@@ -17,6 +17,17 @@ func cpuSet(cpus ...int) unix.CPUSet {
 	return s
 }
 
+// cpuList is cpuSet's inverse: the CPUs set in s, ascending.
+func cpuList(s *unix.CPUSet) []int {
+	var cpus []int
+	for c := range len(s) * 64 {
+		if s.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus
+}
+
 // pin sets the CPU mask of task tid (0: the calling thread) to cpus. The
 // error names the CPU list.
 func pin(tid int, cpus []int) error {

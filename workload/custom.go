@@ -4,11 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/cgroupfs"
 )
 
 // CustomFunc is a user-supplied work loop, the Go counterpart of ktstr's
@@ -84,6 +91,7 @@ var customTypes = []Type{{
 		{Name: "name", Kind: KindString, Default: "", Doc: "the work's name; also the registered function unless fn is set"},
 		{Name: "fn", Kind: KindString, Default: "", Doc: "registered function to run (default: name); in scripts also a Starlark function, called as fn(ctx)"},
 		{Name: "arg", Kind: KindString, Default: "", Doc: "opaque argument for the function, e.g. a runner's module and function"},
+		{Name: "data", Kind: KindString, Default: "", Doc: "a JSON value for the function (in scripts custom's arg, seen as ctx.arg)"},
 	},
 	Validate: func(w Work) error {
 		if w.Text("name") == "" {
@@ -104,6 +112,45 @@ var customTypes = []Type{{
 		return &customBody{w: w, fn: fn}, nil
 	},
 }}
+
+// EffectiveCPUs returns the CPUs the worker may run on now
+// (sched_getaffinity): its affinity narrowed by its cgroup's cpuset.
+func (w *Worker) EffectiveCPUs() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("sched_getaffinity: %w", err)
+	}
+	return cpuList(&set), nil
+}
+
+// SiblingPids returns the pids of the other workers of the worker's
+// composed group, in spawn order. The parent publishes every pid before
+// it opens the start gate, so after the gate the list is complete.
+func (w *Worker) SiblingPids() []int {
+	var out []int
+	for j := w.spec.GroupFirst; j < w.spec.GroupFirst+w.spec.GroupLen; j++ {
+		if j == w.spec.Index {
+			continue
+		}
+		off := w.spec.Slot + slotBytes*(j-w.spec.Index) + slotPid
+		out = append(out, int(atomic.LoadUint64((*uint64)(unsafe.Pointer(&w.shm[off])))))
+	}
+	return out
+}
+
+// CgroupDir returns the directory of the worker's cgroup v2 group, ""
+// where there is no v2 hierarchy.
+func (w *Worker) CgroupDir() string {
+	p, err := cgroupfs.ProcCgroup(0)
+	if err != nil {
+		return ""
+	}
+	m, err := cgroupfs.FindMount()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(m.Point, p)
+}
 
 func customFn(w Work) string {
 	if fn := w.Text("fn"); fn != "" {

@@ -27,7 +27,7 @@ memory (protocol.go has the details: message bytes, fd numbers, the memory
 layout):
 
 	parent (Spawn, Handle)                      worker (Init)
-	exec /proc/self/exe, spec on fd 3   ─────►  prologue: affinity, policy, nice, comm
+	exec /proc/self/exe, spec on fd 3   ─────►  prologue: affinity, policy, mempolicy, nice, comm, ids, node
 	Spawn returns when all parked       ◄─────  'p' parked   (or 'e' + error)
 	Start: stamp + gate word, one wake  ─────►  'r', the loop runs; every window counts from the stamp
 	                                            each step: Body.Step, checkpoint, publish count

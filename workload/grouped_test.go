@@ -190,7 +190,7 @@ func TestAsymmetricWakerClasses(t *testing.T) {
 		})
 	}
 	_, err := Spawn(Config{Workers: 2, Work: MustWork("AsymmetricWaker", map[string]any{"wakee_class": "Ext"})})
-	if _, statErr := os.Stat("/sys/kernel/sched_ext"); statErr != nil && (err == nil || !strings.Contains(err.Error(), `wakee_class = "Ext": sched_setattr(SCHED_EXT)`)) {
+	if _, statErr := os.Stat("/sys/kernel/sched_ext"); statErr != nil && (err == nil || !strings.Contains(err.Error(), `wakee_class = "Ext": sched policy ext(): sched_setattr(SCHED_EXT)`)) {
 		t.Errorf("Ext on a kernel without sched_ext: %v, want a clear error", err)
 	}
 }

@@ -43,6 +43,7 @@ type Handle struct {
 // child is one worker process and the goroutine that reads its report pipe.
 type child struct {
 	idx, group int
+	groupIdx   int // the composed group (Report.GroupIdx)
 	proc       *os.Process
 	report     *os.File // read end of the report pipe
 
@@ -223,6 +224,7 @@ func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 	reports := make([]Report, len(h.children))
 	for i, c := range h.children {
 		reports[i] = c.decode()
+		reports[i].GroupIdx = c.groupIdx
 	}
 	return reports, h.close()
 }

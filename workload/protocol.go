@@ -16,7 +16,7 @@ import (
 //	parent                                        worker
 //	memfd, pipes; exec /proc/self/exe ─────────►  KTSTAR_WORKER=1: Init()
 //	spec (JSON) on fdSpec, then EOF   ─────────►  read spec, mmap fdShm
-//	                                              affinity, policy, nice, comm, Type.New
+//	                                              affinity, policy, mempolicy, nice, comm, gid, uid, node, Type.New
 //	Spawn returns once all parked     ◄─────────  msgParked          (or msgError + text)
 //	  and sets the gate word gateParked ────────►  the gate limit starts
 //	Start: stamp the time, gate word  ─────────►  gate opens         (gateCancel: exit quietly)
@@ -114,8 +114,11 @@ const (
 //	offset 4                   gate word (u32): gateClosed, gateOpen or gateCancel; a futex
 //	offset 8                   start stamp (i64): CLOCK_MONOTONIC ns when the gate opened
 //	offset 16                  parked stamp (i64): when every worker had parked
-//	offset slotBase + 64·i     worker i's published iteration count (u64), one cache line each
-//	regionBase + stride·g      group g's shared Region (futex words), page-aligned, zero-filled
+//	offset slotBase + 64·i     worker i's published iteration count (u64), one cache line each;
+//	                           at +slotPid its pid (u64), written by the parent once it started it
+//	                           (i counts across composed groups: group 0's workers first)
+//	regionBase + stride·g      group g's shared Region (futex words), page-aligned, zero-filled;
+//	                           each composed group's Regions follow the previous one's
 const (
 	offStop     = 0
 	offGate     = 4
@@ -123,6 +126,7 @@ const (
 	offParkedNs = 16
 	slotBase    = 64
 	slotBytes   = 64
+	slotPid     = 8 // offset of the worker's pid inside its slot
 	pageSize    = 4096
 )
 
@@ -137,14 +141,36 @@ type shmLayout struct {
 // newLayout lays out the memory of workers workers of type t, in groups
 // of groupSize (0 or 1: ungrouped).
 func newLayout(workers, groupSize int, t *Type) shmLayout {
-	g := max(groupSize, 1)
-	l := shmLayout{regionBase: alignPage(slotBase + slotBytes*workers)}
-	l.Size = l.regionBase
-	if t.Region > 0 {
-		l.stride = alignPage(t.Region)
-		l.Size += (workers / g) * l.stride
+	return newLayouts([]groupShape{{workers, groupSize, t}})[0]
+}
+
+// groupShape is what the memory layout needs of one composed group.
+type groupShape struct {
+	workers, groupSize int
+	t                  *Type
+}
+
+// newLayouts lays out the memory of a spawn's composed groups, in order:
+// every worker's slot first (group 0's, then group 1's, …), then each
+// group's Regions. Slot takes the worker's index across all groups.
+func newLayouts(groups []groupShape) []shmLayout {
+	total := 0
+	for _, g := range groups {
+		total += g.workers
 	}
-	return l
+	off := alignPage(slotBase + slotBytes*total)
+	out := make([]shmLayout, len(groups))
+	for i, g := range groups {
+		out[i].regionBase = off
+		if g.t.Region > 0 {
+			out[i].stride = alignPage(g.t.Region)
+			off += (g.workers / max(g.groupSize, 1)) * out[i].stride
+		}
+	}
+	for i := range out {
+		out[i].Size = off
+	}
+	return out
 }
 
 // Slot is the offset of worker i's progress slot.

@@ -3,6 +3,8 @@ package workload
 import (
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -14,12 +16,6 @@ import (
 // asks for SCHED_EXT and fails clearly on a kernel without sched_ext
 // instead of silently running as Normal.
 var schedClasses = []string{"Cfs", "Batch", "Idle", "Rt", "Deadline", "Ext"}
-
-// Kernel policy numbers x/sys/unix does not name.
-const (
-	schedDeadline = 6
-	schedExt      = 7
-)
 
 // The Deadline class reservation: 1 ms every 10 ms. ktstr's mapping asks
 // for 1 µs in a 1 ms deadline (and, through its pid-0 bug, likely never
@@ -46,25 +42,72 @@ func applyClass(param, class string) error {
 	case "Rt":
 		return setPolicy(param+` = "Rt"`, Fifo(50))
 	case "Deadline":
-		attr = unix.SchedAttr{Policy: schedDeadline, Runtime: uint64(dlRuntime), Deadline: uint64(dlDeadline), Period: uint64(dlPeriod)}
+		return setPolicy(param+` = "Deadline"`, Deadline(dlRuntime, dlDeadline, dlPeriod))
 	case "Ext":
-		attr.Policy = schedExt
+		return setPolicy(param+` = "Ext"`, Ext())
 	default:
 		return fmt.Errorf("%s = %q: unknown scheduling class", param, class)
 	}
 	attr.Size = unix.SizeofSchedAttr
+	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+		return fmt.Errorf("%s = %q: sched_setattr: %w", param, class, err)
+	}
+	return nil
+}
+
+// applyPolicy sets the calling thread's scheduling policy. A failure is an
+// error: a run that silently kept SCHED_OTHER would measure the wrong thing.
+func applyPolicy(p SchedPolicy) error {
+	if p.Kind == PolicyNormal {
+		return nil
+	}
+	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: uint32(p.Kind), Priority: uint32(p.Priority)}
+	if p.Kind == PolicyDeadline {
+		attr.Runtime, attr.Deadline, attr.Period = uint64(p.Runtime), uint64(p.Deadline), uint64(p.Period)
+		// A DEADLINE task may not fork (EAGAIN): with reset-on-fork the
+		// threads the Go runtime creates later start as SCHED_NORMAL.
+		attr.Flags = unix.SCHED_FLAG_RESET_ON_FORK
+	}
 	err := unix.SchedSetAttr(0, &attr, 0)
 	switch {
 	case err == nil:
 		return nil
-	case class == "Deadline" && errors.Is(err, unix.EPERM):
-		return fmt.Errorf("%s = %q: sched_setattr(SCHED_DEADLINE): %w (needs CAP_SYS_NICE and an affinity spanning the whole root domain: use inherit())", param, class, err)
-	case class == "Deadline" && errors.Is(err, unix.EBUSY):
-		return fmt.Errorf("%s = %q: sched_setattr(SCHED_DEADLINE): %w (deadline bandwidth admission refused the reservation)", param, class, err)
-	case class == "Ext" && errors.Is(err, unix.EINVAL):
-		return fmt.Errorf("%s = %q: sched_setattr(SCHED_EXT): %w (this kernel has no sched_ext)", param, class, err)
+	case p.Kind == PolicyDeadline && errors.Is(err, unix.EBUSY):
+		return fmt.Errorf("sched policy %s: sched_setattr: %w (deadline bandwidth exceeded: %s)", p, err, dlBandwidth(p))
+	case p.Kind == PolicyDeadline && errors.Is(err, unix.EPERM):
+		return fmt.Errorf("sched policy %s: sched_setattr: %w (needs CAP_SYS_NICE and an affinity spanning the whole root domain: use inherit())", p, err)
+	case p.Kind == PolicyExt && errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("sched policy %s: sched_setattr(SCHED_EXT): %w (this kernel has no sched_ext)", p, err)
+	case p.realtime() && errors.Is(err, unix.EPERM):
+		return fmt.Errorf("sched policy %s: %w (real-time policies need CAP_SYS_NICE)", p, err)
 	}
-	return fmt.Errorf("%s = %q: sched_setattr: %w", param, class, err)
+	return fmt.Errorf("sched policy %s: %w", p, err)
+}
+
+// dlBandwidth explains a refused Deadline reservation with its figures:
+// what one worker asks, and what the kernel admits in all.
+func dlBandwidth(p SchedPolicy) string {
+	share := float64(p.Runtime) / float64(p.period())
+	s := fmt.Sprintf("each worker reserves runtime %v every %v, %.1f%% of a CPU", p.Runtime, p.period(), 100*share)
+	rt, err1 := readInt("/proc/sys/kernel/sched_rt_runtime_us")
+	per, err2 := readInt("/proc/sys/kernel/sched_rt_period_us")
+	if err1 == nil && err2 == nil && per > 0 {
+		s += fmt.Sprintf("; the kernel admits DEADLINE tasks up to kernel.sched_rt_runtime_us/sched_rt_period_us = %d/%d = %.0f%% of each of the root domain's %d CPUs, counting those already admitted",
+			rt, per, 100*float64(rt)/float64(per), runtime.NumCPU())
+	}
+	return s + ": spawn fewer workers or reserve less runtime"
+}
+
+// extAvailable checks, before anything forks, that the kernel has
+// sched_ext for a policy that asks for it.
+func extAvailable(p SchedPolicy) error {
+	if p.Kind != PolicyExt {
+		return nil
+	}
+	if _, err := os.Stat("/sys/kernel/sched_ext"); err != nil {
+		return fmt.Errorf("sched policy %s: this kernel has no sched_ext (/sys/kernel/sched_ext is absent; boot one built with CONFIG_SCHED_CLASS_EXT)", p)
+	}
+	return nil
 }
 
 // setPolicy applies a policy to the calling thread on behalf of one

@@ -18,27 +18,56 @@ import (
 )
 
 // Preflight is everything Spawn checks before it acts: cfg is valid
-// (Validate), a type that acts on its own cgroup has one (Placement), and
-// this machine can run its work (Work.Preflight). `ktstar
-// check` runs it in place of Spawn.
+// (Validate), a type that acts on its own cgroup has one (Placement),
+// this machine can run the work of every group (Work.Preflight,
+// sched_ext, the NUMA node), and its limits admit that many workers
+// (admission, admit.go). `ktstar check` runs it in place of Spawn.
 func (c *Config) Preflight() error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	if p := c.Work.Type().Placement; p != nil && c.Cgroup == nil {
-		return noGroupError(p)
+	for k, g := range c.groups() {
+		var err error
+		if p := g.Work.Type().Placement; p != nil && g.Cgroup == nil {
+			err = noGroupError(p)
+		}
+		if err == nil {
+			err = g.Work.Preflight()
+		}
+		if err == nil {
+			err = extAvailable(g.Policy)
+		}
+		if err == nil {
+			_, err = g.nodeCPUs()
+		}
+		if err == nil {
+			err = g.MemPolicy.preflight(g.Cgroup)
+		}
+		if err != nil {
+			return groupErr(k, err)
+		}
 	}
-	return c.Work.Preflight()
+	return c.admit()
 }
 
-// Spawn validates cfg, starts cfg.Workers worker processes and returns once
-// every one of them has applied its settings and parked at the start gate.
-// If any worker fails, every worker already started is killed and reaped
-// and the error names the worker.
+// groupErr names the composed group of an error; the primary's go as is.
+func groupErr(k int, err error) error {
+	if k == 0 {
+		return err
+	}
+	return fmt.Errorf("composed[%d] (group_idx %d): %w", k-1, k, err)
+}
+
+// Spawn validates cfg, starts the workers of its primary group and of
+// every composed group, and returns once every one of them has applied
+// its settings and parked at the start gate. If any worker fails, every
+// worker already started is killed and reaped and the error names the
+// worker.
 //
-// It runs in four steps: lay out and map the shared memory (newLayout,
-// mapShared), wire each group's shared files (groupWiring), start each
-// worker (startChild), and wait until all have parked (waitParked).
+// It runs in four steps: lay out and map the shared memory (newLayouts,
+// mapShared), then per group wire each type group's shared files
+// (groupWiring) and start each worker (startChild), and wait until all
+// have parked (waitParked).
 func Spawn(cfg Config) (h *Handle, err error) {
 	if err := cfg.Preflight(); err != nil {
 		return nil, err
@@ -47,7 +76,8 @@ func Spawn(cfg Config) (h *Handle, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn: find own executable: %w", err)
 	}
-	h = &Handle{cfg: cfg, spawner: newSpawnThread(), collectLimit: collectDeadline(cfg.Work)}
+	groups := cfg.groups()
+	h = &Handle{cfg: cfg, spawner: newSpawnThread()}
 	defer func() {
 		if err != nil {
 			h.Close()
@@ -55,10 +85,13 @@ func Spawn(cfg Config) (h *Handle, err error) {
 		}
 	}()
 
-	t := cfg.Work.Type()
-	g := max(cfg.Work.GroupSize(), 1)
-	layout := newLayout(cfg.Workers, g, t)
-	shmFile, err := h.mapShared(layout.Size)
+	shapes := make([]groupShape, len(groups))
+	for k, g := range groups {
+		shapes[k] = groupShape{g.Workers, g.Work.GroupSize(), g.Work.Type()}
+		h.collectLimit = max(h.collectLimit, collectDeadline(g.Work))
+	}
+	layouts := newLayouts(shapes)
+	shmFile, err := h.mapShared(layouts[0].Size)
 	if err != nil {
 		return h, err
 	}
@@ -70,60 +103,22 @@ func Spawn(cfg Config) (h *Handle, err error) {
 	}
 	defer devnull.Close()
 
-	var cgDir *os.File
+	env := spawnEnv{exe: exe, devnull: devnull, shm: shmFile}
 	if cfg.Cgroup != nil {
-		if cgDir, err = cfg.Cgroup.OpenDir(); err != nil {
+		if env.cgDir, err = cfg.Cgroup.OpenDir(); err != nil {
 			return h, fmt.Errorf("spawn: %w", err)
 		}
-		defer cgDir.Close()
+		defer env.cgDir.Close()
 	}
-
-	self, err := owner.Self()
-	if err != nil {
+	if env.self, err = owner.Self(); err != nil {
 		return h, fmt.Errorf("spawn: %w", err)
 	}
-	if t.Scratch != nil {
-		h.scratchDirs, err = prepareScratch(t.Scratch(cfg.Work, scratchToken(self, 0)))
-		if err != nil {
-			return h, fmt.Errorf("spawn: scratch directory: %w", err)
+	first := 0
+	for k, g := range groups {
+		if err := h.spawnGroup(env, k, first, g, layouts[k]); err != nil {
+			return h, groupErr(k, err)
 		}
-	}
-
-	var ownDirs []string
-	if t.Cgroups != nil {
-		if ownDirs, err = h.makeOwnGroups(t); err != nil {
-			return h, err
-		}
-	}
-	if t.Placement != nil {
-		if ownDirs, err = placementDirs(cfg, t.Placement); err != nil {
-			return h, fmt.Errorf("spawn: %w", err) // the error names the type
-		}
-	}
-
-	wiring := groupWiring{work: cfg.Work}
-	defer wiring.close()
-	for i := range cfg.Workers {
-		spec := workerSpec{
-			Index: i, Group: i / g, Pos: i % g, Work: cfg.Work, Warmup: cfg.Warmup, GateLimit: cmp.Or(cfg.gateLimit, startGateLimit),
-			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, Nice: cfg.Nice, Comm: cfg.Comm,
-			ShmSize: layout.Size, Slot: layout.Slot(i), Region: layout.Region(i / g),
-			Token:      scratchToken(self, i),
-			CgroupDirs: ownDirs,
-		}
-		extra, err := wiring.files(&spec)
-		if err != nil {
-			return h, fmt.Errorf("spawn worker %d: %w", i, err)
-		}
-		if err := h.startChild(exe, devnull, shmFile, &spec, extra, cgDir); err != nil {
-			return h, err
-		}
-		if spec.Pos == g-1 {
-			// The parent never uses the pipes or group files: dropping its
-			// copies lets a worker see EOF when its partner dies, and the
-			// files close when the group's last worker exits.
-			wiring.close()
-		}
+		first += g.Workers
 	}
 	if err := h.waitParked(); err != nil {
 		return h, err
@@ -133,6 +128,73 @@ func Spawn(cfg Config) (h *Handle, err error) {
 	atomic.StoreInt64((*int64)(unsafe.Pointer(&h.shm[offParkedNs])), nanotime())
 	h.setGate(gateParked)
 	return h, nil
+}
+
+// spawnEnv is what every worker of a spawn inherits.
+type spawnEnv struct {
+	exe          string
+	self         owner.ID // names the scratch files (scratchToken)
+	devnull, shm *os.File
+	cgDir        *os.File // Config.Cgroup's directory; nil without one
+}
+
+// spawnGroup starts the workers of composed group k (0: the primary),
+// whose first worker has index first across all groups.
+func (h *Handle) spawnGroup(env spawnEnv, k, first int, cfg Config, layout shmLayout) error {
+	t := cfg.Work.Type()
+	g := max(cfg.Work.GroupSize(), 1)
+	if t.Scratch != nil {
+		dirs, err := prepareScratch(t.Scratch(cfg.Work, scratchToken(env.self, first)))
+		h.scratchDirs = append(h.scratchDirs, dirs...)
+		if err != nil {
+			return fmt.Errorf("spawn: scratch directory: %w", err)
+		}
+	}
+	var ownDirs []string
+	if t.Cgroups != nil {
+		var err error
+		if ownDirs, err = h.makeOwnGroups(cfg); err != nil {
+			return err
+		}
+	}
+	if t.Placement != nil {
+		var err error
+		if ownDirs, err = placementDirs(cfg, t.Placement); err != nil {
+			return fmt.Errorf("spawn: %w", err) // the error names the type
+		}
+	}
+	nodeCPUs, err := cfg.nodeCPUs()
+	if err != nil {
+		return err
+	}
+	wiring := groupWiring{work: cfg.Work}
+	defer wiring.close()
+	for j := range cfg.Workers {
+		i := first + j
+		spec := workerSpec{
+			Index: i, GroupIdx: k, GroupFirst: first, GroupLen: cfg.Workers, Group: j / g, Pos: j % g, Work: cfg.Work,
+			Warmup: cfg.Warmup, GateLimit: cmp.Or(cfg.gateLimit, startGateLimit),
+			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, MemPolicy: cfg.MemPolicy, Nice: cfg.Nice, Comm: cfg.Comm,
+			ShmSize: layout.Size, Slot: layout.Slot(i), Region: layout.Region(j / g),
+			Token:      scratchToken(env.self, i),
+			CgroupDirs: ownDirs,
+			UID:        cfg.UID, GID: cfg.GID, NodeCPUs: nodeCPUs,
+		}
+		extra, err := wiring.files(&spec)
+		if err != nil {
+			return fmt.Errorf("spawn worker %d: %w", i, err)
+		}
+		if err := h.startChild(env.exe, env.devnull, env.shm, &spec, extra, env.cgDir); err != nil {
+			return err
+		}
+		if spec.Pos == g-1 {
+			// The parent never uses the pipes or group files: dropping its
+			// copies lets a worker see EOF when its partner dies, and the
+			// files close when the group's last worker exits.
+			wiring.close()
+		}
+	}
+	return nil
 }
 
 // mapShared creates the handle's shared memory of size bytes and maps it
@@ -244,8 +306,10 @@ func (h *Handle) startChild(exe string, devnull, shm *os.File, spec *workerSpec,
 		reportR.Close()
 		return fmt.Errorf("spawn worker %d: start process: %w", i, err)
 	}
+	// SiblingPids reads it after the start gate.
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&h.shm[spec.Slot+slotPid])), uint64(proc.Pid))
 	c := &child{
-		idx: i, group: spec.Group, proc: proc, report: reportR,
+		idx: i, groupIdx: spec.GroupIdx, group: spec.Group, proc: proc, report: reportR,
 		parked: make(chan struct{}), released: make(chan struct{}), done: make(chan struct{}),
 	}
 	if t := spec.Work.Type(); t.Scratch != nil {

@@ -78,10 +78,7 @@ var memTypes = []Type{
 			}
 			b := &numaSweep{w: w, region: region, period: time.Duration(w.work.Int("sweep_period_ms")) * time.Millisecond}
 			for _, n := range w.work.Ints("target_nodes") {
-				var m nodeMask
-				m.bits[n/64] |= 1 << (n % 64)
-				m.maxnode = uint64(n) + 2
-				b.masks = append(b.masks, m)
+				b.masks = append(b.masks, newNodeMask(int(n)))
 			}
 			if len(b.masks) > 0 {
 				b.phase = unix.Gettid() % len(b.masks)

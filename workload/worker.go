@@ -85,19 +85,26 @@ func checkProtocolFds() error {
 
 // workerSpec is everything one worker needs, resolved by the parent.
 type workerSpec struct {
-	Index    int         `json:"index"`
-	Group    int         `json:"group"` // index ÷ the type's group size
-	Pos      int         `json:"pos"`
-	Work     Work        `json:"work"`
-	CPUs     []int       `json:"cpus,omitempty"`
-	Policy   SchedPolicy `json:"policy"`
-	Nice     *int        `json:"nice,omitempty"`
-	Comm     string      `json:"comm,omitempty"`
-	ShmSize  int         `json:"shm_size"`
-	Slot     int         `json:"slot"`   // offset of this worker's progress slot
-	Region   int         `json:"region"` // offset of its group's shared region, 0 if none
-	HasPipes bool        `json:"has_pipes"`
-	Token    string      `json:"token"` // unique per worker: names its scratch files
+	Index    int `json:"index"`     // across every composed group
+	GroupIdx int `json:"group_idx"` // the composed group: 0 primary, 1..N composed
+	// GroupFirst and GroupLen are the indexes of the composed group's
+	// workers: GroupFirst, GroupFirst+1, … (SiblingPids).
+	GroupFirst int         `json:"group_first"`
+	GroupLen   int         `json:"group_len"`
+	Group      int         `json:"group"` // index in the composed group ÷ the type's group size
+	Pos        int         `json:"pos"`
+	Work       Work        `json:"work"`
+	CPUs       []int       `json:"cpus,omitempty"`
+	Policy     SchedPolicy `json:"policy"`
+	// MemPolicy is applied after Policy, before Nice (runtime.md §4.6).
+	MemPolicy MemPolicy `json:"mem_policy,omitzero"`
+	Nice      *int      `json:"nice,omitempty"`
+	Comm      string    `json:"comm,omitempty"`
+	ShmSize   int       `json:"shm_size"`
+	Slot      int       `json:"slot"`   // offset of this worker's progress slot
+	Region    int       `json:"region"` // offset of its group's shared region, 0 if none
+	HasPipes  bool      `json:"has_pipes"`
+	Token     string    `json:"token"` // unique per worker: names its scratch files
 	// Warmup is Config.Warmup: no samples and no gaps before start + Warmup.
 	Warmup time.Duration `json:"warmup,omitempty"`
 	// GateLimit is how long the worker waits at the start gate.
@@ -107,6 +114,11 @@ type workerSpec struct {
 	// CgroupDirs are the absolute directories of the handle's own groups
 	// (Type.Cgroups), in order.
 	CgroupDirs []string `json:"cgroup_dirs,omitempty"`
+	// UID, GID and NodeCPUs (the CPUs of Config.NUMANode) are applied
+	// last in the prologue (applyIdentity).
+	UID      *int  `json:"uid,omitempty"`
+	GID      *int  `json:"gid,omitempty"`
+	NodeCPUs []int `json:"node_cpus,omitempty"`
 }
 
 // Worker is the running worker as its body sees it: the stop check, the
@@ -363,7 +375,8 @@ func workerMain() int {
 }
 
 // setup reads the spec, maps shared memory and runs the prologue in
-// ktstr's order: affinity, policy, nice, comm.
+// ktstr's order (runtime.md §4.6): affinity, policy, mempolicy, nice, comm, gid,
+// uid, NUMA node.
 func setup() (*Worker, error) {
 	specFile := os.NewFile(fdSpec, "spec")
 	var spec workerSpec
@@ -393,6 +406,9 @@ func setup() (*Worker, error) {
 	if err := applyPolicy(spec.Policy); err != nil {
 		return nil, err
 	}
+	if err := applyMemPolicy(spec.MemPolicy); err != nil {
+		return nil, err
+	}
 	if spec.Nice != nil {
 		if err := unix.Setpriority(unix.PRIO_PROCESS, 0, *spec.Nice); err != nil {
 			return nil, fmt.Errorf("setpriority(nice = %d): %w", *spec.Nice, err)
@@ -402,6 +418,9 @@ func setup() (*Worker, error) {
 		if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(unsafe.StringData(spec.Comm+"\x00"))), 0, 0, 0); err != nil {
 			return nil, fmt.Errorf("prctl(PR_SET_NAME, %q): %w", spec.Comm, err)
 		}
+	}
+	if err := applyIdentity(&spec); err != nil {
+		return nil, err
 	}
 	return w, nil
 }
@@ -453,22 +472,6 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 	}
 	w.migrations = make([]Migration, 0, 64)
 	return w
-}
-
-// applyPolicy sets the calling thread's scheduling policy. A failure is an
-// error: a run that silently kept SCHED_OTHER would measure the wrong thing.
-func applyPolicy(p SchedPolicy) error {
-	if p.Kind == PolicyNormal {
-		return nil
-	}
-	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: uint32(p.Kind), Priority: uint32(p.Priority)}
-	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-		if p.realtime() && err == unix.EPERM {
-			return fmt.Errorf("sched policy %s: %w (real-time policies need CAP_SYS_NICE)", p, err)
-		}
-		return fmt.Errorf("sched policy %s: %w", p, err)
-	}
-	return nil
 }
 
 // errGateCancelled is waitStartGate's answer when the handle closed

@@ -123,6 +123,8 @@ type cli struct {
 	interval   time.Duration
 	maxRegress string // --max-regress for compare
 	output     string // -o for report
+	// maxWorkers is the per-spawn ceiling on workers (--max-workers).
+	maxWorkers int
 	// workOverride is --work-override: the work type scenarios put in
 	// place of swappable cgroup_defs' work.
 	workOverride string
@@ -144,6 +146,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 	fs.DurationVar(&c.timeout, "timeout", 0, "stop the script after this long (e.g. 30s); 0 means no limit")
 	fs.BoolVarP(&c.quiet, "quiet", "q", false, "print only what the script prints, failed checks and errors")
 	fs.BoolVar(&c.histogram, "histogram", false, "add a wake-latency histogram per group to the summary")
+	fs.IntVar(&c.maxWorkers, "max-workers", workload.DefaultMaxWorkers, "refuse a spawn of more than `N` workers before forking any (the machine's own limits apply too)")
 	fs.BoolVar(&c.progress, "progress", false, "show live progress while the script holds, even when stderr is not a terminal")
 	fs.IntVar(&c.repeat, "repeat", 1, "run the script `N` times (fresh spawns, same arguments); the summary shows medians")
 	fs.DurationVar(&c.interval, "interval", 0, "sample every worker's progress this often into --json's timelines (default 1s with --json); with --progress off a terminal, print a line this often")

@@ -204,7 +204,7 @@ func (c *cli) run(path string) int {
 // running are collected too, marked interrupted.
 func (c *cli) runOnce(ctx context.Context, path string, live *progress.Live) (runs []starlib.Run, calls []starlib.CheckCall, err error) {
 	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: sessionProgress(live),
-		Interval: c.timelineInterval(), WorkOverride: c.workOverride})
+		Interval: c.timelineInterval(), WorkOverride: c.workOverride, MaxWorkers: c.maxWorkers})
 	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
 	if c.timeout > 0 {
 		var stop context.CancelFunc
@@ -297,7 +297,7 @@ func cpuModel() string {
 // would stop at. fail() and failed checks, which depend on measured
 // values the stand-ins do not have, are not errors here.
 func (c *cli) check(path string) int {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, CheckOnly: true, WorkOverride: c.workOverride})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, MaxWorkers: c.maxWorkers, CheckOnly: true, WorkOverride: c.workOverride})
 	defer sess.Close()
 	host := &engine.Host{Predeclared: sess.Predeclared()}
 	if err := host.Check(path); err != nil {
@@ -334,7 +334,7 @@ func (c *cli) check(path string) int {
 // repl runs an interactive session on stdin: every builtin, plus
 // help(x); after a statement that stopped spawns, their summary table.
 func (c *cli) repl(stdin io.Reader) int {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, WorkOverride: c.workOverride})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, MaxWorkers: c.maxWorkers, WorkOverride: c.workOverride})
 	defer sess.Close()
 	pre := sess.Predeclared()
 	pre["help"] = starlark.NewBuiltin("help", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
@@ -194,5 +195,98 @@ func TestSummaryOfAnotherMachinesResult(t *testing.T) {
 		if !strings.Contains(errs, want) {
 			t.Errorf("summary lacks %q:\n%s", want, errs)
 		}
+	}
+}
+
+// TestComposedGroupsEndToEnd runs a spawn with two composed groups: the
+// reports carry group_idx 0..2, the summary prints one row per group
+// named after its work, and a check fails only for the group that breaks
+// it (a custom function that does no work).
+func TestComposedGroupsEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "idle.star"), `
+def idle(ctx):
+    while not ctx.stopped():
+        ctx.sleep("1ms")
+        ctx.tick()
+    return {}
+`)
+	path := filepath.Join(dir, "s.star")
+	writeFile(t, path, `
+load("idle.star", "idle")
+load("@stdlib//run.star", "wait_progress")
+h = spawn(workload(workers = 2, composed = [
+    workload(workers = 2, work = work.futex_ping_pong(), comm = "pp"),
+    workload(workers = 1, work = work.custom("idle", idle)),
+]))
+h.start()
+wait_progress(h, iterations = 5)
+reports = h.stop()
+print("groups", [r["group_idx"] for r in reports])
+res = checks.evaluate(reports, not_starved = True, max_spread_pct = False, max_gap_ms = False)
+print("outcomes", [(o["scope"], o["status"]) for o in res.outcomes])
+`)
+	out, errOut, code := ktstar(t, "", "run", "--color", "never", path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"groups [0, 0, 1, 1, 2]\n",
+		`outcomes [("group 0", "pass"), ("group 1", "pass"), ("group 2", "fail")]` + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	for _, row := range []string{"SpinWait group 0 SpinWait ", "SpinWait group 1 FutexPingPong ", "SpinWait group 2 idle "} {
+		if strings.Count(errOut, row) != 1 {
+			t.Errorf("summary has not exactly one row %q:\n%s", row, errOut)
+		}
+	}
+}
+
+// TestCustomContext runs a custom function that returns what its ctx
+// says: the arg given at construction, the CPUs it may run on (its
+// affinity), its siblings' pids and its cgroup directory, each checked
+// against what the spawner knows.
+func TestCustomContext(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "probe.star"), `
+def probe(ctx):
+    while not ctx.stopped():
+        ctx.spin()
+        ctx.tick()
+    return {"arg": json.encode(ctx.arg), "cpus": str(ctx.cpus), "siblings": str(ctx.siblings), "cgroup": ctx.cgroup}
+`)
+	path := filepath.Join(dir, "s.star")
+	writeFile(t, path, `
+load("probe.star", "probe")
+load("@stdlib//run.star", "wait_progress")
+cpu = topo.cpus[-1]
+h = spawn(workload(workers = 3, affinity = affinity.exact([cpu]), work = work.custom("probe", probe, arg = {"n": 7, "tags": ["a"]})))
+h.start()
+wait_progress(h, iterations = 2)
+reports = h.stop()
+for i, r in enumerate(reports):
+    x = r["extra"]
+    others = [p for j, p in enumerate(h.pids) if j != i]
+    if x["arg"] != '{"n":7,"tags":["a"]}' or x["cpus"] != str([cpu]) or x["siblings"] != str(others):
+        fail("worker %d: ctx %s, want cpus %s siblings %s" % (i, x, [cpu], others))
+    print("cgroup", x["cgroup"])
+`)
+	out, errOut, code := ktstar(t, "", "run", "--quiet", path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	want := "" // no cgroup v2 here
+	if m, err := cgroupfs.FindMount(); err == nil {
+		rel, err := cgroupfs.ProcCgroup(0) // the workers stay in ours
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = filepath.Join(m.Point, rel)
+	}
+	if got := strings.Split(strings.TrimSpace(out), "\n"); len(got) != 3 || got[0] != "cgroup "+want || got[1] != got[0] || got[2] != got[0] {
+		t.Errorf("ctx.cgroup of the 3 workers:\n%s\nwant %q each", out, want)
 	}
 }
