@@ -232,7 +232,7 @@ print("outcomes", [(o["scope"], o["status"]) for o in res.outcomes])
 	}
 	for _, want := range []string{
 		"groups [0, 0, 1, 1, 2]\n",
-		`outcomes [("group 0", "pass"), ("group 1", "pass"), ("group 2", "fail")]` + "\n",
+		`outcomes [("SpinWait group 0", "pass"), ("SpinWait group 1", "pass"), ("SpinWait group 2", "fail")]` + "\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
