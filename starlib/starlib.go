@@ -13,6 +13,7 @@
 //	cgroup     create(name, cpuset =), cpuset_available(), cpuset_reason() (cgroup.go)
 //	cpus       cpuset specs: llc, numa, range, disjoint, overlap, exact (cpus.go)
 //	topo       cpus, usable_cpus, llcs, numa_nodes, smt_siblings, cpuset(spec) (topo.go)
+//	scheduler  start(path, args), attach(pid), current() (scheduler.go)
 //	scenario_ops  Go helpers of @stdlib//scenario.star (scenario_ops.go)
 //	sleep      sleep(d), showing progress through Options.Progress (builtins.go)
 //	fail       fail(msg) (builtins.go)
@@ -31,8 +32,10 @@ package starlib
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"time"
 
+	"github.com/ktstar/ktstar/scheduler"
 	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/lib/json"
@@ -67,6 +70,12 @@ type Options struct {
 	// cgroup changes are validation-only stand-ins (checkonly.go), so the
 	// script runs through every check a real run makes before it acts.
 	CheckOnly bool
+	// Scheduler is the scheduler --scheduler started (scheduler.current());
+	// the command stops it, not the session.
+	Scheduler *scheduler.Process
+	// SchedFS, when set, replaces /sys/kernel for sched_ext's state files
+	// (tests use fixtures).
+	SchedFS fs.FS
 }
 
 // Progress shows the running spawns while a script holds (ktstar draws
@@ -94,6 +103,7 @@ type Session struct {
 	topo    *topo.Topology // read on first use
 	topoErr error
 	cg      cgroupState
+	started []*scheduler.Process // by scheduler.start, stopped by Close
 	checks  []CheckCall
 	// standIns is set once a check-only session has handed the script
 	// stand-in reports: from then on its values are not measurements.
@@ -129,6 +139,7 @@ func (s *Session) Predeclared() starlark.StringDict {
 		"cpus":         s.cpusModule(),
 		"topo":         topoModule{s},
 		"scenario_ops": s.scenarioOpsModule(),
+		"scheduler":    s.schedulerModule(),
 		"sleep":        starlark.NewBuiltin("sleep", guard(s.sleep)),
 		"fail":         starlark.NewBuiltin("fail", guard(fail)),
 		"stats":        Stats,
@@ -157,6 +168,7 @@ func (s *Session) Close() {
 		h.h.Close()
 	}
 	s.handles = nil
+	s.stopSchedulers()
 	s.closeCgroups()
 }
 

@@ -33,7 +33,7 @@ func TestImportRules(t *testing.T) {
 		starlark bool
 	}{
 		{"engine", []string{"stdlib"}, true},
-		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "hist", "internal/cpulist"}, true},
+		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "hist", "scheduler", "internal/cpulist"}, true},
 		{"summary", []string{"checks", "stats", "hist"}, false},
 		{"checks", []string{"workload", "stats", "hist"}, false},
 		{"workload", []string{"topo", "cgroupfs", "hist", "internal/kernfs", "internal/cpulist"}, false},
@@ -43,6 +43,7 @@ func TestImportRules(t *testing.T) {
 		{"hist", nil, false},
 		{"progress", nil, false},
 		{"vm", nil, false},
+		{"scheduler", nil, false},
 		{"internal/kernfs", nil, false},
 		{"internal/cpulist", nil, false},
 	} {
