@@ -64,6 +64,18 @@ func newInitramfs(o *Options, init string, libs []string, modules []kmod) (*init
 	if o.Run.Progress {
 		args = append(args, "--progress")
 	}
+	if o.Run.Scheduler != "" {
+		args = append(args, "--scheduler", path.Join(GuestSchedulerDir, filepath.Base(o.Run.Scheduler)))
+		for _, a := range o.Run.SchedulerArgs {
+			args = append(args, "--scheduler-arg="+a)
+		}
+		if o.Run.SchedulerReady != "" {
+			args = append(args, "--scheduler-ready="+o.Run.SchedulerReady)
+		}
+		if o.Run.SchedulerTimeout > 0 {
+			args = append(args, "--scheduler-timeout="+o.Run.SchedulerTimeout.String())
+		}
+	}
 	if len(o.Run.Args) > 0 {
 		args = append(append(args, "--"), o.Run.Args...)
 	}

@@ -101,7 +101,18 @@ type RunArgs struct {
 	Histogram, Progress bool
 	// Args follow `--`.
 	Args []string
+	// Scheduler is the host path of a scheduler to copy in (as a File, at
+	// GuestSchedulerDir/<its name>) and start before the script
+	// (--scheduler), with SchedulerArgs, readiness SchedulerReady ("" is
+	// the default) and SchedulerTimeout (0 is the default).
+	Scheduler        string
+	SchedulerArgs    []string
+	SchedulerReady   string
+	SchedulerTimeout time.Duration
 }
+
+// GuestSchedulerDir is where RunArgs.Scheduler lands in the guest.
+const GuestSchedulerDir = "/ktstar/bin"
 
 // File is a host file copied into the guest.
 type File struct {

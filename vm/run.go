@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,7 +80,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 	}
 	// Files and their libraries are checked before anything is booted or
 	// fetched: a missing library is the user's to fix.
-	files, fileLibs, err := resolveFiles(o.Files)
+	want := o.Files
+	if o.Run.Scheduler != "" && o.Command == nil {
+		want = append(want[:len(want):len(want)], File{Host: o.Run.Scheduler, Guest: path.Join(GuestSchedulerDir, filepath.Base(o.Run.Scheduler))})
+	}
+	files, fileLibs, err := resolveFiles(want)
 	if err != nil {
 		return 2, err
 	}

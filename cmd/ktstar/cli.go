@@ -112,6 +112,7 @@ type cli struct {
 	quiet     bool
 	histogram bool // --histogram: wake-latency histograms in the summary
 	progress  bool // --progress: live progress even when stderr is not a terminal
+	sched     schedFlags
 	stdout    io.Writer
 	stderr    io.Writer
 	errc      *color.Color
@@ -131,6 +132,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 	fs.BoolVarP(&c.quiet, "quiet", "q", false, "print only what the script prints, failed checks and errors")
 	fs.BoolVar(&c.histogram, "histogram", false, "add a wake-latency histogram per group to the summary")
 	fs.BoolVar(&c.progress, "progress", false, "show live progress while the script holds, even when stderr is not a terminal")
+	c.sched.add(fs)
 	colorMode := fs.String("color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	fs.Usage = func() {

@@ -64,9 +64,6 @@ func (s *signals) stop() (syscall.Signal, bool) {
 
 // run executes a script and reports its result.
 func (c *cli) run(path string) int {
-	live := c.live()
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: sessionProgress(live)})
-	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	if c.timeout > 0 {
@@ -75,9 +72,27 @@ func (c *cli) run(path string) int {
 		defer stop()
 	}
 	sigs := watchSignals(cancel, nil)
+	var sched *schedJSON
+	opts := starlib.Options{Params: c.params, Args: c.script}
+	if c.sched.path != "" {
+		p, rec, err := c.startScheduler(ctx)
+		if err != nil {
+			sigs.stop()
+			c.printError(schedulerErr(err))
+			return exitError
+		}
+		opts.Scheduler, sched = p, rec
+	}
+	live := c.live()
+	opts.Progress = sessionProgress(live)
+	sess := starlib.NewSession(opts)
+	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
 	start := time.Now()
 	_, err := host.Run(ctx, path)
 	sess.Close() // every worker the script left running is killed and reaped
+	if sched != nil {
+		stopScheduler(opts.Scheduler, sched)
+	}
 	if cerr := sess.CleanupErr(); cerr != nil {
 		c.printError("ktstar: cleanup: " + cerr.Error())
 	}
@@ -95,7 +110,7 @@ func (c *cli) run(path string) int {
 		status = exitError
 	}
 	if c.json != "" {
-		if jerr := c.writeJSON(path, start, elapsed, sess, status, err); jerr != nil {
+		if jerr := c.writeJSON(path, start, elapsed, sess, sched, status, err); jerr != nil {
 			c.printError("ktstar: " + jerr.Error())
 			if status == exitOK {
 				status = exitError
@@ -134,6 +149,9 @@ type output struct {
 	Error         string              `json:"error,omitempty"`
 	Runs          []runJSON           `json:"runs"`
 	Checks        []starlib.CheckCall `json:"checks"` // every checks.evaluate and checks.require call
+	// Scheduler is the --scheduler process: how it was started, when it
+	// was ready, how it ended and everything it printed.
+	Scheduler *schedJSON `json:"scheduler,omitempty"`
 }
 
 // runJSON is one stopped spawn with the summary of each of its groups.
@@ -149,8 +167,8 @@ type hostFacts struct {
 	CPUModel      string `json:"cpu_model"`
 }
 
-func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, sess *starlib.Session, status int, runErr error) error {
-	out := output{
+func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, sess *starlib.Session, sched *schedJSON, status int, runErr error) error {
+	out := output{Scheduler: sched,
 		SchemaVersion: schemaVersion, Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
 		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: host(),
 		ExitStatus: status, Runs: []runJSON{}, Checks: sess.Checks(),

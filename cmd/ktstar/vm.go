@@ -47,6 +47,7 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 		o                  vm.Options
 		numa, memory, disk string
 		files              []string
+		sched              schedFlags
 		verbose            bool
 		help               bool
 		colorMode          string
@@ -61,6 +62,7 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Accel, "accel", vm.AccelAuto, vmAccelHelp)
 	fs.StringVar(&disk, "disk", "", "attach a scratch virtio disk of `SIZE` (e.g. 256M) as the guest's /dev/vda, backed by an unlinked temp file")
 	fs.StringArrayVar(&files, "file", nil, "copy the host file `HOST[:GUEST]` into the guest (repeatable; GUEST defaults to HOST's absolute path); a dynamically linked ELF brings its loader and libraries")
+	sched.add(fs)
 	fs.StringVar(&o.Append, "append", "", "extra kernel command line `ARGS` (put last, so they override ktstar's)")
 	fs.DurationVar(&o.Timeout, "timeout", vm.DefaultTimeout, "kill the guest after this long, boot included")
 	fs.BoolVarP(&verbose, "console", "v", false, "copy the guest's raw serial console (kernel log, init messages) to stderr")
@@ -127,6 +129,9 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 			return usageErr("%v", err)
 		}
 		o.Files = append(o.Files, file)
+	}
+	if sched.path != "" {
+		o.Run.Scheduler, o.Run.SchedulerArgs, o.Run.SchedulerReady, o.Run.SchedulerTimeout = sched.path, sched.args, sched.ready, sched.timeout
 	}
 	if o.Timeout <= 0 {
 		return usageErr("--timeout %v: want a positive duration", o.Timeout)

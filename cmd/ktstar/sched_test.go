@@ -1,0 +1,97 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ktstar/ktstar/internal/standin"
+	"github.com/ktstar/ktstar/scheduler"
+)
+
+// TestRunScheduler runs a script under --scheduler with the stand-in: the
+// script sees it as scheduler.current(), its output is streamed with a
+// prefix and kept in --json, and it is stopped after the run.
+func TestRunScheduler(t *testing.T) {
+	bin := standin.Build(t)
+	js := filepath.Join(t.TempDir(), "out.json")
+	s := script(t, "h = scheduler.current()\nprint(h.name, h.alive(), h.pid)\n")
+	out, errs, code := ktstar(t, "", "--json", js, "--scheduler", bin, "--scheduler-ready", "line:ready pid", s)
+	if code != 0 || !strings.HasPrefix(out, "stand-in True ") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "[stand-in] stand-in: ready pid") {
+		t.Errorf("stderr %q: want the stand-in's output with a prefix", errs)
+	}
+	pid, _ := strconv.Atoi(strings.Fields(out)[2])
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+		t.Errorf("the stand-in (pid %d) outlived ktstar", pid)
+	}
+	var doc output
+	readJSON(t, js, &doc)
+	if doc.Scheduler == nil || doc.Scheduler.Pid != pid || doc.Scheduler.ExitStatus != "exit status 0" ||
+		doc.Scheduler.Output[len(doc.Scheduler.Output)-1] != "stand-in: SIGINT, stopping" {
+		t.Fatalf("--json scheduler = %+v, want the stand-in stopped by SIGINT with its output", doc.Scheduler)
+	}
+}
+
+// TestRunSchedulerFails: the --scheduler failures that need no sched_ext
+// kernel, each exit 2 before the script runs, with a clear message.
+func TestRunSchedulerFails(t *testing.T) {
+	bin := standin.Build(t)
+	s := script(t, "print('script ran')\n")
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"early exit", []string{"--scheduler", bin, "--scheduler-arg=--exit-after=0ms", "--scheduler-ready", "line:never"},
+			[]string{"ktstar: --scheduler: scheduler stand-in exited before it was ready (exit status 3)", "| stand-in: exiting after 0ms as asked"}},
+		{"timeout", []string{"--scheduler", bin, "--scheduler-ready", "line:never", "--scheduler-timeout", "300ms"},
+			[]string{`scheduler stand-in not ready after 300ms: waited for a line matching "never"`}},
+		{"bad ready", []string{"--scheduler", bin, "--scheduler-ready", "soon"}, []string{"want sched_ext, running or line:REGEX"}},
+		{"missing", []string{"--scheduler", "/nonexistent/scx", "--scheduler-ready", "running"}, []string{"start /nonexistent/scx"}},
+	}
+	if _, err := os.Stat("/sys/kernel/sched_ext"); err != nil {
+		tests = append(tests, struct {
+			name string
+			args []string
+			want []string
+		}{"no sched_ext", []string{"--scheduler", bin}, []string{scheduler.NoSchedExtMsg}})
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := ktstar(t, "", append(tc.args, s)...)
+			if code != 2 || strings.Contains(out, "script ran") {
+				t.Fatalf("exit %d, stdout %q: want 2 and the script not run\nstderr:\n%s", code, out, errs)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr:\n%s\nwant it to contain %q", errs, w)
+				}
+			}
+		})
+	}
+}
+
+// TestGuestScheduler carries the stand-in, built with gcc and so
+// dynamically linked, into a guest with --scheduler: it runs there with
+// its libraries, the script sees it, and its output comes back prefixed.
+// Debian's cloud kernel has no sched_ext, so the default readiness fails
+// at once, saying so.
+func TestGuestScheduler(t *testing.T) {
+	guestOrSkip(t)
+	bin := standin.Build(t)
+	s := script(t, "h = scheduler.current()\nprint('guest', h.name, h.alive(), h.state())\n")
+	out, errs, code := ktstarVM(t, "", "--scheduler", bin, "--scheduler-ready", "running", s)
+	if code != 0 || !strings.Contains(out, `guest stand-in True {"state": "none", "ops": ""}`) ||
+		!strings.Contains(errs, "[stand-in] stand-in: ready pid") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	out, errs, code = ktstarVM(t, "", "--scheduler", bin, s)
+	if code != 2 || strings.Contains(out, "guest") || !strings.Contains(errs, scheduler.NoSchedExtMsg) {
+		t.Fatalf("default readiness without sched_ext: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
