@@ -24,6 +24,12 @@ import (
 //	    every worker of handle to it, drawing a random_subset per worker;
 //	    returns one warning per worker that could not be pinned (it keeps
 //	    its mask).
+//	def watch(scheduler) -> watch or None
+//	    hold the scheduler handle alive and sched_ext in its present
+//	    state and ops (scheduler.go)
+//	def hold(d, watch, step) -> None or str
+//	    hold for d, checking the watch every 50ms; the failure message
+//	    of step when the scheduler died or sched_ext changed
 func (s *Session) scenarioOpsModule() *starlarkstruct.Module {
 	return &starlarkstruct.Module{
 		Name: "scenario_ops",
@@ -31,6 +37,8 @@ func (s *Session) scenarioOpsModule() *starlarkstruct.Module {
 			"struct":       starlark.NewBuiltin("struct", starlarkstruct.Make),
 			"set_affinity": starlark.NewBuiltin("set_affinity", guard(s.setAffinity)),
 			"error":        starlark.NewBuiltin("error", guard(scriptError)),
+			"watch":        starlark.NewBuiltin("watch", guard(s.scenarioWatch)),
+			"hold":         starlark.NewBuiltin("hold", guard(s.scenarioHold)),
 		},
 	}
 }

@@ -1,9 +1,11 @@
 package starlib
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/ktstar/ktstar/scheduler"
 	"go.starlark.net/starlark"
@@ -186,3 +188,116 @@ func (v *SchedulerValue) events(_ *starlark.Thread, b *starlark.Builtin, args st
 	}
 	return d, nil
 }
+
+// WatchValue is a scenario's watch over its scheduler (scenario_ops.watch).
+type WatchValue struct {
+	immutable
+	W *scheduler.Watch
+}
+
+// String names the watched scheduler.
+func (v *WatchValue) String() string { return "<watch " + v.W.P.String() + ">" }
+
+// Type returns "scheduler_watch".
+func (v *WatchValue) Type() string { return "scheduler_watch" }
+
+// Truth is always true.
+func (v *WatchValue) Truth() starlark.Bool { return true }
+
+// Hash fails: a watch is not a key.
+func (v *WatchValue) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable type: scheduler_watch") }
+
+// kmsg reads the kernel log for a disable reason (a fixture's in tests).
+func (s *Session) kmsg() ([]string, error) {
+	if s.opts.Kmsg != nil {
+		return s.opts.Kmsg()
+	}
+	return scheduler.ReadKmsg(scheduler.KmsgPath)
+}
+
+// scenarioWatch implements scenario_ops.watch(sched): a watch that holds
+// sched alive and sched_ext as it is now, or None for None.
+func (s *Session) scenarioWatch(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "scheduler", &v); err != nil {
+		return nil, err
+	}
+	if v == starlark.None {
+		return starlark.None, nil
+	}
+	h, ok := v.(*SchedulerValue)
+	if !ok {
+		return nil, fmt.Errorf("scenario: scheduler: want a scheduler handle (scheduler.start, .attach, .current) or None, got %s", v.Type())
+	}
+	w, err := scheduler.NewWatch(h.P, h.fs, s.kmsg)
+	if err != nil {
+		return nil, fmt.Errorf("scenario: scheduler: %w", err)
+	}
+	return &WatchValue{W: w}, nil
+}
+
+// scenarioHold implements scenario_ops.hold(d, watch, step): it holds for d
+// as sleep does and, with a watch, checks it every
+// scheduler.WatchPeriod (and at once when a started scheduler exits). It
+// returns None, or the failure message of step.
+func (s *Session) scenarioHold(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		d    durationParam
+		wv   starlark.Value
+		step int
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "d", &d, "watch", &wv, "step", &step); err != nil {
+		return nil, err
+	}
+	ctx := threadContext(thread)
+	w, _ := wv.(*WatchValue)
+	if w == nil || s.opts.CheckOnly {
+		if err := s.Hold(ctx, time.Duration(d)); err != nil {
+			return nil, fmt.Errorf("scenario: %w", err)
+		}
+		return starlark.None, nil
+	}
+	if f := w.W.Check(); f != nil {
+		return s.fault(f, step), nil
+	}
+	if s.opts.Progress != nil {
+		defer s.opts.Progress.Show(time.Duration(d), s.progressGroups())()
+	}
+	end := time.NewTimer(time.Duration(d))
+	defer end.Stop()
+	tick := time.NewTicker(scheduler.WatchPeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-end.C:
+			if f := w.W.Check(); f != nil {
+				return s.fault(f, step), nil
+			}
+			return starlark.None, nil
+		case <-ctx.Done():
+			return nil, fmt.Errorf("scenario: %w", context.Cause(ctx))
+		case <-w.W.P.Done():
+		case <-tick.C:
+		}
+		if f := w.W.Check(); f != nil {
+			return s.fault(f, step), nil
+		}
+	}
+}
+
+// fault records f and returns its message for step.
+func (s *Session) fault(f *scheduler.Fault, step int) starlark.Value {
+	s.faults = append(s.faults, SchedulerFault{Step: step, Time: time.Now(), Fault: *f})
+	return starlark.String(f.Message(step))
+}
+
+// SchedulerFault is a scheduler's death or sched_ext's disable that failed
+// a scenario step, for --json.
+type SchedulerFault struct {
+	Step int       `json:"step"`
+	Time time.Time `json:"time"`
+	scheduler.Fault
+}
+
+// SchedulerFaults returns the faults that failed scenario steps.
+func (s *Session) SchedulerFaults() []SchedulerFault { return s.faults }

@@ -1,6 +1,8 @@
 package starlib_test
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -8,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/ktstar/ktstar/internal/standin"
 	"github.com/ktstar/ktstar/starlib"
@@ -76,5 +79,118 @@ func TestSchedulerStateNone(t *testing.T) {
 	}
 	if out, err := runSession(t, starlib.NewSession(starlib.Options{SchedFS: fstest.MapFS{}}), path); err != nil {
 		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// stepWorker reports whether a worker named comm (a child of this test
+// process) runs: a scenario's step has begun.
+func stepWorker(comm string) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil || !strings.Contains(string(b), "("+comm+")") {
+			continue
+		}
+		if f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+1:]); len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
+			return true
+		}
+	}
+	return false
+}
+
+// switchFS is sched_ext's sysfs as a fixture that turns from before to
+// after once step 2's worker runs, so the change lands in step 2 however
+// loaded the machine is.
+type switchFS struct{ before, after fstest.MapFS }
+
+func (s switchFS) Open(name string) (fs.File, error) {
+	if stepWorker("kt-step2") {
+		return s.after.Open(name)
+	}
+	return s.before.Open(name)
+}
+
+// schedScenario is a scenario of three steps whose second holds long:
+// the failure must come during it, not at its end.
+const schedScenario = loadScenario + `
+def w(comm):
+    return workload(workers = 1, comm = comm)
+scenario(duration = "120s", scheduler = H, steps = [
+    step(ops = [op.spawn_host(w("kt-step1"))], hold = hold.fixed("0s")),
+    step(ops = [op.spawn_host(w("kt-step2"))], hold = hold.fixed("100s")),
+    step(ops = [op.spawn_host(w("kt-step3"))], hold = hold.fixed("0s")),
+])
+fail("the scenario outlived its scheduler")
+`
+
+// TestScenarioSchedulerDies: a scenario fails in the step its attached
+// scheduler dies in (killed by the test once step 2's worker runs), with
+// every worker stopped and the scheduler's death, not the hold's end,
+// ending the step.
+func TestScenarioSchedulerDies(t *testing.T) {
+	other := osexec.Command(standin.Build(t))
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { other.Process.Kill(); other.Wait() }()
+	go func() {
+		for !stepWorker("kt-step2") {
+			time.Sleep(5 * time.Millisecond)
+		}
+		other.Process.Kill()
+	}()
+	src := "H = scheduler.attach(" + strconv.Itoa(other.Process.Pid) + ")\n" + schedScenario
+	path := filepath.Join(t.TempDir(), "s.star")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sess := starlib.NewSession(starlib.Options{SchedFS: fstest.MapFS{}})
+	start := time.Now()
+	_, err := runSession(t, sess, path)
+	var fe *starlib.FailError
+	if !errors.As(err, &fe) || fe.Msg != "scheduler stand-in died during step 2" {
+		t.Fatalf("error %v, want fail: scheduler stand-in died during step 2", err)
+	}
+	if time.Since(start) > 90*time.Second {
+		t.Errorf("the scenario held its 100s step to the end (%v)", time.Since(start))
+	}
+	for _, c := range []string{"kt-step1", "kt-step2", "kt-step3"} {
+		if stepWorker(c) {
+			t.Errorf("worker %s still runs after the failed scenario", c)
+		}
+	}
+	if f := sess.SchedulerFaults(); len(f) != 1 || f[0].Step != 2 || f[0].Kind != "died" {
+		t.Errorf("faults %+v, want one death in step 2", f)
+	}
+}
+
+// TestScenarioSchedExtDisabled: sched_ext turning disabled in step 2
+// (fixture sysfs files and kernel log) fails the step with the kernel's
+// reason.
+func TestScenarioSchedExtDisabled(t *testing.T) {
+	bin := standin.Build(t)
+	enabled := fstest.MapFS{"sched_ext/state": {Data: []byte("enabled\n")}, "sched_ext/root/ops": {Data: []byte("qmap\n")}}
+	disabled := fstest.MapFS{"sched_ext/state": {Data: []byte("disabled\n")}}
+	kmsg := func() ([]string, error) {
+		return []string{
+			`sched_ext: BPF scheduler "qmap" enabled`,
+			`sched_ext: BPF scheduler "qmap" disabled (runtime error)`,
+			`sched_ext: qmap: scx_bpf_error (2000 enqueues)`,
+		}, nil
+	}
+	src := "H = scheduler.start(" + strconv.Quote(bin) + ")\n" + schedScenario
+	path := filepath.Join(t.TempDir(), "s.star")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sess := starlib.NewSession(starlib.Options{SchedFS: switchFS{enabled, disabled}, Kmsg: kmsg})
+	_, err := runSession(t, sess, path)
+	var fe *starlib.FailError
+	want := `sched_ext disabled during step 2: BPF scheduler "qmap" disabled (runtime error); qmap: scx_bpf_error (2000 enqueues)`
+	if !errors.As(err, &fe) || fe.Msg != want {
+		t.Fatalf("error %v\nwant fail: %s", err, want)
+	}
+	if stepWorker("kt-step2") {
+		t.Error("step 2's worker still runs after the failed scenario")
 	}
 }

@@ -76,6 +76,9 @@ type Options struct {
 	// SchedFS, when set, replaces /sys/kernel for sched_ext's state files
 	// (tests use fixtures).
 	SchedFS fs.FS
+	// Kmsg, when set, replaces reading /dev/kmsg for a sched_ext disable
+	// reason (tests use fixtures).
+	Kmsg func() ([]string, error)
 }
 
 // Progress shows the running spawns while a script holds (ktstar draws
@@ -104,6 +107,7 @@ type Session struct {
 	topoErr error
 	cg      cgroupState
 	started []*scheduler.Process // by scheduler.start, stopped by Close
+	faults  []SchedulerFault     // scheduler deaths and disables that failed steps
 	checks  []CheckCall
 	// standIns is set once a check-only session has handed the script
 	// stand-in reports: from then on its values are not measurements.

@@ -152,6 +152,9 @@ type output struct {
 	// Scheduler is the --scheduler process: how it was started, when it
 	// was ready, how it ended and everything it printed.
 	Scheduler *schedJSON `json:"scheduler,omitempty"`
+	// SchedulerFaults say when and why a scenario step failed because its
+	// scheduler died or sched_ext changed.
+	SchedulerFaults []starlib.SchedulerFault `json:"scheduler_faults,omitempty"`
 }
 
 // runJSON is one stopped spawn with the summary of each of its groups.
@@ -168,7 +171,7 @@ type hostFacts struct {
 }
 
 func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, sess *starlib.Session, sched *schedJSON, status int, runErr error) error {
-	out := output{Scheduler: sched,
+	out := output{Scheduler: sched, SchedulerFaults: sess.SchedulerFaults(),
 		SchemaVersion: schemaVersion, Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
 		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: host(),
 		ExitStatus: status, Runs: []runJSON{}, Checks: sess.Checks(),

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -94,4 +95,33 @@ func TestGuestScheduler(t *testing.T) {
 	if code != 2 || strings.Contains(out, "guest") || !strings.Contains(errs, scheduler.NoSchedExtMsg) {
 		t.Fatalf("default readiness without sched_ext: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
+}
+
+// TestGuestSchedulerDies is the issue's acceptance run: the stand-in exits
+// 700ms after it starts, during a 3-step scenario of 1.5s; the run exits 1
+// naming the step and the stand-in's last line, and --json records it.
+func TestGuestSchedulerDies(t *testing.T) {
+	guestOrSkip(t)
+	bin := standin.Build(t)
+	s := script(t, `load("@stdlib//scenario.star", "hold", "op", "scenario", "step")
+w = workload(workers = 1)
+scenario(duration = "1.5s", steps = [
+    step(ops = [op.spawn_host(w)], hold = hold.frac(1.0 / 3)),
+    step(ops = [op.spawn_host(w)], hold = hold.frac(1.0 / 3)),
+    step(ops = [op.spawn_host(w)], hold = hold.frac(1.0 / 3)),
+])
+print("survived")
+`)
+	js := filepath.Join(t.TempDir(), "out.json")
+	out, errs, code := ktstarVM(t, "", "--json", js, "--scheduler", bin, "--scheduler-ready", "running", "--scheduler-arg", "--exit-after=700ms", s)
+	died := regexp.MustCompile(`scheduler stand-in died during step [123] \(exit status 3\); its last output line: stand-in: exiting after 700ms as asked`)
+	if code != 1 || strings.Contains(out, "survived") || !died.MatchString(errs) {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1 and %s", code, out, errs, died)
+	}
+	var doc output
+	readJSON(t, js, &doc)
+	if len(doc.SchedulerFaults) != 1 || doc.SchedulerFaults[0].Kind != "died" || doc.Scheduler.ExitStatus != "exit status 3" {
+		t.Fatalf("--json faults %+v, scheduler %+v", doc.SchedulerFaults, doc.Scheduler)
+	}
+	t.Logf("stderr:\n%s", errs)
 }
