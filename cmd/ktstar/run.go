@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/scheduler"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/topo"
@@ -83,6 +84,7 @@ func (c *cli) run(path string) int {
 		}
 		opts.Scheduler, sched = p, rec
 	}
+	facts := host(opts.Scheduler)
 	live := c.live()
 	opts.Progress = sessionProgress(live)
 	sess := starlib.NewSession(opts)
@@ -110,14 +112,14 @@ func (c *cli) run(path string) int {
 		status = exitError
 	}
 	if c.json != "" {
-		if jerr := c.writeJSON(path, start, elapsed, sess, sched, status, err); jerr != nil {
+		if jerr := c.writeJSON(path, start, elapsed, sess, facts, sched, status, err); jerr != nil {
 			c.printError("ktstar: " + jerr.Error())
 			if status == exitOK {
 				status = exitError
 			}
 		}
 	}
-	if serr := c.summary(sess.Runs(), sess.Checks()); serr != nil {
+	if serr := c.summary(sess.Runs(), sess.Checks(), facts.inCharge()); serr != nil {
 		c.printError("ktstar: summary: " + serr.Error())
 	}
 	switch {
@@ -168,12 +170,14 @@ type hostFacts struct {
 	KernelRelease string `json:"kernel_release"`
 	CPUCount      int    `json:"cpu_count"` // online CPUs
 	CPUModel      string `json:"cpu_model"`
+	Version       string `json:"ktstar_version"`
+	schedFacts
 }
 
-func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, sess *starlib.Session, sched *schedJSON, status int, runErr error) error {
+func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, sess *starlib.Session, facts hostFacts, sched *schedJSON, status int, runErr error) error {
 	out := output{Scheduler: sched, SchedulerFaults: sess.SchedulerFaults(),
 		SchemaVersion: schemaVersion, Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
-		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: host(),
+		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: facts,
 		ExitStatus: status, Runs: []runJSON{}, Checks: sess.Checks(),
 	}
 	for _, r := range sess.Runs() {
@@ -199,9 +203,14 @@ func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, ses
 }
 
 // host reads the facts that are cheap to get; a fact that cannot be read
-// stays empty rather than failing the run.
-func host() hostFacts {
-	var h hostFacts
+// stays empty rather than failing the run. sched is --scheduler's process
+// (nil without one).
+func host(sched *scheduler.Process) hostFacts {
+	name := ""
+	if sched != nil {
+		name = sched.Name
+	}
+	h := hostFacts{Version: version, schedFacts: readSchedFacts(name)}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		h.KernelRelease = unix.ByteSliceToString(u.Release[:])
@@ -289,7 +298,7 @@ func (c *cli) repl(stdin io.Reader) int {
 	shown := 0 // runs whose summary was printed
 	afterEval := func() {
 		if runs := sess.Runs(); len(runs) > shown {
-			if err := c.summary(runs[shown:], nil); err != nil {
+			if err := c.summary(runs[shown:], nil, ""); err != nil {
 				c.printError("ktstar: summary: " + err.Error())
 			}
 			shown = len(runs)

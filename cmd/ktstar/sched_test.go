@@ -125,3 +125,54 @@ print("survived")
 	}
 	t.Logf("stderr:\n%s", errs)
 }
+
+// TestHostSchedFacts: --json's host names the scheduler facts of this
+// machine, read before the script, and the summary's header the scheduler
+// in charge.
+func TestHostSchedFacts(t *testing.T) {
+	bin := standin.Build(t)
+	js := filepath.Join(t.TempDir(), "out.json")
+	s := script(t, "h = spawn(workload(workers = 1))\nsleep('50ms')\nh.stop()\n")
+	_, errs, code := ktstar(t, "", "--json", js, "--scheduler", bin, "--scheduler-ready", "running", s)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	var doc output
+	readJSON(t, js, &doc)
+	h := doc.Host
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	if h.Cmdline != strings.TrimSpace(string(cmdline)) || h.Version != doc.Version || h.Scheduler != "stand-in" || h.Preemption == "" {
+		t.Errorf("host %+v: want /proc/cmdline, the version, the stand-in and a preemption model", h)
+	}
+	if h.CgroupMode != "v1" && h.CgroupMode != "v2" && h.CgroupMode != "hybrid" {
+		t.Errorf("cgroup mode %q", h.CgroupMode)
+	}
+	want, _ := scheduler.ReadState(os.DirFS(scheduler.SysFS))
+	if h.SchedExt != want {
+		t.Errorf("sched_ext %+v, want %+v", h.SchedExt, want)
+	}
+	if rr, err := os.ReadFile("/proc/sys/kernel/sched_rr_timeslice_ms"); err == nil && h.Tunables["kernel.sched_rr_timeslice_ms"] != strings.TrimSpace(string(rr)) {
+		t.Errorf("tunables %v: want kernel.sched_rr_timeslice_ms", h.Tunables)
+	}
+	if head := "scheduler: " + h.inCharge() + "\n"; !strings.Contains(errs, head) {
+		t.Errorf("stderr:\n%s\nwant the header %q", errs, head)
+	}
+}
+
+func TestInCharge(t *testing.T) {
+	for _, tc := range []struct {
+		f    schedFacts
+		want string
+	}{
+		{schedFacts{}, ""},
+		{schedFacts{Scheduler: "scx_simple", SchedExt: scheduler.State{State: "enabled", Ops: "simple"}}, "scx_simple (sched_ext, ops simple)"},
+		{schedFacts{Scheduler: "stand-in", SchedExt: scheduler.State{State: "none"}}, "stand-in (sched_ext none)"},
+		{schedFacts{SchedExt: scheduler.State{State: "enabled", Ops: "qmap"}}, "sched_ext ops qmap"},
+		{schedFacts{SchedExt: scheduler.State{State: "none"}}, "the kernel's own (no sched_ext)"},
+		{schedFacts{SchedExt: scheduler.State{State: "disabled"}}, "the kernel's own (sched_ext disabled)"},
+	} {
+		if got := tc.f.inCharge(); got != tc.want {
+			t.Errorf("inCharge(%+v) = %q, want %q", tc.f, got, tc.want)
+		}
+	}
+}

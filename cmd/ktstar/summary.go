@@ -64,12 +64,16 @@ func runUnits(r starlib.Run) []checks.Unit {
 
 // summary writes the end-of-run summary to stderr: one row per group or
 // cgroup of every stopped spawn, then the outcomes of every check call
-// (only the failures with -q).
-func (c *cli) summary(runs []starlib.Run, calls []starlib.CheckCall) error {
+// (only the failures with -q). inCharge, when not "", names the
+// scheduler in charge in a header line above the table.
+func (c *cli) summary(runs []starlib.Run, calls []starlib.CheckCall, inCharge string) error {
 	opt := summary.Options{Color: !color.NoColor, Quiet: c.quiet, Histogram: c.histogram}
 	var units []checks.Unit
 	for _, r := range runs {
 		units = append(units, runUnits(r)...)
+	}
+	if inCharge != "" && len(units) > 0 && !c.quiet {
+		fmt.Fprintf(c.stderr, "scheduler: %s\n", inCharge)
 	}
 	if err := summary.WriteTable(c.stderr, summary.Rows(units), opt); err != nil {
 		return err
@@ -101,7 +105,7 @@ func (c *cli) showSummary(path string) int {
 	for i, r := range doc.Runs {
 		runs[i] = r.Run
 	}
-	if err := c.summary(runs, doc.Checks); err != nil {
+	if err := c.summary(runs, doc.Checks, doc.Host.inCharge()); err != nil {
 		c.printError("ktstar summary: " + err.Error())
 		return exitError
 	}
