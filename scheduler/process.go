@@ -90,6 +90,10 @@ func Attach(pid int) (*Process, error) {
 	return &Process{Name: strings.TrimSpace(string(comm)), Pid: pid}, nil
 }
 
+// Planned is the process a check-only run (ktstar check) would start
+// from path: pid 0, never alive, never signalled.
+func Planned(path string) *Process { return &Process{Name: filepath.Base(path)} }
+
 // Started reports whether ktstar started the process (and so may stop it).
 func (p *Process) Started() bool { return p.started }
 
@@ -132,6 +136,9 @@ func (p *Process) Alive() bool {
 		default:
 			return true
 		}
+	}
+	if p.Pid == 0 {
+		return false
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
 	if err != nil {

@@ -59,11 +59,13 @@ func (s *Session) schedulerStart(_ *starlark.Thread, b *starlark.Builtin, args s
 		}
 	}
 	if s.opts.CheckOnly {
-		// Checked, not started: a check-only run acts on nothing.
+		// Checked, not started: a check-only run acts on nothing, and
+		// what the script reads of the handle from here is a stand-in.
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("scheduler.start: %w", err)
 		}
-		return nil, fmt.Errorf("scheduler.start: %s: not started by a check-only run", path)
+		s.standIns = true
+		return &SchedulerValue{P: scheduler.Planned(path), fs: s.schedFS()}, nil
 	}
 	p, err := scheduler.Start(path, strs, nil, "")
 	if err != nil {

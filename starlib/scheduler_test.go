@@ -200,3 +200,22 @@ func TestScenarioSchedExtDisabled(t *testing.T) {
 		t.Error("step 2's worker still runs after the failed scenario")
 	}
 }
+
+// TestSchedulerCheckOnly: ktstar check starts nothing but still checks
+// that the scheduler's file is there.
+func TestSchedulerCheckOnly(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ src, err string }{
+		{"h = scheduler.start('/bin/true')\nassert.eq(h.pid, 0)\nassert.true(not h.alive())\n", ""},
+		{"scheduler.start('/nonexistent/scx')\n", "scheduler.start: stat /nonexistent/scx"},
+	} {
+		path := filepath.Join(dir, "s.star")
+		if err := os.WriteFile(path, []byte(tc.src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := runSession(t, starlib.NewSession(starlib.Options{CheckOnly: true}), path)
+		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%q: %v, want %q", tc.src, err, tc.err)
+		}
+	}
+}
