@@ -18,6 +18,9 @@ import (
 // keepLines bounds the output a Process keeps (the oldest go first).
 const keepLines = 1000
 
+// outputGrace bounds the wait for a process's last output after it exits.
+const outputGrace = time.Second
+
 // DefaultStopGrace is how long Stop waits after SIGINT before SIGKILL.
 const DefaultStopGrace = 3 * time.Second
 
@@ -68,10 +71,16 @@ func Start(path string, args []string, echo io.Writer, prefix string) (*Process,
 		}
 	}()
 	go func() {
-		// Output first: a process's last line is kept before it counts
-		// as gone.
-		<-read
 		p.waitErr = cmd.Wait()
+		// Its last lines are kept before it counts as gone; a child of
+		// its that keeps the pipe open holds that up for outputGrace
+		// at most.
+		t := time.NewTimer(outputGrace)
+		defer t.Stop()
+		select {
+		case <-read:
+		case <-t.C:
+		}
 		close(p.done)
 	}()
 	return p, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,5 +110,20 @@ func TestAttachNeverStops(t *testing.T) {
 	}
 	if _, err := Attach(0); err == nil || !strings.Contains(err.Error(), "want a positive process id") {
 		t.Errorf("Attach(0): %v", err)
+	}
+}
+
+// TestExitWithChildHoldingOutput: a scheduler whose child keeps its output
+// open still counts as gone once it exits, with its output kept.
+func TestExitWithChildHoldingOutput(t *testing.T) {
+	p, err := Start("/bin/sh", []string{"-c", "sleep 60 & echo bye"}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sleep is in the scheduler's process group: kill it there.
+	defer syscall.Kill(-p.Pid, syscall.SIGKILL)
+	<-p.Done()
+	if p.ExitStatus() != "exit status 0" || strings.Join(p.Output(), "|") != "bye" {
+		t.Fatalf("%q, output %q", p.ExitStatus(), p.Output())
 	}
 }
