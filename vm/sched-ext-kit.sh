@@ -50,9 +50,14 @@ if [[ -z $src ]]; then
 	apt-get "${aptopts[@]}" update
 	(cd "$work" && apt-get "${aptopts[@]}" download linux-source-6.12)
 	deb=$(ls "$work"/linux-source-6.12_*.deb)
+	rm -rf "$work/deb" "$work/.src"
 	dpkg-deb -x "$deb" "$work/deb"
-	tar -xf "$work"/deb/usr/src/linux-source-6.12.tar.xz -C "$work"
-	rm -rf "$work/deb" "$deb"
+	# Unpacked aside and renamed, so an interrupted run never leaves a
+	# half tree that the next one would take for the source.
+	mkdir "$work/.src"
+	tar -xf "$work"/deb/usr/src/linux-source-6.12.tar.xz -C "$work/.src"
+	mv "$work/.src/linux-source-6.12" "$work/linux-source-6.12"
+	rm -rf "$work/deb" "$work/.src" "$deb"
 	src=$work/linux-source-6.12
 fi
 
