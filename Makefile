@@ -7,7 +7,7 @@ GOFLAGS ?=
 # the summary program does.
 SHELL   := /bin/bash
 
-.PHONY: all build test test-guest vm-deps sched-ext-kit vet bench bench-deps clean
+.PHONY: all build test test-guest fuzz vm-deps sched-ext-kit vet bench bench-deps clean
 
 all: build
 	./$(BIN) --set duration=1s examples/quickstart.star
@@ -31,6 +31,20 @@ vet:
 # tool instead.
 test: vet
 	set -o pipefail; $(GO) test -p 1 -count=1 -timeout 20m -json ./... | $(GO) run ./internal/testsum
+
+# A short run of every fuzz target (go test -fuzz; seeds in each package's
+# testdata/fuzz), FUZZTIME each: about a minute in all with the builds.
+# Inputs that fail are written to testdata/fuzz and fail `make test` until
+# fixed. `make fuzz FUZZTIME=10m` for a real session.
+FUZZTIME ?= 4s
+FUZZ := ./starlib:FuzzScriptSurface ./engine:FuzzLoadResolve ./cgroupfs:FuzzParsers \
+	./cgroupfs:FuzzValidateName ./internal/owner:FuzzParse
+fuzz:
+	@for t in $(FUZZ); do \
+		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} 2>&1) || { echo "$$out"; exit 1; }; \
+		echo "$$out" | grep '^fuzz: elapsed' | tail -1; \
+	done
 
 # ktstar work types against C references and installed peers, A B A B …;
 # prints the table, writes every figure to bin/bench.json (BENCHMARKS.md).

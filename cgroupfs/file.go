@@ -27,7 +27,7 @@ var ErrWriteTimeout = errors.New("timed out after 2000ms")
 // FileError is a failed read or write of one cgroup file. Its message
 // names the file, the data written and the group directory, for example
 //
-//	write cpuset.cpus "0-3" in /sys/fs/cgroup/ktstar-12/a: invalid argument (EINVAL)
+//	write cpuset.cpus "0-3" in /sys/fs/cgroup/ktstar-12-5f3a9c01/a: invalid argument (EINVAL)
 type FileError struct {
 	Op   string // "read" or "write"
 	File string // file name inside the group, e.g. "cpuset.cpus"

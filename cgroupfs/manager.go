@@ -1,5 +1,5 @@
 // Package cgroupfs manages cgroup v2 groups for ktstar runs: one parent
-// group per run (ktstar-<pid>) with children under it, controllers,
+// group per run (ktstar-<pid>-<run id>) with children under it, controllers,
 // cpusets, task moves, a directory fd for clone-into-cgroup, freeze, kill,
 // removal and a sweep of groups left behind by runs that died.
 //
@@ -12,7 +12,7 @@
 //
 //	root, err := cgroupfs.Default()      // the v2 mount, pure or hybrid
 //	root.Sweep()                         // groups of dead runs
-//	run, err := root.NewRun()            // ktstar-<pid>
+//	run, err := root.NewRun()            // ktstar-<pid>-<run id>
 //	defer run.Destroy()
 //	a, err := run.NewChild("a")
 //	err = a.SetCpus([]int{0, 1})         // needs the cpuset controller
@@ -72,7 +72,7 @@ func Default() (*Manager, error) {
 	return Load(m.Point, "/")
 }
 
-// Load returns the existing group at group (a path such as "/ktstar-12/a",
+// Load returns the existing group at group (a path such as "/ktstar-12-5f3a9c01/a",
 // cleaned and confined beneath mount) of the v2 hierarchy mounted at mount.
 func Load(mount, group string) (*Manager, error) {
 	var st unix.Statfs_t
@@ -95,7 +95,7 @@ func Load(mount, group string) (*Manager, error) {
 func (m *Manager) Mount() string { return m.mount }
 
 // Group returns the group's path beneath the mount, as /proc/PID/cgroup
-// shows it ("/ktstar-12/a"; "/" for the root).
+// shows it ("/ktstar-12-5f3a9c01/a"; "/" for the root).
 func (m *Manager) Group() string { return m.group }
 
 // Path returns the group's absolute directory.

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ktstar/ktstar/internal/owner"
 	"github.com/ktstar/ktstar/internal/testenv"
 )
 
@@ -144,14 +145,21 @@ func TestRealMount(t *testing.T) {
 
 func TestLifecycle(t *testing.T) {
 	run := testRun(t)
-	if want := "/" + RunPrefix + strconv.Itoa(os.Getpid()); run.Group() != want {
+	o, ok := run.owner()
+	if !ok || o.Pid != os.Getpid() {
+		t.Fatalf("owner xattr = %+v, %v", o, ok)
+	}
+	if want := "/" + RunPrefix + strconv.Itoa(os.Getpid()) + "-" + o.Run; run.Group() != want {
 		t.Fatalf("run group %q, want %q", run.Group(), want)
 	}
-	if o, ok := run.owner(); !ok || o.Pid != os.Getpid() {
-		t.Errorf("owner xattr = %+v, %v", o, ok)
+	// A second run of the same process (another pid namespace may share
+	// the pid) gets a group of its own.
+	again, err := run.Parent().NewRun()
+	if err != nil || again.Path() == run.Path() {
+		t.Fatalf("second NewRun = %v, %v; want a group of its own", again, err)
 	}
-	if again, err := run.Parent().NewRun(); err != nil || again.Path() != run.Path() {
-		t.Errorf("second NewRun = %v, %v; want the same group", again, err)
+	if err := again.Destroy(); err != nil {
+		t.Fatal(err)
 	}
 	a := testChild(t, run, "a")
 	if _, err := run.NewChild("b/c"); err != nil {
@@ -192,7 +200,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("events after thaw = %+v", ev)
 	}
 
-	err := run.Delete()
+	err = run.Delete()
 	if err == nil || !strings.Contains(err.Error(), "still holds processes") || !errors.Is(err, unix.EBUSY) {
 		t.Errorf("Delete of a populated tree = %v, want EBUSY naming the processes", err)
 	}
@@ -357,8 +365,10 @@ func TestCloneIntoCgroup(t *testing.T) {
 	}
 }
 
-// TestSweep covers the three ways a run group can be stale (owner killed,
-// owner pid gone, pid reused) and the two ways it is live.
+// TestSweep covers the ways a run group can be stale (owner killed, pid
+// reused, another boot) and the ways it must be kept: a live owner, an
+// owner that cannot be checked (none recorded, another pid namespace)
+// and a group that still holds a process.
 func TestSweep(t *testing.T) {
 	root := testRoot(t)
 
@@ -368,20 +378,24 @@ func TestSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	owner := exec.Command(exe)
-	owner.Env = append(os.Environ(), ownerHelperEnv+"=1")
-	out, err := owner.StdoutPipe()
+	ownerCmd := exec.Command(exe)
+	ownerCmd.Env = append(os.Environ(), ownerHelperEnv+"=1")
+	out, err := ownerCmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := owner.Start(); err != nil {
+	if err := ownerCmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ownerGroup := "/" + RunPrefix + strconv.Itoa(owner.Process.Pid)
+	var ownerGroup string
+	straggler := 0
 	t.Cleanup(func() {
-		owner.Process.Kill()
-		owner.Wait()
-		if g, err := Load(root.Mount(), ownerGroup); err == nil {
+		ownerCmd.Process.Kill()
+		ownerCmd.Wait()
+		if straggler > 0 {
+			unix.Kill(straggler, unix.SIGKILL)
+		}
+		if g, err := Load(root.Mount(), ownerGroup); err == nil && ownerGroup != "" {
 			g.Destroy()
 		}
 	})
@@ -389,81 +403,89 @@ func TestSweep(t *testing.T) {
 	if err != nil {
 		t.Fatalf("owner helper: %v", err)
 	}
-	var group string
-	var straggler int
-	if _, err := fmt.Sscanf(line, "%s %d", &group, &straggler); err != nil || group != ownerGroup {
+	if _, err := fmt.Sscanf(line, "%s %d", &ownerGroup, &straggler); err != nil || !strings.HasPrefix(ownerGroup, "/"+RunPrefix+strconv.Itoa(ownerCmd.Process.Pid)+"-") {
 		t.Fatalf("owner helper said %q", line)
 	}
 
-	// Groups named after pids with no recorded owner: one live, one gone.
-	live := sleeper(t)
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
+	self, err := owner.Self()
+	if err != nil {
 		t.Fatal(err)
 	}
-	mk := func(pid int) *Manager {
-		g, err := root.NewChild(RunPrefix + strconv.Itoa(pid))
+	mk := func(name string, o *owner.ID) *Manager {
+		g, err := root.NewChild(RunPrefix + name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { g.Destroy() })
+		if o != nil {
+			if err := g.setOwner(*o); err != nil {
+				t.Fatal(err)
+			}
+		}
 		return g
 	}
-	liveNoOwner := mk(live.Process.Pid)
-	deadNoOwner := mk(dead.Process.Pid)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	gone := self
+	gone.Pid = dead.Process.Pid
+	reused := self
+	reused.Start++
+	otherBoot := self
+	otherBoot.Boot = "00000000"
+	otherNS := gone
+	otherNS.PidNS++
+	stale := []*Manager{mk("test-gone", &gone), mk("test-reused", &reused), mk("test-boot", &otherBoot)}
+	kept := []*Manager{mk("test-live", &self), mk("test-ns", &otherNS), mk("test-unrecorded", nil)}
 
-	// The first sweep keeps the live owner's group and the unrecorded live
-	// pid's group, and removes the dead pid's.
-	removed, err := root.Sweep()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(removed, deadNoOwner.Path()) {
-		t.Errorf("sweep removed %v, want %s among them", removed, deadNoOwner.Path())
-	}
-	for _, g := range []string{ownerGroup, liveNoOwner.Group()} {
-		if _, err := os.Stat(root.Mount() + g); err != nil {
-			t.Errorf("sweep removed live group %s: %v", g, err)
+	check := func(when string, wantRemoved, wantKept []string) {
+		t.Helper()
+		removed, err := root.Sweep()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range wantRemoved {
+			if !slices.Contains(removed, g) {
+				t.Errorf("%s: sweep removed %v, want %s among them", when, removed, g)
+			}
+		}
+		for _, g := range wantKept {
+			if slices.Contains(removed, g) {
+				t.Errorf("%s: sweep removed %s", when, g)
+			}
+			if _, err := os.Stat(g); err != nil {
+				t.Errorf("%s: %s is gone: %v", when, g, err)
+			}
 		}
 	}
+	var stalePaths, keptPaths []string
+	for _, g := range stale {
+		stalePaths = append(stalePaths, g.Path())
+	}
+	for _, g := range kept {
+		keptPaths = append(keptPaths, g.Path())
+	}
+	ownerPath := root.Mount() + ownerGroup
+	check("owner alive", stalePaths, append(keptPaths, ownerPath))
 
-	// Pid reuse: the live pid's group records a different start time.
-	o, err := procOwner(live.Process.Pid)
+	// The owner dies, its straggler lives on: the group is kept.
+	ownerCmd.Process.Kill()
+	ownerCmd.Wait()
+	check("straggler alive", nil, append(keptPaths, ownerPath))
+
+	// Once the straggler is gone too (init reaps it), the group goes.
+	unix.Kill(straggler, unix.SIGKILL)
+	g, err := Load(root.Mount(), ownerGroup)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Start++
-	if err := liveNoOwner.setOwner(o); err != nil {
-		t.Fatal(err)
-	}
-	owner.Process.Kill()
-	owner.Wait()
-	removed, err = root.Sweep()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, g := range []string{root.Mount() + ownerGroup, liveNoOwner.Path()} {
-		if !slices.Contains(removed, g) {
-			t.Errorf("sweep removed %v, want %s among them", removed, g)
-		}
-		if _, err := os.Stat(g); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s still exists: %v", g, err)
-		}
-	}
-	// The straggler was killed with its group (init reaps it).
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := procOwner(straggler); errors.Is(err, os.ErrNotExist) {
-			break
-		}
+	for ev, _ := g.Events(); ev.Populated; ev, _ = g.Events() {
 		if time.Now().After(deadline) {
-			unix.Kill(straggler, unix.SIGKILL)
-			t.Fatalf("straggler %d survived the sweep", straggler)
+			t.Fatalf("straggler %d still in %s after SIGKILL", straggler, ownerGroup)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // until the kernel publishes the exit
 	}
-	// The sleeper itself was in the root group, untouched.
-	if err := live.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Errorf("live sleeper was hurt: %v", err)
-	}
+	check("owner and straggler gone", []string{ownerPath}, keptPaths)
 }

@@ -73,7 +73,7 @@ func ParseProcs(r io.Reader) ([]int, error) {
 	return pids, sc.Err()
 }
 
-// ParseProcCgroup returns the cgroup v2 path ("/ktstar-12/a") from a
+// ParseProcCgroup returns the cgroup v2 path ("/ktstar-12-5f3a9c01/a") from a
 // /proc/PID/cgroup file: the "0::PATH" line. v1 lines of a hybrid host are
 // skipped. The path is relative to the v2 mount (or the cgroup namespace).
 func ParseProcCgroup(r io.Reader) (string, error) {

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/prometheus/procfs"
 )
 
 // fixtures is the testdata tree: files copied from this host (hybrid) and
@@ -91,26 +89,6 @@ func TestParseProcs(t *testing.T) {
 	}
 	if _, err := ParseProcs(strings.NewReader("12\nx\n")); !errors.Is(err, ErrParse) {
 		t.Errorf("bad pid: err = %v, want ErrParse", err)
-	}
-}
-
-func TestProcOwner(t *testing.T) {
-	proc, err := procfs.NewFS("testdata/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// comm holds spaces and parentheses: fields count from the last ')'.
-	if o, err := procOwnerIn(proc, 4242); err != nil || o != (Owner{Pid: 4242, Start: 987654}) {
-		t.Errorf("pid 4242: %+v, %v; want start 987654", o, err)
-	}
-	for _, pid := range []int{4243, 4244} { // a zombie, and no such process
-		if o, err := procOwnerIn(proc, pid); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("pid %d: %+v, %v; want os.ErrNotExist", pid, o, err)
-		}
-	}
-	// This process is alive and has a start time.
-	if o, err := procOwner(os.Getpid()); err != nil || o.Start == 0 {
-		t.Errorf("this process: %+v, %v", o, err)
 	}
 }
 

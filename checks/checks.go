@@ -234,7 +234,7 @@ func Units(reports []workload.Report) []Unit {
 }
 
 // cgroupLabels shortens cgroup paths by the directory prefix they all
-// share: /ktstar-12/web and /ktstar-12/db become web and db.
+// share: /ktstar-12-5f3a9c01/web and /ktstar-12-5f3a9c01/db become web and db.
 func cgroupLabels(paths []string) map[string]string {
 	named := slices.DeleteFunc(slices.Clone(paths), func(p string) bool { return p == "" })
 	prefix := ""

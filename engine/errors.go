@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ktstar/ktstar/internal/clip"
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -44,17 +45,17 @@ func Render(err error) string {
 	if errors.As(err, &list) {
 		lines := make([]string, len(list))
 		for i, e := range list {
-			lines[i] = fmt.Sprintf("%s: error: %s", e.Pos, e.Msg)
+			lines[i] = fmt.Sprintf("%s: error: %s", e.Pos, clip.Quoted(e.Msg))
 		}
 		return strings.Join(lines, "\n")
 	}
 	var serr syntax.Error
 	if errors.As(err, &serr) {
-		return fmt.Sprintf("%s: error: %s", serr.Pos, serr.Msg)
+		return fmt.Sprintf("%s: error: %s", serr.Pos, clip.Quoted(serr.Msg))
 	}
 	ev := innermost(err)
 	if ev == nil {
-		return "error: " + err.Error()
+		return "error: " + clip.Quoted(err.Error())
 	}
 	stack := ev.CallStack
 	// The frame of a Go builtin has no source position; its name is
@@ -66,15 +67,26 @@ func Render(err error) string {
 	if n := len(stack); n > 0 {
 		fmt.Fprintf(&b, "%s: ", stack[n-1].Pos)
 	}
-	fmt.Fprintf(&b, "error: %s", ev.Msg)
+	fmt.Fprintf(&b, "error: %s", clip.Quoted(ev.Msg))
 	if len(stack) > 0 {
 		b.WriteString("\nTraceback (most recent call last):")
-		for _, fr := range stack {
+		for i, fr := range stack {
+			// A deep recursion (a stack overflow is 100,000 frames) shows
+			// its first and last frames and the count of the others.
+			if n := len(stack) - 2*keepFrames; n > 0 && i == keepFrames {
+				fmt.Fprintf(&b, "\n  ... %d frames elided", n)
+			}
+			if n := len(stack) - 2*keepFrames; n > 0 && i >= keepFrames && i < keepFrames+n {
+				continue
+			}
 			fmt.Fprintf(&b, "\n  %s: in %s", fr.Pos, fr.Name)
 		}
 	}
 	return b.String()
 }
+
+// keepFrames is how many frames at each end of a long backtrace are shown.
+const keepFrames = 10
 
 // innermost returns the deepest EvalError in err's chain. A failure inside
 // a loaded module is wrapped by the load statement's own EvalError; the

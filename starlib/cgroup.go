@@ -11,7 +11,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 )
 
-// cgroupState is a session's cgroups: one run group (ktstar-<pid>) made
+// cgroupState is a session's cgroups: one run group (ktstar-<pid>-<run id>) made
 // on first use, after sweeping the groups of runs that died, and the
 // groups the script created below it. Session.Close destroys it all.
 type cgroupState struct {
@@ -64,7 +64,7 @@ func (s *Session) closeCgroups() {
 func (s *Session) CleanupErr() error { return s.cg.closeErr }
 
 // cgroupModule is the Starlark module `cgroup`: cgroup v2 groups for the
-// script's workers, all below the run's group ktstar-<pid>, which is
+// script's workers, all below the run's group ktstar-<pid>-<run id>, which is
 // removed with everything in it when the run ends, however it ends.
 //
 //	def create(name, cpuset = None) -> cgroup
@@ -79,7 +79,7 @@ func (s *Session) CleanupErr() error { return s.cg.closeErr }
 // A cgroup value has:
 //
 //	name, path, dir    its name, its path as /proc/PID/cgroup and reports
-//	                   show it ("/ktstar-12/web"), its directory
+//	                   show it ("/ktstar-12-5f3a9c01/web"), its directory
 //	cpuset             the CPUs last written (a list), or None
 //	set_cpuset(spec)   write cpuset.cpus (a cpus.* spec, list or "0-3")
 //	clear_cpuset()     write an empty cpuset.cpus: use the parent's CPUs

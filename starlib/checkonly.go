@@ -1,6 +1,7 @@
 package starlib
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/ktstar/ktstar/cgroupfs"
@@ -19,7 +20,7 @@ type workers interface {
 	Start() error
 	SnapshotIterations() []uint64
 	SetAffinity(i int, cpus []int) error
-	StopAndCollect() ([]workload.Report, error)
+	StopAndCollectContext(ctx context.Context) ([]workload.Report, error)
 	CgroupFallback() error
 	Close()
 }
@@ -66,10 +67,11 @@ func (w *checkWorkers) SetAffinity(i int, cpus []int) error {
 	return workload.CheckSetAffinity(w.cfg.Workers, i, cpus)
 }
 
-// StopAndCollect returns one completed report per worker, in the groups
-// a real run would form, whose measurements are all 1 (one sample each),
-// so that arithmetic and stats over them go through as on a real run.
-func (w *checkWorkers) StopAndCollect() ([]workload.Report, error) {
+// StopAndCollectContext returns one completed report per worker, in the
+// groups a real run would form, whose measurements are all 1 (one sample
+// each), so that arithmetic and stats over them go through as on a real
+// run.
+func (w *checkWorkers) StopAndCollectContext(context.Context) ([]workload.Report, error) {
 	if w.stopped {
 		return nil, fmt.Errorf("stop: workload already stopped")
 	}

@@ -139,7 +139,7 @@ func runCustom(w *workload.Worker, run ModuleRunner) (map[string]any, error) {
 	}
 	path, name := ref[:i], ref[i+1:]
 	out := &prefixWriter{prefix: fmt.Sprintf("custom %s[%d]: ", w.Work().Label(), os.Getpid())}
-	globals, err := run(context.Background(), path, workerPredeclared(), out)
+	globals, err := run(context.Background(), path, workerPredeclared(w), out)
 	if err != nil {
 		return nil, err
 	}
@@ -178,15 +178,54 @@ func cancelAfterStop(w *workload.Worker, thread *starlark.Thread, done <-chan st
 }
 
 // workerPredeclared is what the module sees in the worker: a script's
-// names, except that spawn refuses (a worker spawning workers would
-// escape the run's accounting). Keeping the name lets modules whose other
-// functions spawn still resolve.
-func workerPredeclared() starlark.StringDict {
+// names, except that whatever makes workers or cgroups refuses (spawn,
+// cgroup.create, scheduler: a worker doing so would escape the run's
+// accounting and cleanup) and sleep ends early when the worker
+// is told to stop. Keeping the names lets modules whose other functions
+// use them still resolve.
+func workerPredeclared(w *workload.Worker) starlark.StringDict {
 	pre := NewSession(Options{}).Predeclared()
-	pre["spawn"] = starlark.NewBuiltin("spawn", func(_ *starlark.Thread, b *starlark.Builtin, _ starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
-		return nil, fmt.Errorf("%s: not available inside a custom work function", b.Name())
+	for _, name := range []string{"spawn", "scheduler"} {
+		if _, ok := pre[name]; ok {
+			pre[name] = refusedInWorker(name)
+		}
+	}
+	for _, mod := range []struct {
+		name    string
+		refused func(member string) bool
+	}{
+		{"cgroup", func(m string) bool { return m == "create" }},
+	} {
+		m, ok := pre[mod.name].(*starlarkstruct.Module)
+		if !ok {
+			continue
+		}
+		members := starlark.StringDict{}
+		for k, v := range m.Members {
+			if _, isFn := v.(*starlark.Builtin); isFn && mod.refused(k) {
+				v = refusedInWorker(mod.name + "." + k)
+			}
+			members[k] = v
+		}
+		pre[mod.name] = &starlarkstruct.Module{Name: m.Name, Members: members}
+	}
+	pre["sleep"] = starlark.NewBuiltin("sleep", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var d durationParam
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "d", &d); err != nil {
+			return nil, err
+		}
+		sleepUnlessStopped(w, time.Duration(d))
+		return starlark.None, nil
 	})
 	return pre
+}
+
+// refusedInWorker is a builtin that fails saying why it cannot run inside
+// a custom work function.
+func refusedInWorker(name string) *starlark.Builtin {
+	return starlark.NewBuiltin(name, func(_ *starlark.Thread, b *starlark.Builtin, _ starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+		return nil, fmt.Errorf("%s: not available inside a custom work function: a worker must not make workers or cgroups outside the run, which could not stop, collect or remove them", name)
+	})
 }
 
 // reportFields converts the function's return value: None, or a dict of

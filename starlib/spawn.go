@@ -1,6 +1,7 @@
 package starlib
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -223,16 +224,32 @@ func (h *Handle) setAffinity(_ *starlark.Thread, b *starlark.Builtin, args starl
 }
 
 // stop collects the reports. It is bounded by the workload's own stop
-// deadline; an interrupted run skips it and lets Session.Close kill.
+// deadline, and cut short when the run is interrupted meanwhile: then the
+// workers still running are killed, the reports are kept, marked with the
+// reason, and the interruption ends the script.
 func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 		return nil, err
 	}
-	if err := threadContext(thread).Err(); err != nil {
+	ctx := threadContext(thread)
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("stop: %w", err)
 	}
+	reports, err := h.collect(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("stop: %w", context.Cause(ctx))
+	}
+	return Reports(reports), nil
+}
+
+// collect stops the workers and records their reports as a Run, marked
+// interrupted with reason (or with ctx's reason if ctx ends first).
+func (h *Handle) collect(ctx context.Context, reason string) ([]workload.Report, error) {
 	h.mu.Lock()
-	reports, err := h.h.StopAndCollect()
+	reports, err := h.h.StopAndCollectContext(ctx)
 	if err == nil {
 		h.state = "stopped"
 	}
@@ -240,9 +257,13 @@ func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlar
 	if err != nil {
 		return nil, err
 	}
-	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Workload: workloadJSON(h.cfg), Reports: reports, CgroupFallback: h.cgroupFallback})
+	if ctx.Err() != nil {
+		reason = interruptReason(ctx)
+	}
+	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Workload: workloadJSON(h.cfg), Reports: reports,
+		CgroupFallback: h.cgroupFallback, Interrupted: reason})
 	h.session.standIns = h.session.standIns || h.session.opts.CheckOnly
-	return Reports(reports), nil
+	return reports, nil
 }
 
 // kill kills and reaps every worker at once, without reports (a scenario's

@@ -31,6 +31,7 @@ package starlib
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"time"
@@ -124,6 +125,29 @@ type Run struct {
 	// inside their cgroup (clone3 CLONE_INTO_CGROUP) and were moved in
 	// through cgroup.procs instead; a warning line said so at spawn.
 	CgroupFallback string `json:"cgroup_fallback,omitempty"`
+	// Interrupted says why the spawn was collected by the run's end rather
+	// than by the script's stop(): "timeout", a signal name ("SIGINT"),
+	// "fail", "checks.require" or "error". Empty for a normal stop.
+	Interrupted string `json:"interrupted,omitempty"`
+}
+
+// Interruption is the cause a command gives the run's context when it
+// cancels it (--timeout, a signal): Reason goes into Run.Interrupted.
+type Interruption struct {
+	Reason string // "timeout", "SIGINT", ...
+	Msg    string // the error text
+}
+
+func (e *Interruption) Error() string { return e.Msg }
+
+// interruptReason is the Interruption reason of a cancelled ctx, or
+// "cancelled" for any other cause.
+func interruptReason(ctx context.Context) string {
+	var in *Interruption
+	if errors.As(context.Cause(ctx), &in) {
+		return in.Reason
+	}
+	return "cancelled"
 }
 
 // NewSession starts the state of one run.
@@ -163,6 +187,25 @@ func (s *Session) StandIns() bool { return s.standIns }
 
 // Runs returns every spawn the script stopped, in order.
 func (s *Session) Runs() []Run { return s.runs }
+
+// Interrupt stops every handle that is still running after the script
+// ended early and records its reports as a Run marked with reason (see
+// Run.Interrupted), so that an interrupted run keeps its data. Each stop
+// is bounded by the workload's own deadlines, or, when ctx (the run's)
+// is done, by the short grace of an interrupted stop: a run ended by
+// --timeout or a signal must not wait on a stuck worker. A handle that
+// was spawned but never started has no data and is left to Close.
+func (s *Session) Interrupt(ctx context.Context, reason string) {
+	if ctx.Err() == nil {
+		ctx = context.Background()
+	}
+	for _, h := range s.handles {
+		if h.state != "running" {
+			continue
+		}
+		h.collect(ctx, reason)
+	}
+}
 
 // Close stops every handle still running (the script ended, failed or was
 // interrupted without calling stop), killing and reaping its workers, and

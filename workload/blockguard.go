@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,8 +17,10 @@ import (
 
 // blockGuard decides whether a block device may be used by the IO types:
 // it refuses one that is not a block device, or that is mounted or used
-// as swap, itself, through a partition, or through a device stacked on it
-// (a holder: device-mapper, md, loop). It reads sysfs, mountinfo and
+// as swap, itself, through a partition, or through a device stacked on it,
+// and one that any device is stacked on at all (a holder: device-mapper,
+// md; or a loop device whose backing file is the device, which sysfs does
+// not list as a holder), since writing under a stack corrupts it. It reads sysfs, mountinfo and
 // /proc/swaps and stats paths; it never opens a device. The trees are
 // fs.FS roots so that tests run it over fixtures, never a real device.
 type blockGuard struct {
@@ -62,7 +65,43 @@ func (g blockGuard) check(p string) error {
 	} else if swap != "" {
 		return fmt.Errorf("io_device = %q is used as swap (%s): refusing to use it", p, swap)
 	}
+	if on := g.stacked(dev, devs); on != "" {
+		return fmt.Errorf("io_device = %q has %s stacked on it: refusing to use it", p, on)
+	}
 	return nil
+}
+
+// stacked names a device of devs other than dev and its partitions: one
+// stacked on the device (a holder, or a loop device backed by it), or ""
+// when there is none.
+func (g blockGuard) stacked(dev uint64, devs map[uint64]bool) string {
+	own := map[uint64]bool{dev: true}
+	dir := fmt.Sprintf("dev/block/%d:%d", unix.Major(dev), unix.Minor(dev))
+	entries, _ := fs.ReadDir(g.sys, dir)
+	for _, e := range entries {
+		if _, err := fs.Stat(g.sys, path.Join(dir, e.Name(), "partition")); err == nil {
+			if d, ok := g.devNumber(path.Join(dir, e.Name(), "dev")); ok {
+				own[d] = true
+			}
+		}
+	}
+	var other []uint64
+	for d := range devs {
+		if !own[d] {
+			other = append(other, d)
+		}
+	}
+	if len(other) == 0 {
+		return ""
+	}
+	names, _ := fs.ReadDir(g.sys, "class/block")
+	for _, n := range names {
+		if d, ok := g.devNumber(path.Join("class/block", n.Name(), "dev")); ok && devs[d] && !own[d] {
+			return "/dev/" + n.Name()
+		}
+	}
+	slices.Sort(other)
+	return fmt.Sprintf("device %d:%d", unix.Major(other[0]), unix.Minor(other[0]))
 }
 
 // related returns dev, its partitions and everything stacked on them
@@ -89,6 +128,24 @@ func (g blockGuard) related(dev uint64) map[uint64]bool {
 	}
 	walk(fmt.Sprintf("dev/block/%d:%d", unix.Major(dev), unix.Minor(dev)))
 	out[dev] = true
+	// A loop device backed by one of them is stacked on it too, though
+	// sysfs lists no holder for it; and so on up, until nothing changes.
+	for grew := true; grew; {
+		grew = false
+		loops, _ := fs.ReadDir(g.sys, "class/block")
+		for _, l := range loops {
+			dir := path.Join("class/block", l.Name())
+			b, err := fs.ReadFile(g.sys, path.Join(dir, "loop/backing_file"))
+			if err != nil {
+				continue
+			}
+			d, isLoop := g.devNumber(path.Join(dir, "dev"))
+			if back, ok := g.blockDev(strings.TrimSpace(string(b))); ok && out[back] && isLoop && !out[d] {
+				walk(dir)
+				grew = true
+			}
+		}
+	}
 	return out
 }
 

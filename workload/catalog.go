@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ktstar/ktstar/internal/clip"
 )
 
 // Type is one entry of the work-type catalog: the single declaration from
@@ -225,7 +227,7 @@ func (w Work) check() error {
 	for i := range t.Params {
 		p := &t.Params[i]
 		if !p.Kind.spec().valid(p, w.args[i]) {
-			return fmt.Errorf("%s: %s = %s is out of range (allowed: %s)", t.Ctor, p.Name, p.Format(w.args[i]), p.Range())
+			return fmt.Errorf("%s: %s = %s is out of range (allowed: %s)", t.Ctor, p.Name, clip.String(p.Format(w.args[i])), p.Range())
 		}
 	}
 	if t.Validate != nil {

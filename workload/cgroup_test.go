@@ -12,7 +12,7 @@ import (
 	"github.com/ktstar/ktstar/internal/testenv"
 )
 
-// testGroup creates ktstar-<pid>/name in the host's cgroup v2 hierarchy,
+// testGroup creates ktstar-<pid>-<run id>/name in the host's cgroup v2 hierarchy,
 // destroyed (workers killed, groups removed) when the test ends.
 func testGroup(t *testing.T, name string) *cgroupfs.Manager {
 	t.Helper()

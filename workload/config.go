@@ -33,7 +33,7 @@ type Config struct {
 	Cgroup Cgroup
 	// CgroupParent is the group under which a work type that needs groups
 	// of its own (Type.Cgroups: CgroupChurn) has them created, normally the
-	// run's ktstar-<pid> group. Such a type cannot spawn without it, since
+	// run's ktstar-<pid>-<run id> group. Such a type cannot spawn without it, since
 	// ktstar never creates groups outside a subtree it owns.
 	CgroupParent *cgroupfs.Manager
 }

@@ -3,7 +3,9 @@ package workload
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -148,9 +150,28 @@ func (b *customBody) Finish(r *Report) {
 			if r.Extra == nil {
 				r.Extra = map[string]any{}
 			}
-			r.Extra[k] = v
+			r.Extra[k] = encodable(v)
 		}
 	}
+}
+
+// encodable returns v, or for a NaN or infinite float its name ("NaN",
+// "+Inf", "-Inf"): JSON has no such numbers, and one of them would lose
+// the whole report.
+func encodable(v any) any {
+	var f float64
+	switch x := v.(type) {
+	case float64:
+		f = x
+	case float32:
+		f = float64(x)
+	default:
+		return v
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return v
 }
 
 // asUint64 converts a non-negative Go integer to uint64.

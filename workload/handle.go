@@ -2,6 +2,7 @@ package workload
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,9 @@ type Handle struct {
 	cgFallback error
 	// ownGroups are the groups made for Type.Cgroups, removed by Close.
 	ownGroups []*cgroupfs.Manager
+	// scratchDirs are the directories made for scratch files, removed by
+	// Close when empty.
+	scratchDirs []string
 
 	// collectLimit is the stop deadline; a field so tests can shorten it.
 	collectLimit time.Duration
@@ -162,6 +166,14 @@ func (h *Handle) SetAffinity(i int, cpus []int) error {
 // loop, so a slow starter is not reported as starved. The handle is closed
 // afterwards.
 func (h *Handle) StopAndCollect() ([]Report, error) {
+	return h.StopAndCollectContext(context.Background())
+}
+
+// StopAndCollectContext is StopAndCollect, cut short when ctx is done (an
+// interrupted run): the workers that have not reported within 500 ms
+// after that are SIGKILLed, as at the stop deadline, and reported as
+// timed_out.
+func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 	if h.closed {
 		return nil, errors.New("stop: workload already stopped")
 	}
@@ -180,13 +192,24 @@ func (h *Handle) StopAndCollect() ([]Report, error) {
 	deadline := time.NewTimer(h.collectLimit)
 	defer deadline.Stop()
 	expired := false
+	cut := ctx.Done()
 	for _, c := range h.children {
-		if !expired {
+	wait:
+		for !expired {
 			select {
 			case <-c.done:
-				continue
+				break wait
 			case <-deadline.C:
 				expired = true
+			case <-cut:
+				// Interrupted: what is left of the deadline shrinks to the
+				// grace, enough for a live worker to send its report.
+				cut = nil
+				if deadline.Stop() {
+					deadline.Reset(interruptGrace)
+				} else {
+					expired = true
+				}
 			}
 		}
 		select {
@@ -231,6 +254,13 @@ func (c *child) decode() Report {
 		switch {
 		case ws.Signaled():
 			info.Kind, info.Signal = ExitSignaled, int(ws.Signal())
+			// ktstar kills a worker it expects a report from only at the
+			// stop deadline (timed_out) or for a protocol error (fatal says
+			// which); any other signal came from outside.
+			if c.fatal == "" {
+				info.FromOutside = true
+				info.Error = fmt.Sprintf("killed by %s, which ktstar did not send", unix.SignalName(ws.Signal()))
+			}
 		case ws.Exited():
 			info.Kind, info.Code = ExitExited, ws.ExitStatus()
 		default:
@@ -271,6 +301,9 @@ func (h *Handle) close() error {
 		h.shm = nil
 	}
 	h.spawner.close()
+	if h.cfg.Work.Type().Scratch != nil {
+		removeScratchDirs(h.scratchDirs)
+	}
 	return h.removeOwnGroups()
 }
 

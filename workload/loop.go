@@ -3,6 +3,7 @@ package workload
 import (
 	"math/bits"
 	"runtime/metrics"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -106,7 +107,29 @@ func (w *Worker) run(body Body) Report {
 	if len(r.Counters) == 0 {
 		r.Counters = nil
 	}
+	r.Saturated = saturated(&r)
 	return r
+}
+
+// saturated names the counts of r that reached CounterMax, sorted.
+func saturated(r *Report) []string {
+	var out []string
+	if r.WorkUnits >= CounterMax {
+		r.WorkUnits = CounterMax
+		out = append(out, "work_units")
+	}
+	if r.Iterations >= CounterMax {
+		r.Iterations = CounterMax
+		out = append(out, "iterations")
+	}
+	for k, v := range r.Counters {
+		if v >= CounterMax {
+			r.Counters[k] = CounterMax
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // tail runs after every outer iteration: publish progress at most once a

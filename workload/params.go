@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ktstar/ktstar/internal/clip"
 )
 
 // ParamKind is the value kind of a work-type parameter.
@@ -179,7 +181,7 @@ func (p *Param) convert(v any) (any, error) {
 		return nil, fmt.Errorf("%s%w", p.Name, err)
 	}
 	if !ok {
-		return nil, fmt.Errorf("%s: want %s, got %s", p.Name, p.Kind, describe(v))
+		return nil, fmt.Errorf("%s: want %s, got %s", p.Name, p.Kind, clip.String(describe(v)))
 	}
 	return out, nil
 }

@@ -101,6 +101,10 @@ const (
 	releaseLimit   = 5 * time.Second  // auto-start: workers enter their loop
 	collectLimit   = 5 * time.Second  // shared by all workers, then SIGKILL
 	reapLimit      = 3 * time.Second  // after SIGKILL, then give up on a stuck task
+	// interruptGrace replaces what is left of collectLimit when a stop is
+	// interrupted (StopAndCollectContext): a worker that answers at all
+	// answers within it, and the interrupted run ends within a second.
+	interruptGrace = 500 * time.Millisecond
 )
 
 // Shared memory of a handle: one memfd, mapped MAP_SHARED by the parent

@@ -103,7 +103,12 @@ type Report struct {
 
 	// Counters holds work-type-specific counts (bytes written, children reaped, …).
 	Counters map[string]uint64 `json:"counters,omitempty"`
-	// Extra holds the non-integer fields a Custom work function returned.
+	// Saturated names the counts (work_units, iterations, a counter) that
+	// reached CounterMax and stopped there rather than wrap.
+	Saturated []string `json:"saturated,omitempty"`
+	// Extra holds the non-integer fields a Custom work function returned;
+	// a NaN or infinite float is kept as the string "NaN", "+Inf" or
+	// "-Inf", which JSON can carry.
 	Extra map[string]any `json:"extra,omitempty"`
 }
 
@@ -132,7 +137,13 @@ type ExitInfo struct {
 	Code   int      `json:"code,omitempty"`   // exited
 	Signal int      `json:"signal,omitempty"` // signaled
 	Error  string   `json:"error,omitempty"`  // wait_failed or failed, or what the worker said before dying
+	// FromOutside marks a signaled worker that ktstar did not kill: its
+	// data is lost and the run fails (exit status 1).
+	FromOutside bool `json:"from_outside,omitempty"`
 }
+
+// Foreign reports whether a signal from outside ktstar killed the worker.
+func (e *ExitInfo) Foreign() bool { return e != nil && e.FromOutside }
 
 // sentinel builds the report that stands in for a worker that sent none.
 func sentinel(tid, group int, info *ExitInfo) Report {

@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstar/ktstar/internal/owner"
 )
 
 // Preflight is everything Spawn checks before it acts: cfg is valid
@@ -72,6 +74,17 @@ func Spawn(cfg Config) (h *Handle, err error) {
 		defer cgDir.Close()
 	}
 
+	self, err := owner.Self()
+	if err != nil {
+		return h, fmt.Errorf("spawn: %w", err)
+	}
+	if t.Scratch != nil {
+		h.scratchDirs, err = prepareScratch(t.Scratch(cfg.Work, scratchToken(self, 0)))
+		if err != nil {
+			return h, fmt.Errorf("spawn: scratch directory: %w", err)
+		}
+	}
+
 	var ownDirs []string
 	if t.Cgroups != nil {
 		if ownDirs, err = h.makeOwnGroups(t); err != nil {
@@ -86,7 +99,7 @@ func Spawn(cfg Config) (h *Handle, err error) {
 			Index: i, Group: i / g, Pos: i % g, Work: cfg.Work, Warmup: cfg.Warmup, GateLimit: cmp.Or(cfg.gateLimit, startGateLimit),
 			CPUs: drawCPUs(cfg.Affinity), Policy: cfg.Policy, Nice: cfg.Nice, Comm: cfg.Comm,
 			ShmSize: layout.Size, Slot: layout.Slot(i), Region: layout.Region(i / g),
-			Token:      fmt.Sprintf("%d-%d-%x", os.Getpid(), i, rand.Uint64()),
+			Token:      scratchToken(self, i),
 			CgroupDirs: ownDirs,
 		}
 		extra, err := wiring.files(&spec)

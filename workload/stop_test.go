@@ -45,7 +45,7 @@ func checkKilled(t *testing.T, rs []Report, kill int) {
 	t.Helper()
 	for i, r := range rs {
 		if i == kill {
-			want := ExitInfo{Kind: ExitSignaled, Signal: int(unix.SIGKILL)}
+			want := ExitInfo{Kind: ExitSignaled, Signal: int(unix.SIGKILL), Error: "killed by SIGKILL, which ktstar did not send", FromOutside: true}
 			if r.Completed || r.ExitInfo == nil || *r.ExitInfo != want {
 				t.Errorf("killed worker %d: completed=%v exit_info=%+v, want the sentinel %+v", i, r.Completed, r.ExitInfo, want)
 			}

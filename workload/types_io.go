@@ -37,7 +37,7 @@ const (
 
 func ioType(name, ctor, doc string, flag int, writes bool, body func(*ioBody) Body) Type {
 	params := []Param{
-		{Name: "io_device", Kind: KindString, Default: "", Doc: "block device to use instead of a scratch file; refused when it, a partition or a holder of it is mounted or used as swap"},
+		{Name: "io_device", Kind: KindString, Default: "", Doc: "block device to use instead of a scratch file; refused when it, a partition or anything stacked on it (holders, loop devices, recursively) is mounted or used as swap, or when anything is stacked on it at all"},
 		{Name: "file_kb", Kind: KindInt, Default: int64(16 << 10), Min: ioMinBytes >> 10, Max: 1 << 24, Doc: "size of the scratch file in KiB"},
 		{Name: "scratch_dir", Kind: KindString, Default: "", Doc: "directory for the scratch file (default $TMPDIR/ktstar); removed file by file at stop"},
 	}

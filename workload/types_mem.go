@@ -114,6 +114,10 @@ func threadMinorFaults() uint64 {
 	return uint64(ru.Minflt)
 }
 
+// touchChunk is how many pages PageFaultChurn faults in between checks of
+// stop: about a millisecond of faults.
+const touchChunk = 1024
+
 type pageFaultChurn struct {
 	w       *Worker
 	region  []byte
@@ -136,13 +140,19 @@ func (b *pageFaultChurn) Step() bool {
 			break
 		}
 	}
-	for range b.touches {
-		b.region[p*pageSize] = 1
-		if p += step; p >= b.pages {
-			p -= b.pages
+	// A cycle can be a million faults (seconds): check stop between chunks.
+	done := int64(0)
+	for done < b.touches && (done == 0 || !b.w.Stopped()) {
+		n := min(b.touches-done, touchChunk)
+		for range n {
+			b.region[p*pageSize] = 1
+			if p += step; p >= b.pages {
+				p -= b.pages
+			}
 		}
+		done += n
 	}
-	b.w.AddUnits(uint64(b.touches))
+	b.w.AddUnits(uint64(done))
 	unix.Madvise(b.region, unix.MADV_DONTNEED)
 	b.w.SpinBurst(b.spin)
 	return true

@@ -252,7 +252,11 @@ func (b *fanOutCompute) Step() bool {
 	}
 	if b.n > 0 && !w.Stopped() {
 		for range b.ops {
-			w.AddUnits(matmul(b.mat, b.n) + 1)
+			c, ok := matmul(b.mat, b.n, w)
+			if !ok {
+				break
+			}
+			w.AddUnits(c + 1)
 		}
 	}
 	w.ResetGap()
@@ -261,12 +265,18 @@ func (b *fanOutCompute) Step() bool {
 
 // matmul computes C = A·B over the three n×n matrices in buf with wrapping
 // arithmetic and returns C[0][0], a liveness sink (0, since A and B are 0).
-func matmul(buf []uint64, n int) uint64 {
+// A 1 GiB footprint is minutes of work, so it checks w's stop every
+// matmulChunk dot products (well under 10 ms) and gives up, returning
+// false, once stop is set.
+func matmul(buf []uint64, n int, w *Worker) (uint64, bool) {
 	nn := n * n
 	a, bm, c := buf[:nn], buf[nn:2*nn], buf[2*nn:3*nn]
 	for i := range n {
 		row := a[i*n : i*n+n]
 		for j := range n {
+			if j%matmulChunk == 0 && w.Stopped() {
+				return 0, false
+			}
 			var acc uint64
 			for k, x := range row {
 				acc += x * bm[k*n+j]
@@ -274,8 +284,12 @@ func matmul(buf []uint64, n int) uint64 {
 			c[i*n+j] = acc
 		}
 	}
-	return c[0]
+	return c[0], true
 }
+
+// matmulChunk is how many dot products matmul computes between checks of
+// stop: at most 64 × 6,700 multiply-adds for the largest footprint.
+const matmulChunk = 64
 
 // asymmetricWaker: position 0 free-runs bumping the counter, position 1
 // waits for each bump.

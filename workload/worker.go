@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -38,17 +39,48 @@ func init() {
 // Init is the worker entry hook. A program that spawns workloads calls it
 // first thing in main (and a test binary in TestMain): in a re-exec'd worker
 // it runs the worker and exits; otherwise it returns at once.
+//
+// Only a process that Spawn made is a worker: an empty KTSTAR_WORKER is
+// ignored, and a marked process without the protocol's file descriptors
+// (someone set the variable by hand) exits 2 saying so, before it reads
+// or writes any of them.
 func Init() {
-	v, ok := os.LookupEnv(workerEnv)
-	if !ok {
+	v := os.Getenv(workerEnv)
+	if v == "" {
 		return
+	}
+	if err := checkProtocolFds(); err != nil {
+		fmt.Fprintf(os.Stderr, "ktstar: %s is set, but %v: it marks ktstar's own worker processes (an internal entry point); unset it\n", workerEnv, err)
+		os.Exit(2)
 	}
 	if v != protoVersion {
 		fmt.Fprintf(os.Stderr, "ktstar worker: protocol %q, want %q\n", v, protoVersion)
 		os.Exit(2)
 	}
+	// The worker and whatever it starts see the run's environment without
+	// the marker.
 	os.Unsetenv(workerEnv)
 	os.Exit(workerMain())
+}
+
+// checkProtocolFds checks that fds 3 to 5 are what Spawn passes: pipes
+// for the spec and the report, and the shared memfd.
+func checkProtocolFds() error {
+	for _, fd := range []struct {
+		n    int
+		mode uint32
+		what string
+	}{
+		{fdSpec, unix.S_IFIFO, "spec pipe"},
+		{fdShm, unix.S_IFREG, "shared memory"},
+		{fdReport, unix.S_IFIFO, "report pipe"},
+	} {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd.n, &st); err != nil || st.Mode&unix.S_IFMT != fd.mode {
+			return fmt.Errorf("fd %d is not the worker's %s", fd.n, fd.what)
+		}
+	}
+	return nil
 }
 
 // workerSpec is everything one worker needs, resolved by the parent.
@@ -146,14 +178,28 @@ func (w *Worker) Now() int64 { return nanotime() }
 func (w *Worker) SpinBurst(n uint64) { spin(&w.units, n) }
 
 // AddUnits adds n work units without doing any work.
-func (w *Worker) AddUnits(n uint64) { w.units += n }
+func (w *Worker) AddUnits(n uint64) { w.units = satAdd(w.units, n) }
 
 // ResetGap restarts the gap clock after a voluntary block, so that time
 // spent blocked is not reported as a scheduling gap.
 func (w *Worker) ResetGap() { w.lastCheck = nanotime() }
 
 // Count adds n to a work-type-specific counter reported in Report.Counters.
-func (w *Worker) Count(name string, n uint64) { w.counters[name] += n }
+func (w *Worker) Count(name string, n uint64) { w.counters[name] = satAdd(w.counters[name], n) }
+
+// CounterMax is where work_units and report counters stop: the largest
+// value every consumer (an int64, a Starlark or JSON integer) reads
+// exactly. A count that reaches it stays there and is named in
+// Report.Saturated instead of wrapping round to a small number.
+const CounterMax = math.MaxInt64
+
+// satAdd is a + b, saturated at CounterMax.
+func satAdd(a, b uint64) uint64 {
+	if a >= CounterMax || b >= CounterMax-a {
+		return CounterMax
+	}
+	return a + b
+}
 
 // WakeSample records one sample of the work type's declared kind
 // ([Type.Sample]) into the reservoir (Vitter's Algorithm R, capped at

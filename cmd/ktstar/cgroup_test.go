@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/internal/testenv"
@@ -51,8 +52,8 @@ func startInGroup(t *testing.T) (*exec.Cmd, *bytes.Buffer, string) {
 		t.Fatalf("group %s while the script runs: %v", dir, err)
 	}
 	run := filepath.Dir(dir)
-	if filepath.Base(run) != cgroupfs.RunPrefix+strconv.Itoa(cmd.Process.Pid) {
-		t.Fatalf("group %s is not below the run's ktstar-%d", dir, cmd.Process.Pid)
+	if !strings.HasPrefix(filepath.Base(run), cgroupfs.RunPrefix+strconv.Itoa(cmd.Process.Pid)+"-") {
+		t.Fatalf("group %s is not below the run's ktstar-%d-<run id>", dir, cmd.Process.Pid)
 	}
 	return cmd, &errb, run
 }
@@ -97,10 +98,130 @@ func TestCgroupSweepAfterSIGKILL(t *testing.T) {
 	if gone(t, run) {
 		t.Fatalf("run group %s vanished after SIGKILL; nothing left to sweep", run)
 	}
+	// Its worker dies of its parent-death signal; a group that still
+	// holds a process is never swept.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(run, "cgroup.events"))
+		if err != nil || strings.Contains(string(b), "populated 0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed run's worker is still in %s: %s", run, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if _, errs, code := ktstar(t, "", "-q", script(t, "cgroup.create(\"next\")\n")); code != 0 {
 		t.Fatalf("next run: exit %d: %s", code, errs)
 	}
 	if !gone(t, run) {
 		t.Errorf("stale run group %s survived the next run's sweep", run)
+	}
+}
+
+// nsHoldScript runs two workers in a group and holds until the test adds a
+// third process to the group (its signal to go on), then stops them and
+// prints how many completed.
+const nsHoldScript = `
+g = cgroup.create("w")
+h = spawn(workload(workers = 2), cgroup = g)
+h.start()
+print("ready", g.dir)
+while params.get("wait") and len(g.pids()) < 3:
+    sleep("10ms")
+rs = h.stop()
+print("done", len([r for r in rs if r["completed"]]), len(rs))
+`
+
+// nsRun is one ktstar run of nsHoldScript, on the host or in a pid
+// namespace of its own (unshare -p -f --mount-proc, where it is pid 1
+// and names its group ktstar-1-<run id>).
+type nsRun struct {
+	cmd   *exec.Cmd
+	out   *bufio.Reader
+	errb  *bytes.Buffer
+	group string // the directory of its group "w"
+}
+
+func startHold(t *testing.T, ns, wait bool) *nsRun {
+	t.Helper()
+	args := []string{bin, "-q"}
+	if wait {
+		args = append(args, "--set", "wait=1")
+	}
+	args = append(args, script(t, nsHoldScript))
+	if ns {
+		args = append([]string{"unshare", "-p", "-f", "--mount-proc"}, args...)
+	}
+	r := &nsRun{cmd: exec.Command(args[0], args[1:]...), errb: &bytes.Buffer{}}
+	stdout, err := r.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cmd.Stderr = r.errb
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.cmd.Process.Kill(); r.cmd.Wait() })
+	r.out = bufio.NewReader(stdout)
+	line, err := r.out.ReadString('\n')
+	if _, dir, ok := strings.Cut(strings.TrimSpace(line), " "); err != nil || !ok {
+		t.Fatalf("no group printed: %q, %v; stderr: %s", line, err, r.errb)
+	} else {
+		r.group = dir
+	}
+	return r
+}
+
+// finish waits for the run and checks that every worker completed.
+func (r *nsRun) finish(t *testing.T, name string) {
+	t.Helper()
+	line, _ := r.out.ReadString('\n')
+	if err := r.cmd.Wait(); err != nil {
+		t.Errorf("%s run: %v; stderr: %s", name, err, r.errb)
+	}
+	if strings.TrimSpace(line) != "done 2 2" {
+		t.Errorf("%s run said %q, want every worker completed (done 2 2); stderr: %s", name, line, r.errb)
+	}
+}
+
+// TestCgroupRunsAcrossPidNamespaces: a run on the host and a run in a pid
+// namespace of its own (where its pid collides with another process's)
+// must not sweep each other's live groups, whichever starts first; nor
+// must two namespaced runs, which both are pid 1.
+func TestCgroupRunsAcrossPidNamespaces(t *testing.T) {
+	testenv.NeedCgroupV2(t)
+	if err := exec.Command("unshare", "-p", "-f", "--mount-proc", "true").Run(); err != nil {
+		t.Skipf("cannot make a pid namespace (unshare -p -f --mount-proc): %v", err)
+	}
+	for _, tc := range []struct {
+		name              string
+		firstNS, secondNS bool
+	}{
+		{"namespace first", true, false},
+		{"host first", false, true},
+		{"two namespaces", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first := startHold(t, tc.firstNS, true)
+			// The second run sweeps (and makes its group) while the first's
+			// workers run, then completes.
+			second := startHold(t, tc.secondNS, false)
+			second.finish(t, "second")
+			// The go-ahead: one more process in the first run's group.
+			goAhead := exec.Command("sleep", "1000")
+			if err := goAhead.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Reaped as soon as the run's cleanup kills it: a zombie would
+			// keep the group populated.
+			reaped := make(chan struct{})
+			go func() { goAhead.Wait(); close(reaped) }()
+			defer func() { goAhead.Process.Kill(); <-reaped }()
+			if err := os.WriteFile(filepath.Join(first.group, "cgroup.procs"), []byte(strconv.Itoa(goAhead.Process.Pid)), 0); err != nil {
+				t.Fatalf("first run's group is gone: %v", err)
+			}
+			first.finish(t, "first")
+		})
 	}
 }

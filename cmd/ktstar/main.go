@@ -9,8 +9,9 @@
 //	ktstar check SCRIPT.star               validate without running anything
 //	ktstar version
 //
-// Exit status: 0 success, 1 fail() or a failed check, 2 a usage, script or
-// spawn error, 130/143 after SIGINT/SIGTERM (once every worker is reaped).
+// Exit status: 0 success, 1 fail(), a failed check or a worker killed by a
+// signal ktstar did not send, 2 a usage, script or spawn error, 128+n
+// after a terminating signal n (once every worker is collected and reaped).
 package main
 
 import (

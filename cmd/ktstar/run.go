@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -24,17 +25,30 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// signals cancels ctx at the first SIGINT or SIGTERM and remembers which
+// terminating lists every catchable signal whose default action ends the
+// process: each one ends a run as SIGINT does, with every worker stopped
+// and collected, every cgroup and scratch file removed, and exit status
+// 128+n. SIGPIPE (stdout closed, as in "ktstar x.star | head -1") is among
+// them: once notified, a write to the closed pipe fails instead of killing
+// ktstar on the spot.
+var terminating = []os.Signal{
+	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGPIPE,
+	syscall.SIGALRM, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGXCPU, syscall.SIGXFSZ,
+	syscall.SIGVTALRM,
+}
+
+// signals cancels ctx at the first terminating signal and remembers which
 // one came; a second one exits at once (workers die with ktstar through
 // their parent-death signal).
 type signals struct {
-	ch  chan os.Signal
-	got atomic.Value // syscall.Signal
+	ch     chan os.Signal
+	got    atomic.Value           // syscall.Signal
+	atExit atomic.Pointer[func()] // run before a second signal exits
 }
 
-func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}) *signals {
+func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}, stderr io.Writer) *signals {
 	s := &signals{ch: make(chan os.Signal, 2)}
-	signal.Notify(s.ch, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(s.ch, terminating...)
 	go func() {
 		for sig := range s.ch {
 			sn := sig.(syscall.Signal)
@@ -46,11 +60,25 @@ func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}) *si
 				}
 				continue
 			}
+			if sn == syscall.SIGQUIT && os.Getenv("GOTRACEBACK") != "" {
+				// Go's own SIGQUIT dump, for whoever asked for tracebacks.
+				buf := make([]byte, 1<<20)
+				stderr.Write(buf[:runtime.Stack(buf, true)])
+			}
+			if sn == syscall.SIGPIPE && s.got.Load() != nil {
+				// Every write to the closed pipe until the run ends sends
+				// one more: only the first counts.
+				continue
+			}
 			if s.got.Load() != nil {
+				if f := s.atExit.Load(); f != nil {
+					(*f)()
+				}
 				os.Exit(exitSignal + int(sn))
 			}
 			s.got.Store(sn)
-			cancel(fmt.Errorf("interrupted by %s", unix.SignalName(sn)))
+			name := unix.SignalName(sn)
+			cancel(&starlib.Interruption{Reason: name, Msg: "interrupted by " + name})
 		}
 	}()
 	return s
@@ -69,10 +97,23 @@ func (c *cli) run(path string) int {
 	defer cancel(nil)
 	if c.timeout > 0 {
 		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf("timed out after %v (--timeout)", c.timeout))
+		ctx, stop = context.WithTimeoutCause(ctx, c.timeout,
+			&starlib.Interruption{Reason: "timeout", Msg: fmt.Sprintf("timed out after %v (--timeout)", c.timeout)})
 		defer stop()
 	}
-	sigs := watchSignals(cancel, nil)
+	sigs := watchSignals(cancel, nil, c.stderr)
+	var jout *jsonOut
+	if c.json != "" {
+		var err error
+		if jout, err = openJSONOut(c.json); err != nil {
+			sigs.stop()
+			c.printError("ktstar: " + err.Error())
+			return exitError
+		}
+		defer jout.abort()
+		abort := jout.abort
+		sigs.atExit.Store(&abort)
+	}
 	var sched *schedJSON
 	opts := starlib.Options{Params: c.params, Args: c.script}
 	if c.sched.path != "" {
@@ -91,6 +132,10 @@ func (c *cli) run(path string) int {
 	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
 	start := time.Now()
 	_, err := host.Run(ctx, path)
+	if err != nil {
+		// The spawns still running keep their data.
+		sess.Interrupt(ctx, interruptReason(ctx, err))
+	}
 	sess.Close() // every worker the script left running is killed and reaped
 	if sched != nil {
 		stopScheduler(opts.Scheduler, sched)
@@ -110,9 +155,11 @@ func (c *cli) run(path string) int {
 		status = exitFail
 	case err != nil:
 		status = exitError
+	case len(killedFromOutside(sess.Runs())) > 0:
+		status = exitFail
 	}
-	if c.json != "" {
-		if jerr := c.writeJSON(path, start, elapsed, sess, facts, sched, status, err); jerr != nil {
+	if jout != nil {
+		if jerr := c.writeJSON(jout, path, start, elapsed, sess, facts, sched, status, err); jerr != nil {
 			c.printError("ktstar: " + jerr.Error())
 			if status == exitOK {
 				status = exitError
@@ -129,6 +176,24 @@ func (c *cli) run(path string) int {
 		c.printError(vm.HostPaths(err.Error()))
 	}
 	return status
+}
+
+// interruptReason names why a script ended early, for Run.Interrupted:
+// its context's Interruption (--timeout, a signal), fail,
+// checks.require, or error.
+func interruptReason(ctx context.Context, err error) string {
+	var in *starlib.Interruption
+	if errors.As(context.Cause(ctx), &in) {
+		return in.Reason
+	}
+	var fe *starlib.FailError
+	if errors.As(err, &fe) {
+		if fe.By != "" {
+			return fe.By
+		}
+		return "fail"
+	}
+	return "error"
 }
 
 // schemaVersion numbers the layout of the --json document; a reader
@@ -174,7 +239,7 @@ type hostFacts struct {
 	schedFacts
 }
 
-func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, sess *starlib.Session, facts hostFacts, sched *schedJSON, status int, runErr error) error {
+func (c *cli) writeJSON(jout *jsonOut, path string, start time.Time, elapsed time.Duration, sess *starlib.Session, facts hostFacts, sched *schedJSON, status int, runErr error) error {
 	out := output{Scheduler: sched, SchedulerFaults: sess.SchedulerFaults(),
 		SchemaVersion: schemaVersion, Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
 		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: facts,
@@ -196,10 +261,7 @@ func (c *cli) writeJSON(path string, start time.Time, elapsed time.Duration, ses
 	if err != nil {
 		return fmt.Errorf("encode --json: %w", err)
 	}
-	if err := os.WriteFile(c.json, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("--json: %w", err)
-	}
-	return nil
+	return jout.commit(append(b, '\n'))
 }
 
 // host reads the facts that are cheap to get; a fact that cannot be read
@@ -294,7 +356,7 @@ func (c *cli) repl(stdin io.Reader) int {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	interrupt := make(chan struct{}, 1)
-	sigs := watchSignals(cancel, interrupt)
+	sigs := watchSignals(cancel, interrupt, c.stderr)
 	shown := 0 // runs whose summary was printed
 	afterEval := func() {
 		if runs := sess.Runs(); len(runs) > shown {

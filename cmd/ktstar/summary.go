@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/fatih/color"
@@ -12,6 +13,7 @@ import (
 	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
+	"golang.org/x/sys/unix"
 )
 
 // progressInterval is how often the live progress lines are redrawn.
@@ -48,9 +50,13 @@ func sessionProgress(live *progress.Live) starlib.Progress {
 }
 
 // runUnits splits a stopped spawn into its groups and cgroups, named
-// after the spawn ("#1 SpinWait", "#2 FutexPingPong group 1").
+// after the spawn ("#1 SpinWait", "#2 FutexPingPong group 1"), marked
+// when the run's end collected it ("#1 SpinWait (interrupted: timeout)").
 func runUnits(r starlib.Run) []checks.Unit {
 	label := starlib.RunLabel(r.Handle, r.Workload.Work.Name())
+	if r.Interrupted != "" {
+		label += " (interrupted: " + r.Interrupted + ")"
+	}
 	units := checks.Units(r.Reports)
 	for i := range units {
 		if len(units) == 1 && units[i].Cgroup == "" {
@@ -78,6 +84,9 @@ func (c *cli) summary(runs []starlib.Run, calls []starlib.CheckCall, inCharge st
 	if err := summary.WriteTable(c.stderr, summary.Rows(units), opt); err != nil {
 		return err
 	}
+	for _, line := range killedFromOutside(runs) {
+		c.printError(line)
+	}
 	for _, call := range calls {
 		res := call.Result()
 		if len(calls) > 1 && (!c.quiet || len(res.Failed()) > 0) {
@@ -86,6 +95,21 @@ func (c *cli) summary(runs []starlib.Run, calls []starlib.CheckCall, inCharge st
 		summary.WriteChecks(c.stderr, res, opt)
 	}
 	return nil
+}
+
+// killedFromOutside names every worker that a signal ktstar did not send
+// killed: its data is lost and the run cannot count as a success.
+func killedFromOutside(runs []starlib.Run) []string {
+	var out []string
+	for _, r := range runs {
+		for _, rep := range r.Reports {
+			if rep.ExitInfo.Foreign() {
+				out = append(out, fmt.Sprintf("ktstar: %s: worker %d: killed by %s, which ktstar did not send",
+					starlib.RunLabel(r.Handle, r.Workload.Work.Name()), rep.Tid, unix.SignalName(syscall.Signal(rep.ExitInfo.Signal))))
+			}
+		}
+	}
+	return out
 }
 
 // showSummary prints the summary of a result saved with --json, as the

@@ -150,7 +150,7 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 func (c *cli) runVM(o vm.Options) int {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	sigs := watchSignals(cancel, nil)
+	sigs := watchSignals(cancel, nil, c.stderr)
 	code, err := vm.Run(ctx, o)
 	sig, signalled := sigs.stop()
 	switch {

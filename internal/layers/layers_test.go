@@ -32,12 +32,12 @@ func TestImportRules(t *testing.T) {
 		may      []string
 		starlark bool
 	}{
-		{"engine", []string{"stdlib"}, true},
+		{"engine", []string{"stdlib", "internal/clip"}, true},
 		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "hist", "scheduler", "internal/cpulist"}, true},
 		{"summary", []string{"checks", "stats", "hist"}, false},
 		{"checks", []string{"workload", "stats", "hist"}, false},
-		{"workload", []string{"topo", "cgroupfs", "hist", "internal/kernfs", "internal/cpulist"}, false},
-		{"cgroupfs", []string{"internal/kernfs", "internal/cpulist"}, false},
+		{"workload", []string{"topo", "cgroupfs", "hist", "internal/kernfs", "internal/cpulist", "internal/owner", "internal/clip"}, false},
+		{"cgroupfs", []string{"internal/kernfs", "internal/cpulist", "internal/owner"}, false},
 		{"topo", []string{"internal/cpulist"}, false},
 		{"stats", nil, false},
 		{"hist", nil, false},
@@ -46,6 +46,8 @@ func TestImportRules(t *testing.T) {
 		{"scheduler", nil, false},
 		{"internal/kernfs", nil, false},
 		{"internal/cpulist", nil, false},
+		{"internal/owner", nil, false},
+		{"internal/clip", nil, false},
 	} {
 		for _, imp := range imports(t, root, tc.dir) {
 			if strings.HasPrefix(imp, "go.starlark.net/") && !tc.starlark {
