@@ -104,7 +104,7 @@ func rows() []row {
 		{Label: "idle worker anon RSS", AKey: "child_anon_kb"},
 		{Label: "idle worker private", AKey: "child_private_kb"},
 	}
-	return []row{
+	return append([]row{
 		{Name: "SpinWait", Section: sectionFidelity, Pin: true,
 			A: kt("SpinWait", 2, nil), B: cref("spin", 2),
 			Metrics: []metric{rate(goal{Min: 0.95})}},
@@ -171,7 +171,15 @@ func rows() []row {
 			A:       ktstarWork{Type: "Bursty", Workers: 1, Params: map[string]any{"burst_duration": time.Duration(0), "sleep_duration": time.Millisecond}, SampleOffset: time.Millisecond},
 			B:       cyclictest,
 			Metrics: timerLatency},
-	}
+		// The same probe on both sides: absolute 1 ms deadlines, lateness
+		// sampled, SCHED_OTHER with the default timer slack.
+		{Name: "TimerLatency vs cyclictest", Section: sectionPeers,
+			A: kt("TimerLatency", 1, map[string]any{"interval_us": 1000}), B: cyclictest,
+			Metrics: []metric{
+				{Label: "timer latency p50", AKey: "timer_p50_ns", BKey: "latency_p50_ns", Goal: within20},
+				{Label: "timer latency p99", AKey: "timer_p99_ns", BKey: "latency_p99_ns"},
+			}},
+	}, schbenchRows()...)
 }
 
 var timerLatency = []metric{

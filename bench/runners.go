@@ -17,7 +17,7 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/internal/reportbench"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -119,7 +119,7 @@ func (k ktstarWork) Run(_ *env, d time.Duration, cpus []int) (figures, error) {
 		return nil, err
 	}
 	var units, iters uint64
-	var samples []uint64
+	var samples, timer []uint64
 	for i, r := range reports {
 		if !r.Completed {
 			return nil, fmt.Errorf("worker %d sent no report (%+v)", i, r.ExitInfo)
@@ -129,6 +129,7 @@ func (k ktstarWork) Run(_ *env, d time.Duration, cpus []int) (figures, error) {
 		for _, s := range r.WakeLatenciesNs {
 			samples = append(samples, uint64(max(int64(s)-int64(k.SampleOffset), 0)))
 		}
+		timer = append(timer, r.TimerLatenciesNs...)
 	}
 	f := figures{
 		"work_units_per_s": float64(units) / elapsed,
@@ -138,6 +139,11 @@ func (k ktstarWork) Run(_ *env, d time.Duration, cpus []int) (figures, error) {
 		slices.Sort(samples)
 		f["wake_p50_ns"] = float64(percentile(samples, 50))
 		f["wake_p99_ns"] = float64(percentile(samples, 99))
+	}
+	if len(timer) > 0 {
+		slices.Sort(timer)
+		f["timer_p50_ns"] = float64(percentile(timer, 50))
+		f["timer_p99_ns"] = float64(percentile(timer, 99))
 	}
 	return derive(f), nil
 }
@@ -315,25 +321,9 @@ func (reportConversion) Describe() string {
 func (reportConversion) Missing(*env) string { return "" }
 
 func (reportConversion) Run(*env, time.Duration, []int) (figures, error) {
-	const workers, n = 64, workload.MaxWakeSamples
-	reports := make([]workload.Report, workers)
-	seed := uint64(1)
-	for i := range reports {
-		lat := make([]uint64, n)
-		for j := range lat {
-			seed = seed*6364136223846793005 + 1442695040888963407
-			lat[j] = 1000 + seed>>44
-		}
-		reports[i].WakeLatenciesNs = lat
-	}
+	reports := reportbench.Reports(64, workload.MaxWakeSamples)
 	t0 := time.Now()
-	list := starlib.Reports(reports)
-	lats := make([]starlark.Value, list.Len())
-	for i := range lats {
-		lats[i], _, _ = list.Index(i).(*starlark.Dict).Get(starlark.String("wake_latencies_ns"))
-	}
-	pct := starlib.Stats.Members["percentile"]
-	if _, err := starlark.Call(new(starlark.Thread), pct, starlark.Tuple{starlark.NewList(lats), starlark.MakeInt(99)}, nil); err != nil {
+	if err := reportbench.P99(new(starlark.Thread), reports); err != nil {
 		return nil, err
 	}
 	return figures{"convert_ms": float64(time.Since(t0).Microseconds()) / 1000}, nil

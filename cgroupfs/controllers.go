@@ -59,6 +59,22 @@ func (m *Manager) Controllers() ([]string, error) { return m.readList("cgroup.co
 // children (cgroup.subtree_control).
 func (m *Manager) SubtreeControl() ([]string, error) { return m.readList("cgroup.subtree_control") }
 
+// ClearSubtreeControl disables every controller the group enables for
+// its children, so that it may hold tasks itself (cgroup v2's
+// no-internal-process rule).
+func (m *Manager) ClearSubtreeControl() error {
+	on, err := m.SubtreeControl()
+	if err != nil {
+		return err
+	}
+	for _, c := range on {
+		if err := m.write("cgroup.subtree_control", "-"+c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (m *Manager) root() *Manager { return &Manager{mount: m.mount, group: "/"} }
 
 // MissingControllers returns those of names that the v2 hierarchy does not

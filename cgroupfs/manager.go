@@ -108,6 +108,15 @@ func (m *Manager) isRoot() bool { return m.group == "/" }
 
 func (m *Manager) read(file string) (string, error) { return readFile(m.mount, m.group, file) }
 
+// ReadFile returns the contents of one of the group's interface files
+// (memory.events, pids.events, cpu.stat, …); name may not contain "/".
+func (m *Manager) ReadFile(name string) (string, error) {
+	if name == "" || strings.Contains(name, "/") || name == "." || name == ".." {
+		return "", fmt.Errorf("cgroupfs: %q is not an interface file name (e.g. memory.events)", name)
+	}
+	return m.read(name)
+}
+
 func (m *Manager) write(file, data string) error { return writeFile(m.mount, m.group, file, data) }
 
 // ValidateName checks a child group name: a relative path whose

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/vm"
@@ -45,6 +46,21 @@ func TestEachCheckAtItsBoundary(t *testing.T) {
 	lat := func(v ...uint64) func(*workload.Report) {
 		return func(r *workload.Report) { r.WakeLatenciesNs = v; r.WakeSampleTotal = uint64(len(v)) }
 	}
+	timer := func(v ...uint64) func(*workload.Report) {
+		return func(r *workload.Report) { r.TimerLatenciesNs = v; r.TimerSampleTotal = uint64(len(v)) }
+	}
+	// exact gives a report timer stats over all, beside the reservoir f sets.
+	exact := func(f func(*workload.Report), all ...uint64) func(*workload.Report) {
+		return func(r *workload.Report) {
+			f(r)
+			h := hist.MustNew(hist.Nanoseconds)
+			for _, v := range all {
+				h.Record(v)
+			}
+			s := h.Summarize(workload.TimerPercentiles)
+			r.TimerStats, r.TimerSampleTotal = &s, uint64(len(all))
+		}
+	}
 	hundred := make([]uint64, 100)
 	for i := range hundred {
 		hundred[i] = uint64(i + 1) // p99 = 99
@@ -75,6 +91,12 @@ func TestEachCheckAtItsBoundary(t *testing.T) {
 		{"max_p99_wake_latency_ns", Limit(99), Unit{Reports: []workload.Report{rep(1, lat(hundred...))}}, Pass, 99, 1},
 		{"max_p99_wake_latency_ns", Limit(98), Unit{Reports: []workload.Report{rep(1, lat(hundred[:50]...)), rep(2, lat(hundred[50:]...))}}, Fail, 99, 2},
 		{"max_p99_wake_latency_ns", Limit(1), Unit{Reports: []workload.Report{rep(1, nil)}}, Skip, 0, 0},
+		// Timer samples are their own kind: wake samples do not count towards them.
+		{"max_p99_timer_latency_ns", Limit(99), Unit{Reports: []workload.Report{rep(1, timer(hundred...))}}, Pass, 99, 1},
+		{"max_p99_timer_latency_ns", Limit(98), Unit{Reports: []workload.Report{rep(1, timer(hundred[:50]...)), rep(2, timer(hundred[50:]...))}}, Fail, 99, 2},
+		{"max_p99_timer_latency_ns", Limit(1), Unit{Reports: []workload.Report{rep(1, lat(hundred...))}}, Skip, 0, 0},
+		// Exact aggregates win over the reservoir: every sample counts.
+		{"max_p99_timer_latency_ns", Limit(98), Unit{Reports: []workload.Report{rep(1, exact(timer(hundred[:10]...), hundred...))}}, Fail, 99, 1},
 		{"max_wake_latency_cv", Limit(0.5), Unit{Reports: []workload.Report{rep(1, lat(1, 3))}}, Pass, 0.5, 1},
 		{"max_wake_latency_cv", Limit(0.49), Unit{Reports: []workload.Report{rep(1, lat(1, 3))}}, Fail, 0.5, 1},
 		{"max_wake_latency_cv", Limit(1), Unit{Reports: []workload.Report{rep(1, lat(5))}}, Skip, 0, 0},

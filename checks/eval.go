@@ -193,10 +193,36 @@ func evalWorkRate(u *Unit, limit float64) Outcome {
 	return Outcome{Status: verdict(workRate(worst) < limit), Observed: workRate(worst), Worst: u.worker(worst)}
 }
 
-func samples(rs []workload.Report) [][]uint64 {
+// sampleSource is one kind of latency sample of a report: its reservoir,
+// and the merge of the reports' exact histograms (nil when the kind has
+// none yet).
+type sampleSource struct {
+	what      string // names the kind in messages: "wake", "timer"
+	reservoir func(*workload.Report) []uint64
+	merged    func([]workload.Report) *hist.Hist
+	kind      func(*Unit) string // what each sample measures (workload.SampleKind)
+}
+
+var (
+	wakeSource = sampleSource{
+		what:      "wake",
+		reservoir: func(r *workload.Report) []uint64 { return r.WakeLatenciesNs },
+		merged:    workload.WakeHist,
+		kind:      (*Unit).SampleKind,
+	}
+	// A timer sample is how late an absolute deadline woke: an oversleep.
+	timerSource = sampleSource{
+		what:      "timer",
+		reservoir: func(r *workload.Report) []uint64 { return r.TimerLatenciesNs },
+		merged:    workload.TimerHist,
+		kind:      func(*Unit) string { return string(workload.SampleOversleep) },
+	}
+)
+
+func samplesOf(rs []workload.Report, of func(*workload.Report) []uint64) [][]uint64 {
 	out := make([][]uint64, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, r.WakeLatenciesNs)
+	for i := range rs {
+		out = append(out, of(&rs[i]))
 	}
 	return out
 }
@@ -216,47 +242,44 @@ func (u *Unit) SampleKind() string {
 // workers; nil when a report with samples lacks one (an old result).
 func (u *Unit) WakeHist() *hist.Hist { return workload.WakeHist(u.Reports) }
 
-func evalP99(u *Unit, limit float64) Outcome {
-	all := samples(u.Reports)
-	n := stats.Count(all...)
-	// The histograms cover every sample; the reservoirs only a subsample.
-	h := u.WakeHist()
-	if h != nil && h.Count() > 0 {
-		n = int(h.Count())
+// p99 returns the 99th percentile of every sample of rs and how many there
+// are: from the merged histograms when every report has them, which cover
+// every sample, else from the reservoirs, which hold a subsample.
+func (src sampleSource) p99(rs []workload.Report) (uint64, int) {
+	if src.merged != nil {
+		if h := src.merged(rs); h != nil && h.Count() > 0 {
+			return h.Percentile(99), int(h.Count())
+		}
 	}
-	if n == 0 {
-		return skip("no wake samples")
-	}
-	var p99 uint64
-	if h != nil && h.Count() > 0 {
-		p99 = h.Percentile(99)
-	} else {
-		p99, _ = stats.Percentile(99, all...)
-	}
-	var worst *workload.Report
-	var worstP99 uint64
-	for i := range u.Reports {
-		r := &u.Reports[i]
-		v, err := stats.Percentile(99, r.WakeLatenciesNs)
-		if s := r.WakeStats; s != nil && s.Count > 0 {
-			pick, ok := s.Pick(99)
-			v, err = pick.Value, nil
-			if !ok {
-				continue
+	all := samplesOf(rs, src.reservoir)
+	p, _ := stats.Percentile(99, all...)
+	return p, stats.Count(all...)
+}
+
+// evalP99Of builds the p99 check over one kind of sample.
+func evalP99Of(src sampleSource) func(u *Unit, limit float64) Outcome {
+	return func(u *Unit, limit float64) Outcome {
+		p99, n := src.p99(u.Reports)
+		if n == 0 {
+			return skip("no " + src.what + " samples")
+		}
+		var worst *workload.Report
+		var worstP99 uint64
+		for i := range u.Reports {
+			r := &u.Reports[i]
+			if v, k := src.p99(u.Reports[i : i+1]); k > 0 && (worst == nil || v > worstP99) {
+				worst, worstP99 = r, v
 			}
 		}
-		if err == nil && (worst == nil || v > worstP99) {
-			worst, worstP99 = r, v
+		return Outcome{
+			Status: verdict(float64(p99) > limit), Observed: float64(p99), Samples: n, SampleKind: src.kind(u), Worst: u.worker(worst),
+			Detail: fmt.Sprintf("the worst worker's own p99 is %s", FormatDuration(float64(worstP99))),
 		}
-	}
-	return Outcome{
-		Status: verdict(float64(p99) > limit), Observed: float64(p99), Samples: n, SampleKind: u.SampleKind(), Worst: u.worker(worst),
-		Detail: fmt.Sprintf("the worst worker's own p99 is %s", FormatDuration(float64(worstP99))),
 	}
 }
 
 func evalWakeCV(u *Unit, limit float64) Outcome {
-	all := samples(u.Reports)
+	all := samplesOf(u.Reports, wakeSource.reservoir)
 	cv := stats.CV(all...)
 	if math.IsNaN(cv) {
 		return skip("fewer than 2 wake samples, or all zero")

@@ -135,15 +135,8 @@ func TestCheck(t *testing.T) {
 func TestREPLPipe(t *testing.T) {
 	var out, errs strings.Builder
 	in := strings.NewReader("x = 6\ndef f(n):\n    return n * 7\n\nf(x)\nnope\nprint('ok')\n")
-	if err := testHost(&out).REPL(context.Background(), REPLIO{In: in, Out: &out, Err: &errs}); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "42\nok\n" {
-		t.Errorf("out = %q, errors = %q", out.String(), errs.String())
-	}
-	if !strings.Contains(errs.String(), "<stdin>:1:1: error: undefined: nope") {
-		t.Errorf("errors = %q", errs.String())
-	}
+	err := testHost(&out).REPL(context.Background(), REPLIO{In: in, Out: &out, Err: &errs})
+	checkREPL(t, err, out.String(), errs.String(), "42\nok\n", "<stdin>:1:1: error: undefined: nope")
 }
 
 // TestREPLInterrupt checks that an interrupt cancels the statement that
@@ -168,14 +161,22 @@ func TestREPLInterrupt(t *testing.T) {
 	intr <- struct{}{}
 	io.WriteString(pw, "print('after')\n")
 	pw.Close()
-	if err := <-done; err != nil {
+	err := <-done // the session has ended: out and errs are complete
+	checkREPL(t, err, out.String(), errs.String(), "first\nafter\n", "block: context canceled")
+}
+
+// checkREPL fails t unless a REPL session ended without error, printed
+// exactly wantOut and reported wantErr among its errors.
+func checkREPL(t *testing.T, err error, out, errs, wantOut, wantErr string) {
+	t.Helper()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if out.String() != "first\nafter\n" {
-		t.Errorf("out = %q, errors = %q", out.String(), errs.String())
+	if out != wantOut {
+		t.Errorf("out = %q, errors = %q", out, errs)
 	}
-	if !strings.Contains(errs.String(), "block: context canceled") {
-		t.Errorf("errors = %q", errs.String())
+	if !strings.Contains(errs, wantErr) {
+		t.Errorf("errors = %q", errs)
 	}
 }
 

@@ -156,7 +156,7 @@ func (h *Hist) Record(v uint64) {
 	if v > h.max.Load() {
 		h.max.Store(v)
 	}
-	h.counts[h.cfg.Index(v)].Add(1)
+	h.counts[h.cfg.Index(v)].Add(1) // before n: see PercentilesInto
 	h.sum.Add(v)
 	h.n.Add(1)
 }
@@ -237,35 +237,33 @@ type Pick struct {
 // SchbenchPercentiles is upstream's fixed list; every table row comes from it.
 var SchbenchPercentiles = []float64{20, 50, 90, 99, 99.9}
 
-// Percentiles walks the buckets once for ps, given in ascending order. The
-// walk's total is the sum of the bucket counts read, so a writer running
-// meanwhile cannot make a percentile miss its bucket.
+// Percentiles walks the buckets once for ps, given in ascending order.
 func (h *Hist) Percentiles(ps []float64) []Pick {
 	out := make([]Pick, len(ps))
-	for j := range out {
-		out[j].P = ps[j]
-	}
-	if len(ps) == 0 {
-		return out
-	}
-	counts := make([]uint64, len(h.counts))
-	var n uint64
-	for i := range counts {
-		counts[i] = h.counts[i].Load()
-		n += counts[i]
+	h.PercentilesInto(out, ps)
+	return out
+}
+
+// PercentilesInto is Percentiles writing into dst (len(dst) == len(ps)),
+// without allocating. N is read before the buckets, and Record and Merge
+// add to a bucket before they add to N, so a writer running meanwhile
+// cannot make a percentile miss its bucket.
+func (h *Hist) PercentilesInto(dst []Pick, ps []float64) {
+	n := h.n.Load()
+	for j := range dst {
+		dst[j] = Pick{P: ps[j]}
 	}
 	var run, prev uint64
 	j := 0
-	for i := 0; i < len(counts) && j < len(ps); i++ {
-		run += counts[i]
+	for i := 0; i < len(h.counts) && j < len(ps); i++ {
+		run += h.counts[i].Load()
 		for j < len(ps) && float64(run) >= ps[j]/100.0*float64(n) {
-			out[j].Value = h.cfg.Value(i)
-			out[j].Samples = run - prev
+			dst[j].Value = h.cfg.Value(i)
+			dst[j].Samples = run - prev
 			prev = run
 			j++
 		}
 	}
-	return out
 }
 
 // Percentile returns one percentile's reported value (see the package doc).

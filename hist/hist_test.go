@@ -235,3 +235,17 @@ func TestResetAndLayoutRange(t *testing.T) {
 		}
 	}
 }
+
+func TestPercentilesIntoDoesNotAllocate(t *testing.T) {
+	h := MustNew(Schbench)
+	for v := range uint64(5000) {
+		h.Record(v)
+	}
+	dst := make([]Pick, len(SchbenchPercentiles))
+	if n := testing.AllocsPerRun(100, func() { h.PercentilesInto(dst, SchbenchPercentiles) }); n != 0 {
+		t.Errorf("PercentilesInto allocates %v times per call", n)
+	}
+	if dst[1].Value != h.Percentile(50) || dst[1].Value == 0 {
+		t.Errorf("p50 %d, Percentile(50) %d", dst[1].Value, h.Percentile(50))
+	}
+}

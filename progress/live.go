@@ -14,14 +14,21 @@ import (
 type Live struct {
 	out      io.Writer
 	interval time.Duration
+	plain    bool // StartPlain's lines instead of a redrawn block
 
 	mu sync.Mutex
 	d  *Display // the display of the hold under way, if any
 }
 
-// NewLive returns a facility that draws on out every interval.
+// NewLive returns a facility that draws on out (a terminal) every interval.
 func NewLive(out io.Writer, interval time.Duration) *Live {
 	return &Live{out: out, interval: interval}
+}
+
+// NewPlainLive returns a facility that prints one plain line on out every
+// interval, for a file or a pipe.
+func NewPlainLive(out io.Writer, interval time.Duration) *Live {
+	return &Live{out: out, interval: interval, plain: true}
 }
 
 // Show draws progress for a hold of total (0 when unknown) over sources
@@ -36,7 +43,7 @@ func (l *Live) Show(total time.Duration, sources []Source) (stop func()) {
 	if l.d != nil {
 		return func() {}
 	}
-	d := Start(l.out, total, sources, l.interval)
+	d := start(l.out, total, sources, l.interval, l.plain)
 	l.d = d
 	return func() {
 		l.mu.Lock()
@@ -66,7 +73,7 @@ func (g *guarded) Write(p []byte) (n int, err error) {
 	g.l.mu.Lock()
 	d := g.l.d
 	g.l.mu.Unlock()
-	if d == nil {
+	if d == nil || g.l.plain {
 		return g.w.Write(p)
 	}
 	d.Interrupt(func() { n, err = g.w.Write(p) })

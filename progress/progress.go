@@ -45,11 +45,24 @@ type Display struct {
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
+	// plain prints one new line per interval and never moves the cursor,
+	// for stderr that is a file or a pipe (like fio's --status-interval).
+	plain bool
 }
 
 // Start begins drawing every interval. total may be 0 when unknown.
 func Start(out io.Writer, total time.Duration, sources []Source, interval time.Duration) *Display {
-	d := &Display{out: out, total: total, sources: sources, start: time.Now(),
+	return start(out, total, sources, interval, false)
+}
+
+// StartPlain begins printing one plain line every interval: no escape
+// codes, nothing erased.
+func StartPlain(out io.Writer, total time.Duration, sources []Source, interval time.Duration) *Display {
+	return start(out, total, sources, interval, true)
+}
+
+func start(out io.Writer, total time.Duration, sources []Source, interval time.Duration, plain bool) *Display {
+	d := &Display{out: out, total: total, sources: sources, start: time.Now(), plain: plain,
 		stop: make(chan struct{}), done: make(chan struct{}), last: make([]uint64, len(sources))}
 	d.lastAt = d.start
 	for i, s := range sources {
@@ -97,6 +110,10 @@ func (d *Display) Interrupt(f func()) {
 }
 
 func (d *Display) draw(now time.Time) {
+	if d.plain {
+		d.line(now)
+		return
+	}
 	var b strings.Builder
 	elapsed := now.Sub(d.start).Truncate(100 * time.Millisecond)
 	if d.total > 0 {
@@ -123,6 +140,37 @@ func (d *Display) draw(now time.Time) {
 	d.frame = b.String()
 	d.lines = 1 + len(d.sources)
 	io.WriteString(d.out, up.String()+d.frame)
+}
+
+// line prints the progress of every source on one line of its own.
+func (d *Display) line(now time.Time) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "progress %v", now.Sub(d.start).Truncate(100*time.Millisecond))
+	if d.total > 0 {
+		fmt.Fprintf(&b, " / %v", d.total)
+	}
+	for i, r := range d.rates(now) {
+		fmt.Fprintf(&b, "; %s: %s iterations/s", d.sources[i].Name, human(r))
+	}
+	b.WriteByte('\n')
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	io.WriteString(d.out, b.String())
+}
+
+// rates returns each source's iteration rate since the last call.
+func (d *Display) rates(now time.Time) []float64 {
+	secs := now.Sub(d.lastAt).Seconds()
+	out := make([]float64, len(d.sources))
+	for i, s := range d.sources {
+		cur := sum(s.Snapshot())
+		if secs > 0 && cur >= d.last[i] {
+			out[i] = float64(cur-d.last[i]) / secs
+		}
+		d.last[i] = cur
+	}
+	d.lastAt = now
+	return out
 }
 
 // moveUp returns the cursor to the first line drawn last time.

@@ -4,7 +4,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/internal/reportbench"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
 )
@@ -16,28 +16,13 @@ import (
 // (x-raw-mem is bytes allocated per op over the raw bytes).
 func BenchmarkReportsPercentile(b *testing.B) {
 	const workers, n = 64, workload.MaxWakeSamples
-	reports := make([]workload.Report, workers)
-	seed := uint64(1)
-	for i := range reports {
-		lat := make([]uint64, n)
-		for j := range lat {
-			seed = seed*6364136223846793005 + 1442695040888963407
-			lat[j] = 1000 + seed>>44
-		}
-		reports[i].WakeLatenciesNs = lat
-	}
-	pct := starlib.Stats.Members["percentile"]
+	reports := reportbench.Reports(workers, n)
 	thread := new(starlark.Thread)
 	b.ReportAllocs()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for b.Loop() {
-		list := starlib.Reports(reports)
-		lats := make([]starlark.Value, list.Len())
-		for i := range lats {
-			lats[i], _, _ = list.Index(i).(*starlark.Dict).Get(starlark.String("wake_latencies_ns"))
-		}
-		if _, err := starlark.Call(thread, pct, starlark.Tuple{starlark.NewList(lats), starlark.MakeInt(99)}, nil); err != nil {
+		if err := reportbench.P99(thread, reports); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -67,10 +67,18 @@ func (s *Session) CleanupErr() error { return s.cg.closeErr }
 // script's workers, all below the run's group ktstar-<pid>-<run id>, which is
 // removed with everything in it when the run ends, however it ends.
 //
-//	def create(name, cpuset = None) -> cgroup
+//	def create(name, cpuset = None, cpu_weight = None, cpu_max = None,
+//	           memory_max = None, memory_high = None, memory_low = None,
+//	           memory_swap_max = None, io_weight = None, pids_max = None,
+//	           cpuset_mems = None) -> cgroup
 //	    a new group ("a/b" nests); cpuset is a cpus.* spec, a CPU list or
 //	    None. A cpuset needs the cpuset controller in the v2 hierarchy;
-//	    without it this fails, saying why.
+//	    without it this fails, saying why. The limits (runtime.md §7.6):
+//	    cpu_weight and io_weight 1..10000; cpu_max (quota, period) as
+//	    durations, period 1ms..1s, quota 1ms or more; memory_* in bytes
+//	    or "max"; pids_max 1 or more or "max"; cpuset_mems NUMA nodes (a
+//	    list or "0-1"). Exactly the controllers they need are enabled for
+//	    the run's groups; one the hierarchy lacks is an error naming it.
 //	def cpuset_available() -> bool
 //	    whether groups can have cpusets on this machine.
 //	def cpuset_reason() -> str or None
@@ -84,7 +92,14 @@ func (s *Session) CleanupErr() error { return s.cg.closeErr }
 //	set_cpuset(spec)   write cpuset.cpus (a cpus.* spec, list or "0-3")
 //	clear_cpuset()     write an empty cpuset.cpus: use the parent's CPUs
 //	move(handle)       move every worker of a spawned handle into the group
-//	pids()             the processes in the group
+//	pids()             the processes in the group (cgroup.procs)
+//	freeze()           write 1 to cgroup.freeze; returns once every task is
+//	                   frozen (their loops stop; unfreeze before stopping
+//	                   a handle, or its reports are lost to the deadline)
+//	unfreeze()         write 0 and wait until the tasks run again
+//	frozen             whether freeze() was the last of the two
+//	read(file)         the text of one of its interface files, e.g.
+//	                   "memory.events", "pids.events", "cpu.stat"
 //	remove()           kill what is in it and remove it
 func (s *Session) cgroupModule() *starlarkstruct.Module {
 	return &starlarkstruct.Module{
@@ -154,11 +169,26 @@ func (s *Session) resolveCpuset(fn string, v starlark.Value) ([]int, error) {
 func (s *Session) cgroupCreate(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var name string
 	var cpuset starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "cpuset?", &cpuset); err != nil {
+	lim := make([]starlark.Value, len(limitParams))
+	pairs := []any{"name", &name, "cpuset?", &cpuset}
+	for i, p := range limitParams {
+		pairs = append(pairs, p+"?", &lim[i])
+	}
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, pairs...); err != nil {
 		return nil, err
 	}
 	fn := fmt.Sprintf("cgroup.create(%q)", name)
 	if err := cgroupfs.ValidateName(name); err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	kw := map[string]starlark.Value{}
+	for i, p := range limitParams {
+		if lim[i] != nil {
+			kw[p] = lim[i]
+		}
+	}
+	limits, err := parseLimits(kw)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	if s.opts.CheckOnly && s.cg.groups == nil {
@@ -196,6 +226,10 @@ func (s *Session) cgroupCreate(_ *starlark.Thread, b *starlark.Builtin, args sta
 			return nil, fmt.Errorf("%s: %w", fn, err)
 		}
 	}
+	if err := m.SetLimits(limits); err != nil {
+		m.Delete()
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
 	g := &CgroupValue{s: s, name: name, m: m, cpuset: cpus}
 	s.cg.groups[name] = g
 	return g, nil
@@ -217,6 +251,7 @@ type CgroupValue struct {
 	m       group // the group, or a check's stand-in
 	cpuset  []int // last written; nil for none
 	removed bool
+	frozen  bool // last written to cgroup.freeze
 }
 
 var _ starlark.HasAttrs = (*CgroupValue)(nil)
@@ -244,7 +279,7 @@ func (g *CgroupValue) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable 
 
 // AttrNames lists the attributes.
 func (g *CgroupValue) AttrNames() []string {
-	return []string{"clear_cpuset", "cpuset", "dir", "move", "name", "path", "pids", "remove", "set_cpuset"}
+	return []string{"clear_cpuset", "cpuset", "dir", "freeze", "frozen", "move", "name", "path", "pids", "read", "remove", "set_cpuset", "unfreeze"}
 }
 
 // Attr returns a field or a bound method.
@@ -256,13 +291,15 @@ func (g *CgroupValue) Attr(name string) (starlark.Value, error) {
 		return starlark.String(g.m.Group()), nil
 	case "dir":
 		return starlark.String(g.m.Path()), nil
+	case "frozen":
+		return starlark.Bool(g.frozen), nil
 	case "cpuset":
 		if g.cpuset == nil {
 			return starlark.None, nil
 		}
 		return intList(g.cpuset), nil
 	}
-	fn := map[string]builtinFunc{"set_cpuset": g.setCpuset, "clear_cpuset": g.clearCpuset, "move": g.move, "pids": g.pids, "remove": g.remove}[name]
+	fn := map[string]builtinFunc{"set_cpuset": g.setCpuset, "clear_cpuset": g.clearCpuset, "move": g.move, "pids": g.pids, "remove": g.remove, "freeze": g.freeze, "unfreeze": g.unfreeze, "read": g.read}[name]
 	if fn == nil {
 		return nil, nil
 	}
@@ -318,6 +355,43 @@ func (g *CgroupValue) move(_ *starlark.Thread, b *starlark.Builtin, args starlar
 		return nil, fmt.Errorf("move into cgroup %q: %w", g.name, err)
 	}
 	return starlark.None, nil
+}
+
+// freeze writes 1 to cgroup.freeze and returns once the kernel reports
+// every task frozen; unfreeze undoes it. Both are idempotent.
+func (g *CgroupValue) freeze(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return g.setFrozen(b, args, kwargs, true)
+}
+
+func (g *CgroupValue) unfreeze(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return g.setFrozen(b, args, kwargs, false)
+}
+
+func (g *CgroupValue) setFrozen(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, frozen bool) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	set := g.m.Thaw
+	if frozen {
+		set = g.m.Freeze
+	}
+	if err := set(); err != nil {
+		return nil, fmt.Errorf("%s cgroup %q: %w", b.Name(), g.name, err)
+	}
+	g.frozen = frozen
+	return starlark.None, nil
+}
+
+func (g *CgroupValue) read(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var file string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "file", &file); err != nil {
+		return nil, err
+	}
+	text, err := g.m.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read of cgroup %q: %w", g.name, err)
+	}
+	return starlark.String(text), nil
 }
 
 func (g *CgroupValue) pids(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -35,6 +35,10 @@ type group interface {
 	AddProcs(pids []int) (gone []int, err error)
 	Procs(recursive bool) ([]int, error)
 	Destroy() error
+	Freeze() error
+	Thaw() error
+	ClearSubtreeControl() error
+	ReadFile(name string) (string, error)
 }
 
 var (
@@ -82,6 +86,7 @@ func (w *checkWorkers) StopAndCollectContext(context.Context) ([]workload.Report
 		out[i] = workload.Report{GroupIdx: i / g, Completed: true, WorkUnits: 1, Iterations: 1,
 			CPUTimeNs: 1, WallTimeNs: 1, WakeLatenciesNs: []uint64{1}, WakeSampleTotal: 1,
 			IterationCostsNs: []uint64{1}, IterationCostSampleTotal: 1, CPUsUsed: []int{0}}
+		w.cfg.Work.StandIn(&out[i])
 	}
 	return out, nil
 }
@@ -94,13 +99,17 @@ func (w *checkWorkers) CgroupFallback() error { return nil }
 // checkGroup stands in for a cgroup that a check creates nowhere.
 type checkGroup struct{ name string }
 
-func (g checkGroup) Group() string                 { return "/ktstar-check/" + g.name }
-func (g checkGroup) Path() string                  { return "" }
-func (g checkGroup) SetCpus([]int) error           { return nil }
-func (g checkGroup) ClearCpus() error              { return nil }
-func (g checkGroup) AddProcs([]int) ([]int, error) { return nil, nil }
-func (g checkGroup) Procs(bool) ([]int, error)     { return nil, nil }
-func (g checkGroup) Destroy() error                { return nil }
+func (g checkGroup) Group() string                   { return "/ktstar-check/" + g.name }
+func (g checkGroup) Path() string                    { return "" }
+func (g checkGroup) SetCpus([]int) error             { return nil }
+func (g checkGroup) ClearCpus() error                { return nil }
+func (g checkGroup) AddProcs([]int) ([]int, error)   { return nil, nil }
+func (g checkGroup) Procs(bool) ([]int, error)       { return nil, nil }
+func (g checkGroup) Destroy() error                  { return nil }
+func (g checkGroup) Freeze() error                   { return nil }
+func (g checkGroup) Thaw() error                     { return nil }
+func (g checkGroup) ClearSubtreeControl() error      { return nil }
+func (g checkGroup) ReadFile(string) (string, error) { return "", nil }
 
 // checkCpusetUsable says, reading only, whether a run's groups could have
 // cpusets: whether the v2 hierarchy offers the controller.

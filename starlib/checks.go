@@ -79,7 +79,7 @@ func (s *Session) checksEvaluate(thread *starlark.Thread, b *starlark.Builtin, a
 	if len(kwargs) == len(rest) {
 		return nil, fmt.Errorf("%s: no check is enabled: pass some, e.g. not_starved = True or preset = checks.default() (checks: %s)", b.Name(), strings.Join(checks.Names(), ", "))
 	}
-	units, err := unitsOf(b.Name(), args[0], rest["cpuset"])
+	units, err := unitsOf(b.Name(), args[0], rest["cpuset"], s.spawnOf)
 	if err != nil {
 		return nil, err
 	}
@@ -100,9 +100,27 @@ func (s *Session) checksEvaluate(thread *starlark.Thread, b *starlark.Builtin, a
 	return newResultValue(res), nil
 }
 
+// spawnOf returns the label of the spawn whose workers wrote every one of
+// rs (sentinels aside), or "" when they come from several or none.
+func (s *Session) spawnOf(rs []workload.Report) string {
+	label := ""
+	for _, r := range rs {
+		if !r.Completed && r.Tid == 0 {
+			continue
+		}
+		l, ok := s.tidLabels[r.Tid]
+		if !ok || label != "" && l != label {
+			return ""
+		}
+		label = l
+	}
+	return label
+}
+
 // unitsOf reads the reports argument into units and attaches the
-// expected cpusets.
-func unitsOf(fn string, v, cpuset starlark.Value) ([]checks.Unit, error) {
+// expected cpusets. Units of a plain list of one spawn's reports are
+// named by the spawn's label (spawnOf), as the summary names its rows.
+func unitsOf(fn string, v, cpuset starlark.Value, spawnOf func([]workload.Report) string) ([]checks.Unit, error) {
 	var units []checks.Unit
 	var keys []string // the part of reports each unit came from, for cpuset by key
 	add := func(key, path string, list starlark.Value) error {
@@ -111,6 +129,9 @@ func unitsOf(fn string, v, cpuset starlark.Value) ([]checks.Unit, error) {
 			return err
 		}
 		sub := checks.Units(rs)
+		if l := spawnOf(rs); key == "" && l != "" {
+			sub = nameUnits(sub, l)
+		}
 		for _, u := range sub {
 			if key != "" {
 				if len(sub) == 1 {

@@ -28,9 +28,12 @@ func GroupSize(t *workload.Type) string {
 func WriteTypeDoc(w io.Writer, t *workload.Type) {
 	fmt.Fprintf(w, "%s (work.%s)\n  %s\n", t.Form(), t.Ctor, t.Doc)
 	fmt.Fprintf(w, "  group size: %s\n", GroupSize(t))
-	if t.Sample != "" {
+	switch {
+	case t.Sample != "":
 		fmt.Fprintf(w, "  samples:    %s (%s)\n", t.Sample, t.Sample.Doc())
-	} else {
+	case t.TimerSamples:
+		fmt.Fprintf(w, "  samples:    timer, in timer_latencies_ns: an %s (%s)\n", workload.SampleOversleep, workload.SampleOversleep.Doc())
+	default:
 		fmt.Fprintln(w, "  samples:    none")
 	}
 	// Sequence and Custom have no usable defaults: say what they need.
@@ -54,6 +57,17 @@ func WriteTypeDoc(w io.Writer, t *workload.Type) {
 		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", p.Name, p.Kind, p.Format(p.Default), p.Range(), desc)
 	}
 	tw.Flush()
+	if slices.ContainsFunc(t.Params, func(p workload.Param) bool { return p.Kind == workload.KindPhases }) {
+		fmt.Fprintln(w, "  phases:")
+		for _, k := range workload.PhaseKinds() {
+			args := "duration"
+			if k.Width != nil {
+				args += fmt.Sprintf(", %s = %s", k.Width.Name, k.Width.Format(k.Width.Default))
+			}
+			fmt.Fprintf(tw, "    phase.%s(%s)\t%s\n", k.Ctor, args, k.Doc)
+		}
+		tw.Flush()
+	}
 }
 
 // builtinDocs are the signatures of the top-level builtins, as their

@@ -18,13 +18,16 @@ import (
 //	def sleep(duration) -> phase        one sleep of the duration
 //	def sched_yield(duration) -> phase  sched_yield repeatedly (`yield` is reserved)
 //	def io(duration) -> phase           scratch-file writes and short sleeps
+//	def alu_hot(duration, width = "Widest") -> phase
+//	                                    AluHot's multiply chains; each chain of 1024
+//	                                    steps is an iteration-cost sample
 //
 // duration is a time.duration or a string like "100ms". Phases are the
 // elements of work.sequence(phases = [...]), which checks that there is at
 // least one and that every duration is positive. A phase value is
 // immutable and hashable, prints as its constructor call, and has the
-// attributes kind (the wire name: "spin", "sleep", "yield", "io") and
-// duration.
+// attributes kind (the wire name: "spin", "sleep", "yield", "io",
+// "alu_hot"), duration and width (None but for alu_hot).
 var Phase = newPhaseModule()
 
 func newPhaseModule() *starlarkstruct.Module {
@@ -33,14 +36,19 @@ func newPhaseModule() *starlarkstruct.Module {
 		name := "phase." + info.Ctor
 		members[info.Ctor] = starlark.NewBuiltin(name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			var d starlark.Value
-			if err := starlark.UnpackArgs(b.Name(), args, kwargs, "duration", &d); err != nil {
+			var width string
+			pairs := []any{"duration", &d}
+			if info.Width != nil {
+				pairs = append(pairs, info.Width.Name+"?", &width)
+			}
+			if err := starlark.UnpackArgs(b.Name(), args, kwargs, pairs...); err != nil {
 				return nil, err
 			}
 			goDur, err := durationArg(d)
 			if err != nil {
 				return nil, fmt.Errorf("%s: duration: %w", b.Name(), err)
 			}
-			p, err := workload.NewPhase(info.Kind, goDur)
+			p, err := workload.NewPhase(info.Kind, goDur, width)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
@@ -94,9 +102,14 @@ func (p PhaseValue) Attr(name string) (starlark.Value, error) {
 		return starlark.String(p.P.Kind), nil
 	case "duration":
 		return timelib.Duration(p.P.Duration), nil
+	case "width":
+		if p.P.Width == "" {
+			return starlark.None, nil
+		}
+		return starlark.String(p.P.Width), nil
 	}
 	return nil, nil
 }
 
 // AttrNames lists the attributes.
-func (p PhaseValue) AttrNames() []string { return []string{"duration", "kind"} }
+func (p PhaseValue) AttrNames() []string { return []string{"duration", "kind", "width"} }

@@ -3,7 +3,11 @@ package starlib
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
+	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -30,15 +34,36 @@ import (
 //	def hold(d, watch, step) -> None or str
 //	    hold for d, checking the watch every 50ms; the failure message
 //	    of step when the scheduler died or sched_ext changed
+//	def clear_subtree_control(cgroup) -> str or None
+//	    disable the controllers cgroup enables for its children, so tasks
+//	    can move into it; returns why that failed, or None.
+//	def check_limits(what, **limits)
+//	    validate cgroup.create's limit keywords, errors naming what.
+//	def work_override() -> work or None
+//	    the work type of Options.WorkOverride (--work-override) with its
+//	    defaults, or None.
+//	def settings(what, v) -> checks.settings or None
+//	    read one layer of scenario checks (a dict of check keywords,
+//	    checks.settings or None), with errors naming what.
+//	def judge(reports, step, cgroup, layers, cpuset = None) -> list of dict
+//	    evaluate reports (one handle's) with the layers merged in order
+//	    (runtime.md §6.1-6.2) and record the call for the summary and
+//	    --json; returns the outcome dicts (as checks.evaluate's, plus
+//	    "step" and "cgroup"), [] when no layer sets a check.
 func (s *Session) scenarioOpsModule() *starlarkstruct.Module {
 	return &starlarkstruct.Module{
 		Name: "scenario_ops",
 		Members: starlark.StringDict{
-			"struct":       starlark.NewBuiltin("struct", starlarkstruct.Make),
-			"set_affinity": starlark.NewBuiltin("set_affinity", guard(s.setAffinity)),
-			"error":        starlark.NewBuiltin("error", guard(scriptError)),
-			"watch":        starlark.NewBuiltin("watch", guard(s.scenarioWatch)),
-			"hold":         starlark.NewBuiltin("hold", guard(s.scenarioHold)),
+			"struct":                starlark.NewBuiltin("struct", starlarkstruct.Make),
+			"set_affinity":          starlark.NewBuiltin("set_affinity", guard(s.setAffinity)),
+			"error":                 starlark.NewBuiltin("error", guard(scriptError)),
+			"watch":                 starlark.NewBuiltin("watch", guard(s.scenarioWatch)),
+			"hold":                  starlark.NewBuiltin("hold", guard(s.scenarioHold)),
+			"settings":              starlark.NewBuiltin("settings", guard(scenarioSettings)),
+			"clear_subtree_control": starlark.NewBuiltin("clear_subtree_control", guard(clearSubtreeControl)),
+			"check_limits":          starlark.NewBuiltin("check_limits", guard(checkLimits)),
+			"work_override":         starlark.NewBuiltin("work_override", guard(s.workOverride)),
+			"judge":                 starlark.NewBuiltin("judge", guard(s.judge)),
 		},
 	}
 }
@@ -87,4 +112,145 @@ func scriptError(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		return nil, err
 	}
 	return nil, errors.New(msg)
+}
+
+func scenarioSettings(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		what string
+		v    starlark.Value
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "what", &what, "v", &v); err != nil {
+		return nil, err
+	}
+	if v == starlark.None {
+		return starlark.None, nil
+	}
+	a, err := layerOf(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: checks: %w", what, err)
+	}
+	if err := a.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: checks: %w", what, err)
+	}
+	return &SettingsValue{a: a}, nil
+}
+
+// judge evaluates one handle's reports at a scenario's collection.
+func (s *Session) judge(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		reports, step, layers starlark.Value
+		cg                    string
+		cpuset                starlark.Value = starlark.None
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "reports", &reports, "step", &step, "cgroup", &cg, "layers", &layers, "cpuset?", &cpuset); err != nil {
+		return nil, err
+	}
+	seq, ok := layers.(starlark.Indexable)
+	if !ok {
+		return nil, fmt.Errorf("%s: layers: want a list, got %s", b.Name(), layers.Type())
+	}
+	a := checks.Assert{}
+	for i := range seq.Len() {
+		l, err := layerOf(seq.Index(i))
+		if err != nil {
+			return nil, fmt.Errorf("%s: layers[%d]: %w", b.Name(), i, err)
+		}
+		a = a.Merge(l)
+	}
+	if len(a) == 0 {
+		return starlark.NewList(nil), nil
+	}
+	scope := "step " + step.String()
+	if _, named := step.(starlark.String); named {
+		scope, _ = starlark.AsString(step)
+	}
+	if cg != "" {
+		scope += " " + cg
+	}
+	rs, err := reportList(b.Name(), "reports", reports)
+	if err != nil {
+		return nil, err
+	}
+	units := checks.Units(rs)
+	for i := range units {
+		if len(units) == 1 {
+			units[i].Name = scope
+		} else {
+			units[i].Name = scope + " " + units[i].Name
+		}
+	}
+	if cpuset != starlark.None {
+		cpus, err := cpuList(b.Name(), cpuset)
+		if err != nil {
+			return nil, err
+		}
+		var tp *topo.Topology
+		if t, err := s.topology(); err == nil {
+			tp = t
+		}
+		for i := range units {
+			units[i].Cpuset = cpus
+			if tp != nil {
+				units[i].NumaNodes = tp.NodesFor(cpus)
+			}
+		}
+	}
+	res, err := checks.Evaluate(units, a)
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s): %w", b.Name(), scope, err)
+	}
+	s.checks = append(s.checks, CheckCall{Call: scope, Function: "scenario", Verdict: res.Verdict(), Outcomes: res.Outcomes})
+	out := make([]starlark.Value, len(res.Outcomes))
+	for i, o := range res.Outcomes {
+		d := outcomeDict(o)
+		d.SetKey(starlark.String("step"), step)
+		d.SetKey(starlark.String("cgroup"), starlark.String(cg))
+		out[i] = d
+	}
+	return starlark.NewList(out), nil
+}
+
+func clearSubtreeControl(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var g *CgroupValue
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cgroup", &g); err != nil {
+		return nil, err
+	}
+	if err := g.m.ClearSubtreeControl(); err != nil {
+		return starlark.String(fmt.Sprintf("cgroup %q: cgroup.subtree_control: %v", g.name, err)), nil
+	}
+	return starlark.None, nil
+}
+
+func (s *Session) workOverride(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	if s.opts.WorkOverride == "" {
+		return starlark.None, nil
+	}
+	t, ok := workload.Find(s.opts.WorkOverride)
+	if !ok {
+		_, err := workload.NewWork(s.opts.WorkOverride, nil) // the catalog's error, with a suggestion
+		return nil, fmt.Errorf("--work-override: %w", err)
+	}
+	return makeWork(t, nil)
+}
+
+func checkLimits(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var what string
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, nil, 1, &what); err != nil {
+		return nil, err
+	}
+	kw := map[string]starlark.Value{}
+	for _, p := range kwargs {
+		name := string(p[0].(starlark.String))
+		if !slices.Contains(limitParams, name) {
+			return nil, fmt.Errorf("%s: unknown limit %q (limits: %s)", what, name, strings.Join(limitParams, ", "))
+		}
+		kw[name] = p[1]
+	}
+	if _, err := parseLimits(kw); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return starlark.None, nil
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/ktstar/ktstar/vm/vmtest"
 )
 
-const loadScenario = `load("@stdlib//scenario.star", "backdrop", "cgroup_def", "hold", "op", "scenario", "step")
+const loadScenario = `load("@stdlib//scenario.star", "backdrop", "cgroup_def", "hold", "op", "scenario", "step", "work_spec")
 `
 
 // runGroupGlob matches this process's run groups (ktstar-<pid>-<run id>),
@@ -90,6 +90,7 @@ func TestConstructorErrors(t *testing.T) {
 		{"cgroup twice", smt, `cgroup.create("a"); cgroup.create("a")`, `cgroup.create("a"): a group of that name exists already in this run (names: [a])`},
 		{"cgroup removed", smt, `g = cgroup.create("a"); g.remove(); g.pids()`, `pids: cgroup "a" was removed`},
 		{"hold frac", smt, loadScenario + "hold.frac(0)", "hold.frac: f = 0 is out of range (allowed: a finite number above 0)"},
+		{"hold frac nan", smt, loadScenario + `hold.frac(float("nan"))`, "hold.frac: f = nan is out of range"},
 		{"hold fixed", smt, loadScenario + `hold.fixed("-1s")`, "hold.fixed: d = -1s is out of range (allowed: 0s or more)"},
 		{"hold fixed type", smt, loadScenario + "hold.fixed(3)", `hold.fixed: want a duration (time.second or "50ms"), got int`},
 		{"hold loop", smt, loadScenario + `hold.loop("0s")`, "hold.loop: interval = 0s is out of range (allowed: more than 0s)"},
@@ -98,9 +99,31 @@ func TestConstructorErrors(t *testing.T) {
 		{"cgroup_def name", smt, loadScenario + `cgroup_def("")`, `cgroup_def: name: want a non-empty string, got ""`},
 		{"cgroup_def workers", smt, loadScenario + `cgroup_def("a", workers = 0)`, `cgroup_def("a"): workers = 0 is out of range (allowed: 1 or more; None for workers_per_cgroup)`},
 		{"cgroup_def cpuset", smt, loadScenario + `cgroup_def("a", cpuset = 3)`, `cgroup_def("a"): cpuset: want a cpuset`},
+		{"workers and workers_pct", smt, loadScenario + `cgroup_def("a", workers = 2, workers_pct = 0.5)`, `cgroup_def("a"): workers = 2 and workers_pct = 0.5 are both set; pick one`},
+		{"workers_pct fanned into works[0]", smt, loadScenario + `cgroup_def("a", works = [work_spec(workers = 2)], workers_pct = 0.5)`, `cgroup_def("a"): workers = 2 and workers_pct = 0.5 are both set; pick one`},
+		{"workers_pct range", smt, loadScenario + `work_spec(workers_pct = 0)`, `work_spec: workers_pct = 0 is out of range (allowed: a finite fraction of the cpuset's CPUs above 0; 1.0 is one per CPU)`},
+		{"workers_pct nan", smt, loadScenario + `work_spec(workers_pct = float("nan"))`, `work_spec: workers_pct = nan is out of range`},
+		{"works", smt, loadScenario + `cgroup_def("a", works = [workload(workers = 1)])`, `cgroup_def("a"): works[0]: want a work_spec, got workload(`},
+		{"swappable", smt, loadScenario + `cgroup_def("a", swappable = 1)`, `cgroup_def("a"): swappable: want True or False, got int`},
+		{"work_override", smt, loadScenario + `scenario(steps = [], work_override = 3)`, `scenario: work_override: want a work value or a work type's name, got int`},
+		{"work_override name", smt, loadScenario + `scenario(steps = [], work_override = "Spinn")`, `from_name: unknown work type "Spinn"; known types: SpinWait`},
+		{"step cgroups function", one, loadScenario + `scenario(duration = "10ms", steps = [step(cgroups = lambda ctx: [ctx.step])])`, `step 0: cgroups(ctx)[0]: want a cgroup_def, got 0`},
+		{"cpu_weight", smt, loadScenario + `cgroup_def("a", cpu_weight = 0)`, `cgroup_def("a"): cpu_weight: 0 is out of range (allowed: 1..10000)`},
+		{"cpu_max period", smt, loadScenario + `cgroup_def("a", cpu_max = ("20ms", "2s"))`, `cgroup_def("a"): cpu_max: period = 2s is out of range (allowed: 1ms..1s)`},
+		{"cpu_max quota", smt, loadScenario + `cgroup_def("a", cpu_max = ("0s", "100ms"))`, `cpu_max: quota = 0s is out of range (allowed: 1ms or more; leave cpu_max unset for no limit)`},
+		{"cpu_max shape", smt, loadScenario + `cgroup_def("a", cpu_max = "20ms")`, `cpu_max: want (quota, period), e.g. ("20ms", "100ms")`},
+		{"memory_max", smt, loadScenario + `cgroup_def("a", memory_max = -5)`, `memory_max: -5 is out of range (allowed: 0 or more, or "max")`},
+		{"memory_high", smt, loadScenario + `cgroup_def("a", memory_high = "lots")`, `memory_high: want an int or "max", got "lots"`},
+		{"io_weight", smt, loadScenario + `cgroup_def("a", io_weight = 10001)`, `io_weight = 10001 is out of range (allowed: 1..10000)`},
+		{"pids_max", smt, loadScenario + `cgroup_def("a", pids_max = 0)`, `pids_max = 0 is out of range (allowed: 1 or more, or unlimited)`},
+		{"cpuset_mems", smt, loadScenario + `cgroup_def("a", cpuset_mems = [])`, `cpuset_mems: the node list is empty`},
+		{"unknown limit", smt, loadScenario + `cgroup_def("a", cpu_weigth = 5)`, `cgroup_def("a"): unknown limit "cpu_weigth" (limits: cpu_weight, cpu_max,`},
+		{"create limit", smt, `cgroup.create("a", pids_max = 0)`, `cgroup.create("a"): pids_max = 0 is out of range`},
 		{"op spawn", smt, loadScenario + `op.spawn("a", 3)`, "op.spawn: want a workload (workload(workers = ...)), got int"},
 		{"op move to itself", smt, loadScenario + `op.move_all_tasks("a", "a")`, `op.move_all_tasks: src and dst are both "a"`},
-		{"scenario checks", smt, loadScenario + "scenario(steps = [], checks = 3)", "scenario: checks: want a dict of check settings, got int"},
+		{"scenario checks", smt, loadScenario + "scenario(steps = [], checks = 3)", "scenario: checks: want a dict of check settings or checks.settings, got int"},
+		{"step checks", smt, loadScenario + `step(checks = {"max_gapms": 5})`, `step: checks: unknown check "max_gapms" (checks: `},
+		{"cgroup_def checks", smt, loadScenario + `cgroup_def("a", checks = {"max_gap_ms": True})`, `cgroup_def("a"): checks: max_gap_ms = True: want a threshold in ms`},
 		{"scenario workers", smt, loadScenario + "scenario(steps = [], workers_per_cgroup = 0)", "scenario: workers_per_cgroup = 0 is out of range"},
 		{"unknown cgroup", smt, loadScenario + `scenario(steps = [step(ops = [op.set_cpuset("nope", [0])])])`, `op.set_cpuset: no cgroup "nope" in this scenario (cgroups: none)`},
 		{"declared twice", one, loadScenario + `scenario(duration = "10ms", steps = [step(cgroups = [cgroup_def("a"), cgroup_def("a")])])`, `cgroup_def("a"): a cgroup of that name exists already in this scenario; declare it in exactly one place`},
@@ -228,7 +251,7 @@ res = scenario(
         # (none, on a loaded machine); a fixed hold applies them first.
         step(ops = [op.stop_cgroup("pool")], hold = hold.fixed("0s")),
     ],
-    checks = {"max_gap_ms": 2000},
+    checks = {"max_gap_ms": 600000},
 )
 assert.eq(len(res.steps), 4)
 assert.eq(res.steps[3], {})
@@ -244,7 +267,7 @@ assert.eq(len(res.backdrop["bg"]), 1)
 # (else step 1 would hold 2 reports); stop_cgroup then dropped it.
 assert.eq(res.backdrop["pool"], [])
 assert.eq(len(res.reports), 6)
-assert.eq(res.checks, {"max_gap_ms": 2000})
+assert.eq(res.checks, {"max_gap_ms": 600000})
 for name in ("web", "db"):
     for r in res.steps[0][name]:
         assert.true(r["cgroup"].endswith("/" + name))
@@ -312,4 +335,93 @@ func TestGuestScenarioSwapCpusets(t *testing.T) {
 		return
 	}
 	swapScenario(t)
+}
+
+// TestFreeze freezes a cgroup of spinners: once the kernel reports them
+// frozen their published iterations stay put, and after unfreeze every
+// worker passes where it stood.
+func TestFreeze(t *testing.T) {
+	_, err := exec(t, context.Background(), `load("@stdlib//run.star", "wait_progress")
+g = cgroup.create("f")
+h = spawn(workload(workers = 2), cgroup = g)
+h.start()
+wait_progress(h)
+g.freeze()
+g.freeze()  # idempotent
+assert.true(g.frozen)
+at = h.snapshot()
+sleep("100ms")
+assert.eq(h.snapshot(), at)
+g.unfreeze()
+assert.true(not g.frozen)
+wait_progress(h, iterations = max(at) + 1)
+assert.eq([r["completed"] for r in h.stop()], [True, True])
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestScenarioOps runs op.add_cgroup_def, op.freeze, op.capture_procs and
+// op.move_all_tasks; the scenario ends with a step cgroup and a backdrop
+// cgroup frozen and still collects every report.
+func TestScenarioOps(t *testing.T) {
+	out, err := exec(t, context.Background(), loadScenario+`
+res = scenario(
+    duration = "2s",
+    backdrop = backdrop(cgroups = [cgroup_def("bf", workers = 2)], ops = [op.add_cgroup("dst")]),
+    steps = [
+        step(ops = [op.capture_procs("bf", "bf"), op.freeze("bf"), op.unfreeze("bf"), op.freeze("bf"),
+                    op.add_cgroup_def(cgroup_def("late", workers = 3)), op.freeze("late"),
+                    op.capture_procs("late", "late"), op.move_all_tasks("late", "nowhere")],
+             hold = hold.fixed("20ms")),
+        step(ops = [op.spawn_host(workload(workers = 1)), op.move_all_tasks("", "dst"), op.capture_procs("dst", "dst")],
+             hold = hold.fixed("0s")),
+    ],
+)
+assert.eq(len(res.steps[0]["late"]), 3)
+assert.eq(len(res.backdrop["bf"]), 2)
+assert.eq(len(res.backdrop["dst"]), 1)
+for r in res.reports:
+    assert.true(r["completed"], r["exit_info"])
+assert.eq(sorted(res.captures["bf"]), sorted([r["tid"] for r in res.backdrop["bf"]]))
+assert.eq(sorted(res.captures["late"]), sorted([r["tid"] for r in res.steps[0]["late"]]))
+assert.eq(res.captures["dst"], [r["tid"] for r in res.backdrop["dst"]])
+assert.fails(lambda: scenario(steps = [step(ops = [op.freeze("nope")])]), 'op.freeze: no cgroup "nope" in this scenario')
+assert.fails(lambda: op.capture_procs("", "a"), "op.capture_procs: tag: want a non-empty string")
+assert.fails(lambda: op.add_cgroup_def("a"), "op.add_cgroup_def: want a cgroup_def")
+`, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if want := `scenario: warning: op.move_all_tasks("late", "nowhere"): no cgroup "nowhere" in this scenario (cgroups: bf, dst, late); nothing moved`; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}
+
+// TestLimitNeedsController: on a hierarchy without a controller, a limit
+// that needs it is an error naming the controller and the parameter, and
+// no group is left behind. It skips where the controller is there (the
+// guest tests exercise the limits).
+func TestLimitNeedsController(t *testing.T) {
+	testenv.NeedCgroupV2(t)
+	root, err := cgroupfs.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ controller, arg, want string }{
+		{"cpu", "cpu_weight = 100", "cpu_weight and cpu_max need(s) controller cpu: controller cpu not available in the cgroup v2 hierarchy"},
+		{"pids", "pids_max = 8", "pids_max need(s) controller pids: controller pids not available"},
+		{"memory", `memory_max = "max"`, "memory_max, memory_high, memory_low and memory_swap_max need(s) controller memory"},
+	} {
+		t.Run(tc.controller, func(t *testing.T) {
+			if missing, err := root.MissingControllers(tc.controller); err != nil || len(missing) == 0 {
+				t.Skipf("the v2 hierarchy has the %s controller (%v)", tc.controller, err)
+			}
+			_, err := exec(t, context.Background(), fmt.Sprintf("cgroup.create(\"a\", %s)\n", tc.arg), nil)
+			if err == nil || !strings.Contains(err.Error(), `cgroup.create("a"): `+tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
 }

@@ -21,7 +21,8 @@ import (
 // cfg's affinity is resolved against the group's cpuset (runtime.md §2.3):
 // that is where the topology-aware intents (affinity.single_cpu() …) are
 // accepted. A work type with groups of its own (cgroup_churn) gets them
-// below the run's group. The handle's attributes:
+// below the run's group; one that acts on the other tasks of its group
+// (cross_affinity_churn, cgroup_attach_storm) needs a cgroup of the run. The handle's attributes:
 //
 //	pids                 list of the worker pids, in spawn order
 //	start()              open the start gate
@@ -55,7 +56,14 @@ func (s *Session) spawn(thread *starlark.Thread, b *starlark.Builtin, args starl
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
 	s.spawned++
-	hv := &Handle{h: h, cfg: c, session: s, seq: s.spawned}
+	hv := &Handle{h: h, cfg: c, session: s, seq: s.spawned, label: cfg.Label,
+		name: s.spawnLabel(SpawnLabel(cfg.Label, cgroupName(cg), c))}
+	if s.tidLabels == nil {
+		s.tidLabels = map[int]string{}
+	}
+	for _, pid := range h.Pids() {
+		s.tidLabels[pid] = hv.name
+	}
 	if fb := h.CgroupFallback(); fb != nil {
 		hv.noteCgroupFallback(fb, os.Stderr)
 	}
@@ -84,7 +92,7 @@ func (s *Session) placement(c workload.Config, cg starlark.Value) (workload.Conf
 		}
 		c.Cgroup, _ = g.m.(*cgroupfs.Manager) // nil for a check's stand-in
 	}
-	if c.Work.Type().Cgroups != nil && !s.opts.CheckOnly {
+	if t := c.Work.Type(); (t.Cgroups != nil || (t.Placement != nil && c.Cgroup != nil)) && !s.opts.CheckOnly {
 		run, err := s.runGroup()
 		if err != nil {
 			return c, fmt.Errorf("%s needs cgroups of its own: %w", c.Work.Name(), err)
@@ -107,7 +115,10 @@ type Handle struct {
 	h       workers // the workers, or a check's stand-in
 	cfg     workload.Config
 	session *Session
-	seq     int // the spawn's number in the run, from 1
+	seq     int      // the spawn's number in the run, from 1
+	label   string   // workload(label = ...), "" when not given
+	name    string   // the stable label of its rows (SpawnLabel, made unique)
+	sampler *sampler // the timeline under way, with Options.Interval
 	// mu is held while the handle stops, so that the progress display
 	// never reads the counters of a handle being torn down.
 	mu    sync.Mutex
@@ -117,12 +128,44 @@ type Handle struct {
 	cgroupFallback string
 }
 
-// Label names the handle in progress lines and summaries: its number in
-// the run and its work type, e.g. "#2 FutexPingPong".
-func (h *Handle) Label() string { return RunLabel(h.seq, h.cfg.Work.Name()) }
+// Label names the handle in progress lines, summaries and --json: the
+// same script run twice labels its spawns the same (SpawnLabel).
+func (h *Handle) Label() string { return h.name }
 
-// RunLabel is the name of spawn number seq of work type work.
-func RunLabel(seq int, work string) string { return fmt.Sprintf("#%d %s", seq, work) }
+// SpawnLabel is the label of a spawn's rows before it is made unique in
+// its run: the explicit label, else the name of the cgroup the workers
+// were spawned into, else their comm, else a custom work's name, else the
+// work type. None of these depends on pids, paths or timing, so two runs
+// of one script join row by row (ktstar compare).
+func SpawnLabel(explicit, cgroup string, c workload.Config) string {
+	for _, l := range []string{explicit, cgroup, c.Comm} {
+		if l != "" {
+			return l
+		}
+	}
+	return c.Work.Label()
+}
+
+// spawnLabel makes base unique in the session: the second spawn with the
+// same base is base#2, and so on, in the script's order.
+func (s *Session) spawnLabel(base string) string {
+	if s.labels == nil {
+		s.labels = map[string]int{}
+	}
+	s.labels[base]++
+	if n := s.labels[base]; n > 1 {
+		return fmt.Sprintf("%s#%d", base, n)
+	}
+	return base
+}
+
+// cgroupName is the name a cgroup value was created with, "" for None.
+func cgroupName(cg starlark.Value) string {
+	if g, ok := cg.(*CgroupValue); ok {
+		return g.name
+	}
+	return ""
+}
 
 // progressGroups returns one progress line per running handle. A handle
 // being stopped shows no workers rather than waiting for the stop.
@@ -196,6 +239,9 @@ func (h *Handle) start(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	h.mu.Lock()
 	h.state = "running"
 	h.mu.Unlock()
+	if iv := h.session.opts.Interval; iv > 0 {
+		h.startTimeline(iv)
+	}
 	return starlark.None, nil
 }
 
@@ -248,6 +294,7 @@ func (h *Handle) stop(thread *starlark.Thread, b *starlark.Builtin, args starlar
 // collect stops the workers and records their reports as a Run, marked
 // interrupted with reason (or with ctx's reason if ctx ends first).
 func (h *Handle) collect(ctx context.Context, reason string) ([]workload.Report, error) {
+	tl := h.stopTimeline()
 	h.mu.Lock()
 	reports, err := h.h.StopAndCollectContext(ctx)
 	if err == nil {
@@ -260,7 +307,7 @@ func (h *Handle) collect(ctx context.Context, reason string) ([]workload.Report,
 	if ctx.Err() != nil {
 		reason = interruptReason(ctx)
 	}
-	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Workload: workloadJSON(h.cfg), Reports: reports,
+	h.session.runs = append(h.session.runs, Run{Handle: h.seq, Label: h.name, Workload: workloadJSON(h.cfg, h.label), Reports: reports, Timeline: tl,
 		CgroupFallback: h.cgroupFallback, Interrupted: reason})
 	h.session.standIns = h.session.standIns || h.session.opts.CheckOnly
 	return reports, nil
@@ -272,6 +319,7 @@ func (h *Handle) kill(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 		return nil, err
 	}
+	h.stopTimeline()
 	h.h.Close()
 	h.state = "stopped"
 	return starlark.None, nil

@@ -24,11 +24,11 @@ func TestCgroupFallbackIsReported(t *testing.T) {
 	}
 	t.Cleanup(wh.Close)
 	s := NewSession(Options{})
-	h := &Handle{h: wh, cfg: c, session: s, seq: 1}
+	h := &Handle{h: wh, cfg: c, session: s, seq: 1, name: "SpinWait"}
 	reason := errors.New("start inside cgroup /ktstar-1/web failed, so workers are moved through cgroup.procs: operation not supported")
 	var warn strings.Builder
 	h.noteCgroupFallback(reason, &warn)
-	if want := "ktstar: warning: #1 SpinWait: " + reason.Error() + "\n"; warn.String() != want {
+	if want := "ktstar: warning: SpinWait: " + reason.Error() + "\n"; warn.String() != want {
 		t.Errorf("warning %q, want %q", warn.String(), want)
 	}
 	if _, err := h.stop(&starlark.Thread{}, starlark.NewBuiltin("stop", nil), nil, nil); err != nil {

@@ -5,7 +5,7 @@
 // The names a script sees (see [Session.Predeclared]):
 //
 //	work       work-type constructors generated from the catalog (work.go)
-//	phase      Sequence phases: spin, sleep, sched_yield, io (phase.go)
+//	phase      Sequence phases: spin, sleep, sched_yield, io, alu_hot (phase.go)
 //	workload   workload(workers=, work=, affinity=, policy=, nice=, comm=) (workload.go)
 //	affinity   inherit(), exact(cpus), random_subset(cpus, n) (affinity.go)
 //	sched      normal(), batch(), idle(), fifo(p), rr(p) (sched.go)
@@ -36,6 +36,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/scheduler"
 	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/workload"
@@ -67,6 +68,9 @@ type Options struct {
 	// Progress shows the running handles while the script holds; nil
 	// shows nothing (not a terminal, --json pipelines, tests).
 	Progress Progress
+	// Interval, when positive, samples every started spawn's per-worker
+	// iteration counts this often into its Run's Timeline.
+	Interval time.Duration
 	// CheckOnly validates without acting (ktstar check): spawn, sleep and
 	// cgroup changes are validation-only stand-ins (checkonly.go), so the
 	// script runs through every check a real run makes before it acts.
@@ -80,6 +84,10 @@ type Options struct {
 	// Kmsg, when set, replaces reading /dev/kmsg for a sched_ext disable
 	// reason (tests use fixtures).
 	Kmsg func() ([]string, error)
+	// WorkOverride is the work type (any spelling work.from_name takes)
+	// that scenarios put in place of a swappable cgroup_def's work;
+	// "" for none (runtime.md §1.8).
+	WorkOverride string
 }
 
 // Progress shows the running spawns while a script holds (ktstar draws
@@ -102,14 +110,18 @@ type ProgressGroup struct {
 type Session struct {
 	opts    Options
 	handles []*Handle
-	spawned int // handles spawned so far, which numbers them
-	runs    []Run
-	topo    *topo.Topology // read on first use
-	topoErr error
-	cg      cgroupState
-	started []*scheduler.Process // by scheduler.start, stopped by Close
-	faults  []SchedulerFault     // scheduler deaths and disables that failed steps
-	checks  []CheckCall
+	spawned int            // handles spawned so far, which numbers them
+	labels  map[string]int // spawns so far per base label (spawnLabel)
+	// tidLabels maps each worker ever spawned to its spawn's label, so
+	// that checks name units as the summary names rows.
+	tidLabels map[int]string
+	runs      []Run
+	topo      *topo.Topology // read on first use
+	topoErr   error
+	cg        cgroupState
+	started   []*scheduler.Process // by scheduler.start, stopped by Close
+	faults    []SchedulerFault     // scheduler deaths and disables that failed steps
+	checks    []CheckCall
 	// standIns is set once a check-only session has handed the script
 	// stand-in reports: from then on its values are not measurements.
 	standIns bool
@@ -119,16 +131,46 @@ type Session struct {
 // worker reported.
 type Run struct {
 	Handle   int               `json:"handle"` // the spawn's number in the run, from 1
+	Label    string            `json:"label"`  // the stable name of its rows (SpawnLabel)
 	Workload WorkloadJSON      `json:"workload"`
 	Reports  []workload.Report `json:"reports"`
 	// CgroupFallback, when set, says why the workers could not be created
 	// inside their cgroup (clone3 CLONE_INTO_CGROUP) and were moved in
 	// through cgroup.procs instead; a warning line said so at spawn.
-	CgroupFallback string `json:"cgroup_fallback,omitempty"`
+	CgroupFallback string    `json:"cgroup_fallback,omitempty"`
+	Timeline       *Timeline `json:"timeline,omitempty"` // with Options.Interval
 	// Interrupted says why the spawn was collected by the run's end rather
 	// than by the script's stop(): "timeout", a signal name ("SIGINT"),
 	// "fail", "checks.require" or "error". Empty for a normal stop.
 	Interrupted string `json:"interrupted,omitempty"`
+}
+
+// Name is the run's label; a result written before labels existed names
+// it "#N Type".
+func (r Run) Name() string {
+	if r.Label == "" {
+		return fmt.Sprintf("#%d %s", r.Handle, r.Workload.Work.Name())
+	}
+	return r.Label
+}
+
+// Units splits the run into the units its summary rows describe: one per
+// group and cgroup, named after the run ("web", "web group 1").
+func (r Run) Units() []checks.Unit {
+	return nameUnits(checks.Units(r.Reports), r.Name())
+}
+
+// nameUnits names units after the spawn they came from: label alone for a
+// single unit, else label followed by the unit's cgroup or group.
+func nameUnits(units []checks.Unit, label string) []checks.Unit {
+	for i := range units {
+		if len(units) == 1 && units[i].Cgroup == "" {
+			units[i].Name = label
+		} else {
+			units[i].Name = label + " " + units[i].Name
+		}
+	}
+	return units
 }
 
 // Interruption is the cause a command gives the run's context when it
@@ -212,6 +254,7 @@ func (s *Session) Interrupt(ctx context.Context, reason string) {
 // then removes the run's cgroups (see CleanupErr).
 func (s *Session) Close() {
 	for _, h := range s.handles {
+		h.stopTimeline()
 		h.h.Close()
 	}
 	s.handles = nil

@@ -35,21 +35,26 @@ import (
 //	def max(data) -> number or None
 //	def sum(data) -> number               0 when empty
 //	def count(data) -> int
+//	def schbench_tables(report) -> string
+//	    a Schbench worker's report (its dict) as upstream schbench prints
+//	    its final tables: wakeup and request latency percentiles, RPS,
+//	    average RPS and sched delay.
 //
 // The arithmetic is package stats'; percentiles select in linear time on
 // one copy of the data, the other functions read the samples in place.
 var Stats = &starlarkstruct.Module{
 	Name: "stats",
 	Members: starlark.StringDict{
-		"percentile":  starlark.NewBuiltin("percentile", guard(statsPercentile)),
-		"percentiles": starlark.NewBuiltin("percentiles", guard(statsPercentiles)),
-		"mean":        statsFunc("mean", func(d *data) starlark.Value { return orNone(d.mean()) }),
-		"stdev":       statsFunc("stdev", func(d *data) starlark.Value { return orNone(d.stdev()) }),
-		"cv":          statsFunc("cv", func(d *data) starlark.Value { return orNone(d.cv()) }),
-		"min":         statsFunc("min", func(d *data) starlark.Value { return d.extreme(-1) }),
-		"max":         statsFunc("max", func(d *data) starlark.Value { return d.extreme(1) }),
-		"sum":         statsFunc("sum", func(d *data) starlark.Value { return d.sum() }),
-		"count":       statsFunc("count", func(d *data) starlark.Value { return starlark.MakeUint64(d.count()) }),
+		"percentile":      starlark.NewBuiltin("percentile", guard(statsPercentile)),
+		"percentiles":     starlark.NewBuiltin("percentiles", guard(statsPercentiles)),
+		"mean":            statsFunc("mean", func(d *data) starlark.Value { return orNone(d.mean()) }),
+		"stdev":           statsFunc("stdev", func(d *data) starlark.Value { return orNone(d.stdev()) }),
+		"cv":              statsFunc("cv", func(d *data) starlark.Value { return orNone(d.cv()) }),
+		"min":             statsFunc("min", func(d *data) starlark.Value { return d.extreme(-1) }),
+		"max":             statsFunc("max", func(d *data) starlark.Value { return d.extreme(1) }),
+		"sum":             statsFunc("sum", func(d *data) starlark.Value { return d.sum() }),
+		"count":           statsFunc("count", func(d *data) starlark.Value { return starlark.MakeUint64(d.count()) }),
+		"schbench_tables": starlark.NewBuiltin("schbench_tables", guard(schbenchTables)),
 	},
 }
 
@@ -345,4 +350,19 @@ func orNone(x float64, ok bool) starlark.Value {
 		return starlark.None
 	}
 	return starlark.Float(x)
+}
+
+func schbenchTables(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "report", &v); err != nil {
+		return nil, err
+	}
+	r, err := ReportOf(v, "report")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	if r.Schbench == nil {
+		return nil, fmt.Errorf("%s: report has no schbench figures (not a work.schbench() worker)", b.Name())
+	}
+	return starlark.String(r.Schbench.Tables()), nil
 }

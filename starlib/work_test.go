@@ -15,7 +15,7 @@ import (
 // value again.
 func TestPrintedWorkIsStarlark(t *testing.T) {
 	params := map[string]map[string]any{
-		"Sequence":            {"phases": []workload.Phase{workload.SpinPhase(time.Millisecond), workload.SleepPhase(2 * time.Second), workload.YieldPhase(time.Microsecond), workload.IoPhase(90 * time.Minute)}},
+		"Sequence":            {"phases": []workload.Phase{workload.SpinPhase(time.Millisecond), workload.SleepPhase(2 * time.Second), workload.YieldPhase(time.Microsecond), workload.IoPhase(90 * time.Minute), workload.AluHotPhase(50*time.Millisecond, "Scalar")}},
 		"Custom":              {"name": `a "quoted" name`, "fn": starlib.CustomRunner, "arg": "/x/lib.star:loop"},
 		"NumaWorkingSetSweep": {"target_nodes": []int64{0, 0}},
 		"Bursty":              {"burst_duration": 1500 * time.Microsecond},

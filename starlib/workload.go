@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/ktstar/ktstar/workload"
 	timelib "go.starlark.net/lib/time"
@@ -14,7 +15,7 @@ import (
 // newWorkload implements the builtin
 //
 //	def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(),
-//	             policy = sched.normal(), nice = None, comm = "", warmup = "0s") -> workload
+//	             policy = sched.normal(), nice = None, comm = "", warmup = "0s", label = "") -> workload
 //
 // (keyword arguments only). warmup (a duration or "500ms") leaves the first
 // part of the run out of samples and gap tracking; work is still counted.
@@ -33,10 +34,11 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		nice    starlark.Value
 		comm    string
 		warmup  durationParam
+		label   string
 	)
 	if err := starlark.UnpackArgs(b.Name(), nil, kwargs,
 		"workers", &workers, "work?", &work, "affinity?", &aff,
-		"policy?", &policy, "nice?", &nice, "comm?", &comm, "warmup?", &warmup); err != nil {
+		"policy?", &policy, "nice?", &nice, "comm?", &comm, "warmup?", &warmup, "label?", &label); err != nil {
 		return nil, err
 	}
 	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm}
@@ -57,13 +59,39 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err := check.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	return WorkloadValue{C: cfg}, nil
+	if err := checkLabel(label); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return WorkloadValue{C: cfg, Label: label}, nil
+}
+
+// maxLabel bounds a label so that summary tables stay readable.
+const maxLabel = 64
+
+// checkLabel accepts a label of printable characters without spaces
+// at either end, at most maxLabel bytes; "" means none.
+func checkLabel(l string) error {
+	if len(l) > maxLabel {
+		return fmt.Errorf("label: %q is %d bytes, want at most %d", l, len(l), maxLabel)
+	}
+	if strings.TrimSpace(l) != l {
+		return fmt.Errorf("label: %q starts or ends with a space", l)
+	}
+	for _, r := range l {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("label: %q holds the unprintable character %U", l, r)
+		}
+	}
+	return nil
 }
 
 // WorkloadValue is the Starlark value of a spawn request; immutable.
+// Label, when set, names the spawn's rows in summaries, --json and
+// ktstar compare (see SpawnLabel).
 type WorkloadValue struct {
 	immutable
-	C workload.Config
+	C     workload.Config
+	Label string
 }
 
 var _ starlark.HasAttrs = WorkloadValue{}
@@ -80,6 +108,9 @@ func (w WorkloadValue) String() string {
 	fmt.Fprintf(&b, ", comm = %q", w.C.Comm)
 	if w.C.Warmup > 0 {
 		fmt.Fprintf(&b, ", warmup = %q", w.C.Warmup.String())
+	}
+	if w.Label != "" {
+		fmt.Fprintf(&b, ", label = %q", w.Label)
 	}
 	b.WriteString(")")
 	return b.String()
@@ -116,13 +147,15 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 		return starlark.String(w.C.Comm), nil
 	case "warmup":
 		return timelib.Duration(w.C.Warmup), nil
+	case "label":
+		return starlark.String(w.Label), nil
 	}
 	return nil, nil
 }
 
 // AttrNames lists the fields.
 func (w WorkloadValue) AttrNames() []string {
-	return []string{"affinity", "comm", "nice", "policy", "warmup", "work", "workers"}
+	return []string{"affinity", "comm", "label", "nice", "policy", "warmup", "work", "workers"}
 }
 
 // WorkloadJSON is the JSON form of a spawn request in `--json` output.
@@ -134,8 +167,9 @@ type WorkloadJSON struct {
 	Nice     *int          `json:"nice"`
 	Comm     string        `json:"comm"`
 	Warmup   time.Duration `json:"warmup_ns,omitempty"`
+	Label    string        `json:"label,omitempty"` // workload(label = ...)
 }
 
-func workloadJSON(c workload.Config) WorkloadJSON {
-	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, Warmup: c.Warmup}
+func workloadJSON(c workload.Config, label string) WorkloadJSON {
+	return WorkloadJSON{Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, Warmup: c.Warmup, Label: label}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
@@ -18,11 +19,14 @@ import (
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/stats"
+	"github.com/ktstar/ktstar/workload"
 )
 
-// Row is the summary of one unit (a group or a cgroup).
+// Row is the summary of one unit (a group or a cgroup). Label is stable
+// across runs of the same script (starlib.SpawnLabel), so rows of two
+// results join by it.
 type Row struct {
-	Name       string  `json:"name"`
+	Label      string  `json:"label"`
 	Workers    int     `json:"workers"`
 	WorkRate   float64 `json:"work_units_per_s"` // Σ work units / mean wall time
 	CPUPct     float64 `json:"cpu_pct"`          // Σ cpu time / Σ wall time × 100
@@ -51,8 +55,100 @@ type Row struct {
 	// a result written before reports had them (figures then come from the
 	// reservoirs).
 	WakeStats *hist.Summary `json:"wake_stats,omitempty"`
-	Completed int           `json:"completed"`
-	histogram []uint64
+	// Timer samples (timer_latency) are a kind of their own: how late an
+	// absolute deadline woke, not a wake-up after a block.
+	TimerSamples int    `json:"timer_samples,omitempty"`      // held in the reservoirs
+	TimerTotal   uint64 `json:"timer_sample_total,omitempty"` // observations made
+	TimerExact   bool   `json:"-"`                            // figures from the merged histograms
+	TimerP50Ns   uint64 `json:"timer_p50_ns,omitempty"`
+	TimerP99Ns   uint64 `json:"timer_p99_ns,omitempty"`
+	Completed    int    `json:"completed"`
+	histogram    []uint64
+	spread       *spread // set on the medians of repetitions (Median)
+}
+
+// spread is how far repetitions strayed from their median: (max-min) /
+// median × 100 of the work rate and of the wake p99.
+type spread struct {
+	reps              int
+	workRate, wakeP99 float64
+}
+
+// Median folds the rows of several repetitions into one row per label
+// (in order of first appearance): each figure is the median over the
+// repetitions that have the label, and the table shows the spread of the
+// work rate and the wake p99.
+func Median(reps [][]Row) []Row {
+	var order []string
+	by := map[string][]Row{}
+	for _, rows := range reps {
+		for _, r := range rows {
+			if _, ok := by[r.Label]; !ok {
+				order = append(order, r.Label)
+			}
+			by[r.Label] = append(by[r.Label], r)
+		}
+	}
+	out := make([]Row, 0, len(order))
+	for _, l := range order {
+		rs := by[l]
+		med := func(f func(Row) float64) float64 {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = f(r)
+			}
+			slices.Sort(v)
+			if n := len(v); n%2 == 0 {
+				return (v[n/2-1] + v[n/2]) / 2
+			}
+			return v[len(v)/2]
+		}
+		rel := func(f func(Row) float64) float64 {
+			lo, hi, m := math.Inf(1), math.Inf(-1), med(f)
+			for _, r := range rs {
+				lo, hi = min(lo, f(r)), max(hi, f(r))
+			}
+			if m == 0 {
+				return 0
+			}
+			return (hi - lo) / m * 100
+		}
+		u := func(f func(Row) uint64) uint64 {
+			return uint64(med(func(r Row) float64 { return float64(f(r)) }))
+		}
+		row := Row{
+			Label:           l,
+			Workers:         int(med(func(r Row) float64 { return float64(r.Workers) })),
+			WorkRate:        med(func(r Row) float64 { return r.WorkRate }),
+			CPUPct:          med(func(r Row) float64 { return r.CPUPct }),
+			OffCPUPct:       med(func(r Row) float64 { return r.OffCPUPct }),
+			Migrations:      u(func(r Row) uint64 { return r.Migrations }),
+			MaxGapMs:        u(func(r Row) uint64 { return r.MaxGapMs }),
+			WakeSamples:     int(med(func(r Row) float64 { return float64(r.WakeSamples) })),
+			WakeTotal:       u(func(r Row) uint64 { return r.WakeTotal }),
+			WakeMinNs:       u(func(r Row) uint64 { return r.WakeMinNs }),
+			WakeP50Ns:       u(func(r Row) uint64 { return r.WakeP50Ns }),
+			WakeP90Ns:       u(func(r Row) uint64 { return r.WakeP90Ns }),
+			WakeP99Ns:       u(func(r Row) uint64 { return r.WakeP99Ns }),
+			WakeP999Ns:      u(func(r Row) uint64 { return r.WakeP999Ns }),
+			WakeMaxNs:       u(func(r Row) uint64 { return r.WakeMaxNs }),
+			WakeMeanNs:      med(func(r Row) float64 { return r.WakeMeanNs }),
+			RunDelayP50Ns:   u(func(r Row) uint64 { return r.RunDelayP50Ns }),
+			RunDelayTotalNs: u(func(r Row) uint64 { return r.RunDelayTotalNs }),
+			SampleKind:      rs[0].SampleKind,
+			TimerSamples:    int(med(func(r Row) float64 { return float64(r.TimerSamples) })),
+			TimerTotal:      u(func(r Row) uint64 { return r.TimerTotal }),
+			TimerExact:      rs[0].TimerExact,
+			TimerP50Ns:      u(func(r Row) uint64 { return r.TimerP50Ns }),
+			TimerP99Ns:      u(func(r Row) uint64 { return r.TimerP99Ns }),
+			Completed:       int(med(func(r Row) float64 { return float64(r.Completed) })),
+			spread: &spread{reps: len(rs),
+				workRate: rel(func(r Row) float64 { return r.WorkRate }),
+				wakeP99:  rel(func(r Row) float64 { return float64(r.WakeP99Ns) })},
+		}
+		out = append(out, row)
+	}
+	return out
 }
 
 // rowPercentiles are the percentile columns of a row, besides min and max.
@@ -62,10 +158,11 @@ var rowPercentiles = []float64{50, 90, 99, 99.9}
 func Rows(units []checks.Unit) []Row {
 	out := make([]Row, len(units))
 	for i, u := range units {
-		r := Row{Name: u.Name, Workers: len(u.Reports)}
+		r := Row{Label: u.Name, Workers: len(u.Reports)}
 		var cpu, wall, units float64
 		sets := make([][]uint64, 0, len(u.Reports))
 		delays := make([]uint64, 0, len(u.Reports))
+		timers := make([][]uint64, 0, len(u.Reports))
 		for _, rep := range u.Reports {
 			if rep.Completed {
 				delays = append(delays, rep.SchedstatRunDelayNs)
@@ -81,6 +178,8 @@ func Rows(units []checks.Unit) []Row {
 				r.Completed++
 			}
 			sets = append(sets, rep.WakeLatenciesNs)
+			timers = append(timers, rep.TimerLatenciesNs)
+			r.TimerTotal += rep.TimerSampleTotal
 		}
 		if wall > 0 {
 			r.CPUPct = cpu / wall * 100
@@ -103,6 +202,14 @@ func Rows(units []checks.Unit) []Row {
 			r.WakeMinNs, r.WakeP50Ns, r.WakeP90Ns, r.WakeP99Ns, r.WakeP999Ns, r.WakeMaxNs = p[0], p[1], p[2], p[3], p[4], p[5]
 			r.WakeMeanNs = stats.Mean(sets...)
 			r.histogram = log2Histogram(sets)
+		}
+		r.TimerSamples = stats.Count(timers...)
+		// The merged histograms cover every sample; the reservoirs a subsample.
+		if h := workload.TimerHist(u.Reports); h != nil && h.Count() > 0 {
+			r.TimerP50Ns, r.TimerP99Ns, r.TimerExact = h.Percentile(50), h.Percentile(99), true
+		} else if r.TimerSamples > 0 {
+			p, _ := stats.Percentiles([]float64{50, 99}, timers...)
+			r.TimerP50Ns, r.TimerP99Ns = p[0], p[1]
 		}
 		out[i] = r
 	}
@@ -168,18 +275,43 @@ func WriteTable(w io.Writer, rows []Row, opt Options) error {
 	}
 	// Numbers align right, names left: pad the names to one width first.
 	width := len("group")
-	for _, r := range rows {
-		width = max(width, utf8.RuneCountInString(r.Name))
+	if rows[0].spread != nil {
+		width = len("group (medians)")
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\trun delay p50/all\tsamples of\tn\tmin\tp50\tp90\tp99\tp99.9\tmax\t\n", width, "group")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			width, r.Name, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
+		width = max(width, utf8.RuneCountInString(r.Label))
+	}
+	// Timer columns only when a row has timer samples, so tables of
+	// other work types stay as they were.
+	timers := slices.ContainsFunc(rows, func(r Row) bool { return r.TimerSamples > 0 })
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	medians := rows[0].spread != nil
+	name := "group"
+	if medians {
+		name = "group (medians)"
+	}
+	fmt.Fprintf(tw, "%-*s\tworkers\twork/s\tcpu%%\toff-cpu%%\tmigr\tmax gap\trun delay p50/all\tsamples of\tn\tmin\tp50\tp90\tp99\tp99.9\tmax\t", width, name)
+	if medians {
+		fmt.Fprint(tw, "work/s ±\tp99 ±\treps\t")
+	}
+	if timers {
+		fmt.Fprint(tw, "timer p50\tp99\tn\t")
+	}
+	fmt.Fprintln(tw)
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%.1f\t%.1f\t%d\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t",
+			width, r.Label, r.Workers, si(r.WorkRate), r.CPUPct, r.OffCPUPct, r.Migrations,
 			checks.FormatDuration(float64(r.MaxGapMs)*1e6),
 			checks.FormatDuration(float64(r.RunDelayP50Ns)), checks.FormatDuration(float64(r.RunDelayTotalNs)),
 			kindLabel(r), sampleCount(r),
 			lat(r, r.WakeMinNs), lat(r, r.WakeP50Ns), lat(r, r.WakeP90Ns), lat(r, r.WakeP99Ns), lat(r, r.WakeP999Ns), lat(r, r.WakeMaxNs))
+		if medians {
+			fmt.Fprintf(tw, "%.0f%%\t%.0f%%\t%d\t", r.spread.workRate, r.spread.wakeP99, r.spread.reps)
+		}
+		if timers {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t", timerLat(r, r.TimerP50Ns), timerLat(r, r.TimerP99Ns), timerCount(r))
+		}
+		fmt.Fprintln(tw)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -250,6 +382,23 @@ func sampleCount(r Row) string {
 	return fmt.Sprintf("%d/%d", r.WakeSamples, r.WakeTotal)
 }
 
+// timerLat shows a timer percentile, or "-" when the row has none.
+func timerLat(r Row, v uint64) string {
+	if r.TimerSamples == 0 {
+		return "-"
+	}
+	return checks.FormatDuration(float64(v))
+}
+
+// timerCount shows how many timer samples the figures cover, as
+// sampleCount does for wake samples.
+func timerCount(r Row) string {
+	if r.TimerExact || uint64(r.TimerSamples) == r.TimerTotal {
+		return fmt.Sprint(r.TimerTotal)
+	}
+	return fmt.Sprintf("%d/%d", r.TimerSamples, r.TimerTotal)
+}
+
 // si shows a rate with an SI suffix and three significant digits.
 func si(v float64) string {
 	for _, u := range []struct {
@@ -267,7 +416,7 @@ func writeHistogram(w io.Writer, r Row) {
 	if len(r.histogram) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n%s samples, %s (%s):\n", r.SampleKind, r.Name, sampleCount(r))
+	fmt.Fprintf(w, "\n%s samples, %s (%s):\n", r.SampleKind, r.Label, sampleCount(r))
 	var peak uint64
 	first := len(r.histogram)
 	for b, n := range r.histogram {
@@ -287,3 +436,7 @@ func writeHistogram(w io.Writer, r Row) {
 		fmt.Fprintf(w, "  %9s .. %-9s %s %d\n", checks.FormatDuration(float64(lo)), checks.FormatDuration(float64(uint64(1)<<(b+1))), strings.Repeat("█", bar), n)
 	}
 }
+
+// SI shows a figure with an SI suffix and three significant digits, as
+// the table does (12.3M).
+func SI(v float64) string { return si(v) }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ktstar/ktstar/checks"
@@ -107,6 +108,34 @@ func TestRows(t *testing.T) {
 	if r.WakeSamples != 1000 || r.WakeTotal != 2901 || r.WakeMinNs != 2000 || r.WakeMaxNs != 20_000_000 || r.Completed != 1 ||
 		r.WakeStats == nil || r.WakeStats.Count != 2901 {
 		t.Errorf("ping-pong row: %+v", r)
+	}
+}
+
+// TestTimerColumns checks that timer samples get columns of their own,
+// separate from wake samples, and only in tables that have some.
+func TestTimerColumns(t *testing.T) {
+	timer := make([]uint64, 100)
+	for i := range timer {
+		timer[i] = uint64(i+1) * 1000 // 1µs .. 100µs: p50 50µs, p99 99µs
+	}
+	units := append(fixedUnits(), checks.Unit{Name: "timer", Reports: []workload.Report{{
+		Tid: 31, Iterations: 1000, WallTimeNs: 1e9, OffCPUNs: 1e9, TimerLatenciesNs: timer, TimerSampleTotal: 1000, Completed: true,
+	}}})
+	rows := Rows(units)
+	if r := rows[2]; r.TimerSamples != 100 || r.TimerTotal != 1000 || r.TimerP50Ns != 50_000 || r.TimerP99Ns != 99_000 || r.WakeSamples != 0 {
+		t.Errorf("timer row: %+v", r)
+	}
+	var with, without bytes.Buffer
+	if err := WriteTable(&with, rows, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	WriteTable(&without, rows[:2], Options{})
+	lines := strings.Split(with.String(), "\n")
+	if !strings.Contains(lines[0], "timer p50") || !strings.HasSuffix(strings.TrimSpace(lines[3]), "50µs  99µs  100/1000") {
+		t.Errorf("table with a timer row:\n%s", with.String())
+	}
+	if strings.Contains(without.String(), "timer") {
+		t.Errorf("table without timer samples has timer columns:\n%s", without.String())
 	}
 }
 

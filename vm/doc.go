@@ -7,7 +7,7 @@
 // `ktstar vm [flags] SCRIPT.star [-- ARGS]` fills an [Options] from its
 // flags (--kernel, --cpus, --numa via [ParseNUMA], --smt, --memory and
 // --disk via [ParseSize], --accel, --append, --timeout, and the run flags
-// --json, --set, -q into [RunArgs]) and calls
+// --json, --set, -q, --repeat, --interval into [RunArgs]) and calls
 //
 //	code, err := vm.Run(ctx, opts)
 //	if err != nil { print err; exit 2 }

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -75,6 +76,15 @@ func newInitramfs(o *Options, init string, libs []string, modules []kmod) (*init
 		if o.Run.SchedulerTimeout > 0 {
 			args = append(args, "--scheduler-timeout="+o.Run.SchedulerTimeout.String())
 		}
+	}
+	if o.Run.Repeat > 1 {
+		args = append(args, "--repeat", strconv.Itoa(o.Run.Repeat))
+	}
+	if o.Run.Interval > 0 {
+		args = append(args, "--interval", o.Run.Interval.String())
+	}
+	if o.Run.WorkOverride != "" {
+		args = append(args, "--work-override", o.Run.WorkOverride)
 	}
 	if len(o.Run.Args) > 0 {
 		args = append(append(args, "--"), o.Run.Args...)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ktstar/ktstar/internal/testenv"
 )
@@ -42,7 +43,7 @@ func TestInitramfsLayout(t *testing.T) {
 		"lib/fake-libc.so": "libc",
 	})
 	o := &Options{Script: filepath.Join(dir, "main.star"),
-		Run: RunArgs{JSON: "/host/out.json", Set: []string{"a=1", "b=x y"}, Quiet: true, Histogram: true, Progress: true, Args: []string{"--flag", "v"}}}
+		Run: RunArgs{JSON: "/host/out.json", Set: []string{"a=1", "b=x y"}, Quiet: true, Histogram: true, Progress: true, Repeat: 3, Interval: 250 * time.Millisecond, WorkOverride: "YieldHeavy", Args: []string{"--flag", "v"}}}
 	lib := filepath.Join(dir, "lib/fake-libc.so")
 	r, err := newInitramfs(o, filepath.Join(dir, "fake-init-binary"), []string{lib}, []kmod{{"virtio", []byte("v")}, {"virtio_blk", []byte("b")}})
 	if err != nil {
@@ -81,7 +82,7 @@ func TestInitramfsLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := guestConfig{
-		Args:    []string{"run", "/ktstar/src/main.star", "--json", guestResultPath, "--set", "a=1", "--set", "b=x y", "-q", "--histogram", "--progress", "--", "--flag", "v"},
+		Args:    []string{"run", "/ktstar/src/main.star", "--json", guestResultPath, "--set", "a=1", "--set", "b=x y", "-q", "--histogram", "--progress", "--repeat", "3", "--interval", "250ms", "--work-override", "YieldHeavy", "--", "--flag", "v"},
 		Dir:     "/ktstar/src",
 		HostDir: dir,
 		Modules: []string{"/ktstar/modules/virtio.ko", "/ktstar/modules/virtio_blk.ko"},

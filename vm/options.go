@@ -99,6 +99,13 @@ type RunArgs struct {
 	Quiet bool
 	// Histogram and Progress pass --histogram and --progress.
 	Histogram, Progress bool
+	// Repeat, above 1, passes --repeat: the guest runs the script that
+	// many times into one result.
+	Repeat int
+	// Interval, when positive, passes --interval (timeline sampling).
+	Interval time.Duration
+	// WorkOverride, when set, passes --work-override.
+	WorkOverride string
 	// Args follow `--`.
 	Args []string
 	// Scheduler is the host path of a scheduler to copy in (as a File, at

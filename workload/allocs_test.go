@@ -8,12 +8,15 @@ import (
 // TestStepAllocs drives each body's Step in this process and checks that
 // an iteration allocates nothing (workers run with the GC off). Paired
 // types need a partner and Custom owns its loop, so they are left out, as
-// is CgroupChurn, whose Step would move this test process between groups
-// (TestLoopDoesNotAllocate counts its allocations inside a worker).
+// are the types that act on cgroups (CgroupChurn would move this test
+// process between groups, CrossAffinityChurn would rewrite the masks of
+// its neighbours): TestLoopDoesNotAllocate counts theirs inside a worker.
+// NetTraffic needs an interface of a private network namespace, so
+// TestNetTraffic checks its loop's allocations there.
 func TestStepAllocs(t *testing.T) {
 	dir := t.TempDir()
 	for _, typ := range Types() {
-		if typ.GroupSize != nil || typ.Name == "Custom" || typ.Name == "CgroupChurn" {
+		if typ.GroupSize != nil || typ.Name == "Custom" || typ.Name == "NetTraffic" || typ.Cgroups != nil || typ.Placement != nil {
 			continue
 		}
 		t.Run(typ.Name, func(t *testing.T) {

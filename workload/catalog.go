@@ -63,6 +63,10 @@ type Type struct {
 	// (the duration of one compute iteration), so the worker reserves
 	// that reservoir up front too.
 	CostSamples bool
+	// TimerSamples is true when the body records timer-latency samples
+	// (how late an absolute-deadline sleep woke), so the worker reserves
+	// that reservoir up front too.
+	TimerSamples bool
 	// Scratch returns the files a worker of this type may create, given
 	// the worker's token (unique per worker and spawn). The worker creates
 	// them under these names; the parent removes them after reaping the
@@ -74,13 +78,38 @@ type Type struct {
 	// passes their directories to every worker (workerSpec.CgroupDirs)
 	// and removes them once the workers are reaped. Nil means none.
 	Cgroups func(w Work) int
+	// Placement, when non-nil, marks a type that acts on the other tasks
+	// of its cgroup or on its sibling groups: it runs only inside a group
+	// of the run (Config.Cgroup below Config.CgroupParent), since anywhere
+	// else those would be unrelated processes.
+	Placement *Placement
 	// NamedBy, when non-empty, names the KindString parameter that carries
 	// the user's name for the work (Custom): listings show the type as a
 	// form, such as Custom(name), rather than as a fixed name.
 	NamedBy string
+	// StandIn fills the figures a type reports beyond the generic ones
+	// (Report.Schbench, Report.Taobench) in the stand-in reports of a
+	// check-only run (`ktstar check`), with ones as the generic
+	// measurements of a stand-in are, so that a script reading them goes
+	// through. Nil means none.
+	StandIn func(w Work, r *Report)
 	// New prepares one worker's body. It runs after the prologue, before
 	// the start gate opens, and may return an error that fails the spawn.
 	New func(w *Worker) (Body, error)
+}
+
+// Placement is what a type that acts on its own cgroup needs of where
+// its workers are.
+type Placement struct {
+	// Acts says what the type does there, for the refusals:
+	// "CrossAffinityChurn rewrites the CPU mask of every other process in
+	// its cgroup".
+	Acts string
+	// Dirs runs in Spawn before any worker starts, given the directory of
+	// the workers' group (already checked to be one of the run's), and
+	// returns the directories every worker gets in workerSpec.CgroupDirs.
+	// An error fails the spawn.
+	Dirs func(cfg Config, own string) ([]string, error)
 }
 
 // Body is one worker's loop body for one work type.
@@ -102,7 +131,7 @@ type Finisher interface {
 var catalog []Type
 
 func init() {
-	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, chainTypes, lockTypes, pressureTypes)
+	catalog = slices.Concat(basicTypes, cpuTypes, ioTypes, sequenceTypes, churnTypes, cgroupTypes, memTypes, customTypes, wakeTypes, chainTypes, lockTypes, pressureTypes, timerTypes, crossAffinityTypes, attachStormTypes, netTypes, schbenchTypes, taobenchTypes)
 }
 
 // Types returns every work type in catalog order.
@@ -285,6 +314,13 @@ func (w Work) Type() *Type {
 
 // Name returns the PascalCase name of the work type.
 func (w Work) Name() string { return w.Type().Name }
+
+// StandIn fills a stand-in report's type-specific figures (Type.StandIn).
+func (w Work) StandIn(r *Report) {
+	if t := w.Type(); t.StandIn != nil {
+		t.StandIn(w, r)
+	}
+}
 
 // GroupSize returns the number of workers per group, or 0 when ungrouped.
 func (w Work) GroupSize() int {

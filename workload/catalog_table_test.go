@@ -79,7 +79,7 @@ func TestCatalogZeroAndCrossRules(t *testing.T) {
 		{"IpcVariance", map[string]any{"period_iters": 0}, "ipc_variance: period_iters = 0 is out of range"},
 		{"Sequence", map[string]any{}, "sequence: phases = []: at least one phase is needed"},
 		{"Sequence", map[string]any{"phases": []Phase{SpinPhase(time.Millisecond), SleepPhase(0)}}, `sequence: phases = [phase.spin("1ms"), phase.sleep("0s")] is out of range (allowed: phases, each with a duration of 1ns or more)`},
-		{"Sequence", map[string]any{"phases": []any{map[string]any{"kind": "jump", "duration": "1s"}}}, `sequence: phases[0]: unknown phase kind "jump" (allowed: spin, sleep, yield, io)`},
+		{"Sequence", map[string]any{"phases": []any{map[string]any{"kind": "jump", "duration": "1s"}}}, `sequence: phases[0]: unknown phase kind "jump" (allowed: spin, sleep, yield, io, alu_hot)`},
 		{"PageFaultChurn", map[string]any{"region_kb": 8, "touches_per_cycle": 3}, "page_fault_churn: touches_per_cycle = 3 is out of range (allowed: 0..2, the pages in region_kb = 8)"},
 		{"NumaWorkingSetSweep", map[string]any{"target_nodes": []any{"a"}}, "numa_working_set_sweep: target_nodes[0]: want int"},
 		{"IoSyncWrite", map[string]any{"file_kb": 1024}, "io_sync_write: file_kb = 1024 is out of range (allowed: 4096..16777216)"},

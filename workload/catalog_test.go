@@ -53,6 +53,8 @@ func TestWorkValues(t *testing.T) {
 			`{"type":"NumaWorkingSetSweep","params":{"region_kb":4096,"sweep_period_ms":100,"target_nodes":[0]}}`, 0},
 		{MustWork("Custom", map[string]any{"name": "a \"b\"", "fn": "test_loop"}), `work.custom(name = "a \"b\"", fn = "test_loop", arg = "")`,
 			`{"type":"Custom","params":{"arg":"","fn":"test_loop","name":"a \"b\""}}`, 0},
+		// An enum takes any case and keeps the catalog's spelling.
+		{MustWork("AluHot", map[string]any{"width": "scalar"}), `work.alu_hot(width = "Scalar")`, `{"type":"AluHot","params":{"width":"Scalar"}}`, 0},
 		{MustWork("Sequence", map[string]any{"phases": []Phase{SpinPhase(time.Millisecond), IoPhase(2 * time.Second)}}), `work.sequence(phases = [phase.spin("1ms"), phase.io("2s")])`,
 			`{"type":"Sequence","params":{"phases":[{"kind":"spin","duration":"1ms"},{"kind":"io","duration":"2s"}]}}`, 0},
 	} {

@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path"
 	"slices"
+	"strings"
 	"syscall"
+
+	"github.com/ktstar/ktstar/cgroupfs"
 )
 
 // Cgroup is a cgroup v2 group that Spawn creates its workers in
@@ -111,4 +115,30 @@ func (h *Handle) removeOwnGroups() error {
 	}
 	h.ownGroups = nil
 	return errors.Join(errs...)
+}
+
+// placementHint says how to give a Placement type the group it needs.
+const placementHint = "spawn it in a group made for this run (a script: spawn(cfg, cgroup = cgroup.create(name)))"
+
+// noGroupError refuses a Placement type spawned without a cgroup;
+// Config.Preflight returns it, so that ktstar check sees it too.
+func noGroupError(p *Placement) error {
+	return invalid("%s, so it runs only inside a cgroup ktstar manages, and it has none: %s", p.Acts, placementHint)
+}
+
+// placementDirs checks that Config.Cgroup is a group ktstar made for this
+// run: below Config.CgroupParent, which must be a run group
+// (cgroupfs.RunPrefix). Then it lets the type resolve the directories its
+// workers get.
+func placementDirs(cfg Config, p *Placement) ([]string, error) {
+	run := cfg.CgroupParent
+	switch {
+	case cfg.Cgroup == nil:
+		return nil, noGroupError(p)
+	case run == nil || !strings.HasPrefix(path.Base(run.Group()), cgroupfs.RunPrefix):
+		return nil, fmt.Errorf("%s, so it runs only inside a cgroup ktstar manages, and %s is not known to be one (Config.CgroupParent is not a run group): %s", p.Acts, cfg.Cgroup.Group(), placementHint)
+	case !strings.HasPrefix(cfg.Cgroup.Group(), run.Group()+"/"):
+		return nil, fmt.Errorf("%s, so it runs only inside a cgroup ktstar manages, and %s is outside this run's group %s: %s", p.Acts, cfg.Cgroup.Group(), run.Group(), placementHint)
+	}
+	return p.Dirs(cfg, path.Join(run.Mount(), cfg.Cgroup.Group()))
 }

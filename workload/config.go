@@ -22,7 +22,7 @@ type Config struct {
 	Nice *int
 	// Comm, when non-empty, is the task name of every worker (at most 15 bytes).
 	Comm string
-	// Warmup leaves the first part of the run out of wake and cost samples
+	// Warmup leaves the first part of the run out of wake, cost and timer samples
 	// and gap tracking (work is still counted), as schbench's warm-up does.
 	Warmup time.Duration
 

@@ -73,8 +73,19 @@ TestStepAllocs, TestLoopDoesNotAllocate; for grouped types
 TestGroupedStepAllocs and TestGroupedStop). A parameter kind is one
 entry of params.go's kinds; a sleep in milliseconds is sleepMsParam,
 whose maximum follows from the stop deadline. Optional fields of [Type] declare groups (GroupSize, Pipes,
-GroupFiles, Region, Messenger), scratch files, cgroups of its own and
-machine checks (Preflight). A body must not allocate in Step; it prepares
+GroupFiles, Region, Messenger), scratch files, cgroups of its own, the
+cgroup its workers must be spawned in (Placement) and machine checks
+(Preflight). A body must not allocate in Step; it prepares
 everything in New, which runs before the start gate.
+
+# Whole programs in one worker
+
+Schbench and Taobench run a benchmark's own threads inside one worker
+(spawn them with workers = 1): a threadTeam starts each as a goroutine
+locked to an OS thread that sets its own mask, policy and comm, holds
+them at a gate until the first Step, and reaps them all in the body's
+Finish, before the report is sent. Their figures travel in
+[Report.Schbench] and [Report.Taobench]; Schbench's histograms are
+package hist's, upstream's buckets bit for bit.
 */
 package workload

@@ -97,6 +97,8 @@ func newTestWorker(t testing.TB, work Work) *Worker {
 		wake:       newReservoir(MaxWakeSamples),
 		wakeHist:   hist.MustNew(hist.Nanoseconds),
 		costs:      newReservoir(MaxCostSamples),
+		timer:      newReservoir(MaxTimerSamples),
+		timerHist:  hist.MustNew(hist.Nanoseconds),
 		migrations: make([]Migration, 0, 64),
 	}
 	w.stop = (*uint32)(unsafe.Pointer(&shm[offStop]))

@@ -75,6 +75,8 @@ func (w *Worker) run(body Body) Report {
 		SampleKind:               w.kind,
 		IterationCostsNs:         w.costs.s,
 		IterationCostSampleTotal: w.costs.total,
+		TimerLatenciesNs:         w.timer.s,
+		TimerSampleTotal:         w.timer.total,
 		SchedstatCPUTimeNs:       sub(sched1.CPUTimeNs, w.sched0.CPUTimeNs),
 		SchedstatRunDelayNs:      sub(sched1.RunDelayNs, w.sched0.RunDelayNs),
 		SchedstatRunCount:        sub(sched1.RunCount, w.sched0.RunCount),
@@ -100,6 +102,13 @@ func (w *Worker) run(body Body) Report {
 	}
 	if r.IterationCostsNs == nil {
 		r.IterationCostsNs = []uint64{}
+	}
+	if r.TimerLatenciesNs == nil {
+		r.TimerLatenciesNs = []uint64{}
+	}
+	if w.timerHist != nil {
+		s := w.timerHist.Summarize(TimerPercentiles)
+		r.TimerStats = &s
 	}
 	if f, ok := body.(Finisher); ok {
 		f.Finish(&r)

@@ -100,7 +100,7 @@ func init() {
 		},
 		KindEnum: {
 			name:    "enum",
-			convert: plain[string],
+			convert: toChoice,
 			valid:   func(p *Param, v any) bool { return slices.Contains(p.Choices, v.(string)) },
 			allowed: func(p *Param) string { return "one of " + strings.Join(quoteAll(p.Choices), ", ") },
 			format:  quote,
@@ -192,6 +192,19 @@ func plain[T any](_ *Param, v any) (any, bool, error) {
 	return x, ok, nil
 }
 
+// toChoice accepts an enum value in any case ("widest" for "Widest") and
+// hands on the catalog's spelling, so reports and printed work agree.
+func toChoice(p *Param, v any) (any, bool, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, false, nil
+	}
+	if i := slices.IndexFunc(p.Choices, func(c string) bool { return strings.EqualFold(c, s) }); i >= 0 {
+		return p.Choices[i], true, nil
+	}
+	return s, true, nil
+}
+
 // toInt64 accepts every Go integer type, json.Number and an integer too
 // big for int64 (out of range).
 func toInt64(p *Param, v any) (int64, bool, error) {
@@ -260,7 +273,7 @@ func toInts(p *Param, v any) (any, bool, error) {
 }
 
 // toPhases accepts []Phase, or a []any of phases or of the
-// {"kind", "duration"} objects JSON decoding produces; it always returns
+// {"kind", "duration"[, "width"]} objects JSON decoding produces; it always returns
 // a fresh slice.
 func toPhases(v any) (any, bool, error) {
 	switch xs := v.(type) {
@@ -274,7 +287,8 @@ func toPhases(v any) (any, bool, error) {
 				out[i] = ph
 			case map[string]any:
 				kind, _ := ph["kind"].(string)
-				p, err := NewPhase(PhaseKind(kind), ph["duration"])
+				width, _ := ph["width"].(string)
+				p, err := NewPhase(PhaseKind(kind), ph["duration"], width)
 				if err != nil {
 					return nil, true, fmt.Errorf("[%d]: %w", i, err)
 				}

@@ -23,6 +23,18 @@ const MaxWakeSamples = 100_000
 // MaxCostSamples caps each worker's iteration-cost reservoir.
 const MaxCostSamples = 100_000
 
+// MaxTimerSamples caps each worker's timer-latency reservoir.
+const MaxTimerSamples = 100_000
+
+// TimerPercentiles are the percentiles a report's TimerStats carry.
+var TimerPercentiles = []float64{50, 90, 99, 99.9}
+
+// TimerHist merges the TimerStats of reports into one histogram of every
+// timer sample, as WakeHist does for wake samples.
+func TimerHist(reports []Report) *hist.Hist {
+	return mergeStats(reports, func(r *Report) (*hist.Summary, uint64) { return r.TimerStats, r.TimerSampleTotal })
+}
+
 // Report is what one worker measured over its run. Field names in JSON are
 // ktstr's newest ones, because scripts and JSON consumers read them.
 type Report struct {
@@ -79,6 +91,17 @@ type Report struct {
 	IterationCostsNs         []uint64 `json:"iteration_costs_ns"`
 	IterationCostSampleTotal uint64   `json:"iteration_cost_sample_total"` // observations, including dropped ones
 
+	// TimerLatenciesNs is a uniform reservoir sample (at most
+	// MaxTimerSamples) of how late each absolute-deadline timer wake came
+	// (observed wake minus deadline); only TimerLatency fills it.
+	TimerLatenciesNs []uint64 `json:"timer_latencies_ns"`
+	TimerSampleTotal uint64   `json:"timer_sample_total"` // observations, including dropped ones
+	// TimerStats are exact aggregates over every timer sample (count, min,
+	// max, sum), percentiles and the log-linear histogram's non-empty
+	// buckets (hist.Nanoseconds: relative error at most 1/512); nil when
+	// the type records none.
+	TimerStats *hist.Summary `json:"timer_stats"`
+
 	SchedstatCPUTimeNs  uint64 `json:"schedstat_cpu_time_ns"`  // Δ schedstat field 1
 	SchedstatRunDelayNs uint64 `json:"schedstat_run_delay_ns"` // Δ schedstat field 2 (runnable, waiting)
 	SchedstatRunCount   uint64 `json:"schedstat_run_count"`    // Δ schedstat field 3 (times scheduled in)
@@ -110,6 +133,10 @@ type Report struct {
 	// a NaN or infinite float is kept as the string "NaN", "+Inf" or
 	// "-Inf", which JSON can carry.
 	Extra map[string]any `json:"extra,omitempty"`
+
+	// Schbench and Taobench are those types' measurements; nil otherwise.
+	Schbench *SchbenchReport `json:"schbench,omitempty"`
+	Taobench *TaobenchReport `json:"taobench,omitempty"`
 }
 
 // Migration is one CPU change observed at a checkpoint.
@@ -155,15 +182,23 @@ func sentinel(tid, group int, info *ExitInfo) Report {
 // (a result written before they existed): the caller then falls back to
 // the reservoirs.
 func WakeHist(reports []Report) *hist.Hist {
+	return mergeStats(reports, func(r *Report) (*hist.Summary, uint64) { return r.WakeStats, r.WakeSampleTotal })
+}
+
+// mergeStats merges one kind of exact aggregates (of picks the summary
+// and the sample total) over reports; nil when a report with samples has
+// no summary.
+func mergeStats(reports []Report, of func(*Report) (*hist.Summary, uint64)) *hist.Hist {
 	h := hist.MustNew(hist.Nanoseconds)
-	for _, r := range reports {
-		if r.WakeStats == nil {
-			if r.WakeSampleTotal > 0 {
+	for i := range reports {
+		s, total := of(&reports[i])
+		if s == nil {
+			if total > 0 {
 				return nil
 			}
 			continue
 		}
-		rh, err := hist.FromSummary(*r.WakeStats)
+		rh, err := hist.FromSummary(*s)
 		if err != nil || h.Merge(rh) != nil {
 			return nil
 		}

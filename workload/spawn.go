@@ -18,11 +18,15 @@ import (
 )
 
 // Preflight is everything Spawn checks before it acts: cfg is valid
-// (Validate) and this machine can run its work (Work.Preflight). `ktstar
+// (Validate), a type that acts on its own cgroup has one (Placement), and
+// this machine can run its work (Work.Preflight). `ktstar
 // check` runs it in place of Spawn.
 func (c *Config) Preflight() error {
 	if err := c.Validate(); err != nil {
 		return err
+	}
+	if p := c.Work.Type().Placement; p != nil && c.Cgroup == nil {
+		return noGroupError(p)
 	}
 	return c.Work.Preflight()
 }
@@ -89,6 +93,11 @@ func Spawn(cfg Config) (h *Handle, err error) {
 	if t.Cgroups != nil {
 		if ownDirs, err = h.makeOwnGroups(t); err != nil {
 			return h, err
+		}
+	}
+	if t.Placement != nil {
+		if ownDirs, err = placementDirs(cfg, t.Placement); err != nil {
+			return h, fmt.Errorf("spawn: %w", err) // the error names the type
 		}
 	}
 

@@ -4,11 +4,9 @@ package workload
 // parent, and signals at the start gate.
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -212,20 +210,9 @@ func checkParentDeath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), spawnerHelperEnv+"=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, line := testenv.StartHelper(t, spawnerHelperEnv)
 	var pids []int
-	line, err := bufio.NewReader(out).ReadBytes('\n')
-	if err != nil || json.Unmarshal(line, &pids) != nil || len(pids) != 4 {
-		cmd.Process.Kill()
-		cmd.Wait()
+	if err := json.Unmarshal([]byte(line), &pids); err != nil || len(pids) != 4 {
 		t.Fatalf("helper said %q (%v)", line, err)
 	}
 	reaped := map[int]bool{}

@@ -128,7 +128,11 @@ func (b *wakeChain) Step() bool {
 			b.in.take(w, woken)
 			break
 		}
-		woken = futexWaitTimeout(b.word, cur, stopPoll)
+		// Only a wait for the predecessor's pass is woken by it: a wait that
+		// another stage's broadcast ended can find the token already here
+		// on its re-check, and then this stage was runnable, not asleep.
+		pred := (b.stage + b.depth - 1) % b.depth
+		woken = futexWaitTimeout(b.word, cur, stopPoll) && cur == pred
 	}
 	if !b.work() {
 		return true

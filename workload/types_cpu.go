@@ -13,13 +13,8 @@ import (
 var cpuTypes = []Type{
 	{
 		Name: "AluHot", Ctor: "alu_hot",
-		Doc: "Four independent multiply chains at the requested data-path width (high IPC).",
-		Params: []Param{{
-			Name: "width", Kind: KindEnum, Default: "Widest",
-			Choices: []string{"Widest", "Scalar", "Vec128", "Vec256", "Vec512"},
-			Doc: "data path: Scalar (IMUL), Vec128 (SSE2), Vec256 (AVX2), Vec512 (AVX-512F) or Widest available; " +
-				"a width the CPU lacks fails the spawn (ktstr's Amx is not offered: AMX is never enabled)",
-		}},
+		Doc:         "Four independent multiply chains at the requested data-path width (high IPC).",
+		Params:      []Param{aluWidthParam},
 		CostSamples: true,
 		New: func(w *Worker) (Body, error) {
 			impl, err := resolveAluWidth(w.work.Enum("width"))
@@ -74,6 +69,14 @@ var cpuTypes = []Type{
 	},
 	cacheType("CachePressure", "cache_pressure", "Strided read-modify-write of 1024 bytes per iteration over a private buffer.", false),
 	cacheType("CacheYield", "cache_yield", "CachePressure's read-modify-write burst, then a timed sched_yield (a wake sample).", true),
+}
+
+// aluWidthParam is AluHot's width, shared with the alu_hot Sequence phase.
+var aluWidthParam = Param{
+	Name: "width", Kind: KindEnum, Default: "Widest",
+	Choices: []string{"Widest", "Scalar", "Vec128", "Vec256", "Vec512"},
+	Doc: "data path: Scalar (IMUL), Vec128 (SSE2), Vec256 (AVX2), Vec512 (AVX-512F) or Widest available; " +
+		"a width the CPU lacks fails the spawn (ktstr's Amx is not offered: AMX is never enabled)",
 }
 
 // yieldKind is CacheYield's sample kind; CachePressure records none.

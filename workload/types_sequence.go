@@ -13,8 +13,8 @@ import (
 // sequenceTypes holds Sequence, which loops through a list of phases.
 var sequenceTypes = []Type{{
 	Name: "Sequence", Ctor: "sequence",
-	Doc:     "Run the phases in order, forever: spin, sleep, sched_yield or scratch-file IO, each for its duration.",
-	Example: map[string]any{"phases": []Phase{SpinPhase(50 * time.Microsecond), SleepPhase(50 * time.Microsecond), YieldPhase(50 * time.Microsecond), IoPhase(50 * time.Microsecond)}},
+	Doc:     "Run the phases in order, forever: spin, sleep, sched_yield, scratch-file IO or AluHot's chains, each for its duration.",
+	Example: map[string]any{"phases": []Phase{SpinPhase(50 * time.Microsecond), SleepPhase(50 * time.Microsecond), YieldPhase(50 * time.Microsecond), IoPhase(50 * time.Microsecond), AluHotPhase(50*time.Microsecond, "Widest")}},
 	Params: []Param{{
 		Name: "phases", Kind: KindPhases, Default: []Phase{},
 		Doc: "the phases, e.g. [phase.spin(\"100ms\"), phase.sleep(\"50ms\")]; at least one",
@@ -25,7 +25,8 @@ var sequenceTypes = []Type{{
 		}
 		return nil
 	},
-	Sample: SamplePhase,
+	Sample:      SamplePhase,
+	CostSamples: true, // alu_hot phases
 	Scratch: func(w Work, token string) []string {
 		if !slices.ContainsFunc(w.Phases("phases"), func(p Phase) bool { return p.Kind == PhaseIo }) {
 			return nil
@@ -44,6 +45,7 @@ type seqPhase struct {
 	Phase
 	runs, ns, first string
 	started         bool
+	alu             aluImpl // the resolved chain of an alu_hot phase
 }
 
 type sequence struct {
@@ -52,13 +54,26 @@ type sequence struct {
 	fd     int // Io phase scratch file, -1 if none
 	path   string
 	buf    []byte
+	sink   uint64 // keeps the alu_hot chains' results live
 }
 
 func newSequence(w *Worker) (Body, error) {
 	b := &sequence{w: w, fd: -1}
 	for i, p := range w.work.Phases("phases") {
 		prefix := fmt.Sprintf("phase%d_%s_", i, p.Kind)
-		b.phases = append(b.phases, seqPhase{Phase: p, runs: prefix + "runs", ns: prefix + "ns", first: prefix + "first_ns"})
+		sp := seqPhase{Phase: p, runs: prefix + "runs", ns: prefix + "ns", first: prefix + "first_ns"}
+		// Counters exist before the loop, so counting never grows the map there.
+		for _, c := range []string{sp.runs, sp.ns, sp.first} {
+			w.Count(c, 0)
+		}
+		if p.Kind == PhaseAlu {
+			impl, err := resolveAluWidth(p.Width)
+			if err != nil {
+				return nil, fmt.Errorf("phase %d (%s): %w", i, p, err)
+			}
+			sp.alu = impl
+		}
+		b.phases = append(b.phases, sp)
 	}
 	if paths := w.work.Type().Scratch(w.work, w.spec.Token); len(paths) > 0 {
 		b.path = paths[0]
@@ -86,7 +101,7 @@ func (b *sequence) Step() bool {
 			p.started = true
 			w.counters[p.first] = uint64(t0 - w.start)
 		}
-		if b.run(p.Kind, int64(p.Duration)) {
+		if b.run(p, int64(p.Duration)) {
 			w.Count(p.runs, 1)
 			w.Count(p.ns, uint64(nanotime()-t0))
 		}
@@ -95,10 +110,10 @@ func (b *sequence) Step() bool {
 }
 
 // run runs one phase and reports whether it ran its full duration.
-func (b *sequence) run(kind PhaseKind, d int64) bool {
+func (b *sequence) run(p *seqPhase, d int64) bool {
 	w := b.w
 	end := nanotime() + d
-	switch kind {
+	switch p.Kind {
 	case PhaseSpin:
 		spinUntil(w, end, 1024)
 	case PhaseSleep:
@@ -129,6 +144,13 @@ func (b *sequence) run(kind PhaseKind, d int64) bool {
 			w.WakeSample(nanotime() - t0)
 		}
 		w.ResetGap()
+	case PhaseAlu:
+		for nanotime() < end && !w.Stopped() {
+			t0 := nanotime()
+			b.sink ^= p.alu.chain(1024)
+			w.costSample(nanotime() - t0)
+			w.AddUnits(1024)
+		}
 	}
 	return !w.Stopped()
 }

@@ -66,3 +66,51 @@ func TestSequenceJSONRoundTrip(t *testing.T) {
 		t.Errorf("String() = %s", got)
 	}
 }
+
+// TestSequenceAluHotPhase checks that an alu_hot phase runs AluHot's
+// chains: iteration-cost samples, 1024 work units each, and the phase's
+// time accounted like any other phase's.
+func TestSequenceAluHotPhase(t *testing.T) {
+	phases := []Phase{AluHotPhase(50*time.Millisecond, "Scalar"), SleepPhase(5 * time.Millisecond)}
+	r := runFor(t, Config{Work: MustWork("Sequence", map[string]any{"phases": phases})}, 200*time.Millisecond)[0]
+	if r.IterationCostSampleTotal == 0 || uint64(len(r.IterationCostsNs)) != min(r.IterationCostSampleTotal, MaxCostSamples) {
+		t.Fatalf("%d iteration-cost samples held of %d: want some, up to the reservoir's cap", len(r.IterationCostsNs), r.IterationCostSampleTotal)
+	}
+	if r.WorkUnits != 1024*r.IterationCostSampleTotal {
+		t.Errorf("work_units = %d for %d chains, want 1024 each", r.WorkUnits, r.IterationCostSampleTotal)
+	}
+	if runs := cnt(t, r, "phase0_alu_hot_runs"); runs == 0 || cnt(t, r, "phase0_alu_hot_ns") < runs*uint64(50*time.Millisecond) {
+		t.Errorf("alu_hot phase counters %v: want completed runs of at least 50ms each", r.Counters)
+	}
+	if r.WakeSampleTotal == 0 {
+		t.Error("the sleep phase after the alu_hot phase took no wake sample")
+	}
+}
+
+func TestAluHotPhaseValues(t *testing.T) {
+	for _, tc := range []struct {
+		kind  PhaseKind
+		width string
+		want  string // the phase's String, or the error
+	}{
+		{PhaseAlu, "", `phase.alu_hot("50ms", width = "Widest")`},
+		{PhaseAlu, "Scalar", `phase.alu_hot("50ms", width = "Scalar")`},
+		{PhaseAlu, "Amx", `width = "Amx" is out of range (allowed: one of "Widest", "Scalar", "Vec128", "Vec256", "Vec512")`},
+		{PhaseSpin, "Scalar", `width = "Scalar": only an alu_hot phase has a width`},
+	} {
+		p, err := NewPhase(tc.kind, "50ms", tc.width)
+		got := p.String()
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("NewPhase(%s, 50ms, %q) = %s, want %s", tc.kind, tc.width, got, tc.want)
+		}
+	}
+	work := MustWork("Sequence", map[string]any{"phases": []Phase{AluHotPhase(time.Second, "Scalar")}})
+	data, _ := work.MarshalJSON()
+	var back Work
+	if err := back.UnmarshalJSON(data); err != nil || back.String() != work.String() {
+		t.Errorf("JSON %s round trip: %v, %v; want %v", data, back, err, work)
+	}
+}

@@ -146,7 +146,11 @@ type Worker struct {
 	// first, SampleMixed once two differ); declared is what WakeSample records.
 	kind, declared SampleKind
 	costs          reservoir // iteration costs, reserved when the type has CostSamples
-	rng            uint64
+	timer          reservoir // timer latencies, reserved when the type has TimerSamples
+	// timerHist holds every timer sample (exact count, min, max, sum and
+	// log-linear buckets) beside the reservoir's subsample.
+	timerHist *hist.Hist
+	rng       uint64
 
 	cpu func() int // reads the current CPU at checkpoints (cpuReader)
 
@@ -242,6 +246,16 @@ func (w *Worker) warming() bool {
 	}
 	w.warmEnd = 0
 	return false
+}
+
+// timerSample records how late one absolute-deadline timer woke, for the
+// types that declare TimerSamples.
+func (w *Worker) timerSample(ns int64) {
+	if w.warming() {
+		return
+	}
+	w.timer.add(ns, &w.rng)
+	w.timerHist.Record(uint64(max(ns, 0)))
 }
 
 // reservoir is a uniform sample of at most cap(s) observations (Vitter's
@@ -432,6 +446,10 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 	}
 	if t := w.work.Type(); t.CostSamples {
 		w.costs = newReservoir(MaxCostSamples)
+	}
+	if t := w.work.Type(); t.TimerSamples {
+		w.timer = newReservoir(MaxTimerSamples)
+		w.timerHist = hist.MustNew(hist.Nanoseconds)
 	}
 	w.migrations = make([]Migration, 0, 64)
 	return w

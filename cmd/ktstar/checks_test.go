@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -37,7 +38,7 @@ print("not reached")
 		t.Fatalf("stdout %q", out)
 	}
 	msg := regexp.MustCompile(`s\.star:7:15: error: checks\.require: 1 check\(s\) failed:\n` +
-		`  min_iteration_rate \[group 0\]: FAIL, observed [0-9.e+]+ iter/s, threshold ≥ 1e\+15 iter/s; worst worker tid (\d+) \(group 0\)\n` +
+		`  min_iteration_rate \[SpinWait\]: FAIL, observed [0-9.e+]+ iter/s, threshold ≥ 1e\+15 iter/s; worst worker tid (\d+) \(group 0\)\n` +
 		`Traceback`)
 	m := msg.FindStringSubmatch(errs)
 	if m == nil {
@@ -47,7 +48,7 @@ print("not reached")
 		t.Errorf("worst worker %s is not one of the workers %v", m[1], pids)
 	}
 	// The summary before the error lists the checks of the call too.
-	if !strings.Contains(errs, "✓ max_gap_ms [group 0]: PASS") || !strings.Contains(errs, "✗ min_iteration_rate [group 0]: FAIL") {
+	if !strings.Contains(errs, "✓ max_gap_ms [SpinWait]: PASS") || !strings.Contains(errs, "✗ min_iteration_rate [SpinWait]: FAIL") {
 		t.Errorf("summary lacks the check lines:\n%s", errs)
 	}
 }
@@ -163,7 +164,7 @@ func TestProgressOnATerminal(t *testing.T) {
 		t.Errorf("stdout %q: progress must never reach it", out.String())
 	}
 	s := strings.ReplaceAll(string(screen), "\r\n", "\n") // the tty's output processing
-	first, second, ok := strings.Cut(s, "/ 800ms\n\x1b[2K  #1 SpinWait: 2 workers")
+	first, second, ok := strings.Cut(s, "/ 800ms\n\x1b[2K  SpinWait: 2 workers")
 	if !ok {
 		t.Fatalf("no progress line for the first hold:\n%q", s)
 	}
@@ -173,11 +174,11 @@ func TestProgressOnATerminal(t *testing.T) {
 	if !ok {
 		t.Fatalf("the first hold's lines were never erased:\n%q", s)
 	}
-	if strings.Contains(hold1, "#2 FutexPingPong") {
+	if strings.Contains(hold1, "FutexPingPong") {
 		t.Errorf("a handle not yet started is shown: %q", hold1)
 	}
 	frames2 := strings.Count(hold2, "/ 800ms\n")
-	if frames2 < 1 || strings.Count(hold2, "  #2 FutexPingPong: 2 workers") != frames2 {
+	if frames2 < 1 || strings.Count(hold2, "  FutexPingPong: 2 workers") != frames2 {
 		t.Errorf("hold 2: %d frames, want each with a line for #2:\n%q", frames2, hold2)
 	}
 	summary := strings.Index(s, "  group ")
@@ -191,16 +192,37 @@ func TestProgressOnATerminal(t *testing.T) {
 }
 
 // TestNoProgressWithoutTerminal checks that a run with stderr on a pipe
-// draws no progress, and that --progress forces it there.
+// draws no progress, and that --progress forces it there as plain lines,
+// one per --interval, without a single escape byte.
 func TestNoProgressWithoutTerminal(t *testing.T) {
 	s := script(t, holdScript)
 	_, errs, code := ktstar(t, "", s)
 	if code != 0 || strings.Contains(errs, "\x1b[") || strings.Contains(errs, "/ 800ms") {
 		t.Errorf("exit %d; progress on a pipe:\n%q", code, errs)
 	}
-	_, errs, code = ktstar(t, "", "--progress", s)
-	if code != 0 || !strings.Contains(errs, "/ 800ms\n\x1b[2K  #1 SpinWait: 2 workers") {
-		t.Errorf("exit %d; --progress draws nothing:\n%q", code, errs)
+	_, errs, code = ktstar(t, "", "--progress", "--interval", "200ms", s)
+	if code != 0 || strings.Contains(errs, "\x1b") {
+		t.Errorf("exit %d; escape codes on a pipe:\n%q", code, errs)
+	}
+	lines := regexp.MustCompile(`(?m)^progress [0-9.]+m?s / 800ms; SpinWait: [0-9.]+[kMG]? iterations/s`).FindAllString(errs, -1)
+	both := regexp.MustCompile(`(?m)^progress .*; SpinWait: .*; FutexPingPong: [0-9.]+[kMG]? iterations/s$`).FindAllString(errs, -1)
+	if len(lines) < 2 || len(both) < 1 {
+		t.Errorf("want plain progress lines for both holds, got %d and %d:\n%s", len(lines), len(both), errs)
+	}
+	// --progress 2>log: stderr is a file.
+	log, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	cmd := exec.Command(bin, "--progress", "--interval", "200ms", s)
+	cmd.Stderr = log
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(log.Name())
+	if err != nil || bytes.IndexByte(b, 0x1b) >= 0 || !bytes.Contains(b, []byte("\nprogress ")) && !bytes.HasPrefix(b, []byte("progress ")) {
+		t.Errorf("--progress 2>log: %v; want plain progress lines without ESC:\n%q", err, b)
 	}
 }
 
@@ -238,12 +260,12 @@ checks.evaluate(r, max_p99_wake_latency_ns = 1)
 		t.Fatalf("runs: %s", b)
 	}
 	g := doc.Runs[0].Groups[0]
-	for _, k := range []string{"name", "workers", "work_units_per_s", "cpu_pct", "off_cpu_pct", "migrations", "max_gap_ms", "wake_samples", "wake_sample_total", "wake_p50_ns", "wake_p99_ns", "wake_p999_ns", "completed"} {
+	for _, k := range []string{"label", "workers", "work_units_per_s", "cpu_pct", "off_cpu_pct", "migrations", "max_gap_ms", "wake_samples", "wake_sample_total", "wake_p50_ns", "wake_p99_ns", "wake_p999_ns", "completed"} {
 		if _, ok := g[k]; !ok {
 			t.Errorf("group row lacks %s: %v", k, g)
 		}
 	}
-	if g["name"] != "#1 FutexPingPong" || g["workers"] != 2.0 || g["wake_samples"].(float64) <= 0 {
+	if g["label"] != "FutexPingPong" || g["workers"] != 2.0 || g["wake_samples"].(float64) <= 0 {
 		t.Errorf("group row: %v", g)
 	}
 	if len(doc.Checks) != 2 || doc.Checks[0].Call != s+":6:16" || doc.Checks[1].Verdict != "fail" {
@@ -256,6 +278,9 @@ checks.evaluate(r, max_p99_wake_latency_ns = 1)
 			t.Errorf("status %v", st)
 		}
 		names = append(names, o["check"].(string))
+	}
+	if sc := doc.Checks[0].Outcomes[0]["scope"]; sc != g["label"] {
+		t.Errorf("check scope %v, want the row's label %v", sc, g["label"])
 	}
 	if got := strings.Join(names, " "); got != "not_starved max_spread_pct" {
 		t.Errorf("first call's outcomes: %s", got)

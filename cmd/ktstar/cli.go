@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fatih/color"
+	"github.com/ktstar/ktstar/workload"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
@@ -44,8 +45,12 @@ var subcommands = []subcommand{
 		}},
 	{name: "check", synopsis: "check SCRIPT.star", summary: "validate a script without running anything (below)", min: 1, max: 1,
 		run: func(c *cli, _ io.Reader) int { return c.check(c.args[0]) }},
-	{name: "summary", synopsis: "summary RESULT.json", summary: "the end-of-run summary of a saved --json result", min: 1, max: 1,
-		run: func(c *cli, _ io.Reader) int { return c.showSummary(c.args[0]) }},
+	{name: "summary", synopsis: "summary RESULT.json...", summary: "the end-of-run summary of saved --json results", min: 1, max: -1,
+		run: func(c *cli, _ io.Reader) int { return c.showSummary(c.args) }},
+	{name: "compare", synopsis: "compare BASE.json NEW.json...", summary: "what changed, group by group, and whether it is significant", min: 2, max: -1,
+		run: func(c *cli, _ io.Reader) int { return c.compare(c.args) }},
+	{name: "report", synopsis: "report RESULT.json [BASE.json] -o FILE.html", summary: "a self-contained HTML report with plots", min: 1, max: 2,
+		run: func(c *cli, _ io.Reader) int { return c.report(c.args) }},
 	{name: "version", synopsis: "version", summary: "print the version",
 		run: func(c *cli, _ io.Reader) int { fmt.Fprintf(c.stdout, "ktstar %s\n", version); return exitOK }},
 }
@@ -113,11 +118,20 @@ type cli struct {
 	histogram bool // --histogram: wake-latency histograms in the summary
 	progress  bool // --progress: live progress even when stderr is not a terminal
 	sched     schedFlags
-	stdout    io.Writer
-	stderr    io.Writer
-	errc      *color.Color
-	okc       *color.Color
-	warnc     *color.Color
+	repeat    int // --repeat: runs of the script in one invocation
+	// interval is --interval: how often timelines are sampled (0: the
+	// default, 1s with --json and none without).
+	interval   time.Duration
+	maxRegress string // --max-regress for compare
+	output     string // -o for report
+	// workOverride is --work-override: the work type scenarios put in
+	// place of swappable cgroup_defs' work.
+	workOverride string
+	stdout       io.Writer
+	stderr       io.Writer
+	errc         *color.Color
+	okc          *color.Color
+	warnc        *color.Color
 }
 
 // parse reads flags and the sub-command. done is true when nothing is
@@ -133,6 +147,11 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 	fs.BoolVar(&c.histogram, "histogram", false, "add a wake-latency histogram per group to the summary")
 	fs.BoolVar(&c.progress, "progress", false, "show live progress while the script holds, even when stderr is not a terminal")
 	c.sched.add(fs)
+	fs.IntVar(&c.repeat, "repeat", 1, "run the script `N` times (fresh spawns, same arguments); the summary shows medians")
+	fs.DurationVar(&c.interval, "interval", 0, "sample every worker's progress this often into --json's timelines (default 1s with --json); with --progress off a terminal, print a line this often")
+	fs.StringVar(&c.maxRegress, "max-regress", "", "compare: exit 1 on a significant regression past a gate, e.g. `p99=10%,work_rate=5%,max_gap=20ms`")
+	fs.StringVarP(&c.output, "output", "o", "", "report: write the HTML to `FILE`")
+	fs.StringVar(&c.workOverride, "work-override", "", "run every swappable cgroup_def of a scenario with work type `NAME` (e.g. YieldHeavy)")
 	colorMode := fs.String("color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	fs.Usage = func() {
@@ -171,6 +190,13 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 	} else {
 		c.cmd, c.args = lookup("run"), rest
 	}
+	if c.workOverride != "" {
+		if _, ok := workload.Find(c.workOverride); !ok {
+			_, err := workload.NewWork(c.workOverride, nil)
+			fmt.Fprintf(stderr, "ktstar: --work-override: %v\n", err)
+			return nil, exitError, true
+		}
+	}
 	c.params = map[string]string{}
 	for _, kv := range c.set {
 		k, v, ok := strings.Cut(kv, "=")
@@ -184,7 +210,40 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 		fmt.Fprintln(stderr, err)
 		return nil, exitError, true
 	}
+	if c.repeat < 1 || c.repeat > maxRepeat {
+		fmt.Fprintf(stderr, "ktstar: --repeat=%d: want 1 to %d\n", c.repeat, maxRepeat)
+		return nil, exitError, true
+	}
+	if c.interval < 0 || c.interval > 0 && c.interval < minInterval {
+		fmt.Fprintf(stderr, "ktstar: --interval=%v: want at least %v\n", c.interval, minInterval)
+		return nil, exitError, true
+	}
+	if c.cmd.name == "report" && c.output == "" {
+		fmt.Fprintln(stderr, "ktstar report: want -o FILE.html")
+		return nil, exitError, true
+	}
 	return c, 0, false
+}
+
+// Bounds of --repeat and --interval.
+const (
+	maxRepeat   = 1000
+	minInterval = 10 * time.Millisecond
+)
+
+// defaultInterval samples timelines when --json is given without --interval.
+const defaultInterval = time.Second
+
+// timelineInterval is how often the session samples timelines: --interval,
+// else defaultInterval when there is a --json to keep them, else never.
+func (c *cli) timelineInterval() time.Duration {
+	switch {
+	case c.interval > 0:
+		return c.interval
+	case c.json != "" && c.cmd.name == "run":
+		return defaultInterval
+	}
+	return 0
 }
 
 // setColor applies --color: auto colours a terminal unless NO_COLOR is set.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/internal/testenv"
+	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
 )
 
@@ -84,7 +85,7 @@ func TestWorkerKilledFromOutside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc output
+	var doc result.Doc
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ else:
 type exitResult struct {
 	code    int
 	stderr  string
-	doc     output
+	doc     result.Doc
 	pid     int   // ktstar's
 	workers []int // the workers' pids
 }
@@ -275,9 +276,15 @@ func TestExitPaths(t *testing.T) {
 					}
 				}
 			}
-			for _, label := range []string{"#1 Sequence (interrupted: " + tc.reason + ")", "#2 IoSyncWrite (interrupted: " + tc.reason + ")"} {
-				if !strings.Contains(res.stderr, label) {
-					t.Errorf("summary lacks %q:\n%s", label, res.stderr)
+			// The summary marks their rows; --json keeps the stable labels.
+			for _, r := range res.doc.Runs {
+				if r.Interrupted == "" {
+					continue
+				}
+				for _, g := range r.Groups {
+					if label := g.Label + " (interrupted: " + tc.reason + ")"; strings.Contains(g.Label, "interrupted") || !strings.Contains(res.stderr, label) {
+						t.Errorf("summary lacks %q, or --json's label %q is not the stable one:\n%s", label, g.Label, res.stderr)
+					}
 				}
 			}
 			dump := strings.Contains(res.stderr, "goroutine ")
@@ -474,7 +481,7 @@ func TestInterruptDuringStop(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var doc output
+			var doc result.Doc
 			if err := json.Unmarshal(b, &doc); err != nil {
 				t.Fatal(err)
 			}
@@ -533,7 +540,7 @@ print("ok")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc output
+	var doc result.Doc
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}

@@ -6,43 +6,33 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/scheduler"
 	"golang.org/x/sys/unix"
 )
 
-// schedFacts are the host facts a scheduler's behaviour depends on, read
-// before the script starts (after --scheduler is ready), so they describe
-// the run rather than its aftermath.
-type schedFacts struct {
-	Cmdline    string            `json:"kernel_cmdline"`
-	Preemption string            `json:"preemption"` // none, voluntary, full, lazy, rt, dynamic (MODE), or "" unknown
-	CgroupMode string            `json:"cgroup_mode"`
-	SchedExt   scheduler.State   `json:"sched_ext"`
-	Tunables   map[string]string `json:"sched_tunables"` // kernel.sched_* sysctls that exist
-	// Scheduler is the one --scheduler started ("" without one).
-	Scheduler string `json:"scheduler,omitempty"`
-}
-
-// readSchedFacts reads what it can; a fact that cannot be read stays empty.
-func readSchedFacts(schedName string) schedFacts {
-	f := schedFacts{Scheduler: schedName, Tunables: map[string]string{}}
+// readSchedFacts fills in h the facts a scheduler's behaviour depends
+// on and the scheduler in charge (schedName is --scheduler's, "" without
+// one); a fact that cannot be read stays empty.
+func readSchedFacts(h *result.Host, schedName string) {
+	h.Tunables = map[string]string{}
 	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
-		f.Cmdline = strings.TrimSpace(string(b))
+		h.Cmdline = strings.TrimSpace(string(b))
 	}
-	f.Preemption = preemption()
-	f.CgroupMode = cgroupMode("/sys/fs/cgroup")
+	h.Preemption = preemption()
+	h.CgroupMode = cgroupMode("/sys/fs/cgroup")
 	if st, err := scheduler.ReadState(os.DirFS(scheduler.SysFS)); err == nil {
-		f.SchedExt = st
+		h.SchedExt = st
 	} else {
-		f.SchedExt = scheduler.State{State: err.Error()}
+		h.SchedExt = scheduler.State{State: err.Error()}
 	}
+	h.Scheduler = inCharge(schedName, h.SchedExt)
 	paths, _ := filepath.Glob("/proc/sys/kernel/sched_*")
 	for _, p := range paths {
 		if b, err := os.ReadFile(p); err == nil {
-			f.Tunables["kernel."+filepath.Base(p)] = strings.TrimSpace(string(b))
+			h.Tunables["kernel."+filepath.Base(p)] = strings.TrimSpace(string(b))
 		}
 	}
-	return f
 }
 
 // preemption is the kernel's preemption model: debugfs's sched/preempt
@@ -87,16 +77,17 @@ func cgroupMode(root string) string {
 	return "v1"
 }
 
-// inCharge names the scheduler in charge for the summary's header.
-func (f schedFacts) inCharge() string {
-	ext := f.SchedExt
+// inCharge names the scheduler in charge, for the host facts and the
+// summary's header: name is --scheduler's ("" without one), ext
+// sched_ext's state when the script started.
+func inCharge(name string, ext scheduler.State) string {
 	switch {
 	case ext.State == "":
-		return "" // a result saved before ktstar read these facts
-	case f.Scheduler != "" && ext.State == "enabled":
-		return fmt.Sprintf("%s (sched_ext, ops %s)", f.Scheduler, ext.Ops)
-	case f.Scheduler != "":
-		return fmt.Sprintf("%s (sched_ext %s)", f.Scheduler, ext.State)
+		return "" // the state could not be read
+	case name != "" && ext.State == "enabled":
+		return fmt.Sprintf("%s (sched_ext, ops %s)", name, ext.Ops)
+	case name != "":
+		return fmt.Sprintf("%s (sched_ext %s)", name, ext.State)
 	case ext.State == "enabled":
 		return fmt.Sprintf("sched_ext ops %s", ext.Ops)
 	case ext.State == scheduler.NoSchedExt:

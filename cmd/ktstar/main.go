@@ -7,6 +7,9 @@
 //	ktstar list                            every work type
 //	ktstar doc [NAME]                      one work type's parameters (any spelling), or the list
 //	ktstar check SCRIPT.star               validate without running anything
+//	ktstar summary RESULT.json...          the summary of saved results
+//	ktstar compare BASE.json NEW.json...   what changed, and whether it is significant
+//	ktstar report RESULT.json [BASE.json] -o FILE.html
 //	ktstar version
 //
 // Exit status: 0 success, 1 fail(), a failed check or a worker killed by a

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/workload"
 )
@@ -94,7 +95,7 @@ func writeFile(t testing.TB, path, src string) {
 func TestExamples(t *testing.T) {
 	files, _ := filepath.Glob("../../examples/*.star")
 	// quickstart and one per family of work types.
-	for _, name := range []string{"quickstart", "compute", "io", "churn", "mem", "sequence", "custom", "fanout", "lock", "rt"} {
+	for _, name := range []string{"quickstart", "compute", "io", "churn", "mem", "sequence", "custom", "fanout", "lock", "rt", "kernel_paths"} {
 		if !slices.Contains(files, "../../examples/"+name+".star") {
 			t.Errorf("examples/%s.star is missing", name)
 		}
@@ -133,6 +134,7 @@ func TestExitStatus(t *testing.T) {
 		{"check ok", []string{"check", script(t, "spawn(workload(workers = 1))\n")}, 0, "ok", ""},
 		{"check error", []string{"check", script(t, "x = (\n")}, 2, "s.star:2:1: error: got end of file", ""},
 		{"check undefined", []string{"check", script(t, "spwn(1)\n")}, 2, "s.star:1:1: error: undefined: spwn", ""},
+		{"check placement", []string{"check", script(t, "spawn(workload(workers = 1, work = work.cross_affinity_churn()))\n")}, 2, "so it runs only inside a cgroup ktstar manages, and it has none", ""},
 		{"doc", []string{"doc", "futex_ping_pong"}, 0, "", "spin_iters  int   1024     0..16777216"},
 		{"doc unknown", []string{"doc", "futex_ping"}, 2, `unknown work type "futex_ping"`, ""},
 		{"doc lists", []string{"doc"}, 0, "", "work.futex_ping_pong"},
@@ -220,8 +222,11 @@ func TestDoc(t *testing.T) {
 			t.Errorf("doc %s: exit %d, %s\n%s\nwant the text of doc PipeIo", name, code, errs, out)
 		}
 	}
+	if out, _, _ := ktstar(t, "", "doc", "timer_latency"); !strings.Contains(out, "samples:    timer, in timer_latencies_ns: an oversleep") {
+		t.Errorf("doc timer_latency does not name its timer samples:\n%s", out)
+	}
 	out, _, _ := ktstar(t, "", "doc", "sequence")
-	for _, want := range []string{"list of phase  []", "required:   phases = []: at least one phase is needed"} {
+	for _, want := range []string{"list of phase  []", "required:   phases = []: at least one phase is needed", `phase.alu_hot(duration, width = "Widest")  AluHot's four multiply chains`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doc sequence lacks %q:\n%s", want, out)
 		}
@@ -256,7 +261,7 @@ h.stop()
 		} `json:"runs"`
 	}
 	b := readJSON(t, out, &doc)
-	if doc.Schema != schemaVersion || doc.Version != version || doc.Script != s || !slices.Equal(doc.Args, []string{"x"}) || doc.StartTime.IsZero() || doc.DurationNs <= 0 {
+	if doc.Schema != result.SchemaVersion || doc.Version != version || doc.Script != s || !slices.Equal(doc.Args, []string{"x"}) || doc.StartTime.IsZero() || doc.DurationNs <= 0 {
 		t.Errorf("run facts: %+v", doc)
 	}
 	for _, k := range []string{"kernel_release", "cpu_count", "cpu_model"} {
@@ -368,7 +373,7 @@ len(reports)
 	if strings.Contains(errs, ">>>") || strings.Contains(errs, "...") {
 		t.Errorf("prompts printed to a pipe: stderr %q", errs)
 	}
-	if !strings.Contains(errs, "#1 FutexPingPong") {
+	if !strings.Contains(errs, "\n  FutexPingPong ") {
 		t.Errorf("no summary of the stopped spawn on stderr: %q", errs)
 	}
 }
@@ -388,11 +393,13 @@ def spinner(ctx):
 
 def boom(ctx):
     ctx.spin()
+    ctx.tick()
     fail("custom boom")
 
 def ignores_stop(ctx):
     while True:
         ctx.spin()
+        ctx.tick()
 
 def make():
     def inner(ctx):
@@ -418,6 +425,7 @@ def mixer(ctx):
         ctx.tick()
 
 def bad_kind(ctx):
+    ctx.tick()
     ctx.wake_sample(5, kind = "wake")
 `
 
@@ -431,23 +439,20 @@ func TestCustomStarlark(t *testing.T) {
 	main := filepath.Join(dir, "main.star")
 	writeFile(t, main, `load("@stdlib//run.star", "wait_progress")
 load("lib/loops.star", "spinner", "boom", "ignores_stop", "sleeper", "chooser", "mixer", "bad_kind")
-def run(w, n = 2, works = True):
+def run(w, n = 1):
     h = spawn(workload(workers = n, work = w))
     h.start()
-    if works:
-        wait_progress(h, "150ms")
-    else:
-        sleep("150ms")  # the function fails or never returns: no iteration to wait for
+    wait_progress(h, "150ms")  # even the failing functions tick once first
     return h.stop()
 
-for r in run(work.custom("spin", spinner)):
+for r in run(work.custom("spin", spinner), 2):
     c = r["counters"]
     if not r["completed"] or r["iterations"] == 0 or c["loops"] != r["iterations"] or c["loops_returned"] != r["iterations"]:
         fail("spinner report", r)
     if r["extra"] != {"label": "spin", "ratio": 0.5} or r["wake_sample_total"] != r["iterations"] or r["work_units"] != 1024 * r["iterations"]:
         fail("spinner fields", r)
 for name, fn, want in [("boom", boom, "custom boom"), ("deaf", ignores_stop, "the function's loop must end when ctx.stopped() is True")]:
-    for r in run(work.custom(name, fn), 1, works = False):
+    for r in run(work.custom(name, fn)):
         e = r["exit_info"]
         if r["completed"] or e["kind"] != "failed" or want not in e["error"] or "lib/loops.star:" not in e["error"]:
             fail(name, "report", r)
@@ -457,7 +462,7 @@ for r in run(work.custom("sleeper", sleeper), 1):
         fail("ctx.sleep records oversleep", r)
 if [run(work.custom(n, f), 1)[0]["sample_kind"] for n, f in [("chooser", chooser), ("mixer", mixer)]] != ["lock wait", "mixed"]:
     fail("ctx.wake_sample(kind) names the kind; two kinds are mixed")
-e = run(work.custom("bad", bad_kind), 1, works = False)[0]["exit_info"]
+e = run(work.custom("bad", bad_kind))[0]["exit_info"]
 if 'kind = "wake" is not a sample kind (allowed: "wake-to-run", "wait"' not in e["error"]:
     fail("bad kind", e)
 `)
@@ -471,7 +476,7 @@ if 'kind = "wake" is not a sample kind (allowed: "wake-to-run", "wait"' not in e
 
 	for _, tc := range []struct{ name, src, want string }{
 		{"lambda", `work.custom("x", lambda ctx: None)`, "custom: fn: a lambda cannot run in a worker"},
-		{"nested", "load(\"lib/loops.star\", \"nested\")\nwork.custom(\"x\", nested)", "lib/loops.star:22:5) is not defined at the top level of its module"},
+		{"nested", "load(\"lib/loops.star\", \"nested\")\nwork.custom(\"x\", nested)", "lib/loops.star:24:5) is not defined at the top level of its module"},
 		{"main file", "def f(ctx):\n    pass\nwork.custom(\"x\", f)", "custom: fn: f is defined in the main script"},
 		{"no ctx", "load(\"lib/loops.star\", \"make\")\nwork.custom(\"x\", make)", "custom: fn: make takes no parameters"},
 		{"not a function", `work.custom("x", 3)`, "custom: fn: want a function defined in a loaded module"},

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/progress"
+	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/scheduler"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
@@ -84,23 +86,25 @@ func watchSignals(cancel context.CancelCauseFunc, interrupt chan<- struct{}, std
 	return s
 }
 
-// stop stops watching; it returns the signal that came, if any.
-func (s *signals) stop() (syscall.Signal, bool) {
-	signal.Stop(s.ch)
+// caught returns the signal that came so far, if any.
+func (s *signals) caught() (syscall.Signal, bool) {
 	sig, ok := s.got.Load().(syscall.Signal)
 	return sig, ok
 }
 
-// run executes a script and reports its result.
+// stop stops watching; it returns the signal that came, if any.
+func (s *signals) stop() (syscall.Signal, bool) {
+	signal.Stop(s.ch)
+	return s.caught()
+}
+
+// run executes a script --repeat times and reports the result.
 func (c *cli) run(path string) int {
+	live := c.live()
+	// One watch for every repetition: a signal ends the repetition under
+	// way, collecting its spawns, and no other starts.
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	if c.timeout > 0 {
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, c.timeout,
-			&starlib.Interruption{Reason: "timeout", Msg: fmt.Sprintf("timed out after %v (--timeout)", c.timeout)})
-		defer stop()
-	}
 	sigs := watchSignals(cancel, nil, c.stderr)
 	var jout *jsonOut
 	if c.json != "" {
@@ -114,59 +118,93 @@ func (c *cli) run(path string) int {
 		abort := jout.abort
 		sigs.atExit.Store(&abort)
 	}
-	var sched *schedJSON
-	opts := starlib.Options{Params: c.params, Args: c.script}
+	// --scheduler starts once, before the first repetition, and every
+	// repetition's scenarios watch the same process.
+	var sched *scheduler.Process
+	var rec *result.Scheduler
 	if c.sched.path != "" {
-		p, rec, err := c.startScheduler(ctx)
-		if err != nil {
+		var err error
+		if sched, rec, err = c.startScheduler(ctx); err != nil {
 			sigs.stop()
 			c.printError(schedulerErr(err))
 			return exitError
 		}
-		opts.Scheduler, sched = p, rec
 	}
-	facts := host(opts.Scheduler)
-	live := c.live()
-	opts.Progress = sessionProgress(live)
-	sess := starlib.NewSession(opts)
-	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
 	start := time.Now()
-	_, err := host.Run(ctx, path)
-	if err != nil {
-		// The spawns still running keep their data.
-		sess.Interrupt(ctx, interruptReason(ctx, err))
+	doc := result.Doc{
+		SchemaVersion: result.SchemaVersion, Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
+		StartTime: start, Host: host(sched), Repeat: c.repeat,
+		Runs: []result.Run{}, Checks: []result.Check{}, Scheduler: rec,
 	}
-	sess.Close() // every worker the script left running is killed and reaped
-	if sched != nil {
-		stopScheduler(opts.Scheduler, sched)
+	if doc.Args == nil {
+		doc.Args = []string{}
 	}
-	if cerr := sess.CleanupErr(); cerr != nil {
-		c.printError("ktstar: cleanup: " + cerr.Error())
-	}
-	elapsed := time.Since(start)
-	sig, signalled := sigs.stop()
-
 	status := exitOK
-	var fe *starlib.FailError
-	switch {
-	case signalled:
+	var err error
+	// A failed check, fail() or a worker killed from outside (exit 1) is
+	// a measurement like any other: the repetitions go on. A script error
+	// or a signal ends them. The first repetition that did not succeed
+	// decides the exit status, a signal always.
+	for rep := 0; rep < c.repeat; rep++ {
+		repStart := time.Now()
+		runs, calls, faults, rerr := c.runOnce(ctx, path, live, sched)
+		rsig, rsignalled := sigs.caught()
+		rs := exitOK
+		var fe *starlib.FailError
+		switch {
+		case rsignalled:
+			rs = exitSignal + int(rsig)
+		case errors.As(rerr, &fe):
+			rs = exitFail
+		case rerr != nil:
+			rs = exitError
+		case len(killedFromOutside(runs)) > 0:
+			rs = exitFail
+		}
+		if rs != exitOK && (status == exitOK || rsignalled) {
+			status, err = rs, rerr
+		}
+		r := result.Repetition{StartTime: repStart, DurationNs: time.Since(repStart).Nanoseconds(), ExitStatus: rs}
+		if rerr != nil {
+			r.Error = vm.HostPaths(rerr.Error())
+		}
+		doc.Repetitions = append(doc.Repetitions, r)
+		for _, run := range runs {
+			doc.Runs = append(doc.Runs, result.Run{Run: run, Repetition: rep, Groups: summary.Rows(run.Units())})
+		}
+		for _, call := range calls {
+			doc.Checks = append(doc.Checks, result.Check{CheckCall: call, Repetition: rep})
+		}
+		for _, f := range faults {
+			doc.SchedulerFaults = append(doc.SchedulerFaults, result.SchedulerFault{SchedulerFault: f, Repetition: rep})
+		}
+		if rs != exitOK && rs != exitFail {
+			break
+		}
+	}
+	if sched != nil {
+		stopScheduler(sched, rec)
+	}
+	sig, signalled := sigs.stop()
+	if signalled && status != exitSignal+int(sig) {
+		// The signal came after the last repetition's script ended.
 		status = exitSignal + int(sig)
-	case errors.As(err, &fe):
-		status = exitFail
-	case err != nil:
-		status = exitError
-	case len(killedFromOutside(sess.Runs())) > 0:
-		status = exitFail
+	}
+	doc.Repeat = len(doc.Repetitions)
+	doc.DurationNs = time.Since(start).Nanoseconds()
+	doc.ExitStatus = status
+	if err != nil {
+		doc.Error = vm.HostPaths(err.Error())
 	}
 	if jout != nil {
-		if jerr := c.writeJSON(jout, path, start, elapsed, sess, facts, sched, status, err); jerr != nil {
+		if jerr := c.writeJSON(jout, &doc); jerr != nil {
 			c.printError("ktstar: " + jerr.Error())
 			if status == exitOK {
 				status = exitError
 			}
 		}
 	}
-	if serr := c.summary(sess.Runs(), sess.Checks(), facts.inCharge()); serr != nil {
+	if serr := c.summary(&doc, false); serr != nil {
 		c.printError("ktstar: summary: " + serr.Error())
 	}
 	switch {
@@ -176,6 +214,34 @@ func (c *cli) run(path string) int {
 		c.printError(vm.HostPaths(err.Error()))
 	}
 	return status
+}
+
+// runOnce runs the script once in a session of its own (fresh spawns,
+// the same arguments), under ctx and --timeout, with sched (--scheduler's,
+// or nil) as scheduler.current(), and returns what it stopped and checked
+// and the scheduler faults that failed scenario steps: when the script
+// ended early, the spawns still running are collected too, marked
+// interrupted.
+func (c *cli) runOnce(ctx context.Context, path string, live *progress.Live, sched *scheduler.Process) (runs []starlib.Run, calls []starlib.CheckCall, faults []starlib.SchedulerFault, err error) {
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: sessionProgress(live),
+		Interval: c.timelineInterval(), WorkOverride: c.workOverride, Scheduler: sched})
+	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
+	if c.timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, c.timeout,
+			&starlib.Interruption{Reason: "timeout", Msg: fmt.Sprintf("timed out after %v (--timeout)", c.timeout)})
+		defer stop()
+	}
+	_, err = host.Run(ctx, path)
+	if err != nil {
+		// The spawns still running keep their data.
+		sess.Interrupt(ctx, interruptReason(ctx, err))
+	}
+	sess.Close() // every worker the script left running is killed and reaped
+	if cerr := sess.CleanupErr(); cerr != nil {
+		c.printError("ktstar: cleanup: " + cerr.Error())
+	}
+	return sess.Runs(), sess.Checks(), sess.SchedulerFaults(), err
 }
 
 // interruptReason names why a script ended early, for Run.Interrupted:
@@ -196,68 +262,8 @@ func interruptReason(ctx context.Context, err error) string {
 	return "error"
 }
 
-// schemaVersion numbers the layout of the --json document; a reader
-// checks it before trusting a field. A file without it is version 1.
-// 2: reports carry sample_kind, wake_stats and wake_latencies_note; group
-// rows carry sample_kind, exact wake aggregates and run delay.
-const schemaVersion = 2
-
-// output is the --json document.
-type output struct {
-	SchemaVersion int                 `json:"schema_version"`
-	Version       string              `json:"ktstar_version"`
-	Script        string              `json:"script"`
-	Args          []string            `json:"args"`
-	Params        map[string]string   `json:"params"`
-	StartTime     time.Time           `json:"start_time"`
-	DurationNs    int64               `json:"duration_ns"`
-	Host          hostFacts           `json:"host"`
-	ExitStatus    int                 `json:"exit_status"`
-	Error         string              `json:"error,omitempty"`
-	Runs          []runJSON           `json:"runs"`
-	Checks        []starlib.CheckCall `json:"checks"` // every checks.evaluate and checks.require call
-	// Scheduler is the --scheduler process: how it was started, when it
-	// was ready, how it ended and everything it printed.
-	Scheduler *schedJSON `json:"scheduler,omitempty"`
-	// SchedulerFaults say when and why a scenario step failed because its
-	// scheduler died or sched_ext changed.
-	SchedulerFaults []starlib.SchedulerFault `json:"scheduler_faults,omitempty"`
-}
-
-// runJSON is one stopped spawn with the summary of each of its groups.
-type runJSON struct {
-	starlib.Run
-	Groups []summary.Row `json:"groups"`
-}
-
-// hostFacts describe the machine a run measured.
-type hostFacts struct {
-	KernelRelease string `json:"kernel_release"`
-	CPUCount      int    `json:"cpu_count"` // online CPUs
-	CPUModel      string `json:"cpu_model"`
-	Version       string `json:"ktstar_version"`
-	schedFacts
-}
-
-func (c *cli) writeJSON(jout *jsonOut, path string, start time.Time, elapsed time.Duration, sess *starlib.Session, facts hostFacts, sched *schedJSON, status int, runErr error) error {
-	out := output{Scheduler: sched, SchedulerFaults: sess.SchedulerFaults(),
-		SchemaVersion: schemaVersion, Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
-		StartTime: start, DurationNs: elapsed.Nanoseconds(), Host: facts,
-		ExitStatus: status, Runs: []runJSON{}, Checks: sess.Checks(),
-	}
-	for _, r := range sess.Runs() {
-		out.Runs = append(out.Runs, runJSON{Run: r, Groups: summary.Rows(runUnits(r))})
-	}
-	if out.Args == nil {
-		out.Args = []string{}
-	}
-	if out.Checks == nil {
-		out.Checks = []starlib.CheckCall{}
-	}
-	if runErr != nil {
-		out.Error = vm.HostPaths(runErr.Error())
-	}
-	b, err := json.MarshalIndent(out, "", "  ")
+func (c *cli) writeJSON(jout *jsonOut, doc *result.Doc) error {
+	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode --json: %w", err)
 	}
@@ -267,12 +273,13 @@ func (c *cli) writeJSON(jout *jsonOut, path string, start time.Time, elapsed tim
 // host reads the facts that are cheap to get; a fact that cannot be read
 // stays empty rather than failing the run. sched is --scheduler's process
 // (nil without one).
-func host(sched *scheduler.Process) hostFacts {
+func host(sched *scheduler.Process) result.Host {
 	name := ""
 	if sched != nil {
 		name = sched.Name
 	}
-	h := hostFacts{Version: version, schedFacts: readSchedFacts(name)}
+	var h result.Host
+	readSchedFacts(&h, name)
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		h.KernelRelease = unix.ByteSliceToString(u.Release[:])
@@ -304,7 +311,7 @@ func cpuModel() string {
 // would stop at. fail() and failed checks, which depend on measured
 // values the stand-ins do not have, are not errors here.
 func (c *cli) check(path string) int {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, CheckOnly: true})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, CheckOnly: true, WorkOverride: c.workOverride})
 	defer sess.Close()
 	host := &engine.Host{Predeclared: sess.Predeclared()}
 	if err := host.Check(path); err != nil {
@@ -341,7 +348,7 @@ func (c *cli) check(path string) int {
 // repl runs an interactive session on stdin: every builtin, plus
 // help(x); after a statement that stopped spawns, their summary table.
 func (c *cli) repl(stdin io.Reader) int {
-	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script})
+	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, WorkOverride: c.workOverride})
 	defer sess.Close()
 	pre := sess.Predeclared()
 	pre["help"] = starlark.NewBuiltin("help", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -360,7 +367,11 @@ func (c *cli) repl(stdin io.Reader) int {
 	shown := 0 // runs whose summary was printed
 	afterEval := func() {
 		if runs := sess.Runs(); len(runs) > shown {
-			if err := c.summary(runs[shown:], nil, ""); err != nil {
+			doc := result.Doc{Repeat: 1}
+			for _, r := range runs[shown:] {
+				doc.Runs = append(doc.Runs, result.Run{Run: r})
+			}
+			if err := c.summary(&doc, false); err != nil {
 				c.printError("ktstar: summary: " + err.Error())
 			}
 			shown = len(runs)

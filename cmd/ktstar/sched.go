@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/scheduler"
 	"github.com/spf13/pflag"
 )
@@ -26,20 +27,9 @@ func (f *schedFlags) add(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.timeout, "scheduler-timeout", scheduler.DefaultReadyTimeout, "fail when --scheduler is not ready after this long")
 }
 
-// schedJSON is --json's record of the --scheduler process.
-type schedJSON struct {
-	Path       string           `json:"path"`
-	Args       []string         `json:"args"`
-	Pid        int              `json:"pid"`
-	Ready      string           `json:"ready"`
-	State      *scheduler.State `json:"sched_ext,omitempty"` // when it was ready
-	ExitStatus string           `json:"exit_status,omitempty"`
-	Output     []string         `json:"output"`
-}
-
 // startScheduler starts --scheduler and waits until it is ready; on an
 // error it has already stopped it.
-func (c *cli) startScheduler(ctx context.Context) (*scheduler.Process, *schedJSON, error) {
+func (c *cli) startScheduler(ctx context.Context) (*scheduler.Process, *result.Scheduler, error) {
 	r, err := scheduler.ParseReady(c.sched.ready)
 	if err != nil {
 		return nil, nil, err
@@ -54,7 +44,7 @@ func (c *cli) startScheduler(ctx context.Context) (*scheduler.Process, *schedJSO
 	if err != nil {
 		return nil, nil, err
 	}
-	rec := &schedJSON{Path: c.sched.path, Args: c.sched.args, Pid: p.Pid, Ready: c.sched.ready}
+	rec := &result.Scheduler{Path: c.sched.path, Args: c.sched.args, Pid: p.Pid, Ready: c.sched.ready}
 	if rec.Args == nil {
 		rec.Args = []string{}
 	}
@@ -69,7 +59,7 @@ func (c *cli) startScheduler(ctx context.Context) (*scheduler.Process, *schedJSO
 }
 
 // stopScheduler stops --scheduler after the run and completes its record.
-func stopScheduler(p *scheduler.Process, rec *schedJSON) {
+func stopScheduler(p *scheduler.Process, rec *result.Scheduler) {
 	p.Stop(scheduler.DefaultStopGrace)
 	rec.ExitStatus = p.ExitStatus()
 	rec.Output = p.Output()

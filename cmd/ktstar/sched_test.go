@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ktstar/ktstar/internal/standin"
+	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/scheduler"
 )
 
@@ -30,11 +31,33 @@ func TestRunScheduler(t *testing.T) {
 	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
 		t.Errorf("the stand-in (pid %d) outlived ktstar", pid)
 	}
-	var doc output
+	var doc result.Doc
 	readJSON(t, js, &doc)
 	if doc.Scheduler == nil || doc.Scheduler.Pid != pid || doc.Scheduler.ExitStatus != "exit status 0" ||
 		doc.Scheduler.Output[len(doc.Scheduler.Output)-1] != "stand-in: SIGINT, stopping" {
 		t.Fatalf("--json scheduler = %+v, want the stand-in stopped by SIGINT with its output", doc.Scheduler)
+	}
+}
+
+// TestRunSchedulerRepeat: --scheduler starts once for every repetition of
+// --repeat; each repetition's script sees the same process, and the one
+// --json document records it.
+func TestRunSchedulerRepeat(t *testing.T) {
+	bin := standin.Build(t)
+	js := filepath.Join(t.TempDir(), "out.json")
+	s := script(t, "print(scheduler.current().pid)\n")
+	out, errs, code := ktstar(t, "", "--json", js, "--repeat", "2", "--scheduler", bin, "--scheduler-ready", "line:ready pid", s)
+	pids := strings.Fields(out)
+	if code != 0 || len(pids) != 2 || pids[0] != pids[1] {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant one pid printed by each of 2 repetitions", code, out, errs)
+	}
+	if n := strings.Count(errs, "[stand-in] stand-in: ready pid"); n != 1 {
+		t.Errorf("stderr:\n%s\nwant the stand-in ready once, got %d times", errs, n)
+	}
+	var doc result.Doc
+	readJSON(t, js, &doc)
+	if doc.Repeat != 2 || doc.Scheduler == nil || strconv.Itoa(doc.Scheduler.Pid) != pids[0] {
+		t.Fatalf("--json repeat %d, scheduler %+v: want 2 repetitions under pid %s", doc.Repeat, doc.Scheduler, pids[0])
 	}
 }
 
@@ -118,7 +141,7 @@ print("survived")
 	if code != 1 || strings.Contains(out, "survived") || !died.MatchString(errs) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1 and %s", code, out, errs, died)
 	}
-	var doc output
+	var doc result.Doc
 	readJSON(t, js, &doc)
 	if len(doc.SchedulerFaults) != 1 || doc.SchedulerFaults[0].Kind != "died" || doc.Scheduler.ExitStatus != "exit status 3" {
 		t.Fatalf("--json faults %+v, scheduler %+v", doc.SchedulerFaults, doc.Scheduler)
@@ -137,12 +160,12 @@ func TestHostSchedFacts(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
-	var doc output
+	var doc result.Doc
 	readJSON(t, js, &doc)
 	h := doc.Host
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	if h.Cmdline != strings.TrimSpace(string(cmdline)) || h.Version != doc.Version || h.Scheduler != "stand-in" || h.Preemption == "" {
-		t.Errorf("host %+v: want /proc/cmdline, the version, the stand-in and a preemption model", h)
+	if h.Cmdline != strings.TrimSpace(string(cmdline)) || !strings.HasPrefix(h.Scheduler, "stand-in (sched_ext") || h.Preemption == "" {
+		t.Errorf("host %+v: want /proc/cmdline, the stand-in in charge and a preemption model", h)
 	}
 	if h.CgroupMode != "v1" && h.CgroupMode != "v2" && h.CgroupMode != "hybrid" {
 		t.Errorf("cgroup mode %q", h.CgroupMode)
@@ -154,25 +177,26 @@ func TestHostSchedFacts(t *testing.T) {
 	if rr, err := os.ReadFile("/proc/sys/kernel/sched_rr_timeslice_ms"); err == nil && h.Tunables["kernel.sched_rr_timeslice_ms"] != strings.TrimSpace(string(rr)) {
 		t.Errorf("tunables %v: want kernel.sched_rr_timeslice_ms", h.Tunables)
 	}
-	if head := "scheduler: " + h.inCharge() + "\n"; !strings.Contains(errs, head) {
+	if head := "scheduler: " + h.Scheduler + "\n"; !strings.Contains(errs, head) {
 		t.Errorf("stderr:\n%s\nwant the header %q", errs, head)
 	}
 }
 
 func TestInCharge(t *testing.T) {
 	for _, tc := range []struct {
-		f    schedFacts
+		name string
+		ext  scheduler.State
 		want string
 	}{
-		{schedFacts{}, ""},
-		{schedFacts{Scheduler: "scx_simple", SchedExt: scheduler.State{State: "enabled", Ops: "simple"}}, "scx_simple (sched_ext, ops simple)"},
-		{schedFacts{Scheduler: "stand-in", SchedExt: scheduler.State{State: "none"}}, "stand-in (sched_ext none)"},
-		{schedFacts{SchedExt: scheduler.State{State: "enabled", Ops: "qmap"}}, "sched_ext ops qmap"},
-		{schedFacts{SchedExt: scheduler.State{State: "none"}}, "the kernel's own (no sched_ext)"},
-		{schedFacts{SchedExt: scheduler.State{State: "disabled"}}, "the kernel's own (sched_ext disabled)"},
+		{"", scheduler.State{}, ""},
+		{"scx_simple", scheduler.State{State: "enabled", Ops: "simple"}, "scx_simple (sched_ext, ops simple)"},
+		{"stand-in", scheduler.State{State: "none"}, "stand-in (sched_ext none)"},
+		{"", scheduler.State{State: "enabled", Ops: "qmap"}, "sched_ext ops qmap"},
+		{"", scheduler.State{State: "none"}, "the kernel's own (no sched_ext)"},
+		{"", scheduler.State{State: "disabled"}, "the kernel's own (sched_ext disabled)"},
 	} {
-		if got := tc.f.inCharge(); got != tc.want {
-			t.Errorf("inCharge(%+v) = %q, want %q", tc.f, got, tc.want)
+		if got := inCharge(tc.name, tc.ext); got != tc.want {
+			t.Errorf("inCharge(%q, %+v) = %q, want %q", tc.name, tc.ext, got, tc.want)
 		}
 	}
 }

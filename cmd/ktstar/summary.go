@@ -1,9 +1,10 @@
 package main
 
 import (
-	"encoding/json"
+	"cmp"
 	"fmt"
 	"os"
+	"slices"
 	"syscall"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/progress"
+	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
 	"golang.org/x/sys/unix"
@@ -19,12 +21,17 @@ import (
 // progressInterval is how often the live progress lines are redrawn.
 const progressInterval = 250 * time.Millisecond
 
-// live returns the run's progress facility: on stderr when it is a
-// terminal (and not -q) or --progress forces it, otherwise nil.
+// live returns the run's progress facility: redrawn lines on stderr when
+// it is a terminal (and not -q); one plain line per --interval (default
+// 1s) when --progress forces progress onto a file or pipe; otherwise nil.
 func (c *cli) live() *progress.Live {
 	f, isFile := c.stderr.(*os.File)
-	if c.progress || !c.quiet && isFile && progress.Enabled(f, false) {
+	terminal := isFile && progress.Enabled(f, false)
+	switch {
+	case terminal && (c.progress || !c.quiet):
 		return progress.NewLive(c.stderr, progressInterval)
+	case c.progress:
+		return progress.NewPlainLive(c.stderr, cmp.Or(c.interval, defaultInterval))
 	}
 	return nil
 }
@@ -49,47 +56,56 @@ func sessionProgress(live *progress.Live) starlib.Progress {
 	return liveProgress{live}
 }
 
-// runUnits splits a stopped spawn into its groups and cgroups, named
-// after the spawn ("#1 SpinWait", "#2 FutexPingPong group 1"), marked
-// when the run's end collected it ("#1 SpinWait (interrupted: timeout)").
-func runUnits(r starlib.Run) []checks.Unit {
-	label := starlib.RunLabel(r.Handle, r.Workload.Work.Name())
-	if r.Interrupted != "" {
-		label += " (interrupted: " + r.Interrupted + ")"
-	}
-	units := checks.Units(r.Reports)
-	for i := range units {
-		if len(units) == 1 && units[i].Cgroup == "" {
-			units[i].Name = label
-		} else {
-			units[i].Name = label + " " + units[i].Name
-		}
-	}
-	return units
-}
-
-// summary writes the end-of-run summary to stderr: one row per group or
-// cgroup of every stopped spawn, then the outcomes of every check call
-// (only the failures with -q). inCharge, when not "", names the
-// scheduler in charge in a header line above the table.
-func (c *cli) summary(runs []starlib.Run, calls []starlib.CheckCall, inCharge string) error {
+// summary writes the end-of-run summary to stderr: with header, the
+// result's header line first; one row per group or cgroup of every
+// stopped spawn (the medians over repetitions when there are several;
+// a spawn the run's end collected is marked "(interrupted: reason)"),
+// then the outcomes of every check call (only the failures with -q).
+// Above the table, a line names the scheduler in charge.
+func (c *cli) summary(doc *result.Doc, header bool) error {
 	opt := summary.Options{Color: !color.NoColor, Quiet: c.quiet, Histogram: c.histogram}
-	var units []checks.Unit
-	for _, r := range runs {
-		units = append(units, runUnits(r)...)
+	if header && !c.quiet {
+		doc.WriteHeader(c.stderr)
 	}
-	if inCharge != "" && len(units) > 0 && !c.quiet {
-		fmt.Fprintf(c.stderr, "scheduler: %s\n", inCharge)
+	reps := make([][]summary.Row, doc.Reps())
+	for _, r := range doc.Runs {
+		rows := r.Rows()
+		if r.Interrupted != "" {
+			// Marked in the table only: the stored labels stay stable,
+			// so that compare joins them.
+			rows = slices.Clone(rows)
+			for i := range rows {
+				rows[i].Label += " (interrupted: " + r.Interrupted + ")"
+			}
+		}
+		reps[r.Repetition] = append(reps[r.Repetition], rows...)
 	}
-	if err := summary.WriteTable(c.stderr, summary.Rows(units), opt); err != nil {
+	rows := reps[0]
+	if doc.Reps() > 1 {
+		rows = summary.Median(reps)
+	}
+	if doc.Host.Scheduler != "" && len(rows) > 0 && !c.quiet {
+		fmt.Fprintf(c.stderr, "scheduler: %s\n", doc.Host.Scheduler)
+	}
+	if err := summary.WriteTable(c.stderr, rows, opt); err != nil {
 		return err
 	}
+	var runs []starlib.Run
+	var units []checks.Unit
+	for _, r := range doc.Runs {
+		runs = append(runs, r.Run)
+		units = append(units, r.Units()...)
+	}
+	summary.WriteBenchTables(c.stderr, units, opt)
 	for _, line := range killedFromOutside(runs) {
 		c.printError(line)
 	}
-	for _, call := range calls {
+	for _, call := range doc.Checks {
 		res := call.Result()
-		if len(calls) > 1 && (!c.quiet || len(res.Failed()) > 0) {
+		if (len(doc.Checks) > 1 || doc.Reps() > 1) && (!c.quiet || len(res.Failed()) > 0) {
+			if doc.Reps() > 1 {
+				fmt.Fprintf(c.stderr, "repetition %d, ", call.Repetition+1)
+			}
 			fmt.Fprintf(c.stderr, "%s at %s:\n", call.Function, call.Call)
 		}
 		summary.WriteChecks(c.stderr, res, opt)
@@ -105,33 +121,43 @@ func killedFromOutside(runs []starlib.Run) []string {
 		for _, rep := range r.Reports {
 			if rep.ExitInfo.Foreign() {
 				out = append(out, fmt.Sprintf("ktstar: %s: worker %d: killed by %s, which ktstar did not send",
-					starlib.RunLabel(r.Handle, r.Workload.Work.Name()), rep.Tid, unix.SignalName(syscall.Signal(rep.ExitInfo.Signal))))
+					r.Name(), rep.Tid, unix.SignalName(syscall.Signal(rep.ExitInfo.Signal))))
 			}
 		}
 	}
 	return out
 }
 
-// showSummary prints the summary of a result saved with --json, as the
-// run printed it (with -q and --histogram as given now).
-func (c *cli) showSummary(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		c.printError("ktstar summary: " + err.Error())
-		return exitError
+// showSummary prints the summary of each result saved with --json, as
+// the run printed it (with -q and --histogram as given now) below a
+// header naming the script, kernel, date and duration. A file that is not
+// a ktstar result is an error (exit status 2).
+func (c *cli) showSummary(paths []string) int {
+	docs := make([]*result.Doc, len(paths))
+	for i, p := range paths {
+		// The rows a run stored need no samples, which are most of a
+		// file; histograms and results without rows do.
+		d, err := result.ReadCompact(p, false)
+		if err == nil && (c.histogram || !d.Compact()) {
+			d, err = result.Read(p)
+		}
+		if err != nil {
+			c.printError("ktstar summary: " + err.Error())
+			return exitError
+		}
+		docs[i] = d
 	}
-	var doc output
-	if err := json.Unmarshal(b, &doc); err != nil {
-		c.printError(fmt.Sprintf("ktstar summary: %s is not a ktstar --json result: %v", path, err))
-		return exitError
-	}
-	runs := make([]starlib.Run, len(doc.Runs))
-	for i, r := range doc.Runs {
-		runs[i] = r.Run
-	}
-	if err := c.summary(runs, doc.Checks, doc.Host.inCharge()); err != nil {
-		c.printError("ktstar summary: " + err.Error())
-		return exitError
+	for i, d := range docs {
+		if i > 0 {
+			fmt.Fprintln(c.stderr)
+		}
+		if len(docs) > 1 && !c.quiet {
+			fmt.Fprintf(c.stderr, "%s:\n", paths[i])
+		}
+		if err := c.summary(d, true); err != nil {
+			c.printError("ktstar summary: " + err.Error())
+			return exitError
+		}
 	}
 	return exitOK
 }

@@ -9,9 +9,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/workload"
 )
 
@@ -39,7 +42,11 @@ func fixedRuns() []starlib.Run {
 		}
 	}
 	run := func(seq int, work string, rs ...workload.Report) starlib.Run {
-		return starlib.Run{Handle: seq, Workload: starlib.WorkloadJSON{Workers: len(rs), Work: workload.MustWork(work, nil)}, Reports: rs}
+		label := work
+		if seq == 3 {
+			label += "#2"
+		}
+		return starlib.Run{Handle: seq, Label: label, Workload: starlib.WorkloadJSON{Workers: len(rs), Work: workload.MustWork(work, nil)}, Reports: rs}
 	}
 	return []starlib.Run{
 		run(1, "SpinWait", rep(11, "/", 1e8, nil), rep(12, "/", 3e8, nil)),
@@ -50,24 +57,35 @@ func fixedRuns() []starlib.Run {
 	}
 }
 
+// fixedDoc is a result of runs with a fixed header.
+func fixedDoc(runs []starlib.Run) result.Doc {
+	doc := result.Doc{Version: version, Script: "fixed.star", Args: []string{}, Repeat: 1,
+		StartTime: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), DurationNs: 1_250_000_000,
+		Host: result.Host{KernelRelease: "6.1.0-test", CPUCount: 2, CPUModel: "fixture"}, Runs: []result.Run{}}
+	for _, r := range runs {
+		// As a run stores them: ktstar summary shows these rows without
+		// reading the samples, and computes the same from the reports
+		// for --histogram.
+		doc.Runs = append(doc.Runs, result.Run{Run: r, Groups: summary.Rows(r.Units())})
+	}
+	return doc
+}
+
 // TestSummaryGolden renders a saved result through the real binary
 // (`ktstar summary`) with colour off: the table, the histograms, the
 // check lines of two calls, and -q.
 func TestSummaryGolden(t *testing.T) {
 	runs := fixedRuns()
-	doc := output{Runs: []runJSON{}}
-	for _, r := range runs {
-		doc.Runs = append(doc.Runs, runJSON{Run: r})
-	}
+	doc := fixedDoc(runs)
 	for i, a := range []checks.Assert{
 		checks.Default().Merge(checks.Assert{"max_p99_wake_latency_ns": checks.Limit(1e6)}),
 		{"max_gap_ms": checks.Limit(2000), "min_iteration_rate": checks.Limit(1)},
 	} {
-		res, err := checks.Evaluate(runUnits(runs[i+1]), a)
+		res, err := checks.Evaluate(runs[i+1].Units(), a)
 		if err != nil {
 			t.Fatal(err)
 		}
-		doc.Checks = append(doc.Checks, starlib.CheckCall{Call: fmt.Sprintf("fixed.star:%d:15", 3+i), Function: "checks.require", Verdict: res.Verdict(), Outcomes: res.Outcomes})
+		doc.Checks = append(doc.Checks, result.Check{CheckCall: starlib.CheckCall{Call: fmt.Sprintf("fixed.star:%d:15", 3+i), Function: "checks.require", Verdict: res.Verdict(), Outcomes: res.Outcomes}})
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
@@ -115,7 +133,7 @@ b.stop()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc output
+	var doc result.Doc
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +146,7 @@ b.stop()
 			t.Errorf("run %d: groups %+v, want one of sample kind %q", i, r.Groups, want[i])
 		}
 	}
-	for i, name := range []string{"#1 Bursty", "#2 FutexPingPong"} {
+	for i, name := range []string{"Bursty", "FutexPingPong"} {
 		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(name) + ` .* ` + regexp.QuoteMeta(string(want[i])) + ` `).MatchString(errs) {
 			t.Errorf("summary line of %s does not name %q samples:\n%s", name, want[i], errs)
 		}
@@ -151,6 +169,15 @@ func golden(t *testing.T, path, got string) {
 	if strings.Contains(got, "\x1b[") {
 		t.Error("escape codes with --color=never")
 	}
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestSummaryOfAnotherMachinesResult prints a result made in a two-node

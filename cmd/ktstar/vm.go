@@ -71,6 +71,9 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVarP(&o.Run.Quiet, "quiet", "q", false, "print only what the script prints and errors")
 	fs.BoolVar(&o.Run.Histogram, "histogram", false, "add a wake-latency histogram per group to the summary")
 	fs.BoolVar(&o.Run.Progress, "progress", false, "show live progress while the script holds (the guest's output is not a terminal)")
+	fs.IntVar(&o.Run.Repeat, "repeat", 1, "run the script `N` times in the guest, into one result (as ktstar run --repeat)")
+	fs.DurationVar(&o.Run.Interval, "interval", 0, "timeline sampling interval in the guest (as ktstar run --interval)")
+	fs.StringVar(&o.Run.WorkOverride, "work-override", "", "run every swappable cgroup_def of a scenario with work type `NAME`")
 	fs.StringVar(&colorMode, "color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
 	fs.BoolVarP(&help, "help", "h", false, "show this help")
 	fs.Usage = func() {

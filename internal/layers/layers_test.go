@@ -34,7 +34,10 @@ func TestImportRules(t *testing.T) {
 	}{
 		{"engine", []string{"stdlib", "internal/clip"}, true},
 		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "hist", "scheduler", "internal/cpulist"}, true},
-		{"summary", []string{"checks", "stats", "hist"}, false},
+		{"summary", []string{"checks", "workload", "stats", "hist"}, false},
+		{"result", []string{"starlib", "summary", "scheduler", "hist", "stats"}, false},
+		{"compare", []string{"result", "summary", "checks", "workload"}, false},
+		{"report", []string{"result", "compare", "summary", "checks", "hist", "workload"}, false},
 		{"checks", []string{"workload", "stats", "hist"}, false},
 		{"workload", []string{"topo", "cgroupfs", "hist", "internal/kernfs", "internal/cpulist", "internal/owner", "internal/clip"}, false},
 		{"cgroupfs", []string{"internal/kernfs", "internal/cpulist", "internal/owner"}, false},

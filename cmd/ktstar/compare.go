@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/ktstar/ktstar/compare"
+	"github.com/ktstar/ktstar/report"
+	"github.com/ktstar/ktstar/result"
+)
+
+// compare compares the base result with each newer one in turn; it
+// exits 1 when any comparison finds a significant regression past a
+// --max-regress gate, 2 when an input is not a result.
+func (c *cli) compare(paths []string) int {
+	gates, err := compare.ParseGates(c.maxRegress)
+	if err != nil {
+		c.printError("ktstar compare: " + err.Error())
+		return exitError
+	}
+	docs, err := readAll(paths, false)
+	if err != nil {
+		c.printError("ktstar compare: " + err.Error())
+		return exitError
+	}
+	status := exitOK
+	var reports []compare.Report
+	for i, p := range paths[1:] {
+		r := compare.Compare(docs[0], docs[i+1], gates)
+		r.Base, r.New = paths[0], p
+		reports = append(reports, r)
+		if len(r.Regressions) > 0 {
+			status = exitFail
+		}
+		if c.json == "-" {
+			continue
+		}
+		if err := r.WriteText(c.stdout); err != nil {
+			c.printError("ktstar compare: " + err.Error())
+			return exitError
+		}
+	}
+	if c.json != "" {
+		b, err := json.MarshalIndent(reports, "", "  ")
+		if err != nil {
+			c.printError(fmt.Sprintf("ktstar compare: encode --json: %v", err))
+			return exitError
+		}
+		b = append(b, '\n')
+		if c.json == "-" {
+			_, err = c.stdout.Write(b)
+		} else {
+			err = os.WriteFile(c.json, b, 0o644)
+		}
+		if err != nil {
+			c.printError("ktstar compare: --json: " + err.Error())
+			return exitError
+		}
+	}
+	return status
+}
+
+// readAll reads results with result.ReadCompact (with histograms when
+// hists), each in a goroutine of its own: parsing the samples is most of
+// compare's time.
+func readAll(paths []string, hists bool) ([]*result.Doc, error) {
+	docs := make([]*result.Doc, len(paths))
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		wg.Go(func() { docs[i], errs[i] = result.ReadCompact(p, hists) })
+	}
+	wg.Wait()
+	return docs, errors.Join(errs...)
+}
+
+// report writes the HTML report of a result (against a baseline when a
+// second file is given) to -o.
+func (c *cli) report(paths []string) int {
+	docs, err := readAll(paths, true)
+	if err != nil {
+		c.printError("ktstar report: " + err.Error())
+		return exitError
+	}
+	in := report.Input{Path: paths[0], Doc: docs[0]}
+	if len(docs) == 2 {
+		cmp := compare.Compare(docs[1], docs[0], nil)
+		cmp.Base, cmp.New = paths[1], paths[0]
+		in.BasePath, in.Base, in.Compare = paths[1], docs[1], &cmp
+	}
+	var b bytes.Buffer
+	if err := report.Write(&b, in); err != nil {
+		c.printError("ktstar report: " + err.Error())
+		return exitError
+	}
+	if err := os.WriteFile(c.output, b.Bytes(), 0o644); err != nil {
+		c.printError("ktstar report: " + err.Error())
+		return exitError
+	}
+	if !c.quiet {
+		fmt.Fprintf(c.stderr, "ktstar report: wrote %s (%d KB)\n", c.output, (b.Len()+1023)/1024)
+	}
+	return exitOK
+}
