@@ -7,7 +7,7 @@ GOFLAGS ?=
 # the summary program does.
 SHELL   := /bin/bash
 
-.PHONY: all build test test-guest fuzz vm-deps vet bench bench-deps clean
+.PHONY: all build test test-guest fuzz vm-deps sched-ext-kit vet bench bench-deps clean
 
 all: build
 	./$(BIN) --set duration=1s examples/quickstart.star
@@ -68,6 +68,13 @@ test-guest:
 # Installs QEMU (see vm/deps.sh); the kernel is fetched on first use.
 vm-deps:
 	bash vm/deps.sh
+
+# A sched_ext guest kernel and scx_simple/scx_qmap, built once into
+# ~/.cache/ktstar/sched-ext-kit from Debian trixie's linux-source-6.12
+# (fetched with apt-get download, never installed) with bookworm's
+# clang-16; see vm/sched-ext-kit.sh. Slow the first time (the kernel).
+sched-ext-kit:
+	bash vm/sched-ext-kit.sh
 
 clean:
 	rm -rf bin

@@ -1,7 +1,8 @@
 // Package result is the file ktstar's --json writes and its readers
 // (ktstar summary, compare and report) read: the run's header (script,
 // arguments, host, times), every stopped spawn of every repetition with
-// its reports, per-group summary rows and timeline, and every check call.
+// its reports, per-group summary rows and timeline, every check call, and
+// the --scheduler process with the scenario steps its faults failed.
 //
 // A document holds Repeat repetitions of one script; each Run and Check
 // names the repetition it belongs to (0 to Repeat-1). Rows carry a label
@@ -18,6 +19,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ktstar/ktstar/scheduler"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
 )
@@ -48,6 +50,13 @@ type Doc struct {
 	Repetitions []Repetition `json:"repetitions,omitempty"`
 	Runs        []Run        `json:"runs"`
 	Checks      []Check      `json:"checks"` // every checks.evaluate and checks.require call
+	// Scheduler is the --scheduler process, started once for every
+	// repetition: how it was started, when it was ready, how it ended and
+	// everything it printed.
+	Scheduler *Scheduler `json:"scheduler,omitempty"`
+	// SchedulerFaults say when and why a scenario step failed because its
+	// scheduler died or sched_ext changed.
+	SchedulerFaults []SchedulerFault `json:"scheduler_faults,omitempty"`
 }
 
 // Host describes the machine a run measured.
@@ -55,9 +64,35 @@ type Host struct {
 	KernelRelease string `json:"kernel_release"`
 	CPUCount      int    `json:"cpu_count"` // online CPUs
 	CPUModel      string `json:"cpu_model"`
-	// Scheduler is the scheduler in charge: a sched_ext scheduler's
-	// name, or the kernel's own; "" when unknown.
+	// Scheduler is the scheduler in charge: --scheduler's or a sched_ext
+	// scheduler's name, or the kernel's own; "" when unknown.
 	Scheduler string `json:"scheduler,omitempty"`
+	// The facts a scheduler's behaviour depends on, read before the
+	// script (after --scheduler is ready), so they describe the run
+	// rather than its aftermath.
+	Cmdline    string            `json:"kernel_cmdline,omitempty"`
+	Preemption string            `json:"preemption,omitempty"` // none, voluntary, full, lazy, rt, dynamic (MODE), or "" unknown
+	CgroupMode string            `json:"cgroup_mode,omitempty"`
+	SchedExt   scheduler.State   `json:"sched_ext"`
+	Tunables   map[string]string `json:"sched_tunables,omitempty"` // kernel.sched_* sysctls that exist
+}
+
+// Scheduler is the record of the --scheduler process.
+type Scheduler struct {
+	Path       string           `json:"path"`
+	Args       []string         `json:"args"`
+	Pid        int              `json:"pid"`
+	Ready      string           `json:"ready"`
+	State      *scheduler.State `json:"sched_ext,omitempty"` // when it was ready
+	ExitStatus string           `json:"exit_status,omitempty"`
+	Output     []string         `json:"output"`
+}
+
+// SchedulerFault is a scheduler's death or sched_ext's change that failed
+// a scenario step of a repetition.
+type SchedulerFault struct {
+	starlib.SchedulerFault
+	Repetition int `json:"repetition"`
 }
 
 // Repetition is when one repetition ran and how it ended.

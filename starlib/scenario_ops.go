@@ -28,6 +28,12 @@ import (
 //	    every worker of handle to it, drawing a random_subset per worker;
 //	    returns one warning per worker that could not be pinned (it keeps
 //	    its mask).
+//	def watch(scheduler) -> watch or None
+//	    hold the scheduler handle alive and sched_ext in its present
+//	    state and ops (scheduler.go)
+//	def hold(d, watch, step) -> None or str
+//	    hold for d, checking the watch every 50ms; the failure message
+//	    of step when the scheduler died or sched_ext changed
 //	def clear_subtree_control(cgroup) -> str or None
 //	    disable the controllers cgroup enables for its children, so tasks
 //	    can move into it; returns why that failed, or None.
@@ -51,6 +57,8 @@ func (s *Session) scenarioOpsModule() *starlarkstruct.Module {
 			"struct":                starlark.NewBuiltin("struct", starlarkstruct.Make),
 			"set_affinity":          starlark.NewBuiltin("set_affinity", guard(s.setAffinity)),
 			"error":                 starlark.NewBuiltin("error", guard(scriptError)),
+			"watch":                 starlark.NewBuiltin("watch", guard(s.scenarioWatch)),
+			"hold":                  starlark.NewBuiltin("hold", guard(s.scenarioHold)),
 			"settings":              starlark.NewBuiltin("settings", guard(scenarioSettings)),
 			"clear_subtree_control": starlark.NewBuiltin("clear_subtree_control", guard(clearSubtreeControl)),
 			"check_limits":          starlark.NewBuiltin("check_limits", guard(checkLimits)),

@@ -13,6 +13,7 @@
 //	cgroup     create(name, cpuset =), cpuset_available(), cpuset_reason() (cgroup.go)
 //	cpus       cpuset specs: llc, numa, range, disjoint, overlap, exact (cpus.go)
 //	topo       cpus, usable_cpus, llcs, numa_nodes, smt_siblings, cpuset(spec) (topo.go)
+//	scheduler  start(path, args), attach(pid), current() (scheduler.go)
 //	scenario_ops  Go helpers of @stdlib//scenario.star (scenario_ops.go)
 //	sleep      sleep(d), showing progress through Options.Progress (builtins.go)
 //	fail       fail(msg) (builtins.go)
@@ -32,9 +33,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/scheduler"
 	"github.com/ktstar/ktstar/topo"
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/lib/json"
@@ -75,6 +78,15 @@ type Options struct {
 	// MaxWorkers is the per-spawn ceiling on workers (--max-workers); 0
 	// is workload.DefaultMaxWorkers.
 	MaxWorkers int
+	// Scheduler is the scheduler --scheduler started (scheduler.current());
+	// the command stops it, not the session.
+	Scheduler *scheduler.Process
+	// SchedFS, when set, replaces /sys/kernel for sched_ext's state files
+	// (tests use fixtures).
+	SchedFS fs.FS
+	// Kmsg, when set, replaces reading /dev/kmsg for a sched_ext disable
+	// reason (tests use fixtures).
+	Kmsg func() ([]string, error)
 	// WorkOverride is the work type (any spelling work.from_name takes)
 	// that scenarios put in place of a swappable cgroup_def's work;
 	// "" for none (runtime.md §1.8).
@@ -110,6 +122,8 @@ type Session struct {
 	topo      *topo.Topology // read on first use
 	topoErr   error
 	cg        cgroupState
+	started   []*scheduler.Process // by scheduler.start, stopped by Close
+	faults    []SchedulerFault     // scheduler deaths and disables that failed steps
 	checks    []CheckCall
 	// standIns is set once a check-only session has handed the script
 	// stand-in reports: from then on its values are not measurements.
@@ -211,6 +225,7 @@ func (s *Session) Predeclared() starlark.StringDict {
 		"cpus":         s.cpusModule(),
 		"topo":         topoModule{s},
 		"scenario_ops": s.scenarioOpsModule(),
+		"scheduler":    s.schedulerModule(),
 		"sleep":        starlark.NewBuiltin("sleep", guard(s.sleep)),
 		"fail":         starlark.NewBuiltin("fail", guard(fail)),
 		"stats":        Stats,
@@ -259,6 +274,7 @@ func (s *Session) Close() {
 		h.h.Close()
 	}
 	s.handles = nil
+	s.stopSchedulers()
 	s.closeCgroups()
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -23,6 +24,7 @@ const (
 type initramfs struct {
 	init    string   // host path of the /init binary
 	libs    []string // host paths of its interpreter and libraries (ELFDeps), copied to the same paths
+	files   []File   // Options.Files with guest paths resolved
 	script  string   // host path of the script; "" for Options.Command
 	cfg     guestConfig
 	modules []kmod
@@ -63,6 +65,18 @@ func newInitramfs(o *Options, init string, libs []string, modules []kmod) (*init
 	if o.Run.Progress {
 		args = append(args, "--progress")
 	}
+	if o.Run.Scheduler != "" {
+		args = append(args, "--scheduler", path.Join(GuestSchedulerDir, filepath.Base(o.Run.Scheduler)))
+		for _, a := range o.Run.SchedulerArgs {
+			args = append(args, "--scheduler-arg="+a)
+		}
+		if o.Run.SchedulerReady != "" {
+			args = append(args, "--scheduler-ready="+o.Run.SchedulerReady)
+		}
+		if o.Run.SchedulerTimeout > 0 {
+			args = append(args, "--scheduler-timeout="+o.Run.SchedulerTimeout.String())
+		}
+	}
 	if o.Run.Repeat > 1 {
 		args = append(args, "--repeat", strconv.Itoa(o.Run.Repeat))
 	}
@@ -94,7 +108,12 @@ func (r *initramfs) write(w io.Writer) error {
 	}
 	for _, lib := range r.libs {
 		if err := addFile(c, lib, lib, 0o755); err != nil {
-			return fmt.Errorf("guest init binary's library: %w", err)
+			return fmt.Errorf("library: %w", err)
+		}
+	}
+	for _, f := range r.files {
+		if err := addFile(c, strings.TrimPrefix(f.Guest, "/"), f.Host, 0o755); err != nil {
+			return fmt.Errorf("--file: %w", err)
 		}
 	}
 	cfg, err := json.Marshal(r.cfg)
@@ -114,6 +133,60 @@ func (r *initramfs) write(w io.Writer) error {
 		return fmt.Errorf("initramfs: %w", err)
 	}
 	return nil
+}
+
+// resolveFiles gives each file its guest path and returns the libraries
+// the dynamically linked ones need, each once.
+func resolveFiles(files []File) ([]File, []string, error) {
+	var libs []string
+	out := make([]File, 0, len(files))
+	for _, f := range files {
+		st, err := os.Stat(f.Host)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--file %s: %w", f.Host, err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, nil, fmt.Errorf("--file %s: not a regular file", f.Host)
+		}
+		if f.Guest == "" {
+			if f.Guest, err = filepath.Abs(f.Host); err != nil {
+				return nil, nil, fmt.Errorf("--file %s: %w", f.Host, err)
+			}
+		}
+		out = append(out, f)
+		if !isELF(f.Host) {
+			continue
+		}
+		deps, err := ELFDeps(f.Host)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--file %s: %w", f.Host, err)
+		}
+		libs = appendNew(libs, deps)
+	}
+	return out, libs, nil
+}
+
+// appendNew appends the paths of more not already in libs.
+func appendNew(libs, more []string) []string {
+	for _, m := range more {
+		if !slices.Contains(libs, m) {
+			libs = append(libs, m)
+		}
+	}
+	return libs
+}
+
+// isELF reports whether the file at p starts with the ELF magic; data
+// files are copied as they are.
+func isELF(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [4]byte
+	_, err = io.ReadFull(f, b[:])
+	return err == nil && string(b[:]) == "\x7fELF"
 }
 
 // addScriptTree copies the script and every .star file below its directory

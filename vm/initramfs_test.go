@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // writeTree creates files (relative path → content) below dir.
@@ -208,5 +212,76 @@ func TestHostPaths(t *testing.T) {
 	want := "/home/u/proj/lib/x.star:3:1: error: boom\n  /home/u/proj/main.star:1:1: in <toplevel>"
 	if got := HostPaths(msg); got != want {
 		t.Errorf("HostPaths = %q, want %q", got, want)
+	}
+}
+
+// buildDynamic compiles, with gcc, a program linked against a library of
+// its own (libktstub.so, found through DT_RUNPATH) and returns both paths.
+func buildDynamic(t *testing.T) (prog, lib string) {
+	t.Helper()
+	testenv.NeedCC(t)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"stub.c": "int stub(void) { return 7; }\n",
+		"prog.c": "#include <stdio.h>\nint stub(void);\nint main(void) { printf(\"stub %d\\n\", stub()); return 0; }\n",
+	})
+	lib, prog = filepath.Join(dir, "libktstub.so"), filepath.Join(dir, "prog")
+	for _, args := range [][]string{
+		{"-shared", "-fPIC", "-o", lib, filepath.Join(dir, "stub.c")},
+		{"-o", prog, filepath.Join(dir, "prog.c"), "-L" + dir, "-lktstub", "-Wl,-rpath," + dir},
+	} {
+		if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+			t.Fatalf("gcc %v: %v\n%s", args, err, out)
+		}
+	}
+	return prog, lib
+}
+
+// TestResolveFiles copies a gcc-built dynamic program with its own library
+// and libc, a data file as it is, and fails naming a library removed from
+// the host.
+func TestResolveFiles(t *testing.T) {
+	prog, lib := buildDynamic(t)
+	data := filepath.Join(t.TempDir(), "data.txt")
+	writeTree(t, filepath.Dir(data), map[string]string{"data.txt": "\x7fEL"})
+	files, libs, err := resolveFiles([]File{{Host: prog, Guest: "/bin/prog"}, {Host: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files[0].Guest != "/bin/prog" || files[1].Guest != data {
+		t.Errorf("guest paths %q, %q: want /bin/prog and the data file's host path", files[0].Guest, files[1].Guest)
+	}
+	if !slices.Contains(libs, lib) || !slices.ContainsFunc(libs, func(l string) bool { return filepath.Base(l) == "libc.so.6" }) {
+		t.Errorf("libraries %q: want %s and libc.so.6", libs, lib)
+	}
+	if err := os.Remove(lib); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = resolveFiles([]File{{Host: prog}})
+	if err == nil || !strings.Contains(err.Error(), "needs libktstub.so") || !strings.Contains(err.Error(), "--file "+prog) {
+		t.Fatalf("resolveFiles without the library: %v, want an error naming libktstub.so and the file", err)
+	}
+}
+
+func TestParseFile(t *testing.T) {
+	for _, tc := range []struct {
+		in, err string
+		want    File
+	}{
+		{in: "a/b", want: File{Host: "a/b"}},
+		{in: "a:/usr/bin/a", want: File{Host: "a", Guest: "/usr/bin/a"}},
+		{in: ":/x", err: "want HOST[:GUEST]"},
+		{in: "a:rel", err: `the guest path "rel" must be absolute`},
+	} {
+		got, err := ParseFile(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseFile(%q) = %v, want an error with %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseFile(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
 	}
 }

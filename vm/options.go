@@ -53,6 +53,9 @@ type Options struct {
 	Init string
 	// QEMU is the emulator binary; empty means DefaultQEMU on PATH.
 	QEMU string
+	// Files are copied into the guest's initramfs (--file); a dynamically
+	// linked ELF brings its interpreter and libraries ([ELFDeps]).
+	Files []File
 
 	// CPUs is the vCPU count (DefaultCPUs if 0, or the sum of Nodes).
 	CPUs int
@@ -105,6 +108,35 @@ type RunArgs struct {
 	WorkOverride string
 	// Args follow `--`.
 	Args []string
+	// Scheduler is the host path of a scheduler to copy in (as a File, at
+	// GuestSchedulerDir/<its name>) and start before the script
+	// (--scheduler), with SchedulerArgs, readiness SchedulerReady ("" is
+	// the default) and SchedulerTimeout (0 is the default).
+	Scheduler        string
+	SchedulerArgs    []string
+	SchedulerReady   string
+	SchedulerTimeout time.Duration
+}
+
+// GuestSchedulerDir is where RunArgs.Scheduler lands in the guest.
+const GuestSchedulerDir = "/ktstar/bin"
+
+// File is a host file copied into the guest.
+type File struct {
+	Host  string // host path
+	Guest string // absolute guest path; empty: the host path made absolute
+}
+
+// ParseFile reads the --file flag: HOST or HOST:GUEST, GUEST absolute.
+func ParseFile(s string) (File, error) {
+	host, guest, _ := strings.Cut(s, ":")
+	if host == "" {
+		return File{}, fmt.Errorf("--file %q: want HOST[:GUEST]", s)
+	}
+	if guest != "" && !strings.HasPrefix(guest, "/") {
+		return File{}, fmt.Errorf("--file %q: the guest path %q must be absolute", s, guest)
+	}
+	return File{Host: host, Guest: guest}, nil
 }
 
 // Node is one NUMA node of an explicit layout.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,6 +78,16 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 2, fmt.Errorf("script: %w", err)
 		}
 	}
+	// Files and their libraries are checked before anything is booted or
+	// fetched: a missing library is the user's to fix.
+	want := o.Files
+	if o.Run.Scheduler != "" && o.Command == nil {
+		want = append(want[:len(want):len(want)], File{Host: o.Run.Scheduler, Guest: path.Join(GuestSchedulerDir, filepath.Base(o.Run.Scheduler))})
+	}
+	files, fileLibs, err := resolveFiles(want)
+	if err != nil {
+		return 2, err
+	}
 	// A --kernel that is not there is the user's error whatever is
 	// installed, so it is reported before QEMU is looked for; the default
 	// kernel is fetched only once QEMU is known to be there.
@@ -112,10 +124,12 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 2, err
 		}
 	}
+	libs = appendNew(libs, fileLibs)
 	ramfs, err := newInitramfs(&o, init, libs, mods)
 	if err != nil {
 		return 2, err
 	}
+	ramfs.files = files
 	initrd, err := memfile("ktstar-initramfs", ramfs.write)
 	if err != nil {
 		return 2, fmt.Errorf("build initramfs: %w", err)

@@ -117,7 +117,8 @@ type cli struct {
 	quiet     bool
 	histogram bool // --histogram: wake-latency histograms in the summary
 	progress  bool // --progress: live progress even when stderr is not a terminal
-	repeat    int  // --repeat: runs of the script in one invocation
+	sched     schedFlags
+	repeat    int // --repeat: runs of the script in one invocation
 	// interval is --interval: how often timelines are sampled (0: the
 	// default, 1s with --json and none without).
 	interval   time.Duration
@@ -148,6 +149,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, status int, done bo
 	fs.BoolVar(&c.histogram, "histogram", false, "add a wake-latency histogram per group to the summary")
 	fs.IntVar(&c.maxWorkers, "max-workers", workload.DefaultMaxWorkers, "refuse a spawn of more than `N` workers before forking any (the machine's own limits apply too)")
 	fs.BoolVar(&c.progress, "progress", false, "show live progress while the script holds, even when stderr is not a terminal")
+	c.sched.add(fs)
 	fs.IntVar(&c.repeat, "repeat", 1, "run the script `N` times (fresh spawns, same arguments); the summary shows medians")
 	fs.DurationVar(&c.interval, "interval", 0, "sample every worker's progress this often into --json's timelines (default 1s with --json); with --progress off a terminal, print a line this often")
 	fs.StringVar(&c.maxRegress, "max-regress", "", "compare: exit 1 on a significant regression past a gate, e.g. `p99=10%,work_rate=5%,max_gap=20ms`")

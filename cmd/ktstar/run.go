@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"github.com/ktstar/ktstar/engine"
 	"github.com/ktstar/ktstar/progress"
 	"github.com/ktstar/ktstar/result"
+	"github.com/ktstar/ktstar/scheduler"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/topo"
@@ -118,11 +118,23 @@ func (c *cli) run(path string) int {
 		abort := jout.abort
 		sigs.atExit.Store(&abort)
 	}
+	// --scheduler starts once, before the first repetition, and every
+	// repetition's scenarios watch the same process.
+	var sched *scheduler.Process
+	var rec *result.Scheduler
+	if c.sched.path != "" {
+		var err error
+		if sched, rec, err = c.startScheduler(ctx); err != nil {
+			sigs.stop()
+			c.printError(schedulerErr(err))
+			return exitError
+		}
+	}
 	start := time.Now()
 	doc := result.Doc{
 		SchemaVersion: result.SchemaVersion, Version: version, Script: vm.HostPaths(path), Args: c.script, Params: c.params,
-		StartTime: start, Host: host(), Repeat: c.repeat,
-		Runs: []result.Run{}, Checks: []result.Check{},
+		StartTime: start, Host: host(sched), Repeat: c.repeat,
+		Runs: []result.Run{}, Checks: []result.Check{}, Scheduler: rec,
 	}
 	if doc.Args == nil {
 		doc.Args = []string{}
@@ -135,7 +147,7 @@ func (c *cli) run(path string) int {
 	// decides the exit status, a signal always.
 	for rep := 0; rep < c.repeat; rep++ {
 		repStart := time.Now()
-		runs, calls, rerr := c.runOnce(ctx, path, live)
+		runs, calls, faults, rerr := c.runOnce(ctx, path, live, sched)
 		rsig, rsignalled := sigs.caught()
 		rs := exitOK
 		var fe *starlib.FailError
@@ -163,9 +175,15 @@ func (c *cli) run(path string) int {
 		for _, call := range calls {
 			doc.Checks = append(doc.Checks, result.Check{CheckCall: call, Repetition: rep})
 		}
+		for _, f := range faults {
+			doc.SchedulerFaults = append(doc.SchedulerFaults, result.SchedulerFault{SchedulerFault: f, Repetition: rep})
+		}
 		if rs != exitOK && rs != exitFail {
 			break
 		}
+	}
+	if sched != nil {
+		stopScheduler(sched, rec)
 	}
 	sig, signalled := sigs.stop()
 	if signalled && status != exitSignal+int(sig) {
@@ -199,12 +217,14 @@ func (c *cli) run(path string) int {
 }
 
 // runOnce runs the script once in a session of its own (fresh spawns,
-// the same arguments), under ctx and --timeout, and returns what it
-// stopped and checked: when the script ended early, the spawns still
-// running are collected too, marked interrupted.
-func (c *cli) runOnce(ctx context.Context, path string, live *progress.Live) (runs []starlib.Run, calls []starlib.CheckCall, err error) {
+// the same arguments), under ctx and --timeout, with sched (--scheduler's,
+// or nil) as scheduler.current(), and returns what it stopped and checked
+// and the scheduler faults that failed scenario steps: when the script
+// ended early, the spawns still running are collected too, marked
+// interrupted.
+func (c *cli) runOnce(ctx context.Context, path string, live *progress.Live, sched *scheduler.Process) (runs []starlib.Run, calls []starlib.CheckCall, faults []starlib.SchedulerFault, err error) {
 	sess := starlib.NewSession(starlib.Options{Params: c.params, Args: c.script, Progress: sessionProgress(live),
-		Interval: c.timelineInterval(), WorkOverride: c.workOverride, MaxWorkers: c.maxWorkers})
+		Interval: c.timelineInterval(), WorkOverride: c.workOverride, MaxWorkers: c.maxWorkers, Scheduler: sched})
 	host := &engine.Host{Predeclared: sess.Predeclared(), Out: live.Writer(c.stdout)}
 	if c.timeout > 0 {
 		var stop context.CancelFunc
@@ -221,7 +241,7 @@ func (c *cli) runOnce(ctx context.Context, path string, live *progress.Live) (ru
 	if cerr := sess.CleanupErr(); cerr != nil {
 		c.printError("ktstar: cleanup: " + cerr.Error())
 	}
-	return sess.Runs(), sess.Checks(), err
+	return sess.Runs(), sess.Checks(), sess.SchedulerFaults(), err
 }
 
 // interruptReason names why a script ended early, for Run.Interrupted:
@@ -251,9 +271,15 @@ func (c *cli) writeJSON(jout *jsonOut, doc *result.Doc) error {
 }
 
 // host reads the facts that are cheap to get; a fact that cannot be read
-// stays empty rather than failing the run.
-func host() result.Host {
+// stays empty rather than failing the run. sched is --scheduler's process
+// (nil without one).
+func host(sched *scheduler.Process) result.Host {
+	name := ""
+	if sched != nil {
+		name = sched.Name
+	}
 	var h result.Host
+	readSchedFacts(&h, name)
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		h.KernelRelease = unix.ByteSliceToString(u.Release[:])
@@ -262,19 +288,7 @@ func host() result.Host {
 		h.CPUCount = len(cpus)
 	}
 	h.CPUModel = cpuModel()
-	h.Scheduler = scheduler()
 	return h
-}
-
-// scheduler names the scheduler in charge: a sched_ext scheduler when
-// one is loaded, else the kernel's own fair class.
-func scheduler() string {
-	state, err := os.ReadFile("/sys/kernel/sched_ext/state")
-	if err != nil || strings.TrimSpace(string(state)) != "enabled" {
-		return "kernel default (fair class)"
-	}
-	ops, _ := os.ReadFile("/sys/kernel/sched_ext/root/ops")
-	return "sched_ext: " + cmp.Or(strings.TrimSpace(string(ops)), "unnamed")
 }
 
 // cpuModel returns the first CPU's model name from /proc/cpuinfo, as

@@ -61,6 +61,7 @@ func sessionProgress(live *progress.Live) starlib.Progress {
 // stopped spawn (the medians over repetitions when there are several;
 // a spawn the run's end collected is marked "(interrupted: reason)"),
 // then the outcomes of every check call (only the failures with -q).
+// Above the table, a line names the scheduler in charge.
 func (c *cli) summary(doc *result.Doc, header bool) error {
 	opt := summary.Options{Color: !color.NoColor, Quiet: c.quiet, Histogram: c.histogram}
 	if header && !c.quiet {
@@ -82,6 +83,9 @@ func (c *cli) summary(doc *result.Doc, header bool) error {
 	rows := reps[0]
 	if doc.Reps() > 1 {
 		rows = summary.Median(reps)
+	}
+	if doc.Host.Scheduler != "" && len(rows) > 0 && !c.quiet {
+		fmt.Fprintf(c.stderr, "scheduler: %s\n", doc.Host.Scheduler)
 	}
 	if err := summary.WriteTable(c.stderr, rows, opt); err != nil {
 		return err

@@ -24,7 +24,9 @@ hierarchy with every controller enabled, proc, sysfs, devtmpfs, a tmpfs /tmp
 and, with --disk, a scratch disk as /dev/vda (the only place io_device may
 name a device). Every .star file below the script's directory is copied in,
 so load() works; errors and --json name the files by their host paths. A
-dynamically linked ktstar (go install) brings its loader and libraries.
+dynamically linked ktstar (go install) brings its loader and libraries, and
+so does each --file that is a dynamically linked program (a scheduler built
+on the host): a library the host cannot find is an error naming it.
 
 Exit status: the script's (0, 1 or 2), from inside the guest; 2 when the
 guest itself fails (no QEMU or kernel, a kernel panic, --timeout), with the
@@ -44,6 +46,8 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	var (
 		o                  vm.Options
 		numa, memory, disk string
+		files              []string
+		sched              schedFlags
 		verbose            bool
 		help               bool
 		colorMode          string
@@ -57,6 +61,8 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&memory, "memory", "", "guest RAM of `SIZE`, e.g. 2G (default 1G, or the sum of a --numa list's memory)")
 	fs.StringVar(&o.Accel, "accel", vm.AccelAuto, vmAccelHelp)
 	fs.StringVar(&disk, "disk", "", "attach a scratch virtio disk of `SIZE` (e.g. 256M) as the guest's /dev/vda, backed by an unlinked temp file")
+	fs.StringArrayVar(&files, "file", nil, "copy the host file `HOST[:GUEST]` into the guest (repeatable; GUEST defaults to HOST's absolute path); a dynamically linked ELF brings its loader and libraries")
+	sched.add(fs)
 	fs.StringVar(&o.Append, "append", "", "extra kernel command line `ARGS` (put last, so they override ktstar's)")
 	fs.DurationVar(&o.Timeout, "timeout", vm.DefaultTimeout, "kill the guest after this long, boot included")
 	fs.BoolVarP(&verbose, "console", "v", false, "copy the guest's raw serial console (kernel log, init messages) to stderr")
@@ -119,6 +125,16 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 		if o.Disk, err = vm.ParseSize(disk); err != nil {
 			return usageErr("--disk: %v", err)
 		}
+	}
+	for _, f := range files {
+		file, err := vm.ParseFile(f)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		o.Files = append(o.Files, file)
+	}
+	if sched.path != "" {
+		o.Run.Scheduler, o.Run.SchedulerArgs, o.Run.SchedulerReady, o.Run.SchedulerTimeout = sched.path, sched.args, sched.ready, sched.timeout
 	}
 	if o.Timeout <= 0 {
 		return usageErr("--timeout %v: want a positive duration", o.Timeout)

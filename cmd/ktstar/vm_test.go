@@ -41,6 +41,8 @@ func TestVMUsage(t *testing.T) {
 		{"bad timeout", []string{"vm", "--timeout", "0s", s}, 2, "--timeout 0s: want a positive duration"},
 		{"bad set", []string{"vm", "--set", "novalue", s}, 2, `--set "novalue": want KEY=VALUE`},
 		{"missing script", []string{"vm", "/nonexistent.star"}, 2, "script: stat /nonexistent.star"},
+		{"missing file", []string{"vm", "--file", "/nonexistent/sched", s}, 2, "--file /nonexistent/sched: stat /nonexistent/sched"},
+		{"relative guest path", []string{"vm", "--file", "a:bin/a", s}, 2, `the guest path "bin/a" must be absolute`},
 		{"missing kernel", []string{"vm", "--kernel", "/nonexistent/bzImage", s}, 2, "no guest kernel: stat /nonexistent/bzImage"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,6 +51,31 @@ func TestVMUsage(t *testing.T) {
 				t.Fatalf("exit %d (want %d)\nstderr:\n%s\nwant it to contain %q", code, tc.code, errs, tc.inErr)
 			}
 		})
+	}
+}
+
+// TestVMFileMissingLibrary: a --file program whose library is gone from
+// the host fails before any guest boots, naming the library.
+func TestVMFileMissingLibrary(t *testing.T) {
+	testenv.NeedCC(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "stub.c"), "int stub(void) { return 7; }\n")
+	writeFile(t, filepath.Join(dir, "prog.c"), "int stub(void);\nint main(void) { return stub(); }\n")
+	lib, prog := filepath.Join(dir, "libktgone.so"), filepath.Join(dir, "prog")
+	for _, args := range [][]string{
+		{"-shared", "-fPIC", "-o", lib, filepath.Join(dir, "stub.c")},
+		{"-o", prog, filepath.Join(dir, "prog.c"), "-L" + dir, "-lktgone", "-Wl,-rpath," + dir},
+	} {
+		if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+			t.Fatalf("gcc %v: %v\n%s", args, err, out)
+		}
+	}
+	if err := os.Remove(lib); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := ktstar(t, "", "vm", "--file", prog+":/bin/prog", script(t, "print('hi')\n"))
+	if code != 2 || !strings.Contains(errs, prog+" needs libktgone.so: not found") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 2 naming libktgone.so", code, errs)
 	}
 }
 

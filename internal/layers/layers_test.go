@@ -33,9 +33,9 @@ func TestImportRules(t *testing.T) {
 		starlark bool
 	}{
 		{"engine", []string{"stdlib", "internal/clip"}, true},
-		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "hist", "internal/cpulist"}, true},
+		{"starlib", []string{"workload", "topo", "cgroupfs", "checks", "stats", "hist", "scheduler", "internal/cpulist"}, true},
 		{"summary", []string{"checks", "workload", "stats", "hist"}, false},
-		{"result", []string{"starlib", "summary", "hist", "stats"}, false},
+		{"result", []string{"starlib", "summary", "scheduler", "hist", "stats"}, false},
 		{"compare", []string{"result", "summary", "checks", "workload"}, false},
 		{"report", []string{"result", "compare", "summary", "checks", "hist", "workload"}, false},
 		{"checks", []string{"workload", "stats", "hist"}, false},
@@ -46,6 +46,7 @@ func TestImportRules(t *testing.T) {
 		{"hist", nil, false},
 		{"progress", nil, false},
 		{"vm", nil, false},
+		{"scheduler", nil, false},
 		{"internal/kernfs", nil, false},
 		{"internal/cpulist", nil, false},
 		{"internal/owner", nil, false},
