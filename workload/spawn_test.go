@@ -347,17 +347,28 @@ func TestLoopDoesNotAllocate(t *testing.T) {
 					}
 				}
 			}
-			rs := runFor(t, cfg, 200*time.Millisecond)
-			for i, r := range rs {
-				// Some types starve some of their own workers by design
-				// (priority inversion), so only completion is required.
-				if !r.Completed {
-					t.Fatalf("worker %d did not complete: %+v", i, r.ExitInfo)
+			// A body that allocates does so on every run; the Go runtime
+			// making an OS thread for a thread team (Schbench, Taobench)
+			// on a loaded machine is a one-off. So a second run decides.
+			var allocs []string
+			for attempt := 0; attempt < 2; attempt++ {
+				allocs = allocs[:0]
+				for i, r := range runFor(t, cfg, 200*time.Millisecond) {
+					// Some types starve some of their own workers by design
+					// (priority inversion), so only completion is required.
+					if !r.Completed {
+						t.Fatalf("worker %d did not complete: %+v", i, r.ExitInfo)
+					}
+					if r.LoopAllocs != 0 {
+						allocs = append(allocs, fmt.Sprintf("worker %d: %d heap allocations in %d iterations", i, r.LoopAllocs, r.Iterations))
+					}
 				}
-				if r.LoopAllocs != 0 {
-					t.Errorf("worker %d: %d heap allocations in %d iterations", i, r.LoopAllocs, r.Iterations)
+				if len(allocs) == 0 {
+					return
 				}
+				t.Logf("run %d: %s", attempt+1, strings.Join(allocs, "; "))
 			}
+			t.Errorf("the loop allocated in two runs: %s", strings.Join(allocs, "; "))
 		})
 	}
 }
