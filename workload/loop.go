@@ -28,9 +28,12 @@ func (w *Worker) run(body Body) Report {
 	if w.start == 0 { // a worker built in-process, without a gate
 		w.begin(nanotime())
 	}
-	allocs := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+	// Heap objects and the Go runtime's OS threads: a thread the runtime
+	// makes during the loop (for a thread team's hand-offs) allocates, and
+	// that is the runtime's doing, not the body's.
+	allocs := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/sched/threads/total:threads"}}
 	metrics.Read(allocs)
-	allocs0 := allocs[0].Value.Uint64()
+	allocs0, threads0 := allocs[0].Value.Uint64(), allocs[1].Value.Uint64()
 	if w.spec.Warmup > 0 {
 		w.warmEnd = w.start + int64(w.spec.Warmup)
 	}
@@ -88,6 +91,7 @@ func (w *Worker) run(body Body) Report {
 		Cgroup:                   w.cgroup,
 		Counters:                 w.counters,
 		LoopAllocs:               allocs[0].Value.Uint64() - allocs0,
+		LoopNewThreads:           sub(allocs[1].Value.Uint64(), threads0),
 	}
 	if r.WallTimeNs > r.CPUTimeNs {
 		r.OffCPUNs = r.WallTimeNs - r.CPUTimeNs

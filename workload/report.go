@@ -123,6 +123,10 @@ type Report struct {
 	// loop ran. Bodies must not allocate, so anything but 0 is a defect
 	// (growth of the migration list aside) that would perturb measurements.
 	LoopAllocs uint64 `json:"loop_allocs"`
+	// LoopNewThreads counts OS threads the Go runtime added while the loop
+	// ran (a thread team's hand-offs can need one); each allocates, so
+	// LoopAllocs is the body's only when this is 0.
+	LoopNewThreads uint64 `json:"loop_new_threads,omitempty"`
 
 	// Counters holds work-type-specific counts (bytes written, children reaped, …).
 	Counters map[string]uint64 `json:"counters,omitempty"`
