@@ -103,8 +103,9 @@ const (
 	reapLimit      = 3 * time.Second  // after SIGKILL, then give up on a stuck task
 	// interruptGrace replaces what is left of collectLimit when a stop is
 	// interrupted (StopAndCollectContext): a worker that answers at all
-	// answers within it, and the interrupted run ends within a second.
-	interruptGrace = 500 * time.Millisecond
+	// answers within it (one in an fdatasync on a busy disk took over
+	// 500 ms), and the interrupted run still ends within a second.
+	interruptGrace = 800 * time.Millisecond
 )
 
 // Shared memory of a handle: one memfd, mapped MAP_SHARED by the parent
