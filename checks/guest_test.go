@@ -3,6 +3,7 @@ package checks
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,7 +63,10 @@ func TestGuestStarvedFromStart(t *testing.T) {
 		rs, err := victim.StopAndCollect()
 		done <- result{rs, err}
 	}()
-	waitSignalPending(t, victim.Pids()[0], 10) // SIGUSR1: the stop is out
+	// SIGUSR1 pending: the stop word, set before the signal, is out. A
+	// thread of the victim that can run elsewhere may take the signal at
+	// once, so this is a bounded wait, not a requirement.
+	waitSignalPending(t, victim.Pids()[0], 10)
 	if _, err := spinner.StopAndCollect(); err != nil {
 		t.Fatal(err)
 	}
@@ -88,22 +92,35 @@ func TestGuestStarvedFromStart(t *testing.T) {
 	}
 }
 
-// waitSignalPending waits until signal sig is pending for process pid
-// (its ShdPnd mask in /proc/pid/status).
+// waitSignalPending waits up to two seconds until signal sig is pending
+// for process pid or one of its threads (ShdPnd or a task's SigPnd in
+// /proc).
 func waitSignalPending(t *testing.T, pid, sig int) {
 	t.Helper()
-	for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	pending := func(path, field string) bool {
+		b, err := os.ReadFile(path)
 		if err != nil {
-			t.Fatal(err)
+			return false
 		}
 		for _, line := range strings.Split(string(b), "\n") {
-			if hex, ok := strings.CutPrefix(line, "ShdPnd:\t"); ok {
+			if hex, ok := strings.CutPrefix(line, field+":\t"); ok {
 				if mask, err := strconv.ParseUint(hex, 16, 64); err == nil && mask&(1<<(sig-1)) != 0 {
-					return
+					return true
 				}
 			}
 		}
+		return false
 	}
-	t.Fatalf("signal %d never became pending for %d", sig, pid)
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if pending(fmt.Sprintf("/proc/%d/status", pid), "ShdPnd") {
+			return
+		}
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+		for _, task := range tasks {
+			if pending(task, "SigPnd") {
+				return
+			}
+		}
+	}
+	t.Logf("signal %d not seen pending for %d (a thread may have taken it); going on", sig, pid)
 }
