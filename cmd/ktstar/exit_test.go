@@ -81,14 +81,8 @@ func TestWorkerKilledFromOutside(t *testing.T) {
 	if !strings.Contains(errb.String(), want) {
 		t.Errorf("stderr does not say %q:\n%s", want, errb.String())
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc result.Doc
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
+	b := readJSON(t, out, &doc)
 	found := false
 	for _, rep := range doc.Runs[0].Reports {
 		if rep.Tid == victim {
@@ -477,14 +471,8 @@ func TestInterruptDuringStop(t *testing.T) {
 			if code := cmd.ProcessState.ExitCode(); code != tc.code || strings.Contains(string(rest), "stopped") {
 				t.Errorf("exit %d, stdout %q; want %d, the script ended in stop; stderr: %s", code, rest, tc.code, errb.String())
 			}
-			b, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var doc result.Doc
-			if err := json.Unmarshal(b, &doc); err != nil {
-				t.Fatal(err)
-			}
+			readJSON(t, out, &doc)
 			if len(doc.Runs) != 1 || doc.Runs[0].Interrupted != tc.reason || len(doc.Runs[0].Reports) != 2 {
 				t.Fatalf("--json runs %+v, want one run of 2 reports interrupted by %s", doc.Runs, tc.reason)
 			}
@@ -536,14 +524,8 @@ print("ok")
 	if code != 0 || stdout != "ok\n" {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, errs)
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc result.Doc
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, out, &doc)
 	r := doc.Runs[0].Reports[0]
 	if r.Extra["nan"] != "NaN" || r.Counters["big"] != 1<<63-1 || len(r.Saturated) != 2 {
 		t.Errorf("--json report: extra %v, counters %v, saturated %v", r.Extra, r.Counters, r.Saturated)

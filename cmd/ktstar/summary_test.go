@@ -130,14 +130,8 @@ b.stop()
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc result.Doc
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, out, &doc)
 	want := []workload.SampleKind{workload.SampleSleep, workload.SampleWake}
 	if len(doc.Runs) != 2 {
 		t.Fatalf("want 2 runs, got %d", len(doc.Runs))
