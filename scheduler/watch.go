@@ -20,7 +20,20 @@ type Watch struct {
 	fs   fs.FS
 	kmsg func() ([]string, error)
 	base State
+	// logged is how many kernel log records there were when the watch
+	// began: a disable reason is looked for only after them, so an older
+	// disable (an earlier run in the same kernel) is never taken for this
+	// one's.
+	logged int
 }
+
+// ReasonWait bounds how long Check waits for the kernel's disable message
+// once sched_ext left "enabled": the kernel marks itself "disabling"
+// before it prints why, and "disabled" only after.
+const ReasonWait = time.Second
+
+// reasonPoll is how often Check rereads the kernel log meanwhile.
+const reasonPoll = 10 * time.Millisecond
 
 // NewWatch starts watching p, taking sched_ext's state now as the one it
 // must keep; kmsg reads the kernel log (ReadKmsg of KmsgPath on a live
@@ -30,7 +43,11 @@ func NewWatch(p *Process, fsys fs.FS, kmsg func() ([]string, error)) (*Watch, er
 	if err != nil {
 		return nil, err
 	}
-	return &Watch{P: p, fs: fsys, kmsg: kmsg, base: base}, nil
+	w := &Watch{P: p, fs: fsys, kmsg: kmsg, base: base}
+	if msgs, err := kmsg(); err == nil {
+		w.logged = len(msgs)
+	}
+	return w, nil
 }
 
 // Base is the state the watch holds sched_ext to.
@@ -45,12 +62,12 @@ func (w *Watch) Check() *Fault {
 	now, err := ReadState(w.fs)
 	if cerr := Change(w.base, now, err); cerr != nil {
 		sx = &Fault{Kind: "sched_ext", What: "sched_ext changed", Reason: cerr.Error()}
-		if w.base.State == "enabled" && now.State != "enabled" && err == nil {
-			sx.What = "sched_ext " + now.State
-			if msgs, err := w.kmsg(); err == nil {
-				if r := DisableReason(msgs); r != "" {
-					sx.Reason = r
-				}
+		// Disabling or disabled: either way the kernel threw the BPF
+		// scheduler out.
+		if w.base.State == "enabled" && (now.State == "disabling" || now.State == "disabled") {
+			sx.What = "sched_ext disabled"
+			if r := w.disableReason(); r != "" {
+				sx.Reason = r
 			}
 		}
 	}
@@ -89,4 +106,24 @@ func (f *Fault) Message(k int) string {
 		return msg
 	}
 	return fmt.Sprintf("%s during step %d: %s", f.What, k, f.Reason)
+}
+
+// disableReason waits, at most ReasonWait, for the kernel's message on why
+// sched_ext was disabled since the watch began; "" without one.
+func (w *Watch) disableReason() string {
+	deadline := time.Now().Add(ReasonWait)
+	for {
+		if msgs, err := w.kmsg(); err == nil {
+			if w.logged <= len(msgs) {
+				msgs = msgs[w.logged:] // else the log wrapped: read it all
+			}
+			if r := DisableReason(msgs); r != "" {
+				return r
+			}
+		}
+		if !time.Now().Before(deadline) {
+			return ""
+		}
+		time.Sleep(reasonPoll)
+	}
 }

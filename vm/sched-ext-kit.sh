@@ -47,9 +47,15 @@ aptopts=(-q -o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts
 	-o Dir::Etc::PreferencesParts=/dev/null -o APT::Sandbox::User=root -o Debug::NoLocking=1)
 src=$(ls -d "$work"/linux-source-6.12 2>/dev/null || true)
 if [[ -z $src ]]; then
-	apt-get "${aptopts[@]}" update
-	(cd "$work" && apt-get "${aptopts[@]}" download linux-source-6.12)
-	deb=$(ls "$work"/linux-source-6.12_*.deb)
+	# A package fetched by an earlier, interrupted run is reused: apt-get
+	# download moves it into place only once complete.
+	deb=$(ls "$work"/linux-source-6.12_*.deb 2>/dev/null | head -n1 || true)
+	if [[ -z $deb ]] || ! dpkg-deb --info "$deb" >/dev/null 2>&1; then
+		rm -f "$work"/linux-source-6.12_*.deb
+		apt-get "${aptopts[@]}" update
+		(cd "$work" && apt-get "${aptopts[@]}" download linux-source-6.12)
+		deb=$(ls "$work"/linux-source-6.12_*.deb)
+	fi
 	rm -rf "$work/deb" "$work/.src"
 	dpkg-deb -x "$deb" "$work/deb"
 	# Unpacked aside and renamed, so an interrupted run never leaves a
