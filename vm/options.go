@@ -39,8 +39,9 @@ type Options struct {
 	// -test.* flags, see package vmtest). Script and Run are then unused.
 	Command []string
 
-	// Kernel is a bzImage. Empty: Debian's cloud kernel from the cache,
-	// fetched on first use (see DefaultKernel).
+	// Kernel is a bzImage, or SchedExtKitName for the sched_ext test
+	// bed's. Empty: Debian's cloud kernel from the cache, fetched on first
+	// use (see DefaultKernel).
 	Kernel string
 	// Modules is a kernel's lib/modules/<version> tree to take the virtio
 	// modules from. Empty with the default kernel: its own tree. Empty with

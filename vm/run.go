@@ -196,9 +196,17 @@ func (o *Options) fill() {
 	}
 }
 
-// kernel returns the kernel to boot: o.Kernel, or the cached Debian one.
+// kernel returns the kernel to boot: o.Kernel, the sched_ext test bed's
+// for SchedExtKitName, or the cached Debian one.
 func (o *Options) kernel(ctx context.Context) (Kernel, error) {
 	k := Kernel{Image: o.Kernel, Modules: o.Modules}
+	if o.Kernel == SchedExtKitName {
+		kit, err := FindSchedExtKit()
+		if err != nil {
+			return Kernel{}, fmt.Errorf("%w: --kernel %s: %v", ErrNoKernel, SchedExtKitName, err)
+		}
+		k.Image = kit.Kernel
+	}
 	if o.Kernel == "" {
 		var err error
 		if k, err = DefaultKernel(ctx, o.Log); err != nil {

@@ -10,7 +10,7 @@
 # rebuild. Build tools missing on the host are installed with apt-get when
 # run as root, else named.
 #
-# Use:  ktstar vm --kernel ~/.cache/ktstar/sched-ext-kit/bzImage \
+# Use:  ktstar vm --kernel sched-ext-kit \
 #         --scheduler ~/.cache/ktstar/sched-ext-kit/scx_simple SCRIPT.star
 set -euo pipefail
 

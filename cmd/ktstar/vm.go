@@ -54,7 +54,7 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 		fs                 = pflag.NewFlagSet("ktstar vm", pflag.ContinueOnError)
 	)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.Kernel, "kernel", "", "boot the bzImage at `PATH` (e.g. a sched_ext kernel; it must have what the guest needs built in) instead of Debian's cloud kernel")
+	fs.StringVar(&o.Kernel, "kernel", "", "boot the bzImage at `PATH` (it must have what the guest needs built in) instead of Debian's cloud kernel; "+vm.SchedExtKitName+" boots the sched_ext kernel make sched-ext-kit built")
 	fs.IntVar(&o.CPUs, "cpus", 0, fmt.Sprintf("vCPUs (default %d, or the sum of a --numa list)", vm.DefaultCPUs))
 	fs.StringVar(&numa, "numa", "", "NUMA nodes `N|LIST`: a count (CPUs and memory split evenly) or a per-node list CPUS[:MEM],... such as 3,1 or 2:1G,2:512M (0 CPUs: a memory-only node)")
 	fs.IntVar(&o.SMT, "smt", 0, "hardware threads per core (2: SMT sibling pairs)")
