@@ -309,6 +309,11 @@ func (g *guestInit) runScript(cfg guestConfig) (int, error) {
 	case err != nil:
 		return 2, fmt.Errorf("start %s: %w", strings.Join(cmd.Args, " "), err)
 	}
+	// What the run failed to stop is its bug: say so where the user (and
+	// a test) sees it; power-off kills it anyway.
+	if left := leftovers(leftGrace); len(left) > 0 {
+		fmt.Fprintf(frameSink{g, kindErr}, "%s %s\n", LeftMsg, strings.Join(left, ", "))
+	}
 	if cfg.JSON != "" {
 		if b, err := os.ReadFile(cfg.JSON); err == nil {
 			if err := g.send(kindJSON, b); err != nil {
