@@ -63,8 +63,12 @@ type Row struct {
 	TimerP50Ns   uint64 `json:"timer_p50_ns,omitempty"`
 	TimerP99Ns   uint64 `json:"timer_p99_ns,omitempty"`
 	Completed    int    `json:"completed"`
-	histogram    []uint64
-	spread       *spread // set on the medians of repetitions (Median)
+	// SchedExt says where the unit's sched.ext() workers ran (their
+	// reports' sched_ext, the distinct ones joined with "; "); "" for
+	// other policies.
+	SchedExt  string `json:"sched_ext,omitempty"`
+	histogram []uint64
+	spread    *spread // set on the medians of repetitions (Median)
 }
 
 // spread is how far repetitions strayed from their median: (max-min) /
@@ -136,6 +140,7 @@ func Median(reps [][]Row) []Row {
 			RunDelayP50Ns:   u(func(r Row) uint64 { return r.RunDelayP50Ns }),
 			RunDelayTotalNs: u(func(r Row) uint64 { return r.RunDelayTotalNs }),
 			SampleKind:      rs[0].SampleKind,
+			SchedExt:        rs[0].SchedExt,
 			TimerSamples:    int(med(func(r Row) float64 { return float64(r.TimerSamples) })),
 			TimerTotal:      u(func(r Row) uint64 { return r.TimerTotal }),
 			TimerExact:      rs[0].TimerExact,
@@ -187,6 +192,7 @@ func Rows(units []checks.Unit) []Row {
 			r.WorkRate = units / (wall / float64(len(u.Reports)) / 1e9)
 		}
 		r.RunDelayP50Ns, _ = stats.Percentile(50, delays)
+		r.SchedExt = schedExt(u.Reports)
 		r.SampleKind = u.SampleKind()
 		r.WakeSamples = stats.Count(sets...)
 		if h := u.WakeHist(); h != nil && h.Count() > 0 {
@@ -214,6 +220,17 @@ func Rows(units []checks.Unit) []Row {
 		out[i] = r
 	}
 	return out
+}
+
+// schedExt joins the distinct sched_ext classes of rs, in order.
+func schedExt(rs []workload.Report) string {
+	var seen []string
+	for _, r := range rs {
+		if r.SchedExt != "" && !slices.Contains(seen, r.SchedExt) {
+			seen = append(seen, r.SchedExt)
+		}
+	}
+	return strings.Join(seen, "; ")
 }
 
 // log2Histogram counts samples in power-of-two buckets: bucket b holds
@@ -315,6 +332,11 @@ func WriteTable(w io.Writer, rows []Row, opt Options) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, r := range rows {
+		if r.SchedExt != "" {
+			fmt.Fprintf(w, "%s: sched.ext() workers ran in %s\n", r.Label, r.SchedExt)
+		}
 	}
 	if opt.Histogram {
 		for _, r := range rows {

@@ -139,6 +139,29 @@ func TestTimerColumns(t *testing.T) {
 	}
 }
 
+// TestSchedExtNote: a unit of sched.ext() workers says under the table
+// where they ran, the distinct classes once each; other units say nothing.
+func TestSchedExtNote(t *testing.T) {
+	fair := "fair: no BPF scheduler loaded (sched_ext disabled)"
+	units := append(fixedUnits(), checks.Unit{Name: "ext", Reports: []workload.Report{
+		{Tid: 41, WallTimeNs: 1e9, SchedExt: "ext: BPF scheduler qmap", Completed: true},
+		{Tid: 42, WallTimeNs: 1e9, SchedExt: fair, Completed: true},
+		{Tid: 43, WallTimeNs: 1e9, SchedExt: fair, Completed: true},
+	}})
+	rows := Rows(units)
+	want := "ext: BPF scheduler qmap; " + fair
+	if rows[0].SchedExt != "" || rows[2].SchedExt != want {
+		t.Fatalf("sched_ext of the rows: %q, %q; want \"\" and %q", rows[0].SchedExt, rows[2].SchedExt, want)
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, rows, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "sched.ext() workers ran in"); n != 1 || !strings.Contains(b.String(), "ext: sched.ext() workers ran in "+want+"\n") {
+		t.Errorf("table:\n%s\nwant one note for group ext", b.String())
+	}
+}
+
 // TestHistogramPercentiles checks the percentiles that rows and checks take
 // from the merged histograms against exact nearest-rank percentiles of
 // known data: within the histogram's stated relative error of 1/512.

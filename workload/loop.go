@@ -88,6 +88,7 @@ func (w *Worker) run(body Body) Report {
 		Completed:                true,
 		IsMessenger:              w.work.Type().Messenger && w.spec.Pos == 0,
 		AffinityError:            w.affinityErr,
+		SchedExt:                 w.schedExt,
 		Cgroup:                   w.cgroup,
 		Counters:                 w.counters,
 		LoopAllocs:               allocs[0].Value.Uint64() - allocs0,

@@ -115,6 +115,11 @@ type Report struct {
 
 	IsMessenger   bool   `json:"is_messenger"`             // position 0 of a fan-out group
 	AffinityError string `json:"affinity_error,omitempty"` // error applying the spawn-time mask
+	// SchedExt says, for a sched.ext() worker, which class the kernel
+	// gave it once its policy was set: "ext: BPF scheduler NAME", or
+	// "fair: no BPF scheduler loaded (sched_ext STATE)" when none was (the
+	// kernel keeps SCHED_EXT tasks in the fair class then).
+	SchedExt string `json:"sched_ext,omitempty"`
 	// Cgroup is the worker's cgroup v2 path (/proc/self/cgroup, "0::"
 	// line) read after the start gate opened, just before its loop.
 	Cgroup string `json:"cgroup,omitempty"`

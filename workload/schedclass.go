@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/ktstar/ktstar/scheduler"
 	"golang.org/x/sys/unix"
 )
 
@@ -108,6 +109,21 @@ func extAvailable(p SchedPolicy) error {
 		return fmt.Errorf("sched policy %s: this kernel has no sched_ext (/sys/kernel/sched_ext is absent; boot one built with CONFIG_SCHED_CLASS_EXT)", p)
 	}
 	return nil
+}
+
+// extClass says which class the kernel gave a thread that just set
+// SCHED_EXT (Report.SchedExt). The kernel's rule (task_should_scx): a
+// SCHED_EXT task runs on the BPF scheduler while one is enabled, in the
+// fair class otherwise.
+func extClass() string {
+	st, err := scheduler.ReadState(os.DirFS(scheduler.SysFS))
+	switch {
+	case err != nil:
+		return "unknown: " + err.Error()
+	case st.State == "enabled":
+		return "ext: BPF scheduler " + st.Ops
+	}
+	return "fair: no BPF scheduler loaded (sched_ext " + st.State + ")"
 }
 
 // setPolicy applies a policy to the calling thread on behalf of one

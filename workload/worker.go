@@ -173,6 +173,7 @@ type Worker struct {
 
 	counters    map[string]uint64
 	affinityErr string
+	schedExt    string // Report.SchedExt
 	cgroup      string // v2 path seen before the loop
 }
 
@@ -405,6 +406,9 @@ func setup() (*Worker, error) {
 	}
 	if err := applyPolicy(spec.Policy); err != nil {
 		return nil, err
+	}
+	if spec.Policy.Kind == PolicyExt {
+		w.schedExt = extClass()
 	}
 	if err := applyMemPolicy(spec.MemPolicy); err != nil {
 		return nil, err
