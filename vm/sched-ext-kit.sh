@@ -35,6 +35,8 @@ if ((${#missing[@]})); then
 		echo "sched-ext-kit: missing build tools; as root: apt-get install ${missing[*]}" >&2
 		exit 1
 	fi
+	# A fresh system (CI) has no package lists yet.
+	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
