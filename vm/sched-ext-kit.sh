@@ -25,7 +25,7 @@ mkdir -p "$work"
 
 # Build tools: the kernel (gcc, flex, bison, bc, libelf, openssl, pahole for
 # BTF) and tools/sched_ext (clang-16, libelf and zlib for bpftool/libbpf).
-pkgs=(gcc make bc flex bison libelf-dev libssl-dev dwarves clang-16 llvm-16 zlib1g-dev python3 xz-utils cpio)
+pkgs=(gcc make bc flex bison libelf-dev libssl-dev dwarves clang-16 llvm-16 zlib1g-dev pkg-config python3 xz-utils cpio)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
