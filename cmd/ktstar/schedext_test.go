@@ -36,20 +36,25 @@ func noneLeft(t *testing.T, stderr string) {
 	}
 }
 
-// threeSteps is a 3-step scenario of 1.5s whose steps print the
+// threeSteps is a 3-step scenario of DURATION whose steps print the
 // scheduler's state as they begin (a step's cgroups function runs then).
+// Its pipe_io pairs wake each other thousands of times a second: every
+// wake-up is an enqueue for the BPF scheduler.
 const threeSteps = `load("@stdlib//scenario.star", "hold", "op", "scenario", "step")
 h = scheduler.current()
 def probe(ctx):
     print("step", ctx.step + 1, h.state()["state"], h.state()["ops"])
     return []
-w = workload(workers = 2)
-scenario(duration = "1.5s", steps = [
+w = workload(workers = 2, work = work.pipe_io())
+scenario(duration = "DURATION", steps = [
     step(cgroups = probe, ops = [op.spawn_host(w)], hold = hold.frac(1.0 / 3))
     for _ in range(3)
 ])
 print("survived", h.alive())
 `
+
+// steps returns threeSteps lasting d.
+func steps(d string) string { return strings.Replace(threeSteps, "DURATION", d, 1) }
 
 // TestGuestSchedExtSimple: scx_simple, dynamically linked (its libelf and
 // zlib come along), is ready once sched_ext is enabled with ops simple,
@@ -58,7 +63,7 @@ print("survived", h.alive())
 func TestGuestSchedExtSimple(t *testing.T) {
 	kit := schedExtKit(t)
 	js := filepath.Join(t.TempDir(), "out.json")
-	out, errs, code := ktstarVM(t, "", "--kernel", vm.SchedExtKitName, "--json", js, "--scheduler", kit.Simple, script(t, threeSteps))
+	out, errs, code := ktstarVM(t, "", "--kernel", vm.SchedExtKitName, "--json", js, "--scheduler", kit.Simple, script(t, steps("1.5s")))
 	if code != 0 || !strings.Contains(out, "survived True") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
@@ -83,14 +88,15 @@ func TestGuestSchedExtSimple(t *testing.T) {
 }
 
 // TestGuestSchedExtQmapError: scx_qmap -e 2000 calls scx_bpf_error()
-// after 2,000 enqueues, so the kernel disables it while the scenario
-// runs: the run exits 1 with the step and the kernel's reason (from
+// after 2,000 enqueues (an idle guest makes a few hundred a second, the
+// scenario's pairs thousands), so the kernel disables it while the
+// scenario runs: the run exits 1 with the step and the kernel's reason (from
 // /dev/kmsg), --json records the fault, and nothing is left behind.
 func TestGuestSchedExtQmapError(t *testing.T) {
 	kit := schedExtKit(t)
 	js := filepath.Join(t.TempDir(), "out.json")
 	out, errs, code := ktstarVM(t, "", "--kernel", vm.SchedExtKitName, "--json", js,
-		"--scheduler", kit.Qmap, "--scheduler-arg=-e", "--scheduler-arg=2000", script(t, threeSteps))
+		"--scheduler", kit.Qmap, "--scheduler-arg=-e", "--scheduler-arg=2000", script(t, steps("6s")))
 	disabled := regexp.MustCompile(`sched_ext disabled during step [123]: BPF scheduler "qmap" disabled \(scx_bpf_error\); qmap: test triggering error`)
 	if code != 1 || strings.Contains(out, "survived") || !disabled.MatchString(errs) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1 and %s", code, out, errs, disabled)
@@ -105,11 +111,13 @@ func TestGuestSchedExtQmapError(t *testing.T) {
 }
 
 // extScript spawns sched.ext() workers, lets them run past one of
-// scx_qmap's 1 s stats lines, and prints where the kernel ran them.
+// scx_qmap's 1 s stats lines, and prints whether they got CPU time (not
+// work units: SpinWait's PAUSE loop crawls under TCG) and where the
+// kernel ran them.
 const extScript = `h = spawn(workload(workers = 2, policy = sched.ext()))
 sleep("1500ms")
 reps = h.stop()
-print("ran", [r["work_units"] > 0 for r in reps])
+print("ran", [r["cpu_time_ns"] > 0 for r in reps])
 print("class", sorted({r["sched_ext"]: 1 for r in reps}.keys()))
 `
 
