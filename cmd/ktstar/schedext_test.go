@@ -89,14 +89,16 @@ func TestGuestSchedExtSimple(t *testing.T) {
 
 // TestGuestSchedExtQmapError: scx_qmap -e 2000 calls scx_bpf_error()
 // after 2,000 enqueues (an idle guest makes a few hundred a second, the
-// scenario's pairs thousands), so the kernel disables it while the
-// scenario runs: the run exits 1 with the step and the kernel's reason (from
+// scenario's pairs up to thousands), so the kernel disables it while the
+// scenario runs. The scenario is long (90s) so that a loaded host, which
+// slows the guest, cannot let it end first; the disable ends it within
+// seconds. The run exits 1 with the step and the kernel's reason (from
 // /dev/kmsg), --json records the fault, and nothing is left behind.
 func TestGuestSchedExtQmapError(t *testing.T) {
 	kit := schedExtKit(t)
 	js := filepath.Join(t.TempDir(), "out.json")
 	out, errs, code := ktstarVM(t, "", "--kernel", vm.SchedExtKitName, "--json", js,
-		"--scheduler", kit.Qmap, "--scheduler-arg=-e", "--scheduler-arg=2000", script(t, steps("6s")))
+		"--scheduler", kit.Qmap, "--scheduler-arg=-e", "--scheduler-arg=2000", script(t, steps("90s")))
 	disabled := regexp.MustCompile(`sched_ext disabled during step [123]: BPF scheduler "qmap" disabled \(scx_bpf_error\); qmap: test triggering error`)
 	if code != 1 || strings.Contains(out, "survived") || !disabled.MatchString(errs) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1 and %s", code, out, errs, disabled)
