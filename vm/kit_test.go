@@ -31,3 +31,17 @@ func TestKernelSchedExtKit(t *testing.T) {
 		t.Fatalf("kernel = %+v, %v; want %s/bzImage and no modules", k, err, dir)
 	}
 }
+
+// TestAccelArg: only the test bed's kernel under TCG runs single-threaded.
+func TestAccelArg(t *testing.T) {
+	for _, tc := range []struct{ accel, kernel, want string }{
+		{AccelTCG, SchedExtKitName, "tcg,thread=single"},
+		{AccelTCG, "", AccelTCG},
+		{AccelTCG, "/boot/bzImage", AccelTCG},
+		{AccelKVM, SchedExtKitName, AccelKVM},
+	} {
+		if got := accelArg(tc.accel, tc.kernel); got != tc.want {
+			t.Errorf("accelArg(%q, %q) = %q, want %q", tc.accel, tc.kernel, got, tc.want)
+		}
+	}
+}

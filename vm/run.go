@@ -311,7 +311,7 @@ func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) boo
 		files.disk = "/proc/self/fd/6"
 		extra = append(extra, g.disk)
 	}
-	cmd := exec.Command(g.qemu, qemuArgs(g.kernel, accel, kernelCmdline(g.o.Append), g.topo, files)...)
+	cmd := exec.Command(g.qemu, qemuArgs(g.kernel, accelArg(accel, g.o.Kernel), kernelCmdline(g.o.Append), g.topo, files)...)
 	qout := &boundedBuffer{max: 8 << 10}
 	cmd.Stdout, cmd.Stderr = qout, qout
 	cmd.ExtraFiles = extra
