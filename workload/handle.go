@@ -225,6 +225,7 @@ func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 	for i, c := range h.children {
 		reports[i] = c.decode()
 		reports[i].GroupIdx = c.groupIdx
+		reports[i].PhaseSlices = StepSlices(reports[i].PhaseSlices)
 	}
 	return reports, h.close()
 }
