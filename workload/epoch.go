@@ -214,8 +214,8 @@ func (p *phaseState) gap(gap int64, cpu int) {
 }
 
 // closePhase ends the phase under way at now (with the thread CPU time
-// cpuNs and schedstat ss of that moment) and starts phase next.
-func (w *Worker) closePhase(now, cpuNs int64, ss kernfs.Schedstat, next uint32) {
+// cpuNs and schedstat ss of that moment) and starts phase next on CPU cpu.
+func (w *Worker) closePhase(now, cpuNs int64, ss kernfs.Schedstat, next uint32, cpu int) {
 	p := &w.ph
 	c := closedPhase{cpus: p.cpus}
 	c.PhaseSlice = PhaseSlice{
@@ -246,7 +246,7 @@ func (w *Worker) closePhase(now, cpuNs int64, ss kernfs.Schedstat, next uint32) 
 	}
 	p.done = append(p.done, c)
 	p.cur, p.seen = next, true
-	p.rebase(w, now, cpuNs, ss, w.lastCPU)
+	p.rebase(w, now, cpuNs, ss, cpu)
 }
 
 // endPhases closes the phase still open at the loop's end (with the end
@@ -261,7 +261,7 @@ func (w *Worker) endPhases(end, cpuNs int64, ss kernfs.Schedstat) []PhaseSlice {
 	if !p.seen {
 		return nil
 	}
-	w.closePhase(end, cpuNs, ss, p.cur)
+	w.closePhase(end, cpuNs, ss, p.cur, w.lastCPU)
 	out := make([]PhaseSlice, len(p.done))
 	for i := range p.done {
 		out[i] = p.done[i].PhaseSlice

@@ -101,6 +101,44 @@ func TestPhaseSlices(t *testing.T) {
 	}
 }
 
+// TestPhaseSliceCPUs checks which phase a CPU belongs to when a scenario
+// moves the worker between its epoch writes (a cpuset swap), faked here
+// by the worker's CPU reader: the reading at the checkpoint that sees the
+// change starts the new phase, so the phase before never shows the CPU
+// the worker was moved to, even when the worker did not run between the
+// gap write and the move.
+func TestPhaseSliceCPUs(t *testing.T) {
+	w, b := newEpochWorker(t, 1, 0)
+	cpu := 3
+	w.cpu = func() int { return cpu }
+	b.switches, b.epochs = []int{100, 200, 300}, []uint32{1, 2, PhaseGap}
+	moves := map[int]int{100: 5, 200: 7} // the move lands with the next step's epoch
+	body := stepFunc(func() bool {
+		if c, ok := moves[b.n+1]; ok {
+			cpu = c
+		}
+		return b.Step()
+	})
+	r := w.run(body)
+	want := [][]int{{3}, {5}, {7}, {7}}
+	if len(r.PhaseSlices) != len(want) {
+		t.Fatalf("%d slices, want %d", len(r.PhaseSlices), len(want))
+	}
+	for i, s := range r.PhaseSlices {
+		if !slices.Equal(s.CPUsUsed, want[i]) {
+			t.Errorf("slice %d (epoch %#x): cpus_used %v, want %v", i, s.PhaseEpoch, s.CPUsUsed, want[i])
+		}
+	}
+	if got := r.PhaseSlices[1].MigrationCount + r.PhaseSlices[2].MigrationCount; r.MigrationCount != 2 || got != 2 {
+		t.Errorf("migrations: %d in the report, %d in steps 0 and 1; want 2 and 2 (each move in the step it starts)", r.MigrationCount, got)
+	}
+}
+
+// stepFunc is a Body of one function.
+type stepFunc func() bool
+
+func (f stepFunc) Step() bool { return f() }
+
 // TestPhaseSlicesWithoutChange checks that a worker whose epoch word
 // never changes (every handle outside a scenario's backdrop) reports no
 // slices.

@@ -178,15 +178,19 @@ func (w *Worker) tail() {
 	}
 	w.lastCheck = now
 	cpu := w.cpu()
+	if epoch != w.ph.cur {
+		// The phase ends before this reading (ktstr's after it): the CPU
+		// is read once the change is seen, so it starts the next phase,
+		// and a move a scenario made between its two epoch writes (a
+		// cpuset swap) never shows in the phase before.
+		w.closePhase(now, threadCPUTime(), w.ph.readSched(), epoch, cpu)
+	}
 	markCPU(&w.ph.cpus, cpu)
 	if cpu != w.lastCPU {
 		w.migCount++
 		markCPU(&w.cpus, cpu)
 		w.migrations = append(w.migrations, Migration{AtNs: uint64(now - w.start), FromCPU: w.lastCPU, ToCPU: cpu})
 		w.lastCPU = cpu
-	}
-	if epoch != w.ph.cur {
-		w.closePhase(now, threadCPUTime(), w.ph.readSched(), epoch)
 	}
 }
 
