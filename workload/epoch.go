@@ -3,6 +3,7 @@ package workload
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"sync/atomic"
 	"unsafe"
 
@@ -71,13 +72,33 @@ func (s *PhaseSlice) Step() (int, bool) {
 	return int(s.PhaseEpoch) - 1, true
 }
 
-// StepSlices keeps the slices of steps, dropping baseline and gap ones,
-// as the parent does with every report it collects; nil when none is left.
+// StepSlices keeps the slices of steps, dropping baseline and gap ones;
+// nil when none is left.
 func StepSlices(ss []PhaseSlice) []PhaseSlice {
 	var out []PhaseSlice
 	for _, s := range ss {
 		if _, ok := s.Step(); ok {
 			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// stepSlices is what the parent keeps of a worker's slices: one per step
+// epoch the handle wrote (steps, in order), the worker's own or, for a
+// step it never ran in (it saw no change then), an empty one. So a
+// report's PhaseSlices[k] is always the k-th step's.
+func stepSlices(ss []PhaseSlice, steps []uint32) []PhaseSlice {
+	if len(steps) == 0 {
+		return StepSlices(ss)
+	}
+	out := make([]PhaseSlice, len(steps))
+	for i, e := range steps {
+		out[i] = PhaseSlice{PhaseEpoch: e, CPUsUsed: []int{}, WakeLatenciesNs: []uint64{}}
+		for _, s := range ss {
+			if s.PhaseEpoch == e {
+				out[i] = s
+			}
 		}
 	}
 	return out
@@ -119,6 +140,9 @@ func (r *Report) StepReport(k int) (Report, bool) {
 func (h *Handle) SetPhaseEpoch(e uint32) {
 	if h.shm == nil {
 		return
+	}
+	if e != PhaseBaseline && e != PhaseGap && !slices.Contains(h.steps, e) {
+		h.steps = append(h.steps, e)
 	}
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&h.shm[offEpoch])), e)
 }

@@ -139,6 +139,36 @@ type stepFunc func() bool
 
 func (f stepFunc) Step() bool { return f() }
 
+// TestStepSlicesFill checks what the parent keeps of a worker's slices:
+// one per step the handle wrote, in order, the worker's own or an empty
+// one for a step it did not run in; baseline and gap slices dropped.
+func TestStepSlicesFill(t *testing.T) {
+	seen := []PhaseSlice{{PhaseEpoch: PhaseBaseline, Iterations: 1}, {PhaseEpoch: 1, Iterations: 2}, {PhaseEpoch: PhaseGap, Iterations: 3}, {PhaseEpoch: 3, Iterations: 4}}
+	for _, c := range []struct {
+		name   string
+		steps  []uint32
+		epochs []uint32
+		iters  []uint64
+	}{
+		{"every step written", []uint32{1, 2, 3}, []uint32{1, 2, 3}, []uint64{2, 0, 4}},
+		{"no step written", nil, []uint32{1, 3}, []uint64{2, 4}},
+		{"fewer steps written", []uint32{1}, []uint32{1}, []uint64{2}},
+	} {
+		got := stepSlices(seen, c.steps)
+		var epochs []uint32
+		var iters []uint64
+		for _, s := range got {
+			epochs, iters = append(epochs, s.PhaseEpoch), append(iters, s.Iterations)
+			if s.Iterations == 0 && (s.CPUsUsed == nil || s.WakeLatenciesNs == nil) {
+				t.Errorf("%s: slice %#x has nil lists, want empty ones", c.name, s.PhaseEpoch)
+			}
+		}
+		if !slices.Equal(epochs, c.epochs) || !slices.Equal(iters, c.iters) {
+			t.Errorf("%s: epochs %v iterations %v, want %v %v", c.name, epochs, iters, c.epochs, c.iters)
+		}
+	}
+}
+
 // TestPhaseSlicesWithoutChange checks that a worker whose epoch word
 // never changes (every handle outside a scenario's backdrop) reports no
 // slices.

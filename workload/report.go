@@ -144,8 +144,9 @@ type Report struct {
 
 	// PhaseSlices are the worker's figures per step of a scenario, for
 	// the handles whose epoch word a scenario writes (its backdrop's):
-	// one slice per step the worker saw, in order (runtime.md §5.5).
-	// Empty otherwise. Last, as in ktstr's JSON.
+	// one slice per step, in order (runtime.md §5.5), empty for a step
+	// the worker did not run in. Empty otherwise. Last, as in ktstr's
+	// JSON.
 	PhaseSlices []PhaseSlice `json:"phase_slices,omitempty"`
 }
 
