@@ -151,7 +151,8 @@ func (h *Handle) SetPhaseEpoch(e uint32) {
 // reserved before the loop (reservePhases), so closing a phase allocates
 // nothing within phaseReserve phases.
 type phaseState struct {
-	epoch *uint32 // the shared epoch word
+	epoch *uint32 // the shared epoch word (own, for a worker without one)
+	own   uint32  // the word of a worker built without shared memory
 	cur   uint32  // the phase under way, as last read from the word
 	seen  bool    // a change was observed: the report carries slices
 
@@ -197,6 +198,9 @@ func (w *Worker) reservePhases(samples bool) {
 // as the loop starts; cpu is the CPU it starts on.
 func (w *Worker) beginPhases(now int64, cpu int) {
 	p := &w.ph
+	if p.epoch == nil {
+		p.epoch = &p.own
+	}
 	p.schedFd = -1
 	if fd, err := unix.Open(fmt.Sprintf("/proc/self/task/%d/schedstat", unix.Gettid()), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
 		p.schedFd = fd

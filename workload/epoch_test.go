@@ -171,12 +171,17 @@ func TestStepSlicesFill(t *testing.T) {
 
 // TestPhaseSlicesWithoutChange checks that a worker whose epoch word
 // never changes (every handle outside a scenario's backdrop) reports no
-// slices.
+// slices, nor does one built without the word.
 func TestPhaseSlicesWithoutChange(t *testing.T) {
-	w, b := newEpochWorker(t, 1, 0)
-	b.switches = nil
-	if r := w.run(b); r.PhaseSlices != nil || r.Iterations != 700 {
-		t.Errorf("%d iterations, slices %+v; want 700 and none", r.Iterations, r.PhaseSlices)
+	for _, word := range []bool{true, false} {
+		w, b := newEpochWorker(t, 1, 0)
+		b.switches = nil
+		if !word {
+			w.ph.epoch = nil
+		}
+		if r := w.run(b); r.PhaseSlices != nil || r.Iterations != 700 {
+			t.Errorf("epoch word %v: %d iterations, slices %+v; want 700 and none", word, r.Iterations, r.PhaseSlices)
+		}
 	}
 }
 
