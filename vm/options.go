@@ -102,9 +102,10 @@ type Options struct {
 	// SIGTERM, SIGHUP, ...). Once the run has started in the guest, the
 	// first one is forwarded to it, which stops and collects its workers
 	// as that signal would on the host, and Run returns its exit code
-	// (128+n) and result. Before the run starts, a second signal, or a
-	// guest that does not finish within StopGrace, QEMU is killed and Run
-	// returns ErrInterrupted.
+	// (128+n) and result. A signal before the run starts, a second
+	// signal, or a guest that does not finish within StopGrace of the
+	// first has QEMU killed; Run then returns 128+n and ErrInterrupted.
+	// The values must be syscall.Signal.
 	Signals <-chan os.Signal
 
 	// Stdout and Stderr receive the script's output as it arrives; Log
