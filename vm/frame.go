@@ -130,7 +130,6 @@ type frameReader struct {
 	next           uint64
 	json           bytes.Buffer
 	sawJSON        bool
-	started        bool // the start frame arrived
 	exit           *exitRecord
 	err            error // first protocol error (lost or corrupt frame)
 }
@@ -143,7 +142,7 @@ func (r *frameReader) add(fr frame) {
 	r.next = fr.seq + 1
 	switch fr.kind {
 	case kindStart:
-		r.started = true
+		// Boot's loop acts on it (the run's deadline, forwarding).
 	case kindOut:
 		r.stdout.Write(fr.payload)
 	case kindErr:

@@ -356,6 +356,8 @@ func TestGuestInterrupted(t *testing.T) {
 	}{
 		{"timeout", []string{"--timeout", "5s"}, 0, 2, "timeout", "timed out after 5s (--timeout)"},
 		{"SIGINT", nil, syscall.SIGINT, 130, "SIGINT", "ktstar vm: SIGINT: the guest's run stops and collects its workers"},
+		{"SIGTERM", nil, syscall.SIGTERM, 143, "SIGTERM", "ktstar vm: SIGTERM: the guest's run stops"},
+		{"SIGHUP", nil, syscall.SIGHUP, 129, "SIGHUP", "ktstar vm: SIGHUP: the guest's run stops"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.json")
