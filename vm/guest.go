@@ -348,6 +348,9 @@ func (g *guestInit) runScript(cfg guestConfig) (int, error) {
 	return code, nil
 }
 
+// maxSignal is Linux's highest signal number (SIGRTMAX).
+const maxSignal = 64
+
 // forwardSignals reads the host's control frames and sends each signal
 // in them to the run, which stops and reports as on a host.
 func (g *guestInit) forwardSignals(p *os.Process, forwarded *atomic.Int32) {
@@ -360,7 +363,7 @@ func (g *guestInit) forwardSignals(p *os.Process, forwarded *atomic.Int32) {
 		case ferr != nil:
 			g.logf("control frame: %v", ferr)
 		case !ok:
-		case fr.kind != kindSignal || nerr != nil || n <= 0 || n >= 65:
+		case fr.kind != kindSignal || nerr != nil || n <= 0 || n > maxSignal:
 			g.logf("control frame %s %q: not a signal", fr.kind, fr.payload)
 		default:
 			sig := syscall.Signal(n)
