@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
-	"github.com/ktstar/ktstar/scheduler"
 	"golang.org/x/sys/unix"
 )
 
@@ -114,16 +114,19 @@ func extAvailable(p SchedPolicy) error {
 // extClass says which class the kernel gave a thread that just set
 // SCHED_EXT (Report.SchedExt). The kernel's rule (task_should_scx): a
 // SCHED_EXT task runs on the BPF scheduler while one is enabled, in the
-// fair class otherwise.
+// fair class otherwise. The two sysfs files are read here, not through
+// package scheduler, which workers may not import (internal/layers).
 func extClass() string {
-	st, err := scheduler.ReadState(os.DirFS(scheduler.SysFS))
-	switch {
-	case err != nil:
+	b, err := os.ReadFile("/sys/kernel/sched_ext/state")
+	if err != nil {
 		return "unknown: " + err.Error()
-	case st.State == "enabled":
-		return "ext: BPF scheduler " + st.Ops
 	}
-	return "fair: no BPF scheduler loaded (sched_ext " + st.State + ")"
+	state := strings.TrimSpace(string(b))
+	if state == "enabled" {
+		ops, _ := os.ReadFile("/sys/kernel/sched_ext/root/ops")
+		return "ext: BPF scheduler " + strings.TrimSpace(string(ops))
+	}
+	return "fair: no BPF scheduler loaded (sched_ext " + state + ")"
 }
 
 // setPolicy applies a policy to the calling thread on behalf of one
