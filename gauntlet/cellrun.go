@@ -27,6 +27,10 @@ type Guest struct {
 	// run flags (--set, --repeat, the scheduler's path, base arguments and
 	// readiness). Shape, kernel, script, output and --json are the cell's.
 	Base vm.Options
+	// Unmet, when set, says why a scenario cannot run on a preset (a
+	// catalog entry's needs), so the cell is skipped without a guest; ""
+	// when it can.
+	Unmet func(Scenario, vm.Preset) string
 }
 
 // Run is a CellRunner.
@@ -34,6 +38,12 @@ func (g *Guest) Run(ctx context.Context, c Cell, resultPath string, log io.Write
 	s, preset, profile, kernel, err := g.Matrix.Lookup(c)
 	if err != nil {
 		return Outcome{Status: Error, Reason: err.Error(), ExitStatus: 2}, nil
+	}
+	if g.Unmet != nil {
+		if why := g.Unmet(s, preset); why != "" {
+			fmt.Fprintf(log, "ktstar gauntlet: %s cannot run on %s (%s): %s; no guest booted\n", s.Name, preset.Label(), preset.Shape(), why)
+			return Outcome{Status: Skip, Reason: why}, nil
+		}
 	}
 	o := g.Base
 	preset.Apply(&o)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -84,7 +85,7 @@ func TestParseScenarioAndKernel(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || got != tc.want {
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("ParseScenario(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
 	}
@@ -494,5 +495,101 @@ b/tiny-1llc/default/default: fail: not_starved [web]: FAIL, observed 0 : starved
 `
 	if got := b.String(); got != want {
 		t.Errorf("matrix:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestScenarioFlags: a scenario that requires or excludes flags runs
+// under the profiles that fit, as ktstr's required_flags and
+// excluded_flags filter its gauntlet; the matrix has no row for the rest.
+func TestScenarioFlags(t *testing.T) {
+	m := testMatrix(t)
+	m.Kernels = nil
+	m.Profiles, _ = Profiles([]Flag{{Name: "llc"}, {Name: "borrow"}})
+	m.Scenarios[0].Requires = []string{"llc"}
+	m.Scenarios[1].Excludes = []string{"borrow"}
+	count := map[string][]string{}
+	for _, c := range m.Cells() {
+		if c.Preset == "tiny-1llc" {
+			count[c.Scenario] = append(count[c.Scenario], c.Profile)
+		}
+	}
+	want := map[string][]string{"a": {"llc", "llc+borrow"}, "b": {"default", "llc"}, "steady": {"default", "llc", "borrow", "llc+borrow"}}
+	if !reflect.DeepEqual(count, want) {
+		t.Errorf("profiles per scenario %v, want %v", count, want)
+	}
+	dir := t.TempDir()
+	if err := execute(t, dir, m, Whole, &fakeRunner{}, 2); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := Open(dir)
+	var b strings.Builder
+	r.WriteMatrix(&b)
+	rows := strings.Split(b.String(), "\n")
+	if got := len(slices.DeleteFunc(rows, func(l string) bool { return !strings.HasPrefix(l, "a ") })); got != 2 {
+		t.Errorf("%d rows for a, want 2 (its two profiles):\n%s", got, b.String())
+	}
+	if !strings.Contains(b.String(), "b         default     FAIL not_starved  FAIL not_starved\nb         llc ") {
+		t.Errorf("rows not in the profiles' order:\n%s", b.String())
+	}
+	if !strings.Contains(b.String(), "16 cells: 8 passed, 4 failed, 4 skipped, 0 errors, 0 not run") {
+		t.Errorf("matrix:\n%s", b.String())
+	}
+}
+
+func TestJudge(t *testing.T) {
+	dir := t.TempDir()
+	res := filepath.Join(dir, "r.json")
+	for _, tc := range []struct {
+		name           string
+		code           int
+		result         string // "" writes none
+		stdout, stderr string
+		want           Outcome
+	}{
+		{"pass", 0, `{"duration_ns": 5}`, "hi\n", "", Outcome{Status: Pass, ScenarioNs: 5}},
+		{"skip", 0, `{"duration_ns": 5}`, "catalog: x: skip: needs 2 NUMA nodes\n", "", Outcome{Status: Skip, Reason: "needs 2 NUMA nodes", ScenarioNs: 5}},
+		{"fail()", 1, `{"duration_ns": 5, "error": "fail: too slow"}`, "", "x.star:1: fail: too slow\n", Outcome{Status: Fail, ExitStatus: 1, Reason: "fail: too slow", ScenarioNs: 5}},
+		{"fail without result", 1, "", "", "first\nlast line\n", Outcome{Status: Fail, ExitStatus: 1, Reason: "last line"}},
+		{"script error", 2, `{"duration_ns": 5, "error": "x.star:3:1: undefined: y"}`, "", "", Outcome{Status: Error, ExitStatus: 2, Reason: "x.star:3:1: undefined: y", ScenarioNs: 5}},
+		{"signal", 143, "", "", "", Outcome{Status: Error, ExitStatus: 143, Reason: "exit status 143"}},
+		{"bad result", 0, `{"dur`, "", "", Outcome{Status: Error, Reason: "the cell's result is not JSON: unexpected end of JSON input"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(res)
+			if tc.result != "" {
+				if err := os.WriteFile(res, []byte(tc.result), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := judge(tc.code, res, tc.stdout, tc.stderr); got != tc.want {
+				t.Errorf("judge = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestGuestUnmet: a cell whose scenario cannot run on its preset is
+// skipped with the reason and no guest (the QEMU here does not exist).
+func TestGuestUnmet(t *testing.T) {
+	m := testMatrix(t)
+	g := &Guest{Matrix: m, Base: vm.Options{QEMU: "/nonexistent/qemu"}, // nothing boots
+		Unmet: func(s Scenario, p vm.Preset) string {
+			if p.LLCs < 2 {
+				return "needs 2 LLCs"
+			}
+			return ""
+		}}
+	var log strings.Builder
+	out, err := g.Run(context.Background(), Cell{"steady", "tiny-1llc", "default", "old"}, filepath.Join(t.TempDir(), "r.json"), &log)
+	if err != nil || out != (Outcome{Status: Skip, Reason: "needs 2 LLCs"}) {
+		t.Errorf("Run = %+v, %v", out, err)
+	}
+	if !strings.Contains(log.String(), "steady cannot run on tiny-1llc (1n1l4c1t): needs 2 LLCs; no guest booted") {
+		t.Errorf("log %q", log.String())
+	}
+	// A preset it can run on goes to the guest, which fails here for want of the kernel.
+	out, err = g.Run(context.Background(), Cell{"steady", "1n2l2c1t", "default", "old"}, filepath.Join(t.TempDir(), "r.json"), &log)
+	if err != nil || out.Status != Error || !strings.Contains(out.Reason, "guest: no guest kernel: stat /k/old") {
+		t.Errorf("Run on 1n2l2c1t = %+v, %v", out, err)
 	}
 }

@@ -16,6 +16,25 @@ type Scenario struct {
 	Name    string // the label cells and the summary use
 	Script  string // host path of a .star file; "" for a catalog entry
 	Catalog string // the catalog entry's name; "" for a script
+	// Requires and Excludes are scheduler flags (ktstr's required_flags
+	// and excluded_flags): the scenario runs only under the profiles that
+	// have every flag of Requires on and none of Excludes.
+	Requires, Excludes []string
+}
+
+// Runs reports whether the scenario runs under profile p.
+func (s Scenario) Runs(p Profile) bool {
+	for _, f := range s.Requires {
+		if !slices.Contains(p.Flags, f) {
+			return false
+		}
+	}
+	for _, f := range s.Excludes {
+		if slices.Contains(p.Flags, f) {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseScenario reads a command-line scenario: a path (it ends in .star
@@ -226,7 +245,9 @@ func (m Matrix) Validate() error {
 }
 
 // Cells lists every cell, scenario by scenario, then preset, profile and
-// kernel: the order shards count in.
+// kernel: the order shards count in. A scenario's cells are those of the
+// profiles it runs under (Scenario.Runs); without profiles, every
+// scenario runs once per preset and kernel.
 func (m Matrix) Cells() []Cell {
 	kernels := m.Kernels
 	if len(kernels) == 0 {
@@ -240,6 +261,9 @@ func (m Matrix) Cells() []Cell {
 	for _, s := range m.Scenarios {
 		for _, p := range m.Presets {
 			for _, pr := range profiles {
+				if len(m.Profiles) > 0 && !s.Runs(pr) {
+					continue
+				}
 				for _, k := range kernels {
 					out = append(out, Cell{Scenario: s.Name, Preset: p.Label(), Profile: pr.Name, Kernel: k.Label})
 				}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/ktstar/ktstar/checks"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -46,9 +47,19 @@ func (r *Results) WriteMatrix(w io.Writer) error {
 	fmt.Fprintln(tw)
 	var counts [5]int // pass fail skip error missing
 	var notes []string
+	inMatrix := map[string]bool{}
+	for _, k := range m.Cells {
+		inMatrix[k] = true
+	}
 	for _, s := range m.Scenarios {
 		for _, pr := range m.Profiles {
 			for _, k := range m.Kernels {
+				// A scenario that does not run under a profile has no row for it.
+				if !slices.ContainsFunc(m.Presets, func(p string) bool {
+					return inMatrix[Cell{Scenario: s, Preset: p, Profile: pr, Kernel: k}.Key()]
+				}) {
+					continue
+				}
 				fmt.Fprint(tw, s)
 				if len(m.Profiles) > 1 {
 					fmt.Fprint(tw, "\t"+pr)

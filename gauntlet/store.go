@@ -79,22 +79,29 @@ type Manifest struct {
 
 // NewManifest describes m as sharded by s.
 func NewManifest(version string, m Matrix, s Shard) Manifest {
-	man := Manifest{Version: version, Shard: s.String()}
+	man := Manifest{Version: version, Shard: s.String(), Profiles: []string{DefaultProfile}, Kernels: []string{DefaultKernel}}
 	for _, c := range m.Cells() {
 		man.Cells = append(man.Cells, c.Key())
-		man.Scenarios = appendNew(man.Scenarios, c.Scenario)
-		man.Presets = appendNew(man.Presets, c.Preset)
-		man.Profiles = appendNew(man.Profiles, c.Profile)
-		man.Kernels = appendNew(man.Kernels, c.Kernel)
+	}
+	for _, sc := range m.Scenarios {
+		man.Scenarios = append(man.Scenarios, sc.Name)
+	}
+	for _, p := range m.Presets {
+		man.Presets = append(man.Presets, p.Label())
+	}
+	if len(m.Profiles) > 0 {
+		man.Profiles = nil
+		for _, p := range m.Profiles {
+			man.Profiles = append(man.Profiles, p.Name)
+		}
+	}
+	if len(m.Kernels) > 0 {
+		man.Kernels = nil
+		for _, k := range m.Kernels {
+			man.Kernels = append(man.Kernels, k.Label)
+		}
 	}
 	return man
-}
-
-func appendNew(list []string, s string) []string {
-	if slices.Contains(list, s) {
-		return list
-	}
-	return append(list, s)
 }
 
 // Results is a results directory as read: its manifest and every
