@@ -53,12 +53,10 @@ func (g *Guest) Run(ctx context.Context, c Cell, resultPath string, log io.Write
 	}
 	o.Run.JSON = resultPath
 	o.Run.SchedulerArgs = append(append([]string(nil), g.Base.Run.SchedulerArgs...), profile.Args...)
-	script, cleanup, err := scriptOf(s)
-	if err != nil {
-		return Outcome{Status: Error, Reason: err.Error(), ExitStatus: 2}, nil
+	if s.Script == "" {
+		return Outcome{Status: Error, Reason: fmt.Sprintf("catalog %s: no script (WriteCatalogScripts)", s.Catalog), ExitStatus: 2}, nil
 	}
-	defer cleanup()
-	o.Script = script
+	o.Script = s.Script
 	var stdout, stderr bytes.Buffer
 	o.Stdout = io.MultiWriter(log, &stdout)
 	o.Stderr = io.MultiWriter(log, &stderr)
@@ -93,11 +91,9 @@ func (h *Host) Run(ctx context.Context, c Cell, resultPath string, log io.Writer
 	if err != nil {
 		return Outcome{Status: Error, Reason: err.Error(), ExitStatus: 2}, nil
 	}
-	script, cleanup, err := scriptOf(s)
-	if err != nil {
-		return Outcome{Status: Error, Reason: err.Error(), ExitStatus: 2}, nil
+	if s.Script == "" {
+		return Outcome{Status: Error, Reason: fmt.Sprintf("catalog %s: no script (WriteCatalogScripts)", s.Catalog), ExitStatus: 2}, nil
 	}
-	defer cleanup()
 	args := append([]string{"run", "--json", resultPath}, h.Args...)
 	for _, a := range append(append([]string(nil), h.SchedulerArgs...), profile.Args...) {
 		args = append(args, "--scheduler-arg", a)
@@ -105,7 +101,7 @@ func (h *Host) Run(ctx context.Context, c Cell, resultPath string, log io.Writer
 	if h.Timeout > 0 {
 		args = append(args, "--timeout", h.Timeout.String())
 	}
-	cmd := exec.CommandContext(ctx, h.Exe, append(args, script)...)
+	cmd := exec.CommandContext(ctx, h.Exe, append(args, s.Script)...)
 	// SIGTERM lets the run stop and collect its workers and cgroups.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
@@ -130,24 +126,23 @@ func CatalogScript(name string) string {
 	return fmt.Sprintf("load(\"@stdlib//catalog.star\", \"run\")\n\nrun(%q, params)\n", name)
 }
 
-// scriptOf returns the host script a scenario runs: its own, or for a
-// catalog entry one written into a temporary directory of its own (a
-// guest gets every .star file below the script's directory), removed by
-// cleanup.
-func scriptOf(s Scenario) (path string, cleanup func(), err error) {
-	if s.Catalog == "" {
-		return s.Script, func() {}, nil
+// WriteCatalogScripts writes, for each catalog entry among m's scenarios,
+// the script that runs it into the results directory, at
+// catalog/NAME/NAME.star (a directory of its own: a guest gets every .star
+// file below the script's), and points the scenario's Script at it. The
+// files stay, saying what each cell ran.
+func WriteCatalogScripts(dir string, m *Matrix) error {
+	for i, s := range m.Scenarios {
+		if s.Catalog == "" {
+			continue
+		}
+		path := filepath.Join(dir, "catalog", s.Name, s.Name+".star")
+		if err := writeFile(path, []byte(CatalogScript(s.Catalog))); err != nil {
+			return fmt.Errorf("catalog %s: %w", s.Catalog, err)
+		}
+		m.Scenarios[i].Script = path
 	}
-	dir, err := os.MkdirTemp("", "ktstar-gauntlet-")
-	if err != nil {
-		return "", nil, fmt.Errorf("catalog %s: %w", s.Catalog, err)
-	}
-	path = filepath.Join(dir, s.Name+".star")
-	if err := os.WriteFile(path, []byte(CatalogScript(s.Catalog)), 0o644); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("catalog %s: %w", s.Catalog, err)
-	}
-	return path, func() { os.RemoveAll(dir) }, nil
+	return nil
 }
 
 // skipRE matches the line a catalog entry prints when the machine cannot

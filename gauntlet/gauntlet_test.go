@@ -587,9 +587,27 @@ func TestGuestUnmet(t *testing.T) {
 	if !strings.Contains(log.String(), "steady cannot run on tiny-1llc (1n1l4c1t): needs 2 LLCs; no guest booted") {
 		t.Errorf("log %q", log.String())
 	}
-	// A preset it can run on goes to the guest, which fails here for want of the kernel.
-	out, err = g.Run(context.Background(), Cell{"steady", "1n2l2c1t", "default", "old"}, filepath.Join(t.TempDir(), "r.json"), &log)
-	if err != nil || out.Status != Error || !strings.Contains(out.Reason, "guest: no guest kernel: stat /k/old") {
+	// A preset it can run on goes to the guest, which fails here (no script, no kernel).
+	out, err = g.Run(context.Background(), Cell{"a", "1n2l2c1t", "default", "old"}, filepath.Join(t.TempDir(), "r.json"), &log)
+	if err != nil || out.Status != Error || !strings.HasPrefix(out.Reason, "guest: ") {
 		t.Errorf("Run on 1n2l2c1t = %+v, %v", out, err)
+	}
+}
+
+// TestWriteCatalogScripts: a catalog entry's cells run a script kept in
+// the results directory, alone in its directory.
+func TestWriteCatalogScripts(t *testing.T) {
+	m := testMatrix(t)
+	dir := t.TempDir()
+	if err := WriteCatalogScripts(dir, &m); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, "catalog", "steady", "steady.star")
+	if m.Scenarios[2].Script != want || m.Scenarios[0].Script != "a.star" {
+		t.Fatalf("scripts %q, %q", m.Scenarios[0].Script, m.Scenarios[2].Script)
+	}
+	b, err := os.ReadFile(want)
+	if err != nil || string(b) != "load(\"@stdlib//catalog.star\", \"run\")\n\nrun(\"steady\", params)\n" {
+		t.Errorf("%s: %q, %v", want, b, err)
 	}
 }

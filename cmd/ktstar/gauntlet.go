@@ -149,6 +149,14 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 	base.Run.Quiet = true
 	base.Run.Scheduler, base.Run.SchedulerArgs, base.Run.SchedulerReady, base.Run.SchedulerTimeout = sched.path, sched.args, sched.ready, sched.timeout
 
+	res, err := gauntlet.Prepare(out, gauntlet.NewManifest(version, m, shard))
+	if err == nil {
+		err = gauntlet.WriteCatalogScripts(out, &m)
+	}
+	if err != nil {
+		c.printError("ktstar gauntlet: " + err.Error())
+		return exitError
+	}
 	var runCell gauntlet.CellRunner
 	if onHost {
 		exe, err := os.Executable()
@@ -168,11 +176,6 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 		runCell = h.Run
 	} else {
 		runCell = (&gauntlet.Guest{Matrix: m, Base: base}).Run
-	}
-	res, err := gauntlet.Prepare(out, gauntlet.NewManifest(version, m, shard))
-	if err != nil {
-		c.printError("ktstar gauntlet: " + err.Error())
-		return exitError
 	}
 	cells := shard.Select(m.Cells())
 	where := "guests"
