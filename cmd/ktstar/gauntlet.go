@@ -116,6 +116,10 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	unmet, err := catalogFacts(&m)
+	if err != nil {
+		return usageErr("%v", err)
+	}
 	shard, err := gauntletShard(shardArg, shardCount, stderr, quiet)
 	if err != nil {
 		return usageErr("%v", err)
@@ -175,7 +179,7 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 		}
 		runCell = h.Run
 	} else {
-		runCell = (&gauntlet.Guest{Matrix: m, Base: base}).Run
+		runCell = (&gauntlet.Guest{Matrix: m, Base: base, Unmet: unmetFunc(unmet)}).Run
 	}
 	cells := shard.Select(m.Cells())
 	where := "guests"
