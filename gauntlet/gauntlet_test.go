@@ -388,6 +388,17 @@ func TestExecuteResume(t *testing.T) {
 	if log, err := os.ReadFile(filepath.Join(dir, b.Log)); err != nil || string(log) != "running b/tiny-1llc/default/old\n" {
 		t.Errorf("b's log %q, %v", log, err)
 	}
+	// Rerunning the failed cells runs those and nothing else.
+	again := &fakeRunner{}
+	res, _ = Prepare(dir, NewManifest("test", m, Whole))
+	if err := Execute(context.Background(), Options{Results: res, Cells: m.Cells(), Shard: Whole, Jobs: 2, Run: again.run, Rerun: []string{Fail}}); err != nil || len(again.calls) != 8 {
+		t.Errorf("--rerun fail ran %d cells, want b's 8: %v", len(again.calls), err)
+	}
+	for _, k := range again.calls {
+		if !strings.HasPrefix(k, "b/") {
+			t.Errorf("--rerun fail ran %s", k)
+		}
+	}
 	// A third run has nothing left to do.
 	third := &fakeRunner{}
 	if err := execute(t, dir, m, Whole, third, 2); err != nil || len(third.calls) != 0 {

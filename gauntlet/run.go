@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
@@ -48,10 +49,13 @@ type Options struct {
 	Jobs     int // cells at once (at least 1)
 	Run      CellRunner
 	Progress func(Progress) // may be nil; called from one goroutine at a time
+	// Rerun lists statuses (e.g. Error) whose cells run again although
+	// they have a record.
+	Rerun []string
 }
 
 // Execute runs every cell of o.Cells that has no record yet in
-// o.Results, o.Jobs at a time, storing each one's result, log and record
+// o.Results (or one of a status in o.Rerun), o.Jobs at a time, storing each one's result, log and record
 // as it ends, and rewrites the index. Cancelling ctx stops the cells
 // running (they keep no record, so a rerun runs them again) and returns
 // ctx's cause.
@@ -60,7 +64,7 @@ func Execute(ctx context.Context, o Options) error {
 	var todo []Cell
 	p := Progress{Total: len(o.Cells)}
 	for _, c := range o.Cells {
-		if rec, done := o.Results.Records[c.Key()]; done {
+		if rec, done := o.Results.Records[c.Key()]; done && !slices.Contains(o.Rerun, rec.Status) {
 			p.Resumed++
 			p.count(rec)
 			continue

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +30,8 @@ Usage:
 Results go to --out: one ktstar --json result, output log and record per
 cell under cells/SCENARIO/PRESET/PROFILE/KERNEL, and index.jsonl with one
 record per finished cell. Running the same command again skips the cells
-that have a record and runs the rest, so a killed gauntlet resumes.
+that have a record and runs the rest, so a killed gauntlet resumes
+(--rerun error runs the errored cells again too).
 
 Sharding: --shard i/n, or a job runner's index variable (Kubernetes
 Indexed Job: JOB_COMPLETION_INDEX with --shard-count; Slurm array:
@@ -61,6 +63,7 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 		presets, kernels      []string
 		flagNames             []string
 		flagArgs, flagReqs    []string
+		rerun                 []string
 		memory, shardArg, out string
 		files                 []string
 		sched                 schedFlags
@@ -79,6 +82,7 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVarP(&out, "out", "o", "gauntlet-results", "the results `DIR` (created; a rerun resumes it)")
 	fs.IntVarP(&jobs, "jobs", "j", 0, "cells at once (default: host CPUs, fewer if memory would not hold their guests)")
 	fs.StringVar(&shardArg, "shard", "", "run shard `i/n` of the cells (0-based); default from a job runner's index variables")
+	fs.StringSliceVar(&rerun, "rerun", nil, "run again the finished cells of these statuses `STATUS,...` (error, fail, skip, pass), e.g. --rerun error after guests that timed out")
 	fs.IntVar(&shardCount, "shard-count", 0, "the task count `N` for an index variable that comes without one (JOB_COMPLETION_INDEX)")
 	fs.StringVar(&base.Accel, "accel", vm.AccelAuto, "accelerator `MODE`: auto, kvm or tcg (as ktstar vm)")
 	fs.StringVar(&memory, "memory", "", "guest RAM `SIZE` for every cell (default the preset's: 1G, or 64M a CPU)")
@@ -144,6 +148,11 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 	if base.Timeout <= 0 {
 		return usageErr("--timeout %v: want a positive duration", base.Timeout)
 	}
+	for _, st := range rerun {
+		if !slices.Contains([]string{gauntlet.Pass, gauntlet.Fail, gauntlet.Skip, gauntlet.Error}, st) {
+			return usageErr("--rerun %q: want pass, fail, skip or error", st)
+		}
+	}
 	if jobs < 0 {
 		return usageErr("--jobs %d: want 1 or more (0: automatic)", jobs)
 	}
@@ -188,7 +197,7 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "ktstar gauntlet: %d cells (shard %s of %d), %d at once on %s, results in %s\n",
 		len(cells), shard, len(m.Cells()), jobs, where, out)
-	return c.runGauntlet(res, gauntlet.Options{Results: res, Cells: cells, Shard: shard, Jobs: jobs, Run: runCell}, quiet)
+	return c.runGauntlet(res, gauntlet.Options{Results: res, Cells: cells, Shard: shard, Jobs: jobs, Run: runCell, Rerun: rerun}, quiet)
 }
 
 // runGauntlet executes the cells with progress lines on stderr, then

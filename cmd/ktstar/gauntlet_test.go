@@ -83,6 +83,7 @@ func TestGauntletUsage(t *testing.T) {
 		{"shard count alone", []string{"gauntlet", "--shard-count", "3", s}, 2, "--shard-count: no job runner's index variable is set"},
 		{"missing kernel", []string{"gauntlet", "--kernel", "/nonexistent/bzImage", s}, 2, "--kernel /nonexistent/bzImage: stat"},
 		{"bad jobs", []string{"gauntlet", "-j", "-1", s}, 2, "--jobs -1: want 1 or more"},
+		{"bad rerun", []string{"gauntlet", "--rerun", "errors", s}, 2, `--rerun "errors": want pass, fail, skip or error`},
 		{"merge without out", []string{"gauntlet", "merge", "a"}, 2, "want -o OUT and at least one results DIR"},
 		{"show a non-result", []string{"gauntlet", "show", t.TempDir()}, 2, "gauntlet.json: no such file"},
 	} {
