@@ -320,6 +320,7 @@ func execute(t *testing.T, dir string, m Matrix, s Shard, f *fakeRunner, jobs in
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer res.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f.cancel = cancel
@@ -352,6 +353,7 @@ func TestExecuteResume(t *testing.T) {
 	res, _ := Prepare(dir, NewManifest("test", m, Whole))
 	err = Execute(context.Background(), Options{Results: res, Cells: m.Cells(), Shard: Whole, Jobs: 3, Run: second.run,
 		Progress: func(p Progress) { last = p }})
+	res.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +393,9 @@ func TestExecuteResume(t *testing.T) {
 	// Rerunning the failed cells runs those and nothing else.
 	again := &fakeRunner{}
 	res, _ = Prepare(dir, NewManifest("test", m, Whole))
-	if err := Execute(context.Background(), Options{Results: res, Cells: m.Cells(), Shard: Whole, Jobs: 2, Run: again.run, Rerun: []string{Fail}}); err != nil || len(again.calls) != 8 {
+	err = Execute(context.Background(), Options{Results: res, Cells: m.Cells(), Shard: Whole, Jobs: 2, Run: again.run, Rerun: []string{Fail}})
+	res.Close()
+	if err != nil || len(again.calls) != 8 {
 		t.Errorf("--rerun fail ran %d cells, want b's 8: %v", len(again.calls), err)
 	}
 	for _, k := range again.calls {
@@ -406,6 +410,21 @@ func TestExecuteResume(t *testing.T) {
 	}
 	if _, err := Prepare(dir, NewManifest("test", m, Shard{0, 2})); err == nil || !strings.Contains(err.Error(), "hold another matrix or shard") {
 		t.Errorf("a different shard into the same directory: %v", err)
+	}
+	// While one run holds the directory, a second is refused; once it
+	// closes, the directory is free again.
+	held, err := Prepare(dir, NewManifest("test", m, Whole))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Prepare(dir, NewManifest("test", m, Whole)); err == nil || !strings.Contains(err.Error(), "in use by another gauntlet") {
+		t.Errorf("a second run on a held directory: %v", err)
+	}
+	held.Close()
+	if again, err := Prepare(dir, NewManifest("test", m, Whole)); err != nil {
+		t.Errorf("after Close: %v", err)
+	} else {
+		again.Close()
 	}
 }
 
@@ -472,9 +491,11 @@ func TestMergeShards(t *testing.T) {
 func TestOpenRefusesForeignPaths(t *testing.T) {
 	dir := t.TempDir()
 	m := testMatrix(t)
-	if _, err := Prepare(dir, NewManifest("test", m, Whole)); err != nil {
+	res, err := Prepare(dir, NewManifest("test", m, Whole))
+	if err != nil {
 		t.Fatal(err)
 	}
+	res.Close()
 	c := m.Cells()[0]
 	if err := WriteRecord(dir, Record{Cell: c, Key: c.Key(), Status: Pass, Result: "../../../etc/passwd"}); err != nil {
 		t.Fatal(err)

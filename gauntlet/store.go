@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A results directory holds:
@@ -110,6 +112,38 @@ type Results struct {
 	Dir      string
 	Manifest Manifest
 	Records  map[string]Record
+	lock     *os.File // Prepare's lock on the directory; nil after Open
+}
+
+// LockFile is the file a running gauntlet holds a lock on, so that a
+// second one on the same directory is refused instead of racing it.
+const LockFile = ".lock"
+
+// Close releases the directory Prepare locked.
+func (r *Results) Close() error {
+	if r.lock == nil {
+		return nil
+	}
+	err := r.lock.Close()
+	r.lock = nil
+	return err
+}
+
+// lockDir takes dir's lock, failing at once when another process holds
+// it. The kernel drops the lock when its holder dies, however it dies.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("gauntlet results %s: %w", dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("gauntlet results %s are in use by another gauntlet: wait for it, or use another --out", dir)
+		}
+		return nil, fmt.Errorf("gauntlet results %s: lock: %w", dir, err)
+	}
+	return f, nil
 }
 
 // Open reads a results directory: its manifest and the record of every
@@ -264,13 +298,28 @@ func ReadIndex(path string) ([]Record, error) {
 	return out, sc.Err()
 }
 
-// Prepare makes dir the home of man's run: it writes the manifest, or
-// checks that the one there is of the same matrix, so a rerun resumes
-// and a different matrix is not mixed in.
+// Prepare makes dir the home of man's run and locks it until Close: it
+// writes the manifest, or checks that the one there is of the same
+// matrix, so a rerun resumes and a different matrix is not mixed in. A
+// directory another gauntlet is running in is refused.
 func Prepare(dir string, man Manifest) (*Results, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("gauntlet results %s: %w", dir, err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	r, err := prepare(dir, man)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	r.lock = lock
+	return r, nil
+}
+
+func prepare(dir string, man Manifest) (*Results, error) {
 	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
 		r, err := Open(dir)
 		if err != nil {

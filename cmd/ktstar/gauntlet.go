@@ -163,10 +163,12 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 	base.Run.Scheduler, base.Run.SchedulerArgs, base.Run.SchedulerReady, base.Run.SchedulerTimeout = sched.path, sched.args, sched.ready, sched.timeout
 
 	res, err := gauntlet.Prepare(out, gauntlet.NewManifest(version, m, shard))
-	if err == nil {
-		err = gauntlet.WriteCatalogScripts(out, &m)
-	}
 	if err != nil {
+		c.printError("ktstar gauntlet: " + err.Error())
+		return exitError
+	}
+	defer res.Close()
+	if err := gauntlet.WriteCatalogScripts(out, &m); err != nil {
 		c.printError("ktstar gauntlet: " + err.Error())
 		return exitError
 	}
