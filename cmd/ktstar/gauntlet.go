@@ -86,7 +86,7 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&shardCount, "shard-count", 0, "the task count `N` for an index variable that comes without one (JOB_COMPLETION_INDEX)")
 	fs.StringVar(&base.Accel, "accel", vm.AccelAuto, "accelerator `MODE`: auto, kvm or tcg (as ktstar vm)")
 	fs.StringVar(&memory, "memory", "", "guest RAM `SIZE` for every cell (default the preset's: 1G, or 64M a CPU)")
-	fs.DurationVar(&base.Timeout, "timeout", vm.DefaultTimeout, "kill a cell's guest after this long, boot included")
+	fs.DurationVar(&base.Timeout, "timeout", 10*time.Minute, "interrupt a cell's script after it has run this long in its guest (the boot is bounded on its own, as ktstar vm's)")
 	fs.StringArrayVar(&files, "file", nil, "copy `HOST[:GUEST]` into every guest (as ktstar vm --file)")
 	fs.StringVar(&base.Append, "append", "", "extra kernel command line `ARGS` for every guest")
 	fs.StringArrayVar(&base.Run.Set, "set", nil, "params[`KEY`]=VALUE for every cell's script (repeatable)")
