@@ -91,22 +91,23 @@ func TestSchbenchDefault(t *testing.T) {
 // preempted while it holds its CPU's lock (its slice ends at a tick, or a
 // woken sibling preempts it) keeps the lock, and every sibling that the
 // scheduler runs before the holder comes back spins on that lock for the
-// rest of its slice, doing no work: the holder's request grows by whole
-// slices, up to one per sibling. With skip_locking the same CPU time goes
-// into products. Eight threads on one CPU make that frequent (most
-// requests find the lock held) and the loss several slices long, so the
-// locked tail sits several times above the unlocked one (2.5–10× at p99
-// here, one product per request). Load from other tasks cannot close the
-// gap: an outside task that preempts a holder lengthens the locked
-// request by its own time plus the spinning after it, an unlocked one by
-// its own time only. What could reverse a single pair is a stall that
-// falls on the unlocked run alone; it delays the eight requests in flight,
-// a few of the hundreds to thousands that the pooled unlocked side holds,
-// so each side's histograms are merged over the pairs (as two --json
-// results can be): at least three pairs, up to twelve while the direction
-// is not there. The lock is also observed directly: requests that found
-// it held are counted (between threads of one CPU nothing else can hold
-// it), > 0 with the lock and 0 without.
+// rest of its slice, doing no work: the holder's request and theirs grow
+// by whole slices, up to one per sibling. With skip_locking the same CPU
+// time goes into products. Eight threads on one CPU make that frequent
+// (most requests find the lock held) and the loss several slices long,
+// so the locked tail sits well above the unlocked one (p99 2.5–10× here
+// with one product per request, 1.5–25× under added load). Load from
+// other tasks cannot close the gap: an outside task that preempts a
+// holder lengthens the locked request by its own time plus the spinning
+// after it, an unlocked one by its own time only. What could reverse a
+// single pair is a stall that falls on the unlocked run alone; it delays
+// the eight requests in flight, a few of the hundreds to thousands that
+// the pooled unlocked side holds, so each side's histograms are merged
+// over the pairs (as two --json results can be): at least three pairs,
+// up to twelve while the direction is not there. The lock is also
+// observed directly: requests that found it held are counted (between
+// threads of one CPU nothing else can hold it), > 0 with the lock and 0
+// without.
 func TestSchbenchLockHeldAcrossPreemption(t *testing.T) {
 	cpus := testenv.CPUs(t, 2)
 	pooled := [2]*hist.Hist{hist.MustNew(hist.Schbench), hist.MustNew(hist.Schbench)}
