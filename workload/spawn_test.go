@@ -150,21 +150,28 @@ func TestRandomSubsetAffinity(t *testing.T) {
 	}
 }
 
+// TestPolicyVisibleFromOutside reads each worker's nice, policy and
+// real-time priority from /proc. Without Config.Nice a worker keeps the
+// nice it inherits from the spawner (the test's own: `nice -n 10 make
+// test` gives 10), whatever its policy.
 func TestPolicyVisibleFromOutside(t *testing.T) {
 	nice := func(n int) *int { return &n }
+	inherited, err := threadNice()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name       string
 		cfg        Config
-		nice       int64
 		policy     int64
 		rtPriority int64
 	}{
-		{"nice", Config{Nice: nice(7)}, 7, 0, 0},
-		{"nice0", Config{Nice: nice(0)}, 0, 0, 0},
-		{"batch", Config{Policy: Batch()}, 0, 3, 0},
-		{"idle", Config{Policy: Idle()}, 0, 5, 0},
-		{"fifo", Config{Policy: Fifo(10)}, 0, 1, 10},
-		{"rr", Config{Policy: RoundRobin(20)}, 0, 2, 20},
+		{"nice", Config{Nice: nice(7)}, 0, 0},
+		{"nice0", Config{Nice: nice(0)}, 0, 0},
+		{"batch", Config{Policy: Batch()}, 3, 0},
+		{"idle", Config{Policy: Idle()}, 5, 0},
+		{"fifo", Config{Policy: Fifo(10)}, 1, 10},
+		{"rr", Config{Policy: RoundRobin(20)}, 2, 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			leakCheck(t)
@@ -182,11 +189,15 @@ func TestPolicyVisibleFromOutside(t *testing.T) {
 			t.Cleanup(hd.Close)
 			hd.Start()
 			waitProgress(t, hd, 1) // each worker set its attributes before its first iteration
+			wantNice := int64(inherited)
+			if cfg.Nice != nil {
+				wantNice = int64(*cfg.Nice)
+			}
 			for _, pid := range hd.Pids() {
 				st, ok := procStat(pid)
 				nice, policy, rtPrio := int64(st.Nice), int64(st.Policy), int64(st.RTPriority)
-				if !ok || nice != tc.nice || policy != tc.policy || rtPrio != tc.rtPriority {
-					t.Errorf("pid %d: nice %d policy %d rt_priority %d; want %d %d %d", pid, nice, policy, rtPrio, tc.nice, tc.policy, tc.rtPriority)
+				if !ok || nice != wantNice || policy != tc.policy || rtPrio != tc.rtPriority {
+					t.Errorf("pid %d: nice %d policy %d rt_priority %d; want %d %d %d", pid, nice, policy, rtPrio, wantNice, tc.policy, tc.rtPriority)
 				}
 				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 				if got := strings.TrimSpace(string(comm)); got != cfg.Comm {
