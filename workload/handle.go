@@ -129,6 +129,18 @@ func (h *Handle) Pids() []int {
 	return out
 }
 
+// HostPid returns the pid of the spawn's first thread host (a thread-mode
+// group's or a pcomm container), 0 when every worker is a process of its
+// own.
+func (h *Handle) HostPid() int {
+	for _, hp := range h.hosts {
+		if hp.proc != nil {
+			return hp.proc.Pid
+		}
+	}
+	return 0
+}
+
 // pid is the worker's task id: its process's, or its thread's.
 func (c *child) pid() int {
 	if c.host != nil {

@@ -191,9 +191,9 @@ func hostMain() int {
 		return 1
 	}
 	unix.Close(fdShm)
-	// A P for every worker thread, so that none waits for the Go
-	// scheduler, and two for the runtime's own goroutines.
-	runtime.GOMAXPROCS(len(hs.Workers) + 2)
+	// While the threads set themselves up, a P per CPU: every P holds
+	// memory of its own (its span caches) once a thread allocates on it.
+	runtime.GOMAXPROCS(min(len(hs.Workers), runtime.NumCPU()) + 2)
 	workers := make([]*Worker, len(hs.Workers))
 	for i, spec := range hs.Workers {
 		workers[i] = newWorker(spec, shm)
@@ -207,31 +207,49 @@ func hostMain() int {
 		}
 	}()
 
-	ready := make(chan error, len(workers))
-	ids := make(chan error, len(workers))
+	// Credentials need a barrier: set once every thread has done its
+	// privileged set-up. Without them the threads go on at their own pace.
+	var ready, ids chan error
+	if hs.UID != nil || hs.GID != nil {
+		ready, ids = make(chan error, len(workers)), make(chan error, len(workers))
+	}
 	var wg sync.WaitGroup
+	var arrived sync.WaitGroup
+	arrived.Add(len(workers))
+	raised := make(chan struct{})
 	for _, w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hostThread(w, hs.Pcomm, ready, ids)
+			hostThread(w, hs.Pcomm, ready, ids, &threadState{parking: func() {
+				arrived.Done()
+				<-raised
+			}})
 		}()
 	}
-	failed := false
-	for range workers {
-		if err := <-ready; err != nil {
-			failed = true
+	if ready != nil {
+		failed := false
+		for range workers {
+			if err := <-ready; err != nil {
+				failed = true
+			}
+		}
+		// A thread that failed has told the parent, which cancels the
+		// gate: the others park without the credentials, and exit with it.
+		var idErr error
+		if !failed {
+			idErr = applyIDs(hs.UID, hs.GID)
+		}
+		for range workers {
+			ids <- idErr
 		}
 	}
-	// A thread that failed has told the parent, which cancels the gate:
-	// the others park without the credentials, and exit with it.
-	var idErr error
-	if !failed {
-		idErr = applyIDs(hs.UID, hs.GID)
-	}
-	for range workers {
-		ids <- idErr
-	}
+	// Once every thread is set up, before any parks: a P for every worker
+	// thread, so that none waits for the Go scheduler once the gate opens,
+	// and two for the runtime's own goroutines.
+	arrived.Wait()
+	runtime.GOMAXPROCS(len(hs.Workers) + 2)
+	close(raised)
 	wg.Wait()
 	return 0
 }
@@ -239,16 +257,16 @@ func hostMain() int {
 // hostThread runs one worker on a locked OS thread of its own. The thread
 // is never unlocked: it ends with the goroutine, taking its mask, policy
 // and name along. ready gets the result of the thread's own set-up; ids
-// then brings the host's credentials' result.
-func hostThread(w *Worker, pcomm string, ready, ids chan error) {
+// then brings the host's credentials' result (both nil without
+// credentials to set).
+func hostThread(w *Worker, pcomm string, ready, ids chan error, ts *threadState) {
 	runtime.LockOSThread()
 	report := os.NewFile(uintptr(w.spec.ReportFD), "report")
 	// The report ends at this close: the thread's EOF.
 	defer report.Close()
-	stage := msg(0)
 	defer func() {
 		if p := recover(); p != nil {
-			failHostThread(w, report, stage, p)
+			failHostThread(w, report, ts.stage, p)
 		}
 	}()
 	tid := unix.Gettid()
@@ -262,15 +280,35 @@ func hostThread(w *Worker, pcomm string, ready, ids chan error) {
 	if err == nil {
 		err = applyNode(w.spec.NodeCPUs)
 	}
-	ready <- err
-	if err == nil {
-		err = <-ids
+	if ready != nil {
+		ready <- err
+		if err == nil {
+			err = <-ids
+		}
 	}
 	if err != nil {
 		report.Write(append([]byte{byte(msgError)}, err.Error()...))
+		ts.arrive()
 		return
 	}
-	w.serve(report, &stage)
+	w.serve(report, ts)
+}
+
+// threadState is what a thread host keeps of one worker thread.
+type threadState struct {
+	stage msg // the last protocol message sent
+	// parking runs once, when the thread has prepared its body and is
+	// about to park (or to fail): the host's last barrier.
+	parking func()
+	arrived bool
+}
+
+// arrive passes the host's last barrier for a thread that will not park.
+func (ts *threadState) arrive() {
+	if !ts.arrived {
+		ts.arrived = true
+		ts.parking()
+	}
 }
 
 // failHostThread finishes the protocol for a worker thread that panicked

@@ -344,20 +344,22 @@ func workerMain() int {
 
 // serve runs a worker whose prologue is done: it prepares the body, parks,
 // waits for the start gate, runs the loop and writes the report. It
-// returns the worker process's exit code. stage, when non-nil, is kept at
-// the last protocol message sent, so that a thread host can finish the
-// protocol for a thread that panicked.
-func (w *Worker) serve(report *os.File, stage *msg) int {
+// returns the worker process's exit code. ts is nil in a worker process
+// of its own; a thread host's worker threads pass theirs.
+func (w *Worker) serve(report *os.File, ts *threadState) int {
 	fail := func(err error) int {
 		report.Write(append([]byte{byte(msgError)}, err.Error()...))
 		return 1
 	}
 	sent := func(m msg) {
-		if stage != nil {
-			*stage = m
+		if ts != nil {
+			ts.stage = m
 		}
 	}
 	body, err := w.work.Type().New(w)
+	if ts != nil {
+		ts.arrive()
+	}
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", w.work.Name(), err))
 	}
