@@ -195,8 +195,9 @@ func hostMain() int {
 	// memory of its own (its span caches) once a thread allocates on it.
 	runtime.GOMAXPROCS(min(len(hs.Workers), runtime.NumCPU()) + 2)
 	workers := make([]*Worker, len(hs.Workers))
+	cpu := cpuReader()
 	for i, spec := range hs.Workers {
-		workers[i] = newWorker(spec, shm)
+		workers[i] = newWorker(spec, shm, cpu)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGUSR1)

@@ -425,7 +425,7 @@ func setup() (*Worker, error) {
 		return nil, fmt.Errorf("map shared memory (%d bytes): %w", spec.ShmSize, err)
 	}
 	unix.Close(fdShm)
-	w := newWorker(spec, shm)
+	w := newWorker(spec, shm, cpuReader())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGUSR1)
@@ -484,9 +484,11 @@ func setComm(comm string) error {
 }
 
 // newWorker builds the worker state for spec over the mapped shared memory
-// shm, with the descriptors at their inherited numbers. It does not touch
+// shm, with the descriptors at their inherited numbers, reading its CPU
+// with cpu (cpuReader: a thread host asks once for all its threads, since
+// cpuid traps to the hypervisor in a VM). It does not touch
 // the calling thread, so tests can build in-process workers with it.
-func newWorker(spec workerSpec, shm []byte) *Worker {
+func newWorker(spec workerSpec, shm []byte, cpu func() int) *Worker {
 	w := &Worker{
 		spec:     spec,
 		work:     spec.Work,
@@ -495,7 +497,7 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 		slot:     (*uint64)(unsafe.Pointer(&shm[spec.Slot])),
 		rfd:      -1,
 		wfd:      -1,
-		cpu:      cpuReader(),
+		cpu:      cpu,
 		counters: map[string]uint64{},
 	}
 	if t := spec.Work.Type(); t.Region > 0 {
