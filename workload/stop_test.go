@@ -77,9 +77,16 @@ func TestGroupedStop(t *testing.T) {
 			cases = append(cases, stopCase{w, 0}, stopCase{w, w.GroupSize() - 1})
 		}
 	}
-	for _, tc := range cases {
-		t.Run(fmt.Sprintf("%s/kill=%d", tc.work, tc.kill), func(t *testing.T) {
-			cfg := Config{Work: tc.work, Workers: tc.work.GroupSize()}
+	modes := make([]CloneMode, len(cases))
+	// The blocked partners again as threads of one host (a SIGKILL there
+	// would end the whole host, so only the stop is run).
+	for _, tc := range cases[:3] {
+		cases = append(cases, tc)
+		modes = append(modes, CloneThread)
+	}
+	for k, tc := range cases {
+		t.Run(fmt.Sprintf("%s/kill=%d/%s", tc.work, tc.kill, modes[k]), func(t *testing.T) {
+			cfg := Config{Work: tc.work, Workers: tc.work.GroupSize(), CloneMode: modes[k]}
 			if n := tc.work.Name(); n == "PreemptStorm" || n == "RtStarvation" {
 				// On one CPU the real-time members starve the others: the
 				// stop must still reach them.
