@@ -61,6 +61,7 @@ type child struct {
 
 	scratch []string    // files the worker may have left; removed after reaping
 	killed  atomic.Bool // SIGKILLed by the stop deadline
+	eof     atomic.Bool // the report pipe reached EOF
 	fatal   string      // what the worker said with msgError, or the protocol error
 	payload []byte      // the report
 	state   *os.ProcessState
@@ -94,6 +95,7 @@ func (c *child) collect() {
 	}
 	closeOnce(c.parked)
 	closeOnce(c.released)
+	c.eof.Store(true)
 	if c.host != nil {
 		// EOF came when the thread closed its pipe: the host is reaped
 		// with its last worker's.
@@ -259,7 +261,13 @@ func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 		select {
 		case <-c.done:
 		default:
-			c.killed.Store(true)
+			if c.host != nil {
+				// The kill ends the host: every thread of it still
+				// running was cut off by the deadline, not from outside.
+				c.host.markKilled()
+			} else {
+				c.killed.Store(true)
+			}
 			killGroup(c.proc.Pid)
 		}
 	}

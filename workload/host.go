@@ -167,6 +167,16 @@ func (hp *host) release() {
 	close(hp.reaped)
 }
 
+// markKilled marks every worker of the host whose report pipe is still
+// open as killed by the stop deadline, before the host is killed.
+func (hp *host) markKilled() {
+	for _, c := range hp.children {
+		if !c.eof.Load() {
+			c.killed.Store(true)
+		}
+	}
+}
+
 // hostMain runs a thread host and returns its exit code: it starts one
 // locked OS thread per worker, applies the process-wide credentials once
 // every thread has done its own set-up, and exits when every thread has

@@ -172,19 +172,32 @@ func TestThreadModeRefusals(t *testing.T) {
 	}
 }
 
-// TestThreadModeInterrupted stops a thread host whose workers do not see
-// the stop (a long sleep) under an interrupted context: the workers that
-// answered keep their reports, the rest are timed out, and nothing is
+func init() {
+	// test_stubborn works until stopped, then ignores the stop for longer
+	// than any stop deadline (a thread cannot be SIGSTOPped alone).
+	Register("test_stubborn", func(w *Worker) (map[string]any, error) {
+		for !w.Stopped() {
+			w.SpinBurst(1024)
+			w.Tick()
+		}
+		time.Sleep(time.Minute)
+		return nil, nil
+	})
+}
+
+// TestThreadModeInterrupted stops a thread host one of whose workers
+// ignores the stop, under an interrupted context: the workers that
+// answered keep their reports, the other is timed out, and nothing is
 // left behind.
 func TestThreadModeInterrupted(t *testing.T) {
 	leakCheck(t)
 	h := spawnWork(t, Config{Workers: 2, CloneMode: CloneThread, Composed: []Config{
-		{Workers: 1, CloneMode: CloneThread, Work: MustWork("Bursty", map[string]any{"burst_duration": "1ms", "sleep_duration": "4s"})},
+		{Workers: 1, CloneMode: CloneThread, Work: MustWork("Custom", map[string]any{"name": "test_stubborn"})},
 	}})
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitProgress(t, func() []uint64 { return h.SnapshotIterations()[:2] }, 1, 50*time.Millisecond, parkLimit)
+	waitProgress(t, h, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	rs, err := h.StopAndCollectContext(ctx)
@@ -200,7 +213,7 @@ func TestThreadModeInterrupted(t *testing.T) {
 		}
 	}
 	if rs[2].Completed || rs[2].ExitInfo == nil || rs[2].ExitInfo.Kind != ExitTimedOut || rs[2].GroupIdx != 1 {
-		t.Errorf("sleeper: completed %v exit %+v group %d, want timed_out in group 1", rs[2].Completed, rs[2].ExitInfo, rs[2].GroupIdx)
+		t.Errorf("stubborn worker: completed %v exit %+v group %d, want timed_out in group 1", rs[2].Completed, rs[2].ExitInfo, rs[2].GroupIdx)
 	}
 }
 
