@@ -78,9 +78,11 @@ func TestGroupedStop(t *testing.T) {
 		}
 	}
 	modes := make([]CloneMode, len(cases))
-	// The blocked partners again as threads of one host (a SIGKILL there
-	// would end the whole host, so only the stop is run).
-	for _, tc := range cases[:3] {
+	// The partners blocked in a sleep and a hop again as threads of one
+	// host (a SIGKILL there would end the whole host, so only the stop is
+	// run; the lock holder's 16M-step spin alone can take most of the
+	// deadline on a loaded machine, so it is left to fork mode).
+	for _, tc := range cases[:2] {
 		cases = append(cases, tc)
 		modes = append(modes, CloneThread)
 	}
