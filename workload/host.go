@@ -98,7 +98,7 @@ func (hp *host) add(spec *workerSpec, extra []*os.File) error {
 // group's pipes, which fork mode drops after the group's last worker).
 func (hp *host) keep(fs ...*os.File) { hp.own = append(hp.own, fs...) }
 
-// start starts the host process with every worker added and its
+// startHost starts the host process with every worker added and its
 // children's collectors.
 func (h *Handle) startHost(env spawnEnv, hp *host) error {
 	n := len(hp.spec.Workers)
