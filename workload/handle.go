@@ -39,6 +39,10 @@ type Handle struct {
 	// Close when empty.
 	scratchDirs []string
 
+	// steps are the step epochs SetPhaseEpoch wrote, in order: each
+	// report gets a slice for each.
+	steps []uint32
+
 	// collectLimit is the stop deadline; a field so tests can shorten it.
 	collectLimit time.Duration
 }
@@ -278,6 +282,9 @@ func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 		reports[i].GroupIdx = c.groupIdx
 		if c.host != nil {
 			reports[i].HostPid, reports[i].Pcomm = c.proc.Pid, c.host.spec.Pcomm
+		}
+		if reports[i].Completed {
+			reports[i].PhaseSlices = stepSlices(reports[i].PhaseSlices, h.steps)
 		}
 	}
 	return reports, h.close()
