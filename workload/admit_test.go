@@ -36,7 +36,7 @@ func TestAdmitTasks(t *testing.T) {
 		{1, 0, []taskLimit{{name: "pids.max = 4 of cgroup /x with 9 tasks in it", free: -5, fix: "raise /x/pids.max"}}, []string{"allows 0 more tasks"}},
 	}
 	for _, tc := range tests {
-		err := admitTasks(tc.workers, tc.max, tc.limits)
+		err := admitTasks(tc.workers, int64(tc.workers)*tasksPerWorker, tc.max, tc.limits)
 		if tc.want == nil {
 			if err != nil {
 				t.Errorf("workers %d, max %d: %v", tc.workers, tc.max, err)

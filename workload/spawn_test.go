@@ -329,59 +329,72 @@ func TestSpawnFailsHalfWay(t *testing.T) {
 
 // TestLoopDoesNotAllocate runs every catalog type that can run here with
 // its defaults, pinned to one CPU, and checks the worker's own count of
-// heap allocations made while its loop ran.
+// heap allocations made while its loop ran: as worker processes, and as
+// threads of a host process for every type the compatibility table
+// allows (Type.NotAsThread; TestThreadModeRefusals checks the others).
 func TestLoopDoesNotAllocate(t *testing.T) {
 	for _, typ := range Types() {
-		t.Run(typ.Name, func(t *testing.T) {
-			if typ.Name == "NetTraffic" {
-				t.Skip("needs an interface of a private network namespace: TestNetTraffic checks its allocations")
+		for _, mode := range []CloneMode{CloneFork, CloneThread} {
+			if mode == CloneThread && typ.NotAsThread != "" {
+				continue
 			}
-			leakCheck(t)
-			w := typ.ExampleWork()
-			affinity := Exact(testenv.CPU(t))
-			switch typ.Name {
-			case "SmtSiblingSpin": // refuses a mask that is not one core's threads
-				affinity = Inherit()
-			case "PriorityInversion", "RtStarvation": // on one CPU their RT tier starves the rest, by design
-				affinity = Inherit()
-			}
-			cfg := Config{Workers: max(w.GroupSize(), 1), Work: w, Affinity: affinity}
-			if typ.Cgroups != nil { // CgroupChurn: its groups go below a test run group
-				cfg.CgroupParent = testGroup(t, "alloc").Parent()
-			}
-			if typ.Placement != nil { // acts on its own group: one of a test run
-				cg := testGroup(t, "alloc")
-				cfg.Cgroup, cfg.CgroupParent = cg, cg.Parent()
-				if dest, ok := w.Arg("dest"); ok { // CgroupAttachStorm's sibling
-					if _, err := cg.Parent().NewChild(dest.(string)); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			// A body that allocates does so on every run; the Go runtime
-			// making an OS thread for a thread team (Schbench, Taobench)
-			// allocates too, which LoopNewThreads tells apart, and other
-			// one-offs of a loaded machine do not repeat: a second run
-			// decides.
-			var allocs []string
-			for attempt := 0; attempt < 2; attempt++ {
-				allocs = allocs[:0]
-				for i, r := range runFor(t, cfg, 200*time.Millisecond) {
-					// Some types starve some of their own workers by design
-					// (priority inversion), so only completion is required.
-					if !r.Completed {
-						t.Fatalf("worker %d did not complete: %+v", i, r.ExitInfo)
-					}
-					if r.LoopAllocs != 0 && r.LoopNewThreads == 0 {
-						allocs = append(allocs, fmt.Sprintf("worker %d: %d heap allocations in %d iterations", i, r.LoopAllocs, r.Iterations))
-					}
-				}
-				if len(allocs) == 0 {
-					return
-				}
-				t.Logf("run %d: %s", attempt+1, strings.Join(allocs, "; "))
-			}
-			t.Errorf("the loop allocated in two runs: %s", strings.Join(allocs, "; "))
-		})
+			t.Run(typ.Name+"/"+mode.String(), func(t *testing.T) { loopDoesNotAllocate(t, typ, mode) })
+		}
 	}
+}
+
+func loopDoesNotAllocate(t *testing.T, typ *Type, mode CloneMode) {
+	if typ.Name == "NetTraffic" {
+		t.Skip("needs an interface of a private network namespace: TestNetTraffic checks its allocations")
+	}
+	leakCheck(t)
+	w := typ.ExampleWork()
+	affinity := Exact(testenv.CPU(t))
+	switch typ.Name {
+	case "SmtSiblingSpin": // refuses a mask that is not one core's threads
+		affinity = Inherit()
+	case "PriorityInversion", "RtStarvation": // on one CPU their RT tier starves the rest, by design
+		affinity = Inherit()
+	}
+	cfg := Config{Workers: max(w.GroupSize(), 1), Work: w, Affinity: affinity, CloneMode: mode}
+	if typ.Cgroups != nil { // CgroupChurn: its groups go below a test run group
+		cfg.CgroupParent = testGroup(t, "alloc").Parent()
+	}
+	if typ.Placement != nil { // acts on its own group: one of a test run
+		cg := testGroup(t, "alloc")
+		cfg.Cgroup, cfg.CgroupParent = cg, cg.Parent()
+		if dest, ok := w.Arg("dest"); ok { // CgroupAttachStorm's sibling
+			if _, err := cg.Parent().NewChild(dest.(string)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A body that allocates does so on every run; the Go runtime
+	// making an OS thread for a thread team (Schbench, Taobench)
+	// allocates too, which LoopNewThreads tells apart, and other
+	// one-offs of a loaded machine do not repeat: a second run
+	// decides.
+	var allocs []string
+	for attempt := 0; attempt < 2; attempt++ {
+		allocs = allocs[:0]
+		for i, r := range runFor(t, cfg, 200*time.Millisecond) {
+			// Some types starve some of their own workers by design
+			// (priority inversion), so only completion is required.
+			if !r.Completed {
+				t.Fatalf("worker %d did not complete: %+v", i, r.ExitInfo)
+			}
+			if mode == CloneThread && (r.HostPid == 0 || r.Tid == r.HostPid) {
+				t.Fatalf("worker %d: tid %d, host_pid %d: want a thread of a host", i, r.Tid, r.HostPid)
+			}
+			// A host's count is its process's: its own only with one worker.
+			if r.LoopAllocs != 0 && r.LoopNewThreads == 0 && (mode == CloneFork || cfg.Workers == 1) {
+				allocs = append(allocs, fmt.Sprintf("worker %d: %d heap allocations in %d iterations", i, r.LoopAllocs, r.Iterations))
+			}
+		}
+		if len(allocs) == 0 {
+			return
+		}
+		t.Logf("run %d: %s", attempt+1, strings.Join(allocs, "; "))
+	}
+	t.Errorf("the loop allocated in two runs: %s", strings.Join(allocs, "; "))
 }
