@@ -21,7 +21,10 @@ var ktstrNames = []string{
 	"sched_mixed", "cgroup_pipe_io", "stall_recovery", "nested_cgroup_steady", "nested_cgroup_task_move",
 	"cgroup_imbalance_mixed_workload", "cgroup_multicpu_pin", "cgroup_cpuset_multicpu_pin", "cgroup_cpuset_add_remove",
 	"cgroup_add_during_imbalance", "cgroup_cpuset_swap_disjoint", "cgroup_cpuset_workload_imbalance",
-	"cgroup_cpuset_change_imbalance", "cgroup_cpuset_load_shift",
+	"cgroup_cpuset_change_imbalance", "cgroup_cpuset_load_shift", "cgroup_load_oscillation", "cgroup_4way_load_imbalance",
+	"cgroup_cpuset_overlap_imbalance", "cgroup_cpuset_overlap_load_imbalance", "cgroup_bursty_imbalance",
+	"cgroup_bursty_load_shift", "cgroup_cpuset_imbalance_combined", "cgroup_per_cpu", "fork_exit_churn", "nice_sweep",
+	"affinity_churn", "policy_churn", "page_fault_churn", "mutex_contention_light", "mutex_contention_heavy",
 }
 
 // TestCatalogList: every ported scenario is listed once, with its family,
@@ -190,7 +193,7 @@ print("llcs", len(topo.llcs))
 for e in catalog:
     run(e.name, params)
 `)
-	out, errs, code := ktstarVM(t, "", "--cpus", "4", "--numa", "2", "--timeout", "20m",
+	out, errs, code := ktstarVM(t, "", "--preset", "tiny-2llc", "--timeout", "20m",
 		"--set", "duration=2s", "--set", "workers_per_cgroup=2", "--set", "load=0.5",
 		"--set", "max_spread_pct=100", "--set", "max_gap_ms=10000", s)
 	if code != 0 || !strings.Contains(out, "llcs 2\n") {
