@@ -30,9 +30,20 @@ func (c *cli) catalog(args []string) int {
 	return exitError
 }
 
-// catalogEntry is what catalog list prints of one entry.
+// catalogEntry is one entry of the catalog module as Go sees it: what
+// catalog list prints, and what a matrix of runs needs to choose cells
+// (the topology it needs, ktstr's required and excluded flags).
 type catalogEntry struct {
-	name, family, doc, needs, flags string
+	name, family, doc string
+	needsText         string // needs in words ("2 LLCs, cpusets"; "any")
+	needs             catalogNeeds
+	flags, excluded   []string
+}
+
+// catalogNeeds are an entry's minimums; zero is no need.
+type catalogNeeds struct {
+	cpus, llcs, nodes int
+	cpusets           bool
 }
 
 // catalogEntries reads the entries of the catalog module.
@@ -54,24 +65,40 @@ func catalogEntries() ([]catalogEntry, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s: catalog[%d] is a %s, want a struct", catalogModule, i, list.Index(i).Type())
 		}
-		str := func(attr string) string {
-			v, err := e.Attr(attr)
+		attr := func(name string) starlark.Value {
+			v, err := e.Attr(name)
 			if err != nil || v == nil {
-				return ""
+				return starlark.None
 			}
-			if s, ok := starlark.AsString(v); ok {
-				return s
-			}
-			var parts []string
-			if l, ok := v.(*starlark.List); ok {
+			return v
+		}
+		str := func(name string) string {
+			s, _ := starlark.AsString(attr(name))
+			return s
+		}
+		strs := func(name string) []string {
+			var out []string
+			if l, ok := attr(name).(*starlark.List); ok {
 				for j := 0; j < l.Len(); j++ {
 					s, _ := starlark.AsString(l.Index(j))
-					parts = append(parts, s)
+					out = append(out, s)
 				}
 			}
-			return strings.Join(parts, "+")
+			return out
 		}
-		out = append(out, catalogEntry{name: str("name"), family: str("family"), doc: str("doc"), needs: str("needs_text"), flags: str("flags")})
+		var n catalogNeeds
+		if d, ok := attr("needs").(*starlark.Dict); ok {
+			num := func(k string) int {
+				v, _, _ := d.Get(starlark.String(k))
+				i, _ := starlark.AsInt32(v)
+				return i
+			}
+			n.cpus, n.llcs, n.nodes = num("cpus"), num("llcs"), num("nodes")
+			v, _, _ := d.Get(starlark.String("cpusets"))
+			n.cpusets = v == starlark.True
+		}
+		out = append(out, catalogEntry{name: str("name"), family: str("family"), doc: str("doc"), needsText: str("needs_text"),
+			needs: n, flags: strs("flags"), excluded: strs("excluded")})
 	}
 	return out, nil
 }
@@ -88,11 +115,11 @@ func (c *cli) catalogList() int {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tFAMILY\tNEEDS\tFLAGS\tDESCRIPTION")
 	for _, e := range entries {
-		flags := e.flags
+		flags := strings.Join(e.flags, "+")
 		if flags == "" {
 			flags = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.name, e.family, e.needs, flags, e.doc)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.name, e.family, e.needsText, flags, e.doc)
 	}
 	tw.Flush()
 	return exitOK

@@ -45,6 +45,23 @@ func TestCatalogList(t *testing.T) {
 	if len(lines)-1 != len(entries) {
 		t.Fatalf("%d rows for %d entries:\n%s", len(lines)-1, len(entries), out)
 	}
+	byName := map[string]catalogEntry{}
+	for _, e := range entries {
+		byName[e.name] = e
+	}
+	for name, want := range map[string]catalogNeeds{
+		"cgroup_steady":               {},
+		"cgroup_cpuset_llc_steady":    {llcs: 2, cpusets: true},
+		"cgroup_cpuset_numa_swap":     {nodes: 2, cpusets: true},
+		"cgroup_cpuset_swap_disjoint": {cpus: 8, cpusets: true},
+	} {
+		if got := byName[name].needs; got != want {
+			t.Errorf("%s needs %+v, want %+v", name, got, want)
+		}
+	}
+	if e := byName["cgroup_affinity_change"]; len(e.flags) != 0 || strings.Join(e.excluded, ",") != "reject-pin" {
+		t.Errorf("cgroup_affinity_change flags %q, excluded %q; want none and reject-pin", e.flags, e.excluded)
+	}
 	rows := map[string]string{}
 	for i, l := range lines[1:] {
 		name := strings.Fields(l)[0]
