@@ -1,10 +1,15 @@
 package main
 
 import (
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/internal/testenv"
+	"github.com/ktstar/ktstar/result"
 )
 
 // ktstrNames are the scenarios of ktstr's all_scenarios() and of its
@@ -190,6 +195,53 @@ func TestCatalogSkip(t *testing.T) {
 	}
 	if !ran {
 		t.Skip("this machine has 8 CPUs or more and cpusets: nothing here is a skip (TestCatalogUnmet covers the rule)")
+	}
+}
+
+// TestCatalogRun runs two entries that need no cpusets on this machine:
+// each passes, --json names the entry and records its --set values, and
+// the scenario's checks judged every cgroup's workers where they ended;
+// the nested one removes its groups children first.
+func TestCatalogRun(t *testing.T) {
+	testenv.NeedCgroupV2(t)
+	for _, tc := range []struct {
+		name   string
+		scopes []string // the units judged
+	}{
+		{"cgroup_steady", []string{"step 0 cg_0", "step 0 cg_1"}},
+		// Its workers start in cg_0/sub and end in cg_1, where they are judged.
+		{"nested_cgroup_task_move", []string{"backdrop cg_1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "out.json")
+			// Spread and gap are the machine's load, not the catalog's: off.
+			out, errs, code := ktstar(t, "", "-q", "--json", path, "catalog", "run", tc.name, "--set", "duration=400ms",
+				"--set", "workers_per_cgroup=2", "--set", "max_spread_pct=100", "--set", "max_gap_ms=600000")
+			if code != 0 || out != "catalog: "+tc.name+": pass\n" {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			var doc result.Doc
+			readJSON(t, path, &doc)
+			if doc.Script != "catalog:"+tc.name || doc.Params["duration"] != "400ms" {
+				t.Errorf("script %q, params %v", doc.Script, doc.Params)
+			}
+			judged := map[string]bool{}
+			for _, c := range doc.Checks {
+				for _, o := range c.Outcomes {
+					if o.Check == "not_starved" && o.Status == checks.Pass {
+						judged[o.Scope] = true
+					}
+				}
+			}
+			if len(judged) != len(tc.scopes) {
+				t.Errorf("not_starved passed for %v, want exactly %q", judged, tc.scopes)
+			}
+			for _, scope := range tc.scopes {
+				if !judged[scope] {
+					t.Errorf("no not_starved pass for %q among %v", scope, judged)
+				}
+			}
+		})
 	}
 }
 
