@@ -30,6 +30,8 @@ var ktstrNames = []string{
 	"cgroup_cpuset_overlap_imbalance", "cgroup_cpuset_overlap_load_imbalance", "cgroup_bursty_imbalance",
 	"cgroup_bursty_load_shift", "cgroup_cpuset_imbalance_combined", "cgroup_per_cpu", "fork_exit_churn", "nice_sweep",
 	"affinity_churn", "policy_churn", "page_fault_churn", "mutex_contention_light", "mutex_contention_heavy",
+	"cgroup_io_compute_imbalance", "cache_pressure_imbalance", "cache_yield_wake_affine", "cache_pipe_io_compute_imbalance",
+	"fan_out_wake", "fan_out_compute",
 }
 
 // TestCatalogList: every ported scenario is listed once, with its family,
