@@ -45,7 +45,7 @@ var subcommands = []subcommand{
 			}
 			return c.doc(c.args[0])
 		}},
-	{name: "catalog", synopsis: "catalog list | catalog run NAME", summary: "ktstr's canned scenarios (@stdlib//catalog.star): list them, or run one sized to this machine (--set KEY=VALUE)", min: 1, max: 2,
+	{name: "catalog", synopsis: "catalog list | show NAME | run NAME", summary: "ktstr's canned scenarios (@stdlib//catalog.star): list them, show one's parameters, or run one sized to this machine (--set KEY=VALUE)", min: 1, max: 2,
 		run: func(c *cli, _ io.Reader) int { return c.catalog(c.args) }},
 	{name: "check", synopsis: "check SCRIPT.star", summary: "validate a script without running anything (below)", min: 1, max: 1,
 		run: func(c *cli, _ io.Reader) int { return c.check(c.args[0]) }},

@@ -20,13 +20,15 @@ func (c *cli) catalog(args []string) int {
 	switch {
 	case args[0] == "list" && len(args) == 1:
 		return c.catalogList()
+	case args[0] == "show" && len(args) == 2:
+		return c.catalogShow(args[1])
 	case args[0] == "run" && len(args) == 2:
 		// The run is a script of two lines, so --json, --scheduler,
 		// --timeout and the summary treat it as any script.
 		c.source = []byte(fmt.Sprintf("load(%q, \"run\")\nrun(%q, params)\n", catalogModule, args[1]))
 		return c.run("catalog:" + args[1])
 	}
-	c.printError(fmt.Sprintf("ktstar catalog: want \"list\" or \"run NAME\", got %q (see ktstar --help)", args))
+	c.printError(fmt.Sprintf("ktstar catalog: want \"list\", \"show NAME\" or \"run NAME\", got %q (see ktstar --help)", args))
 	return exitError
 }
 
@@ -46,12 +48,18 @@ type catalogNeeds struct {
 	cpusets           bool
 }
 
-// catalogEntries reads the entries of the catalog module.
-func catalogEntries() ([]catalogEntry, error) {
+// catalogEval runs src, which loads from the catalog module, in a
+// session that acts on nothing, and returns its globals.
+func catalogEval(name, src string) (starlark.StringDict, error) {
 	sess := starlib.NewSession(starlib.Options{CheckOnly: true})
 	defer sess.Close()
 	host := &engine.Host{Predeclared: sess.Predeclared()}
-	globals, err := host.RunSource(context.Background(), "catalog list", []byte(fmt.Sprintf("load(%q, c = \"catalog\")\ncatalog = c\n", catalogModule)))
+	return host.RunSource(context.Background(), name, []byte(src))
+}
+
+// catalogEntries reads the entries of the catalog module.
+func catalogEntries() ([]catalogEntry, error) {
+	globals, err := catalogEval("catalog list", fmt.Sprintf("load(%q, c = \"catalog\")\ncatalog = c\n", catalogModule))
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +128,49 @@ func (c *cli) catalogList() int {
 			flags = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.name, e.family, e.needsText, flags, e.doc)
+	}
+	tw.Flush()
+	return exitOK
+}
+
+// catalogShow prints one entry: its line of the list, then every
+// parameter --set takes with its kind, default, range and meaning.
+func (c *cli) catalogShow(name string) int {
+	globals, err := catalogEval("catalog show "+name, fmt.Sprintf("load(%q, \"find\", \"param_specs\")\nentry = find(%q)\nspecs = param_specs(%q)\n", catalogModule, name, name))
+	if err != nil {
+		c.printError("ktstar catalog show: " + err.Error())
+		return exitError
+	}
+	e, _ := globals["entry"].(starlark.HasAttrs)
+	specs, _ := globals["specs"].(*starlark.Dict)
+	if e == nil || specs == nil {
+		c.printError(fmt.Sprintf("ktstar catalog show: %s: the catalog module gave no entry or parameters", name))
+		return exitError
+	}
+	attr := func(v starlark.HasAttrs, name string) string {
+		x, err := v.Attr(name)
+		if err != nil || x == nil {
+			return ""
+		}
+		if s, ok := starlark.AsString(x); ok {
+			return s
+		}
+		return x.String()
+	}
+	fmt.Fprintf(c.stdout, "%s (%s): %s\n  needs: %s\n  parameters (--set KEY=VALUE):\n", name, attr(e, "family"), attr(e, "doc"), attr(e, "needs_text"))
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "    NAME\tKIND\tDEFAULT\tALLOWED\tDESCRIPTION")
+	for _, item := range specs.Items() {
+		key, _ := starlark.AsString(item[0])
+		spec, ok := item[1].(starlark.HasAttrs)
+		if !ok {
+			continue
+		}
+		allowed := attr(spec, "min") + " to " + attr(spec, "max")
+		if attr(spec, "kind") == "bool" {
+			allowed = "true or false"
+		}
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", key, attr(spec, "kind"), attr(spec, "default"), allowed, attr(spec, "doc"))
 	}
 	tw.Flush()
 	return exitOK

@@ -99,6 +99,31 @@ func TestCatalogList(t *testing.T) {
 	}
 }
 
+// TestCatalogShow: an entry's parameters, the common ones then its own,
+// each with its kind, default and range, as --set checks them.
+func TestCatalogShow(t *testing.T) {
+	out, errs, code := ktstar(t, "", "catalog", "show", "cgroup_uneven_steady")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	for _, want := range []string{
+		`(?m)^cgroup_uneven_steady \(stress\): 2 cgroups, 75/25 CPU split\n  needs: cpusets$`,
+		`(?m)^\s+duration\s+duration\s+2s\s+100ms to 1h\s+`,
+		`(?m)^\s+not_starved\s+bool\s+True\s+true or false\s+`,
+		`(?m)^\s+split\s+float\s+0\.75\s+0\.05 to 0\.95\s+fraction of the usable CPUs given to cg_0$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output does not match %s:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "    max_gap_ms ") > strings.Index(out, "    split ") {
+		t.Errorf("the entry's own parameter comes before the common ones:\n%s", out)
+	}
+	if _, errs, code := ktstar(t, "", "catalog", "show", "no_such"); code != exitError || !strings.Contains(errs, `no scenario "no_such"`) {
+		t.Errorf("show no_such: exit %d, stderr %q", code, errs)
+	}
+}
+
 // TestCatalogSet: a bad --set is a script error (exit 2) naming the
 // scenario, the parameter and what it allows, before anything runs.
 func TestCatalogSet(t *testing.T) {
