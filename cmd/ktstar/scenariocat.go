@@ -15,7 +15,7 @@ import (
 // command prints or checks comes from it.
 const catalogModule = "@stdlib//catalog.star"
 
-// catalog runs "ktstar catalog list" and "ktstar catalog run NAME".
+// catalog runs "ktstar catalog list", "catalog show NAME" and "catalog run NAME".
 func (c *cli) catalog(args []string) int {
 	switch {
 	case args[0] == "list" && len(args) == 1:
