@@ -300,7 +300,7 @@ for e in catalog:
     run(e.name, p)
 `)
 	out, errs, code := ktstarVM(t, "", "--preset", "tiny-2llc", "--timeout", "25m",
-		"--set", "duration=2s", "--set", "workers_per_cgroup=2", "--set", "load=0.25",
+		"--set", "duration=3s", "--set", "workers_per_cgroup=2", "--set", "load=0.25",
 		"--set", "max_spread_pct=100", "--set", "max_gap_ms=60000", s)
 	if code != 0 || !strings.Contains(out, "llcs 2\n") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
