@@ -46,6 +46,8 @@ var subcommands = []subcommand{
 			}
 			return c.doc(c.args[0])
 		}},
+	{name: "catalog", synopsis: "catalog list | show NAME | run NAME", summary: "ktstr's canned scenarios (@stdlib//catalog.star): list them, show one's parameters, or run one sized to this machine (--set KEY=VALUE)", min: 1, max: 2,
+		run: func(c *cli, _ io.Reader) int { return c.catalog(c.args) }},
 	{name: "check", synopsis: "check SCRIPT.star", summary: "validate a script without running anything (below)", min: 1, max: 1,
 		run: func(c *cli, _ io.Reader) int { return c.check(c.args[0]) }},
 	{name: "summary", synopsis: "summary RESULT.json...", summary: "the end-of-run summary of saved --json results", min: 1, max: -1,
@@ -112,6 +114,9 @@ type cli struct {
 	cmd    *subcommand
 	args   []string // operands of the sub-command
 	script []string // arguments after "--", for the script
+	// source, when set, is the script itself, run under the name given
+	// to run (ktstar catalog run generates it).
+	source []byte
 	json   string
 	set    []string
 	params map[string]string

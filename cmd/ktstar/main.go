@@ -8,6 +8,7 @@
 //	ktstar repl                            interactive session
 //	ktstar list                            every work type
 //	ktstar doc [NAME]                      one work type's parameters (any spelling), or the list
+//	ktstar catalog list | show NAME | run NAME  ktstr's canned scenarios (@stdlib//catalog.star)
 //	ktstar check SCRIPT.star               validate without running anything
 //	ktstar summary RESULT.json...          the summary of saved results
 //	ktstar compare BASE.json NEW.json...   what changed, and whether it is significant
