@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/gauntlet"
 	"github.com/ktstar/ktstar/starlib"
 	"go.starlark.net/starlark"
 )
@@ -25,7 +26,7 @@ func (c *cli) catalog(args []string) int {
 	case args[0] == "run" && len(args) == 2:
 		// The run is a script of two lines, so --json, --scheduler,
 		// --timeout and the summary treat it as any script.
-		c.source = []byte(fmt.Sprintf("load(%q, \"run\")\nrun(%q, params)\n", catalogModule, args[1]))
+		c.source = []byte(gauntlet.CatalogScript(args[1]))
 		return c.run("catalog:" + args[1])
 	}
 	c.printError(fmt.Sprintf("ktstar catalog: want \"list\", \"show NAME\" or \"run NAME\", got %q (see ktstar --help)", args))
