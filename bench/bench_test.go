@@ -50,6 +50,9 @@ func TestCReferences(t *testing.T) {
 		case cSpawn:
 			used["spawn"], used[b.child()] = true, true
 			side = cSpawn{N: 4, Static: b.Static} // small n: the test checks it works
+		case cThreadSpawn:
+			used["thread_spawn"] = true
+			side = cThreadSpawn{N: 4}
 		default:
 			continue
 		}
@@ -67,6 +70,14 @@ func TestCReferences(t *testing.T) {
 			f, err := side.Run(e, 150*time.Millisecond, testenv.CPUs(t, 1))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if _, ok := side.(cThreadSpawn); ok {
+				for _, k := range []string{"per_child_ns", "ready_p50_ns", "thread_private_kb"} {
+					if f[k] <= 0 {
+						t.Errorf("%s = %v, want > 0 (figures %v)", k, f[k], f)
+					}
+				}
+				return
 			}
 			if _, ok := side.(cSpawn); ok {
 				for _, k := range []string{"per_child_ns", "ready_p50_ns", "child_anon_kb"} {

@@ -55,7 +55,7 @@ func buildC(dir string) ([]string, error) {
 			continue
 		}
 		in := filepath.Join(src, e.Name())
-		if out, err := exec.Command(gcc, "-O2", "-Wall", "-o", filepath.Join(dir, name), in).CombinedOutput(); err != nil {
+		if out, err := exec.Command(gcc, "-O2", "-Wall", "-pthread", "-o", filepath.Join(dir, name), in).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("gcc %s: %w\n%s", e.Name(), err, out)
 		}
 		progs = append(progs, name)

@@ -100,6 +100,13 @@ func rows() []row {
 			Metrics: append([]metric{{Label: "per worker", AKey: "per_child_ns", Goal: g}}, extra...),
 		}
 	}
+	threadRow := func(n int, g goal) row {
+		return row{
+			Name: fmt.Sprintf("thread spawn-to-ready N=%d", n), Section: sectionEngine,
+			A: ktstarSpawn{N: n, Thread: true}, B: cThreadSpawn{N: n},
+			Metrics: []metric{{Label: "per worker", AKey: "per_child_ns", Goal: g}},
+		}
+	}
 	memory := []metric{
 		{Label: "idle worker anon RSS", AKey: "child_anon_kb"},
 		{Label: "idle worker private", AKey: "child_private_kb"},
@@ -144,6 +151,11 @@ func rows() []row {
 		spawnRow(256, false, goal{Max: 1.5}),
 		spawnRow(256, true, goal{}),
 		spawnRow(1024, false, goal{}),
+		threadRow(16, goal{}),
+		threadRow(256, goal{Max: 1.6}),
+		threadRow(1024, goal{}),
+		{Name: "idle thread worker memory", Section: sectionEngine, A: ktstarThreadMem{N: 256},
+			Metrics: []metric{{Label: "private kB per thread", AKey: "thread_private_kb", Goal: goal{Max: 64}}}},
 		{Name: "engine start (empty script)", Section: sectionEngine, A: ktstarStart{},
 			Metrics: []metric{{Label: "wall ms", AKey: "start_ms", Goal: goal{Max: 30}}}},
 		{Name: "report conversion 64 × 100,000 samples + p99", Section: sectionEngine,

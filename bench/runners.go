@@ -208,22 +208,37 @@ func parseCJSON(out []byte) (figures, error) {
 
 // ktstarSpawn times workload.Spawn of N SpinWait workers (it returns when
 // every worker has parked at the start gate) and reads worker 0's memory.
-type ktstarSpawn struct{ N int }
+type ktstarSpawn struct {
+	N      int
+	Thread bool // clone_mode = "thread": the workers are threads of one host
+}
 
 func (k ktstarSpawn) Describe() string {
-	return fmt.Sprintf("ktstar workload.Spawn(%d × SpinWait) until all parked, ÷ %d", k.N, k.N)
+	mode := ""
+	if k.Thread {
+		mode = `, clone_mode = "thread"`
+	}
+	return fmt.Sprintf("ktstar workload.Spawn(%d × SpinWait%s) until all parked, ÷ %d", k.N, mode, k.N)
 }
 
 func (ktstarSpawn) Missing(*env) string { return "" }
 
 func (k ktstarSpawn) Run(*env, time.Duration, []int) (figures, error) {
+	cfg := workload.Config{Workers: k.N}
+	if k.Thread {
+		cfg.CloneMode = workload.CloneThread
+		cfg.MaxWorkers = k.N
+	}
 	t0 := time.Now()
-	h, err := workload.Spawn(workload.Config{Workers: k.N})
+	h, err := workload.Spawn(cfg)
 	el := time.Since(t0)
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
+	if k.Thread {
+		return figures{"per_child_ns": float64(el.Nanoseconds()) / float64(k.N)}, nil
+	}
 	mem, err := readSmapsRollup(h.Pids()[0])
 	if err != nil {
 		return nil, err
@@ -234,6 +249,34 @@ func (k ktstarSpawn) Run(*env, time.Duration, []int) (figures, error) {
 		"child_private_kb": mem["Private_Clean"] + mem["Private_Dirty"],
 		"child_rss_kb":     mem["Rss"],
 	}, nil
+}
+
+// ktstarThreadMem measures the idle memory of a thread worker: the
+// private memory of a host of N parked SpinWait threads less that of a
+// host of one, ÷ (N - 1).
+type ktstarThreadMem struct{ N int }
+
+func (k ktstarThreadMem) Describe() string {
+	return fmt.Sprintf("private kB of a host of %d parked thread workers less a host of 1, ÷ %d", k.N, k.N-1)
+}
+
+func (ktstarThreadMem) Missing(*env) string { return "" }
+
+func (k ktstarThreadMem) Run(*env, time.Duration, []int) (figures, error) {
+	var priv [2]float64
+	for i, n := range []int{1, k.N} {
+		h, err := workload.Spawn(workload.Config{Workers: n, CloneMode: workload.CloneThread, MaxWorkers: n})
+		if err != nil {
+			return nil, err
+		}
+		mem, err := readSmapsRollup(h.HostPid())
+		h.Close()
+		if err != nil {
+			return nil, err
+		}
+		priv[i] = mem["Private_Clean"] + mem["Private_Dirty"]
+	}
+	return figures{"thread_private_kb": (priv[1] - priv[0]) / float64(k.N-1)}, nil
 }
 
 // readSmapsRollup returns the kB fields of /proc/PID/smaps_rollup.
@@ -283,6 +326,20 @@ func (c cSpawn) Missing(e *env) string {
 
 func (c cSpawn) Run(e *env, _ time.Duration, _ []int) (figures, error) {
 	return runJSON(filepath.Join(e.cbin, "spawn"), fmt.Sprintf("n=%d", c.N), "child="+filepath.Join(e.cbin, c.child()))
+}
+
+// cThreadSpawn runs the C thread spawn reference: pthread_create N times
+// in one process.
+type cThreadSpawn struct{ N int }
+
+func (c cThreadSpawn) Describe() string {
+	return fmt.Sprintf("C thread_spawn n=%d: pthread_create, first create to last ready, ÷ %d", c.N, c.N)
+}
+
+func (cThreadSpawn) Missing(e *env) string { return (cProg{Prog: "thread_spawn"}).Missing(e) }
+
+func (c cThreadSpawn) Run(e *env, _ time.Duration, _ []int) (figures, error) {
+	return runJSON(filepath.Join(e.cbin, "thread_spawn"), fmt.Sprintf("n=%d", c.N))
 }
 
 // ktstarStart times `bin/ktstar FILE` on an empty script.

@@ -81,6 +81,17 @@ func (h *Host) Run(ctx context.Context, path string) (starlark.StringDict, error
 	return h.run(ctx, path, root)
 }
 
+// RunSource executes src as a script called name, as Run does a file:
+// ktstar's own generated scripts (ktstar catalog run). Its file loads are
+// confined to the working directory's tree.
+func (h *Host) RunSource(ctx context.Context, name string, src []byte) (starlark.StringDict, error) {
+	root, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	return h.runScript(ctx, name, name, root, src)
+}
+
 // RunModule executes one module file of a script on its own, as the
 // worker process of a Starlark custom work does with the module defining
 // its function: predeclared names as given, print to out, and its loads
@@ -103,10 +114,16 @@ func (h *Host) run(ctx context.Context, path, root string) (starlark.StringDict,
 	if err != nil {
 		return nil, err
 	}
+	return h.runScript(ctx, abs, name, root, src)
+}
+
+// runScript executes src, the script known to loads as key and to
+// messages as name, with file loads confined to root.
+func (h *Host) runScript(ctx context.Context, key, name, root string, src []byte) (starlark.StringDict, error) {
 	thread, l, done := h.newThread(ctx, root)
 	defer done()
 	// The script is a module of its own run, so a load of it is a cycle.
-	l.enter(abs, name)
+	l.enter(key, name)
 	defer l.leave()
 	return h.exec(thread, name, src)
 }

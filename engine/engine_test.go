@@ -203,3 +203,18 @@ func TestRunModule(t *testing.T) {
 		t.Errorf("as a script, the module's load of ../common.star gave %v, want it refused", err)
 	}
 }
+
+// TestRunSource runs a script given as text: it loads the stdlib, prints,
+// and its errors name it by the name given.
+func TestRunSource(t *testing.T) {
+	var out strings.Builder
+	h := testHost(&out)
+	globals, err := h.RunSource(context.Background(), "gen:x", []byte("load('@stdlib//greet.star', 'greet')\nprint(greet('you'))\nn = 1\n"))
+	if err != nil || globals["n"] != starlark.MakeInt(1) || out.String() != "hi you\n" {
+		t.Fatalf("globals %v, output %q, err %v", globals, out.String(), err)
+	}
+	_, err = h.RunSource(context.Background(), "gen:y", []byte("x = 1\nundefined_name\n"))
+	if err == nil || !strings.Contains(err.Error(), "gen:y:2:1:") {
+		t.Fatalf("error %v, want it to name gen:y:2:1", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -108,8 +109,12 @@ func coarse(h *hist.Hist) []hist.Bucket {
 
 // latencyPlots draws a group's latency distribution of one sample kind:
 // the share of samples per µs in each bucket, and the CDF, on a log time
-// axis.
+// axis. With no samples on any side it draws nothing (a log axis cannot
+// be empty) and returns "".
 func latencyPlots(kind string, hists []*hist.Hist, sides []series) (dist, cdf string, err error) {
+	if !slices.ContainsFunc(hists, func(h *hist.Hist) bool { return h != nil && h.Count() > 0 }) {
+		return "", "", nil
+	}
 	if kind == "" {
 		kind = "latency"
 	}

@@ -164,6 +164,9 @@ func plotGroups(d, base *result.Doc) ([]groupView, error) {
 			return nil, fmt.Errorf("plot %s: %w", label, err)
 		}
 		for _, s := range []string{h, c, tp, wp} {
+			if s == "" {
+				continue
+			}
 			g.Plots = append(g.Plots, template.HTML(s)) // gonum's SVG of our own numbers and fixed titles
 		}
 		out = append(out, g)

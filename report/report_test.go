@@ -86,3 +86,25 @@ func BenchmarkReportLarge(b *testing.B) {
 	}
 	b.ReportMetric(float64(out.Len())/1e6, "MB/report")
 }
+
+// TestReportNoSamples renders a result whose group took no latency
+// samples (a type without wake samples): no latency plots, no panic from
+// a log axis with nothing on it.
+func TestReportNoSamples(t *testing.T) {
+	doc := resulttest.Read(t, resulttest.Make(resulttest.Spec{Reps: 1, Workers: 2, Samples: 0, Seed: 3, Timeline: true,
+		Groups: []resulttest.Group{{Label: "spin", WorkRate: 1e6}}}), true)
+	var b bytes.Buffer
+	if err := Write(&b, Input{Path: "spin.json", Doc: doc}); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	if !strings.Contains(html, `data-label="spin"`) {
+		t.Fatal("no section for group spin")
+	}
+	if n := strings.Count(html, "samples: CDF"); n != 0 {
+		t.Errorf("%d latency CDF plots for a group without samples, want 0", n)
+	}
+	if n := strings.Count(html, "throughput over time"); n != 1 {
+		t.Errorf("%d throughput plots, want 1", n)
+	}
+}

@@ -28,6 +28,11 @@ func GroupSize(t *workload.Type) string {
 func WriteTypeDoc(w io.Writer, t *workload.Type) {
 	fmt.Fprintf(w, "%s (work.%s)\n  %s\n", t.Form(), t.Ctor, t.Doc)
 	fmt.Fprintf(w, "  group size: %s\n", GroupSize(t))
+	if t.NotAsThread != "" {
+		fmt.Fprintf(w, "  threads:    no (clone_mode = \"thread\", pcomm): %s\n", t.NotAsThread)
+	} else {
+		fmt.Fprintln(w, "  threads:    yes (clone_mode = \"thread\", pcomm)")
+	}
 	switch {
 	case t.Sample != "":
 		fmt.Fprintf(w, "  samples:    %s (%s)\n", t.Sample, t.Sample.Doc())

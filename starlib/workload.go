@@ -18,7 +18,7 @@ import (
 //	def workload(workers, work = work.spin_wait(), affinity = affinity.inherit(),
 //	             policy = sched.normal(), nice = None, comm = "", warmup = "0s", label = "",
 //	             uid = None, gid = None, numa_node = None, composed = [],
-//	             mem_policy = mempolicy.default()) -> workload
+//	             mem_policy = mempolicy.default(), clone_mode = "fork", pcomm = "") -> workload
 //
 // (keyword arguments only). warmup (a duration or "500ms") leaves the first
 // part of the run out of samples and gap tracking; work is still counted.
@@ -27,7 +27,11 @@ import (
 // CPUs, replacing affinity's mask. composed is a list of workloads spawned
 // beside this one by the same spawn, as groups 1..N (group_idx in their
 // reports; group 0 is this one); they share its cgroup and have no
-// composed groups of their own.
+// composed groups of their own. clone_mode = "thread" runs the workers as
+// threads of one host process (every thread-mode group of a spawn shares
+// it); pcomm = "java" hosts them as threads of a container process whose
+// comm is "java", one per distinct pcomm of the spawn. A work type that
+// cannot run as a thread (ktstar list says which) is refused with why.
 // The config is validated at once, against the work type's grouping and
 // the machine's online CPUs, so a bad request fails at the line that
 // makes it.
@@ -47,14 +51,21 @@ func newWorkload(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		mem     MemPolicyValue
 		warmup  durationParam
 		label   string
+		clone   = "fork"
+		pcomm   string
 	)
 	if err := starlark.UnpackArgs(b.Name(), nil, kwargs,
 		"workers", &workers, "work?", &work, "affinity?", &aff,
 		"policy?", &policy, "nice?", &nice, "comm?", &comm, "warmup?", &warmup, "label?", &label,
-		"uid?", &ids[0], "gid?", &ids[1], "numa_node?", &ids[2], "composed?", &comp, "mem_policy?", &mem); err != nil {
+		"uid?", &ids[0], "gid?", &ids[1], "numa_node?", &ids[2], "composed?", &comp, "mem_policy?", &mem,
+		"clone_mode?", &clone, "pcomm?", &pcomm); err != nil {
 		return nil, err
 	}
-	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm, MemPolicy: mem.P}
+	mode, err := workload.ParseCloneMode(clone)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	cfg := workload.Config{Workers: workers, Work: work.W, Affinity: aff.A, Policy: policy.P, Comm: comm, MemPolicy: mem.P, CloneMode: mode, Pcomm: pcomm}
 	for _, o := range []struct {
 		name string
 		v    starlark.Value
@@ -150,6 +161,12 @@ func (w WorkloadValue) String() string {
 	if w.C.MemPolicy.Mode > 0 {
 		fmt.Fprintf(&b, ", mem_policy = %s", MemPolicyValue{P: w.C.MemPolicy})
 	}
+	if w.C.CloneMode != workload.CloneFork {
+		fmt.Fprintf(&b, ", clone_mode = %q", w.C.CloneMode)
+	}
+	if w.C.Pcomm != "" {
+		fmt.Fprintf(&b, ", pcomm = %q", w.C.Pcomm)
+	}
 	if len(w.C.Composed) > 0 {
 		b.WriteString(", composed = ")
 		b.WriteString(w.composed().String())
@@ -227,6 +244,10 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 		return w.composed(), nil
 	case "mem_policy":
 		return MemPolicyValue{P: w.C.MemPolicy}, nil
+	case "clone_mode":
+		return starlark.String(w.C.CloneMode.String()), nil
+	case "pcomm":
+		return starlark.String(w.C.Pcomm), nil
 	}
 	for _, o := range w.optionals() {
 		if o.name == name {
@@ -241,7 +262,7 @@ func (w WorkloadValue) Attr(name string) (starlark.Value, error) {
 
 // AttrNames lists the fields.
 func (w WorkloadValue) AttrNames() []string {
-	return []string{"affinity", "comm", "composed", "gid", "label", "mem_policy", "nice", "numa_node", "policy", "uid", "warmup", "work", "workers"}
+	return []string{"affinity", "clone_mode", "comm", "composed", "gid", "label", "mem_policy", "nice", "numa_node", "pcomm", "policy", "uid", "warmup", "work", "workers"}
 }
 
 // WorkloadJSON is the JSON form of a spawn request in `--json` output.
@@ -257,6 +278,8 @@ type WorkloadJSON struct {
 	GID       *int          `json:"gid,omitempty"`
 	NUMANode  *int          `json:"numa_node,omitempty"`
 	MemPolicy string        `json:"mem_policy,omitempty"`
+	CloneMode string        `json:"clone_mode,omitempty"` // "thread"; omitted for "fork"
+	Pcomm     string        `json:"pcomm,omitempty"`
 	// Composed are the groups spawned beside this one (group_idx 1..N).
 	Composed []WorkloadJSON `json:"composed,omitempty"`
 	Label    string         `json:"label,omitempty"` // workload(label = ...)
@@ -271,5 +294,9 @@ func workloadJSON(c workload.Config, label string) WorkloadJSON {
 	if c.MemPolicy.Mode > 0 {
 		mem = c.MemPolicy.String()
 	}
-	return WorkloadJSON{Composed: comp, MemPolicy: mem, Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, Warmup: c.Warmup, UID: c.UID, GID: c.GID, NUMANode: c.NUMANode, Label: label}
+	clone := ""
+	if c.CloneMode != workload.CloneFork {
+		clone = c.CloneMode.String()
+	}
+	return WorkloadJSON{Composed: comp, MemPolicy: mem, CloneMode: clone, Pcomm: c.Pcomm, Workers: c.Workers, Work: c.Work, Affinity: c.Affinity.String(), Policy: c.Policy.String(), Nice: c.Nice, Comm: c.Comm, Warmup: c.Warmup, UID: c.UID, GID: c.GID, NUMANode: c.NUMANode, Label: label}
 }

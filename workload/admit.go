@@ -26,6 +26,12 @@ import (
 // runtime's helpers); 8 leaves room for a runtime that makes one more.
 const tasksPerWorker = 8
 
+// tasksPerThread bounds the tasks one worker thread of a thread host adds:
+// its own, and the OS threads its host's Go runtime starts to hand Ps
+// around its waits (measured: under 1.5 per worker thread for 2 to 128
+// workers of SpinWait, FutexPingPong and PipeIo).
+const tasksPerThread = 2
+
 // DefaultMaxWorkers is the per-spawn ceiling on workers when
 // Config.MaxWorkers is 0. It keeps a typo (workers = 100000) from filling
 // the machine; `ktstar run --max-workers` raises it.
@@ -51,16 +57,34 @@ func (c *Config) admit() error {
 	if err != nil {
 		return fmt.Errorf("spawn: admission: %w", err)
 	}
-	return admitTasks(c.TotalWorkers(), c.MaxWorkers, limits)
+	return admitTasks(c.TotalWorkers(), c.tasks(), c.MaxWorkers, limits)
 }
 
-// admitTasks is admission's arithmetic: workers workers under a ceiling
-// of maxWorkers (0: DefaultMaxWorkers) and the given limits.
-func admitTasks(workers, maxWorkers int, limits []taskLimit) error {
+// tasks is how many tasks (threads) the spawn may create: tasksPerWorker
+// for each worker process and each thread host (its Go runtime's), and
+// tasksPerThread for each worker that runs as a thread of a host. Every
+// limit admission reads counts threads.
+func (c *Config) tasks() int64 {
+	hosts := map[string]bool{}
+	var n int64
+	for _, g := range c.groups() {
+		if g.hosted() {
+			n += int64(g.Workers) * tasksPerThread
+			hosts[g.hostKey()] = true
+		} else {
+			n += int64(g.Workers) * tasksPerWorker
+		}
+	}
+	return n + int64(len(hosts))*tasksPerWorker
+}
+
+// admitTasks is admission's arithmetic: workers workers needing need
+// tasks, under a ceiling of maxWorkers (0: DefaultMaxWorkers) and the
+// given limits.
+func admitTasks(workers int, need int64, maxWorkers int, limits []taskLimit) error {
 	if maxWorkers <= 0 {
 		maxWorkers = DefaultMaxWorkers
 	}
-	need := int64(workers) * tasksPerWorker
 	var broken []string
 	if workers > maxWorkers {
 		broken = append(broken, fmt.Sprintf("the per-spawn ceiling is %d workers (raise it with ktstar run --max-workers, or Config.MaxWorkers)", maxWorkers))
@@ -73,8 +97,8 @@ func admitTasks(workers, maxWorkers int, limits []taskLimit) error {
 	if len(broken) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: workers = %d needs up to %d tasks (%d threads per worker process):\n  %s",
-		ErrAdmission, workers, need, tasksPerWorker, strings.Join(broken, "\n  "))
+	return fmt.Errorf("%w: workers = %d needs up to %d tasks (%d per worker process or thread host, %d per worker thread):\n  %s",
+		ErrAdmission, workers, need, tasksPerWorker, tasksPerThread, strings.Join(broken, "\n  "))
 }
 
 // machineLimits reads every limit on new tasks that applies to a spawn

@@ -6,10 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
@@ -33,7 +36,7 @@ func TestAdmitTasks(t *testing.T) {
 		{1, 0, []taskLimit{{name: "pids.max = 4 of cgroup /x with 9 tasks in it", free: -5, fix: "raise /x/pids.max"}}, []string{"allows 0 more tasks"}},
 	}
 	for _, tc := range tests {
-		err := admitTasks(tc.workers, tc.max, tc.limits)
+		err := admitTasks(tc.workers, int64(tc.workers)*tasksPerWorker, tc.max, tc.limits)
 		if tc.want == nil {
 			if err != nil {
 				t.Errorf("workers %d, max %d: %v", tc.workers, tc.max, err)
@@ -82,32 +85,43 @@ func TestMaxWorkersCeiling(t *testing.T) {
 	stopWork(t, spawnWork(t, Config{Workers: 3, MaxWorkers: 3}))
 }
 
-const admitChildEnv = "KTSTAR_TEST_ADMIT_CHILD"
+const (
+	admitChildEnv = "KTSTAR_TEST_ADMIT_CHILD"
+	// admitNprocEnv, in the child of TestAdmissionRLimitNproc, is the
+	// RLIMIT_NPROC it sets on itself before spawning.
+	admitNprocEnv = "KTSTAR_TEST_ADMIT_NPROC"
+)
 
-// TestAdmissionRefusesBeforeFork spawns workers = 100000 and counts the
-// processes created: none. The spawn runs in a child of its own PID
-// namespace, where pids are handed out from 1 in order, so the
-// namespace's last pid equals the child's own thread count exactly when
-// nothing else (no worker) was ever created there.
-func TestAdmissionRefusesBeforeFork(t *testing.T) {
-	if os.Getenv(admitChildEnv) != "" {
-		t0 := time.Now()
-		_, err := Spawn(Config{Workers: 100000})
-		took := time.Since(t0)
-		last, lerr := readInt("/proc/sys/kernel/ns_last_pid")
-		threads, terr := os.ReadDir("/proc/self/task")
-		if lerr != nil || terr != nil {
-			t.Fatal(lerr, terr)
-		}
-		fmt.Printf("admission: took=%dus last_pid=%d threads=%d\nerror: %v\n", took.Microseconds(), last, len(threads), err)
-		return
+// admitChild is the child side of the admission tests: it spawns workers,
+// then prints how long the refusal took, the PID namespace's last pid,
+// its own thread count and the error, for admitInChild to read.
+func admitChild(t *testing.T, workers int) {
+	t0 := time.Now()
+	_, err := Spawn(Config{Workers: workers})
+	took := time.Since(t0)
+	last, lerr := readInt("/proc/sys/kernel/ns_last_pid")
+	threads, terr := os.ReadDir("/proc/self/task")
+	if lerr != nil || terr != nil {
+		t.Fatal(lerr, terr)
 	}
+	fmt.Printf("admission: took=%dus last_pid=%d threads=%d\nerror: %v\n", took.Microseconds(), last, len(threads), err)
+}
+
+// admitInChild runs the test named run again as cmd, in a PID namespace
+// of its own, where pids are handed out from 1 in order: the namespace's
+// last pid equals the child's own thread count exactly when nothing else
+// (no worker) was ever created there. It returns the child's output and
+// fails t if the spawn created any task.
+func admitInChild(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for a PID namespace (CLONE_NEWPID)")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAdmissionRefusesBeforeFork$", "-test.count=1")
-	cmd.Env = append(os.Environ(), admitChildEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Pdeathsig: syscall.SIGKILL}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWPID
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
@@ -120,19 +134,100 @@ func TestAdmissionRefusesBeforeFork(t *testing.T) {
 	if _, err := fmt.Sscanf(string(out[i:]), "admission: took=%dus last_pid=%d threads=%d", &took, &last, &threads); err != nil {
 		t.Fatalf("child output: %v\n%s", err, out)
 	}
-	t.Logf("workers = 100000 refused in %d µs", took)
-	// 800000 tasks are beyond kernel.pid_max or kernel.threads-max of any
-	// machine this runs on (a PID namespace may have a pid_max of its own).
-	if !strings.Contains(string(out), "more tasks (raise /proc/sys/kernel/") {
-		t.Errorf("refusal names no kernel limit:\n%s", out)
-	}
+	t.Logf("refused in %d µs", took)
 	if last != threads {
 		t.Errorf("the namespace handed out %d pids, the spawner holds %d threads: %d other tasks were created", last, threads, last-threads)
 	}
+	return string(out)
+}
+
+// TestAdmissionRefusesBeforeFork spawns workers = 100000 and counts the
+// processes created: none.
+func TestAdmissionRefusesBeforeFork(t *testing.T) {
+	if os.Getenv(admitChildEnv) != "" {
+		admitChild(t, 100000)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAdmissionRefusesBeforeFork$", "-test.count=1")
+	cmd.Env = append(os.Environ(), admitChildEnv+"=1")
+	out := admitInChild(t, cmd)
+	// 800000 tasks are beyond kernel.pid_max or kernel.threads-max of any
+	// machine this runs on (a PID namespace may have a pid_max of its own).
+	if !strings.Contains(out, "more tasks (raise /proc/sys/kernel/") {
+		t.Errorf("refusal names no kernel limit:\n%s", out)
+	}
 	for _, want := range []string{"spawn refused before starting any worker", "workers = 100000 needs up to 800000 tasks", "the per-spawn ceiling is 4096 workers"} {
-		if !strings.Contains(string(out), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("refusal lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestAdmissionRLimitNproc applies RLIMIT_NPROC for real, which root is
+// exempt from: the test binary runs again as nobody (uid and gid 65534,
+// set by the kernel before exec, from a copy of the binary that uid can
+// read), lowers its own RLIMIT_NPROC as `ulimit -u` before ktstar would,
+// to what uid 65534 already runs plus 48, and spawns 10 workers (up to 80
+// tasks): refused, naming RLIMIT_NPROC with its figures and what to
+// change, and no task created (counted in a PID namespace, as above).
+// RLIMIT_NPROC is the only limit broken, so without its check the spawn
+// would fork until the kernel's EAGAIN. Two workers then fit, and run to
+// their reports under that limit.
+func TestAdmissionRLimitNproc(t *testing.T) {
+	const uid, workers, headroom = 65534, 10, 48
+	if lim := os.Getenv(admitNprocEnv); lim != "" {
+		n, err := strconv.ParseUint(lim, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: n, Max: n}); err != nil {
+			t.Fatal(err)
+		}
+		admitChild(t, workers)
+		stopWork(t, spawnWork(t, Config{Workers: 2}))
+		fmt.Println("fitting spawn: 2 reports")
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a child as uid 65534 in a PID namespace")
+	}
+	// The copy: go test's build directory is private to its user.
+	dir, err := os.MkdirTemp("", "ktstar-admit-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "workload.test")
+	if err := os.WriteFile(exe, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	limit := userTasks(uid) + headroom
+	cmd := exec.Command(exe, "-test.run=^TestAdmissionRLimitNproc$", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", admitNprocEnv, limit))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+	out := admitInChild(t, cmd)
+	for _, want := range []string{
+		"spawn refused before starting any worker",
+		fmt.Sprintf("workers = %d needs up to %d tasks", workers, workers*tasksPerWorker),
+		fmt.Sprintf("RLIMIT_NPROC = %d with ", limit),
+		fmt.Sprintf(" tasks of uid %d running allows ", uid),
+		"more tasks (raise it with ulimit -u or limits.conf, or spawn fewer workers)",
+		"fitting spawn: 2 reports",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("child output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "kernel.") || strings.Contains(out, "pids.max") || strings.Contains(out, "per-spawn ceiling") {
+		t.Errorf("a limit other than RLIMIT_NPROC refused the spawn:\n%s", out)
 	}
 }
 

@@ -93,6 +93,11 @@ type Type struct {
 	// measurements of a stand-in are, so that a script reading them goes
 	// through. Nil means none.
 	StandIn func(w Work, r *Report)
+	// NotAsThread, when non-empty, says why the type cannot run as a
+	// thread of a process shared with other workers (clone_mode =
+	// "thread", a pcomm container): Spawn refuses such a group with this
+	// reason before anything starts. Empty means it can.
+	NotAsThread string
 	// New prepares one worker's body. It runs after the prologue, before
 	// the start gate opens, and may return an error that fails the spawn.
 	New func(w *Worker) (Body, error)

@@ -30,16 +30,22 @@ func TestComposedGroups(t *testing.T) {
 		},
 	}
 	h := spawnWork(t, cfg)
+	// Groups without a nice keep the one they inherit from the test.
+	n, err := threadNice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inherited := fmt.Sprint(n)
 	want := []struct {
 		group          int
 		comm, policy   string
 		nice, affinity string
 	}{
-		{0, "primary", "0", "0", cpulist.Format(online)},
-		{0, "primary", "0", "0", cpulist.Format(online)},
+		{0, "primary", "0", inherited, cpulist.Format(online)},
+		{0, "primary", "0", inherited, cpulist.Format(online)},
 		{1, "pingpong", "3", "5", cpulist.Format(online)},
 		{1, "pingpong", "3", "5", cpulist.Format(online)},
-		{2, "pinned", "0", "0", fmt.Sprint(online[0])},
+		{2, "pinned", "0", inherited, fmt.Sprint(online[0])},
 	}
 	pids := h.Pids()
 	if len(pids) != len(want) {

@@ -53,7 +53,48 @@ type Config struct {
 	// MaxWorkers is the per-spawn ceiling admission holds Workers to; 0
 	// means DefaultMaxWorkers. The machine's own limits apply either way.
 	MaxWorkers int
+	// CloneMode says whether the group's workers are processes of their
+	// own (CloneFork, the default) or locked OS threads of one shared
+	// host process (CloneThread; runtime.md §1.4).
+	CloneMode CloneMode
+	// Pcomm, when non-empty, hosts the group's workers as threads of a
+	// container: one process per distinct Pcomm of the spawn, whose task
+	// name (the thread-group leader's comm) is Pcomm (runtime.md §1.5).
+	// It implies CloneThread.
+	Pcomm string
 }
+
+// CloneMode is how a group's workers are created.
+type CloneMode int
+
+// Clone modes.
+const (
+	CloneFork   CloneMode = iota // a re-exec'd process per worker
+	CloneThread                  // locked OS threads of one re-exec'd host process
+)
+
+// String is the mode's script name.
+func (m CloneMode) String() string {
+	if m == CloneThread {
+		return "thread"
+	}
+	return "fork"
+}
+
+// ParseCloneMode reads a script's clone_mode.
+func ParseCloneMode(s string) (CloneMode, error) {
+	switch s {
+	case "fork":
+		return CloneFork, nil
+	case "thread":
+		return CloneThread, nil
+	}
+	return 0, invalid("clone_mode = %q is not a clone mode (allowed: \"fork\", \"thread\")", s)
+}
+
+// hosted reports whether the group's workers run as threads of a host
+// process (thread mode or a pcomm container).
+func (c *Config) hosted() bool { return c.CloneMode == CloneThread || c.Pcomm != "" }
 
 // AffinityKind selects how a worker's CPU mask is chosen.
 type AffinityKind int
@@ -269,7 +310,7 @@ func (c *Config) validate(online []int) error {
 			return invalid("composed[%d] (group_idx %d): %s", k, k+1, strings.TrimPrefix(err.Error(), ErrInvalidConfig.Error()+": "))
 		}
 	}
-	return nil
+	return c.checkHosts()
 }
 
 // validateGroup checks the fields of one group.
@@ -323,17 +364,42 @@ func (c *Config) validateGroup(online []int) error {
 	if c.NUMANode != nil && *c.NUMANode < 0 {
 		return invalid("numa_node = %d is out of range (allowed: an online node, 0 or more)", *c.NUMANode)
 	}
+	if c.CloneMode != CloneFork && c.CloneMode != CloneThread {
+		return invalid("clone_mode = %d is unknown (allowed: fork, thread)", int(c.CloneMode))
+	}
+	if err := c.checkThreadable(); err != nil {
+		return err
+	}
+	if err := validateName("pcomm", c.Pcomm); err != nil {
+		return err
+	}
 	return ValidateComm(c.Comm)
+}
+
+// checkThreadable refuses, before anything forks, a hosted group whose
+// work type cannot run as a thread of a shared process (Type.NotAsThread).
+func (c *Config) checkThreadable() error {
+	why := c.Work.Type().NotAsThread
+	switch {
+	case why == "" || !c.hosted():
+		return nil
+	case c.Pcomm != "":
+		return invalid("pcomm = %q: %s cannot run as a thread of a container: %s (use a group without pcomm, clone_mode = \"fork\")", c.Pcomm, c.Work.Name(), why)
+	}
+	return invalid("clone_mode = \"thread\": %s cannot run as a thread: %s (use clone_mode = \"fork\")", c.Work.Name(), why)
 }
 
 // ValidateComm checks a task name: at most 15 bytes (the kernel would
 // silently truncate a longer one) and no NUL byte. Empty means unset.
-func ValidateComm(comm string) error {
-	if strings.IndexByte(comm, 0) >= 0 {
-		return invalid("comm = %q contains a NUL byte", comm)
+func ValidateComm(comm string) error { return validateName("comm", comm) }
+
+// validateName checks a task name given as field (comm, pcomm).
+func validateName(field, name string) error {
+	if strings.IndexByte(name, 0) >= 0 {
+		return invalid("%s = %q contains a NUL byte", field, name)
 	}
-	if len(comm) > 15 {
-		return invalid("comm = %q is %d bytes (allowed: 1..15 bytes; the kernel would truncate it)", comm, len(comm))
+	if len(name) > 15 {
+		return invalid("%s = %q is %d bytes (allowed: 1..15 bytes; the kernel would truncate it)", field, name, len(name))
 	}
 	return nil
 }

@@ -36,6 +36,19 @@ layout):
 	                                    ◄─────  JSON report, EOF at exit
 	reap; SIGKILL whatever is left after the deadline
 
+# Workers as threads
+
+A group with [Config.CloneMode] = [CloneThread] runs its workers as
+locked OS threads of one re-exec'd host process (every thread-mode group
+of a spawn shares it); one with a [Config.Pcomm] runs them in a container
+process per distinct name, whose comm is that name (host.go). Each thread
+applies its own mask, policy, mempolicy, nice and name, and speaks the
+protocol above on a report pipe of its own, so stopping, collecting,
+deadlines and sentinels are fork mode's; the host applies uid and gid,
+which are process-wide, once every thread has done its privileged
+set-up. A type whose [Type.NotAsThread] says why it cannot share a
+process is refused before anything starts.
+
 # Adding a work type
 
 A work type is one entry in a family's catalog slice (types_*.go; the

@@ -90,7 +90,7 @@ func measureGroupAllocs(t *testing.T, work Work) (steps, allocs uint64) {
 	done := make(chan struct{}, g)
 	for p := range g {
 		spec := workerSpec{Index: p, Pos: p, Work: work, ShmSize: layout.Size, Slot: layout.Slot(p), Region: layout.Region(0)}
-		w := newWorker(spec, shm)
+		w := newWorker(spec, shm, cpuReader())
 		if n := len(ring) / 2; n > 0 {
 			r, wr := ringEnds(p, n)
 			w.rfd, w.wfd = ring[r], ring[wr]

@@ -25,9 +25,12 @@ type Handle struct {
 	cfg      Config
 	shm      []byte
 	children []*child
-	spawner  *spawnThread
-	started  bool
-	closed   bool
+	// hosts are the thread hosts and pcomm containers of hosted groups;
+	// their workers are children too.
+	hosts   []*host
+	spawner *spawnThread
+	started bool
+	closed  bool
 	// cgFallback says why workers could not be created inside Config.Cgroup.
 	cgFallback error
 	// ownGroups are the groups made for Type.Cgroups, removed by Close.
@@ -47,9 +50,14 @@ type Handle struct {
 // child is one worker process and the goroutine that reads its report pipe.
 type child struct {
 	idx, group int
-	groupIdx   int // the composed group (Report.GroupIdx)
-	proc       *os.Process
-	report     *os.File // read end of the report pipe
+	groupIdx   int         // the composed group (Report.GroupIdx)
+	proc       *os.Process // the worker's process, or its host's
+	report     *os.File    // read end of the report pipe
+	// host is the thread host of a worker that runs as a thread; nil for
+	// a worker process of its own. tid is then its thread id, published
+	// in its slot (at slot) before it parked.
+	host      *host
+	tid, slot int
 
 	parked   chan struct{} // closed at msgParked, or when reading ends
 	released chan struct{} // closed at msgReleased, or when reading ends
@@ -57,6 +65,7 @@ type child struct {
 
 	scratch []string    // files the worker may have left; removed after reaping
 	killed  atomic.Bool // SIGKILLed by the stop deadline
+	eof     atomic.Bool // the report pipe reached EOF
 	fatal   string      // what the worker said with msgError, or the protocol error
 	payload []byte      // the report
 	state   *os.ProcessState
@@ -90,9 +99,18 @@ func (c *child) collect() {
 	}
 	closeOnce(c.parked)
 	closeOnce(c.released)
-	// EOF came at the worker's exit; anything it left in its process group goes too.
-	unix.Kill(-c.proc.Pid, unix.SIGKILL)
-	c.state, c.waitErr = c.proc.Wait()
+	c.eof.Store(true)
+	if c.host != nil {
+		// EOF came when the thread closed its pipe: the host is reaped
+		// with its last worker's.
+		c.host.release()
+		<-c.host.reaped
+		c.state, c.waitErr = c.host.state, c.host.waitErr
+	} else {
+		// EOF came at the worker's exit; anything it left in its process group goes too.
+		unix.Kill(-c.proc.Pid, unix.SIGKILL)
+		c.state, c.waitErr = c.proc.Wait()
+	}
 	for _, p := range c.scratch {
 		os.Remove(p)
 	}
@@ -107,13 +125,34 @@ func closeOnce(ch chan struct{}) {
 	}
 }
 
-// Pids returns the worker process ids in spawn order.
+// Pids returns the workers' task ids in spawn order: a worker process's
+// pid, a hosted worker thread's tid.
 func (h *Handle) Pids() []int {
 	out := make([]int, len(h.children))
 	for i, c := range h.children {
-		out[i] = c.proc.Pid
+		out[i] = c.pid()
 	}
 	return out
+}
+
+// HostPid returns the pid of the spawn's first thread host (a thread-mode
+// group's or a pcomm container), 0 when every worker is a process of its
+// own.
+func (h *Handle) HostPid() int {
+	for _, hp := range h.hosts {
+		if hp.proc != nil {
+			return hp.proc.Pid
+		}
+	}
+	return 0
+}
+
+// pid is the worker's task id: its process's, or its thread's.
+func (c *child) pid() int {
+	if c.host != nil {
+		return c.tid
+	}
+	return c.proc.Pid
 }
 
 // Start opens the start gate of every worker at once: it stamps the start
@@ -158,7 +197,7 @@ func (h *Handle) SetAffinity(i int, cpus []int) error {
 	if err := CheckSetAffinity(len(h.children), i, cpus); err != nil {
 		return err
 	}
-	if err := pin(h.children[i].proc.Pid, cpus); err != nil {
+	if err := pin(h.children[i].pid(), cpus); err != nil {
 		return fmt.Errorf("set_affinity(%d): %w", i, err)
 	}
 	return nil
@@ -192,6 +231,12 @@ func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 	}
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&h.shm[offStop])), 1)
 	for _, c := range h.children {
+		if hp := c.host; hp != nil {
+			if hp.signalled {
+				continue
+			}
+			hp.signalled = true
+		}
 		c.proc.Signal(syscall.SIGUSR1)
 	}
 	deadline := time.NewTimer(h.collectLimit)
@@ -220,7 +265,13 @@ func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 		select {
 		case <-c.done:
 		default:
-			c.killed.Store(true)
+			if c.host != nil {
+				// The kill ends the host: every thread of it still
+				// running was cut off by the deadline, not from outside.
+				c.host.markKilled()
+			} else {
+				c.killed.Store(true)
+			}
 			killGroup(c.proc.Pid)
 		}
 	}
@@ -229,6 +280,9 @@ func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 	for i, c := range h.children {
 		reports[i] = c.decode()
 		reports[i].GroupIdx = c.groupIdx
+		if c.host != nil {
+			reports[i].HostPid, reports[i].Pcomm = c.proc.Pid, c.host.spec.Pcomm
+		}
 		if reports[i].Completed {
 			reports[i].PhaseSlices = stepSlices(reports[i].PhaseSlices, h.steps)
 		}
@@ -241,7 +295,7 @@ func (c *child) decode() Report {
 	select {
 	case <-c.done:
 	default:
-		return sentinel(c.proc.Pid, c.group, &ExitInfo{Kind: ExitTimedOut, Error: "still alive after SIGKILL"})
+		return sentinel(c.pid(), c.group, &ExitInfo{Kind: ExitTimedOut, Error: "still alive after SIGKILL"})
 	}
 	if len(c.payload) > 0 {
 		var r Report
@@ -276,7 +330,7 @@ func (c *child) decode() Report {
 			info.Kind = ExitTimedOut
 		}
 	}
-	return sentinel(c.proc.Pid, c.group, info)
+	return sentinel(c.pid(), c.group, info)
 }
 
 // Close kills and reaps every worker that is still running and releases the
@@ -304,6 +358,14 @@ func (h *Handle) close() error {
 	waitAll(h.children, func(c *child) chan struct{} { return c.done }, reapLimit)
 	for _, c := range h.children {
 		c.report.Close()
+	}
+	for _, hp := range h.hosts {
+		if hp.proc == nil { // the spawn failed before it started
+			hp.closeFiles()
+			for _, c := range hp.children {
+				c.report.Close()
+			}
+		}
 	}
 	if h.shm != nil {
 		unix.Munmap(h.shm)

@@ -11,6 +11,9 @@ import (
 
 // Identity and placement steps of the worker prologue that follow comm
 // (runtime.md §4.6 steps 7–9): gid, then uid, then the NUMA node's CPUs.
+// A thread host applies the node's CPUs in each thread before the
+// process-wide credentials, once every thread has done its privileged
+// set-up.
 
 // nodeCPUs returns the CPUs of NUMA node c.NUMANode (nil when unset),
 // failing, before anything forks, for a node that is not online or has
@@ -35,25 +38,30 @@ func (c *Config) nodeCPUs() ([]int, error) {
 	return cpus, nil
 }
 
-// applyIdentity runs the prologue's last steps in the calling worker:
-// setresgid before setresuid (once the uid is dropped, the gid can no
-// longer change), then the node's CPUs, which replace any affinity mask.
-// The syscall package's calls change every thread of the process, so the
-// runtime's threads do not keep root.
-func applyIdentity(spec *workerSpec) error {
-	if g := spec.GID; g != nil {
+// applyIDs sets the credentials of the calling worker: setresgid before
+// setresuid (once the uid is dropped, the gid can no longer change). The
+// syscall package's calls change every thread of the process, so the
+// runtime's threads (and a thread host's workers) do not keep root.
+func applyIDs(uid, gid *int) error {
+	if g := gid; g != nil {
 		if err := syscall.Setresgid(*g, *g, *g); err != nil {
 			return fmt.Errorf("setresgid(gid = %d): %w", *g, err)
 		}
 	}
-	if u := spec.UID; u != nil {
+	if u := uid; u != nil {
 		if err := syscall.Setresuid(*u, *u, *u); err != nil {
 			return fmt.Errorf("setresuid(uid = %d): %w", *u, err)
 		}
 	}
-	if len(spec.NodeCPUs) > 0 {
-		if err := pin(0, spec.NodeCPUs); err != nil {
-			return fmt.Errorf("numa_node affinity %s: %w", cpulist.Format(spec.NodeCPUs), err)
+	return nil
+}
+
+// applyNode restricts the calling thread to a NUMA node's CPUs, which
+// replace any affinity mask; nil does nothing.
+func applyNode(cpus []int) error {
+	if len(cpus) > 0 {
+		if err := pin(0, cpus); err != nil {
+			return fmt.Errorf("numa_node affinity %s: %w", cpulist.Format(cpus), err)
 		}
 	}
 	return nil

@@ -18,9 +18,17 @@ func TestUIDGID(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("changing uid and gid needs root")
 	}
+	for _, mode := range []CloneMode{CloneFork, CloneThread} {
+		t.Run(mode.String(), func(t *testing.T) { testUIDGID(t, mode) })
+	}
+}
+
+// testUIDGID is TestUIDGID in one clone mode: in thread mode the ids are
+// the host's, set once every thread has its real-time policy.
+func testUIDGID(t *testing.T, mode CloneMode) {
 	leakCheck(t)
 	uid, gid := 65534, 65533
-	h := spawnWork(t, Config{Workers: 2, Work: MustWork("FutexPingPong", nil), UID: &uid, GID: &gid, Policy: Fifo(1)})
+	h := spawnWork(t, Config{Workers: 2, Work: MustWork("FutexPingPong", nil), UID: &uid, GID: &gid, Policy: Fifo(1), CloneMode: mode})
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +46,13 @@ func TestUIDGID(t *testing.T) {
 		}
 	}
 	stopWork(t, h)
+	if mode == CloneThread {
+		other := uid - 1
+		_, err := Spawn(Config{Workers: 1, CloneMode: mode, UID: &uid, Composed: []Config{{Workers: 1, CloneMode: mode, UID: &other}}})
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "credentials are process-wide") {
+			t.Errorf("two uids in one host: err = %v, want a refusal saying credentials are process-wide", err)
+		}
+	}
 }
 
 // TestNUMANode restricts workers to a node's CPUs, replacing the mask

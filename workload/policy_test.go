@@ -108,7 +108,8 @@ func TestDeadlineGate(t *testing.T) {
 // TestDeadlineBandwidthExceeded asks for more deadline bandwidth than the
 // kernel admits: one worker more than there are CPUs, each reserving 90%
 // of one. The spawn fails as bandwidth exceeded, with the figures, and
-// leaves nothing behind.
+// leaves nothing behind, also when the workers are threads of a host
+// (the threads already admitted leave with it).
 func TestDeadlineBandwidthExceeded(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SCHED_DEADLINE needs CAP_SYS_NICE (run as root)")
@@ -116,13 +117,17 @@ func TestDeadlineBandwidthExceeded(t *testing.T) {
 	if rt, err := readInt("/proc/sys/kernel/sched_rt_runtime_us"); err != nil || rt < 0 {
 		t.Skipf("kernel.sched_rt_runtime_us = %d (%v): deadline admission control is off", rt, err)
 	}
-	leakCheck(t)
-	n := runtime.NumCPU() + 1
-	_, err := Spawn(Config{Workers: n, Work: MustWork("SpinWait", nil), Policy: Deadline(9*time.Millisecond, 10*time.Millisecond, 0)})
-	for _, want := range []string{"deadline bandwidth exceeded", "each worker reserves runtime 9ms every 10ms, 90.0% of a CPU", "kernel.sched_rt_runtime_us/sched_rt_period_us = "} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%d workers at 90%% of a CPU each: err = %v, want one containing %q", n, err, want)
-		}
+	for _, mode := range []CloneMode{CloneFork, CloneThread} {
+		t.Run(mode.String(), func(t *testing.T) {
+			leakCheck(t)
+			n := runtime.NumCPU() + 1
+			_, err := Spawn(Config{Workers: n, Work: MustWork("SpinWait", nil), Policy: Deadline(9*time.Millisecond, 10*time.Millisecond, 0), CloneMode: mode})
+			for _, want := range []string{"deadline bandwidth exceeded", "each worker reserves runtime 9ms every 10ms, 90.0% of a CPU", "kernel.sched_rt_runtime_us/sched_rt_period_us = "} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("%d workers at 90%% of a CPU each: err = %v, want one containing %q", n, err, want)
+				}
+			}
+		})
 	}
 }
 

@@ -29,6 +29,10 @@ import (
 //
 // The parent's reader accepts only the message the protocol allows next;
 // anything else is an error naming the byte, and the worker is killed.
+//
+// A thread host (host.go) runs the same protocol once per worker thread,
+// each on a report pipe of its own that the thread closes after its
+// report; the host exits, and is reaped, after the last.
 
 // workerEnv marks a re-exec'd worker process. Its value is the protocol
 // version, so a mismatched binary fails loudly instead of misreading fds.

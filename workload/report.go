@@ -38,7 +38,14 @@ func TimerHist(reports []Report) *hist.Hist {
 // Report is what one worker measured over its run. Field names in JSON are
 // ktstr's newest ones, because scripts and JSON consumers read them.
 type Report struct {
-	Tid int `json:"tid"` // the worker's thread id (its pid)
+	Tid int `json:"tid"` // the worker's thread id (its pid, for a worker process of its own)
+	// HostPid is the process that hosted the worker as a thread
+	// (clone_mode = "thread" or a pcomm container); 0 for a worker
+	// process of its own.
+	HostPid int `json:"host_pid,omitempty"`
+	// Pcomm is the name of the pcomm container that hosted the worker; ""
+	// outside one.
+	Pcomm string `json:"pcomm,omitempty"`
 	// GroupIdx is the composed group the worker belongs to (checks judge
 	// each group on its own); 0 until spawns compose groups.
 	GroupIdx int `json:"group_idx"`
@@ -127,6 +134,8 @@ type Report struct {
 	// LoopAllocs counts heap objects the worker process allocated while its
 	// loop ran. Bodies must not allocate, so anything but 0 is a defect
 	// (growth of the migration list aside) that would perturb measurements.
+	// The count is the process's: in a thread host of several workers it
+	// includes what the others allocated meanwhile (their reports, say).
 	LoopAllocs uint64 `json:"loop_allocs"`
 	// LoopNewThreads counts OS threads the Go runtime added while the loop
 	// ran (a thread team's hand-offs can need one); each allocates, so

@@ -63,6 +63,11 @@ func applyPolicy(p SchedPolicy) error {
 		return nil
 	}
 	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: uint32(p.Kind), Priority: uint32(p.Priority)}
+	// sched_setattr gives a fair policy (batch, ext) the nice in attr:
+	// keep the inherited one, as sched_setscheduler (ktstr's call) does.
+	if n, err := threadNice(); err == nil {
+		attr.Nice = int32(n)
+	}
 	if p.Kind == PolicyDeadline {
 		attr.Runtime, attr.Deadline, attr.Period = uint64(p.Runtime), uint64(p.Deadline), uint64(p.Period)
 		// A DEADLINE task may not fork (EAGAIN): with reset-on-fork the

@@ -120,8 +120,20 @@ func Spawn(cfg Config) (h *Handle, err error) {
 		}
 		first += g.Workers
 	}
+	for _, hp := range h.hosts {
+		if err := h.startHost(env, hp); err != nil {
+			return h, err
+		}
+	}
+	// Reports come in worker order, whichever process hosts a worker.
+	slices.SortFunc(h.children, func(a, b *child) int { return a.idx - b.idx })
 	if err := h.waitParked(); err != nil {
 		return h, err
+	}
+	for _, c := range h.children {
+		if c.host != nil {
+			c.tid = int(atomic.LoadUint64((*uint64)(unsafe.Pointer(&h.shm[c.slot+slotPid]))))
+		}
 	}
 	// The workers' time limit at the gate runs from here, not from each
 	// one's parking: spawning thousands can take longer than the limit.
@@ -169,6 +181,10 @@ func (h *Handle) spawnGroup(env spawnEnv, k, first int, cfg Config, layout shmLa
 	}
 	wiring := groupWiring{work: cfg.Work}
 	defer wiring.close()
+	var hp *host
+	if cfg.hosted() {
+		hp = h.hostFor(cfg, layout.Size)
+	}
 	for j := range cfg.Workers {
 		i := first + j
 		spec := workerSpec{
@@ -184,10 +200,19 @@ func (h *Handle) spawnGroup(env spawnEnv, k, first int, cfg Config, layout shmLa
 		if err != nil {
 			return fmt.Errorf("spawn worker %d: %w", i, err)
 		}
-		if err := h.startChild(env.exe, env.devnull, env.shm, &spec, extra, env.cgDir); err != nil {
+		if cfg.hosted() {
+			if err := hp.add(&spec, extra); err != nil {
+				return err
+			}
+		} else if err := h.startChild(env.exe, env.devnull, env.shm, &spec, extra, env.cgDir); err != nil {
 			return err
 		}
 		if spec.Pos == g-1 {
+			if hp != nil { // the host inherits them when it starts
+				hp.keep(wiring.ring...)
+				hp.keep(wiring.shared...)
+				wiring.ring, wiring.shared = nil, nil
+			}
 			// The parent never uses the pipes or group files: dropping its
 			// copies lets a worker see EOF when its partner dies, and the
 			// files close when the group's last worker exits.

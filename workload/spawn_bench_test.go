@@ -12,20 +12,24 @@ import (
 // applied its settings and parked at the start gate; ns/worker is the
 // figure to compare with a C fork+exec (bench/).
 func BenchmarkSpawnToReady(b *testing.B) {
-	for _, n := range []int{16, 256, 1024} {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			for b.Loop() {
-				h, err := Spawn(Config{Workers: n, Work: MustWork("SpinWait", nil)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				h.Close()
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/worker")
-		})
+	for _, mode := range []CloneMode{CloneFork, CloneThread} {
+		for _, n := range []int{16, 256, 1024} {
+			b.Run(fmt.Sprintf("%s/N=%d", mode, n), func(b *testing.B) { benchSpawn(b, mode, n) })
+		}
 	}
+}
+
+func benchSpawn(b *testing.B, mode CloneMode, n int) {
+	for b.Loop() {
+		h, err := Spawn(Config{Workers: n, Work: MustWork("SpinWait", nil), CloneMode: mode})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		h.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/worker")
 }
 
 // BenchmarkIdleWorkerRSS reports the private memory of a parked worker, in

@@ -150,21 +150,28 @@ func TestRandomSubsetAffinity(t *testing.T) {
 	}
 }
 
+// TestPolicyVisibleFromOutside reads each worker's nice, policy and
+// real-time priority from /proc. Without Config.Nice a worker keeps the
+// nice it inherits from the spawner (the test's own: `nice -n 10 make
+// test` gives 10), whatever its policy.
 func TestPolicyVisibleFromOutside(t *testing.T) {
 	nice := func(n int) *int { return &n }
+	inherited, err := threadNice()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name       string
 		cfg        Config
-		nice       int64
 		policy     int64
 		rtPriority int64
 	}{
-		{"nice", Config{Nice: nice(7)}, 7, 0, 0},
-		{"nice0", Config{Nice: nice(0)}, 0, 0, 0},
-		{"batch", Config{Policy: Batch()}, 0, 3, 0},
-		{"idle", Config{Policy: Idle()}, 0, 5, 0},
-		{"fifo", Config{Policy: Fifo(10)}, 0, 1, 10},
-		{"rr", Config{Policy: RoundRobin(20)}, 0, 2, 20},
+		{"nice", Config{Nice: nice(7)}, 0, 0},
+		{"nice0", Config{Nice: nice(0)}, 0, 0},
+		{"batch", Config{Policy: Batch()}, 3, 0},
+		{"idle", Config{Policy: Idle()}, 5, 0},
+		{"fifo", Config{Policy: Fifo(10)}, 1, 10},
+		{"rr", Config{Policy: RoundRobin(20)}, 2, 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			leakCheck(t)
@@ -182,11 +189,15 @@ func TestPolicyVisibleFromOutside(t *testing.T) {
 			t.Cleanup(hd.Close)
 			hd.Start()
 			waitProgress(t, hd, 1) // each worker set its attributes before its first iteration
+			wantNice := int64(inherited)
+			if cfg.Nice != nil {
+				wantNice = int64(*cfg.Nice)
+			}
 			for _, pid := range hd.Pids() {
 				st, ok := procStat(pid)
 				nice, policy, rtPrio := int64(st.Nice), int64(st.Policy), int64(st.RTPriority)
-				if !ok || nice != tc.nice || policy != tc.policy || rtPrio != tc.rtPriority {
-					t.Errorf("pid %d: nice %d policy %d rt_priority %d; want %d %d %d", pid, nice, policy, rtPrio, tc.nice, tc.policy, tc.rtPriority)
+				if !ok || nice != wantNice || policy != tc.policy || rtPrio != tc.rtPriority {
+					t.Errorf("pid %d: nice %d policy %d rt_priority %d; want %d %d %d", pid, nice, policy, rtPrio, wantNice, tc.policy, tc.rtPriority)
 				}
 				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 				if got := strings.TrimSpace(string(comm)); got != cfg.Comm {
@@ -318,59 +329,72 @@ func TestSpawnFailsHalfWay(t *testing.T) {
 
 // TestLoopDoesNotAllocate runs every catalog type that can run here with
 // its defaults, pinned to one CPU, and checks the worker's own count of
-// heap allocations made while its loop ran.
+// heap allocations made while its loop ran: as worker processes, and as
+// threads of a host process for every type the compatibility table
+// allows (Type.NotAsThread; TestThreadModeRefusals checks the others).
 func TestLoopDoesNotAllocate(t *testing.T) {
 	for _, typ := range Types() {
-		t.Run(typ.Name, func(t *testing.T) {
-			if typ.Name == "NetTraffic" {
-				t.Skip("needs an interface of a private network namespace: TestNetTraffic checks its allocations")
+		for _, mode := range []CloneMode{CloneFork, CloneThread} {
+			if mode == CloneThread && typ.NotAsThread != "" {
+				continue
 			}
-			leakCheck(t)
-			w := typ.ExampleWork()
-			affinity := Exact(testenv.CPU(t))
-			switch typ.Name {
-			case "SmtSiblingSpin": // refuses a mask that is not one core's threads
-				affinity = Inherit()
-			case "PriorityInversion", "RtStarvation": // on one CPU their RT tier starves the rest, by design
-				affinity = Inherit()
-			}
-			cfg := Config{Workers: max(w.GroupSize(), 1), Work: w, Affinity: affinity}
-			if typ.Cgroups != nil { // CgroupChurn: its groups go below a test run group
-				cfg.CgroupParent = testGroup(t, "alloc").Parent()
-			}
-			if typ.Placement != nil { // acts on its own group: one of a test run
-				cg := testGroup(t, "alloc")
-				cfg.Cgroup, cfg.CgroupParent = cg, cg.Parent()
-				if dest, ok := w.Arg("dest"); ok { // CgroupAttachStorm's sibling
-					if _, err := cg.Parent().NewChild(dest.(string)); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			// A body that allocates does so on every run; the Go runtime
-			// making an OS thread for a thread team (Schbench, Taobench)
-			// allocates too, which LoopNewThreads tells apart, and other
-			// one-offs of a loaded machine do not repeat: a second run
-			// decides.
-			var allocs []string
-			for attempt := 0; attempt < 2; attempt++ {
-				allocs = allocs[:0]
-				for i, r := range runFor(t, cfg, 200*time.Millisecond) {
-					// Some types starve some of their own workers by design
-					// (priority inversion), so only completion is required.
-					if !r.Completed {
-						t.Fatalf("worker %d did not complete: %+v", i, r.ExitInfo)
-					}
-					if r.LoopAllocs != 0 && r.LoopNewThreads == 0 {
-						allocs = append(allocs, fmt.Sprintf("worker %d: %d heap allocations in %d iterations", i, r.LoopAllocs, r.Iterations))
-					}
-				}
-				if len(allocs) == 0 {
-					return
-				}
-				t.Logf("run %d: %s", attempt+1, strings.Join(allocs, "; "))
-			}
-			t.Errorf("the loop allocated in two runs: %s", strings.Join(allocs, "; "))
-		})
+			t.Run(typ.Name+"/"+mode.String(), func(t *testing.T) { loopDoesNotAllocate(t, typ, mode) })
+		}
 	}
+}
+
+func loopDoesNotAllocate(t *testing.T, typ *Type, mode CloneMode) {
+	if typ.Name == "NetTraffic" {
+		t.Skip("needs an interface of a private network namespace: TestNetTraffic checks its allocations")
+	}
+	leakCheck(t)
+	w := typ.ExampleWork()
+	affinity := Exact(testenv.CPU(t))
+	switch typ.Name {
+	case "SmtSiblingSpin": // refuses a mask that is not one core's threads
+		affinity = Inherit()
+	case "PriorityInversion", "RtStarvation": // on one CPU their RT tier starves the rest, by design
+		affinity = Inherit()
+	}
+	cfg := Config{Workers: max(w.GroupSize(), 1), Work: w, Affinity: affinity, CloneMode: mode}
+	if typ.Cgroups != nil { // CgroupChurn: its groups go below a test run group
+		cfg.CgroupParent = testGroup(t, "alloc").Parent()
+	}
+	if typ.Placement != nil { // acts on its own group: one of a test run
+		cg := testGroup(t, "alloc")
+		cfg.Cgroup, cfg.CgroupParent = cg, cg.Parent()
+		if dest, ok := w.Arg("dest"); ok { // CgroupAttachStorm's sibling
+			if _, err := cg.Parent().NewChild(dest.(string)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A body that allocates does so on every run; the Go runtime
+	// making an OS thread for a thread team (Schbench, Taobench)
+	// allocates too, which LoopNewThreads tells apart, and other
+	// one-offs of a loaded machine do not repeat: a second run
+	// decides.
+	var allocs []string
+	for attempt := 0; attempt < 2; attempt++ {
+		allocs = allocs[:0]
+		for i, r := range runFor(t, cfg, 200*time.Millisecond) {
+			// Some types starve some of their own workers by design
+			// (priority inversion), so only completion is required.
+			if !r.Completed {
+				t.Fatalf("worker %d did not complete: %+v", i, r.ExitInfo)
+			}
+			if mode == CloneThread && (r.HostPid == 0 || r.Tid == r.HostPid) {
+				t.Fatalf("worker %d: tid %d, host_pid %d: want a thread of a host", i, r.Tid, r.HostPid)
+			}
+			// A host's count is its process's: its own only with one worker.
+			if r.LoopAllocs != 0 && r.LoopNewThreads == 0 && (mode == CloneFork || cfg.Workers == 1) {
+				allocs = append(allocs, fmt.Sprintf("worker %d: %d heap allocations in %d iterations", i, r.LoopAllocs, r.Iterations))
+			}
+		}
+		if len(allocs) == 0 {
+			return
+		}
+		t.Logf("run %d: %s", attempt+1, strings.Join(allocs, "; "))
+	}
+	t.Errorf("the loop allocated in two runs: %s", strings.Join(allocs, "; "))
 }

@@ -19,7 +19,8 @@ import (
 // attached task's fork and exit.
 var attachStormTypes = []Type{{
 	Name: "CgroupAttachStorm", Ctor: "cgroup_attach_storm",
-	Doc: "Fork a child that exits at once and move it into the sibling group dest (cgroup.procs), racing its exit; waitpid mode times the reap (a wake sample).",
+	Doc:         "Fork a child that exits at once and move it into the sibling group dest (cgroup.procs), racing its exit; waitpid mode times the reap (a wake sample).",
+	NotAsThread: "it forks children and ignores SIGCHLD, which is process-wide: the other workers of the process would lose their children's exits",
 	Params: []Param{
 		{Name: "dest", Kind: KindString, Default: "dest", Doc: "the group to move children into, relative to the parent of the worker's group (\"sink\", \"a/b\"); it must exist and lie inside the run's group"},
 		{Name: "reap", Kind: KindEnum, Default: "sig_ign", Choices: []string{"sig_ign", "waitpid"}, Doc: "sig_ign: children reap themselves (SIGCHLD ignored), so the move races the exit; waitpid: each child is waited for"},

@@ -17,8 +17,9 @@ import (
 var cgroupTypes = []Type{
 	{
 		Name: "CgroupChurn", Ctor: "cgroup_churn",
-		Doc:     "Move the worker's own process to the next of its sibling cgroups (cgroup.procs) every cycle, then spin 256 steps.",
-		Example: map[string]any{"cycle_ms": 1},
+		Doc:         "Move the worker's own process to the next of its sibling cgroups (cgroup.procs) every cycle, then spin 256 steps.",
+		NotAsThread: "writing its pid to cgroup.procs moves the whole process, every other worker thread of it included",
+		Example:     map[string]any{"cycle_ms": 1},
 		Params: []Param{
 			{Name: "groups", Kind: KindInt, Default: int64(2), Min: 0, Max: 64, Doc: "sibling cgroups to rotate through, created under the run's group (0 counts as 1)"},
 			// An int of ms, as ktstr; bounded below the stop deadline since the sleep is one call.

@@ -15,8 +15,9 @@ import (
 var churnTypes = []Type{
 	{
 		Name: "ForkExit", Ctor: "fork_exit",
-		Doc:    "Fork a child that exits at once, then wait for it; the wait is a wake sample.",
-		Sample: SampleWaitpid,
+		Doc:         "Fork a child that exits at once, then wait for it; the wait is a wake sample.",
+		NotAsThread: "a fork copies only the calling thread of a process whose other threads are workers, and the children's exits would reach every worker's waits",
+		Sample:      SampleWaitpid,
 		New: func(w *Worker) (Body, error) {
 			// One fork up front turns a missing helper or an exhausted
 			// RLIMIT_NPROC into a spawn error instead of a silent loop of failures.

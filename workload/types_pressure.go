@@ -28,14 +28,14 @@ var pressureTypes = []Type{
 	},
 	{
 		Name: "SignalStorm", Ctor: "signal_storm",
-		Doc:     "Pair partners send each other bursts of SIGUSR2 with tkill between spin bursts; deliveries are counted (a pending standard signal absorbs repeats, so received ≤ sent).",
+		Doc:     "Pair partners send each other bursts of SIGUSR2 with tgkill between spin bursts; deliveries are counted in a worker process of its own (a pending standard signal absorbs repeats, so received ≤ sent).",
 		Example: map[string]any{"signals_per_iter": 2, "work_iters": 64},
 		Params: []Param{
-			{Name: "signals_per_iter", Kind: KindInt, Default: int64(16), Min: 1, Max: 1 << 20, Doc: "tkill calls per iteration"},
+			{Name: "signals_per_iter", Kind: KindInt, Default: int64(16), Min: 1, Max: 1 << 20, Doc: "tgkill calls per iteration"},
 			itersParam("work_iters", "spin steps per iteration"),
 		},
 		GroupSize: pairs,
-		Region:    8,
+		Region:    16,
 		New:       newSignalStorm,
 	},
 	{
@@ -145,19 +145,21 @@ func (b smtSiblingSpin) Step() bool {
 	return true
 }
 
-// signalStorm: each partner publishes its tid in its region slot and
-// tkills the other's. The storm uses SIGUSR2, the stop uses the shared
-// stop word and SIGUSR1 (whose Go handler only sets a flag), so the storm
-// can never stop the partner.
+// signalStorm: each partner publishes its tid and its process's id in
+// its region slots and tgkills the other's thread, which in a thread host
+// is a thread of the same process. The storm uses SIGUSR2, the stop uses
+// the shared stop word and SIGUSR1 (whose Go handler only sets a flag),
+// so the storm can never stop the partner.
 type signalStorm struct {
-	w        *Worker
-	mine     *uint32
-	partner  *uint32
-	n        int64
-	work     uint64
-	counted  bool
-	received uint64 // stormReceived at the last Step
-	gone     bool   // the partner exited: sending again could hit a recycled tid
+	w          *Worker
+	mine       *uint32
+	partner    *uint32
+	partnerPid *uint32
+	n          int64
+	work       uint64
+	counted    bool
+	received   uint64 // stormReceived at the last Step
+	gone       bool   // the partner exited: sending again could hit a recycled tid
 }
 
 func newSignalStorm(w *Worker) (Body, error) {
@@ -166,13 +168,17 @@ func newSignalStorm(w *Worker) (Body, error) {
 		return nil, err
 	}
 	b := &signalStorm{
-		w: w, mine: w.word(4 * w.Pos()), partner: w.word(4 * (1 - w.Pos())),
-		n: w.work.Int("signals_per_iter"), work: uint64(w.work.Int("work_iters")), counted: counted,
+		w: w, mine: w.word(4 * w.Pos()), partner: w.word(4 * (1 - w.Pos())), partnerPid: w.word(8 + 4*(1-w.Pos())),
+		n: w.work.Int("signals_per_iter"), work: uint64(w.work.Int("work_iters")),
+		// The handler counts the deliveries to its process: one worker's
+		// only when the process hosts no other.
+		counted: counted && w.spec.Hosted <= 1,
 	}
+	atomic.StoreUint32(w.word(8+4*w.Pos()), uint32(unix.Getpid()))
 	atomic.StoreUint32(b.mine, uint32(unix.Gettid()))
 	w.Count("signals_sent", 0)
 	w.Count("send_errors", 0)
-	if counted {
+	if b.counted {
 		w.Count("signals_received", 0)
 	}
 	return b, nil
@@ -181,13 +187,14 @@ func newSignalStorm(w *Worker) (Body, error) {
 func (b *signalStorm) Step() bool {
 	w := b.w
 	if tid := atomic.LoadUint32(b.partner); tid != 0 && !b.gone {
+		pid := atomic.LoadUint32(b.partnerPid)
 		for range b.n {
 			if w.Stopped() {
 				break
 			}
-			// tkill, not kill: a process-directed signal could land on
-			// any of the partner's Go runtime threads.
-			if _, _, e := unix.RawSyscall(unix.SYS_TKILL, uintptr(tid), uintptr(unix.SIGUSR2), 0); e != 0 {
+			// A thread-directed signal: a process-directed one could land
+			// on any of the partner process's threads.
+			if _, _, e := unix.RawSyscall(unix.SYS_TGKILL, uintptr(pid), uintptr(tid), uintptr(unix.SIGUSR2)); e != 0 {
 				w.Count("send_errors", 1)
 				b.gone = e == unix.ESRCH
 				break

@@ -26,7 +26,8 @@ const (
 var schbenchTypes = []Type{
 	{
 		Name: "Schbench", Ctor: "schbench",
-		Doc: "masoncl/schbench in one worker: message threads wake worker threads that sleep, take a per-CPU lock and multiply matrices; reports wakeup and request latency histograms and RPS (use workers = 1).",
+		Doc:         "masoncl/schbench in one worker: message threads wake worker threads that sleep, take a per-CPU lock and multiply matrices; reports wakeup and request latency histograms and RPS (use workers = 1).",
+		NotAsThread: "it is a whole program in one worker process: its own thread team sets GOMAXPROCS, which is process-wide",
 		Params: []Param{
 			{Name: "message_threads", Kind: KindInt, Default: int64(1), Min: 1, Max: sbMaxThreads, Doc: "message threads (-m)"},
 			{Name: "worker_threads", Kind: KindInt, Default: int64(0), Min: 0, Max: sbMaxThreads, Doc: "worker threads per message thread (-t); 0 = ceil(allowed CPUs / message_threads), as upstream with online CPUs"},

@@ -14,7 +14,8 @@ const tbMaxKeys = 1 << 26
 var taobenchTypes = []Type{
 	{
 		Name: "Taobench", Ctor: "taobench",
-		Doc: "A model of DCPerf TaoBench in one worker: client threads GET uniform keys from a sharded FIFO cache; misses go to dispatcher threads that sleep, fill and insert the value (use workers = 1).",
+		Doc:         "A model of DCPerf TaoBench in one worker: client threads GET uniform keys from a sharded FIFO cache; misses go to dispatcher threads that sleep, fill and insert the value (use workers = 1).",
+		NotAsThread: "it is a whole program in one worker process: its own thread team sets GOMAXPROCS, which is process-wide",
 		Params: []Param{
 			{Name: "client_threads", Kind: KindInt, Default: int64(0), Min: 0, Max: sbMaxThreads, Doc: "closed-loop client threads; 0 = the worker's allowed CPU count"},
 			{Name: "slow_threads", Kind: KindInt, Default: int64(0), Min: 0, Max: sbMaxThreads, Doc: "miss dispatchers; 0 = max(1, clients / 3) (upstream has 3 slow threads per fast one)"},

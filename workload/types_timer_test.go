@@ -2,7 +2,6 @@ package workload
 
 import (
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -62,45 +61,70 @@ func TestTimerLatencyRefusesZeroInterval(t *testing.T) {
 	}
 }
 
-// TestGuestTimerLatencyPolicy runs the 1 kHz probe beside a spinner on one
-// CPU of a guest, first as SCHED_OTHER, then as SCHED_FIFO: a real-time
-// probe preempts the spinner at once and has no timer slack, so its p99
-// must be lower. Both figures are logged.
+// TestGuestTimerLatencyPolicy runs two 1 kHz probes at the same time on
+// one CPU of a guest, one SCHED_FIFO and one SCHED_OTHER, beside two
+// SpinWait workers at nice -20 on that CPU, and asserts that the FIFO
+// probe's p99 is the lower; both are logged.
+//
+// Why this holds under TCG on a loaded host, where the guest runs only
+// when the host runs its emulator threads (p99 of 20 ms to 2 s was seen
+// for either policy in runs one after the other): the probes run side by
+// side on one CPU, so every stall of the host or the guest falls on both,
+// and what separates them is structural. The FIFO probe runs whenever a
+// deadline of its own is due; the SCHED_OTHER one only when the FIFO one
+// has caught up, and then with weight 1024 against the spinners' 2 ×
+// 88761, about 0.6% of the CPU. So the SCHED_OTHER probe's backlog is
+// never the smaller of the two at any moment, and each of its deadlines
+// is reached no earlier than the FIFO probe's of the same time: its
+// latencies dominate. By how much: a slice every few hundred ms cannot
+// work off the deadlines that fell due meanwhile, so it falls behind for
+// the whole window and its p99 nears the window, while the FIFO probe
+// falls behind only when the whole guest CPU cannot keep up with 1 kHz.
+//
+// The probes start before the spinners and the window counts from
+// theirs, so a probe's own start-up is not what the spinners starve; the
+// spinners stop before the probes, so no probe's stop and report wait
+// behind them.
 func TestGuestTimerLatencyPolicy(t *testing.T) {
 	if vmtest.OnHost(t, vm.Options{CPUs: 2}) {
 		return
 	}
+	const window = 3 * time.Second
 	cpu := testenv.CPU(t)
-	p99 := map[string]uint64{}
-	for _, tc := range []struct {
+	nice := -20
+	policies := []struct {
 		name   string
 		policy SchedPolicy
-	}{{"SCHED_OTHER", Normal()}, {"SCHED_FIFO", Fifo(50)}} {
-		hog := spawnWork(t, Config{Workers: 1, Work: MustWork("SpinWait", nil), Affinity: Exact(cpu)})
-		if err := hog.Start(); err != nil {
+	}{{"SCHED_FIFO", Fifo(50)}, {"SCHED_OTHER", Normal()}}
+	probes := make([]*Handle, len(policies))
+	for i, p := range policies {
+		probes[i] = spawnWork(t, Config{Work: MustWork("TimerLatency", nil), Affinity: Exact(cpu), Policy: p.policy})
+	}
+	hog := spawnWork(t, Config{Workers: 2, Work: MustWork("SpinWait", nil), Affinity: Exact(cpu), Nice: &nice})
+	for _, h := range probes {
+		if err := h.Start(); err != nil {
 			t.Fatal(err)
 		}
-		r := runFor(t, Config{Work: MustWork("TimerLatency", nil), Affinity: Exact(cpu), Policy: tc.policy}, time.Second)[0]
-		stopWork(t, hog)
+		waitProgress(t, h, 1)
+	}
+	if err := hog.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitProgress(t, hog.SnapshotIterations, 1, window, parkLimit)
+	stopWork(t, hog)
+	p99 := make([]time.Duration, len(policies))
+	for i, h := range probes {
+		r := stopWork(t, h)[0]
 		s := slices.Sorted(slices.Values(r.TimerLatenciesNs))
 		if len(s) == 0 {
-			t.Fatalf("%s: no timer samples", tc.name)
+			t.Fatalf("%s: no timer samples", policies[i].name)
 		}
-		p99[tc.name] = s[len(s)*99/100]
-		t.Logf("%s beside a spinner on CPU %d: %d samples over %v, p50 %v, p99 %v, max %v", tc.name, cpu, len(s), time.Duration(r.WallTimeNs),
-			time.Duration(s[len(s)/2]), time.Duration(p99[tc.name]), time.Duration(s[len(s)-1]))
+		p99[i] = time.Duration(s[len(s)*99/100])
+		t.Logf("%s beside two nice -20 spinners on CPU %d: %d samples over %v, p50 %v, p99 %v, max %v", policies[i].name, cpu, len(s),
+			time.Duration(r.WallTimeNs), time.Duration(s[len(s)/2]), p99[i], time.Duration(s[len(s)-1]))
 	}
-	// Under TCG a guest's timer wakes follow the emulator thread's own
-	// scheduling on the host (p99 of 20-450 ms was seen for both policies
-	// on a loaded host), which drowns the policy's effect: the comparison
-	// needs hardware virtualisation (kvm-clock), and is logged only
-	// otherwise.
-	if cs, _ := os.ReadFile("/sys/devices/system/clocksource/clocksource0/available_clocksource"); !strings.Contains(string(cs), "kvm-clock") {
-		t.Logf("emulated guest (no kvm-clock): FIFO %v vs OTHER %v not compared", time.Duration(p99["SCHED_FIFO"]), time.Duration(p99["SCHED_OTHER"]))
-		return
-	}
-	if p99["SCHED_FIFO"] >= p99["SCHED_OTHER"] {
-		t.Errorf("p99 timer latency: SCHED_FIFO %v, SCHED_OTHER %v; want FIFO lower", time.Duration(p99["SCHED_FIFO"]), time.Duration(p99["SCHED_OTHER"]))
+	if p99[0] >= p99[1] {
+		t.Errorf("p99 timer latency: SCHED_FIFO %v, SCHED_OTHER %v; want FIFO lower", p99[0], p99[1])
 	}
 }
 

@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +61,10 @@ func Init() {
 	// The worker and whatever it starts see the run's environment without
 	// the marker.
 	os.Unsetenv(workerEnv)
+	if os.Getenv(hostEnv) != "" {
+		os.Unsetenv(hostEnv)
+		os.Exit(hostMain())
+	}
 	os.Exit(workerMain())
 }
 
@@ -119,6 +124,15 @@ type workerSpec struct {
 	UID      *int  `json:"uid,omitempty"`
 	GID      *int  `json:"gid,omitempty"`
 	NodeCPUs []int `json:"node_cpus,omitempty"`
+	// ReportFD and FDBase place a thread host's workers' descriptors: its
+	// report pipe, and the first of its pipes and GroupFiles. Zero in a
+	// worker process of its own, whose are at the fixed fdReport and
+	// fdPipeR.
+	ReportFD int `json:"report_fd,omitempty"`
+	FDBase   int `json:"fd_base,omitempty"`
+	// Hosted is how many workers share the worker's process (a thread
+	// host); 0 in a worker process of its own.
+	Hosted int `json:"hosted,omitempty"`
 }
 
 // Worker is the running worker as its body sees it: the stop check, the
@@ -329,13 +343,34 @@ func workerMain() int {
 	if err != nil {
 		return fail(err)
 	}
+	return w.serve(report, nil)
+}
+
+// serve runs a worker whose prologue is done: it prepares the body, parks,
+// waits for the start gate, runs the loop and writes the report. It
+// returns the worker process's exit code. ts is nil in a worker process
+// of its own; a thread host's worker threads pass theirs.
+func (w *Worker) serve(report *os.File, ts *threadState) int {
+	fail := func(err error) int {
+		report.Write(append([]byte{byte(msgError)}, err.Error()...))
+		return 1
+	}
+	sent := func(m msg) {
+		if ts != nil {
+			ts.stage = m
+		}
+	}
 	body, err := w.work.Type().New(w)
+	if ts != nil {
+		ts.arrive()
+	}
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", w.work.Name(), err))
 	}
 	if _, err := report.Write([]byte{byte(msgParked)}); err != nil {
 		return 1
 	}
+	sent(msgParked)
 	start, err := waitStartGate(w.shm, w.spec.GateLimit)
 	if errors.Is(err, errGateCancelled) {
 		return 0
@@ -350,6 +385,7 @@ func workerMain() int {
 	if _, err := report.Write([]byte{byte(msgReleased)}); err != nil {
 		return 1
 	}
+	sent(msgReleased)
 	debug.SetGCPercent(-1)
 	// A locked goroutine that yields hands its P to another thread, which
 	// the runtime creates on first need. Doing that now keeps thread
@@ -393,7 +429,7 @@ func setup() (*Worker, error) {
 		return nil, fmt.Errorf("map shared memory (%d bytes): %w", spec.ShmSize, err)
 	}
 	unix.Close(fdShm)
-	w := newWorker(spec, shm)
+	w := newWorker(spec, shm, cpuReader())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGUSR1)
@@ -402,40 +438,64 @@ func setup() (*Worker, error) {
 		w.sigDone.Store(true)
 	}()
 
+	if err := w.prologue(); err != nil {
+		return nil, err
+	}
+	if err := applyIDs(spec.UID, spec.GID); err != nil {
+		return nil, err
+	}
+	if err := applyNode(spec.NodeCPUs); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// prologue applies the settings of the spec that act on the calling
+// thread, in ktstr's order (runtime.md §4.6 steps 2–6): affinity, policy,
+// mempolicy, nice, comm. Every call names the calling thread (pid 0), so
+// a thread host's worker threads each run it for themselves.
+func (w *Worker) prologue() error {
+	spec := &w.spec
 	if len(spec.CPUs) > 0 {
 		if err := pin(0, spec.CPUs); err != nil {
 			w.affinityErr = err.Error()
 		}
 	}
 	if err := applyPolicy(spec.Policy); err != nil {
-		return nil, err
+		return err
 	}
 	if spec.Policy.Kind == PolicyExt {
 		w.schedExt = extClass()
 	}
 	if err := applyMemPolicy(spec.MemPolicy); err != nil {
-		return nil, err
+		return err
 	}
 	if spec.Nice != nil {
 		if err := unix.Setpriority(unix.PRIO_PROCESS, 0, *spec.Nice); err != nil {
-			return nil, fmt.Errorf("setpriority(nice = %d): %w", *spec.Nice, err)
+			return fmt.Errorf("setpriority(nice = %d): %w", *spec.Nice, err)
 		}
 	}
 	if spec.Comm != "" {
-		if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(unsafe.StringData(spec.Comm+"\x00"))), 0, 0, 0); err != nil {
-			return nil, fmt.Errorf("prctl(PR_SET_NAME, %q): %w", spec.Comm, err)
-		}
+		return setComm(spec.Comm)
 	}
-	if err := applyIdentity(&spec); err != nil {
-		return nil, err
+	return nil
+}
+
+// setComm names the calling thread (PR_SET_NAME); on a thread-group
+// leader that is the process's comm too.
+func setComm(comm string) error {
+	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(unsafe.StringData(comm+"\x00"))), 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_NAME, %q): %w", comm, err)
 	}
-	return w, nil
+	return nil
 }
 
 // newWorker builds the worker state for spec over the mapped shared memory
-// shm, with the descriptors at their inherited numbers. It does not touch
+// shm, with the descriptors at their inherited numbers, reading its CPU
+// with cpu (cpuReader: a thread host asks once for all its threads, since
+// cpuid traps to the hypervisor in a VM). It does not touch
 // the calling thread, so tests can build in-process workers with it.
-func newWorker(spec workerSpec, shm []byte) *Worker {
+func newWorker(spec workerSpec, shm []byte, cpu func() int) *Worker {
 	w := &Worker{
 		spec:     spec,
 		work:     spec.Work,
@@ -445,24 +505,21 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 		slot:     (*uint64)(unsafe.Pointer(&shm[spec.Slot])),
 		rfd:      -1,
 		wfd:      -1,
-		cpu:      cpuReader(),
+		cpu:      cpu,
 		counters: map[string]uint64{},
 	}
 	if t := spec.Work.Type(); t.Region > 0 {
 		w.region = shm[spec.Region : spec.Region+t.Region]
 	}
-	next := fdPipeR
+	next := cmp.Or(spec.FDBase, fdPipeR)
 	if spec.HasPipes {
-		w.rfd, w.wfd = fdPipeR, fdPipeW
-		next = fdPipeW + 1
+		w.rfd, w.wfd = next, next+1
+		next += 2
 	}
 	for i := range spec.GroupFiles {
 		w.gfds = append(w.gfds, next+i)
 	}
-	w.rng = uint64(unix.Gettid()) * 0x9E3779B97F4A7C15
-	if w.rng == 0 {
-		w.rng = 0x9E3779B97F4A7C15
-	}
+	w.seed()
 	if t := w.work.Type(); t.Sample != "" {
 		w.wake = newReservoir(MaxWakeSamples)
 		w.wakeHist = hist.MustNew(hist.Nanoseconds)
@@ -482,6 +539,15 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 	// Before the type's New: ForkExit marks what exists then MADV_DONTFORK.
 	w.reservePhases(w.wakeHist != nil)
 	return w
+}
+
+// seed seeds the worker's random numbers from the calling thread's tid
+// with the golden-ratio constant.
+func (w *Worker) seed() {
+	w.rng = uint64(unix.Gettid()) * 0x9E3779B97F4A7C15
+	if w.rng == 0 {
+		w.rng = 0x9E3779B97F4A7C15
+	}
 }
 
 // errGateCancelled is waitStartGate's answer when the handle closed

@@ -32,6 +32,7 @@ var subcommands = []subcommand{
 	{name: "run", synopsis: "[flags] SCRIPT.star [-- ARGS]", summary: `run a script (same as "ktstar run")`, min: 1, max: 1,
 		run: func(c *cli, _ io.Reader) int { return c.run(c.args[0]) }},
 	{name: "vm", synopsis: "vm [flags] SCRIPT.star", summary: "run it in a throwaway QEMU guest (ktstar vm --help)", own: vmMain},
+	{name: "gauntlet", synopsis: "gauntlet [flags] SCENARIO...", summary: "every scenario × preset × kernel × flag profile, a guest per cell (ktstar gauntlet --help)", own: gauntletMain},
 	{name: "presets", synopsis: "presets", summary: "the named guest shapes of ktstar vm --preset and gauntlet --preset",
 		run: func(c *cli, _ io.Reader) int { return c.presets() }},
 	{name: "repl", synopsis: "repl", summary: "interactive session with every builtin",
@@ -45,6 +46,8 @@ var subcommands = []subcommand{
 			}
 			return c.doc(c.args[0])
 		}},
+	{name: "catalog", synopsis: "catalog list | show NAME | run NAME", summary: "ktstr's canned scenarios (@stdlib//catalog.star): list them, show one's parameters, or run one sized to this machine (--set KEY=VALUE)", min: 1, max: 2,
+		run: func(c *cli, _ io.Reader) int { return c.catalog(c.args) }},
 	{name: "check", synopsis: "check SCRIPT.star", summary: "validate a script without running anything (below)", min: 1, max: 1,
 		run: func(c *cli, _ io.Reader) int { return c.check(c.args[0]) }},
 	{name: "summary", synopsis: "summary RESULT.json...", summary: "the end-of-run summary of saved --json results", min: 1, max: -1,
@@ -111,6 +114,9 @@ type cli struct {
 	cmd    *subcommand
 	args   []string // operands of the sub-command
 	script []string // arguments after "--", for the script
+	// source, when set, is the script itself, run under the name given
+	// to run (ktstar catalog run generates it).
+	source []byte
 	json   string
 	set    []string
 	params map[string]string

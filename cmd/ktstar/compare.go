@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/ktstar/ktstar/compare"
+	"github.com/ktstar/ktstar/gauntlet"
 	"github.com/ktstar/ktstar/report"
 	"github.com/ktstar/ktstar/result"
 )
@@ -21,6 +23,9 @@ func (c *cli) compare(paths []string) int {
 	if err != nil {
 		c.printError("ktstar compare: " + err.Error())
 		return exitError
+	}
+	if isGauntletDir(paths[0]) {
+		return c.compareGauntlets(paths, gates)
 	}
 	docs, err := readAll(paths, false)
 	if err != nil {
@@ -45,19 +50,75 @@ func (c *cli) compare(paths []string) int {
 		}
 	}
 	if c.json != "" {
-		b, err := json.MarshalIndent(reports, "", "  ")
-		if err != nil {
-			c.printError(fmt.Sprintf("ktstar compare: encode --json: %v", err))
+		if err := c.writeCompareJSON(reports); err != nil {
+			c.printError("ktstar compare: " + err.Error())
 			return exitError
 		}
-		b = append(b, '\n')
-		if c.json == "-" {
-			_, err = c.stdout.Write(b)
-		} else {
-			err = os.WriteFile(c.json, b, 0o644)
-		}
+	}
+	return status
+}
+
+// writeCompareJSON writes compare's --json: to stdout for "-".
+func (c *cli) writeCompareJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode --json: %w", err)
+	}
+	b = append(b, '\n')
+	if c.json == "-" {
+		_, err = c.stdout.Write(b)
+	} else {
+		err = os.WriteFile(c.json, b, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	return nil
+}
+
+// isGauntletDir reports whether path is a gauntlet results directory.
+func isGauntletDir(path string) bool {
+	_, err := os.Stat(filepath.Join(path, gauntlet.ManifestFile))
+	return err == nil
+}
+
+// compareGauntlets compares gauntlet results directories, each newer one
+// with the base, cell by cell; it exits 1 on a regression (a gate, or a
+// cell that passed and now fails).
+func (c *cli) compareGauntlets(paths []string, gates []compare.Gate) int {
+	base, err := gauntlet.Open(paths[0])
+	if err != nil {
+		c.printError("ktstar compare: " + err.Error())
+		return exitError
+	}
+	read := func(p string) (*result.Doc, error) { return result.ReadCompact(p, false) }
+	status := exitOK
+	var reports []compare.GauntletReport
+	for _, p := range paths[1:] {
+		next, err := gauntlet.Open(p)
 		if err != nil {
-			c.printError("ktstar compare: --json: " + err.Error())
+			c.printError("ktstar compare: " + err.Error() + " (compare a gauntlet's results with another's)")
+			return exitError
+		}
+		r, err := compare.Gauntlets(base, next, gates, read)
+		if err != nil {
+			c.printError("ktstar compare: " + err.Error())
+			return exitError
+		}
+		if len(r.Regressions) > 0 {
+			status = exitFail
+		}
+		reports = append(reports, r)
+		if c.json != "-" {
+			if err := r.WriteText(c.stdout); err != nil {
+				c.printError("ktstar compare: " + err.Error())
+				return exitError
+			}
+		}
+	}
+	if c.json != "" {
+		if err := c.writeCompareJSON(reports); err != nil {
+			c.printError("ktstar compare: " + err.Error())
 			return exitError
 		}
 	}

@@ -4,9 +4,11 @@
 //	ktstar [flags] SCRIPT.star [-- ARGS]   run a script (same as `ktstar run`)
 //	ktstar vm [flags] SCRIPT.star [-- ARGS] run it in a throwaway QEMU guest
 //	ktstar presets                         the named guest shapes of --preset
+//	ktstar gauntlet [flags] SCENARIO...    scenarios × presets × kernels × flag profiles, a guest per cell
 //	ktstar repl                            interactive session
 //	ktstar list                            every work type
 //	ktstar doc [NAME]                      one work type's parameters (any spelling), or the list
+//	ktstar catalog list | show NAME | run NAME  ktstr's canned scenarios (@stdlib//catalog.star)
 //	ktstar check SCRIPT.star               validate without running anything
 //	ktstar summary RESULT.json...          the summary of saved results
 //	ktstar compare BASE.json NEW.json...   what changed, and whether it is significant

@@ -232,7 +232,11 @@ func (c *cli) runOnce(ctx context.Context, path string, live *progress.Live, sch
 			&starlib.Interruption{Reason: "timeout", Msg: fmt.Sprintf("timed out after %v (--timeout)", c.timeout)})
 		defer stop()
 	}
-	_, err = host.Run(ctx, path)
+	if c.source != nil {
+		_, err = host.RunSource(ctx, path, c.source)
+	} else {
+		_, err = host.Run(ctx, path)
+	}
 	if err != nil {
 		// The spawns still running keep their data.
 		sess.Interrupt(ctx, interruptReason(ctx, err))
