@@ -123,3 +123,27 @@ func TestCacheTypes(t *testing.T) {
 		})
 	}
 }
+
+// cacheRMW touches exactly the bytes the C reference does: steps bytes,
+// stride apart from 0, wrapping modulo the length, every call from 0.
+func TestCacheRMWTouches(t *testing.T) {
+	for _, tc := range []struct{ n, stride, steps int }{
+		{n: 64, stride: 64, steps: 3},
+		{n: 100, stride: 7, steps: 50},
+		{n: 4096, stride: 64, steps: 1024},
+		{n: 3, stride: 1 << 20, steps: 10},
+	} {
+		buf := make([]byte, tc.n)
+		want := make([]byte, tc.n)
+		for range 2 {
+			cacheRMW(buf, tc.stride, tc.steps)
+			for i, idx := 0, 0; i < tc.steps; i++ {
+				want[idx]++
+				idx = (idx + tc.stride) % tc.n
+			}
+		}
+		if !slices.Equal(buf, want) {
+			t.Errorf("n=%d stride=%d steps=%d: bytes differ from the reference walk", tc.n, tc.stride, tc.steps)
+		}
+	}
+}
