@@ -72,6 +72,18 @@ func script(t *testing.T, src string) string {
 
 // readJSON decodes the --json result at path into v and returns its bytes,
 // failing t if it is missing or does not parse.
+// runToJSON runs `ktstar --json <temp file> args...`, which must exit 0,
+// and returns the file's path, stdout and stderr.
+func runToJSON(t *testing.T, args ...string) (path, stdout, stderr string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "out.json")
+	stdout, stderr, code := ktstar(t, "", append([]string{"--json", path}, args...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr)
+	}
+	return path, stdout, stderr
+}
+
 func readJSON(t *testing.T, path string, v any) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -236,17 +248,12 @@ func TestDoc(t *testing.T) {
 // TestJSON checks that --json holds host facts and one report per worker
 // with every field of workload.Report.
 func TestJSON(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "out.json")
 	s := script(t, `load("@stdlib//run.star", "wait_progress")
 h = spawn(workload(workers = 4, work = work.futex_ping_pong()))
 h.start()
 wait_progress(h, "100ms")
 h.stop()
 `)
-	_, errs, code := ktstar(t, "", "-q", "--json", out, s, "--", "x")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
 	var doc struct {
 		Schema     int            `json:"schema_version"`
 		Version    string         `json:"ktstar_version"`
@@ -260,7 +267,8 @@ h.stop()
 			Reports  []map[string]any `json:"reports"`
 		} `json:"runs"`
 	}
-	b := readJSON(t, out, &doc)
+	path, _, _ := runToJSON(t, "-q", s, "--", "x")
+	b := readJSON(t, path, &doc)
 	if doc.Schema != result.SchemaVersion || doc.Version != version || doc.Script != s || !slices.Equal(doc.Args, []string{"x"}) || doc.StartTime.IsZero() || doc.DurationNs <= 0 {
 		t.Errorf("run facts: %+v", doc)
 	}

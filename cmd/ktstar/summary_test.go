@@ -116,7 +116,6 @@ func TestSummaryGolden(t *testing.T) {
 // the JSON group rows say what each group's latency columns measure, a
 // whole sleep for one and a one-way wake for the other.
 func TestSampleKindLabels(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "out.json")
 	s := script(t, `
 a = spawn(workload(workers = 1, work = work.bursty(burst_duration = "1ms", sleep_duration = "5ms")))
 b = spawn(workload(workers = 2, work = work.futex_ping_pong()))
@@ -126,12 +125,9 @@ sleep("200ms")
 a.stop()
 b.stop()
 `)
-	_, errs, code := ktstar(t, "", "--color=never", "--json", out, s)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
 	var doc result.Doc
-	readJSON(t, out, &doc)
+	path, _, errs := runToJSON(t, "--color=never", s)
+	readJSON(t, path, &doc)
 	want := []workload.SampleKind{workload.SampleSleep, workload.SampleWake}
 	if len(doc.Runs) != 2 {
 		t.Fatalf("want 2 runs, got %d", len(doc.Runs))
