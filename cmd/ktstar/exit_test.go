@@ -338,10 +338,7 @@ def naps(ctx):
 // cgroups or workers (the report says why, and no group appears), and the
 // global sleep inside it ends at stop, so the worker completes.
 func TestCustomFunctionConfined(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "lib.star"), workerLib)
-	main := filepath.Join(dir, "main.star")
-	writeFile(t, main, `
+	main := scriptWith(t, `
 load("lib.star", "makes_group", "spawns", "naps")
 def run(fn):
     h = spawn(workload(workers = 1, work = work.custom("x", fn)))
@@ -357,7 +354,7 @@ r = run(naps)
 if not r["completed"] or r["extra"] != {"woke": True}:
     fail("sleep was not cut by stop:", r)
 print("ok")
-`)
+`, map[string]string{"lib.star": workerLib})
 	before := runGroups(t)
 	out, errs, code := ktstar(t, "", "-q", main)
 	if code != 0 || out != "ok\n" {
@@ -502,10 +499,7 @@ def bad(ctx):
 // and counts past 2^63 keep the whole report (in the script and in
 // --json): the floats as strings, the counts saturated and flagged.
 func TestBadValuesKeepTheReport(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "lib.star"), badValuesLib)
-	main := filepath.Join(dir, "main.star")
-	writeFile(t, main, `
+	main := scriptWith(t, `
 load("lib.star", "bad")
 h = spawn(workload(workers = 1, work = work.custom("bad", bad)))
 h.start()
@@ -518,11 +512,10 @@ if r["extra"] != {"nan": "NaN", "inf": "+Inf", "ninf": "-Inf", "ok": 1.5}:
 if r["counters"]["big"] != (1 << 63) - 1 or r["work_units"] != (1 << 63) - 1 or r["saturated"] != ["big", "work_units"]:
     fail("counts", r["counters"], r["work_units"], r["saturated"])
 print("ok")
-`)
-	out := filepath.Join(dir, "out.json")
-	stdout, errs, code := ktstar(t, "", "-q", "--json", out, main)
-	if code != 0 || stdout != "ok\n" {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, errs)
+`, map[string]string{"lib.star": badValuesLib})
+	out, stdout, errs := runToJSON(t, "-q", main)
+	if stdout != "ok\n" {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", stdout, errs)
 	}
 	var doc result.Doc
 	readJSON(t, out, &doc)

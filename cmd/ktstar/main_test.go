@@ -63,15 +63,28 @@ func ktstar(t testing.TB, stdin string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
 }
 
+// script writes src to s.star in a temp dir and returns its path.
 func script(t *testing.T, src string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "s.star")
+	return scriptWith(t, src, nil)
+}
+
+// scriptWith is script with modules beside it: libs maps a path relative
+// to the script (e.g. "lib/loops.star") to its source.
+func scriptWith(t *testing.T, src string, libs map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, lib := range libs {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, name), lib)
+	}
+	p := filepath.Join(dir, "s.star")
 	writeFile(t, p, src)
 	return p
 }
 
-// readJSON decodes the --json result at path into v and returns its bytes,
-// failing t if it is missing or does not parse.
 // runToJSON runs `ktstar --json <temp file> args...`, which must exit 0,
 // and returns the file's path, stdout and stderr.
 func runToJSON(t *testing.T, args ...string) (path, stdout, stderr string) {
@@ -84,6 +97,8 @@ func runToJSON(t *testing.T, args ...string) (path, stdout, stderr string) {
 	return path, stdout, stderr
 }
 
+// readJSON decodes the --json result at path into v and returns its bytes,
+// failing t if it is missing or does not parse.
 func readJSON(t *testing.T, path string, v any) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -441,11 +456,7 @@ def bad_kind(ctx):
 // report fields, failure reports that let the run go on, and the
 // refusal of functions a worker could not load.
 func TestCustomStarlark(t *testing.T) {
-	dir := t.TempDir()
-	os.Mkdir(filepath.Join(dir, "lib"), 0o755)
-	writeFile(t, filepath.Join(dir, "lib", "loops.star"), customLib)
-	main := filepath.Join(dir, "main.star")
-	writeFile(t, main, `load("@stdlib//run.star", "wait_progress")
+	main := scriptWith(t, `load("@stdlib//run.star", "wait_progress")
 load("lib/loops.star", "spinner", "boom", "ignores_stop", "sleeper", "chooser", "mixer", "bad_kind")
 def run(w, n = 1):
     h = spawn(workload(workers = n, work = w))
@@ -473,7 +484,7 @@ if [run(work.custom(n, f), 1)[0]["sample_kind"] for n, f in [("chooser", chooser
 e = run(work.custom("bad", bad_kind))[0]["exit_info"]
 if 'kind = "wake" is not a sample kind (allowed: "wake-to-run", "wait"' not in e["error"]:
     fail("bad kind", e)
-`)
+`, map[string]string{"lib/loops.star": customLib})
 	out, errs, code := ktstar(t, "", "-q", main)
 	if code != 0 || !strings.Contains(out, "after the failures 1") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
@@ -490,7 +501,7 @@ if 'kind = "wake" is not a sample kind (allowed: "wake-to-run", "wait"' not in e
 		{"not a function", `work.custom("x", 3)`, "custom: fn: want a function defined in a loaded module"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(dir, "refuse.star")
+			p := filepath.Join(filepath.Dir(main), "refuse.star")
 			writeFile(t, p, tc.src+"\n")
 			out, errs, code := ktstar(t, "", "-q", p)
 			if code != 2 || !strings.Contains(errs, tc.want) {
