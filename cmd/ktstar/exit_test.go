@@ -40,17 +40,7 @@ print(res.verdict)
 func startForPid(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer, int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errb := &bytes.Buffer{}
-	cmd.Stderr = errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	r := bufio.NewReader(stdout)
+	r, errb := startCmd(t, cmd)
 	line, _ := r.ReadString('\n')
 	pid, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil {

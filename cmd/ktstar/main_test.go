@@ -317,23 +317,32 @@ func checkReportFields(t *testing.T, reports []map[string]any) {
 	}
 }
 
+// startCmd starts cmd with its stdout piped (returned as a reader) and
+// its stderr collected; the process is killed and reaped when the test
+// ends.
+func startCmd(t *testing.T, cmd *exec.Cmd) (*bufio.Reader, *bytes.Buffer) {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errb := &bytes.Buffer{}
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return bufio.NewReader(stdout), errb
+}
+
 // startScript starts the binary on args and returns once the script has
 // printed its first line (e.g. worker pids); stderr is collected in errb.
 // The process is killed and reaped when the test ends.
 func startScript(t *testing.T, args ...string) (cmd *exec.Cmd, line string, errb *bytes.Buffer) {
 	t.Helper()
 	cmd = exec.Command(bin, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errb = &bytes.Buffer{}
-	cmd.Stderr = errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err = bufio.NewReader(stdout).ReadString('\n')
+	out, errb := startCmd(t, cmd)
+	line, err := out.ReadString('\n')
 	if err != nil {
 		t.Fatalf("nothing printed: %v; stderr: %s", err, errb.String())
 	}
