@@ -5,7 +5,8 @@
 // # Contract with the ktstar command
 //
 // `ktstar vm [flags] SCRIPT.star [-- ARGS]` fills an [Options] from its
-// flags (--kernel, --cpus, --numa via [ParseNUMA], --smt, --memory and
+// flags (--kernel, --cpus, --numa via [ParseNUMA], --smt, --llcs,
+// --preset via [ParsePreset] and [Preset.Apply], --memory and
 // --disk via [ParseSize], --accel, --append, --timeout, and the run flags
 // --json, --set, -q, --repeat, --interval into [RunArgs]) and calls
 //

@@ -161,6 +161,21 @@ func TestGuestTopology(t *testing.T) {
 	}
 }
 
+// TestGuestLLCs checks what the guest kernel sees of Options.LLCs: QEMU
+// gives each die its own L3 in CPUID leaf 4, so with two dies of two
+// cores, CPU 2's L3 is shared with CPU 3 only.
+func TestGuestLLCs(t *testing.T) {
+	o, stdout, stderr := guestOptions(t, "cat", "/sys/devices/system/cpu/cpu2/cache/index3/shared_cpu_list")
+	o.CPUs, o.LLCs = 4, 2
+	code, err := Run(context.Background(), o)
+	if err != nil || code != 0 {
+		t.Fatalf("Run = %d, %v\nstderr: %s", code, err, stderr)
+	}
+	if got := strings.TrimSpace(stdout.String()); got != "2-3" {
+		t.Errorf("cpu2's L3 shared_cpu_list = %q, want 2-3", got)
+	}
+}
+
 func TestGuestExitCodes(t *testing.T) {
 	for _, code := range []int{0, 1, 2} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {

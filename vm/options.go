@@ -66,6 +66,11 @@ type Options struct {
 	Nodes []Node
 	// SMT is the number of hardware threads per core (0 means 1).
 	SMT int
+	// LLCs is the number of last-level caches per NUMA node (QEMU dies,
+	// each with its own L3). 0 keeps one LLC per socket, the socket size
+	// being what the NUMA layout allows; set, every node with CPUs must
+	// split into that many LLCs of the same size.
+	LLCs int
 	// Memory is the guest RAM in bytes (DefaultMemory if 0, or the sum of
 	// Nodes' memory when every node gives one).
 	Memory int64
@@ -195,15 +200,17 @@ const (
 	maxCPUs  = 255 // QEMU's pc machine limit without an IOMMU
 	maxNodes = 64
 	maxSMT   = 8
+	maxLLCs  = 64
 	minNode  = 64 << 20 // below this a node cannot hold the kernel's per-node data
 )
 
-// topology is the resolved guest shape: QEMU's -smp triple and each node's
-// vCPU index range and memory.
+// topology is the resolved guest shape: QEMU's -smp sockets, dies
+// (each its own L3, so one LLC), cores per die and threads per core, and
+// each node's vCPU index range and memory.
 type topology struct {
-	sockets, cores, threads int
-	memMiB                  int64
-	nodes                   []nodeRange // empty: no -numa options
+	sockets, dies, cores, threads int
+	memMiB                        int64
+	nodes                         []nodeRange // empty: no -numa options
 }
 
 type nodeRange struct {
@@ -280,18 +287,54 @@ func (o *Options) resolve() (topology, error) {
 	if mem < 128<<20 || mem%(1<<20) != 0 {
 		return topology{}, fmt.Errorf("memory %d: want a whole number of MiB, at least 128M", mem)
 	}
-	t := topology{threads: threads, memMiB: mem >> 20}
+	t := topology{dies: 1, threads: threads, memMiB: mem >> 20}
 	if cpus%threads != 0 {
 		return topology{}, fmt.Errorf("cpus %d: not a multiple of smt %d", cpus, threads)
 	}
+	if o.LLCs < 0 || o.LLCs > maxLLCs {
+		return topology{}, fmt.Errorf("llcs %d: want 1..%d LLCs per node", o.LLCs, maxLLCs)
+	}
 	if len(nodes) == 0 {
 		t.sockets, t.cores = 1, cpus/threads
+		if o.LLCs > 0 {
+			if t.cores%o.LLCs != 0 {
+				return topology{}, fmt.Errorf("llcs %d: %d cores (cpus %d / smt %d) do not split evenly into %d LLCs", o.LLCs, t.cores, cpus, threads, o.LLCs)
+			}
+			t.dies, t.cores = o.LLCs, t.cores/o.LLCs
+		}
 		return t, nil
 	}
 	if err := t.splitNodes(nodes, mem); err != nil {
 		return topology{}, err
 	}
+	if o.LLCs > 0 {
+		if err := t.splitLLCs(nodes, o.LLCs); err != nil {
+			return topology{}, err
+		}
+	}
 	return t, nil
+}
+
+// splitLLCs makes every node with CPUs one socket of llcs dies, each die
+// an LLC of the same number of cores (QEMU's dies are all alike).
+func (t *topology) splitLLCs(nodes []Node, llcs int) error {
+	perLLC, sockets := 0, 0
+	for i, n := range nodes {
+		if n.CPUs == 0 {
+			continue
+		}
+		cores := n.CPUs / t.threads
+		if cores%llcs != 0 {
+			return fmt.Errorf("llcs %d: numa node %d's %d cores do not split evenly into %d LLCs", llcs, i, cores, llcs)
+		}
+		if perLLC != 0 && cores/llcs != perLLC {
+			return fmt.Errorf("llcs %d: numa node %d would have %d cores per LLC, the nodes before it %d: with --llcs every node needs the same CPU count", llcs, i, cores/llcs, perLLC)
+		}
+		perLLC = cores / llcs
+		sockets++
+	}
+	t.sockets, t.dies, t.cores = sockets, llcs, perLLC
+	return nil
 }
 
 // splitNodes fills t.nodes, t.sockets and t.cores from a node list.

@@ -12,22 +12,30 @@ func TestResolve(t *testing.T) {
 		o    Options
 		want topology
 	}{
-		{"defaults", Options{}, topology{sockets: 1, cores: 2, threads: 1, memMiB: 1024}},
-		{"numa 2", Options{CPUs: 4, NUMA: 2}, topology{sockets: 2, cores: 2, threads: 1, memMiB: 1024,
+		{"defaults", Options{}, topology{sockets: 1, dies: 1, cores: 2, threads: 1, memMiB: 1024}},
+		{"numa 2", Options{CPUs: 4, NUMA: 2}, topology{sockets: 2, dies: 1, cores: 2, threads: 1, memMiB: 1024,
 			nodes: []nodeRange{{0, 1, 512}, {2, 3, 512}}}},
-		{"smt 2", Options{CPUs: 4, SMT: 2}, topology{sockets: 1, cores: 2, threads: 2, memMiB: 1024}},
-		{"numa 2 smt 2", Options{CPUs: 8, NUMA: 2, SMT: 2, Memory: 2 << 30}, topology{sockets: 2, cores: 2, threads: 2, memMiB: 2048,
+		{"smt 2", Options{CPUs: 4, SMT: 2}, topology{sockets: 1, dies: 1, cores: 2, threads: 2, memMiB: 1024}},
+		{"numa 2 smt 2", Options{CPUs: 8, NUMA: 2, SMT: 2, Memory: 2 << 30}, topology{sockets: 2, dies: 1, cores: 2, threads: 2, memMiB: 2048,
 			nodes: []nodeRange{{0, 3, 1024}, {4, 7, 1024}}}},
-		{"uneven list", Options{Nodes: []Node{{CPUs: 3}, {CPUs: 1}}, Memory: 1000 << 20}, topology{sockets: 4, cores: 1, threads: 1, memMiB: 1000,
+		{"uneven list", Options{Nodes: []Node{{CPUs: 3}, {CPUs: 1}}, Memory: 1000 << 20}, topology{sockets: 4, dies: 1, cores: 1, threads: 1, memMiB: 1000,
 			nodes: []nodeRange{{0, 2, 500}, {3, 3, 500}}}},
-		{"odd memory share", Options{CPUs: 3, NUMA: 3, Memory: 1025 << 20}, topology{sockets: 3, cores: 1, threads: 1, memMiB: 1025,
+		{"odd memory share", Options{CPUs: 3, NUMA: 3, Memory: 1025 << 20}, topology{sockets: 3, dies: 1, cores: 1, threads: 1, memMiB: 1025,
 			nodes: []nodeRange{{0, 0, 343}, {1, 1, 341}, {2, 2, 341}}}},
-		{"node memory", Options{Nodes: []Node{{CPUs: 2, Memory: 768 << 20}, {CPUs: 2, Memory: 256 << 20}}}, topology{sockets: 2, cores: 2, threads: 1, memMiB: 1024,
+		{"node memory", Options{Nodes: []Node{{CPUs: 2, Memory: 768 << 20}, {CPUs: 2, Memory: 256 << 20}}}, topology{sockets: 2, dies: 1, cores: 2, threads: 1, memMiB: 1024,
 			nodes: []nodeRange{{0, 1, 768}, {2, 3, 256}}}},
-		{"memory-only node", Options{Nodes: []Node{{CPUs: 2}, {CPUs: 0, Memory: 256 << 20}}, Memory: 768 << 20}, topology{sockets: 1, cores: 2, threads: 1, memMiB: 768,
+		{"memory-only node", Options{Nodes: []Node{{CPUs: 2}, {CPUs: 0, Memory: 256 << 20}}, Memory: 768 << 20}, topology{sockets: 1, dies: 1, cores: 2, threads: 1, memMiB: 768,
 			nodes: []nodeRange{{0, 1, 512}, {2, 1, 256}}}},
-		{"mixed node memory", Options{Nodes: []Node{{CPUs: 4, Memory: 1 << 30}, {CPUs: 2}}, Memory: 1536 << 20}, topology{sockets: 3, cores: 2, threads: 1, memMiB: 1536,
+		{"mixed node memory", Options{Nodes: []Node{{CPUs: 4, Memory: 1 << 30}, {CPUs: 2}}, Memory: 1536 << 20}, topology{sockets: 3, dies: 1, cores: 2, threads: 1, memMiB: 1536,
 			nodes: []nodeRange{{0, 3, 1024}, {4, 5, 512}}}},
+		{"llcs 2", Options{CPUs: 4, LLCs: 2}, topology{sockets: 1, dies: 2, cores: 2, threads: 1, memMiB: 1024}},
+		{"llcs 2 smt 2", Options{CPUs: 8, LLCs: 2, SMT: 2}, topology{sockets: 1, dies: 2, cores: 2, threads: 2, memMiB: 1024}},
+		{"llcs 2 per node", Options{CPUs: 16, NUMA: 2, LLCs: 2}, topology{sockets: 2, dies: 2, cores: 4, threads: 1, memMiB: 1024,
+			nodes: []nodeRange{{0, 7, 512}, {8, 15, 512}}}},
+		{"llcs 1 per node", Options{CPUs: 4, NUMA: 2, LLCs: 1}, topology{sockets: 2, dies: 1, cores: 2, threads: 1, memMiB: 1024,
+			nodes: []nodeRange{{0, 1, 512}, {2, 3, 512}}}},
+		{"llcs with a memory-only node", Options{Nodes: []Node{{CPUs: 4}, {CPUs: 0}}, LLCs: 2}, topology{sockets: 1, dies: 2, cores: 2, threads: 1, memMiB: 1024,
+			nodes: []nodeRange{{0, 3, 512}, {4, 3, 512}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +70,10 @@ func TestResolveErrors(t *testing.T) {
 		{"memory-only node 0", Options{Nodes: []Node{{CPUs: 0, Memory: 256 << 20}, {CPUs: 2}}}, "numa node 0: 0 CPUs: want a multiple of smt 1 (0 for a memory-only node, except node 0)"},
 		{"node memory sum", Options{Memory: 1 << 30, Nodes: []Node{{CPUs: 1, Memory: 1 << 30}, {CPUs: 1, Memory: 1 << 30}}}, "memory 1024M: the NUMA nodes ask for 2048M"},
 		{"tiny node", Options{CPUs: 8, NUMA: 8, Memory: 256 << 20}, "numa node 0: 32M of memory: want at least 64M"},
+		{"llcs not dividing", Options{CPUs: 6, LLCs: 4}, "llcs 4: 6 cores (cpus 6 / smt 1) do not split evenly into 4 LLCs"},
+		{"llcs range", Options{LLCs: 65}, "llcs 65: want 1..64 LLCs per node"},
+		{"llcs node not dividing", Options{Nodes: []Node{{CPUs: 4}, {CPUs: 3}}, LLCs: 2}, "llcs 2: numa node 1's 3 cores do not split evenly into 2 LLCs"},
+		{"llcs uneven nodes", Options{Nodes: []Node{{CPUs: 4}, {CPUs: 2}}, LLCs: 2}, "llcs 2: numa node 1 would have 1 cores per LLC, the nodes before it 2: with --llcs every node needs the same CPU count"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,12 +141,12 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestQemuArgs(t *testing.T) {
-	topo := topology{sockets: 2, cores: 1, threads: 2, memMiB: 1024, nodes: []nodeRange{{0, 1, 512}, {2, 3, 512}}}
+	topo := topology{sockets: 2, dies: 1, cores: 1, threads: 2, memMiB: 1024, nodes: []nodeRange{{0, 1, 512}, {2, 3, 512}}}
 	files := qemuFiles{initrd: "/proc/self/fd/3", console: "/proc/self/fd/4", data: "/proc/self/fd/5"}
 	args := strings.Join(qemuArgs("/k", AccelTCG, "console=ttyS0", topo, files), " ")
 	for _, want := range []string{
 		"-accel tcg", "-cpu max,vendor=GenuineIntel", "-m 1024M", "-no-reboot",
-		"-smp 4,sockets=2,cores=1,threads=2",
+		"-smp 4,sockets=2,dies=1,cores=1,threads=2",
 		"-object memory-backend-ram,id=mem0,size=512M -numa node,nodeid=0,cpus=0-1,memdev=mem0",
 		"-object memory-backend-ram,id=mem1,size=512M -numa node,nodeid=1,cpus=2-3,memdev=mem1",
 		"-chardev file,id=con,path=/proc/self/fd/4 -serial chardev:con -chardev file,id=data,path=/proc/self/fd/5 -serial chardev:data",
@@ -148,8 +160,8 @@ func TestQemuArgs(t *testing.T) {
 		t.Errorf("a disk without Disk: %s", args)
 	}
 	files.disk = "/proc/self/fd/6"
-	args = strings.Join(qemuArgs("/k", AccelKVM, "", topology{sockets: 1, cores: 1, threads: 1, memMiB: 512}, files), " ")
-	for _, want := range []string{"-accel kvm -m 512M -smp 1,sockets=1,cores=1,threads=1 -cpu host,-arch-capabilities", "-drive file=/proc/self/fd/6,format=raw,if=virtio"} {
+	args = strings.Join(qemuArgs("/k", AccelKVM, "", topology{sockets: 1, dies: 1, cores: 1, threads: 1, memMiB: 512}, files), " ")
+	for _, want := range []string{"-accel kvm -m 512M -smp 1,sockets=1,dies=1,cores=1,threads=1 -cpu host,-arch-capabilities", "-drive file=/proc/self/fd/6,format=raw,if=virtio"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args lack %q:\n%s", want, args)
 		}
@@ -157,7 +169,7 @@ func TestQemuArgs(t *testing.T) {
 	if strings.Contains(args, "-numa") {
 		t.Errorf("-numa without nodes: %s", args)
 	}
-	topo = topology{sockets: 1, cores: 2, threads: 1, memMiB: 768, nodes: []nodeRange{{0, 1, 512}, {2, 1, 256}}}
+	topo = topology{sockets: 1, dies: 1, cores: 2, threads: 1, memMiB: 768, nodes: []nodeRange{{0, 1, 512}, {2, 1, 256}}}
 	args = strings.Join(qemuArgs("/k", AccelTCG, "", topo, files), " ")
 	if want := "-numa node,nodeid=1,memdev=mem1"; !strings.Contains(args, want) {
 		t.Errorf("a memory-only node: args lack %q:\n%s", want, args)

@@ -23,7 +23,7 @@ func qemuArgs(kernel, accel, cmdline string, t topology, f qemuFiles) []string {
 		"-machine", "q35",
 		"-accel", accel,
 		"-m", fmt.Sprintf("%dM", t.memMiB),
-		"-smp", fmt.Sprintf("%d,sockets=%d,cores=%d,threads=%d", t.sockets*t.cores*t.threads, t.sockets, t.cores, t.threads),
+		"-smp", fmt.Sprintf("%d,sockets=%d,dies=%d,cores=%d,threads=%d", t.sockets*t.dies*t.cores*t.threads, t.sockets, t.dies, t.cores, t.threads),
 	}
 	if accel == AccelKVM {
 		// Nested KVM on these hosts does not start with the full host

@@ -32,6 +32,8 @@ var subcommands = []subcommand{
 	{name: "run", synopsis: "[flags] SCRIPT.star [-- ARGS]", summary: `run a script (same as "ktstar run")`, min: 1, max: 1,
 		run: func(c *cli, _ io.Reader) int { return c.run(c.args[0]) }},
 	{name: "vm", synopsis: "vm [flags] SCRIPT.star", summary: "run it in a throwaway QEMU guest (ktstar vm --help)", own: vmMain},
+	{name: "presets", synopsis: "presets", summary: "the named guest shapes of ktstar vm --preset and gauntlet --preset",
+		run: func(c *cli, _ io.Reader) int { return c.presets() }},
 	{name: "repl", synopsis: "repl", summary: "interactive session with every builtin",
 		run: func(c *cli, stdin io.Reader) int { return c.repl(stdin) }},
 	{name: "list", synopsis: "list", summary: "every work type: name, group size, summary",

@@ -3,6 +3,7 @@
 //
 //	ktstar [flags] SCRIPT.star [-- ARGS]   run a script (same as `ktstar run`)
 //	ktstar vm [flags] SCRIPT.star [-- ARGS] run it in a throwaway QEMU guest
+//	ktstar presets                         the named guest shapes of --preset
 //	ktstar repl                            interactive session
 //	ktstar list                            every work type
 //	ktstar doc [NAME]                      one work type's parameters (any spelling), or the list

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/ktstar/ktstar/vm"
 	"github.com/spf13/pflag"
@@ -46,6 +47,7 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	var (
 		o                  vm.Options
 		numa, memory, disk string
+		preset             string
 		files              []string
 		sched              schedFlags
 		verbose            bool
@@ -58,6 +60,8 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.CPUs, "cpus", 0, fmt.Sprintf("vCPUs (default %d, or the sum of a --numa list)", vm.DefaultCPUs))
 	fs.StringVar(&numa, "numa", "", "NUMA nodes `N|LIST`: a count (CPUs and memory split evenly) or a per-node list CPUS[:MEM],... such as 3,1 or 2:1G,2:512M (0 CPUs: a memory-only node)")
 	fs.IntVar(&o.SMT, "smt", 0, "hardware threads per core (2: SMT sibling pairs)")
+	fs.IntVar(&o.LLCs, "llcs", 0, "last-level caches per NUMA node (QEMU dies, each with its own L3); default one per socket")
+	fs.StringVar(&preset, "preset", "", "the guest shape `NAME` (ktstar presets lists them, e.g. tiny-2llc) or NnLlCcTt (nodes, LLCs, cores per LLC, threads per core: 1n2l2c1t), instead of --cpus, --numa, --llcs and --smt")
 	fs.StringVar(&memory, "memory", "", "guest RAM of `SIZE`, e.g. 2G (default 1G, or the sum of a --numa list's memory)")
 	fs.StringVar(&o.Accel, "accel", vm.AccelAuto, vmAccelHelp)
 	fs.StringVar(&disk, "disk", "", "attach a scratch virtio disk of `SIZE` (e.g. 256M) as the guest's /dev/vda, backed by an unlinked temp file")
@@ -111,6 +115,13 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	var err error
+	if preset != "" {
+		for _, f := range []string{"cpus", "numa", "llcs", "smt"} {
+			if fs.Changed(f) {
+				return usageErr("--preset %s sets the shape: drop --%s", preset, f)
+			}
+		}
+	}
 	if numa != "" {
 		if o.NUMA, o.Nodes, err = vm.ParseNUMA(numa); err != nil {
 			return usageErr("%v", err)
@@ -132,6 +143,13 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 			return usageErr("%v", err)
 		}
 		o.Files = append(o.Files, file)
+	}
+	if preset != "" {
+		p, err := vm.ParsePreset(preset)
+		if err != nil {
+			return usageErr("--%v", err)
+		}
+		p.Apply(&o)
 	}
 	if sched.path != "" {
 		o.Run.Scheduler, o.Run.SchedulerArgs, o.Run.SchedulerReady, o.Run.SchedulerTimeout = sched.path, sched.args, sched.ready, sched.timeout
@@ -166,4 +184,16 @@ func (c *cli) runVM(o vm.Options) int {
 	}
 	// The guest's run already printed its errors and summary.
 	return code
+}
+
+// presets prints every named guest shape: name, shape, CPUs, LLCs, NUMA
+// nodes and what it is for.
+func (c *cli) presets() int {
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSHAPE\tCPUS\tLLCS\tNODES\tMEMORY\tDESCRIPTION")
+	for _, p := range vm.Presets() {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%dM\t%s\n", p.Name, p.Shape(), p.CPUs(), p.LLCs, p.Nodes, p.Memory()>>20, p.Doc)
+	}
+	tw.Flush()
+	return exitOK
 }

@@ -44,6 +44,10 @@ func TestVMUsage(t *testing.T) {
 		{"missing file", []string{"vm", "--file", "/nonexistent/sched", s}, 2, "--file /nonexistent/sched: stat /nonexistent/sched"},
 		{"relative guest path", []string{"vm", "--file", "a:bin/a", s}, 2, `the guest path "bin/a" must be absolute`},
 		{"missing kernel", []string{"vm", "--kernel", "/nonexistent/bzImage", s}, 2, "no guest kernel: stat /nonexistent/bzImage"},
+		{"llcs not dividing", []string{"vm", "--cpus", "6", "--llcs", "4", s}, 2, "llcs 4: 6 cores (cpus 6 / smt 1) do not split evenly into 4 LLCs"},
+		{"unknown preset", []string{"vm", "--preset", "huge", s}, 2, `--preset "huge": want a name (tiny-1llc,`},
+		{"preset and cpus", []string{"vm", "--preset", "tiny-2llc", "--cpus", "2", s}, 2, "--preset tiny-2llc sets the shape: drop --cpus"},
+		{"preset and llcs", []string{"vm", "--preset", "1n2l2c1t", "--llcs", "1", s}, 2, "--preset 1n2l2c1t sets the shape: drop --llcs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errs, code := ktstar(t, "", tc.args...)
@@ -51,6 +55,24 @@ func TestVMUsage(t *testing.T) {
 				t.Fatalf("exit %d (want %d)\nstderr:\n%s\nwant it to contain %q", code, tc.code, errs, tc.inErr)
 			}
 		})
+	}
+}
+
+// TestPresets checks that `ktstar presets` lists every preset vm.Presets
+// has, with its shape and CPU count.
+func TestPresets(t *testing.T) {
+	out, _, code := ktstar(t, "", "presets")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines)-1 != len(vm.Presets()) {
+		t.Errorf("%d rows, want %d:\n%s", len(lines)-1, len(vm.Presets()), out)
+	}
+	for i, p := range vm.Presets() {
+		if f := strings.Fields(lines[min(i+1, len(lines)-1)]); len(f) < 3 || f[0] != p.Name || f[1] != p.Shape() || f[2] != strconv.Itoa(p.CPUs()) {
+			t.Errorf("row %d = %q, want %s %s %d", i+1, f, p.Name, p.Shape(), p.CPUs())
+		}
 	}
 }
 
@@ -174,6 +196,8 @@ func TestGuestTopologyExample(t *testing.T) {
 			[]string{"4 CPUs: 0,1,2,3\n", "2 SMT sibling groups: [0,1] [2,3]\n"}},
 		{"memory-only node", []string{"--numa", "2:512M,0:256M", "--memory", "768M"},
 			[]string{"2 CPUs: 0,1\n", "2 NUMA nodes (1 memory-only)\n", "node 1: CPUs none\n"}},
+		{"llcs 2", []string{"--llcs", "2", "--cpus", "4"},
+			[]string{"4 CPUs: 0,1,2,3\n", "1 NUMA nodes", "2 LLCs\n", "LLC 0: CPUs 0,1\n", "LLC 1: CPUs 2,3\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errs, code := ktstarVM(t, "", append(tc.args, "../../examples/topology.star")...)
