@@ -19,6 +19,7 @@ import (
 	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/workload"
 )
 
 // killedScript runs two workers in a group and holds until one of them
@@ -254,9 +255,13 @@ func TestExitPaths(t *testing.T) {
 				if r.Interrupted != tc.reason {
 					t.Errorf("run %d interrupted %q, want %q", r.Handle, r.Interrupted, tc.reason)
 				}
+				// An interrupted stop waits a short grace for the workers;
+				// one that a loaded machine keeps from reporting in time is
+				// killed and marked timed_out. Either way it is collected,
+				// and assertNothingLeft has checked that it is gone.
 				for _, rep := range r.Reports {
-					if !rep.Completed {
-						t.Errorf("run %d worker %d did not complete: %+v", r.Handle, rep.Tid, rep.ExitInfo)
+					if !rep.Completed && (rep.ExitInfo == nil || rep.ExitInfo.Kind != workload.ExitTimedOut) {
+						t.Errorf("run %d worker %d neither completed nor timed out: %+v", r.Handle, rep.Tid, rep.ExitInfo)
 					}
 				}
 			}
