@@ -30,16 +30,17 @@ func TestComposedGroups(t *testing.T) {
 		},
 	}
 	h := spawnWork(t, cfg)
+	own := fmt.Sprint(ownNice(t)) // inherited where no nice is set
 	want := []struct {
 		group          int
 		comm, policy   string
 		nice, affinity string
 	}{
-		{0, "primary", "0", "0", cpulist.Format(online)},
-		{0, "primary", "0", "0", cpulist.Format(online)},
+		{0, "primary", "0", own, cpulist.Format(online)},
+		{0, "primary", "0", own, cpulist.Format(online)},
 		{1, "pingpong", "3", "5", cpulist.Format(online)},
 		{1, "pingpong", "3", "5", cpulist.Format(online)},
-		{2, "pinned", "0", "0", fmt.Sprint(online[0])},
+		{2, "pinned", "0", own, fmt.Sprint(online[0])},
 	}
 	pids := h.Pids()
 	if len(pids) != len(want) {

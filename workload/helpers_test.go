@@ -35,6 +35,17 @@ func runFor(t testing.TB, cfg Config, window time.Duration) []Report {
 	return rs
 }
 
+// ownNice is the test process's nice value, which a worker without a nice
+// of its own inherits (make test runs under nice -n 10 on a shared box).
+func ownNice(t testing.TB) int64 {
+	t.Helper()
+	st, ok := procStat(os.Getpid())
+	if !ok {
+		t.Fatal("no /proc/self/stat")
+	}
+	return int64(st.Nice)
+}
+
 // procStat reads /proc/PID/stat; false when the task is gone.
 func procStat(pid int) (procfs.ProcStat, bool) {
 	p, err := procfs.NewProc(pid)

@@ -152,6 +152,7 @@ func TestRandomSubsetAffinity(t *testing.T) {
 
 func TestPolicyVisibleFromOutside(t *testing.T) {
 	nice := func(n int) *int { return &n }
+	own := ownNice(t)
 	for _, tc := range []struct {
 		name       string
 		cfg        Config
@@ -161,10 +162,10 @@ func TestPolicyVisibleFromOutside(t *testing.T) {
 	}{
 		{"nice", Config{Nice: nice(7)}, 7, 0, 0},
 		{"nice0", Config{Nice: nice(0)}, 0, 0, 0},
-		{"batch", Config{Policy: Batch()}, 0, 3, 0},
-		{"idle", Config{Policy: Idle()}, 0, 5, 0},
-		{"fifo", Config{Policy: Fifo(10)}, 0, 1, 10},
-		{"rr", Config{Policy: RoundRobin(20)}, 0, 2, 20},
+		{"batch", Config{Policy: Batch()}, 0, 3, 0}, // sched_setattr sets nice 0 with the policy
+		{"idle", Config{Policy: Idle()}, own, 5, 0},
+		{"fifo", Config{Policy: Fifo(10)}, own, 1, 10},
+		{"rr", Config{Policy: RoundRobin(20)}, own, 2, 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			leakCheck(t)
