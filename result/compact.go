@@ -24,7 +24,8 @@ type SampleStats struct {
 // ReadCompact reads a result like Read but keeps no samples: it streams
 // the file, parses each report's reservoirs as they pass, summarises the
 // wake samples into Run.Samples and drops both lists before the rest of
-// the document is decoded. A result of 64 workers × 100,000 samples × 5
+// the document is decoded; backdrop workers' phase slices are dropped
+// whole (the rows stored with each run cover its steps). A result of 64 workers × 100,000 samples × 5
 // repetitions reads in a fraction of Read's time and memory; compare and
 // report use it. With hists, each report's samples are also counted into
 // a hist.Nanoseconds histogram (SampleStats.Hist).
@@ -71,6 +72,9 @@ var (
 	// bucketsKey holds a wake_stats histogram's buckets: dropped too
 	// when no histograms are asked for (compare reads counts and maxima).
 	bucketsKey = []byte(`buckets"`)
+	// phaseKey holds a backdrop worker's phase slices, reservoirs and
+	// all: dropped, as the rows stored with the run cover them.
+	phaseKey = []byte(`phase_slices"`)
 )
 
 // strip copies the JSON from r without the array values of the
@@ -95,7 +99,7 @@ func strip(r *bufio.Reader, h *hist.Hist) ([]byte, []SampleStats, error) {
 			return nil, nil, err
 		}
 		// out ends with a quote: is a reservoir field's name next?
-		keys := [][]byte{wakeKey, costKey}
+		keys := [][]byte{wakeKey, costKey, phaseKey}
 		if h == nil {
 			keys = append(keys, bucketsKey)
 		}
@@ -124,7 +128,7 @@ func strip(r *bufio.Reader, h *hist.Hist) ([]byte, []SampleStats, error) {
 		if err := expect(r, '['); err != nil {
 			return nil, nil, fmt.Errorf("%s is not an array: %w", name, err)
 		}
-		if name == "buckets" {
+		if name == "buckets" || name == "phase_slices" {
 			if err := skipArray(r); err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", name, err)
 			}

@@ -117,3 +117,36 @@ func TestReadCompactRefuses(t *testing.T) {
 		t.Errorf("a key inside a string: %v, %q", err, d.Script)
 	}
 }
+
+// TestReadCompactPhaseSlices reads a result of backdrop workers with
+// phase slices, whose own wake_latencies_ns must not be taken for a
+// report's: ReadCompact drops the slices and keeps one sample summary
+// per report, and the rows stored with the run have one per step.
+func TestReadCompactPhaseSlices(t *testing.T) {
+	doc := resulttest.Make(resulttest.Spec{Reps: 1, Workers: 2, Samples: 300, Seed: 3, Steps: 3,
+		Groups: []resulttest.Group{{Label: "bg", LatencyNs: 10_000, WorkRate: 1e6}}})
+	p := resulttest.Write(t, doc)
+	full, err := result.Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact, err := result.ReadCompact(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labels []string
+	for _, row := range compact.Runs[0].Rows() {
+		labels = append(labels, row.Label)
+	}
+	if got := strings.Join(labels, ", "); got != "bg, bg step 0, bg step 1, bg step 2" {
+		t.Errorf("rows %s, want bg and one per step", got)
+	}
+	for j, rep := range compact.Runs[0].Reports {
+		if len(full.Runs[0].Reports[j].PhaseSlices) != 3 || len(rep.PhaseSlices) != 0 {
+			t.Errorf("report %d: %d slices read, %d kept compact; want 3 and 0", j, len(full.Runs[0].Reports[j].PhaseSlices), len(rep.PhaseSlices))
+		}
+		if s := compact.Runs[0].Samples[j]; s.N != 300 {
+			t.Errorf("report %d: compact samples %d, want the report's 300", j, s.N)
+		}
+	}
+}

@@ -30,7 +30,9 @@ import (
 // rows carry sample_kind, exact wake aggregates and run delay.
 // 3: rows have a label and timer figures; runs a repetition, a timeline
 // and, when the run's end collected them, interrupted.
-const SchemaVersion = 3
+// 4: a scenario's backdrop reports carry phase_slices, and its runs a
+// row per step ("LABEL step K").
+const SchemaVersion = 4
 
 // Doc is the --json document.
 type Doc struct {
@@ -121,7 +123,7 @@ func (r Run) Rows() []summary.Row {
 	if r.Samples != nil && len(r.Groups) > 0 {
 		return r.Groups
 	}
-	return summary.Rows(r.Units())
+	return summary.Rows(r.RowUnits())
 }
 
 // Compact reports whether every run's rows can be shown without its

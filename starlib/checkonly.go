@@ -3,6 +3,7 @@ package starlib
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/workload"
@@ -20,6 +21,7 @@ type workers interface {
 	Start() error
 	SnapshotIterations() []uint64
 	SetAffinity(i int, cpus []int) error
+	SetPhaseEpoch(e uint32)
 	StopAndCollectContext(ctx context.Context) ([]workload.Report, error)
 	CgroupFallback() error
 	Close()
@@ -50,6 +52,7 @@ var (
 type checkWorkers struct {
 	cfg     workload.Config
 	stopped bool
+	steps   []uint32 // the step epochs SetPhaseEpoch wrote, in order
 }
 
 // checkSpawn checks c as workload.Spawn does before it forks.
@@ -71,10 +74,17 @@ func (w *checkWorkers) SetAffinity(i int, cpus []int) error {
 	return workload.CheckSetAffinity(w.cfg.TotalWorkers(), i, cpus)
 }
 
+// SetPhaseEpoch notes the steps a scenario ran, for the reports' slices.
+func (w *checkWorkers) SetPhaseEpoch(e uint32) {
+	if e != workload.PhaseBaseline && e != workload.PhaseGap && !slices.Contains(w.steps, e) {
+		w.steps = append(w.steps, e)
+	}
+}
+
 // StopAndCollectContext returns one completed report per worker, in the
 // groups a real run would form, whose measurements are all 1 (one sample
 // each), so that arithmetic and stats over them go through as on a real
-// run.
+// run; a backdrop worker has such a slice for each step.
 func (w *checkWorkers) StopAndCollectContext(context.Context) ([]workload.Report, error) {
 	if w.stopped {
 		return nil, fmt.Errorf("stop: workload already stopped")
@@ -87,6 +97,10 @@ func (w *checkWorkers) StopAndCollectContext(context.Context) ([]workload.Report
 			out = append(out, workload.Report{GroupIdx: k, WorkGroup: i / g, Completed: true, WorkUnits: 1, Iterations: 1,
 				CPUTimeNs: 1, WallTimeNs: 1, WakeLatenciesNs: []uint64{1}, WakeSampleTotal: 1,
 				IterationCostsNs: []uint64{1}, IterationCostSampleTotal: 1, CPUsUsed: []int{0}})
+			for _, e := range w.steps {
+				out[len(out)-1].PhaseSlices = append(out[len(out)-1].PhaseSlices, workload.PhaseSlice{PhaseEpoch: e, WorkUnits: 1, Iterations: 1,
+					CPUTimeNs: 1, WallNs: 1, CPUsUsed: []int{0}, WakeLatenciesNs: []uint64{1}, WakeSampleTotal: 1})
+			}
 			c.Work.StandIn(&out[len(out)-1])
 		}
 	}

@@ -50,6 +50,13 @@ import (
 //	    (runtime.md §6.1-6.2) and record the call for the summary and
 //	    --json; returns the outcome dicts (as checks.evaluate's, plus
 //	    "step" and "cgroup"), [] when no layer sets a check.
+//	def set_phase(handle, step)
+//	    write phase step+1 into the handle's epoch word (runtime.md §5.5),
+//	    or the gap between steps when step is None: its workers cut their
+//	    telemetry into phase_slices there.
+//	def step_reports(reports, step) -> list of dict
+//	    the reports restricted to step: one report dict per worker with a
+//	    slice of that step, its figures the slice's, plus "phase_epoch".
 func (s *Session) scenarioOpsModule() *starlarkstruct.Module {
 	return &starlarkstruct.Module{
 		Name: "scenario_ops",
@@ -64,6 +71,8 @@ func (s *Session) scenarioOpsModule() *starlarkstruct.Module {
 			"check_limits":          starlark.NewBuiltin("check_limits", guard(checkLimits)),
 			"work_override":         starlark.NewBuiltin("work_override", guard(s.workOverride)),
 			"judge":                 starlark.NewBuiltin("judge", guard(s.judge)),
+			"set_phase":             starlark.NewBuiltin("set_phase", guard(setPhase)),
+			"step_reports":          starlark.NewBuiltin("step_reports", guard(stepReports)),
 		},
 	}
 }
@@ -253,4 +262,49 @@ func checkLimits(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return starlark.None, nil
+}
+
+func setPhase(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		h    *Handle
+		step starlark.Value
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "handle", &h, "step", &step); err != nil {
+		return nil, err
+	}
+	e := workload.PhaseGap
+	if step != starlark.None {
+		k, err := starlark.AsInt32(step)
+		if err != nil || k < 0 {
+			return nil, fmt.Errorf("%s: step = %s is out of range (allowed: 0 or more, or None for the gap)", b.Name(), step)
+		}
+		e = uint32(k) + 1
+	}
+	h.h.SetPhaseEpoch(e)
+	return starlark.None, nil
+}
+
+func stepReports(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		reports starlark.Value
+		step    int
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "reports", &reports, "step", &step); err != nil {
+		return nil, err
+	}
+	rs, err := reportList(b.Name(), "reports", reports)
+	if err != nil {
+		return nil, err
+	}
+	var out []workload.Report
+	for i := range rs {
+		if r, ok := rs[i].StepReport(step); ok {
+			out = append(out, r)
+		}
+	}
+	l := Reports(out)
+	for i := range l.Len() {
+		l.Index(i).(*starlark.Dict).SetKey(starlark.String("phase_epoch"), starlark.MakeInt(step+1))
+	}
+	return l, nil
 }

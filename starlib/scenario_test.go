@@ -254,13 +254,20 @@ res = scenario(
     checks = {"max_gap_ms": 600000},
 )
 assert.eq(len(res.steps), 4)
-assert.eq(res.steps[3], {})
-assert.eq(sorted(res.steps[0].keys()), ["db", "web"])
+# Beside a step's own cgroups, res.steps[k] holds the backdrop worker's
+# slice of step k when it ran in that step (a loaded machine may not run
+# it in the short ones).
+def own(k):
+    for r in res.steps[k].get("bg", []):
+        assert.eq(r["phase_epoch"], k + 1)
+    return sorted([name for name in res.steps[k].keys() if name != "bg"])
+assert.eq(own(3), [])
+assert.eq(own(0), ["db", "web"])
 assert.eq(len(res.steps[0]["web"]), 2)
 assert.eq(len(res.steps[0]["db"]), 1)
-assert.eq(sorted(res.steps[1].keys()), ["pool"])
+assert.eq(own(1), ["pool"])
 assert.eq(len(res.steps[1]["pool"]), 1)
-assert.eq(sorted(res.steps[2].keys()), ["churn"])
+assert.eq(own(2), ["churn"])
 assert.eq(sorted(res.backdrop.keys()), ["bg", "pool"])
 assert.eq(len(res.backdrop["bg"]), 1)
 # spawn_host's worker, moved into a backdrop cgroup, went to the backdrop
@@ -313,8 +320,12 @@ else:
     print("ok", half0, half1)
 `
 
-func swapScenario(t *testing.T) {
-	out, err := exec(t, context.Background(), swapScript, nil)
+func swapScenario(t *testing.T) { cpusetScenario(t, swapScript) }
+
+// cpusetScenario runs a script that prints "skip: REASON" without the
+// cpuset controller, skipping with that reason.
+func cpusetScenario(t *testing.T, script string) {
+	out, err := exec(t, context.Background(), script, nil)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -335,6 +346,96 @@ func TestGuestScenarioSwapCpusets(t *testing.T) {
 		return
 	}
 	swapScenario(t)
+}
+
+// TestScenarioPhaseSlices runs a three-step scenario with two backdrop
+// spinners (runtime.md §5.5): each reports one phase slice per step, in
+// order, whose iterations are a part of its own; res.steps[k] holds each
+// spinner's slice of step k beside the step's own workers, and
+// res.reports only the reports themselves. It needs no controller.
+func TestScenarioPhaseSlices(t *testing.T) {
+	out, err := exec(t, context.Background(), loadScenario+`
+res = scenario(
+    # Holds are cut to what is left of the duration: a long one leaves
+    # each step its 300ms however slow the spawns are.
+    duration = "60s",
+    backdrop = backdrop(cgroups = [cgroup_def("bg", workers = 2, work = work.spin_wait())]),
+    steps = [
+        step(hold = hold.fixed("300ms")),
+        step(cgroups = [cgroup_def("load")], hold = hold.fixed("300ms")),
+        step(hold = hold.fixed("300ms")),
+    ],
+)
+assert.eq(len(res.reports), 3)
+assert.eq(len(res.backdrop["bg"]), 2)
+for r in res.backdrop["bg"]:
+    ps = r["phase_slices"]
+    assert.eq([s["phase_epoch"] for s in ps], [1, 2, 3])
+    assert.true(stats.sum([s["iterations"] for s in ps]) <= r["iterations"], "the steps' iterations are a part of the whole")
+    for s in ps:
+        assert.true(s["iterations"] > 0 and s["wall_ns"] > 0 and s["cpus_used"], s)
+        assert.eq(len(s["wake_latencies_ns"]), 0)
+assert.eq(len(res.steps[1]["load"]), 1)
+for k in range(3):
+    sliced = res.steps[k]["bg"]
+    assert.eq([r["phase_epoch"] for r in sliced], [k + 1, k + 1])
+    assert.eq([r["iterations"] for r in sliced], [r["phase_slices"][k]["iterations"] for r in res.backdrop["bg"]])
+    assert.eq([r["tid"] for r in sliced], [r["tid"] for r in res.backdrop["bg"]])
+print("ok")
+`, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// phaseSwapScript is the acceptance scenario of per-phase slices: two
+// backdrop spinners in cgroups on disjoint halves of the CPUs for three
+// steps, their cpusets swapped in the second. Each worker's slice of
+// step k lies inside its cgroup's cpuset during step k, though the whole
+// run's CPUs span both halves.
+const phaseSwapScript = loadScenario + `
+if not cgroup.cpuset_available():
+    print("skip:", cgroup.cpuset_reason())
+else:
+    half0, half1 = topo.cpuset(cpus.disjoint(0, 2)), topo.cpuset(cpus.disjoint(1, 2))
+    res = scenario(
+        duration = "120s",  # a bound: each step holds its 1s (see TestScenarioPhaseSlices)
+        backdrop = backdrop(cgroups = [
+            cgroup_def("a", cpuset = cpus.disjoint(0, 2), work = work.spin_wait()),
+            cgroup_def("b", cpuset = cpus.disjoint(1, 2), work = work.spin_wait()),
+        ]),
+        steps = [
+            step(hold = hold.fixed("1s")),
+            step(ops = [op.swap_cpusets("a", "b")], hold = hold.fixed("1s")),
+            step(hold = hold.fixed("1s")),
+        ],
+    )
+    want = {"a": [half0, half1, half1], "b": [half1, half0, half0]}
+    for name, sets in want.items():
+        for r in res.backdrop[name]:
+            ps = r["phase_slices"]
+            assert.eq([s["phase_epoch"] for s in ps], [1, 2, 3])
+            for k, s in enumerate(ps):
+                outside = [c for c in s["cpus_used"] if c not in sets[k]]
+                assert.true(s["cpus_used"] and not outside, "%s step %d: cpus_used %s outside its cpuset %s" % (name, k, s["cpus_used"], sets[k]))
+                assert.eq(res.steps[k][name][0]["cpus_used"], s["cpus_used"])
+            print(name, "whole run", r["cpus_used"], "steps", [s["cpus_used"] for s in ps])
+    print("ok", half0, half1)
+`
+
+func phaseSwap(t *testing.T) { cpusetScenario(t, phaseSwapScript) }
+
+// TestScenarioPhaseSlicesSwap runs the acceptance scenario here; on a host
+// without the cpuset controller in v2 it skips, printing why.
+func TestScenarioPhaseSlicesSwap(t *testing.T) { phaseSwap(t) }
+
+// TestGuestScenarioPhaseSlicesSwap runs it in a 4-CPU guest whose pure
+// cgroup v2 hierarchy has the cpuset controller.
+func TestGuestScenarioPhaseSlicesSwap(t *testing.T) {
+	if vmtest.OnHost(t, vm.Options{CPUs: 4}) {
+		return
+	}
+	phaseSwap(t)
 }
 
 // TestFreeze freezes a cgroup of spinners: once the kernel reports them

@@ -176,6 +176,40 @@ func (r Run) Units() []checks.Unit {
 	return units
 }
 
+// RowUnits are the units of the run's summary rows: its Units, then,
+// for a scenario's backdrop spawn, its StepUnits.
+func (r Run) RowUnits() []checks.Unit {
+	return append(r.Units(), r.StepUnits()...)
+}
+
+// StepUnits splits a backdrop spawn's reports by scenario step: for each
+// step any worker has a phase slice of, the units of its workers' slices
+// (workload.Report.StepReport), named "LABEL step K" after res.steps[K].
+// Nil for a spawn without slices.
+func (r Run) StepUnits() []checks.Unit {
+	last := -1
+	for i := range r.Reports {
+		for j := range r.Reports[i].PhaseSlices {
+			if k, ok := r.Reports[i].PhaseSlices[j].Step(); ok {
+				last = max(last, k)
+			}
+		}
+	}
+	var out []checks.Unit
+	for k := 0; k <= last; k++ {
+		var reps []workload.Report
+		for i := range r.Reports {
+			if sr, ok := r.Reports[i].StepReport(k); ok {
+				reps = append(reps, sr)
+			}
+		}
+		if len(reps) > 0 {
+			out = append(out, nameUnits(checks.Units(reps), fmt.Sprintf("%s step %d", r.Name(), k))...)
+		}
+	}
+	return out
+}
+
 // nameUnits names units after the spawn they came from: label alone for a
 // single unit, else label followed by the unit's cgroup or group.
 func nameUnits(units []checks.Unit, label string) []checks.Unit {

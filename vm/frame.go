@@ -30,13 +30,19 @@ const (
 	emptyPayload = "-"
 )
 
-// Frame kinds.
+// Frame kinds, guest to host.
 const (
-	kindOut  = "out"  // script stdout bytes
-	kindErr  = "err"  // script stderr bytes
-	kindJSON = "json" // a piece of the --json result file
-	kindExit = "exit" // the final frame: exitRecord as JSON
+	kindStart = "start" // the run has started (empty payload): signals are forwarded from now on
+	kindOut   = "out"   // script stdout bytes
+	kindErr   = "err"   // script stderr bytes
+	kindJSON  = "json"  // a piece of the --json result file
+	kindExit  = "exit"  // the final frame: exitRecord as JSON
 )
+
+// kindSignal is the one frame kind the host sends the guest, on the
+// same ports in the other direction: a signal (its number in decimal) to
+// forward to the run.
+const kindSignal = "signal"
 
 // exitRecord is the payload of the exit frame.
 type exitRecord struct {
@@ -135,6 +141,8 @@ func (r *frameReader) add(fr frame) {
 	}
 	r.next = fr.seq + 1
 	switch fr.kind {
+	case kindStart:
+		// Boot's loop acts on it (the run's deadline, forwarding).
 	case kindOut:
 		r.stdout.Write(fr.payload)
 	case kindErr:

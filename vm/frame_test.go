@@ -3,8 +3,12 @@ package vm
 import (
 	"bufio"
 	"bytes"
+	"os/exec"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // decodeAll runs every line of stream through parseFrame into a frameReader.
@@ -33,6 +37,7 @@ func TestFrameRoundTrip(t *testing.T) {
 		kind string
 		p    []byte
 	}{
+		{kindStart, nil},
 		{kindOut, []byte("hello\n")},
 		{kindErr, []byte("warn\n")},
 		{kindOut, big},
@@ -102,4 +107,33 @@ func flip(line string) string {
 		c = 'B'
 	}
 	return line[:i] + string(c) + line[i+1:]
+}
+
+// TestForwardSignals is the guest's side of a forwarded signal: the
+// signal in a control frame on the port reaches a real child; console
+// noise and frames that are not a valid signal do not.
+func TestForwardSignals(t *testing.T) {
+	child := exec.Command("sleep", "60")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	var wire bytes.Buffer
+	fw := frameWriter{w: &wire}
+	wire.WriteString("[ 1.0] kernel noise\n")
+	for _, f := range []struct{ kind, payload string }{
+		{kindSignal, "99"}, {kindSignal, "TERM"}, {kindOut, "15"}, {kindSignal, "15"},
+	} {
+		if err := fw.write(f.kind, []byte(f.payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := &guestInit{start: time.Now(), ctl: &wire}
+	var forwarded atomic.Int32
+	g.forwardSignals(child.Process, &forwarded) // returns at the end of wire
+	child.Wait()
+	ws, _ := child.ProcessState.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGTERM || forwarded.Load() != int32(syscall.SIGTERM) {
+		t.Fatalf("child ended %v, forwarded %d; want killed by SIGTERM, forwarded 15", child.ProcessState, forwarded.Load())
+	}
 }

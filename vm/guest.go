@@ -1,14 +1,18 @@
 package vm
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -100,7 +104,8 @@ type guestInit struct {
 	mu    sync.Mutex // serialises frames from the stdout and stderr copiers
 	fw    *frameWriter
 	port  *os.File
-	tty   bool // port is a serial line (drain before power-off)
+	ctl   io.Reader // the host's control frames; nil on the console fallback
+	tty   bool      // port is a serial line (drain before power-off)
 }
 
 // logf writes an init message to the console, where the host keeps the
@@ -150,28 +155,30 @@ func mountAll() error {
 // openPort opens the data channel: the virtio-serial port if the kernel
 // has virtio_console, else ttyS1 in raw mode, else the console (where
 // frames survive interleaved kernel messages thanks to their checksums,
-// but may be lost to them).
+// but may be lost to them, and no signal comes from the host). The host's
+// control frames arrive on the same port.
 func (g *guestInit) openPort() {
 	dev, err := virtioPort()
 	if err == nil {
 		var f *os.File
-		if f, err = os.OpenFile(dev, os.O_WRONLY, 0); err == nil {
-			g.port, g.fw = f, &frameWriter{w: f}
+		if f, err = os.OpenFile(dev, os.O_RDWR, 0); err == nil {
+			g.port, g.fw, g.ctl = f, &frameWriter{w: f}, f
 			return
 		}
 	}
 	g.logf("data port: %v; trying %s", err, guestSerialPort)
-	f, err := os.OpenFile(guestSerialPort, os.O_WRONLY|unix.O_NOCTTY, 0)
+	f, err := os.OpenFile(guestSerialPort, os.O_RDWR|unix.O_NOCTTY, 0)
 	if err == nil {
 		if err = makeRaw(int(f.Fd())); err != nil {
 			f.Close()
 		}
 	}
 	if err != nil {
-		g.logf("data port %s: %v; sending frames on the console", guestSerialPort, err)
-		f = os.Stderr
+		g.logf("data port %s: %v; sending frames on the console (host signals cannot reach the run)", guestSerialPort, err)
+		g.port, g.fw, g.tty = os.Stderr, &frameWriter{w: os.Stderr}, true
+		return
 	}
-	g.port, g.fw = f, &frameWriter{w: f}
+	g.port, g.fw, g.ctl = f, &frameWriter{w: f}, f
 	g.tty = true
 }
 
@@ -296,18 +303,37 @@ func (g *guestInit) runScript(cfg guestConfig) (int, error) {
 	// A worker that outlives the run and keeps the output pipe open must
 	// not hold the guest up.
 	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return 2, fmt.Errorf("start %s: %w", strings.Join(cmd.Args, " "), err)
+	}
+	// From now on the host forwards its signals, and its run timer runs.
+	if err := g.send(kindStart, nil); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return 2, err
+	}
+	var forwarded atomic.Int32
+	if g.ctl != nil {
+		go g.forwardSignals(cmd.Process, &forwarded)
+	}
+	err := cmd.Wait()
 	code := 0
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
 		code = ee.ExitCode()
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			fmt.Fprintf(frameSink{g, kindErr}, "ktstar-init: the run was killed by signal %v\n", ws.Signal())
-			code = 2
+			// A forwarded signal that came before the run could catch it
+			// ends it as it would end a local run.
+			if sig := ws.Signal(); int32(sig) == forwarded.Load() {
+				code = 128 + int(sig)
+			} else {
+				fmt.Fprintf(frameSink{g, kindErr}, "ktstar-init: the run was killed by signal %v\n", sig)
+				code = 2
+			}
 		}
 	case err != nil:
-		return 2, fmt.Errorf("start %s: %w", strings.Join(cmd.Args, " "), err)
+		return 2, fmt.Errorf("run %s: %w", strings.Join(cmd.Args, " "), err)
 	}
 	if cfg.JSON != "" {
 		if b, err := os.ReadFile(cfg.JSON); err == nil {
@@ -320,6 +346,37 @@ func (g *guestInit) runScript(cfg guestConfig) (int, error) {
 	}
 	g.logf("run exited with code %d", code)
 	return code, nil
+}
+
+// maxSignal is Linux's highest signal number (SIGRTMAX).
+const maxSignal = 64
+
+// forwardSignals reads the host's control frames and sends each signal
+// in them to the run, which stops and reports as on a host.
+func (g *guestInit) forwardSignals(p *os.Process, forwarded *atomic.Int32) {
+	br := bufio.NewReader(g.ctl)
+	for {
+		line, err := br.ReadString('\n')
+		fr, ok, ferr := parseFrame(strings.TrimRight(line, "\r\n"))
+		n, nerr := strconv.Atoi(string(fr.payload))
+		switch {
+		case ferr != nil:
+			g.logf("control frame: %v", ferr)
+		case !ok:
+		case fr.kind != kindSignal || nerr != nil || n <= 0 || n > maxSignal:
+			g.logf("control frame %s %q: not a signal", fr.kind, fr.payload)
+		default:
+			sig := syscall.Signal(n)
+			g.logf("the host forwards %s to the run", unix.SignalName(sig))
+			forwarded.Store(int32(n))
+			if err := p.Signal(sig); err != nil {
+				g.logf("forward %s: %v", unix.SignalName(sig), err)
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // powerOff ends the guest: kill what is left, then power off (QEMU exits

@@ -6,12 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -223,16 +225,18 @@ func TestGuestOutputVolume(t *testing.T) {
 	t.Logf("1 MiB of output in %v (including boot)", time.Since(start))
 }
 
+// TestGuestTimeout: a run that does not stop at its --timeout (the stand-in
+// ignores it) is killed StopGrace later, and the user sees why.
 func TestGuestTimeout(t *testing.T) {
 	o, stdout, _ := guestOptions(t, "hang")
-	o.Timeout = 30 * time.Second
+	o.Timeout, o.StopGrace = 10*time.Second, 5*time.Second
 	code, err := Run(context.Background(), o)
 	var ge *GuestError
 	if code != 2 || !errors.Is(err, ErrTimeout) || !errors.As(err, &ge) {
 		t.Fatalf("Run = %d, %v; want 2 and ErrTimeout", code, err)
 	}
 	t.Logf("the user sees:\n%v", err)
-	if !strings.Contains(err.Error(), "did not finish within --timeout 30s") {
+	if !strings.Contains(err.Error(), "the guest's run did not stop within 5s of its --timeout 10s: QEMU killed") {
 		t.Errorf("error %q does not name the timeout", err)
 	}
 	if len(ge.Console) == 0 || !strings.Contains(err.Error(), "last ") {
@@ -313,6 +317,92 @@ func TestGuestCancel(t *testing.T) {
 	if code != 2 || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %d, %v; want 2 and context.Canceled", code, err)
 	}
+}
+
+// signalOn returns a writer for o.Stdout that sends sigs, in order, on the
+// returned channel (o.Signals) once the run has printed line.
+func signalOn(line string, sigs ...syscall.Signal) (io.Writer, chan os.Signal) {
+	c := make(chan os.Signal, len(sigs))
+	var once sync.Once
+	return writerFunc(func(p []byte) (int, error) {
+		if strings.Contains(string(p), line) {
+			once.Do(func() {
+				for _, s := range sigs {
+					c <- s
+				}
+			})
+		}
+		return len(p), nil
+	}), c
+}
+
+// TestGuestSignalForwarded: a host signal reaches the running script,
+// which ends as it chooses, and its exit code and --json come back.
+func TestGuestSignalForwarded(t *testing.T) {
+	o, _, stderr := guestOptions(t, "trap")
+	o.Run.JSON = filepath.Join(t.TempDir(), "out.json")
+	var out bytes.Buffer
+	w, sigs := signalOn("trapping", syscall.SIGTERM)
+	o.Stdout, o.Signals = io.MultiWriter(&out, w), sigs
+	code, err := Run(context.Background(), o)
+	if err != nil || code != 143 {
+		t.Fatalf("Run = %d, %v; want 143 (the run's own exit after SIGTERM)\nstderr: %s", code, err, stderr)
+	}
+	if !strings.Contains(out.String(), "caught terminated") {
+		t.Errorf("stdout %q: the run did not catch SIGTERM", out.String())
+	}
+	if b, err := os.ReadFile(o.Run.JSON); err != nil || string(b) != `{"caught":15}` {
+		t.Errorf("--json %q, %v; want the run's result", b, err)
+	}
+}
+
+// TestGuestSignalFallback: a run that does not stop after a forwarded
+// signal, or a second signal, has QEMU killed, with the reason and 128+n.
+func TestGuestSignalFallback(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sigs []syscall.Signal
+		code int
+		want string
+	}{
+		{"unanswered", []syscall.Signal{syscall.SIGINT}, 130, "the guest's run did not stop within 3s of SIGINT: QEMU killed, the run's results are lost"},
+		{"second signal", []syscall.Signal{syscall.SIGINT, syscall.SIGHUP}, 129, "a second signal (SIGHUP) while the guest's run was stopping after SIGINT: QEMU killed, the run's results are lost"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, _, _ := guestOptions(t, "deaf")
+			o.StopGrace = 3 * time.Second
+			if len(tc.sigs) > 1 {
+				o.StopGrace = 5 * time.Minute // only the second signal can end it in time
+			}
+			o.Stdout, o.Signals = signalOn("deaf", tc.sigs...)
+			code, err := Run(context.Background(), o)
+			if code != tc.code || !errors.Is(err, ErrInterrupted) {
+				t.Fatalf("Run = %d, %v; want %d and ErrInterrupted", code, err, tc.code)
+			}
+			t.Logf("the user sees:\n%v", err)
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q lacks %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestGuestSignalBeforeRun: a signal before the run starts kills the
+// guest at once: there is nothing to collect.
+func TestGuestSignalBeforeRun(t *testing.T) {
+	o, stdout, _ := guestOptions(t, "exit", "0")
+	sigs := make(chan os.Signal, 1)
+	sigs <- syscall.SIGTERM
+	o.Signals = sigs
+	start := time.Now()
+	code, err := Run(context.Background(), o)
+	if code != 143 || !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "nothing to collect") {
+		t.Fatalf("Run = %d, %v; want 143 and ErrInterrupted with nothing to collect", code, err)
+	}
+	if stdout.Len() > 0 {
+		t.Errorf("the run started (stdout %q)", stdout)
+	}
+	t.Logf("the user sees after %v:\n%v", time.Since(start), err)
 }
 
 type writerFunc func([]byte) (int, error)

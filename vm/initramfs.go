@@ -83,6 +83,11 @@ func newInitramfs(o *Options, init string, libs []string, modules []kmod) (*init
 	if o.Run.Interval > 0 {
 		args = append(args, "--interval", o.Run.Interval.String())
 	}
+	if o.Timeout > 0 {
+		// The guest's run keeps the time from its own start and, when it
+		// is up, stops and reports as a local run does.
+		args = append(args, "--timeout", o.Timeout.String())
+	}
 	if o.Run.WorkOverride != "" {
 		args = append(args, "--work-override", o.Run.WorkOverride)
 	}

@@ -43,7 +43,8 @@ func TestInitramfsLayout(t *testing.T) {
 		"lib/fake-libc.so": "libc",
 	})
 	o := &Options{Script: filepath.Join(dir, "main.star"),
-		Run: RunArgs{JSON: "/host/out.json", Set: []string{"a=1", "b=x y"}, Quiet: true, Histogram: true, Progress: true, Repeat: 3, Interval: 250 * time.Millisecond, WorkOverride: "YieldHeavy", Args: []string{"--flag", "v"}}}
+		Run:     RunArgs{JSON: "/host/out.json", Set: []string{"a=1", "b=x y"}, Quiet: true, Histogram: true, Progress: true, Repeat: 3, Interval: 250 * time.Millisecond, WorkOverride: "YieldHeavy", Args: []string{"--flag", "v"}},
+		Timeout: 90 * time.Second}
 	lib := filepath.Join(dir, "lib/fake-libc.so")
 	r, err := newInitramfs(o, filepath.Join(dir, "fake-init-binary"), []string{lib}, []kmod{{"virtio", []byte("v")}, {"virtio_blk", []byte("b")}})
 	if err != nil {
@@ -82,7 +83,7 @@ func TestInitramfsLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := guestConfig{
-		Args:    []string{"run", "/ktstar/src/main.star", "--json", guestResultPath, "--set", "a=1", "--set", "b=x y", "-q", "--histogram", "--progress", "--repeat", "3", "--interval", "250ms", "--work-override", "YieldHeavy", "--", "--flag", "v"},
+		Args:    []string{"run", "/ktstar/src/main.star", "--json", guestResultPath, "--set", "a=1", "--set", "b=x y", "-q", "--histogram", "--progress", "--repeat", "3", "--interval", "250ms", "--timeout", "1m30s", "--work-override", "YieldHeavy", "--", "--flag", "v"},
 		Dir:     "/ktstar/src",
 		HostDir: dir,
 		Modules: []string{"/ktstar/modules/virtio.ko", "/ktstar/modules/virtio_blk.ko"},

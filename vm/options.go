@@ -3,6 +3,7 @@ package vm
 import (
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,10 +18,16 @@ const (
 
 // Defaults used when an Options field is zero.
 const (
-	DefaultCPUs    = 2
-	DefaultMemory  = 1 << 30
-	DefaultTimeout = 10 * time.Minute
-	DefaultQEMU    = "qemu-system-x86_64"
+	DefaultCPUs   = 2
+	DefaultMemory = 1 << 30
+	DefaultQEMU   = "qemu-system-x86_64"
+	// DefaultBootTimeout bounds the boot, from QEMU's start to the run's
+	// start in the guest; generous, as TCG on a loaded host is slow.
+	DefaultBootTimeout = 5 * time.Minute
+	// DefaultStopGrace is how long an interrupted run (a forwarded
+	// signal, its --timeout) may take to stop, collect its workers and
+	// send its results before QEMU is killed.
+	DefaultStopGrace = time.Minute
 	// DefaultProbeTimeout is how long AccelAuto waits for a KVM guest's
 	// first console byte before falling back to TCG.
 	DefaultProbeTimeout = 5 * time.Second
@@ -83,8 +90,28 @@ type Options struct {
 	Disk int64
 	// Append is extra kernel command line.
 	Append string
-	// Timeout bounds the whole guest, boot to power-off (DefaultTimeout if 0).
+	// Timeout limits the run from its start in the guest, so the boot does
+	// not count; 0 means no limit. A script's run gets it as `ktstar run
+	// --timeout` (per repetition) and interrupts itself as a local run
+	// would, sending back its reports marked "interrupted": "timeout"; the
+	// host kills QEMU only if the guest has not finished StopGrace after
+	// that. A Command's guest is killed at Timeout.
 	Timeout time.Duration
+	// BootTimeout bounds the boot up to the run's start
+	// (DefaultBootTimeout if 0); QEMU is then killed.
+	BootTimeout time.Duration
+	// StopGrace is how long an interrupted run may take to stop and send
+	// its results (DefaultStopGrace if 0).
+	StopGrace time.Duration
+	// Signals, if set, delivers the host's terminating signals (SIGINT,
+	// SIGTERM, SIGHUP, ...). Once the run has started in the guest, the
+	// first one is forwarded to it, which stops and collects its workers
+	// as that signal would on the host, and Run returns its exit code
+	// (128+n) and result. A signal before the run starts, a second
+	// signal, or a guest that does not finish within StopGrace of the
+	// first has QEMU killed; Run then returns 128+n and ErrInterrupted.
+	// The values must be syscall.Signal.
+	Signals <-chan os.Signal
 
 	// Stdout and Stderr receive the script's output as it arrives; Log
 	// receives progress and warnings (kernel download, accelerator
@@ -232,8 +259,13 @@ func (o *Options) resolve() (topology, error) {
 	if o.Disk < 0 || o.Disk%512 != 0 {
 		return topology{}, fmt.Errorf("disk %d: want a size in whole 512-byte sectors", o.Disk)
 	}
-	if o.Timeout < 0 {
-		return topology{}, fmt.Errorf("timeout %v: want a positive duration", o.Timeout)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"timeout", o.Timeout}, {"boot timeout", o.BootTimeout}, {"stop grace", o.StopGrace}} {
+		if d.v < 0 {
+			return topology{}, fmt.Errorf("%s %v: want a positive duration (or 0 for the default)", d.name, d.v)
+		}
 	}
 	threads := o.SMT
 	if threads == 0 {

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestResolve(t *testing.T) {
@@ -59,6 +60,8 @@ func TestResolveErrors(t *testing.T) {
 		{"uneven numa", Options{CPUs: 4, NUMA: 3}, "cpus 4 do not split evenly over 3 nodes"},
 		{"odd disk", Options{Disk: 1000}, "disk 1000: want a size in whole 512-byte sectors"},
 		{"negative timeout", Options{Timeout: -1}, "timeout -1ns: want a positive duration"},
+		{"negative boot timeout", Options{BootTimeout: -time.Second}, "boot timeout -1s: want a positive duration"},
+		{"negative stop grace", Options{StopGrace: -time.Second}, "stop grace -1s: want a positive duration"},
 		{"smt not dividing", Options{CPUs: 3, SMT: 2}, "cpus 3: not a multiple of smt 2"},
 		{"smt range", Options{SMT: 9}, "smt 9: want 1..8"},
 		{"too many cpus", Options{CPUs: 300}, "cpus 300: want 1..255"},
@@ -142,14 +145,15 @@ func TestParseSize(t *testing.T) {
 
 func TestQemuArgs(t *testing.T) {
 	topo := topology{sockets: 2, dies: 1, cores: 1, threads: 2, memMiB: 1024, nodes: []nodeRange{{0, 1, 512}, {2, 3, 512}}}
-	files := qemuFiles{initrd: "/proc/self/fd/3", console: "/proc/self/fd/4", data: "/proc/self/fd/5"}
+	files := qemuFiles{initrd: "/proc/self/fd/3", console: "/proc/self/fd/4", dataSerial: 5, dataVirtio: 6}
 	args := strings.Join(qemuArgs("/k", AccelTCG, "console=ttyS0", topo, files), " ")
 	for _, want := range []string{
 		"-accel tcg", "-cpu max,vendor=GenuineIntel", "-m 1024M", "-no-reboot",
 		"-smp 4,sockets=2,dies=1,cores=1,threads=2",
 		"-object memory-backend-ram,id=mem0,size=512M -numa node,nodeid=0,cpus=0-1,memdev=mem0",
 		"-object memory-backend-ram,id=mem1,size=512M -numa node,nodeid=1,cpus=2-3,memdev=mem1",
-		"-chardev file,id=con,path=/proc/self/fd/4 -serial chardev:con -chardev file,id=data,path=/proc/self/fd/5 -serial chardev:data",
+		"-chardev file,id=con,path=/proc/self/fd/4 -serial chardev:con -chardev socket,id=data,fd=5 -serial chardev:data",
+		"-chardev socket,id=vdata,fd=6 -device virtserialport,bus=vser.0,chardev=vdata,name=ktstar.data",
 		"-kernel /k -initrd /proc/self/fd/3 -append console=ttyS0",
 	} {
 		if !strings.Contains(args, want) {
@@ -159,9 +163,9 @@ func TestQemuArgs(t *testing.T) {
 	if strings.Contains(args, "-drive") {
 		t.Errorf("a disk without Disk: %s", args)
 	}
-	files.disk = "/proc/self/fd/6"
+	files.disk = "/proc/self/fd/7"
 	args = strings.Join(qemuArgs("/k", AccelKVM, "", topology{sockets: 1, dies: 1, cores: 1, threads: 1, memMiB: 512}, files), " ")
-	for _, want := range []string{"-accel kvm -m 512M -smp 1,sockets=1,dies=1,cores=1,threads=1 -cpu host,-arch-capabilities", "-drive file=/proc/self/fd/6,format=raw,if=virtio"} {
+	for _, want := range []string{"-accel kvm -m 512M -smp 1,sockets=1,dies=1,cores=1,threads=1 -cpu host,-arch-capabilities", "-drive file=/proc/self/fd/7,format=raw,if=virtio"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args lack %q:\n%s", want, args)
 		}

@@ -5,15 +5,20 @@ import (
 	"strings"
 )
 
-// qemuFiles are the guest's host-side files, as paths QEMU opens. They are
-// /proc/self/fd/N links to descriptors the host passes in ExtraFiles
-// (memfd, pipes, an unlinked temp file), so nothing of the guest ever has
-// a name in a temp directory and a killed host leaves nothing behind.
+// qemuFiles are the guest's host-side files, as paths QEMU opens or
+// descriptors it inherits. The paths are /proc/self/fd/N links to
+// descriptors the host passes in ExtraFiles (memfd, a pipe, an unlinked
+// temp file), so nothing of the guest ever has a name in a temp directory
+// and a killed host leaves nothing behind.
 type qemuFiles struct {
 	initrd  string
 	console string // ttyS0: kernel log and init's messages
-	data    string // the framed data channel (virtio-serial port, or ttyS1)
-	disk    string // "" without a scratch disk
+	// dataSerial and dataVirtio are QEMU's descriptor numbers of the
+	// framed data channel's two ports (ttyS1, the virtio-serial port):
+	// each one end of a socket pair, frames from the guest one way and
+	// the host's control frames (a forwarded signal) the other.
+	dataSerial, dataVirtio int
+	disk                   string // "" without a scratch disk
 }
 
 // qemuArgs builds the QEMU command line for accel ("kvm" or "tcg").
@@ -50,10 +55,10 @@ func qemuArgs(kernel, accel, cmdline string, t topology, f qemuFiles) []string {
 		// without virtio_console. ioeventfd=off makes each port write
 		// reach QEMU before the guest's next instruction, so nothing is
 		// still queued when the guest powers off.
-		"-chardev", "file,id=data,path="+f.data,
+		"-chardev", fmt.Sprintf("socket,id=data,fd=%d", f.dataSerial),
 		"-serial", "chardev:data",
 		"-device", "virtio-serial-pci,id=vser,ioeventfd=off",
-		"-chardev", "file,id=vdata,path="+f.data,
+		"-chardev", fmt.Sprintf("socket,id=vdata,fd=%d", f.dataVirtio),
 		"-device", "virtserialport,bus=vser.0,chardev=vdata,name="+dataPortName,
 		"-kernel", kernel,
 		"-initrd", f.initrd,

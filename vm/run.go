@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +27,11 @@ var (
 	ErrTimeout  = errors.New("guest timed out")
 	ErrPanic    = errors.New("guest kernel panicked")
 	ErrGuest    = errors.New("guest failed")
+	// ErrInterrupted: a host signal (Options.Signals) ended the guest
+	// without its results: it came before the run started, came twice,
+	// or the guest did not stop within StopGrace. Run's code is then
+	// 128+n, as for a local run ended by signal n.
+	ErrInterrupted = errors.New("guest interrupted")
 )
 
 const (
@@ -39,7 +45,7 @@ const (
 // GuestError is a failed guest: what went wrong and the console's last
 // lines, which usually say why.
 type GuestError struct {
-	Err     error    // ErrTimeout, ErrPanic or ErrGuest
+	Err     error    // ErrTimeout, ErrPanic, ErrGuest or ErrInterrupted
 	Detail  string   // what happened, for the user
 	Console []string // the last console lines, oldest first
 }
@@ -63,11 +69,93 @@ func (e *GuestError) Unwrap() error { return e.Err }
 // Run boots a throwaway QEMU guest with the topology in o, runs o.Script in
 // it with ktstar as /init, streams the script's output to o.Stdout and
 // o.Stderr, writes the JSON result to o.Run.JSON, and returns the script's
-// exit code (0 ok, 1 a check or fail(), 2 an error). A non-nil error means
-// the guest itself failed (no QEMU or kernel, timeout, kernel panic, a
-// broken guest); the caller should then print it and exit 2. QEMU is
-// killed and every temporary resource released before Run returns.
+// exit code (0 ok, 1 a check or fail(), 2 an error or its --timeout,
+// 128+n after a forwarded signal n). A non-nil error means the guest
+// itself failed (no QEMU or kernel, timeout, kernel panic, a broken
+// guest); the caller should then print it and exit 2, or with the
+// returned code for ErrInterrupted. Cancelling ctx kills QEMU at once. QEMU
+// is gone and every temporary resource released before Run returns.
 func Run(ctx context.Context, o Options) (int, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r := newRelay(o.Signals, cancel)
+	defer r.stop()
+	code, err := run(ctx, o, r)
+	if sig := r.early(); sig != 0 && err != nil && !errors.Is(err, ErrInterrupted) {
+		return signalCode(sig), &GuestError{Err: ErrInterrupted,
+			Detail: fmt.Sprintf("%s before the guest booted: stopped (nothing to collect)", unix.SignalName(sig))}
+	}
+	return code, err
+}
+
+// signalCode is the exit status of a run ended by sig.
+func signalCode(sig syscall.Signal) int { return 128 + int(sig) }
+
+// relay hands the host's signals (Options.Signals) to the boot under way.
+// One that comes while no guest runs (a kernel download, the moment
+// between the KVM probe and the TCG boot) cancels the run instead.
+type relay struct {
+	ch      chan syscall.Signal
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
+	mu      sync.Mutex
+	booting bool
+	first   syscall.Signal // the first signal that came outside a boot
+}
+
+func newRelay(in <-chan os.Signal, cancel context.CancelCauseFunc) *relay {
+	r := &relay{ch: make(chan syscall.Signal, 4), cancel: cancel, done: make(chan struct{})}
+	if in == nil {
+		return r
+	}
+	go func() {
+		for {
+			select {
+			case <-r.done:
+				return
+			case s, ok := <-in:
+				if !ok {
+					return
+				}
+				sig, ok := s.(syscall.Signal)
+				if !ok {
+					sig = syscall.SIGTERM
+				}
+				r.mu.Lock()
+				if r.booting {
+					select {
+					case r.ch <- sig:
+					default: // a flood of signals: the boot has enough to act on
+					}
+				} else if r.first == 0 {
+					r.first = sig
+					r.cancel(fmt.Errorf("%w by %s", ErrInterrupted, unix.SignalName(sig)))
+				}
+				r.mu.Unlock()
+			}
+		}
+	}()
+	return r
+}
+
+// setBooting marks whether a boot is reading r.ch.
+func (r *relay) setBooting(b bool) {
+	r.mu.Lock()
+	r.booting = b
+	r.mu.Unlock()
+}
+
+// early returns the signal that came while no guest ran, if any.
+func (r *relay) early() syscall.Signal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.first
+}
+
+func (r *relay) stop() { close(r.done) }
+
+// run is Run with the signal relay in place.
+func run(ctx context.Context, o Options, r *relay) (int, error) {
 	o.fill()
 	topo, err := o.resolve()
 	if err != nil {
@@ -143,8 +231,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 		defer disk.Close()
 	}
 
-	g := &guest{o: &o, qemu: qemu, kernel: kernel.Image, topo: topo, initrd: initrd, disk: disk,
-		deadline: time.Now().Add(o.Timeout)}
+	g := &guest{o: &o, qemu: qemu, kernel: kernel.Image, topo: topo, initrd: initrd, disk: disk, sigs: r}
 	accel := o.Accel
 	if accel == AccelAuto {
 		probe := newKVMProbe(qemu)
@@ -164,7 +251,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 			}
 			// A KVM guest that printed nothing, whether it hung or QEMU
 			// gave up at once, is retried under TCG.
-			if res.sawOutput || res.ctxErr != nil || res.timedOut {
+			if res.sawOutput || res.ctxErr != nil || res.timedOut != "" || res.signal != 0 {
 				return g.finish(res)
 			}
 			why := fmt.Sprintf("KVM guest printed nothing in %v%s", o.ProbeTimeout, qemuSays(res.qemuOut))
@@ -183,8 +270,11 @@ func (o *Options) fill() {
 	if o.Accel == "" {
 		o.Accel = AccelAuto
 	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
+	if o.BootTimeout == 0 {
+		o.BootTimeout = DefaultBootTimeout
+	}
+	if o.StopGrace == 0 {
+		o.StopGrace = DefaultStopGrace
 	}
 	if o.ProbeTimeout == 0 {
 		o.ProbeTimeout = DefaultProbeTimeout
@@ -256,13 +346,13 @@ func kvmUsable() error {
 
 // guest is one Run's fixed inputs, shared by its boot attempts.
 type guest struct {
-	o        *Options
-	qemu     string
-	kernel   string
-	topo     topology
-	initrd   *os.File
-	disk     *os.File
-	deadline time.Time
+	o      *Options
+	qemu   string
+	kernel string
+	topo   topology
+	initrd *os.File
+	disk   *os.File
+	sigs   *relay
 }
 
 // bootResult is how one QEMU run ended.
@@ -272,9 +362,11 @@ type bootResult struct {
 	panicLine   string
 	qemuErr     error  // QEMU's exit error, if it failed
 	qemuOut     string // QEMU's own stdout/stderr, bounded
-	timedOut    bool
-	sawOutput   bool // the guest wrote to the console or the data channel
-	probeFailed bool // the KVM probe saw no output in time
+	timedOut    string // which deadline killed QEMU, for the user
+	signal      syscall.Signal
+	interrupted string // how a host signal ended the guest, for the user
+	sawOutput   bool   // the guest wrote to the console or the data channel
+	probeFailed bool   // the KVM probe saw no output in time
 	ctxErr      error
 }
 
@@ -282,25 +374,27 @@ type bootResult struct {
 // guest prints nothing within probe.
 func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) bootResult {
 	res := bootResult{frames: &frameReader{stdout: g.o.Stdout, stderr: g.o.Stderr}}
-	conR, conW, err := os.Pipe()
-	if err != nil {
-		res.qemuErr = fmt.Errorf("console pipe: %w", err)
-		return res
+	// A pipe for the console; a socket pair for each port of the data
+	// channel (ttyS1, virtio-serial), which carries the guest's frames to
+	// the host and the host's control frames to the guest. [0] is ours,
+	// [1] QEMU's.
+	var p [3][2]*os.File
+	for i := range p {
+		var err error
+		if p[i], err = channel(i == 0); err != nil {
+			res.qemuErr = err
+			closeAll(p[:i])
+			return res
+		}
 	}
-	defer conR.Close()
-	dataR, dataW, err := os.Pipe()
-	if err != nil {
-		conW.Close()
-		res.qemuErr = fmt.Errorf("data pipe: %w", err)
-		return res
-	}
-	defer dataR.Close()
+	con, dataS, dataV := p[0], p[1], p[2]
+	defer closeAll(p[:])
 
-	// ExtraFiles become fds 3, 4, 5 (, 6) in QEMU.
-	files := qemuFiles{initrd: "/proc/self/fd/3", console: "/proc/self/fd/4", data: "/proc/self/fd/5"}
-	extra := []*os.File{g.initrd, conW, dataW}
+	// ExtraFiles become fds 3, 4, ... in QEMU.
+	files := qemuFiles{initrd: "/proc/self/fd/3", console: "/proc/self/fd/4", dataSerial: 5, dataVirtio: 6}
+	extra := []*os.File{g.initrd, con[1], dataS[1], dataV[1]}
 	if g.disk != nil {
-		files.disk = "/proc/self/fd/6"
+		files.disk = "/proc/self/fd/7"
 		extra = append(extra, g.disk)
 	}
 	cmd := exec.Command(g.qemu, qemuArgs(g.kernel, accel, kernelCmdline(g.o.Append), g.topo, files)...)
@@ -309,9 +403,13 @@ func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) boo
 	cmd.ExtraFiles = extra
 	// QEMU must not outlive us even if we are killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
-	conW.Close()
-	dataW.Close()
+	g.sigs.setBooting(true)
+	defer g.sigs.setBooting(false)
+	err := cmd.Start()
+	// Only QEMU keeps these ends.
+	for _, f := range p {
+		f[1].Close()
+	}
 	if err != nil {
 		res.qemuErr = fmt.Errorf("start %s: %w", g.qemu, err)
 		return res
@@ -322,11 +420,12 @@ func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) boo
 		started  = make(chan struct{})
 		once     sync.Once
 		panicked = make(chan struct{})
+		runStart = make(chan struct{}) // the start frame arrived
 		reported = make(chan struct{}) // the exit frame arrived
-		report   sync.Once
 		readers  sync.WaitGroup
 	)
 	seen := func() { once.Do(func() { close(started) }) }
+	closeOnce := map[string]chan struct{}{kindStart: runStart, kindExit: reported}
 	readLines := func(r io.Reader, console bool) {
 		defer readers.Done()
 		br := bufio.NewReaderSize(r, 64<<10)
@@ -345,8 +444,9 @@ func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) boo
 					res.frames.fail(ferr)
 				case isFrame:
 					res.frames.add(fr)
-					if fr.kind == kindExit {
-						report.Do(func() { close(reported) })
+					if c := closeOnce[fr.kind]; c != nil {
+						close(c)
+						delete(closeOnce, fr.kind)
 					}
 				case console:
 					res.console = appendRing(res.console, line, consoleKeep)
@@ -362,38 +462,80 @@ func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) boo
 			}
 		}
 	}
-	readers.Add(2)
-	go readLines(conR, true)
-	go readLines(dataR, false)
+	readers.Add(3)
+	go readLines(con[0], true)
+	go readLines(dataS[0], false)
+	go readLines(dataV[0], false)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	timeout := time.NewTimer(time.Until(g.deadline))
-	defer timeout.Stop()
+	bootT := time.NewTimer(g.o.BootTimeout)
+	defer bootT.Stop()
 	var probeC <-chan time.Time
 	if probe > 0 {
 		pt := time.NewTimer(probe)
 		defer pt.Stop()
 		probeC = pt.C
 	}
-	var graceC <-chan time.Time
-	startedC, ctxDone := (<-chan struct{})(started), ctx.Done()
+	var (
+		graceC, runC, stopC <-chan time.Time
+		forwarded           syscall.Signal
+		runStarted          bool
+		// The guest reads the port it writes to; both get the frame.
+		ctl = frameWriter{w: io.MultiWriter(dataV[0], dataS[0])}
+	)
+	startedC, ctxDone, bootC, sigC := (<-chan struct{})(started), ctx.Done(), bootT.C, (<-chan syscall.Signal)(g.sigs.ch)
 	kill := func() { cmd.Process.Kill() }
+	interrupt := func(sig syscall.Signal, format string, args ...any) {
+		res.signal, res.interrupted = sig, fmt.Sprintf(format, args...)
+		sigC = nil
+		kill()
+	}
 	for done := false; !done; {
 		select {
 		case res.qemuErr = <-exited:
 			done = true
 		case <-startedC:
 			probeC, startedC = nil, nil
+		case <-runStart:
+			runStart, bootC, runStarted = nil, nil, true
+			if limit := g.runLimit(); limit > 0 {
+				runC = time.After(limit)
+			}
 		case <-probeC:
 			res.probeFailed = true
 			kill()
-		case <-timeout.C:
-			res.timedOut = true
+		case <-bootC:
+			res.timedOut = fmt.Sprintf("the guest did not start its run within the boot timeout %v", g.o.BootTimeout)
+			kill()
+		case <-runC:
+			if g.o.Command != nil {
+				res.timedOut = fmt.Sprintf("the guest's run did not finish within --timeout %v", g.o.Timeout)
+			} else {
+				res.timedOut = fmt.Sprintf("the guest's run did not stop within %v of its --timeout %v", g.o.StopGrace, g.o.Timeout)
+			}
 			kill()
 		case <-ctxDone:
 			res.ctxErr, ctxDone = ctx.Err(), nil
 			kill()
+		case sig := <-sigC:
+			name := unix.SignalName(sig)
+			switch {
+			case forwarded != 0:
+				interrupt(sig, "a second signal (%s) while the guest's run was stopping after %s: QEMU killed, the run's results are lost", name, unix.SignalName(forwarded))
+			case !runStarted:
+				interrupt(sig, "%s before the run started in the guest: QEMU killed (nothing to collect)", name)
+			default:
+				forwarded = sig
+				if err := ctl.write(kindSignal, []byte(strconv.Itoa(int(sig)))); err != nil {
+					interrupt(sig, "%s: cannot tell the guest (%v): QEMU killed, the run's results are lost", name, err)
+					break
+				}
+				fmt.Fprintf(g.o.Log, "ktstar vm: %s: the guest's run stops and collects its workers (a second signal kills QEMU)\n", name)
+				stopC = time.After(g.o.StopGrace)
+			}
+		case <-stopC:
+			interrupt(forwarded, "the guest's run did not stop within %v of %s: QEMU killed, the run's results are lost", g.o.StopGrace, unix.SignalName(forwarded))
 		case <-panicked:
 			// panic=-1 and -no-reboot end QEMU at once; allow for a
 			// command line that overrides panic=.
@@ -401,7 +543,7 @@ func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) boo
 		case <-reported:
 			// The guest powers off next; do not wait for a guest whose
 			// power-off hangs.
-			reported, graceC = nil, time.After(exitGrace)
+			reported, runC, stopC, graceC = nil, nil, nil, time.After(exitGrace)
 		case <-graceC:
 			kill()
 		}
@@ -416,6 +558,39 @@ func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) boo
 	return res
 }
 
+// runLimit is how long after its start the guest's run may take before
+// QEMU is killed; 0 means no limit. A script's run keeps its own
+// --timeout (per repetition) and then needs the time to stop and report.
+func (g *guest) runLimit() time.Duration {
+	if g.o.Timeout == 0 || g.o.Command != nil {
+		return g.o.Timeout
+	}
+	return g.o.Timeout*time.Duration(max(1, g.o.Run.Repeat)) + g.o.StopGrace
+}
+
+// channel returns a pipe (read end first) or a connected socket pair.
+func channel(pipe bool) ([2]*os.File, error) {
+	if pipe {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return [2]*os.File{}, fmt.Errorf("console pipe: %w", err)
+		}
+		return [2]*os.File{r, w}, nil
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return [2]*os.File{}, fmt.Errorf("data channel socket pair: %w", err)
+	}
+	return [2]*os.File{os.NewFile(uintptr(fds[0]), "data"), os.NewFile(uintptr(fds[1]), "data-qemu")}, nil
+}
+
+func closeAll(pipes [][2]*os.File) {
+	for _, p := range pipes {
+		p[0].Close()
+		p[1].Close()
+	}
+}
+
 // finish turns a boot result into Run's answer.
 func (g *guest) finish(res bootResult) (int, error) {
 	fr := res.frames
@@ -423,7 +598,7 @@ func (g *guest) finish(res bootResult) (int, error) {
 		return &GuestError{Err: kind, Detail: fmt.Sprintf(format, args...), Console: res.console}
 	}
 	switch {
-	case res.ctxErr != nil:
+	case res.ctxErr != nil && fr.exit == nil:
 		return 2, fmt.Errorf("guest stopped: %w", res.ctxErr)
 	case fr.exit != nil && fr.exit.Error != "":
 		return 2, gerr(ErrGuest, "guest init failed: %s", fr.exit.Error)
@@ -436,8 +611,10 @@ func (g *guest) finish(res bootResult) (int, error) {
 			}
 		}
 		return fr.exit.Code, nil
-	case res.timedOut:
-		return 2, gerr(ErrTimeout, "guest did not finish within --timeout %v; QEMU killed", g.o.Timeout)
+	case res.signal != 0:
+		return signalCode(res.signal), gerr(ErrInterrupted, "%s", res.interrupted)
+	case res.timedOut != "":
+		return 2, gerr(ErrTimeout, "%s: QEMU killed", res.timedOut)
 	case res.panicLine != "":
 		return 2, gerr(ErrPanic, "guest kernel panicked: %s", res.panicLine)
 	case res.probeFailed:

@@ -31,6 +31,7 @@ layout):
 	Spawn returns when all parked       ◄─────  'p' parked   (or 'e' + error)
 	Start: stamp + gate word, one wake  ─────►  'r', the loop runs; every window counts from the stamp
 	                                            each step: Body.Step, checkpoint, publish count
+	Scenario: epoch word (SetPhaseEpoch) ────►  at the next step: close a PhaseSlice (epoch.go)
 	Stop: stop word in shared memory    ─────►  loop ends
 	                                    ◄─────  JSON report, EOF at exit
 	reap; SIGKILL whatever is left after the deadline

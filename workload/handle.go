@@ -36,6 +36,10 @@ type Handle struct {
 	// Close when empty.
 	scratchDirs []string
 
+	// steps are the step epochs SetPhaseEpoch wrote, in order: each
+	// report gets a slice for each.
+	steps []uint32
+
 	// collectLimit is the stop deadline; a field so tests can shorten it.
 	collectLimit time.Duration
 }
@@ -225,6 +229,9 @@ func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 	for i, c := range h.children {
 		reports[i] = c.decode()
 		reports[i].GroupIdx = c.groupIdx
+		if reports[i].Completed {
+			reports[i].PhaseSlices = stepSlices(reports[i].PhaseSlices, h.steps)
+		}
 	}
 	return reports, h.close()
 }

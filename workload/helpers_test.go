@@ -113,6 +113,7 @@ func newTestWorker(t testing.TB, work Work) *Worker {
 		migrations: make([]Migration, 0, 64),
 	}
 	w.stop = (*uint32)(unsafe.Pointer(&shm[offStop]))
+	w.ph.epoch = (*uint32)(unsafe.Pointer(&shm[offEpoch]))
 	w.slot = (*uint64)(unsafe.Pointer(&shm[slotBase]))
 	return w
 }

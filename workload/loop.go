@@ -1,7 +1,6 @@
 package workload
 
 import (
-	"math/bits"
 	"runtime/metrics"
 	"slices"
 	"sync/atomic"
@@ -23,10 +22,14 @@ func (w *Worker) begin(start int64) {
 }
 
 // run executes the loop until stop and builds the report. Nothing in the
-// loop or its tail allocates, except growth of the migration list.
+// loop or its tail allocates, except growth of the migration list and
+// phases beyond phaseReserve.
 func (w *Worker) run(body Body) Report {
 	if w.start == 0 { // a worker built in-process, without a gate
 		w.begin(nanotime())
+	}
+	if w.ph.done == nil {
+		w.reservePhases(w.wakeHist != nil)
 	}
 	// Heap objects and the Go runtime's OS threads: a thread the runtime
 	// makes during the loop (for a thread team's hand-offs) allocates, and
@@ -41,7 +44,8 @@ func (w *Worker) run(body Body) Report {
 	w.lastPublish = w.start
 	w.lastCPU = w.cpu()
 	w.maxGapCPU = w.lastCPU
-	w.markCPU(w.lastCPU)
+	markCPU(&w.cpus, w.lastCPU)
+	w.beginPhases(w.start, w.lastCPU)
 
 	for !w.Stopped() {
 		if !body.Step() {
@@ -53,13 +57,18 @@ func (w *Worker) run(body Body) Report {
 	end := nanotime()
 	// The last interval counts as a gap too: a worker that never ran
 	// before the stop has one gap, the whole run.
-	if gap := end - w.lastCheck; gap > w.maxGap && !w.warming() {
-		w.maxGap, w.maxGapCPU, w.maxGapAt = gap, w.lastCPU, end-w.start
+	if gap := end - w.lastCheck; !w.warming() {
+		if gap > w.maxGap {
+			w.maxGap, w.maxGapCPU, w.maxGapAt = gap, w.lastCPU, end-w.start
+		}
+		w.ph.gap(gap, w.lastCPU)
 	}
-	cpu := threadCPUTime() - w.cpu0
+	cpuNow := threadCPUTime()
+	cpu := cpuNow - w.cpu0
 	metrics.Read(allocs)
 	atomic.StoreUint64(w.slot, w.iterations)
 	sched1, _ := readSchedstat(unix.Gettid())
+	phases := w.endPhases(end, cpuNow, sched1)
 	r := Report{
 		Tid:                      unix.Gettid(),
 		WorkGroup:                w.spec.Group,
@@ -69,7 +78,7 @@ func (w *Worker) run(body Body) Report {
 		WallTimeNs:               uint64(end - w.start),
 		MigrationCount:           w.migCount,
 		Migrations:               w.migrations,
-		CPUsUsed:                 w.cpusUsed(),
+		CPUsUsed:                 usedCPUs(&w.cpus),
 		MaxGapMs:                 uint64(w.maxGap / int64(time.Millisecond)),
 		MaxGapCPU:                w.maxGapCPU,
 		MaxGapAtMs:               uint64(w.maxGapAt / int64(time.Millisecond)),
@@ -92,6 +101,7 @@ func (w *Worker) run(body Body) Report {
 		Counters:                 w.counters,
 		LoopAllocs:               allocs[0].Value.Uint64() - allocs0,
 		LoopNewThreads:           sub(allocs[1].Value.Uint64(), threads0),
+		PhaseSlices:              phases,
 	}
 	if r.WallTimeNs > r.CPUTimeNs {
 		r.OffCPUNs = r.WallTimeNs - r.CPUTimeNs
@@ -146,7 +156,9 @@ func saturated(r *Report) []string {
 }
 
 // tail runs after every outer iteration: publish progress at most once a
-// millisecond, and checkpoint whenever work_units is a multiple of 1024.
+// millisecond, and checkpoint whenever work_units is a multiple of 1024 or
+// the phase epoch changed (one relaxed load, compared with the phase under
+// way).
 func (w *Worker) tail() {
 	w.iterations++
 	now := nanotime()
@@ -154,37 +166,32 @@ func (w *Worker) tail() {
 		atomic.StoreUint64(w.slot, w.iterations)
 		w.lastPublish = now
 	}
-	if w.units&checkpointMask != 0 {
+	epoch := atomic.LoadUint32(w.ph.epoch)
+	if w.units&checkpointMask != 0 && epoch == w.ph.cur {
 		return
 	}
-	if gap := now - w.lastCheck; gap > w.maxGap && !w.warming() {
-		w.maxGap, w.maxGapCPU, w.maxGapAt = gap, w.lastCPU, now-w.start
+	if gap := now - w.lastCheck; !w.warming() {
+		if gap > w.maxGap {
+			w.maxGap, w.maxGapCPU, w.maxGapAt = gap, w.lastCPU, now-w.start
+		}
+		w.ph.gap(gap, w.lastCPU)
 	}
 	w.lastCheck = now
-	if cpu := w.cpu(); cpu != w.lastCPU {
+	cpu := w.cpu()
+	if epoch != w.ph.cur {
+		// The phase ends before this reading (ktstr's after it): the CPU
+		// is read once the change is seen, so it starts the next phase,
+		// and a move a scenario made between its two epoch writes (a
+		// cpuset swap) never shows in the phase before.
+		w.closePhase(now, threadCPUTime(), w.ph.readSched(), epoch, cpu)
+	}
+	markCPU(&w.ph.cpus, cpu)
+	if cpu != w.lastCPU {
 		w.migCount++
-		w.markCPU(cpu)
+		markCPU(&w.cpus, cpu)
 		w.migrations = append(w.migrations, Migration{AtNs: uint64(now - w.start), FromCPU: w.lastCPU, ToCPU: cpu})
 		w.lastCPU = cpu
 	}
-}
-
-func (w *Worker) markCPU(cpu int) {
-	if cpu >= 0 && cpu < len(w.cpus)*64 {
-		w.cpus[cpu/64] |= 1 << (cpu % 64)
-	}
-}
-
-func (w *Worker) cpusUsed() []int {
-	out := []int{}
-	for i, word := range w.cpus {
-		for word != 0 {
-			b := bits.TrailingZeros64(word)
-			out = append(out, i*64+b)
-			word &^= 1 << b
-		}
-	}
-	return out
 }
 
 func sub(a, b uint64) uint64 {

@@ -115,6 +115,8 @@ const (
 //	offset 4                   gate word (u32): gateClosed, gateOpen or gateCancel; a futex
 //	offset 8                   start stamp (i64): CLOCK_MONOTONIC ns when the gate opened
 //	offset 16                  parked stamp (i64): when every worker had parked
+//	offset 24                  phase epoch word (u32): the scenario's phase (SetPhaseEpoch); each
+//	                           worker cuts its telemetry into a PhaseSlice when it changes
 //	offset slotBase + 64·i     worker i's published iteration count (u64), one cache line each;
 //	                           at +slotPid its pid (u64), written by the parent once it started it
 //	                           (i counts across composed groups: group 0's workers first)
@@ -125,6 +127,7 @@ const (
 	offGate     = 4
 	offStartNs  = 8
 	offParkedNs = 16
+	offEpoch    = 24
 	slotBase    = 64
 	slotBytes   = 64
 	slotPid     = 8 // offset of the worker's pid inside its slot

@@ -141,6 +141,13 @@ type Report struct {
 	// Schbench and Taobench are those types' measurements; nil otherwise.
 	Schbench *SchbenchReport `json:"schbench,omitempty"`
 	Taobench *TaobenchReport `json:"taobench,omitempty"`
+
+	// PhaseSlices are the worker's figures per step of a scenario, for
+	// the handles whose epoch word a scenario writes (its backdrop's):
+	// one slice per step, in order (runtime.md §5.5), empty for a step
+	// the worker did not run in. Empty otherwise. Last, as in ktstr's
+	// JSON.
+	PhaseSlices []PhaseSlice `json:"phase_slices,omitempty"`
 }
 
 // Migration is one CPU change observed at a checkpoint.

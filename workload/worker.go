@@ -166,6 +166,8 @@ type Worker struct {
 
 	cpu func() int // reads the current CPU at checkpoints (cpuReader)
 
+	ph phaseState // the scenario phase under way and the slices closed
+
 	// Baselines read as the worker first ran past the gate (begin).
 	cpu0   int64
 	sched0 kernfs.Schedstat
@@ -234,6 +236,7 @@ func (w *Worker) Sample(k SampleKind, ns int64) {
 		w.kind = JoinKinds(w.kind, k)
 	}
 	w.wake.add(ns, &w.rng)
+	w.ph.wake.add(ns, &w.rng)
 	if w.wakeHist != nil { // nil when the type declares no sample kind
 		w.wakeHist.Record(uint64(max(ns, 0)))
 	}
@@ -434,6 +437,7 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 		work:     spec.Work,
 		shm:      shm,
 		stop:     (*uint32)(unsafe.Pointer(&shm[offStop])),
+		ph:       phaseState{epoch: (*uint32)(unsafe.Pointer(&shm[offEpoch]))},
 		slot:     (*uint64)(unsafe.Pointer(&shm[spec.Slot])),
 		rfd:      -1,
 		wfd:      -1,
@@ -471,6 +475,8 @@ func newWorker(spec workerSpec, shm []byte) *Worker {
 		w.timerHist = hist.MustNew(hist.Nanoseconds)
 	}
 	w.migrations = make([]Migration, 0, 64)
+	// Before the type's New: ForkExit marks what exists then MADV_DONTFORK.
+	w.reservePhases(w.wakeHist != nil)
 	return w
 }
 

@@ -170,7 +170,7 @@ func (c *cli) run(path string) int {
 		}
 		doc.Repetitions = append(doc.Repetitions, r)
 		for _, run := range runs {
-			doc.Runs = append(doc.Runs, result.Run{Run: run, Repetition: rep, Groups: summary.Rows(run.Units())})
+			doc.Runs = append(doc.Runs, result.Run{Run: run, Repetition: rep, Groups: summary.Rows(run.RowUnits())})
 		}
 		for _, call := range calls {
 			doc.Checks = append(doc.Checks, result.Check{CheckCall: call, Repetition: rep})

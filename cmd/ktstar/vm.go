@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/ktstar/ktstar/vm"
 	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
 )
 
 const vmUsage = `ktstar vm runs a script inside a throwaway QEMU guest with the CPU, SMT and
@@ -29,9 +31,18 @@ dynamically linked ktstar (go install) brings its loader and libraries, and
 so does each --file that is a dynamically linked program (a scheduler built
 on the host): a library the host cannot find is an error naming it.
 
-Exit status: the script's (0, 1 or 2), from inside the guest; 2 when the
-guest itself fails (no QEMU or kernel, a kernel panic, --timeout), with the
-last console lines; 130 or 143 after SIGINT or SIGTERM (QEMU is killed).
+--timeout counts from the script's start in the guest, so the boot does not
+count (--boot-timeout bounds that): the guest's run stops and collects its
+workers as ktstar run --timeout does, and the reports come back marked
+"interrupted": "timeout". SIGINT, SIGTERM, SIGHUP (any terminating signal)
+are forwarded to the guest's run the same way. A second signal, a signal
+before the script started, or a guest that does not stop within a minute
+kills QEMU, and says so.
+
+Exit status: the script's (0, 1, 2, or 128+n after signal n), from inside
+the guest; 2 when the guest itself fails (no QEMU or kernel, a kernel panic,
+a deadline past), with the last console lines; 128+n when a signal n had
+QEMU killed.
 
 Flags:
 `
@@ -68,7 +79,8 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringArrayVar(&files, "file", nil, "copy the host file `HOST[:GUEST]` into the guest (repeatable; GUEST defaults to HOST's absolute path); a dynamically linked ELF brings its loader and libraries")
 	sched.add(fs)
 	fs.StringVar(&o.Append, "append", "", "extra kernel command line `ARGS` (put last, so they override ktstar's)")
-	fs.DurationVar(&o.Timeout, "timeout", vm.DefaultTimeout, "kill the guest after this long, boot included")
+	fs.DurationVar(&o.Timeout, "timeout", 0, "stop the script after this long in the guest, boot not included (as ktstar run --timeout; exit status 2); 0 means no limit")
+	fs.DurationVar(&o.BootTimeout, "boot-timeout", vm.DefaultBootTimeout, "kill the guest if the script has not started after this long")
 	fs.BoolVarP(&verbose, "console", "v", false, "copy the guest's raw serial console (kernel log, init messages) to stderr")
 	fs.StringVar(&o.Run.JSON, "json", "", "write the guest run's --json result to `FILE` on the host")
 	fs.StringArrayVar(&o.Run.Set, "set", nil, "set params[`KEY`] to VALUE for the script (repeatable: --set k=v)")
@@ -154,8 +166,11 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	if sched.path != "" {
 		o.Run.Scheduler, o.Run.SchedulerArgs, o.Run.SchedulerReady, o.Run.SchedulerTimeout = sched.path, sched.args, sched.ready, sched.timeout
 	}
-	if o.Timeout <= 0 {
-		return usageErr("--timeout %v: want a positive duration", o.Timeout)
+	if o.Timeout < 0 {
+		return usageErr("--timeout %v: want a positive duration, or 0 for no limit", o.Timeout)
+	}
+	if o.BootTimeout <= 0 {
+		return usageErr("--boot-timeout %v: want a positive duration", o.BootTimeout)
 	}
 	o.Stdout, o.Stderr = stdout, stderr
 	if !o.Run.Quiet {
@@ -167,17 +182,42 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	return c.runVM(o)
 }
 
-// runVM boots the guest and maps the outcome to an exit status.
+// runVM boots the guest and maps the outcome to an exit status. The
+// terminating signals go to vm.Run, which forwards them to the guest's run.
 func (c *cli) runVM(o vm.Options) int {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	sigs := watchSignals(cancel, nil, c.stderr)
-	code, err := vm.Run(ctx, o)
-	sig, signalled := sigs.stop()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, terminating...)
+	defer signal.Stop(sigs)
+	fwd := make(chan os.Signal, 4)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		first := true
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigs:
+				// Every write to a closed stdout sends one more SIGPIPE:
+				// only the first counts, as in a local run.
+				if !first && s == syscall.SIGPIPE {
+					continue
+				}
+				first = false
+				select {
+				case fwd <- s:
+				case <-done:
+					return
+				}
+			}
+		}
+	}()
+	o.Signals = fwd
+	code, err := vm.Run(context.Background(), o)
 	switch {
-	case signalled:
-		c.printError(fmt.Sprintf("ktstar vm: interrupted by %s; QEMU killed", unix.SignalName(sig)))
-		return exitSignal + int(sig)
+	case errors.Is(err, vm.ErrInterrupted):
+		c.printError(fmt.Sprintf("ktstar vm: %v", err))
+		return code
 	case err != nil:
 		c.printError(fmt.Sprintf("ktstar vm: %v", err))
 		return exitError

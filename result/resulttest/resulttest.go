@@ -40,6 +40,10 @@ type Spec struct {
 	Seed    uint64
 	// Timeline adds a 10-sample timeline to every run.
 	Timeline bool
+	// Steps gives every worker a phase slice for each of that many
+	// scenario steps, as a backdrop worker has, each a share of its
+	// figures and samples.
+	Steps int
 }
 
 // Make builds the result. Every figure is drawn from Spec.Seed, so the
@@ -88,6 +92,7 @@ func Make(s Spec) *result.Doc {
 					sum := h.Summarize(workload.WakePercentiles)
 					r.WakeStats, r.SampleKind = &sum, workload.SampleWake
 				}
+				r.PhaseSlices = slices(r, s.Steps)
 				reports = append(reports, r)
 			}
 			run := starlib.Run{Handle: gi + 1, Label: g.Label,
@@ -96,7 +101,7 @@ func Make(s Spec) *result.Doc {
 			if s.Timeline {
 				run.Timeline = timeline(reports)
 			}
-			d.Runs = append(d.Runs, result.Run{Run: run, Repetition: rep, Groups: summary.Rows(run.Units())})
+			d.Runs = append(d.Runs, result.Run{Run: run, Repetition: rep, Groups: summary.Rows(run.RowUnits())})
 			res, err := checks.Evaluate(run.Units(), checks.Default())
 			if err != nil {
 				panic(err) // the default checks are valid
@@ -106,6 +111,21 @@ func Make(s Spec) *result.Doc {
 		}
 	}
 	return d
+}
+
+// slices cuts n phase slices, one per step, out of r's figures.
+func slices(r workload.Report, n int) []workload.PhaseSlice {
+	var out []workload.PhaseSlice
+	for k := range n {
+		share := func(v uint64) uint64 { return v / uint64(n+1) }
+		per := len(r.WakeLatenciesNs) / n
+		wake := r.WakeLatenciesNs[k*per : k*per+min(per, workload.MaxPhaseSamples)]
+		out = append(out, workload.PhaseSlice{PhaseEpoch: uint32(k + 1), WorkUnits: share(r.WorkUnits), Iterations: share(r.Iterations),
+			CPUTimeNs: share(r.CPUTimeNs), WallNs: share(r.WallTimeNs), OffCPUNs: share(r.OffCPUNs), MigrationCount: share(r.MigrationCount),
+			CPUsUsed: []int{k % 2}, MaxGapMs: r.MaxGapMs, WakeLatenciesNs: wake, WakeSampleTotal: uint64(per),
+			SchedstatRunDelayNs: share(r.SchedstatRunDelayNs)})
+	}
+	return out
 }
 
 // timeline spreads each worker's iterations over ten samples of 100ms.

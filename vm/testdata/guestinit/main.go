@@ -7,6 +7,8 @@
 //	topology        print cpus=N nodes=N smt=<sibling lists> disk=<bytes> script=<bytes>
 //	exit N          exit with code N
 //	hang            never finish
+//	trap            wait for SIGINT or SIGTERM, write {"caught":N} to the --json file, exit 128+N
+//	deaf            ignore SIGINT, SIGTERM and SIGHUP and never finish
 //	json            write {"answer":42} to the --json file
 //	spam N          print N bytes of output
 //	cat FILE        print a guest file
@@ -19,9 +21,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ktstar/ktstar/vm"
@@ -63,6 +67,24 @@ func main() {
 		os.Exit(code)
 	case "hang":
 		fmt.Println("hanging")
+		for {
+			time.Sleep(time.Hour)
+		}
+	case "trap":
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
+		fmt.Println("trapping")
+		sig := (<-c).(syscall.Signal)
+		fmt.Printf("caught %v\n", sig)
+		if jsonPath != "" {
+			if err := os.WriteFile(jsonPath, []byte(fmt.Sprintf(`{"caught":%d}`, sig)), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+		}
+		os.Exit(128 + int(sig))
+	case "deaf":
+		signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		fmt.Println("deaf")
 		for {
 			time.Sleep(time.Hour)
 		}
