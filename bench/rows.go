@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -77,6 +79,24 @@ func cref(prog string, workers int, args ...string) cProg {
 	return cProg{Prog: prog, Workers: workers, Args: args}
 }
 
+// fidelity is a pinned row of a work type against its C reference, both
+// given the same parameters: the reference takes each integer one as
+// key=value and each duration as key_us=N (its parameters are integers);
+// a string one (a variant the reference has built in) it does not take.
+func fidelity(name, typ, prog string, workers int, params map[string]any, ms ...metric) row {
+	var args []string
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		switch v := params[k].(type) {
+		case int:
+			args = append(args, fmt.Sprintf("%s=%d", k, v))
+		case time.Duration:
+			args = append(args, fmt.Sprintf("%s_us=%d", k, v.Microseconds()))
+		}
+	}
+	return row{Name: name, Section: sectionFidelity, Pin: true,
+		A: kt(typ, workers, params), B: cref(prog, workers, args...), Metrics: ms}
+}
+
 var (
 	rate       = func(g goal) metric { return metric{Label: "work units/s", AKey: "work_units_per_s", Goal: g} }
 	roundTrips = func(g goal) metric { return metric{Label: "round trips/s", AKey: "round_trips_per_s", Goal: g} }
@@ -112,40 +132,23 @@ func rows() []row {
 		{Label: "idle worker private", AKey: "child_private_kb"},
 	}
 	return append([]row{
-		{Name: "SpinWait", Section: sectionFidelity, Pin: true,
-			A: kt("SpinWait", 2, nil), B: cref("spin", 2),
-			Metrics: []metric{rate(goal{Min: 0.95})}},
-		{Name: "CachePressure", Section: sectionFidelity, Pin: true,
-			A:       kt("CachePressure", 2, map[string]any{"size_kb": 32, "stride": 64}),
-			B:       cref("cache_rmw", 2, "size_kb=32", "stride=64"),
-			Metrics: []metric{rate(goal{Min: 0.95})}},
-		{Name: "FutexPingPong", Section: sectionFidelity, Pin: true,
-			A:       kt("FutexPingPong", 2, map[string]any{"spin_iters": 1024}),
-			B:       cref("futex_pingpong", 2, "spin_iters=1024"),
-			Metrics: []metric{roundTrips(goal{Min: 0.9}), wakeP50(goal{}), wakeP99(goal{})}},
-		{Name: "FutexPingPong spin_iters=0", Section: sectionFidelity, Pin: true,
-			A:       kt("FutexPingPong", 2, map[string]any{"spin_iters": 0}),
-			B:       cref("futex_pingpong", 2, "spin_iters=0"),
-			Metrics: []metric{roundTrips(goal{}), wakeP50(goal{}), wakeP99(goal{})}},
-		{Name: "PipeIo", Section: sectionFidelity, Pin: true,
-			A:       kt("PipeIo", 2, map[string]any{"burst_iters": 1024}),
-			B:       cref("pipe_pingpong", 2, "burst_iters=1024"),
-			Metrics: []metric{roundTrips(goal{Min: 0.9}), wakeP50(goal{}), wakeP99(goal{})}},
-		{Name: "PipeIo burst_iters=0", Section: sectionFidelity, Pin: true,
-			A:       kt("PipeIo", 2, map[string]any{"burst_iters": 0}),
-			B:       cref("pipe_pingpong", 2, "burst_iters=0"),
-			Metrics: []metric{roundTrips(goal{}), wakeP50(goal{}), wakeP99(goal{})}},
-		{Name: "ForkExit", Section: sectionFidelity, Pin: true,
-			A: kt("ForkExit", 1, nil), B: cref("fork_exit", 1),
-			Metrics: []metric{rate(goal{Min: 0.8}), wakeP50(goal{}), wakeP99(goal{})}},
-		{Name: "WakeChain", Section: sectionFidelity, Pin: true,
-			A:       kt("WakeChain", 4, map[string]any{"depth": 4, "wake": "Pipe", "work_per_hop": 100 * time.Microsecond}),
-			B:       cref("wake_chain", 4, "depth=4", "work_per_hop_us=100"),
-			Metrics: []metric{{Label: "hops/s", AKey: "iterations_per_s", Goal: goal{Min: 0.9}}, wakeP50(goal{}), wakeP99(goal{})}},
-		{Name: "FutexFanOut", Section: sectionFidelity, Pin: true,
-			A:       kt("FutexFanOut", 5, map[string]any{"fan_out": 4, "spin_iters": 1024}),
-			B:       cref("fanout", 5, "fan_out=4", "spin_iters=1024"),
-			Metrics: []metric{wakeP50(within20), wakeP99(within20), {Label: "iterations/s", AKey: "iterations_per_s"}}},
+		fidelity("SpinWait", "SpinWait", "spin", 2, nil, rate(goal{Min: 0.95})),
+		fidelity("CachePressure", "CachePressure", "cache_rmw", 2, map[string]any{"size_kb": 32, "stride": 64},
+			rate(goal{Min: 0.95})),
+		fidelity("FutexPingPong", "FutexPingPong", "futex_pingpong", 2, map[string]any{"spin_iters": 1024},
+			roundTrips(goal{Min: 0.9}), wakeP50(goal{}), wakeP99(goal{})),
+		fidelity("FutexPingPong spin_iters=0", "FutexPingPong", "futex_pingpong", 2, map[string]any{"spin_iters": 0},
+			roundTrips(goal{}), wakeP50(goal{}), wakeP99(goal{})),
+		fidelity("PipeIo", "PipeIo", "pipe_pingpong", 2, map[string]any{"burst_iters": 1024},
+			roundTrips(goal{Min: 0.9}), wakeP50(goal{}), wakeP99(goal{})),
+		fidelity("PipeIo burst_iters=0", "PipeIo", "pipe_pingpong", 2, map[string]any{"burst_iters": 0},
+			roundTrips(goal{}), wakeP50(goal{}), wakeP99(goal{})),
+		fidelity("ForkExit", "ForkExit", "fork_exit", 1, nil, rate(goal{Min: 0.8}), wakeP50(goal{}), wakeP99(goal{})),
+		fidelity("WakeChain", "WakeChain", "wake_chain", 4,
+			map[string]any{"depth": 4, "wake": "Pipe", "work_per_hop": 100 * time.Microsecond},
+			metric{Label: "hops/s", AKey: "iterations_per_s", Goal: goal{Min: 0.9}}, wakeP50(goal{}), wakeP99(goal{})),
+		fidelity("FutexFanOut", "FutexFanOut", "fanout", 5, map[string]any{"fan_out": 4, "spin_iters": 1024},
+			wakeP50(within20), wakeP99(within20), metric{Label: "iterations/s", AKey: "iterations_per_s"}),
 
 		spawnRow(16, false, goal{}, memory...),
 		spawnRow(256, false, goal{Max: 1.5}),

@@ -10,6 +10,28 @@ import (
 	"github.com/ktstar/ktstar/internal/kernfs"
 )
 
+// parsers are the cgroup file parsers and the mountinfo parser the
+// package relies on, each as a function of a file's bytes.
+var parsers = map[string]func([]byte) error{
+	"events":    func(b []byte) error { _, err := ParseEvents(bytes.NewReader(b)); return err },
+	"procs":     func(b []byte) error { _, err := ParseProcs(bytes.NewReader(b)); return err },
+	"cgroup":    func(b []byte) error { _, err := ParseProcCgroup(bytes.NewReader(b)); return err },
+	"mountinfo": func(b []byte) error { _, err := kernfs.ParseMountInfo(bytes.NewReader(b)); return err },
+}
+
+// TestParseMalformed: each parser refuses a malformed file with ErrParse.
+func TestParseMalformed(t *testing.T) {
+	for _, tc := range []struct{ parser, why, in string }{
+		{"cgroup", "v1 only", "4:memory:/x\n"},
+		{"events", "key without value", "populated\n"},
+		{"procs", "bad pid", "12\nx\n"},
+	} {
+		if err := parsers[tc.parser]([]byte(tc.in)); !errors.Is(err, ErrParse) {
+			t.Errorf("%s, %s: err = %v, want ErrParse", tc.parser, tc.why, err)
+		}
+	}
+}
+
 // FuzzParsers feeds the same bytes to every cgroup file parser and the
 // mountinfo parser the package relies on: none panics, and each either
 // parses or wraps its package's ErrParse.
@@ -23,13 +45,8 @@ func FuzzParsers(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for name, parse := range map[string]func() error{
-			"events":    func() error { _, err := ParseEvents(bytes.NewReader(b)); return err },
-			"procs":     func() error { _, err := ParseProcs(bytes.NewReader(b)); return err },
-			"cgroup":    func() error { _, err := ParseProcCgroup(bytes.NewReader(b)); return err },
-			"mountinfo": func() error { _, err := kernfs.ParseMountInfo(bytes.NewReader(b)); return err },
-		} {
-			if err := parse(); err != nil && !errors.Is(err, ErrParse) && !errors.Is(err, kernfs.ErrParse) && !strings.Contains(err.Error(), "token too long") {
+		for name, parse := range parsers {
+			if err := parse(b); err != nil && !errors.Is(err, ErrParse) && !errors.Is(err, kernfs.ErrParse) && !strings.Contains(err.Error(), "token too long") {
 				t.Errorf("%s: error %v does not wrap ErrParse", name, err)
 			}
 		}

@@ -1,7 +1,6 @@
 package cgroupfs
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -374,24 +373,10 @@ func TestSweep(t *testing.T) {
 
 	// A real owner process that is SIGKILLed, leaving its group and a
 	// straggler behind.
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ownerCmd := exec.Command(exe)
-	ownerCmd.Env = append(os.Environ(), ownerHelperEnv+"=1")
-	out, err := ownerCmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ownerCmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	ownerCmd, line := testenv.StartHelper(t, ownerHelperEnv)
 	var ownerGroup string
 	straggler := 0
 	t.Cleanup(func() {
-		ownerCmd.Process.Kill()
-		ownerCmd.Wait()
 		if straggler > 0 {
 			unix.Kill(straggler, unix.SIGKILL)
 		}
@@ -399,10 +384,6 @@ func TestSweep(t *testing.T) {
 			g.Destroy()
 		}
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("owner helper: %v", err)
-	}
 	if _, err := fmt.Sscanf(line, "%s %d", &ownerGroup, &straggler); err != nil || !strings.HasPrefix(ownerGroup, "/"+RunPrefix+strconv.Itoa(ownerCmd.Process.Pid)+"-") {
 		t.Fatalf("owner helper said %q", line)
 	}

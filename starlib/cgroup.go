@@ -102,14 +102,11 @@ func (s *Session) CleanupErr() error { return s.cg.closeErr }
 //	                   "memory.events", "pids.events", "cpu.stat"
 //	remove()           kill what is in it and remove it
 func (s *Session) cgroupModule() *starlarkstruct.Module {
-	return &starlarkstruct.Module{
-		Name: "cgroup",
-		Members: starlark.StringDict{
-			"create":           starlark.NewBuiltin("create", guard(s.cgroupCreate)),
-			"cpuset_available": starlark.NewBuiltin("cpuset_available", guard(s.cpusetAvailable)),
-			"cpuset_reason":    starlark.NewBuiltin("cpuset_reason", guard(s.cpusetReason)),
-		},
-	}
+	return builtinModule("cgroup", map[string]builtinFunc{
+		"create":           s.cgroupCreate,
+		"cpuset_available": s.cpusetAvailable,
+		"cpuset_reason":    s.cpusetReason,
+	})
 }
 
 func (s *Session) cpusetAvailable(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

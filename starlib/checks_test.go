@@ -2,6 +2,7 @@ package starlib_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/workload"
+	"go.starlark.net/starlark"
 )
 
 // TestReportRoundTrip converts reports to dicts and back: every field
@@ -36,6 +38,49 @@ func TestReportRoundTrip(t *testing.T) {
 	got, _ := starlib.ReportOf(list.Index(0), "r")
 	if &got.WakeLatenciesNs[0] != &in[0].WakeLatenciesNs[0] {
 		t.Error("wake latencies were copied")
+	}
+}
+
+// TestReportOfFields converts one report field of each kind from a
+// script's dict, and checks the error text of a value of the wrong type or
+// out of range.
+func TestReportOfFields(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		v    starlark.Value
+		want string // the field, printed, when the conversion succeeds
+		err  string // "" when the conversion must succeed
+	}{
+		{"tid", starlark.MakeInt(-3), "-3", ""},
+		{"tid", starlark.String("3"), "", `r["tid"]: want an int, got string`},
+		{"tid", starlark.MakeUint64(1 << 63), "", `r["tid"]: 9223372036854775808 is out of range`},
+		{"work_units", starlark.MakeUint64(1 << 63), "9223372036854775808", ""},
+		{"work_units", starlark.MakeInt(-1), "", `r["work_units"]: -1 is out of range (allowed: 0 or more)`},
+		{"completed", starlark.True, "true", ""},
+		{"completed", starlark.MakeInt(1), "", `r["completed"]: want True or False, got int`},
+		{"cgroup", starlark.String("g"), "g", ""},
+		{"cgroup", starlark.MakeInt(1), "", `r["cgroup"]: want a string, got int`},
+		{"cpus_used", starlark.NewList([]starlark.Value{starlark.MakeInt(2)}), "[2]", ""},
+		{"cpus_used", starlark.MakeInt(2), "", `r["cpus_used"]: want a list, got int`},
+		{"cpus_used", starlark.NewList([]starlark.Value{starlark.Float(2)}), "", `r["cpus_used"][0]: want an int, got float`},
+	} {
+		d := starlark.NewDict(1)
+		d.SetKey(starlark.String(tc.key), tc.v)
+		r, err := starlib.ReportOf(d, "r")
+		switch {
+		case tc.err != "" && (err == nil || err.Error() != tc.err):
+			t.Errorf("%s = %s: err %v, want %q", tc.key, tc.v, err, tc.err)
+		case tc.err == "" && err != nil:
+			t.Errorf("%s = %s: %v", tc.key, tc.v, err)
+		}
+		if tc.err != "" {
+			continue
+		}
+		field := map[string]any{"tid": r.Tid, "work_units": r.WorkUnits, "completed": r.Completed,
+			"cgroup": r.Cgroup, "cpus_used": r.CPUsUsed}[tc.key]
+		if got := fmt.Sprint(field); got != tc.want {
+			t.Errorf("%s = %s: field %s, want %s", tc.key, tc.v, got, tc.want)
+		}
 	}
 }
 

@@ -61,28 +61,30 @@ func (h *Histogram) Truth() starlark.Bool { return h.s.Count > 0 }
 func (h *Histogram) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable type: histogram") }
 
 // Attr returns the aggregates, the buckets and the percentile method.
-func (h *Histogram) Attr(name string) (starlark.Value, error) {
-	switch name {
-	case "count":
-		return starlark.MakeUint64(h.s.Count), nil
-	case "min":
-		return starlark.MakeUint64(h.s.Min), nil
-	case "max":
-		return starlark.MakeUint64(h.s.Max), nil
-	case "sum":
-		return starlark.MakeUint64(h.s.Sum), nil
-	case "mean":
+func (h *Histogram) Attr(name string) (starlark.Value, error) { return histAttrs.get(h, name) }
+
+// AttrNames lists the attributes.
+func (h *Histogram) AttrNames() []string { return histAttrs.names() }
+
+var histAttrs = attrs[*Histogram]{
+	"count": func(h *Histogram) starlark.Value { return starlark.MakeUint64(h.s.Count) },
+	"min":   func(h *Histogram) starlark.Value { return starlark.MakeUint64(h.s.Min) },
+	"max":   func(h *Histogram) starlark.Value { return starlark.MakeUint64(h.s.Max) },
+	"sum":   func(h *Histogram) starlark.Value { return starlark.MakeUint64(h.s.Sum) },
+	"mean": func(h *Histogram) starlark.Value {
 		if h.s.Count == 0 {
-			return starlark.None, nil
+			return starlark.None
 		}
-		return starlark.Float(float64(h.s.Sum) / float64(h.s.Count)), nil
-	case "buckets":
+		return starlark.Float(float64(h.s.Sum) / float64(h.s.Count))
+	},
+	"buckets": func(h *Histogram) starlark.Value {
 		l := make([]starlark.Value, len(h.s.Buckets))
 		for i, b := range h.s.Buckets {
 			l[i] = starlark.Tuple{starlark.MakeUint64(b.Lo), starlark.MakeUint64(b.Hi), starlark.MakeUint64(b.Count)}
 		}
-		return starlark.NewList(l), nil
-	case "percentile":
+		return starlark.NewList(l)
+	},
+	"percentile": func(h *Histogram) starlark.Value {
 		return starlark.NewBuiltin("percentile", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			var pv starlark.Value
 			if err := starlark.UnpackArgs(b.Name(), args, kwargs, "p", &pv); err != nil {
@@ -98,12 +100,6 @@ func (h *Histogram) Attr(name string) (starlark.Value, error) {
 				return starlark.None, err
 			}
 			return r[0], nil
-		}), nil
-	}
-	return nil, nil
-}
-
-// AttrNames lists the attributes.
-func (h *Histogram) AttrNames() []string {
-	return []string{"buckets", "count", "max", "mean", "min", "percentile", "sum"}
+		})
+	},
 }

@@ -95,21 +95,14 @@ func (p PhaseValue) CompareSameType(op syntax.Token, y starlark.Value, _ int) (b
 	return compareStrings(p, op, y)
 }
 
-// Attr returns kind or duration.
-func (p PhaseValue) Attr(name string) (starlark.Value, error) {
-	switch name {
-	case "kind":
-		return starlark.String(p.P.Kind), nil
-	case "duration":
-		return timelib.Duration(p.P.Duration), nil
-	case "width":
-		if p.P.Width == "" {
-			return starlark.None, nil
-		}
-		return starlark.String(p.P.Width), nil
-	}
-	return nil, nil
+var phaseAttrs = attrs[PhaseValue]{
+	"kind":     func(p PhaseValue) starlark.Value { return starlark.String(p.P.Kind) },
+	"duration": func(p PhaseValue) starlark.Value { return timelib.Duration(p.P.Duration) },
+	"width":    func(p PhaseValue) starlark.Value { return noneIfEmpty(p.P.Width) },
 }
 
+// Attr returns kind, duration or width (None when not set).
+func (p PhaseValue) Attr(name string) (starlark.Value, error) { return phaseAttrs.get(p, name) }
+
 // AttrNames lists the attributes.
-func (p PhaseValue) AttrNames() []string { return []string{"duration", "kind", "width"} }
+func (p PhaseValue) AttrNames() []string { return phaseAttrs.names() }

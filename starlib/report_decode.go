@@ -31,9 +31,9 @@ func fromStarlark(v starlark.Value, dst reflect.Value, path string) error {
 	}
 	switch dst.Kind() {
 	case reflect.Struct:
-		d, ok := v.(*starlark.Dict)
-		if !ok {
-			return fmt.Errorf("%s: want a dict, got %s", path, v.Type())
+		d, err := want(v, path, "a dict", is[*starlark.Dict])
+		if err != nil {
+			return err
 		}
 		t := dst.Type()
 		for i := range t.NumField() {
@@ -68,9 +68,9 @@ func fromStarlark(v starlark.Value, dst reflect.Value, path string) error {
 			dst.Set(reflect.ValueOf(s.s))
 			return nil
 		}
-		seq, ok := v.(starlark.Indexable)
-		if !ok {
-			return fmt.Errorf("%s: want a list, got %s", path, v.Type())
+		seq, err := want(v, path, "a list", is[starlark.Indexable])
+		if err != nil {
+			return err
 		}
 		if seq.Len() == 0 {
 			dst.SetZero()
@@ -85,9 +85,9 @@ func fromStarlark(v starlark.Value, dst reflect.Value, path string) error {
 		dst.Set(out)
 		return nil
 	case reflect.Map:
-		d, ok := v.(*starlark.Dict)
-		if !ok {
-			return fmt.Errorf("%s: want a dict, got %s", path, v.Type())
+		d, err := want(v, path, "a dict", is[*starlark.Dict])
+		if err != nil {
+			return err
 		}
 		if d.Len() == 0 {
 			dst.SetZero()
@@ -106,47 +106,30 @@ func fromStarlark(v starlark.Value, dst reflect.Value, path string) error {
 		}
 		dst.Set(out)
 		return nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		i, ok := v.(starlark.Int)
-		if !ok {
-			return fmt.Errorf("%s: want an int, got %s", path, v.Type())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		i, err := want(v, path, "an int", is[starlark.Int])
+		if err != nil {
+			return err
 		}
-		if n, exact := i.Int64(); exact && !dst.OverflowInt(n) {
+		if n, exact := i.Int64(); exact && dst.CanInt() && !dst.OverflowInt(n) {
 			dst.SetInt(n)
 			return nil
 		}
-		return fmt.Errorf("%s: %s is out of range", path, v)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		i, ok := v.(starlark.Int)
-		if !ok {
-			return fmt.Errorf("%s: want an int, got %s", path, v.Type())
-		}
-		if n, exact := i.Uint64(); exact && !dst.OverflowUint(n) {
+		if n, exact := i.Uint64(); exact && dst.CanUint() && !dst.OverflowUint(n) {
 			dst.SetUint(n)
 			return nil
 		}
-		return fmt.Errorf("%s: %s is out of range (allowed: 0 or more)", path, v)
+		if dst.CanUint() {
+			return fmt.Errorf("%s: %s is out of range (allowed: 0 or more)", path, v)
+		}
+		return fmt.Errorf("%s: %s is out of range", path, v)
 	case reflect.Float32, reflect.Float64:
-		f, ok := starlark.AsFloat(v)
-		if !ok {
-			return fmt.Errorf("%s: want a number, got %s", path, v.Type())
-		}
-		dst.SetFloat(f)
-		return nil
+		return setScalar(dst, v, path, "a number", starlark.AsFloat)
 	case reflect.Bool:
-		b, ok := v.(starlark.Bool)
-		if !ok {
-			return fmt.Errorf("%s: want True or False, got %s", path, v.Type())
-		}
-		dst.SetBool(bool(b))
-		return nil
+		return setScalar(dst, v, path, "True or False", is[starlark.Bool])
 	case reflect.String:
-		s, ok := starlark.AsString(v)
-		if !ok {
-			return fmt.Errorf("%s: want a string, got %s", path, v.Type())
-		}
-		dst.SetString(s)
-		return nil
+		return setScalar(dst, v, path, "a string", starlark.AsString)
 	case reflect.Interface:
 		g, err := goValue(v, path)
 		if err != nil {
@@ -158,6 +141,33 @@ func fromStarlark(v starlark.Value, dst reflect.Value, path string) error {
 		return nil
 	}
 	return fmt.Errorf("%s: a report field of kind %s has no Starlark form", path, dst.Kind())
+}
+
+// want is v converted by conv, or an error saying the field at path
+// wanted what.
+func want[T any](v starlark.Value, path, what string, conv func(starlark.Value) (T, bool)) (T, error) {
+	x, ok := conv(v)
+	if !ok {
+		return x, fmt.Errorf("%s: want %s, got %s", path, what, v.Type())
+	}
+	return x, nil
+}
+
+// is converts v by a type assertion, for want.
+func is[T starlark.Value](v starlark.Value) (T, bool) {
+	x, ok := v.(T)
+	return x, ok
+}
+
+// setScalar sets dst, a bool, number or string field, from v converted by
+// conv.
+func setScalar[T any](dst reflect.Value, v starlark.Value, path, what string, conv func(starlark.Value) (T, bool)) error {
+	x, err := want(v, path, what, conv)
+	if err != nil {
+		return err
+	}
+	dst.Set(reflect.ValueOf(x).Convert(dst.Type()))
+	return nil
 }
 
 // goValue converts plain Starlark data (None, bool, numbers, strings,

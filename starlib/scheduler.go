@@ -24,14 +24,11 @@ import (
 // "ops" the BPF scheduler's name), .events() (the kernel's sched_ext
 // counters, None where not exposed) and .output() (its kept lines).
 func (s *Session) schedulerModule() *starlarkstruct.Module {
-	return &starlarkstruct.Module{
-		Name: "scheduler",
-		Members: starlark.StringDict{
-			"start":   starlark.NewBuiltin("start", guard(s.schedulerStart)),
-			"attach":  starlark.NewBuiltin("attach", guard(s.schedulerAttach)),
-			"current": starlark.NewBuiltin("current", guard(s.schedulerCurrent)),
-		},
-	}
+	return builtinModule("scheduler", map[string]builtinFunc{
+		"start":   s.schedulerStart,
+		"attach":  s.schedulerAttach,
+		"current": s.schedulerCurrent,
+	})
 }
 
 // schedFS is where the session reads sched_ext's sysfs files.

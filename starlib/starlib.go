@@ -44,6 +44,7 @@ import (
 	"go.starlark.net/lib/math"
 	timelib "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 )
 
 // contextKey is the thread-local key of the run's context.Context, the
@@ -313,6 +314,16 @@ func (s *Session) Close() {
 }
 
 type builtinFunc = func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error)
+
+// builtinModule makes the module name of functions: each a builtin of its
+// key's name, behind guard.
+func builtinModule(name string, fns map[string]builtinFunc) *starlarkstruct.Module {
+	m := &starlarkstruct.Module{Name: name, Members: make(starlark.StringDict, len(fns))}
+	for n, fn := range fns {
+		m.Members[n] = starlark.NewBuiltin(n, guard(fn))
+	}
+	return m
+}
 
 // guard turns a Go panic in a builtin into an error at the call's
 // position, so no stack dump ever reaches the user.

@@ -139,17 +139,15 @@ func (w WorkValue) CompareSameType(op syntax.Token, y starlark.Value, _ int) (bo
 	return compareStrings(w, op, y)
 }
 
-// Attr returns name, group_size or params.
-func (w WorkValue) Attr(name string) (starlark.Value, error) {
-	switch name {
-	case "name":
-		return starlark.String(w.W.Name()), nil
-	case "group_size":
+var workAttrs = attrs[WorkValue]{
+	"name": func(w WorkValue) starlark.Value { return starlark.String(w.W.Name()) },
+	"group_size": func(w WorkValue) starlark.Value {
 		if g := w.W.GroupSize(); g > 0 {
-			return starlark.MakeInt(g), nil
+			return starlark.MakeInt(g)
 		}
-		return starlark.None, nil
-	case "params":
+		return starlark.None
+	},
+	"params": func(w WorkValue) starlark.Value {
 		t := w.W.Type()
 		d := starlark.NewDict(len(t.Params))
 		for _, p := range t.Params {
@@ -157,13 +155,15 @@ func (w WorkValue) Attr(name string) (starlark.Value, error) {
 			d.SetKey(starlark.String(p.Name), ParamValue(v))
 		}
 		d.Freeze()
-		return d, nil
-	}
-	return nil, nil
+		return d
+	},
 }
 
+// Attr returns name, group_size or params.
+func (w WorkValue) Attr(name string) (starlark.Value, error) { return workAttrs.get(w, name) }
+
 // AttrNames lists the attributes.
-func (w WorkValue) AttrNames() []string { return []string{"group_size", "name", "params"} }
+func (w WorkValue) AttrNames() []string { return workAttrs.names() }
 
 // ParamValue converts a work parameter's Go value (from workload.Work.Arg)
 // to Starlark: int, time.duration, bool, string, or a frozen list of ints

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"reflect"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -95,65 +96,63 @@ func Median(reps [][]Row) []Row {
 	}
 	out := make([]Row, 0, len(order))
 	for _, l := range order {
-		rs := by[l]
-		med := func(f func(Row) float64) float64 {
-			v := make([]float64, len(rs))
-			for i, r := range rs {
-				v[i] = f(r)
-			}
-			slices.Sort(v)
-			if n := len(v); n%2 == 0 {
-				return (v[n/2-1] + v[n/2]) / 2
-			}
-			return v[len(v)/2]
-		}
-		rel := func(f func(Row) float64) float64 {
-			lo, hi, m := math.Inf(1), math.Inf(-1), med(f)
-			for _, r := range rs {
-				lo, hi = min(lo, f(r)), max(hi, f(r))
-			}
-			if m == 0 {
-				return 0
-			}
-			return (hi - lo) / m * 100
-		}
-		u := func(f func(Row) uint64) uint64 {
-			return uint64(med(func(r Row) float64 { return float64(f(r)) }))
-		}
-		row := Row{
-			Label:           l,
-			Workers:         int(med(func(r Row) float64 { return float64(r.Workers) })),
-			WorkRate:        med(func(r Row) float64 { return r.WorkRate }),
-			CPUPct:          med(func(r Row) float64 { return r.CPUPct }),
-			OffCPUPct:       med(func(r Row) float64 { return r.OffCPUPct }),
-			Migrations:      u(func(r Row) uint64 { return r.Migrations }),
-			MaxGapMs:        u(func(r Row) uint64 { return r.MaxGapMs }),
-			WakeSamples:     int(med(func(r Row) float64 { return float64(r.WakeSamples) })),
-			WakeTotal:       u(func(r Row) uint64 { return r.WakeTotal }),
-			WakeMinNs:       u(func(r Row) uint64 { return r.WakeMinNs }),
-			WakeP50Ns:       u(func(r Row) uint64 { return r.WakeP50Ns }),
-			WakeP90Ns:       u(func(r Row) uint64 { return r.WakeP90Ns }),
-			WakeP99Ns:       u(func(r Row) uint64 { return r.WakeP99Ns }),
-			WakeP999Ns:      u(func(r Row) uint64 { return r.WakeP999Ns }),
-			WakeMaxNs:       u(func(r Row) uint64 { return r.WakeMaxNs }),
-			WakeMeanNs:      med(func(r Row) float64 { return r.WakeMeanNs }),
-			RunDelayP50Ns:   u(func(r Row) uint64 { return r.RunDelayP50Ns }),
-			RunDelayTotalNs: u(func(r Row) uint64 { return r.RunDelayTotalNs }),
-			SampleKind:      rs[0].SampleKind,
-			SchedExt:        rs[0].SchedExt,
-			TimerSamples:    int(med(func(r Row) float64 { return float64(r.TimerSamples) })),
-			TimerTotal:      u(func(r Row) uint64 { return r.TimerTotal }),
-			TimerExact:      rs[0].TimerExact,
-			TimerP50Ns:      u(func(r Row) uint64 { return r.TimerP50Ns }),
-			TimerP99Ns:      u(func(r Row) uint64 { return r.TimerP99Ns }),
-			Completed:       int(med(func(r Row) float64 { return float64(r.Completed) })),
-			spread: &spread{reps: len(rs),
-				workRate: rel(func(r Row) float64 { return r.WorkRate }),
-				wakeP99:  rel(func(r Row) float64 { return float64(r.WakeP99Ns) })},
-		}
-		out = append(out, row)
+		out = append(out, medianRow(by[l]))
 	}
 	return out
+}
+
+// medianRow folds one label's repetitions: every numeric figure is the
+// median of rs's (an integer one truncated), the label, sample kind and
+// timer exactness are the first's, and the spread is set. By reflection,
+// so that a figure added to Row is folded without being listed again.
+func medianRow(rs []Row) Row {
+	row := rs[0] // what is not a number (label, kinds, notes) is the first repetition's
+	dst := reflect.ValueOf(&row).Elem()
+	v := make([]float64, len(rs))
+	for f := range dst.NumField() {
+		field := dst.Field(f)
+		if !field.CanSet() {
+			continue
+		}
+		var m float64
+		switch field.Kind() {
+		case reflect.Int:
+			m = median(v, rs, func(r Row) float64 { return float64(reflect.ValueOf(r).Field(f).Int()) })
+			field.SetInt(int64(m))
+		case reflect.Uint64:
+			m = median(v, rs, func(r Row) float64 { return float64(reflect.ValueOf(r).Field(f).Uint()) })
+			field.SetUint(uint64(m))
+		case reflect.Float64:
+			m = median(v, rs, func(r Row) float64 { return reflect.ValueOf(r).Field(f).Float() })
+			field.SetFloat(m)
+		}
+	}
+	rel := func(fig func(Row) float64) float64 {
+		lo, hi, m := math.Inf(1), math.Inf(-1), median(v, rs, fig)
+		for _, r := range rs {
+			lo, hi = min(lo, fig(r)), max(hi, fig(r))
+		}
+		if m == 0 {
+			return 0
+		}
+		return (hi - lo) / m * 100
+	}
+	row.spread = &spread{reps: len(rs),
+		workRate: rel(func(r Row) float64 { return r.WorkRate }),
+		wakeP99:  rel(func(r Row) float64 { return float64(r.WakeP99Ns) })}
+	return row
+}
+
+// median is the median of fig over rs, using buf (len(rs)) as scratch.
+func median(buf []float64, rs []Row, fig func(Row) float64) float64 {
+	for i, r := range rs {
+		buf[i] = fig(r)
+	}
+	slices.Sort(buf)
+	if n := len(buf); n%2 == 0 {
+		return (buf[n/2-1] + buf[n/2]) / 2
+	}
+	return buf[len(buf)/2]
 }
 
 // rowPercentiles are the percentile columns of a row, besides min and max.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -209,4 +210,58 @@ func report(data []uint64) workload.Report {
 	}
 	s := h.Summarize(workload.WakePercentiles)
 	return workload.Report{WakeLatenciesNs: data, WakeSampleTotal: uint64(len(data)), WakeStats: &s, SampleKind: workload.SampleWake, Completed: true}
+}
+
+// TestMedianFoldsEveryFigure sets every numeric figure of three
+// repetitions to k·1, k·3 and k·2 (k the field's position) and of a second
+// label's two repetitions to k·1 and k·4: each folded figure must be the
+// median (2k; 2.5k truncated for integers), so a figure Median forgets
+// fails here.
+func TestMedianFoldsEveryFigure(t *testing.T) {
+	mk := func(label string, mul float64) Row {
+		r := Row{Label: label, SampleKind: "wake", TimerExact: true}
+		v := reflect.ValueOf(&r).Elem()
+		for f := range v.NumField() {
+			x := float64(f+1) * mul
+			switch fv := v.Field(f); {
+			case !fv.CanSet():
+			case fv.Kind() == reflect.Int:
+				fv.SetInt(int64(x))
+			case fv.Kind() == reflect.Uint64:
+				fv.SetUint(uint64(x))
+			case fv.Kind() == reflect.Float64:
+				fv.SetFloat(x)
+			}
+		}
+		return r
+	}
+	got := Median([][]Row{{mk("a", 1), mk("b", 1)}, {mk("a", 3), mk("b", 4)}, {mk("a", 2)}})
+	if len(got) != 2 || got[0].Label != "a" || got[1].Label != "b" {
+		t.Fatalf("labels: %+v", got)
+	}
+	for i, mid := range []float64{2, 2.5} {
+		r := got[i]
+		if r.SampleKind != "wake" || !r.TimerExact || r.spread == nil || r.spread.reps != 3-i {
+			t.Errorf("%s: kind %q, exact %v, spread %+v", r.Label, r.SampleKind, r.TimerExact, r.spread)
+		}
+		v := reflect.ValueOf(r)
+		for f := range v.NumField() {
+			want := float64(f+1) * mid
+			name := v.Type().Field(f).Name
+			switch fv := v.Field(f); fv.Kind() {
+			case reflect.Int:
+				if fv.Int() != int64(want) {
+					t.Errorf("%s.%s = %d, want %d", r.Label, name, fv.Int(), int64(want))
+				}
+			case reflect.Uint64:
+				if fv.Uint() != uint64(want) {
+					t.Errorf("%s.%s = %d, want %d", r.Label, name, fv.Uint(), uint64(want))
+				}
+			case reflect.Float64:
+				if fv.Float() != want {
+					t.Errorf("%s.%s = %g, want %g", r.Label, name, fv.Float(), want)
+				}
+			}
+		}
+	}
 }

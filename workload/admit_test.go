@@ -239,17 +239,7 @@ func TestGuestAdmissionPidsMax(t *testing.T) {
 		return
 	}
 	leakCheck(t)
-	run := testRun(t)
-	if err := run.EnableControllers("pids"); err != nil {
-		t.Fatal(err)
-	}
-	cg, err := run.NewChild("admit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(cg.Path(), "pids.max"), []byte("50"), 0); err != nil {
-		t.Fatal(err)
-	}
+	cg := testSetGroup(t, "pids", "admit", "pids.max", "50")
 	for _, workers := range []int{100000, 7} {
 		t0 := time.Now()
 		_, err := Spawn(Config{Workers: workers, Cgroup: cg})

@@ -51,6 +51,10 @@ sdone:
 #define LOADVEC(c, x, y) MOVQ c, AX; MOVQ AX, x; VPBROADCASTQ x, y
 #define LOADZ(c, z) MOVQ c, AX; VPBROADCASTQ AX, z
 
+// SUMY0 adds Y0's four 64-bit lanes into AX and leaves the AVX state
+// clean: the tail of the 256- and 512-bit chains.
+#define SUMY0 VEXTRACTI128 $1, Y0, X1; VPADDQ X1, X0, X0; VMOVQ X0, AX; VPEXTRQ $1, X0, BX; ADDQ BX, AX; VZEROUPPER
+
 // func aluVec128(n uint64) uint64
 // SSE2 PMULUDQ (32×32→64 per 64-bit lane) chains in XMM registers.
 TEXT ·aluVec128(SB), NOSPLIT, $0-16
@@ -108,12 +112,7 @@ ydone:
 	VPXOR Y1, Y0, Y0
 	VPXOR Y2, Y0, Y0
 	VPXOR Y3, Y0, Y0
-	VEXTRACTI128 $1, Y0, X1
-	VPADDQ X1, X0, X0
-	VMOVQ X0, AX
-	VPEXTRQ $1, X0, BX
-	ADDQ BX, AX
-	VZEROUPPER
+	SUMY0
 	MOVQ AX, ret+8(FP)
 	RET
 
@@ -144,11 +143,6 @@ zdone:
 	VPXORQ Z3, Z0, Z0
 	VEXTRACTI64X4 $1, Z0, Y1
 	VPADDQ Y1, Y0, Y0
-	VEXTRACTI128 $1, Y0, X1
-	VPADDQ X1, X0, X0
-	VMOVQ X0, AX
-	VPEXTRQ $1, X0, BX
-	ADDQ BX, AX
-	VZEROUPPER
+	SUMY0
 	MOVQ AX, ret+8(FP)
 	RET

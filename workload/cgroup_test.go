@@ -3,6 +3,7 @@ package workload
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,9 +25,23 @@ func testGroup(t *testing.T, name string) *cgroupfs.Manager {
 	return cg
 }
 
-// testRun creates the run group ktstar-<pid>, destroyed with everything
-// below it when the test ends.
-func testRun(t *testing.T) *cgroupfs.Manager {
+// testSetGroup creates name below a new test run with controller enabled,
+// with file (e.g. pids.max) set to value.
+func testSetGroup(t *testing.T, controller, name, file, value string) *cgroupfs.Manager {
+	t.Helper()
+	cg, err := testRun(t, controller).NewChild(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cg.Path(), file), []byte(value), 0); err != nil {
+		t.Fatal(err)
+	}
+	return cg
+}
+
+// testRun creates the run group ktstar-<pid> with controllers enabled for
+// its children, destroyed with everything below it when the test ends.
+func testRun(t *testing.T, controllers ...string) *cgroupfs.Manager {
 	t.Helper()
 	root, err := cgroupfs.Default()
 	if err != nil {
@@ -41,6 +56,11 @@ func testRun(t *testing.T) *cgroupfs.Manager {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
+	if len(controllers) > 0 {
+		if err := run.EnableControllers(controllers...); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return run
 }
 

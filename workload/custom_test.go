@@ -15,9 +15,11 @@ import (
 func init() {
 	Register("test_loop", testLoop)
 	Register("example", testLoop) // what Custom's catalog Example names
-	// test_stamp stalls for 250 ms first (a gap, inside a 300 ms warm-up),
-	// then records the time of each sample as its value.
+	// test_stamp does one unsampled burst of work and stalls for 250 ms
+	// first (both inside a 300 ms warm-up unless load delays its first
+	// run), then records the time of each sample as its value.
 	Register("test_stamp", func(w *Worker) (map[string]any, error) {
+		w.SpinBurst(1024)
 		w.Sleep(250 * time.Millisecond)
 		for !w.Stopped() {
 			w.SpinBurst(1024)
@@ -121,7 +123,9 @@ func TestWarmup(t *testing.T) {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	// The warm-up holds at most 50 of the 1 ms iterations after the stall:
+	// by the 60th some are sampled.
+	waitProgress(t, h, 60)
 	r := stopWork(t, h)[0]
 	if r.WakeSampleTotal == 0 {
 		t.Fatalf("no samples after the warm-up: %+v", r)
@@ -132,6 +136,8 @@ func TestWarmup(t *testing.T) {
 	if r.MaxGapAtMs < 300 {
 		t.Errorf("max gap %d ms at %d ms: the 250 ms stall inside the warm-up was tracked", r.MaxGapMs, r.MaxGapAtMs)
 	}
+	// The unsampled burst's work is counted (it would be dropped with the
+	// warm-up's if warm-up work were not counted).
 	if r.WorkUnits/1024 <= r.WakeSampleTotal {
 		t.Errorf("%d work units for %d samples: the warm-up's work was not counted", r.WorkUnits, r.WakeSampleTotal)
 	}

@@ -57,10 +57,7 @@ func TestGuestCpusets(t *testing.T) {
 		return
 	}
 	leakCheck(t)
-	run := testRun(t)
-	if err := run.EnableControllers("cpuset"); err != nil {
-		t.Fatal(err)
-	}
+	run := testRun(t, "cpuset")
 	sets := [][]int{{0, 1}, {2, 3}}
 	var handles []*Handle
 	for i, cpus := range sets {

@@ -2,8 +2,6 @@ package workload
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,17 +98,7 @@ func TestGuestMemPolicy(t *testing.T) {
 		t.Errorf("interleave(0-1): pages per node %v, want the region's %d spread over both", pages, regionPages)
 	}
 
-	cgRun := testRun(t)
-	if err := cgRun.EnableControllers("cpuset"); err != nil {
-		t.Fatal(err)
-	}
-	cg, err := cgRun.NewChild("mems0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(cg.Path(), "cpuset.mems"), []byte("0"), 0); err != nil {
-		t.Fatal(err)
-	}
+	cg := testSetGroup(t, "cpuset", "mems0", "cpuset.mems", "0")
 	_, err = Spawn(Config{Workers: 1, Cgroup: cg, MemPolicy: MemPolicy{Mode: MemBind, Nodes: []int{1}}})
 	if want := "node(s) 1 are outside cgroup " + cg.Group() + "'s mems 0"; !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), want) {
 		t.Errorf("bind(1) in a group with mems 0: err = %v, want %q", err, want)

@@ -55,15 +55,7 @@ func TestStopBoundedForLargeParameters(t *testing.T) {
 				}
 				time.Sleep(time.Millisecond)
 			}
-			rs, err := h.StopAndCollect()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, r := range rs {
-				if !r.Completed {
-					t.Errorf("worker %d: completed = false, exit_info %+v: stop was not bounded", i, r.ExitInfo)
-				}
-			}
+			stopWork(t, h) // every worker reports: the stop was bounded
 		})
 	}
 }

@@ -224,17 +224,18 @@ func (b *ioBody) randOffset() int64 {
 
 func (b *ioBody) write(off int64) bool {
 	n, err := unix.Pwrite(b.fd, b.buf, off)
-	b.w.Count("bytes_written", uint64(max(n, 0)))
-	if err != nil || n != len(b.buf) {
-		b.w.Count("io_errors", 1)
-		return false
-	}
-	return true
+	return b.moved("bytes_written", n, err)
 }
 
 func (b *ioBody) read(off int64) bool {
 	n, err := unix.Pread(b.fd, b.buf, off)
-	b.w.Count("bytes_read", uint64(max(n, 0)))
+	return b.moved("bytes_read", n, err)
+}
+
+// moved counts the n bytes a pread or pwrite of the buffer moved under
+// counter, and an I/O error unless it moved the whole buffer.
+func (b *ioBody) moved(counter string, n int, err error) bool {
+	b.w.Count(counter, uint64(max(n, 0)))
 	if err != nil || n != len(b.buf) {
 		b.w.Count("io_errors", 1)
 		return false
@@ -252,6 +253,18 @@ func (b *ioBody) sync() bool {
 }
 
 // The three IO bodies share ioBody, its helpers and its Close.
+// stepDone ends a step whose timed I/O began at t0: a wake sample when
+// all of it succeeded, units of work, and the next iteration.
+func (b *ioBody) stepDone(t0 int64, ok bool, units uint64) bool {
+	if ok {
+		b.w.WakeSample(nanotime() - t0)
+	}
+	b.w.AddUnits(units)
+	b.iter++
+	b.w.ResetGap()
+	return true
+}
+
 type ioSyncWrite struct{ *ioBody }
 
 func (s ioSyncWrite) Step() bool {
@@ -262,12 +275,7 @@ func (s ioSyncWrite) Step() bool {
 		b.w.AddUnits(1)
 	}
 	t0 := nanotime()
-	if b.sync() {
-		b.w.WakeSample(nanotime() - t0)
-	}
-	b.iter++
-	b.w.ResetGap()
-	return true
+	return b.stepDone(t0, b.sync(), 0)
 }
 
 type ioRandRead struct{ *ioBody }
@@ -276,13 +284,7 @@ func (s ioRandRead) Step() bool {
 	b := s.ioBody
 	off := b.randOffset()
 	t0 := nanotime()
-	if b.read(off) {
-		b.w.WakeSample(nanotime() - t0)
-	}
-	b.w.AddUnits(1)
-	b.iter++
-	b.w.ResetGap()
-	return true
+	return b.stepDone(t0, b.read(off), 1)
 }
 
 type ioConvoy struct{ *ioBody }
@@ -299,11 +301,5 @@ func (s ioConvoy) Step() bool {
 	if b.iter%16 == 0 {
 		ok = b.sync() && ok
 	}
-	if ok {
-		b.w.WakeSample(nanotime() - t0)
-	}
-	b.w.AddUnits(2)
-	b.iter++
-	b.w.ResetGap()
-	return true
+	return b.stepDone(t0, ok, 2)
 }

@@ -1,7 +1,6 @@
 package workload
 
 import (
-	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -10,26 +9,39 @@ import (
 	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
+	"golang.org/x/sys/unix"
 )
 
-// TestTimerLatency runs the 1 kHz probe for a second. Its deadlines are
-// never re-based, so one sample is taken per millisecond of the loop's
-// wall time (a wake later than a whole interval is followed at once by
-// the overdue deadlines): the count is checked against the worker's own
-// wall time, within 5%. The probe runs SCHED_FIFO, as cyclictest users
-// run it, so that the other tasks of a loaded machine cannot hold it off
-// between its last sample and the stop, which would lengthen the wall
-// time without deadlines to show for it.
+// TestTimerLatency holds the 1 kHz probe off (SIGSTOP) for 200 ms of its
+// run. Its deadlines are never re-based, so every deadline that passed
+// while it was stopped is sampled (at once when it runs again, or by the
+// stop): the count is at least the stopped window's deadlines, however
+// loaded the machine, where a re-basing probe would count one. And no
+// more deadlines are sampled than passed in the worker's wall time. (The
+// wall time also counts the wait from Start to the probe's first run,
+// which load stretches, so it bounds the count from above only.)
 func TestTimerLatency(t *testing.T) {
 	testenv.NeedCapSysNice(t)
-	r := runFor(t, Config{Work: MustWork("TimerLatency", nil), Policy: Fifo(90)}, time.Second)[0]
-	want := float64(r.WallTimeNs) / float64(time.Millisecond)
-	t.Logf("%d timer samples over %v (want ≈ %.0f), %d held", r.TimerSampleTotal, time.Duration(r.WallTimeNs), want, len(r.TimerLatenciesNs))
-	if got := float64(r.TimerSampleTotal); math.Abs(got-want) > 0.05*want {
-		t.Errorf("timer_sample_total = %d over %v, want %.0f ± 5%%", r.TimerSampleTotal, time.Duration(r.WallTimeNs), want)
+	h := spawnWork(t, Config{Work: MustWork("TimerLatency", nil), Policy: Fifo(90)})
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
 	}
-	if r.WallTimeNs >= uint64(time.Second) && r.TimerSampleTotal < 950 {
-		t.Errorf("timer_sample_total = %d after a run of %v, want about 1000", r.TimerSampleTotal, time.Duration(r.WallTimeNs))
+	waitProgress(t, h, 1)
+	pid := h.Pids()[0]
+	t0 := time.Now()
+	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the stall, not a wait for work
+	if err := unix.Kill(pid, unix.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stalled := uint64(time.Since(t0)/time.Millisecond) - 1 // whole deadlines inside the window, the last perhaps not
+	r := stopWork(t, h)[0]
+	most := r.WallTimeNs/uint64(time.Millisecond) + 1
+	t.Logf("%d timer samples over %v, %d deadlines stalled, %d held", r.TimerSampleTotal, time.Duration(r.WallTimeNs), stalled, len(r.TimerLatenciesNs))
+	if r.TimerSampleTotal < stalled || r.TimerSampleTotal > most {
+		t.Errorf("timer_sample_total = %d over %v, want %d..%d (every stalled deadline sampled, none beyond the wall time)", r.TimerSampleTotal, time.Duration(r.WallTimeNs), stalled, most)
 	}
 	if uint64(len(r.TimerLatenciesNs)) != r.TimerSampleTotal {
 		t.Errorf("%d samples held of %d taken, want all (below the reservoir cap)", len(r.TimerLatenciesNs), r.TimerSampleTotal)

@@ -9,10 +9,12 @@
  */
 #include "common.h"
 
-static size_t g_len, g_stride;
+static long g_size_kb, g_stride;
+static size_t g_len; /* bytes, set from size_kb in init */
 
 static void init(struct worker *w)
 {
+	g_len = (size_t)g_size_kb * 1024;
 	w->priv = calloc(g_len ? g_len : 1, 1);
 	if (!w->priv)
 		die("calloc");
@@ -25,7 +27,7 @@ static int step(struct worker *w)
 	for (int i = 0; i < 1024; i++) {
 		uint8_t v = buf[idx];
 		buf[idx] = (uint8_t)(v + 1);
-		idx += g_stride;
+		idx += (size_t)g_stride;
 		if (idx >= g_len)
 			idx %= g_len;
 	}
@@ -36,20 +38,6 @@ static int step(struct worker *w)
 	return 1;
 }
 
-static void params_json(void)
-{
-	printf(",\"size_kb\":%zu,\"stride\":%zu", g_len / 1024, g_stride);
-}
-
-int main(int argc, char **argv)
-{
-	g_argc = argc, g_argv = argv;
-	g_len = (size_t)param("size_kb", 32) * 1024;
-	g_stride = (size_t)param("stride", 64);
-	if (g_len == 0 || g_stride == 0) {
-		fprintf(stderr, "cache_rmw: size_kb and stride must be > 0\n");
-		return 2;
-	}
-	struct prog p = {.name = "cache_rmw", .group = 1, .init = init, .step = step, .params_json = params_json};
-	return run_prog(&p, argc, argv);
-}
+PROG_MAIN(.name = "cache_rmw", .group = 1,
+	  .params = {{"size_kb", 32, 1, &g_size_kb}, {"stride", 64, 1, &g_stride}},
+	  .init = init, .step = step)

@@ -2,8 +2,8 @@
  * Shared harness of the ktstar C reference programs (bench/c).
  *
  * Each program is one translation unit that includes this header, fills a
- * `struct prog` (group size, setup, per-worker init and one loop step) and
- * calls run_prog(). The harness forks the workers, pins worker i to
+ * `struct prog` (group size, setup, per-worker init and one loop step) through
+ * PROG_MAIN. The harness forks the workers, pins worker i to
  * cpus[i % ncpus], parks them at a futex start gate, releases them together,
  * stops them after the duration through a shared stop word (exactly like
  * ktstar's stop word), and prints one JSON line with the totals, per-worker
@@ -13,7 +13,7 @@
  *   duration_ms=N   how long the loop runs (default 1000)
  *   workers=N       worker processes (default: the program's group size)
  *   cpus=0,1        pin worker i to cpus[i % n]; empty = inherit
- * plus each program's own parameters (see param()).
+ * plus each program's own integer parameters (its struct prog's params).
  */
 #define _GNU_SOURCE
 /* Each program uses only some of the helpers below. */
@@ -252,16 +252,47 @@ static void ring_fds(const struct worker *w, int g, int *rfd, int *wfd)
 	*wfd = g_pipes[base + w->pos][1];
 }
 
+#define MAX_PARAMS 4
+
+/* An integer parameter of a program: read from key=value into *val before
+ * anything runs, refused below min, and echoed in the JSON line. */
+struct iparam {
+	const char *key;
+	long def, min;
+	long *val;
+};
+
 /* A reference program: what the harness needs to run it. */
 struct prog {
 	const char *name;
 	int group;                      /* workers per group; 1 = ungrouped */
+	int (*group_of)(void);          /* when set: the group size, from the parameters */
 	const char *streams[NSTREAMS];  /* JSON prefixes of sample streams; NULL = unused */
+	struct iparam params[MAX_PARAMS]; /* its own parameters; key NULL ends the list */
 	void (*setup)(int workers);     /* parent, before fork: pipes, regions */
 	void (*init)(struct worker *w); /* child, after pinning, before the gate */
 	int (*step)(struct worker *w);  /* one outer iteration; 0 leaves the loop */
-	void (*params_json)(void);      /* prints ,"key":value pairs of its parameters */
 };
+
+/* read_params fills p's parameters from the command line; 0 when one is
+ * out of range (said on stderr). */
+static int read_params(const struct prog *p)
+{
+	for (const struct iparam *q = p->params; q < p->params + MAX_PARAMS && q->key; q++) {
+		*q->val = param(q->key, q->def);
+		if (*q->val < q->min) {
+			fprintf(stderr, "%s: %s = %ld, need >= %ld\n", p->name, q->key, *q->val, q->min);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static void params_json(const struct prog *p)
+{
+	for (const struct iparam *q = p->params; q < p->params + MAX_PARAMS && q->key; q++)
+		printf(",\"%s\":%ld", q->key, *q->val);
+}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -335,10 +366,15 @@ static void worker_main(const struct prog *p, int idx, int cpu, uint64_t *sbuf)
 	_exit(0);
 }
 
-static int run_prog(const struct prog *p, int argc, char **argv)
+/* run_prog runs p with the command line's arguments; see PROG_MAIN. */
+static int run_prog(struct prog *p, int argc, char **argv)
 {
 	g_argc = argc;
 	g_argv = argv;
+	if (!read_params(p))
+		return 2;
+	if (p->group_of)
+		p->group = p->group_of();
 	long dur_ms = param("duration_ms", 1000);
 	int workers = (int)param("workers", p->group);
 	int cpus[MAX_CPUS];
@@ -395,8 +431,7 @@ static int run_prog(const struct prog *p, int argc, char **argv)
 	}
 	printf("{\"program\":\"%s\",\"workers\":%d,\"duration_ms\":%ld,\"elapsed_ns\":%lld", p->name,
 	       workers, dur_ms, (long long)elapsed);
-	if (p->params_json)
-		p->params_json();
+	params_json(p);
 	printf(",\"work_units\":%llu,\"iterations\":%llu,\"work_units_per_s\":%.1f,\"iterations_per_s\":%.1f",
 	       (unsigned long long)units, (unsigned long long)iters, (double)units * 1e9 / (double)elapsed,
 	       (double)iters * 1e9 / (double)elapsed);
@@ -434,3 +469,12 @@ static int run_prog(const struct prog *p, int argc, char **argv)
 	}
 	return 0;
 }
+
+/* PROG_MAIN defines a harness program's main(): its arguments are the
+ * designated initialisers of its struct prog. */
+#define PROG_MAIN(...)                                \
+	int main(int argc, char **argv)               \
+	{                                             \
+		static struct prog p = {__VA_ARGS__}; \
+		return run_prog(&p, argc, argv);      \
+	}

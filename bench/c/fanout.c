@@ -11,8 +11,7 @@
  */
 #include "common.h"
 
-static int g_fan;
-static uint64_t g_spin;
+static long g_fan, g_spin;
 static uint8_t *g_region; /* one page per group: u32 gen @0, i64 stamp @8 */
 
 static void setup(int workers)
@@ -50,21 +49,8 @@ static int step(struct worker *w)
 	return 1;
 }
 
-static void params_json(void)
-{
-	printf(",\"fan_out\":%d,\"spin_iters\":%llu", g_fan, (unsigned long long)g_spin);
-}
+static int group_of(void) { return (int)g_fan + 1; }
 
-int main(int argc, char **argv)
-{
-	g_argc = argc, g_argv = argv;
-	g_fan = (int)param("fan_out", 4);
-	g_spin = (uint64_t)param("spin_iters", 1024);
-	if (g_fan < 1) {
-		fprintf(stderr, "fanout: fan_out = %d, need >= 1\n", g_fan);
-		return 2;
-	}
-	struct prog p = {.name = "fanout", .group = g_fan + 1, .streams = {"wake", "stamp"},
-			 .setup = setup, .step = step, .params_json = params_json};
-	return run_prog(&p, argc, argv);
-}
+PROG_MAIN(.name = "fanout", .group_of = group_of, .streams = {"wake", "stamp"},
+	  .params = {{"fan_out", 4, 1, &g_fan}, {"spin_iters", 1024, 0, &g_spin}},
+	  .setup = setup, .step = step)

@@ -20,8 +20,4 @@ static int step(struct worker *w)
 	return 1;
 }
 
-int main(int argc, char **argv)
-{
-	struct prog p = {.name = "fork_exit", .group = 1, .streams = {"wake"}, .step = step};
-	return run_prog(&p, argc, argv);
-}
+PROG_MAIN(.name = "fork_exit", .group = 1, .streams = {"wake"}, .step = step)

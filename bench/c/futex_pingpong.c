@@ -8,7 +8,7 @@
  */
 #include "common.h"
 
-static uint64_t g_spin;
+static long g_spin;
 static uint8_t *g_region; /* one page per pair */
 
 static void setup(int workers)
@@ -45,13 +45,6 @@ static int step(struct worker *w)
 	return 1;
 }
 
-static void params_json(void) { printf(",\"spin_iters\":%llu", (unsigned long long)g_spin); }
-
-int main(int argc, char **argv)
-{
-	g_argc = argc, g_argv = argv;
-	g_spin = (uint64_t)param("spin_iters", 1024);
-	struct prog p = {.name = "futex_pingpong", .group = 2, .streams = {"wake"},
-			 .setup = setup, .init = init, .step = step, .params_json = params_json};
-	return run_prog(&p, argc, argv);
-}
+PROG_MAIN(.name = "futex_pingpong", .group = 2, .streams = {"wake"},
+	  .params = {{"spin_iters", 1024, 0, &g_spin}},
+	  .setup = setup, .init = init, .step = step)

@@ -7,7 +7,7 @@
  */
 #include "common.h"
 
-static uint64_t g_burst;
+static long g_burst;
 struct ends {
 	int rfd, wfd, gone;
 	struct inbox in;
@@ -51,13 +51,6 @@ static int step(struct worker *w)
 	return 1;
 }
 
-static void params_json(void) { printf(",\"burst_iters\":%llu", (unsigned long long)g_burst); }
-
-int main(int argc, char **argv)
-{
-	g_argc = argc, g_argv = argv;
-	g_burst = (uint64_t)param("burst_iters", 1024);
-	struct prog p = {.name = "pipe_pingpong", .group = 2, .streams = {"wake"},
-			 .setup = make_pipes, .init = init, .step = step, .params_json = params_json};
-	return run_prog(&p, argc, argv);
-}
+PROG_MAIN(.name = "pipe_pingpong", .group = 2, .streams = {"wake"},
+	  .params = {{"burst_iters", 1024, 0, &g_burst}},
+	  .setup = make_pipes, .init = init, .step = step)

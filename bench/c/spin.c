@@ -7,8 +7,4 @@ static int step(struct worker *w)
 	return 1;
 }
 
-int main(int argc, char **argv)
-{
-	struct prog p = {.name = "spin", .group = 1, .step = step};
-	return run_prog(&p, argc, argv);
-}
+PROG_MAIN(.name = "spin", .group = 1, .step = step)

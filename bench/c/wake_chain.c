@@ -9,8 +9,7 @@
  */
 #include "common.h"
 
-static int g_depth;
-static int64_t g_hop_ns;
+static long g_depth, g_hop_us;
 struct stage {
 	int rfd, wfd, first;
 	struct inbox in;
@@ -56,7 +55,7 @@ static int step(struct worker *w)
 		return stopped();
 	if (stopped())
 		return 1;
-	for (int64_t deadline = now_ns() + g_hop_ns; now_ns() < deadline && !stopped();)
+	for (int64_t deadline = now_ns() + g_hop_us * 1000; now_ns() < deadline && !stopped();)
 		spin_burst(&w->units, 256);
 	if (stopped())
 		return 1;
@@ -67,21 +66,8 @@ static int step(struct worker *w)
 	return 1;
 }
 
-static void params_json(void)
-{
-	printf(",\"depth\":%d,\"work_per_hop_us\":%lld", g_depth, (long long)(g_hop_ns / 1000));
-}
+static int group_of(void) { return (int)g_depth; }
 
-int main(int argc, char **argv)
-{
-	g_argc = argc, g_argv = argv;
-	g_depth = (int)param("depth", 4);
-	g_hop_ns = param("work_per_hop_us", 100) * 1000LL;
-	if (g_depth < 2) {
-		fprintf(stderr, "wake_chain: depth = %d, need >= 2\n", g_depth);
-		return 2;
-	}
-	struct prog p = {.name = "wake_chain", .group = g_depth, .streams = {"wake"},
-			 .setup = make_pipes, .init = init, .step = step, .params_json = params_json};
-	return run_prog(&p, argc, argv);
-}
+PROG_MAIN(.name = "wake_chain", .group_of = group_of, .streams = {"wake"},
+	  .params = {{"depth", 4, 2, &g_depth}, {"work_per_hop_us", 100, 0, &g_hop_us}},
+	  .setup = make_pipes, .init = init, .step = step)

@@ -33,17 +33,8 @@ func startInGroup(t *testing.T) (*exec.Cmd, *bytes.Buffer, string) {
 	t.Helper()
 	testenv.NeedCgroupV2(t)
 	cmd := exec.Command(bin, "-q", script(t, groupScript))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	out, errb := startCmd(t, cmd)
+	line, err := out.ReadString('\n')
 	if err != nil {
 		t.Fatalf("no group printed: %v; stderr: %s", err, errb.String())
 	}
@@ -55,7 +46,7 @@ func startInGroup(t *testing.T) (*exec.Cmd, *bytes.Buffer, string) {
 	if !strings.HasPrefix(filepath.Base(run), cgroupfs.RunPrefix+strconv.Itoa(cmd.Process.Pid)+"-") {
 		t.Fatalf("group %s is not below the run's ktstar-%d-<run id>", dir, cmd.Process.Pid)
 	}
-	return cmd, &errb, run
+	return cmd, errb, run
 }
 
 func gone(t *testing.T, dir string) bool {
@@ -153,17 +144,8 @@ func startHold(t *testing.T, ns, wait bool) *nsRun {
 	if ns {
 		args = append([]string{"unshare", "-p", "-f", "--mount-proc"}, args...)
 	}
-	r := &nsRun{cmd: exec.Command(args[0], args[1:]...), errb: &bytes.Buffer{}}
-	stdout, err := r.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.cmd.Stderr = r.errb
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.cmd.Process.Kill(); r.cmd.Wait() })
-	r.out = bufio.NewReader(stdout)
+	r := &nsRun{cmd: exec.Command(args[0], args[1:]...)}
+	r.out, r.errb = startCmd(t, r.cmd)
 	line, err := r.out.ReadString('\n')
 	if _, dir, ok := strings.Cut(strings.TrimSpace(line), " "); err != nil || !ok {
 		t.Fatalf("no group printed: %q, %v; stderr: %s", line, err, r.errb)

@@ -229,7 +229,6 @@ func TestNoProgressWithoutTerminal(t *testing.T) {
 // TestJSONChecksAndGroups checks that --json holds every check outcome of
 // every call and, per run, one summary row per group.
 func TestJSONChecksAndGroups(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.json")
 	s := script(t, `load("@stdlib//run.star", "wait_progress")
 h = spawn(workload(workers = 2, work = work.futex_ping_pong()))
 h.start()
@@ -238,10 +237,6 @@ r = h.stop()
 checks.evaluate(r, preset = checks.default(), max_gap_ms = False)
 checks.evaluate(r, max_p99_wake_latency_ns = 1)
 `)
-	_, errs, code := ktstar(t, "", "-q", "--json", path, s)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
 	var doc struct {
 		Runs []struct {
 			Handle  int              `json:"handle"`
@@ -255,6 +250,7 @@ checks.evaluate(r, max_p99_wake_latency_ns = 1)
 			Outcomes []map[string]any `json:"outcomes"`
 		} `json:"checks"`
 	}
+	path, _, _ := runToJSON(t, "-q", s)
 	b := readJSON(t, path, &doc)
 	if len(doc.Runs) != 1 || doc.Runs[0].Handle != 1 || len(doc.Runs[0].Reports) != 2 || len(doc.Runs[0].Groups) != 1 {
 		t.Fatalf("runs: %s", b)

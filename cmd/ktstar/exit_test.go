@@ -19,6 +19,7 @@ import (
 	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
+	"github.com/ktstar/ktstar/workload"
 )
 
 // killedScript runs two workers in a group and holds until one of them
@@ -40,17 +41,7 @@ print(res.verdict)
 func startForPid(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer, int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errb := &bytes.Buffer{}
-	cmd.Stderr = errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	r := bufio.NewReader(stdout)
+	r, errb := startCmd(t, cmd)
 	line, _ := r.ReadString('\n')
 	pid, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil {
@@ -264,9 +255,13 @@ func TestExitPaths(t *testing.T) {
 				if r.Interrupted != tc.reason {
 					t.Errorf("run %d interrupted %q, want %q", r.Handle, r.Interrupted, tc.reason)
 				}
+				// An interrupted stop waits a short grace for the workers;
+				// one that a loaded machine keeps from reporting in time is
+				// killed and marked timed_out. Either way it is collected,
+				// and assertNothingLeft has checked that it is gone.
 				for _, rep := range r.Reports {
-					if !rep.Completed {
-						t.Errorf("run %d worker %d did not complete: %+v", r.Handle, rep.Tid, rep.ExitInfo)
+					if !rep.Completed && (rep.ExitInfo == nil || rep.ExitInfo.Kind != workload.ExitTimedOut) {
+						t.Errorf("run %d worker %d neither completed nor timed out: %+v", r.Handle, rep.Tid, rep.ExitInfo)
 					}
 				}
 			}
@@ -338,10 +333,7 @@ def naps(ctx):
 // cgroups or workers (the report says why, and no group appears), and the
 // global sleep inside it ends at stop, so the worker completes.
 func TestCustomFunctionConfined(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "lib.star"), workerLib)
-	main := filepath.Join(dir, "main.star")
-	writeFile(t, main, `
+	main := scriptWith(t, `
 load("lib.star", "makes_group", "spawns", "naps")
 def run(fn):
     h = spawn(workload(workers = 1, work = work.custom("x", fn)))
@@ -357,7 +349,7 @@ r = run(naps)
 if not r["completed"] or r["extra"] != {"woke": True}:
     fail("sleep was not cut by stop:", r)
 print("ok")
-`)
+`, map[string]string{"lib.star": workerLib})
 	before := runGroups(t)
 	out, errs, code := ktstar(t, "", "-q", main)
 	if code != 0 || out != "ok\n" {
@@ -502,10 +494,7 @@ def bad(ctx):
 // and counts past 2^63 keep the whole report (in the script and in
 // --json): the floats as strings, the counts saturated and flagged.
 func TestBadValuesKeepTheReport(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "lib.star"), badValuesLib)
-	main := filepath.Join(dir, "main.star")
-	writeFile(t, main, `
+	main := scriptWith(t, `
 load("lib.star", "bad")
 h = spawn(workload(workers = 1, work = work.custom("bad", bad)))
 h.start()
@@ -518,11 +507,10 @@ if r["extra"] != {"nan": "NaN", "inf": "+Inf", "ninf": "-Inf", "ok": 1.5}:
 if r["counters"]["big"] != (1 << 63) - 1 or r["work_units"] != (1 << 63) - 1 or r["saturated"] != ["big", "work_units"]:
     fail("counts", r["counters"], r["work_units"], r["saturated"])
 print("ok")
-`)
-	out := filepath.Join(dir, "out.json")
-	stdout, errs, code := ktstar(t, "", "-q", "--json", out, main)
-	if code != 0 || stdout != "ok\n" {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, errs)
+`, map[string]string{"lib.star": badValuesLib})
+	out, stdout, errs := runToJSON(t, "-q", main)
+	if stdout != "ok\n" {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", stdout, errs)
 	}
 	var doc result.Doc
 	readJSON(t, out, &doc)

@@ -63,11 +63,38 @@ func ktstar(t testing.TB, stdin string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
 }
 
+// script writes src to s.star in a temp dir and returns its path.
 func script(t *testing.T, src string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "s.star")
+	return scriptWith(t, src, nil)
+}
+
+// scriptWith is script with modules beside it: libs maps a path relative
+// to the script (e.g. "lib/loops.star") to its source.
+func scriptWith(t *testing.T, src string, libs map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, lib := range libs {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, name), lib)
+	}
+	p := filepath.Join(dir, "s.star")
 	writeFile(t, p, src)
 	return p
+}
+
+// runToJSON runs `ktstar --json <temp file> args...`, which must exit 0,
+// and returns the file's path, stdout and stderr.
+func runToJSON(t *testing.T, args ...string) (path, stdout, stderr string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "out.json")
+	stdout, stderr, code := ktstar(t, "", append([]string{"--json", path}, args...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr)
+	}
+	return path, stdout, stderr
 }
 
 // readJSON decodes the --json result at path into v and returns its bytes,
@@ -236,17 +263,12 @@ func TestDoc(t *testing.T) {
 // TestJSON checks that --json holds host facts and one report per worker
 // with every field of workload.Report.
 func TestJSON(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "out.json")
 	s := script(t, `load("@stdlib//run.star", "wait_progress")
 h = spawn(workload(workers = 4, work = work.futex_ping_pong()))
 h.start()
 wait_progress(h, "100ms")
 h.stop()
 `)
-	_, errs, code := ktstar(t, "", "-q", "--json", out, s, "--", "x")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
 	var doc struct {
 		Schema     int            `json:"schema_version"`
 		Version    string         `json:"ktstar_version"`
@@ -260,7 +282,8 @@ h.stop()
 			Reports  []map[string]any `json:"reports"`
 		} `json:"runs"`
 	}
-	b := readJSON(t, out, &doc)
+	path, _, _ := runToJSON(t, "-q", s, "--", "x")
+	b := readJSON(t, path, &doc)
 	if doc.Schema != result.SchemaVersion || doc.Version != version || doc.Script != s || !slices.Equal(doc.Args, []string{"x"}) || doc.StartTime.IsZero() || doc.DurationNs <= 0 {
 		t.Errorf("run facts: %+v", doc)
 	}
@@ -294,23 +317,32 @@ func checkReportFields(t *testing.T, reports []map[string]any) {
 	}
 }
 
+// startCmd starts cmd with its stdout piped (returned as a reader) and
+// its stderr collected; the process is killed and reaped when the test
+// ends.
+func startCmd(t *testing.T, cmd *exec.Cmd) (*bufio.Reader, *bytes.Buffer) {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errb := &bytes.Buffer{}
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return bufio.NewReader(stdout), errb
+}
+
 // startScript starts the binary on args and returns once the script has
 // printed its first line (e.g. worker pids); stderr is collected in errb.
 // The process is killed and reaped when the test ends.
 func startScript(t *testing.T, args ...string) (cmd *exec.Cmd, line string, errb *bytes.Buffer) {
 	t.Helper()
 	cmd = exec.Command(bin, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errb = &bytes.Buffer{}
-	cmd.Stderr = errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err = bufio.NewReader(stdout).ReadString('\n')
+	out, errb := startCmd(t, cmd)
+	line, err := out.ReadString('\n')
 	if err != nil {
 		t.Fatalf("nothing printed: %v; stderr: %s", err, errb.String())
 	}
@@ -433,11 +465,7 @@ def bad_kind(ctx):
 // report fields, failure reports that let the run go on, and the
 // refusal of functions a worker could not load.
 func TestCustomStarlark(t *testing.T) {
-	dir := t.TempDir()
-	os.Mkdir(filepath.Join(dir, "lib"), 0o755)
-	writeFile(t, filepath.Join(dir, "lib", "loops.star"), customLib)
-	main := filepath.Join(dir, "main.star")
-	writeFile(t, main, `load("@stdlib//run.star", "wait_progress")
+	main := scriptWith(t, `load("@stdlib//run.star", "wait_progress")
 load("lib/loops.star", "spinner", "boom", "ignores_stop", "sleeper", "chooser", "mixer", "bad_kind")
 def run(w, n = 1):
     h = spawn(workload(workers = n, work = w))
@@ -465,7 +493,7 @@ if [run(work.custom(n, f), 1)[0]["sample_kind"] for n, f in [("chooser", chooser
 e = run(work.custom("bad", bad_kind))[0]["exit_info"]
 if 'kind = "wake" is not a sample kind (allowed: "wake-to-run", "wait"' not in e["error"]:
     fail("bad kind", e)
-`)
+`, map[string]string{"lib/loops.star": customLib})
 	out, errs, code := ktstar(t, "", "-q", main)
 	if code != 0 || !strings.Contains(out, "after the failures 1") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
@@ -482,7 +510,7 @@ if 'kind = "wake" is not a sample kind (allowed: "wake-to-run", "wait"' not in e
 		{"not a function", `work.custom("x", 3)`, "custom: fn: want a function defined in a loaded module"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(dir, "refuse.star")
+			p := filepath.Join(filepath.Dir(main), "refuse.star")
 			writeFile(t, p, tc.src+"\n")
 			out, errs, code := ktstar(t, "", "-q", p)
 			if code != 2 || !strings.Contains(errs, tc.want) {

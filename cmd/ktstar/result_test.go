@@ -32,11 +32,7 @@ for c in [cfg, cfg, workload(workers = 1, label = "batch")]:
 // the result back.
 func runJSON(t *testing.T, src string, flags ...string) (*result.Doc, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "out.json")
-	_, errs, code := ktstar(t, "", append(append([]string{"--color=never", "--json", path}, flags...), script(t, src))...)
-	if code != 0 {
-		t.Fatalf("exit %d:\n%s", code, errs)
-	}
+	path, _, errs := runToJSON(t, append(append([]string{"--color=never"}, flags...), script(t, src))...)
 	doc, err := result.Read(path)
 	if err != nil {
 		t.Fatal(err)

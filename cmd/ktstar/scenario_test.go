@@ -154,13 +154,8 @@ func TestWorkOverride(t *testing.T) {
 		{"none", "None", nil, func(bool) string { return "SpinWait SpinWait SpinWait SpinWait SpinWait SpinWait YieldHeavy" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "out.json")
 			s := script(t, strings.Replace(overrideScenario, "OVERRIDE", tc.override, 1))
-			args := append(append([]string{"-q", "--json", path}, tc.flags...), s)
-			out, errs, code := ktstar(t, "", args...)
-			if code != 0 {
-				t.Fatalf("exit %d\nstderr:\n%s", code, errs)
-			}
+			path, out, _ := runToJSON(t, append(append([]string{"-q"}, tc.flags...), s)...)
 			f := strings.Fields(out)
 			n, err := strconv.Atoi(f[len(f)-1])
 			if err != nil {

@@ -116,7 +116,6 @@ func TestSummaryGolden(t *testing.T) {
 // the JSON group rows say what each group's latency columns measure, a
 // whole sleep for one and a one-way wake for the other.
 func TestSampleKindLabels(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "out.json")
 	s := script(t, `
 a = spawn(workload(workers = 1, work = work.bursty(burst_duration = "1ms", sleep_duration = "5ms")))
 b = spawn(workload(workers = 2, work = work.futex_ping_pong()))
@@ -126,12 +125,9 @@ sleep("200ms")
 a.stop()
 b.stop()
 `)
-	_, errs, code := ktstar(t, "", "--color=never", "--json", out, s)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
 	var doc result.Doc
-	readJSON(t, out, &doc)
+	path, _, errs := runToJSON(t, "--color=never", s)
+	readJSON(t, path, &doc)
 	want := []workload.SampleKind{workload.SampleSleep, workload.SampleWake}
 	if len(doc.Runs) != 2 {
 		t.Fatalf("want 2 runs, got %d", len(doc.Runs))
@@ -197,16 +193,7 @@ func TestSummaryOfAnotherMachinesResult(t *testing.T) {
 // named after its work, and a check fails only for the group that breaks
 // it (a custom function that does no work).
 func TestComposedGroupsEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "idle.star"), `
-def idle(ctx):
-    while not ctx.stopped():
-        ctx.sleep("1ms")
-        ctx.tick()
-    return {}
-`)
-	path := filepath.Join(dir, "s.star")
-	writeFile(t, path, `
+	path := scriptWith(t, `
 load("idle.star", "idle")
 load("@stdlib//run.star", "wait_progress")
 h = spawn(workload(workers = 2, composed = [
@@ -219,7 +206,13 @@ reports = h.stop()
 print("groups", [r["group_idx"] for r in reports])
 res = checks.evaluate(reports, not_starved = True, max_spread_pct = False, max_gap_ms = False)
 print("outcomes", [(o["scope"], o["status"]) for o in res.outcomes])
-`)
+`, map[string]string{"idle.star": `
+def idle(ctx):
+    while not ctx.stopped():
+        ctx.sleep("1ms")
+        ctx.tick()
+    return {}
+`})
 	out, errOut, code := ktstar(t, "", "run", "--color", "never", path)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
@@ -244,16 +237,7 @@ print("outcomes", [(o["scope"], o["status"]) for o in res.outcomes])
 // affinity), its siblings' pids and its cgroup directory, each checked
 // against what the spawner knows.
 func TestCustomContext(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "probe.star"), `
-def probe(ctx):
-    while not ctx.stopped():
-        ctx.spin()
-        ctx.tick()
-    return {"arg": json.encode(ctx.arg), "cpus": str(ctx.cpus), "siblings": str(ctx.siblings), "cgroup": ctx.cgroup}
-`)
-	path := filepath.Join(dir, "s.star")
-	writeFile(t, path, `
+	path := scriptWith(t, `
 load("probe.star", "probe")
 load("@stdlib//run.star", "wait_progress")
 cpu = topo.cpus[-1]
@@ -267,7 +251,13 @@ for i, r in enumerate(reports):
     if x["arg"] != '{"n":7,"tags":["a"]}' or x["cpus"] != str([cpu]) or x["siblings"] != str(others):
         fail("worker %d: ctx %s, want cpus %s siblings %s" % (i, x, [cpu], others))
     print("cgroup", x["cgroup"])
-`)
+`, map[string]string{"probe.star": `
+def probe(ctx):
+    while not ctx.stopped():
+        ctx.spin()
+        ctx.tick()
+    return {"arg": json.encode(ctx.arg), "cpus": str(ctx.cpus), "siblings": str(ctx.siblings), "cgroup": ctx.cgroup}
+`})
 	out, errOut, code := ktstar(t, "", "run", "--quiet", path)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
