@@ -23,13 +23,17 @@ static void init(struct worker *w)
 static int step(struct worker *w)
 {
 	volatile uint8_t *buf = w->priv;
+	/* Locals: the globals' addresses are in the parameter table, so a
+	 * store through the char pointer may alias them and the compiler
+	 * would reload them from memory on every step. */
+	const size_t stride = (size_t)g_stride, len = g_len;
 	size_t idx = 0;
 	for (int i = 0; i < 1024; i++) {
 		uint8_t v = buf[idx];
 		buf[idx] = (uint8_t)(v + 1);
-		idx += (size_t)g_stride;
-		if (idx >= g_len)
-			idx %= g_len;
+		idx += stride;
+		if (idx >= len)
+			idx %= len;
 	}
 	/* Once per 1024 steps, as ktstar's AddUnits(1024): counting in the loop
 	 * was a read-modify-write of memory per step (buf is a char pointer, so
