@@ -257,6 +257,37 @@ func (c *cli) timelineInterval() time.Duration {
 	return 0
 }
 
+// parseSubcommand gives the flag set of sub-command "ktstar NAME" its
+// --color and --help, parses args, and shows the help or sets the colour.
+// It returns the sub-command's usage-error printer and, when done, the
+// exit status to return at once.
+func (c *cli) parseSubcommand(fs *pflag.FlagSet, name, usage string, args []string, stderr io.Writer) (usageErr func(string, ...any) int, code int, done bool) {
+	colorMode := fs.String("color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
+	help := fs.BoolP("help", "h", false, "show this help")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	usageErr = func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "ktstar "+name+": "+format+" (see ktstar "+name+" --help)\n", a...)
+		return exitError
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return usageErr, exitOK, true
+		}
+		return usageErr, usageErr("%v", err), true
+	}
+	if *help {
+		fs.Usage()
+		return usageErr, exitOK, true
+	}
+	if err := c.setColor(*colorMode, stderr); err != nil {
+		return usageErr, usageErr("%v", err), true
+	}
+	return usageErr, 0, false
+}
+
 // setColor applies --color: auto colours a terminal unless NO_COLOR is set.
 func (c *cli) setColor(mode string, stderr io.Writer) error {
 	switch mode {

@@ -68,8 +68,7 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 		files                 []string
 		sched                 schedFlags
 		jobs, shardCount      int
-		onHost, quiet, help   bool
-		colorMode             string
+		onHost, quiet         bool
 		fs                    = pflag.NewFlagSet("ktstar gauntlet", pflag.ContinueOnError)
 	)
 	fs.SetOutput(stderr)
@@ -93,28 +92,9 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&base.Run.Repeat, "repeat", 1, "run each cell's script `N` times in its guest, into one result")
 	fs.BoolVar(&onHost, "host", false, "run each cell's script on this machine instead of a guest (presets and kernels are then labels only): to try a matrix out")
 	fs.BoolVarP(&quiet, "quiet", "q", false, "no line per cell, only the summary")
-	fs.StringVar(&colorMode, "color", "auto", "colour output: auto, always or never")
-	fs.BoolVarP(&help, "help", "h", false, "show this help")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, gauntletUsage)
-		fs.PrintDefaults()
-	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "ktstar gauntlet: "+format+" (see ktstar gauntlet --help)\n", a...)
-		return exitError
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		return usageErr("%v", err)
-	}
-	if help {
-		fs.Usage()
-		return exitOK
-	}
-	if err := c.setColor(colorMode, stderr); err != nil {
-		return usageErr("%v", err)
+	usageErr, code, done := c.parseSubcommand(fs, "gauntlet", gauntletUsage, args, stderr)
+	if done {
+		return code
 	}
 	m, err := gauntletMatrix(fs.Args(), presets, kernels, sched.path, flagNames, flagArgs, flagReqs)
 	if err != nil {

@@ -62,8 +62,6 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 		files              []string
 		sched              schedFlags
 		verbose            bool
-		help               bool
-		colorMode          string
 		fs                 = pflag.NewFlagSet("ktstar vm", pflag.ContinueOnError)
 	)
 	fs.SetOutput(stderr)
@@ -90,28 +88,9 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Run.Repeat, "repeat", 1, "run the script `N` times in the guest, into one result (as ktstar run --repeat)")
 	fs.DurationVar(&o.Run.Interval, "interval", 0, "timeline sampling interval in the guest (as ktstar run --interval)")
 	fs.StringVar(&o.Run.WorkOverride, "work-override", "", "run every swappable cgroup_def of a scenario with work type `NAME`")
-	fs.StringVar(&colorMode, "color", "auto", "colour output: auto, always or never (auto honours NO_COLOR)")
-	fs.BoolVarP(&help, "help", "h", false, "show this help")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, vmUsage)
-		fs.PrintDefaults()
-	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "ktstar vm: "+format+" (see ktstar vm --help)\n", a...)
-		return exitError
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		return usageErr("%v", err)
-	}
-	if help {
-		fs.Usage()
-		return exitOK
-	}
-	if err := c.setColor(colorMode, stderr); err != nil {
-		return usageErr("%v", err)
+	usageErr, code, done := c.parseSubcommand(fs, "vm", vmUsage, args, stderr)
+	if done {
+		return code
 	}
 	rest := fs.Args()
 	if dash := fs.ArgsLenAtDash(); dash >= 0 {
