@@ -37,18 +37,18 @@ func (b *timerLatency) Step() bool {
 	if b.next == 0 {
 		b.next = nanotime() + b.interval
 	}
-	if !sleepUntil(w, b.next) {
-		// Stopped. Deadlines that passed while the probe could not run
-		// were missed by that much: sample them, so the count still
-		// follows the schedule when the stop is what ends a stall.
-		for now := nanotime(); b.next <= now; b.next += b.interval {
-			w.timerSample(now - b.next)
-		}
-		return true
+	woke := sleepUntil(w, b.next)
+	// Every deadline that has passed is sampled now, by how late it is. A
+	// stall (the probe stopped or not run) passes many at once; sampling
+	// them all in this step keeps the count on the schedule even when a
+	// stop arrives right after the stall, before another step could run.
+	// A stop that comes before the deadline samples nothing.
+	for now := nanotime(); b.next <= now; b.next += b.interval {
+		w.timerSample(now - b.next)
 	}
-	w.timerSample(nanotime() - b.next)
-	b.next += b.interval
-	w.ResetGap()
+	if woke {
+		w.ResetGap()
+	}
 	return true
 }
 
