@@ -281,7 +281,15 @@ func TestGuestGauntlet(t *testing.T) {
 	if accel == "" {
 		accel = "tcg"
 	}
-	stdout, errs, code := ktstar(t, "", append([]string{"gauntlet", "--accel", accel, "-j", "2", "-o", out, "--preset", "tiny-1llc,tiny-2llc"}, scen...)...)
+	args := append([]string{"gauntlet", "--accel", accel, "-j", "2", "-o", out, "--preset", "tiny-1llc,tiny-2llc"}, scen...)
+	stdout, errs, code := ktstar(t, "", args...)
+	if !strings.Contains(stdout, " 0 errors") {
+		// A TCG guest can hang in its boot (seen once in CI's rehearsal:
+		// no run within the 5-minute boot timeout); the cell is an error,
+		// and a user reruns such cells, as this does, once.
+		t.Logf("a cell errored; rerunning errors once\nstdout:\n%s\nstderr:\n%s", stdout, errs)
+		stdout, errs, code = ktstar(t, "", append([]string{"gauntlet", "--rerun", "error"}, args[1:]...)...)
+	}
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (bad.star fails)\nstdout:\n%s\nstderr:\n%s", code, stdout, errs)
 	}
@@ -291,9 +299,22 @@ func TestGuestGauntlet(t *testing.T) {
 			t.Errorf("matrix lacks %q:\n%s\nstderr:\n%s", want, stdout, errs)
 		}
 	}
-	recs, err := gauntlet.ReadIndex(filepath.Join(out, gauntlet.IndexFile))
-	if err != nil || len(recs) != 6 {
-		t.Fatalf("index: %d records, %v", len(recs), err)
+	all, err := gauntlet.ReadIndex(filepath.Join(out, gauntlet.IndexFile))
+	if err != nil {
+		t.Fatalf("index: %v", err)
+	}
+	last := map[string]int{} // a rerun cell's latest record
+	var recs []gauntlet.Record
+	for _, r := range all {
+		if i, ok := last[r.Key]; ok {
+			recs[i] = r
+			continue
+		}
+		last[r.Key] = len(recs)
+		recs = append(recs, r)
+	}
+	if len(recs) != 6 {
+		t.Fatalf("index: %d cells, want 6", len(recs))
 	}
 	for _, r := range recs {
 		if r.Result == "" || r.ScenarioNs <= 0 || r.DurationNs <= r.ScenarioNs {
