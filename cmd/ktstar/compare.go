@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,14 +42,29 @@ func (c *cli) compare(paths []string) int {
 		if len(r.Regressions) > 0 {
 			status = exitFail
 		}
-		if c.json == "-" {
-			continue
-		}
-		if err := r.WriteText(c.stdout); err != nil {
-			c.printError("ktstar compare: " + err.Error())
+		if !c.printComparison(r) {
 			return exitError
 		}
 	}
+	return c.endCompare(reports, status)
+}
+
+// printComparison prints one comparison's text, unless --json goes to
+// stdout; false after reporting a write error.
+func (c *cli) printComparison(r interface{ WriteText(io.Writer) error }) bool {
+	if c.json == "-" {
+		return true
+	}
+	if err := r.WriteText(c.stdout); err != nil {
+		c.printError("ktstar compare: " + err.Error())
+		return false
+	}
+	return true
+}
+
+// endCompare writes --json when asked and returns status, or exitError
+// when the JSON cannot be written.
+func (c *cli) endCompare(reports any, status int) int {
 	if c.json != "" {
 		if err := c.writeCompareJSON(reports); err != nil {
 			c.printError("ktstar compare: " + err.Error())
@@ -109,20 +125,11 @@ func (c *cli) compareGauntlets(paths []string, gates []compare.Gate) int {
 			status = exitFail
 		}
 		reports = append(reports, r)
-		if c.json != "-" {
-			if err := r.WriteText(c.stdout); err != nil {
-				c.printError("ktstar compare: " + err.Error())
-				return exitError
-			}
-		}
-	}
-	if c.json != "" {
-		if err := c.writeCompareJSON(reports); err != nil {
-			c.printError("ktstar compare: " + err.Error())
+		if !c.printComparison(r) {
 			return exitError
 		}
 	}
-	return status
+	return c.endCompare(reports, status)
 }
 
 // readAll reads results with result.ReadCompact (with histograms when
