@@ -13,6 +13,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstar/ktstar/cgroupfs"
@@ -275,7 +276,7 @@ func (h *Handle) StopAndCollectContext(ctx context.Context) ([]Report, error) {
 			killGroup(c.proc.Pid)
 		}
 	}
-	waitAll(h.children, func(c *child) chan struct{} { return c.done }, reapLimit)
+	awaitReap(h.children)
 	reports := make([]Report, len(h.children))
 	for i, c := range h.children {
 		reports[i] = c.decode()
@@ -355,7 +356,7 @@ func (h *Handle) close() error {
 			killGroup(c.proc.Pid)
 		}
 	}
-	waitAll(h.children, func(c *child) chan struct{} { return c.done }, reapLimit)
+	awaitReap(h.children)
 	for _, c := range h.children {
 		c.report.Close()
 	}
@@ -382,6 +383,52 @@ func (h *Handle) close() error {
 func killGroup(pid int) {
 	unix.Kill(-pid, unix.SIGKILL)
 	unix.Kill(pid, unix.SIGKILL)
+}
+
+// awaitReap waits until every child is reaped, after SIGKILL where the
+// caller sent one. reapLimit bounds the wait for a stuck task; but a
+// SIGKILLed task must still run to exit, each of its threads, and on a
+// loaded machine that takes longer: the wait goes on while a child left
+// is still exiting, up to exitLimit, and ends when all left are blocked
+// where SIGKILL cannot reach (their sentinels then say "still alive after
+// SIGKILL").
+func awaitReap(cs []*child) {
+	waitAll(cs, func(c *child) chan struct{} { return c.done }, reapLimit)
+	for end := time.Now().Add(exitLimit - reapLimit); time.Now().Before(end); {
+		var left *child
+		for _, c := range cs {
+			select {
+			case <-c.done:
+				continue
+			default:
+			}
+			if exiting(c.proc.Pid) {
+				left = c
+				break
+			}
+		}
+		if left == nil {
+			return
+		}
+		// Poll, so that a child that ends up stuck ends the wait too.
+		waitAll([]*child{left}, func(c *child) chan struct{} { return c.done }, exitPoll)
+	}
+}
+
+// exiting reports whether process pid is on its way out, not stuck: a
+// task of it is running or waiting for a CPU (state R) or has just ended,
+// or the process has left /proc (reaped; its child's done closes next).
+func exiting(pid int) bool {
+	tasks, err := procfs.AllThreads(pid)
+	if err != nil {
+		return true
+	}
+	for _, t := range tasks {
+		if st, err := t.Stat(); err != nil || st.State == "R" {
+			return true
+		}
+	}
+	return false
 }
 
 // waitAll waits for ch(c) of every child, sharing one deadline.

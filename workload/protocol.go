@@ -105,6 +105,11 @@ const (
 	releaseLimit   = 5 * time.Second  // auto-start: workers enter their loop
 	collectLimit   = 5 * time.Second  // shared by all workers, then SIGKILL
 	reapLimit      = 3 * time.Second  // after SIGKILL, then give up on a stuck task
+	// exitLimit bounds the wait for a SIGKILLed worker that is still
+	// exiting (a task runnable, only waiting for a CPU) past reapLimit:
+	// the starvation the start tolerates too (parkLimit).
+	exitLimit = parkLimit
+	exitPoll  = 100 * time.Millisecond // how often that wait checks it is still exiting
 	// interruptGrace replaces what is left of collectLimit when a stop is
 	// interrupted (StopAndCollectContext): a worker that answers at all
 	// answers within it (one in an fdatasync on a busy disk took over
