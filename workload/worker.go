@@ -2,7 +2,6 @@ package workload
 
 import (
 	"cmp"
-	"fmt"
 	"math"
 	"sync/atomic"
 	"time"
@@ -181,46 +180,6 @@ func (w *Worker) GroupFD(i int) int {
 // word returns the uint32 at byte offset off of the group's shared region.
 func (w *Worker) word(off int) *uint32 {
 	return (*uint32)(unsafe.Pointer(&w.region[off]))
-}
-
-// prologue applies the settings of the spec that act on the calling
-// thread, in ktstr's order (runtime.md §4.6 steps 2–6): affinity, policy,
-// mempolicy, nice, comm. Every call names the calling thread (pid 0), so
-// a thread host's worker threads each run it for themselves.
-func (w *Worker) prologue() error {
-	spec := &w.spec
-	if len(spec.CPUs) > 0 {
-		if err := pin(0, spec.CPUs); err != nil {
-			w.affinityErr = err.Error()
-		}
-	}
-	if err := applyPolicy(spec.Policy); err != nil {
-		return err
-	}
-	if spec.Policy.Kind == PolicyExt {
-		w.schedExt = extClass()
-	}
-	if err := applyMemPolicy(spec.MemPolicy); err != nil {
-		return err
-	}
-	if spec.Nice != nil {
-		if err := unix.Setpriority(unix.PRIO_PROCESS, 0, *spec.Nice); err != nil {
-			return fmt.Errorf("setpriority(nice = %d): %w", *spec.Nice, err)
-		}
-	}
-	if spec.Comm != "" {
-		return setComm(spec.Comm)
-	}
-	return nil
-}
-
-// setComm names the calling thread (PR_SET_NAME); on a thread-group
-// leader that is the process's comm too.
-func setComm(comm string) error {
-	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(unsafe.StringData(comm+"\x00"))), 0, 0, 0); err != nil {
-		return fmt.Errorf("prctl(PR_SET_NAME, %q): %w", comm, err)
-	}
-	return nil
 }
 
 // newWorker builds the worker state for spec over the mapped shared memory
