@@ -64,12 +64,7 @@ func keysOf(t *testing.T, dir string) []string {
 
 func TestGauntletUsage(t *testing.T) {
 	s := script(t, "print('hi')\n")
-	for _, tc := range []struct {
-		name  string
-		args  []string
-		code  int
-		inErr string
-	}{
+	checkUsage(t, []usageCase{
 		{"help", []string{"gauntlet", "--help"}, 0, "JOB_COMPLETION_INDEX"},
 		{"no scenario", []string{"gauntlet"}, 2, "want at least one SCENARIO"},
 		{"missing script", []string{"gauntlet", "/nonexistent/x.star"}, 2, "scenario /nonexistent/x.star: stat /nonexistent/x.star"},
@@ -86,14 +81,7 @@ func TestGauntletUsage(t *testing.T) {
 		{"bad rerun", []string{"gauntlet", "--rerun", "errors", s}, 2, `--rerun "errors": want pass, fail, skip or error`},
 		{"merge without out", []string{"gauntlet", "merge", "a"}, 2, "want -o OUT and at least one results DIR"},
 		{"show a non-result", []string{"gauntlet", "show", t.TempDir()}, 2, "gauntlet.json: no such file"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, errs, code := ktstar(t, "", tc.args...)
-			if code != tc.code || !strings.Contains(errs, tc.inErr) {
-				t.Fatalf("exit %d (want %d)\nstderr:\n%s\nwant it to contain %q", code, tc.code, errs, tc.inErr)
-			}
-		})
-	}
+	})
 }
 
 // startGauntlet starts `ktstar gauntlet ARGS` with extra environment.

@@ -137,6 +137,28 @@ func TestExamples(t *testing.T) {
 	}
 }
 
+// usageCase is one command line that ktstar refuses (or helps with)
+// before it runs anything: the exit status and a piece of stderr.
+type usageCase struct {
+	name  string
+	args  []string
+	code  int
+	inErr string
+}
+
+// checkUsage runs each case as a subtest.
+func checkUsage(t *testing.T, cases []usageCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs, code := ktstar(t, "", tc.args...)
+			if code != tc.code || !strings.Contains(errs, tc.inErr) {
+				t.Fatalf("exit %d (want %d)\nstderr:\n%s\nwant it to contain %q", code, tc.code, errs, tc.inErr)
+			}
+		})
+	}
+}
+
 // TestExitStatus checks the exit status and the message of each outcome.
 func TestExitStatus(t *testing.T) {
 	for _, tc := range []struct {

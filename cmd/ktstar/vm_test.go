@@ -26,12 +26,7 @@ import (
 // TestVMUsage checks `ktstar vm`'s own errors, which need no guest.
 func TestVMUsage(t *testing.T) {
 	s := script(t, "print('hi')\n")
-	for _, tc := range []struct {
-		name  string
-		args  []string
-		code  int
-		inErr string
-	}{
+	checkUsage(t, []usageCase{
 		{"help", []string{"vm", "--help"}, 0, "--numa"},
 		{"no script", []string{"vm"}, 2, "want one SCRIPT.star, got 0"},
 		{"two scripts", []string{"vm", s, s}, 2, "want one SCRIPT.star, got 2"},
@@ -51,14 +46,7 @@ func TestVMUsage(t *testing.T) {
 		{"unknown preset", []string{"vm", "--preset", "huge", s}, 2, `--preset "huge": want a name (tiny-1llc,`},
 		{"preset and cpus", []string{"vm", "--preset", "tiny-2llc", "--cpus", "2", s}, 2, "--preset tiny-2llc sets the shape: drop --cpus"},
 		{"preset and llcs", []string{"vm", "--preset", "1n2l2c1t", "--llcs", "1", s}, 2, "--preset 1n2l2c1t sets the shape: drop --llcs"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, errs, code := ktstar(t, "", tc.args...)
-			if code != tc.code || !strings.Contains(errs, tc.inErr) {
-				t.Fatalf("exit %d (want %d)\nstderr:\n%s\nwant it to contain %q", code, tc.code, errs, tc.inErr)
-			}
-		})
-	}
+	})
 }
 
 // TestPresets checks that `ktstar presets` lists every preset vm.Presets
