@@ -111,6 +111,17 @@ func readJSON(t *testing.T, path string, v any) []byte {
 	return b
 }
 
+// wantAll fails t for each of want that text (what names it, e.g.
+// "stderr") does not contain.
+func wantAll(t *testing.T, what, text string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, text)
+		}
+	}
+}
+
 func writeFile(t testing.TB, path, src string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
@@ -275,11 +286,7 @@ func TestDoc(t *testing.T) {
 		t.Errorf("doc timer_latency does not name its timer samples:\n%s", out)
 	}
 	out, _, _ := ktstar(t, "", "doc", "sequence")
-	for _, want := range []string{"list of phase  []", "required:   phases = []: at least one phase is needed", `phase.alu_hot(duration, width = "Widest")  AluHot's four multiply chains`} {
-		if !strings.Contains(out, want) {
-			t.Errorf("doc sequence lacks %q:\n%s", want, out)
-		}
-	}
+	wantAll(t, "doc sequence", out, "list of phase  []", "required:   phases = []: at least one phase is needed", `phase.alu_hot(duration, width = "Widest")  AluHot's four multiply chains`)
 }
 
 // TestJSON checks that --json holds host facts and one report per worker

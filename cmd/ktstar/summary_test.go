@@ -181,11 +181,7 @@ func TestSummaryOfAnotherMachinesResult(t *testing.T) {
 	if code != 0 || out != "" {
 		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, out, errs)
 	}
-	for _, want := range []string{"#1 NumaWorkingSetSweep", "#2 Custom", "#3 IoRandRead"} {
-		if !strings.Contains(errs, want) {
-			t.Errorf("summary lacks %q:\n%s", want, errs)
-		}
-	}
+	wantAll(t, "summary", errs, "#1 NumaWorkingSetSweep", "#2 Custom", "#3 IoRandRead")
 }
 
 // TestComposedGroupsEndToEnd runs a spawn with two composed groups: the

@@ -225,11 +225,7 @@ func TestGuestTopologyExample(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("stdout lacks %q:\n%s", w, out)
-				}
-			}
+			wantAll(t, "stdout", out, tc.want...)
 		})
 	}
 }
