@@ -407,18 +407,23 @@ h.stop()
 print("stopped")
 `
 
+// interruption is one way a run is cut short: by --timeout (in flags) or
+// by a signal sent to ktstar, with the exit status that follows and the
+// reason --json records.
+type interruption struct {
+	name   string
+	flags  []string
+	sig    syscall.Signal
+	code   int
+	reason string
+}
+
 // TestInterruptDuringStop: --timeout or a signal that comes while stop()
 // waits on a SIGSTOPped worker kills it at once instead of waiting out
 // the 5 s stop deadline; the other worker's report is kept.
 func TestInterruptDuringStop(t *testing.T) {
 	testenv.NeedCgroupV2(t)
-	for _, tc := range []struct {
-		name   string
-		flags  []string
-		sig    syscall.Signal
-		code   int
-		reason string
-	}{
+	for _, tc := range []interruption{
 		{"SIGINT", nil, syscall.SIGINT, 130, "SIGINT"},
 		{"timeout", []string{"--timeout", "2s"}, 0, 2, "timeout"},
 	} {

@@ -359,17 +359,13 @@ sleep("1h")
 func TestGuestInterrupted(t *testing.T) {
 	guestOrSkip(t)
 	for _, tc := range []struct {
-		name   string
-		flags  []string
-		sig    syscall.Signal
-		code   int
-		reason string
-		says   string // on stderr
+		interruption
+		says string // on stderr
 	}{
-		{"timeout", []string{"--timeout", "20s"}, 0, 2, "timeout", "timed out after 20s (--timeout)"},
-		{"SIGINT", nil, syscall.SIGINT, 130, "SIGINT", "ktstar vm: SIGINT: the guest's run stops and collects its workers"},
-		{"SIGTERM", nil, syscall.SIGTERM, 143, "SIGTERM", "ktstar vm: SIGTERM: the guest's run stops"},
-		{"SIGHUP", nil, syscall.SIGHUP, 129, "SIGHUP", "ktstar vm: SIGHUP: the guest's run stops"},
+		{interruption{"timeout", []string{"--timeout", "20s"}, 0, 2, "timeout"}, "timed out after 20s (--timeout)"},
+		{interruption{"SIGINT", nil, syscall.SIGINT, 130, "SIGINT"}, "ktstar vm: SIGINT: the guest's run stops and collects its workers"},
+		{interruption{"SIGTERM", nil, syscall.SIGTERM, 143, "SIGTERM"}, "ktstar vm: SIGTERM: the guest's run stops"},
+		{interruption{"SIGHUP", nil, syscall.SIGHUP, 129, "SIGHUP"}, "ktstar vm: SIGHUP: the guest's run stops"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.json")
