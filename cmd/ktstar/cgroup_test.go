@@ -55,6 +55,25 @@ func gone(t *testing.T, dir string) bool {
 	return errors.Is(err, os.ErrNotExist)
 }
 
+// addGoAhead puts one more process into the cgroup at dir: the scripts
+// that hold until their group grows go on. The process (a sleep) is
+// killed and reaped when the test ends.
+func addGoAhead(t *testing.T, dir string) {
+	t.Helper()
+	goAhead := exec.Command("sleep", "1000")
+	if err := goAhead.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Reaped as soon as the run's cleanup kills it: a zombie would keep
+	// the group populated.
+	reaped := make(chan struct{})
+	go func() { goAhead.Wait(); close(reaped) }()
+	t.Cleanup(func() { goAhead.Process.Kill(); <-reaped })
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(goAhead.Process.Pid)), 0); err != nil {
+		t.Fatalf("add a process to the group: %v", err)
+	}
+}
+
 // TestCgroupsRemovedOnSignal: SIGINT and SIGTERM end the run with its
 // groups removed.
 func TestCgroupsRemovedOnSignal(t *testing.T) {
@@ -191,18 +210,7 @@ func TestCgroupRunsAcrossPidNamespaces(t *testing.T) {
 			second := startHold(t, tc.secondNS, false)
 			second.finish(t, "second")
 			// The go-ahead: one more process in the first run's group.
-			goAhead := exec.Command("sleep", "1000")
-			if err := goAhead.Start(); err != nil {
-				t.Fatal(err)
-			}
-			// Reaped as soon as the run's cleanup kills it: a zombie would
-			// keep the group populated.
-			reaped := make(chan struct{})
-			go func() { goAhead.Wait(); close(reaped) }()
-			defer func() { goAhead.Process.Kill(); <-reaped }()
-			if err := os.WriteFile(filepath.Join(first.group, "cgroup.procs"), []byte(strconv.Itoa(goAhead.Process.Pid)), 0); err != nil {
-				t.Fatalf("first run's group is gone: %v", err)
-			}
+			addGoAhead(t, first.group)
 			first.finish(t, "first")
 		})
 	}

@@ -433,20 +433,9 @@ func TestInterruptDuringStop(t *testing.T) {
 			t0 := time.Now()
 			cmd, r, errb, victim := startForPid(t, append(args, script(t, stoppedScript))...)
 			syscall.Kill(victim, syscall.SIGSTOP)
-			goAhead := exec.Command("sleep", "1000")
-			if err := goAhead.Start(); err != nil {
-				t.Fatal(err)
-			}
-			// Reaped as soon as the run's cleanup kills it: a zombie would
-			// keep the group populated.
-			reaped := make(chan struct{})
-			go func() { goAhead.Wait(); close(reaped) }()
-			defer func() { goAhead.Process.Kill(); <-reaped }()
 			group, _ := cgroupfs.ProcCgroup(victim)
 			root, _ := cgroupfs.Default()
-			if err := os.WriteFile(filepath.Join(root.Path(), group, "cgroup.procs"), []byte(strconv.Itoa(goAhead.Process.Pid)), 0); err != nil {
-				t.Fatal(err)
-			}
+			addGoAhead(t, filepath.Join(root.Path(), group))
 			if line, _ := r.ReadString('\n'); line != "stopping\n" {
 				t.Fatalf("script said %q; stderr: %s", line, errb.String())
 			}
