@@ -2,9 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,13 +11,12 @@ import (
 
 	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/internal/golden"
 	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/workload"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // fixedRuns is a run frozen in time: a spinning pair, a ping-pong pair
 // with wake samples and a killed worker, and one spawn whose workers sit
@@ -95,19 +92,22 @@ func TestSummaryGolden(t *testing.T) {
 	saved := filepath.Join(t.TempDir(), "result.json")
 	writeFile(t, saved, string(b))
 	for _, tc := range []struct {
-		golden string
-		flags  []string
+		file  string
+		flags []string
 	}{
 		{"summary.golden", nil},
 		{"summary_histogram.golden", []string{"--histogram"}},
 		{"summary_quiet.golden", []string{"-q"}},
 	} {
-		t.Run(tc.golden, func(t *testing.T) {
+		t.Run(tc.file, func(t *testing.T) {
 			out, errs, code := ktstar(t, "", append(append([]string{"--color=never", "summary"}, tc.flags...), saved)...)
 			if code != 0 || out != "" {
 				t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, out, errs)
 			}
-			golden(t, filepath.Join("testdata", tc.golden), errs)
+			golden.Check(t, filepath.Join("testdata", tc.file), errs)
+			if strings.Contains(errs, "\x1b[") {
+				t.Error("escape codes with --color=never")
+			}
 		})
 	}
 }
@@ -141,24 +141,6 @@ b.stop()
 		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(name) + ` .* ` + regexp.QuoteMeta(string(want[i])) + ` `).MatchString(errs) {
 			t.Errorf("summary line of %s does not name %q samples:\n%s", name, want[i], errs)
 		}
-	}
-}
-
-// golden compares got with the file at path, or rewrites it with -update.
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		writeFile(t, path, got)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("differs from %s:\n%s\nwant:\n%s", path, got, want)
-	}
-	if strings.Contains(got, "\x1b[") {
-		t.Error("escape codes with --color=never")
 	}
 }
 
