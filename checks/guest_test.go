@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/vm"
 	"github.com/ktstar/ktstar/vm/vmtest"
 	"github.com/ktstar/ktstar/workload"
@@ -28,9 +29,12 @@ func TestGuestStarvedFromStart(t *testing.T) {
 	if err := os.WriteFile("/proc/sys/kernel/sched_rt_runtime_us", []byte("-1"), 0); err != nil {
 		t.Fatalf("turn RT throttling off in the guest: %v", err)
 	}
+	// The victim and the spinners share the guest's second CPU, so the
+	// test's own threads keep the first.
+	cpu := testenv.CPUs(t, 2)[1]
 	// The victim parks at its gate first: once the spinners hold its CPU
 	// it could not even get there.
-	victim, err := workload.Spawn(workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil), Affinity: workload.Exact(1)})
+	victim, err := workload.Spawn(workload.Config{Workers: 1, Work: workload.MustWork("SpinWait", nil), Affinity: workload.Exact(cpu)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +43,7 @@ func TestGuestStarvedFromStart(t *testing.T) {
 	// runtime preempts its goroutine, and the CPU would go to the victim;
 	// with two at one FIFO priority the other is always runnable.
 	spinner := startReal(t, workload.Config{Workers: 2, Work: workload.MustWork("SpinWait", nil),
-		Affinity: workload.Exact(1), Policy: workload.Fifo(50)})
+		Affinity: workload.Exact(cpu), Policy: workload.Fifo(50)})
 	for end := time.Now().Add(time.Minute); slices.Max(spinner.SnapshotIterations()) == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatal("no FIFO spinner ran within a minute")

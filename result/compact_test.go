@@ -12,6 +12,23 @@ import (
 	"github.com/ktstar/ktstar/stats"
 )
 
+// readEveryWay reads the result file p in full (result.Read) and
+// compactly, with and without histograms (result.ReadCompact).
+func readEveryWay(t *testing.T, p string) (full, hists, bare *result.Doc) {
+	t.Helper()
+	full, err := result.Read(p)
+	if err == nil {
+		hists, err = result.ReadCompact(p, true)
+	}
+	if err == nil {
+		bare, err = result.ReadCompact(p, false)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return full, hists, bare
+}
+
 // TestReadCompactMatchesRead reads one result both ways: the same
 // document, with every report's samples summarised exactly as stats
 // computes them from the full list, and nothing left of the lists.
@@ -26,18 +43,7 @@ func TestReadCompactMatchesRead(t *testing.T) {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	full, err := result.Read(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compact, err := result.ReadCompact(p, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bare, err := result.ReadCompact(p, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	full, compact, bare := readEveryWay(t, p)
 	// Without histograms the buckets are dropped; counts and maxima stay.
 	for i, r := range bare.Runs {
 		for j, rep := range r.Reports {
@@ -125,15 +131,7 @@ func TestReadCompactRefuses(t *testing.T) {
 func TestReadCompactPhaseSlices(t *testing.T) {
 	doc := resulttest.Make(resulttest.Spec{Reps: 1, Workers: 2, Samples: 300, Seed: 3, Steps: 3,
 		Groups: []resulttest.Group{{Label: "bg", LatencyNs: 10_000, WorkRate: 1e6}}})
-	p := resulttest.Write(t, doc)
-	full, err := result.Read(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compact, err := result.ReadCompact(p, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	full, _, compact := readEveryWay(t, resulttest.Write(t, doc))
 	var labels []string
 	for _, row := range compact.Runs[0].Rows() {
 		labels = append(labels, row.Label)

@@ -1,7 +1,6 @@
 package workload
 
 import (
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,48 +20,27 @@ import (
 // sdd under dm-2.
 func stackMachine(mountinfo string) blockGuard {
 	sys := fstest.MapFS{
-		"dev/block/8:32/holders/md0":          {},
-		"dev/block/8:32/dev":                  {Data: []byte("8:32\n")},
-		"dev/block/8:48/holders/dm-2":         {},
-		"dev/block/8:48/dev":                  {Data: []byte("8:48\n")},
-		"class/block/md0/dev":                 {Data: []byte("9:0\n")},
-		"class/block/md0/holders/dm-1":        {},
-		"class/block/dm-1/dev":                {Data: []byte("253:1\n")},
-		"class/block/dm-2/dev":                {Data: []byte("253:2\n")},
-		"class/block/sdc/dev":                 {Data: []byte("8:32\n")},
-		"class/block/sdd/dev":                 {Data: []byte("8:48\n")},
-		"dev/block/9:0/dev":                   {Data: []byte("9:0\n")},
-		"dev/block/253:1/dev":                 {Data: []byte("253:1\n")},
-		"dev/block/253:2/dev":                 {Data: []byte("253:2\n")},
-		"class/block/loop0/loop/backing_file": {Data: []byte("/img\n")},
-		"class/block/loop1/loop/backing_file": {Data: []byte("/dev/loop0\n")},
-		"class/block/loop2/loop/backing_file": {Data: []byte("/dev/loop1\n")},
-		"class/block/loop6/loop/backing_file": {Data: []byte("/dev/loop7\n")},
-		"class/block/loop7/loop/backing_file": {Data: []byte("/img7\n")},
+		"dev/block/8:32/holders/md0":   {},
+		"dev/block/8:48/holders/dm-2":  {},
+		"class/block/md0/holders/dm-1": {},
 	}
-	nodes := map[string]uint64{
-		"/dev/sdc": unix.Mkdev(8, 32), "/dev/sdd": unix.Mkdev(8, 48), "/dev/md0": unix.Mkdev(9, 0),
-		"/dev/dm-1": unix.Mkdev(253, 1), "/dev/mapper/x": unix.Mkdev(253, 1), "/dev/dm-2": unix.Mkdev(253, 2),
-	}
-	for _, n := range []uint32{0, 1, 2, 6, 7} {
-		name := "loop" + string(rune('0'+n))
-		d := unix.Mkdev(7, n)
-		nodes["/dev/"+name] = d
-		num := []byte("7:" + string(rune('0'+n)) + "\n")
-		sys["class/block/"+name+"/dev"] = &fstest.MapFile{Data: num}
-		sys["dev/block/7:"+string(rune('0'+n))+"/dev"] = &fstest.MapFile{Data: num}
-	}
-	stat := func(p string) (uint64, bool, error) {
-		if d, ok := nodes[p]; ok {
-			return d, true, nil
+	nodes := map[string]uint64{"/dev/mapper/x": unix.Mkdev(253, 1)}
+	for _, d := range []struct {
+		name         string
+		major, minor uint32
+		backing      string // a loop device's backing file
+	}{
+		{"sdc", 8, 32, ""}, {"sdd", 8, 48, ""}, {"md0", 9, 0, ""}, {"dm-1", 253, 1, ""}, {"dm-2", 253, 2, ""},
+		{"loop0", 7, 0, "/img"}, {"loop1", 7, 1, "/dev/loop0"}, {"loop2", 7, 2, "/dev/loop1"},
+		{"loop6", 7, 6, "/dev/loop7"}, {"loop7", 7, 7, "/img7"},
+	} {
+		addBlockDev(sys, nodes, d.name, d.major, d.minor)
+		if d.backing != "" {
+			sys["class/block/"+d.name+"/loop/backing_file"] = &fstest.MapFile{Data: []byte(d.backing + "\n")}
 		}
-		if p == "/img" || p == "/img7" {
-			return 0, false, nil
-		}
-		return 0, false, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
 	}
 	proc := fstest.MapFS{"self/mountinfo": {Data: []byte(mountsElsewhere + mountinfo)}}
-	return blockGuard{sys: sys, proc: proc, stat: stat}
+	return fixtureGuard(sys, proc, nodes, map[string]uint64{"/img": 0, "/img7": 0})
 }
 
 // TestBlockGuardStacks: a device under a stack is refused when anything
@@ -84,12 +62,7 @@ func TestBlockGuardStacks(t *testing.T) {
 		{"disk under an unmounted dm", "/dev/sdd", "", `io_device = "/dev/sdd" has /dev/dm-2 stacked on it: refusing to use it`},
 		{"the dm itself, unmounted", "/dev/dm-2", "", ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := stackMachine(tc.mountinfo).check(tc.dev)
-			if (err == nil) != (tc.want == "") || (err != nil && err.Error() != tc.want) {
-				t.Errorf("check(%s) = %v, want %q", tc.dev, err, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantCheck(t, stackMachine(tc.mountinfo), tc.dev, tc.want) })
 	}
 }
 

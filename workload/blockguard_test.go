@@ -2,6 +2,7 @@ package workload
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -18,33 +19,46 @@ import (
 // a real device here.
 func fixtureMachine(mountinfo, swaps string) blockGuard {
 	sys := fstest.MapFS{
-		"dev/block/8:0/dev":               {Data: []byte("8:0\n")},
 		"dev/block/8:0/sda1/dev":          {Data: []byte("8:1\n")},
 		"dev/block/8:0/sda1/partition":    {Data: []byte("1\n")},
 		"dev/block/8:0/sda2/dev":          {Data: []byte("8:2\n")},
 		"dev/block/8:0/sda2/partition":    {Data: []byte("2\n")},
-		"dev/block/8:0/sda2/holders/dm-0": {Data: nil},
-		"class/block/dm-0/dev":            {Data: []byte("253:0\n")},
-		"dev/block/8:16/dev":              {Data: []byte("8:16\n")},
-		"dev/block/253:0/dev":             {Data: []byte("253:0\n")},
+		"dev/block/8:0/sda2/holders/dm-0": {},
 	}
 	proc := fstest.MapFS{"self/mountinfo": {Data: []byte(mountinfo)}}
 	if swaps != "" {
 		proc["swaps"] = &fstest.MapFile{Data: []byte(swaps)}
 	}
-	nodes := map[string]uint64{
-		"/dev/sda": unix.Mkdev(8, 0), "/dev/sda1": unix.Mkdev(8, 1), "/dev/sda2": unix.Mkdev(8, 2),
-		"/dev/sdb": unix.Mkdev(8, 16), "/dev/dm-0": unix.Mkdev(253, 0), "/dev/mapper/vg-root": unix.Mkdev(253, 0),
-	}
+	nodes := map[string]uint64{"/dev/sda1": unix.Mkdev(8, 1), "/dev/sda2": unix.Mkdev(8, 2), "/dev/mapper/vg-root": unix.Mkdev(253, 0)}
+	addBlockDev(sys, nodes, "sda", 8, 0)
+	addBlockDev(sys, nodes, "sdb", 8, 16)
+	addBlockDev(sys, nodes, "dm-0", 253, 0)
+	return fixtureGuard(sys, proc, nodes, map[string]uint64{"/dev/null": unix.Mkdev(1, 3)})
+}
+
+// addBlockDev adds a block device to fixture trees as sysfs and /dev show
+// it: class/block/NAME/dev and dev/block/MAJ:MIN/dev hold its number, and
+// /dev/NAME in nodes is its node.
+func addBlockDev(sys fstest.MapFS, nodes map[string]uint64, name string, major, minor uint32) {
+	num := []byte(fmt.Sprintf("%d:%d\n", major, minor))
+	sys["class/block/"+name+"/dev"] = &fstest.MapFile{Data: num}
+	sys[fmt.Sprintf("dev/block/%d:%d/dev", major, minor)] = &fstest.MapFile{Data: num}
+	nodes["/dev/"+name] = unix.Mkdev(major, minor)
+}
+
+// fixtureGuard is a blockGuard over fixture sysfs and procfs trees whose
+// stat finds the block device nodes in nodes and the other files (a
+// character device, a loop device's backing file) in files, each path with
+// its device number; any other path does not exist.
+func fixtureGuard(sys, proc fstest.MapFS, nodes, files map[string]uint64) blockGuard {
 	stat := func(p string) (uint64, bool, error) {
-		if p == "/dev/null" {
-			return unix.Mkdev(1, 3), false, nil
+		if d, ok := nodes[p]; ok {
+			return d, true, nil
 		}
-		d, ok := nodes[p]
-		if !ok {
-			return 0, false, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
+		if d, ok := files[p]; ok {
+			return d, false, nil
 		}
-		return d, true, nil
+		return 0, false, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
 	}
 	return blockGuard{sys: sys, proc: proc, stat: stat}
 }
@@ -78,12 +92,17 @@ func TestBlockGuard(t *testing.T) {
 		{"not a block device", "/dev/null", mountsElsewhere, swapsHeader, `io_device = "/dev/null" is not a block device`},
 		{"missing", "/dev/sdz", mountsElsewhere, swapsHeader, `io_device = "/dev/sdz": stat /dev/sdz: file does not exist`},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := fixtureMachine(tc.mountinfo, tc.swaps).check(tc.dev)
-			if (err == nil) != (tc.want == "") || (err != nil && err.Error() != tc.want) {
-				t.Errorf("check(%s) = %v, want %q", tc.dev, err, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantCheck(t, fixtureMachine(tc.mountinfo, tc.swaps), tc.dev, tc.want) })
+	}
+}
+
+// wantCheck fails t unless g.check(dev) refuses with exactly want, or
+// accepts when want is "".
+func wantCheck(t *testing.T, g blockGuard, dev, want string) {
+	t.Helper()
+	err := g.check(dev)
+	if (err == nil) != (want == "") || (err != nil && err.Error() != want) {
+		t.Errorf("check(%s) = %v, want %q", dev, err, want)
 	}
 }
 

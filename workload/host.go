@@ -193,7 +193,7 @@ func hostMain() int {
 		}
 	}
 	if err == nil && hs.Pcomm != "" {
-		err = setComm(hs.Pcomm) // main runs on the leader (worker.go's init)
+		err = setComm(hs.Pcomm) // main runs on the leader (worker_main.go's init)
 	}
 	if err != nil {
 		// Worker 0's pipe: the parent reads it first.

@@ -1,10 +1,11 @@
 package workload
 
 import (
-	"runtime"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ktstar/ktstar/internal/testenv"
 )
 
 // TestOneWayWake runs the paired types pinned to one CPU and to two: every
@@ -14,11 +15,9 @@ import (
 // partner made (give or take the start, where both sides flip at once, and
 // the last one, cut by stop).
 func TestOneWayWake(t *testing.T) {
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs 2 CPUs for the two-CPU case")
-	}
+	two := testenv.CPUs(t, 2)
 	for _, typ := range []string{"FutexPingPong", "PipeIo", "CachePipe"} {
-		for _, cpus := range [][]int{{0, 0}, {0, 1}} {
+		for _, cpus := range [][]int{{two[0], two[0]}, two} {
 			t.Run(typ+"/cpus"+FormatCPUList(slices.Compact(slices.Clone(cpus))), func(t *testing.T) {
 				h := spawnWork(t, Config{Workers: 2, Work: MustWork(typ, nil)})
 				for i, c := range cpus {
@@ -29,7 +28,9 @@ func TestOneWayWake(t *testing.T) {
 				if err := h.Start(); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(300 * time.Millisecond)
+				// Enough hand-offs that a stray non-wake sample would
+				// show, however slowly a loaded machine gets there.
+				testenv.WaitProgress(t, h.SnapshotIterations, 200, 300*time.Millisecond, parkLimit)
 				rs := stopWork(t, h)
 				for i, r := range rs {
 					partner := rs[1-i]

@@ -77,3 +77,82 @@ func JoinKinds(ks ...SampleKind) SampleKind {
 	}
 	return out
 }
+
+// WakeSample records one sample of the work type's declared kind
+// ([Type.Sample]) into the reservoir (Vitter's Algorithm R, capped at
+// MaxWakeSamples), without allocating.
+func (w *Worker) WakeSample(ns int64) { w.Sample(w.declared, ns) }
+
+// Sample records one sample of kind k. Bodies whose samples differ from
+// their type's declared kind (a Custom function's choice, a herd waker's
+// sleeps) name the kind here; a worker that records two kinds reports
+// SampleMixed.
+func (w *Worker) Sample(k SampleKind, ns int64) {
+	if w.warming() {
+		return
+	}
+	if w.kind != k {
+		w.kind = JoinKinds(w.kind, k)
+	}
+	w.wake.add(ns, &w.rng)
+	w.ph.wake.add(ns, &w.rng)
+	if w.wakeHist != nil { // nil when the type declares no sample kind
+		w.wakeHist.Record(uint64(max(ns, 0)))
+	}
+}
+
+// costSample records the duration of one compute iteration, for the
+// types that declare CostSamples.
+func (w *Worker) costSample(ns int64) {
+	if !w.warming() {
+		w.costs.add(ns, &w.rng)
+	}
+}
+
+// warming reports whether the run is still in its warm-up; once past it,
+// it costs one comparison.
+func (w *Worker) warming() bool {
+	if w.warmEnd == 0 {
+		return false
+	}
+	if nanotime() < w.warmEnd {
+		return true
+	}
+	w.warmEnd = 0
+	return false
+}
+
+// timerSample records how late one absolute-deadline timer woke, for the
+// types that declare TimerSamples.
+func (w *Worker) timerSample(ns int64) {
+	if w.warming() {
+		return
+	}
+	w.timer.add(ns, &w.rng)
+	w.timerHist.Record(uint64(max(ns, 0)))
+}
+
+// reservoir is a uniform sample of at most cap(s) observations (Vitter's
+// Algorithm R). Its slice is reserved before the loop, so add never
+// allocates.
+type reservoir struct {
+	s     []uint64
+	total uint64 // observations, including dropped ones
+}
+
+func newReservoir(n int) reservoir { return reservoir{s: make([]uint64, 0, n)} }
+
+// add records one observation; negative values count as 0.
+func (r *reservoir) add(ns int64, rng *uint64) {
+	if ns < 0 {
+		ns = 0
+	}
+	r.total++
+	if len(r.s) < cap(r.s) {
+		r.s = append(r.s, uint64(ns))
+		return
+	}
+	if j := xorshift64(rng) % r.total; j < uint64(len(r.s)) {
+		r.s[j] = uint64(ns)
+	}
+}

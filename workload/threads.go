@@ -12,6 +12,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// teamNotAsThread is Type.NotAsThread of the types that run a thread
+// team.
+const teamNotAsThread = "it is a whole program in one worker process: its own thread team sets GOMAXPROCS, which is process-wide"
+
+// maxTeamThreads bounds every thread-count parameter of a team's type, so
+// that one worker process can hold and stop its team.
+const maxTeamThreads = 1024
+
+// teamThreadsParam is a team type's count of threads of one role, from
+// min to maxTeamThreads.
+func teamThreadsParam(name string, def, min int64, doc string) Param {
+	return Param{Name: name, Kind: KindInt, Default: def, Min: min, Max: maxTeamThreads, Doc: doc}
+}
+
 // threadTeam runs the internal threads of a work type that is one whole
 // program inside one worker process (Schbench, Taobench): each thread is a
 // goroutine locked to an OS thread of its own that takes the worker's

@@ -23,7 +23,7 @@ var chainTypes = []Type{
 			{Name: "wake", Kind: KindEnum, Default: "Pipe", Choices: []string{"Pipe", "Futex"}, Doc: `hop primitive: "Pipe" (a byte through a pipe, a sync wake) or "Futex" (a shared stage word and a broadcast wake)`},
 			{Name: "work_per_hop", Kind: KindDuration, Default: 100 * time.Microsecond, Doc: "wall-clock spin of each stage while it holds the token"},
 		},
-		GroupSize: func(w Work) int { return int(w.Int("depth")) },
+		GroupSize: sumOf("depth"),
 		Validate: func(w Work) error {
 			if w.Enum("wake") == "Pipe" && w.Int("depth") < 2 {
 				return fmt.Errorf(`depth = %d: wake = "Pipe" needs depth >= 2 (one stage would write to its own pipe); use wake = "Futex" for a one-stage chain`, w.Int("depth"))

@@ -35,43 +35,21 @@ var churnTypes = []Type{
 		Name: "NiceSweep", Ctor: "nice_sweep",
 		Doc:    "Step the worker's nice value across its range, one step per iteration, then yield (a wake sample); nice is reset to 0 at stop.",
 		Sample: SampleYield,
-		New: func(w *Worker) (Body, error) {
-			b := &niceSweep{w: w, min: niceFloor()}
-			if b.min == 0 {
-				w.Count("negative_nice_skipped", 1)
-			}
-			return b, nil
-		},
+		New:    newNiceSweep,
 	},
 	{
 		Name: "AffinityChurn", Ctor: "affinity_churn",
 		Doc:    "Spin, re-pin to a random CPU of the starting mask, then yield (a wake sample).",
 		Params: []Param{itersParam("spin_iters", "spin steps before each re-pin")},
 		Sample: SampleYield,
-		New: func(w *Worker) (Body, error) {
-			cpus, err := topo.AllowedCPUs()
-			if err != nil {
-				return nil, err
-			}
-			b := &affinityChurn{w: w, spin: uint64(w.work.Int("spin_iters"))}
-			for _, c := range cpus {
-				b.sets = append(b.sets, cpuSet(c))
-			}
-			return b, nil
-		},
+		New:    newAffinityChurn,
 	},
 	{
 		Name: "PolicyChurn", Ctor: "policy_churn",
 		Doc:    "Spin, switch to the next scheduling policy in a fixed cycle, then yield (a wake sample); SCHED_OTHER is restored at stop.",
 		Params: []Param{itersParam("spin_iters", "spin steps before each policy change")},
 		Sample: SampleYield,
-		New: func(w *Worker) (Body, error) {
-			b := &policyChurn{w: w, spin: uint64(w.work.Int("spin_iters")), attrs: churnPolicies(rtAllowed())}
-			if len(b.attrs) < len(churnPolicies(true)) {
-				w.Count("rt_policies_skipped", 1)
-			}
-			return b, nil
-		},
+		New:    newPolicyChurn,
 	},
 	{
 		Name: "NumaMigrationChurn", Ctor: "numa_migration_churn",
@@ -159,36 +137,24 @@ func threadNice() (int, error) {
 	return 20 - raw, err // the raw syscall returns 20 - nice
 }
 
-type niceSweep struct {
-	w    *Worker
-	min  int
-	step int
-}
-
-func (b *niceSweep) Step() bool {
-	w := b.w
-	nice := b.min + b.step%(20-b.min)
-	b.step++
-	w.SpinBurst(512)
-	if unix.Setpriority(unix.PRIO_PROCESS, 0, nice) != nil {
-		w.Count("nice_set_errors", 1)
-	} else {
-		w.Count("nice_sets", 1)
+// newNiceSweep steps nice from the lowest the thread may set up to 19,
+// spinning 512 steps before each change; nice is back at 0 at stop.
+func newNiceSweep(w *Worker) (Body, error) {
+	floor := niceFloor()
+	if floor == 0 {
+		w.Count("negative_nice_skipped", 1)
 	}
-	t0 := nanotime()
-	schedYield()
-	w.WakeSample(nanotime() - t0)
-	return true
-}
-
-// Finish restores nice 0 and records whether that worked (nice_reset_ok).
-func (b *niceSweep) Finish(r *Report) {
-	unix.Setpriority(unix.PRIO_PROCESS, 0, 0)
-	if n, err := threadNice(); err == nil && n == 0 {
-		r.Counters["nice_reset_ok"] = 1
-	} else {
-		r.Counters["nice_reset_ok"] = 0
-	}
+	return &attrChurn{w: w, spin: 512, sets: "nice_sets", errs: "nice_set_errors",
+		change: func(step int) error {
+			return unix.Setpriority(unix.PRIO_PROCESS, 0, floor+step%(20-floor))
+		},
+		resetOK: "nice_reset_ok",
+		reset: func() bool {
+			unix.Setpriority(unix.PRIO_PROCESS, 0, 0)
+			n, err := threadNice()
+			return err == nil && n == 0
+		},
+	}, nil
 }
 
 // rtAllowed reports whether the calling thread may use SCHED_FIFO; the
@@ -217,20 +183,64 @@ func churnPolicies(rt bool) []unix.SchedAttr {
 	return attrs
 }
 
-type policyChurn struct {
-	w     *Worker
-	spin  uint64
-	attrs []unix.SchedAttr
-	step  int
+// newPolicyChurn cycles the thread through churnPolicies; SCHED_OTHER is
+// back at stop.
+func newPolicyChurn(w *Worker) (Body, error) {
+	attrs := churnPolicies(rtAllowed())
+	if len(attrs) < len(churnPolicies(true)) {
+		w.Count("rt_policies_skipped", 1)
+	}
+	return &attrChurn{w: w, spin: uint64(w.work.Int("spin_iters")), sets: "policy_sets", errs: "policy_set_errors",
+		change:  func(step int) error { return unix.SchedSetAttr(0, &attrs[step%len(attrs)], 0) },
+		resetOK: "policy_reset_ok",
+		reset: func() bool {
+			other := unix.SchedAttr{Size: unix.SizeofSchedAttr}
+			unix.SchedSetAttr(0, &other, 0)
+			a, err := unix.SchedGetAttr(0, 0)
+			return err == nil && a.Policy == uint32(PolicyNormal)
+		},
+	}, nil
 }
 
-func (b *policyChurn) Step() bool {
+// newAffinityChurn pins the thread to a random CPU of its starting mask
+// each step.
+func newAffinityChurn(w *Worker) (Body, error) {
+	cpus, err := topo.AllowedCPUs()
+	if err != nil {
+		return nil, err
+	}
+	sets := make([]unix.CPUSet, len(cpus)) // one single-CPU mask per CPU of the starting mask
+	for i, c := range cpus {
+		sets[i] = cpuSet(c)
+	}
+	return &attrChurn{w: w, spin: uint64(w.work.Int("spin_iters")), sets: "affinity_sets", errs: "affinity_errors",
+		change: func(int) error { return unix.SchedSetaffinity(0, &sets[w.rand()%uint64(len(sets))]) },
+	}, nil
+}
+
+// attrChurn is the body of the attribute churn types (NiceSweep,
+// PolicyChurn, AffinityChurn): spin, change one scheduling attribute of
+// the worker's own thread, counting the changes that took and those that
+// failed, then yield, the yield a wake sample.
+type attrChurn struct {
+	w          *Worker
+	spin       uint64
+	step       int
+	change     func(step int) error // sets the attribute for this step
+	sets, errs string               // counters of changes that took and failed
+	// reset, when set, puts the attribute back at stop and reports whether
+	// that worked, which the report carries as resetOK (1 or 0).
+	reset   func() bool
+	resetOK string
+}
+
+func (b *attrChurn) Step() bool {
 	w := b.w
 	w.SpinBurst(b.spin)
-	if unix.SchedSetAttr(0, &b.attrs[b.step%len(b.attrs)], 0) != nil {
-		w.Count("policy_set_errors", 1)
+	if b.change(b.step) != nil {
+		w.Count(b.errs, 1)
 	} else {
-		w.Count("policy_sets", 1)
+		w.Count(b.sets, 1)
 	}
 	b.step++
 	t0 := nanotime()
@@ -239,35 +249,14 @@ func (b *policyChurn) Step() bool {
 	return true
 }
 
-// Finish restores SCHED_OTHER and records whether that worked (policy_reset_ok).
-func (b *policyChurn) Finish(r *Report) {
-	other := unix.SchedAttr{Size: unix.SizeofSchedAttr}
-	unix.SchedSetAttr(0, &other, 0)
-	if a, err := unix.SchedGetAttr(0, 0); err == nil && a.Policy == uint32(PolicyNormal) {
-		r.Counters["policy_reset_ok"] = 1
-	} else {
-		r.Counters["policy_reset_ok"] = 0
+func (b *attrChurn) Finish(r *Report) {
+	if b.reset == nil {
+		return
 	}
-}
-
-type affinityChurn struct {
-	w    *Worker
-	spin uint64
-	sets []unix.CPUSet // one single-CPU mask per CPU of the starting mask
-}
-
-func (b *affinityChurn) Step() bool {
-	w := b.w
-	w.SpinBurst(b.spin)
-	if unix.SchedSetaffinity(0, &b.sets[w.rand()%uint64(len(b.sets))]) != nil {
-		w.Count("affinity_errors", 1)
-	} else {
-		w.Count("affinity_sets", 1)
+	r.Counters[b.resetOK] = 0
+	if b.reset() {
+		r.Counters[b.resetOK] = 1
 	}
-	t0 := nanotime()
-	schedYield()
-	w.WakeSample(nanotime() - t0)
-	return true
 }
 
 type numaNode struct {

@@ -40,7 +40,7 @@ var lockTypes = []Type{
 			spinParam("hold_iters", 256, "spin steps inside the critical section"),
 			itersParam("work_iters", "spin steps outside the lock"),
 		},
-		GroupSize: func(w Work) int { return int(w.Int("contenders")) },
+		GroupSize: sumOf("contenders"),
 		Region:    8,
 		Sample:    SampleLock,
 		New: func(w *Worker) (Body, error) {

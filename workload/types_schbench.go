@@ -6,11 +6,11 @@ import (
 	"github.com/ktstar/ktstar/hist"
 )
 
-// Upper bounds of Schbench's parameters. Upstream bounds only the pipe
-// size (1 MiB) and the split (0..100); the others keep a thread count, a
-// buffer or a wait within what one worker process can hold and stop.
+// Upper bounds of Schbench's parameters (its thread counts are bounded by
+// maxTeamThreads). Upstream bounds only the pipe size (1 MiB) and the
+// split (0..100); the others keep a buffer or a wait within what one
+// worker process can hold and stop.
 const (
-	sbMaxThreads   = 1024
 	sbMaxPipe      = 1 << 20
 	sbMaxFootprint = 1 << 20 // KiB per worker thread: 1 GiB
 	sbMaxSleepUsec = 1_000_000
@@ -27,10 +27,10 @@ var schbenchTypes = []Type{
 	{
 		Name: "Schbench", Ctor: "schbench",
 		Doc:         "masoncl/schbench in one worker: message threads wake worker threads that sleep, take a per-CPU lock and multiply matrices; reports wakeup and request latency histograms and RPS (use workers = 1).",
-		NotAsThread: "it is a whole program in one worker process: its own thread team sets GOMAXPROCS, which is process-wide",
+		NotAsThread: teamNotAsThread,
 		Params: []Param{
-			{Name: "message_threads", Kind: KindInt, Default: int64(1), Min: 1, Max: sbMaxThreads, Doc: "message threads (-m)"},
-			{Name: "worker_threads", Kind: KindInt, Default: int64(0), Min: 0, Max: sbMaxThreads, Doc: "worker threads per message thread (-t); 0 = ceil(allowed CPUs / message_threads), as upstream with online CPUs"},
+			teamThreadsParam("message_threads", 1, 1, "message threads (-m)"),
+			teamThreadsParam("worker_threads", 0, 0, "worker threads per message thread (-t); 0 = ceil(allowed CPUs / message_threads), as upstream with online CPUs"),
 			{Name: "cache_footprint_kib", Kind: KindInt, Default: int64(256), Min: 0, Max: sbMaxFootprint, Doc: "KiB of matrices per worker (-F): three n×n uint64 matrices, n = floor(sqrt(KiB·1024/24))"},
 			{Name: "operations", Kind: KindInt, Default: int64(5), Min: 0, Max: 1_000_000, Doc: "matrix products per request (-n)"},
 			{Name: "sleep_usec", Kind: KindInt, Default: int64(100), Min: 0, Max: sbMaxSleepUsec, Doc: "think sleep per request in µs (-s); 0 = none"},

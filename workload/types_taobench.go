@@ -15,10 +15,10 @@ var taobenchTypes = []Type{
 	{
 		Name: "Taobench", Ctor: "taobench",
 		Doc:         "A model of DCPerf TaoBench in one worker: client threads GET uniform keys from a sharded FIFO cache; misses go to dispatcher threads that sleep, fill and insert the value (use workers = 1).",
-		NotAsThread: "it is a whole program in one worker process: its own thread team sets GOMAXPROCS, which is process-wide",
+		NotAsThread: teamNotAsThread,
 		Params: []Param{
-			{Name: "client_threads", Kind: KindInt, Default: int64(0), Min: 0, Max: sbMaxThreads, Doc: "closed-loop client threads; 0 = the worker's allowed CPU count"},
-			{Name: "slow_threads", Kind: KindInt, Default: int64(0), Min: 0, Max: sbMaxThreads, Doc: "miss dispatchers; 0 = max(1, clients / 3) (upstream has 3 slow threads per fast one)"},
+			teamThreadsParam("client_threads", 0, 0, "closed-loop client threads; 0 = the worker's allowed CPU count"),
+			teamThreadsParam("slow_threads", 0, 0, "miss dispatchers; 0 = max(1, clients / 3) (upstream has 3 slow threads per fast one)"),
 			{Name: "cache_capacity_mib", Kind: KindInt, Default: int64(64), Min: 0, Max: 16384, Doc: "resident value budget in MiB; 0 counts as 1"},
 			{Name: "dataset_mib", Kind: KindInt, Default: int64(0), Min: 0, Max: 16384, Doc: "the cache size the key range is made for (upstream's client --server-memsize); 0 = cache_capacity_mib. Larger than the cache lowers the hit ratio"},
 			{Name: "target_hit_pct", Kind: KindInt, Default: int64(90), Min: 1, Max: 99, Doc: "hit ratio the key range is sized for: keys = ceil(objects / target)"},

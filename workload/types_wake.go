@@ -17,7 +17,8 @@ func groupParam(name string, def int64, doc string) Param {
 	return Param{Name: name, Kind: KindInt, Default: def, Min: 1, Max: maxGroupParam, Doc: doc}
 }
 
-// sumOf returns a GroupSize that adds the named int parameters.
+// sumOf returns a GroupSize that adds the named int parameters (one
+// parameter: the group is that many).
 func sumOf(names ...string) func(Work) int {
 	return func(w Work) int {
 		n := 0
