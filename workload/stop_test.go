@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,11 +80,10 @@ func TestGroupedStop(t *testing.T) {
 		}
 	}
 	modes := make([]CloneMode, len(cases))
-	// The partners blocked in a sleep and a hop again as threads of one
-	// host (a SIGKILL there would end the whole host, so only the stop is
-	// run; the lock holder's 16M-step spin alone can take most of the
-	// deadline on a loaded machine, so it is left to fork mode).
-	for _, tc := range cases[:2] {
+	// The partners blocked in a sleep, a hop and a long lock hold again as
+	// threads of one host (a SIGKILL there would end the whole host, so
+	// only the stop is run).
+	for _, tc := range cases[:3] {
 		cases = append(cases, tc)
 		modes = append(modes, CloneThread)
 	}
@@ -319,4 +319,21 @@ func allStopped(pid int) bool {
 		}
 	}
 	return true
+}
+
+// TestSpinBurstStops: a burst of maxSpinIters steps does them all while
+// the stop word is clear, and after the stop it ends within one
+// spinChunk, so a starved lock holder meets the stop deadline.
+func TestSpinBurstStops(t *testing.T) {
+	w := newTestWorker(t, MustWork("SpinWait", nil))
+	w.SpinBurst(maxSpinIters)
+	if w.units != maxSpinIters {
+		t.Fatalf("%d units for a burst of %d, want all", w.units, maxSpinIters)
+	}
+	atomic.StoreUint32(w.stop, 1)
+	w.units = 0
+	w.SpinBurst(maxSpinIters)
+	if w.units > spinChunk {
+		t.Errorf("%d units for a burst of %d after the stop, want at most %d", w.units, maxSpinIters, spinChunk)
+	}
 }

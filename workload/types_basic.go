@@ -7,8 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxSpinIters bounds *_iters parameters so one burst (about 30 ns a step)
-// can never hold a worker past the stop deadline.
+// maxSpinIters bounds *_iters parameters: one burst is about half a
+// second at full speed (30 ns a step), and SpinBurst cuts it at the stop.
 const maxSpinIters = 1 << 24
 
 func itersParam(name string, doc string) Param { return spinParam(name, 1024, doc) }

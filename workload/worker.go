@@ -138,8 +138,24 @@ func (w *Worker) Pos() int { return w.spec.Pos }
 // Now returns CLOCK_MONOTONIC in ns, comparable across workers.
 func (w *Worker) Now() int64 { return nanotime() }
 
-// SpinBurst does n spin steps, adding n work units.
-func (w *Worker) SpinBurst(n uint64) { spin(&w.units, n) }
+// SpinBurst does n spin steps, adding a work unit for each. A burst
+// longer than spinChunk looks at the stop word between chunks and ends
+// early at the stop: a worker starved of CPU would otherwise finish a
+// maxSpinIters burst (half a second at full speed) long after the stop
+// deadline.
+func (w *Worker) SpinBurst(n uint64) {
+	for ; n > spinChunk; n -= spinChunk {
+		if w.Stopped() {
+			return
+		}
+		spin(&w.units, spinChunk)
+	}
+	spin(&w.units, n)
+}
+
+// spinChunk is how many spin steps SpinBurst takes between looks at the
+// stop word: about 2 ms at full speed.
+const spinChunk = 1 << 16
 
 // AddUnits adds n work units without doing any work.
 func (w *Worker) AddUnits(n uint64) { w.units = satAdd(w.units, n) }
