@@ -8,5 +8,9 @@ import "golang.org/x/sys/unix"
 // from every fork.
 func forkExit() (pid int, errno uintptr) { return -1, uintptr(unix.ENOSYS) }
 
-// shrinkForkedAddressSpace has nothing to do where forkExit never forks.
-func shrinkForkedAddressSpace() error { return nil }
+// addressShrinker has nothing to do where forkExit never forks.
+type addressShrinker struct{}
+
+func (*addressShrinker) open() error   { return nil }
+func (*addressShrinker) shrink() error { return nil }
+func (*addressShrinker) close()        {}

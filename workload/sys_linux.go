@@ -76,6 +76,15 @@ func rawWrite(fd int, b []byte) int {
 	return int(n)
 }
 
+// rawWait4 waits for child pid once, storing its status in ws.
+func rawWait4(pid int, ws *unix.WaitStatus) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_WAIT4, uintptr(pid), uintptr(unsafe.Pointer(ws)), 0, 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
 // getcpu returns the CPU the calling thread runs on (0 if the call fails).
 func getcpu() int {
 	var cpu uint32

@@ -22,10 +22,11 @@ var churnTypes = []Type{
 			// One fork up front turns a missing helper or an exhausted
 			// RLIMIT_NPROC into a spawn error instead of a silent loop of failures.
 			b := &forkExitBody{w: w}
-			if err := shrinkForkedAddressSpace(); err != nil {
+			if err := b.shrinker.open(); err != nil {
 				return nil, fmt.Errorf("read the worker's mappings: %w", err)
 			}
 			if err := b.fork(); err != nil {
+				b.shrinker.close()
 				return nil, err
 			}
 			return b, nil
@@ -84,19 +85,34 @@ var churnTypes = []Type{
 }
 
 type forkExitBody struct {
-	w  *Worker
-	ws unix.WaitStatus
+	w        *Worker
+	ws       unix.WaitStatus
+	shrinker addressShrinker
+	shrunk   bool // the first step has marked the mappings made since New
 }
 
 func (b *forkExitBody) Step() bool {
+	if !b.shrunk {
+		b.shrunk = true
+		// It read the same file when the body was made; failing now
+		// leaves the later mappings copied, a cost and not an error.
+		b.shrinker.shrink()
+	}
 	if err := b.fork(); err != nil {
 		b.w.Count("fork_errors", 1)
 	}
 	return true
 }
 
+// Close closes the maps file.
+func (b *forkExitBody) Close() { b.shrinker.close() }
+
 // fork forks one child and reaps it; the blocking wait is the wake sample
-// and each reaped child is one work unit.
+// and each reaped child is one work unit. The wait is a raw one, as the
+// loops' synchronisation waits are (sys_linux.go), and for one more reason:
+// a thread the runtime woke to take the P during the wait would write its
+// stack, mapped after the addressShrinker's last pass and so shared with
+// the next child, and take a copy-on-write fault per fork.
 func (b *forkExitBody) fork() error {
 	pid, errno := forkExit()
 	if errno != 0 {
@@ -105,7 +121,7 @@ func (b *forkExitBody) fork() error {
 	b.w.Count("children_forked", 1)
 	t0 := nanotime()
 	for {
-		_, err := unix.Wait4(pid, &b.ws, 0, nil)
+		err := rawWait4(pid, &b.ws)
 		if err == unix.EINTR {
 			continue
 		}
