@@ -66,34 +66,40 @@ func make13Flags() []Flag {
 	return out
 }
 
+// parseCase is one argument to a parser: the value it must yield, or a
+// piece of the error it must return.
+type parseCase[T any] struct {
+	in   string
+	want T
+	err  string
+}
+
+// checkParse runs parse (called name in messages) over cases.
+func checkParse[T any](t *testing.T, name string, parse func(string) (T, error), cases []parseCase[T]) {
+	t.Helper()
+	for _, tc := range cases {
+		got, err := parse(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s(%q) error %v, want %q", name, tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s(%q) = %+v, %v; want %+v", name, tc.in, got, err, tc.want)
+		}
+	}
+}
+
 func TestParseScenarioAndKernel(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want Scenario
-		err  string
-	}{
+	checkParse(t, "ParseScenario", ParseScenario, []parseCase[Scenario]{
 		{in: "examples/cpu.star", want: Scenario{Name: "cpu", Script: "examples/cpu.star"}},
 		{in: "./x", want: Scenario{Name: "x", Script: "./x"}},
 		{in: "cgroup_steady", want: Scenario{Name: "cgroup_steady", Catalog: "cgroup_steady"}},
 		{in: "bad name", err: `scenario "bad name": want a SCRIPT.star or a catalog entry's name`},
 		{in: "dir/my script.star", err: `the file name "my script" is not a label`},
-	} {
-		got, err := ParseScenario(tc.in)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("ParseScenario(%q) error %v, want %q", tc.in, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("ParseScenario(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
-		}
-	}
-	for _, tc := range []struct {
-		in   string
-		want Kernel
-		err  string
-	}{
+	})
+	checkParse(t, "ParseKernel", ParseKernel, []parseCase[Kernel]{
 		{in: "/k/6.12-scx/bzImage", want: Kernel{Label: "6.12-scx", Path: "/k/6.12-scx/bzImage"}},
 		{in: "/boot/vmlinuz-6.1.0-57-cloud-amd64", want: Kernel{Label: "boot", Path: "/boot/vmlinuz-6.1.0-57-cloud-amd64"}},
 		{in: "/k/my kernel", want: Kernel{Label: "my_kernel", Path: "/k/my kernel"}},
@@ -101,18 +107,7 @@ func TestParseScenarioAndKernel(t *testing.T) {
 		{in: "default=/k/bzImage", err: `want PATH or LABEL=PATH`},
 		{in: "a/b=/k", err: `want PATH or LABEL=PATH`},
 		{in: "x=", err: `want PATH or LABEL=PATH`},
-	} {
-		got, err := ParseKernel(tc.in)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("ParseKernel(%q) error %v, want %q", tc.in, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("ParseKernel(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
-		}
-	}
+	})
 }
 
 // testMatrix is 3 scenarios × 2 presets × 2 profiles × 2 kernels.
@@ -210,29 +205,14 @@ func TestShardsCover(t *testing.T) {
 }
 
 func TestShardParse(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want Shard
-		err  string
-	}{
+	checkParse(t, "ParseShard", ParseShard, []parseCase[Shard]{
 		{in: "0/3", want: Shard{0, 3}},
 		{in: "2/3", want: Shard{2, 3}},
 		{in: "3/3", err: `--shard 3/3: index "3" of count "3": want a count of at least 1 and an index 0..count-1`},
 		{in: "0/0", err: "want a count of at least 1"},
 		{in: "-1/2", err: "want a count of at least 1"},
 		{in: "1", err: `--shard "1": want INDEX/COUNT`},
-	} {
-		got, err := ParseShard(tc.in)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("ParseShard(%q) error %v, want %q", tc.in, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("ParseShard(%q) = %v, %v", tc.in, got, err)
-		}
-	}
+	})
 }
 
 func TestFromEnv(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
 )
 
@@ -29,27 +28,24 @@ import (
 //	def smt_sibling_pair()  two SMT siblings of one core in the cgroup's CPUs
 //
 // The CPUs are checked against the online CPUs when the workload is built.
-var Affinity = &starlarkstruct.Module{
-	Name: "affinity",
-	Members: starlark.StringDict{
-		"inherit":          starlark.NewBuiltin("inherit", guard(affinityInherit)),
-		"exact":            starlark.NewBuiltin("exact", guard(affinityExact)),
-		"random_subset":    starlark.NewBuiltin("random_subset", guard(affinityRandomSubset)),
-		"single_cpu":       affinityConst("single_cpu", workload.SingleCPU()),
-		"llc_aligned":      affinityConst("llc_aligned", workload.LLCAligned()),
-		"cross_cgroup":     affinityConst("cross_cgroup", workload.CrossCgroup()),
-		"smt_sibling_pair": affinityConst("smt_sibling_pair", workload.SMTSiblingPair()),
-	},
-}
+var Affinity = builtinModule("affinity", map[string]builtinFunc{
+	"inherit":          affinityInherit,
+	"exact":            affinityExact,
+	"random_subset":    affinityRandomSubset,
+	"single_cpu":       affinityConst(workload.SingleCPU()),
+	"llc_aligned":      affinityConst(workload.LLCAligned()),
+	"cross_cgroup":     affinityConst(workload.CrossCgroup()),
+	"smt_sibling_pair": affinityConst(workload.SMTSiblingPair()),
+})
 
 // affinityConst is a constructor without parameters.
-func affinityConst(name string, a workload.Affinity) *starlark.Builtin {
-	return starlark.NewBuiltin(name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func affinityConst(a workload.Affinity) builtinFunc {
+	return func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 			return nil, err
 		}
 		return AffinityValue{A: a}, nil
-	}))
+	}
 }
 
 func affinityInherit(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -3,7 +3,6 @@ package starlib
 import (
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
 )
 
@@ -24,21 +23,18 @@ import (
 // checked when the workload is built; that they are online, and inside
 // the mems of the cgroup it is spawned in (unless static_nodes or
 // relative_nodes), is checked at spawn.
-var MemPolicyModule = &starlarkstruct.Module{
-	Name: "mempolicy",
-	Members: starlark.StringDict{
-		"default":             memBuiltin("default", workload.MemDefault),
-		"local":               memBuiltin("local", workload.MemLocal),
-		"bind":                memBuiltin("bind", workload.MemBind),
-		"interleave":          memBuiltin("interleave", workload.MemInterleave),
-		"preferred":           memBuiltin("preferred", workload.MemPreferred),
-		"preferred_many":      memBuiltin("preferred_many", workload.MemPreferredMany),
-		"weighted_interleave": memBuiltin("weighted_interleave", workload.MemWeightedInterleave),
-	},
-}
+var MemPolicyModule = builtinModule("mempolicy", map[string]builtinFunc{
+	"default":             memBuiltin(workload.MemDefault),
+	"local":               memBuiltin(workload.MemLocal),
+	"bind":                memBuiltin(workload.MemBind),
+	"interleave":          memBuiltin(workload.MemInterleave),
+	"preferred":           memBuiltin(workload.MemPreferred),
+	"preferred_many":      memBuiltin(workload.MemPreferredMany),
+	"weighted_interleave": memBuiltin(workload.MemWeightedInterleave),
+})
 
-func memBuiltin(name string, mode workload.MemMode) *starlark.Builtin {
-	return starlark.NewBuiltin(name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func memBuiltin(mode workload.MemMode) builtinFunc {
+	return func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		p := workload.MemPolicy{Mode: mode}
 		if mode == workload.MemDefault || mode == workload.MemLocal {
 			if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
@@ -75,7 +71,7 @@ func memBuiltin(name string, mode workload.MemMode) *starlark.Builtin {
 			}
 		}
 		return MemPolicyValue{P: p}, nil
-	}))
+	}
 }
 
 // MemPolicyValue is the Starlark value of a memory policy.

@@ -58,23 +58,20 @@ import (
 //	    the reports restricted to step: one report dict per worker with a
 //	    slice of that step, its figures the slice's, plus "phase_epoch".
 func (s *Session) scenarioOpsModule() *starlarkstruct.Module {
-	return &starlarkstruct.Module{
-		Name: "scenario_ops",
-		Members: starlark.StringDict{
-			"struct":                starlark.NewBuiltin("struct", starlarkstruct.Make),
-			"set_affinity":          starlark.NewBuiltin("set_affinity", guard(s.setAffinity)),
-			"error":                 starlark.NewBuiltin("error", guard(scriptError)),
-			"watch":                 starlark.NewBuiltin("watch", guard(s.scenarioWatch)),
-			"hold":                  starlark.NewBuiltin("hold", guard(s.scenarioHold)),
-			"settings":              starlark.NewBuiltin("settings", guard(scenarioSettings)),
-			"clear_subtree_control": starlark.NewBuiltin("clear_subtree_control", guard(clearSubtreeControl)),
-			"check_limits":          starlark.NewBuiltin("check_limits", guard(checkLimits)),
-			"work_override":         starlark.NewBuiltin("work_override", guard(s.workOverride)),
-			"judge":                 starlark.NewBuiltin("judge", guard(s.judge)),
-			"set_phase":             starlark.NewBuiltin("set_phase", guard(setPhase)),
-			"step_reports":          starlark.NewBuiltin("step_reports", guard(stepReports)),
-		},
-	}
+	return builtinModule("scenario_ops", map[string]builtinFunc{
+		"struct":                starlarkstruct.Make,
+		"set_affinity":          s.setAffinity,
+		"error":                 scriptError,
+		"watch":                 s.scenarioWatch,
+		"hold":                  s.scenarioHold,
+		"settings":              scenarioSettings,
+		"clear_subtree_control": clearSubtreeControl,
+		"check_limits":          checkLimits,
+		"work_override":         s.workOverride,
+		"judge":                 s.judge,
+		"set_phase":             setPhase,
+		"step_reports":          stepReports,
+	})
 }
 
 func (s *Session) setAffinity(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -63,78 +63,88 @@ func exec(t *testing.T, ctx context.Context, src string, tp *topo.Topology) (str
 func TestConstructorErrors(t *testing.T) {
 	smt := testenv.Topology(t, "two-socket-smt") // 16 CPUs, usable 0-14, 2 LLCs and nodes
 	one := testenv.Topology(t, "this-host")      // 2 CPUs, no SMT
-	for _, tc := range []struct {
-		name string
-		topo *topo.Topology
-		src  string
-		want string
+	type errCase struct{ name, src, want string }
+	for _, group := range []struct {
+		topo   *topo.Topology
+		prefix string // loadScenario for the scenario module's constructors
+		cases  []errCase
 	}{
-		{"llc index", smt, "cpus.llc(2)", "cpus.llc: invalid workload config: cpuset llc(2): LLC index 2 does not exist (this machine has 2 LLCs: allowed 0..1)"},
-		{"numa node", smt, "cpus.numa(5)", "NUMA node 5 does not exist (nodes: 0-1)"},
-		{"more partitions than CPUs", smt, "cpus.disjoint(0, 16)", "16 partitions but only 15 usable CPUs (0-14); use at most 15 partitions"},
-		{"partition index", smt, "cpus.disjoint(2, 2)", "index = 2 is out of range (allowed: 0..1)"},
-		{"no partitions", smt, "cpus.overlap(0, 0, 0.5)", "of = 0 partitions (allowed: at least 1)"},
-		{"range order", smt, "cpus.range(0.5, 0.5)", "start = 0.5 must be below end = 0.5"},
-		{"range bound", smt, "cpus.range(0, 2)", "end = 2 is out of range (allowed: a fraction in 0..1)"},
-		{"range type", smt, `cpus.range("a", 1)`, "cpus.range: start: want a fraction (a float in 0..1), got string"},
-		{"overlap frac", smt, "cpus.overlap(0, 2, 1.5)", "frac = 1.5 is out of range"},
-		{"exact empty", smt, "cpus.exact([])", "the CPU list is empty; list CPUs, or clear the cpuset instead"},
-		{"exact missing CPU", smt, "cpus.exact([99])", "CPU 99 does not exist on this machine (CPUs: 0-15)"},
-		{"exact type", smt, "cpus.exact(3)", "cpus: want a list of ints"},
-		{"topo.cpuset type", smt, "topo.cpuset(5)", "topo.cpuset: want a cpuset"},
-		{"affinity takes no arguments", smt, "affinity.single_cpu(1)", "single_cpu: got 1 arguments, want at most 0"},
-		{"topology-aware affinity at plain spawn", smt, "spawn(workload(workers = 1, affinity = affinity.llc_aligned()))", "affinity llc_aligned() requires scenario context"},
-		{"smt pair without SMT", one, `spawn(workload(workers = 1, affinity = affinity.smt_sibling_pair()), cgroup = cgroup.create("x"))`, `cgroup "x": invalid workload config: affinity smt_sibling_pair(): no core has two SMT siblings in the cgroup's <no cpuset>: this machine has no SMT siblings`},
-		{"spawn cgroup type", smt, "spawn(workload(workers = 1), cgroup = 3)", "cgroup: want a cgroup (cgroup.create) or None, got int"},
-		{"cgroup name", smt, `cgroup.create("../x")`, `cgroup.create("../x"): cgroupfs: invalid group name`},
-		{"cgroup twice", smt, `cgroup.create("a"); cgroup.create("a")`, `cgroup.create("a"): a group of that name exists already in this run (names: [a])`},
-		{"cgroup removed", smt, `g = cgroup.create("a"); g.remove(); g.pids()`, `pids: cgroup "a" was removed`},
-		{"hold frac", smt, loadScenario + "hold.frac(0)", "hold.frac: f = 0 is out of range (allowed: a finite number above 0)"},
-		{"hold frac nan", smt, loadScenario + `hold.frac(float("nan"))`, "hold.frac: f = nan is out of range"},
-		{"hold fixed", smt, loadScenario + `hold.fixed("-1s")`, "hold.fixed: d = -1s is out of range (allowed: 0s or more)"},
-		{"hold fixed type", smt, loadScenario + "hold.fixed(3)", `hold.fixed: want a duration (time.second or "50ms"), got int`},
-		{"hold loop", smt, loadScenario + `hold.loop("0s")`, "hold.loop: interval = 0s is out of range (allowed: more than 0s)"},
-		{"step hold", smt, loadScenario + "step(hold = 1)", "step: hold: want hold.frac(f), hold.fixed(d) or hold.loop(d), got 1"},
-		{"step cgroups", smt, loadScenario + "step(cgroups = [1])", "step: cgroups[0]: want a cgroup_def, got 1"},
-		{"cgroup_def name", smt, loadScenario + `cgroup_def("")`, `cgroup_def: name: want a non-empty string, got ""`},
-		{"cgroup_def workers", smt, loadScenario + `cgroup_def("a", workers = 0)`, `cgroup_def("a"): workers = 0 is out of range (allowed: 1 or more; None for workers_per_cgroup)`},
-		{"cgroup_def cpuset", smt, loadScenario + `cgroup_def("a", cpuset = 3)`, `cgroup_def("a"): cpuset: want a cpuset`},
-		{"workers and workers_pct", smt, loadScenario + `cgroup_def("a", workers = 2, workers_pct = 0.5)`, `cgroup_def("a"): workers = 2 and workers_pct = 0.5 are both set; pick one`},
-		{"workers_pct fanned into works[0]", smt, loadScenario + `cgroup_def("a", works = [work_spec(workers = 2)], workers_pct = 0.5)`, `cgroup_def("a"): workers = 2 and workers_pct = 0.5 are both set; pick one`},
-		{"workers_pct range", smt, loadScenario + `work_spec(workers_pct = 0)`, `work_spec: workers_pct = 0 is out of range (allowed: a finite fraction of the cpuset's CPUs above 0; 1.0 is one per CPU)`},
-		{"workers_pct nan", smt, loadScenario + `work_spec(workers_pct = float("nan"))`, `work_spec: workers_pct = nan is out of range`},
-		{"works", smt, loadScenario + `cgroup_def("a", works = [workload(workers = 1)])`, `cgroup_def("a"): works[0]: want a work_spec, got workload(`},
-		{"swappable", smt, loadScenario + `cgroup_def("a", swappable = 1)`, `cgroup_def("a"): swappable: want True or False, got int`},
-		{"work_override", smt, loadScenario + `scenario(steps = [], work_override = 3)`, `scenario: work_override: want a work value or a work type's name, got int`},
-		{"work_override name", smt, loadScenario + `scenario(steps = [], work_override = "Spinn")`, `from_name: unknown work type "Spinn"; known types: SpinWait`},
-		{"step cgroups function", one, loadScenario + `scenario(duration = "10ms", steps = [step(cgroups = lambda ctx: [ctx.step])])`, `step 0: cgroups(ctx)[0]: want a cgroup_def, got 0`},
-		{"cpu_weight", smt, loadScenario + `cgroup_def("a", cpu_weight = 0)`, `cgroup_def("a"): cpu_weight: 0 is out of range (allowed: 1..10000)`},
-		{"cpu_max period", smt, loadScenario + `cgroup_def("a", cpu_max = ("20ms", "2s"))`, `cgroup_def("a"): cpu_max: period = 2s is out of range (allowed: 1ms..1s)`},
-		{"cpu_max quota", smt, loadScenario + `cgroup_def("a", cpu_max = ("0s", "100ms"))`, `cpu_max: quota = 0s is out of range (allowed: 1ms or more; leave cpu_max unset for no limit)`},
-		{"cpu_max shape", smt, loadScenario + `cgroup_def("a", cpu_max = "20ms")`, `cpu_max: want (quota, period), e.g. ("20ms", "100ms")`},
-		{"memory_max", smt, loadScenario + `cgroup_def("a", memory_max = -5)`, `memory_max: -5 is out of range (allowed: 0 or more, or "max")`},
-		{"memory_high", smt, loadScenario + `cgroup_def("a", memory_high = "lots")`, `memory_high: want an int or "max", got "lots"`},
-		{"io_weight", smt, loadScenario + `cgroup_def("a", io_weight = 10001)`, `io_weight = 10001 is out of range (allowed: 1..10000)`},
-		{"pids_max", smt, loadScenario + `cgroup_def("a", pids_max = 0)`, `pids_max = 0 is out of range (allowed: 1 or more, or unlimited)`},
-		{"cpuset_mems", smt, loadScenario + `cgroup_def("a", cpuset_mems = [])`, `cpuset_mems: the node list is empty`},
-		{"unknown limit", smt, loadScenario + `cgroup_def("a", cpu_weigth = 5)`, `cgroup_def("a"): unknown limit "cpu_weigth" (limits: cpu_weight, cpu_max,`},
-		{"create limit", smt, `cgroup.create("a", pids_max = 0)`, `cgroup.create("a"): pids_max = 0 is out of range`},
-		{"op spawn", smt, loadScenario + `op.spawn("a", 3)`, "op.spawn: want a workload (workload(workers = ...)), got int"},
-		{"op move to itself", smt, loadScenario + `op.move_all_tasks("a", "a")`, `op.move_all_tasks: src and dst are both "a"`},
-		{"scenario checks", smt, loadScenario + "scenario(steps = [], checks = 3)", "scenario: checks: want a dict of check settings or checks.settings, got int"},
-		{"step checks", smt, loadScenario + `step(checks = {"max_gapms": 5})`, `step: checks: unknown check "max_gapms" (checks: `},
-		{"cgroup_def checks", smt, loadScenario + `cgroup_def("a", checks = {"max_gap_ms": True})`, `cgroup_def("a"): checks: max_gap_ms = True: want a threshold in ms`},
-		{"scenario workers", smt, loadScenario + "scenario(steps = [], workers_per_cgroup = 0)", "scenario: workers_per_cgroup = 0 is out of range"},
-		{"unknown cgroup", smt, loadScenario + `scenario(steps = [step(ops = [op.set_cpuset("nope", [0])])])`, `op.set_cpuset: no cgroup "nope" in this scenario (cgroups: none)`},
-		{"declared twice", one, loadScenario + `scenario(duration = "10ms", steps = [step(cgroups = [cgroup_def("a"), cgroup_def("a")])])`, `cgroup_def("a"): a cgroup of that name exists already in this scenario; declare it in exactly one place`},
+		{smt, "", []errCase{
+			{"llc index", "cpus.llc(2)", "cpus.llc: invalid workload config: cpuset llc(2): LLC index 2 does not exist (this machine has 2 LLCs: allowed 0..1)"},
+			{"numa node", "cpus.numa(5)", "NUMA node 5 does not exist (nodes: 0-1)"},
+			{"more partitions than CPUs", "cpus.disjoint(0, 16)", "16 partitions but only 15 usable CPUs (0-14); use at most 15 partitions"},
+			{"partition index", "cpus.disjoint(2, 2)", "index = 2 is out of range (allowed: 0..1)"},
+			{"no partitions", "cpus.overlap(0, 0, 0.5)", "of = 0 partitions (allowed: at least 1)"},
+			{"range order", "cpus.range(0.5, 0.5)", "start = 0.5 must be below end = 0.5"},
+			{"range bound", "cpus.range(0, 2)", "end = 2 is out of range (allowed: a fraction in 0..1)"},
+			{"range type", `cpus.range("a", 1)`, "cpus.range: start: want a fraction (a float in 0..1), got string"},
+			{"overlap frac", "cpus.overlap(0, 2, 1.5)", "frac = 1.5 is out of range"},
+			{"exact empty", "cpus.exact([])", "the CPU list is empty; list CPUs, or clear the cpuset instead"},
+			{"exact missing CPU", "cpus.exact([99])", "CPU 99 does not exist on this machine (CPUs: 0-15)"},
+			{"exact type", "cpus.exact(3)", "cpus: want a list of ints"},
+			{"topo.cpuset type", "topo.cpuset(5)", "topo.cpuset: want a cpuset"},
+			{"affinity takes no arguments", "affinity.single_cpu(1)", "single_cpu: got 1 arguments, want at most 0"},
+			{"topology-aware affinity at plain spawn", "spawn(workload(workers = 1, affinity = affinity.llc_aligned()))", "affinity llc_aligned() requires scenario context"},
+			{"spawn cgroup type", "spawn(workload(workers = 1), cgroup = 3)", "cgroup: want a cgroup (cgroup.create) or None, got int"},
+			{"cgroup name", `cgroup.create("../x")`, `cgroup.create("../x"): cgroupfs: invalid group name`},
+			{"cgroup twice", `cgroup.create("a"); cgroup.create("a")`, `cgroup.create("a"): a group of that name exists already in this run (names: [a])`},
+			{"cgroup removed", `g = cgroup.create("a"); g.remove(); g.pids()`, `pids: cgroup "a" was removed`},
+			{"create limit", `cgroup.create("a", pids_max = 0)`, `cgroup.create("a"): pids_max = 0 is out of range`},
+		}},
+		{one, "", []errCase{
+			{"smt pair without SMT", `spawn(workload(workers = 1, affinity = affinity.smt_sibling_pair()), cgroup = cgroup.create("x"))`, `cgroup "x": invalid workload config: affinity smt_sibling_pair(): no core has two SMT siblings in the cgroup's <no cpuset>: this machine has no SMT siblings`},
+		}},
+		{smt, loadScenario, []errCase{
+			{"hold frac", "hold.frac(0)", "hold.frac: f = 0 is out of range (allowed: a finite number above 0)"},
+			{"hold frac nan", `hold.frac(float("nan"))`, "hold.frac: f = nan is out of range"},
+			{"hold fixed", `hold.fixed("-1s")`, "hold.fixed: d = -1s is out of range (allowed: 0s or more)"},
+			{"hold fixed type", "hold.fixed(3)", `hold.fixed: want a duration (time.second or "50ms"), got int`},
+			{"hold loop", `hold.loop("0s")`, "hold.loop: interval = 0s is out of range (allowed: more than 0s)"},
+			{"step hold", "step(hold = 1)", "step: hold: want hold.frac(f), hold.fixed(d) or hold.loop(d), got 1"},
+			{"step cgroups", "step(cgroups = [1])", "step: cgroups[0]: want a cgroup_def, got 1"},
+			{"cgroup_def name", `cgroup_def("")`, `cgroup_def: name: want a non-empty string, got ""`},
+			{"cgroup_def workers", `cgroup_def("a", workers = 0)`, `cgroup_def("a"): workers = 0 is out of range (allowed: 1 or more; None for workers_per_cgroup)`},
+			{"cgroup_def cpuset", `cgroup_def("a", cpuset = 3)`, `cgroup_def("a"): cpuset: want a cpuset`},
+			{"workers and workers_pct", `cgroup_def("a", workers = 2, workers_pct = 0.5)`, `cgroup_def("a"): workers = 2 and workers_pct = 0.5 are both set; pick one`},
+			{"workers_pct fanned into works[0]", `cgroup_def("a", works = [work_spec(workers = 2)], workers_pct = 0.5)`, `cgroup_def("a"): workers = 2 and workers_pct = 0.5 are both set; pick one`},
+			{"workers_pct range", `work_spec(workers_pct = 0)`, `work_spec: workers_pct = 0 is out of range (allowed: a finite fraction of the cpuset's CPUs above 0; 1.0 is one per CPU)`},
+			{"workers_pct nan", `work_spec(workers_pct = float("nan"))`, `work_spec: workers_pct = nan is out of range`},
+			{"works", `cgroup_def("a", works = [workload(workers = 1)])`, `cgroup_def("a"): works[0]: want a work_spec, got workload(`},
+			{"swappable", `cgroup_def("a", swappable = 1)`, `cgroup_def("a"): swappable: want True or False, got int`},
+			{"work_override", `scenario(steps = [], work_override = 3)`, `scenario: work_override: want a work value or a work type's name, got int`},
+			{"work_override name", `scenario(steps = [], work_override = "Spinn")`, `from_name: unknown work type "Spinn"; known types: SpinWait`},
+			{"cpu_weight", `cgroup_def("a", cpu_weight = 0)`, `cgroup_def("a"): cpu_weight: 0 is out of range (allowed: 1..10000)`},
+			{"cpu_max period", `cgroup_def("a", cpu_max = ("20ms", "2s"))`, `cgroup_def("a"): cpu_max: period = 2s is out of range (allowed: 1ms..1s)`},
+			{"cpu_max quota", `cgroup_def("a", cpu_max = ("0s", "100ms"))`, `cpu_max: quota = 0s is out of range (allowed: 1ms or more; leave cpu_max unset for no limit)`},
+			{"cpu_max shape", `cgroup_def("a", cpu_max = "20ms")`, `cpu_max: want (quota, period), e.g. ("20ms", "100ms")`},
+			{"memory_max", `cgroup_def("a", memory_max = -5)`, `memory_max: -5 is out of range (allowed: 0 or more, or "max")`},
+			{"memory_high", `cgroup_def("a", memory_high = "lots")`, `memory_high: want an int or "max", got "lots"`},
+			{"io_weight", `cgroup_def("a", io_weight = 10001)`, `io_weight = 10001 is out of range (allowed: 1..10000)`},
+			{"pids_max", `cgroup_def("a", pids_max = 0)`, `pids_max = 0 is out of range (allowed: 1 or more, or unlimited)`},
+			{"cpuset_mems", `cgroup_def("a", cpuset_mems = [])`, `cpuset_mems: the node list is empty`},
+			{"unknown limit", `cgroup_def("a", cpu_weigth = 5)`, `cgroup_def("a"): unknown limit "cpu_weigth" (limits: cpu_weight, cpu_max,`},
+			{"op spawn", `op.spawn("a", 3)`, "op.spawn: want a workload (workload(workers = ...)), got int"},
+			{"op move to itself", `op.move_all_tasks("a", "a")`, `op.move_all_tasks: src and dst are both "a"`},
+			{"scenario checks", "scenario(steps = [], checks = 3)", "scenario: checks: want a dict of check settings or checks.settings, got int"},
+			{"step checks", `step(checks = {"max_gapms": 5})`, `step: checks: unknown check "max_gapms" (checks: `},
+			{"cgroup_def checks", `cgroup_def("a", checks = {"max_gap_ms": True})`, `cgroup_def("a"): checks: max_gap_ms = True: want a threshold in ms`},
+			{"scenario workers", "scenario(steps = [], workers_per_cgroup = 0)", "scenario: workers_per_cgroup = 0 is out of range"},
+			{"unknown cgroup", `scenario(steps = [step(ops = [op.set_cpuset("nope", [0])])])`, `op.set_cpuset: no cgroup "nope" in this scenario (cgroups: none)`},
+		}},
+		{one, loadScenario, []errCase{
+			{"step cgroups function", `scenario(duration = "10ms", steps = [step(cgroups = lambda ctx: [ctx.step])])`, `step 0: cgroups(ctx)[0]: want a cgroup_def, got 0`},
+			{"declared twice", `scenario(duration = "10ms", steps = [step(cgroups = [cgroup_def("a"), cgroup_def("a")])])`, `cgroup_def("a"): a cgroup of that name exists already in this scenario; declare it in exactly one place`},
+		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := exec(t, context.Background(), tc.src+"\n", tc.topo)
-			var fe *starlib.FailError
-			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.As(err, &fe) {
-				t.Fatalf("error:\n%v\nwant a script error containing:\n%s", err, tc.want)
-			}
-		})
+		for _, tc := range group.cases {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := exec(t, context.Background(), group.prefix+tc.src+"\n", group.topo)
+				var fe *starlib.FailError
+				if err == nil || !strings.Contains(err.Error(), tc.want) || errors.As(err, &fe) {
+					t.Fatalf("error:\n%v\nwant a script error containing:\n%s", err, tc.want)
+				}
+			})
+		}
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 
 	"github.com/ktstar/ktstar/workload"
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
 )
 
@@ -25,42 +24,39 @@ import (
 // Priorities and the deadline reservation (runtime ≤ deadline ≤ period)
 // are checked when the workload is built; a kernel without sched_ext or
 // an over-subscribed deadline bandwidth fails the spawn.
-var Sched = &starlarkstruct.Module{
-	Name: "sched",
-	Members: starlark.StringDict{
-		"normal": policyBuiltin("normal", workload.Normal),
-		"batch":  policyBuiltin("batch", workload.Batch),
-		"idle":   policyBuiltin("idle", workload.Idle),
-		"fifo":   priorityBuiltin("fifo", workload.Fifo),
-		"rr":     priorityBuiltin("rr", workload.RoundRobin),
-		"ext":    policyBuiltin("ext", workload.Ext),
-		"deadline": starlark.NewBuiltin("deadline", guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-			var runtime, deadline, period durationParam
-			if err := starlark.UnpackArgs(b.Name(), args, kwargs, "runtime", &runtime, "deadline", &deadline, "period?", &period); err != nil {
-				return nil, err
-			}
-			return PolicyValue{P: workload.Deadline(time.Duration(runtime), time.Duration(deadline), time.Duration(period))}, nil
-		})),
+var Sched = builtinModule("sched", map[string]builtinFunc{
+	"normal": policyBuiltin(workload.Normal),
+	"batch":  policyBuiltin(workload.Batch),
+	"idle":   policyBuiltin(workload.Idle),
+	"fifo":   priorityBuiltin(workload.Fifo),
+	"rr":     priorityBuiltin(workload.RoundRobin),
+	"ext":    policyBuiltin(workload.Ext),
+	"deadline": func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var runtime, deadline, period durationParam
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "runtime", &runtime, "deadline", &deadline, "period?", &period); err != nil {
+			return nil, err
+		}
+		return PolicyValue{P: workload.Deadline(time.Duration(runtime), time.Duration(deadline), time.Duration(period))}, nil
 	},
-}
+})
 
-func policyBuiltin(name string, mk func() workload.SchedPolicy) *starlark.Builtin {
-	return starlark.NewBuiltin(name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func policyBuiltin(mk func() workload.SchedPolicy) builtinFunc {
+	return func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 			return nil, err
 		}
 		return PolicyValue{P: mk()}, nil
-	}))
+	}
 }
 
-func priorityBuiltin(name string, mk func(int) workload.SchedPolicy) *starlark.Builtin {
-	return starlark.NewBuiltin(name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func priorityBuiltin(mk func(int) workload.SchedPolicy) builtinFunc {
+	return func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		var p int
 		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "p", &p); err != nil {
 			return nil, err
 		}
 		return PolicyValue{P: mk(p)}, nil
-	}))
+	}
 }
 
 // PolicyValue is the Starlark value of a scheduling policy.

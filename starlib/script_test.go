@@ -3,7 +3,6 @@ package starlib_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,12 +10,11 @@ import (
 	"testing"
 
 	"github.com/ktstar/ktstar/engine"
+	"github.com/ktstar/ktstar/internal/golden"
 	"github.com/ktstar/ktstar/starlib"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarktest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files of TestErrorGolden")
 
 // runScript runs one file with the starlib names plus starlarktest's
 // assert module, and closes the session (every worker reaped) at the end.
@@ -86,20 +84,7 @@ func TestErrorGolden(t *testing.T) {
 			if err == nil {
 				t.Fatal("script succeeded, want an error")
 			}
-			got := err.Error() + "\n"
-			golden := filepath.Join("testdata/errors", name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("error text differs from %s\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			golden.Check(t, filepath.Join("testdata/errors", name+".golden"), err.Error()+"\n")
 		})
 	}
 }

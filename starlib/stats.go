@@ -7,7 +7,6 @@ import (
 	"math/bits"
 
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 
 	"github.com/ktstar/ktstar/hist"
 	"github.com/ktstar/ktstar/stats"
@@ -42,21 +41,18 @@ import (
 //
 // The arithmetic is package stats'; percentiles select in linear time on
 // one copy of the data, the other functions read the samples in place.
-var Stats = &starlarkstruct.Module{
-	Name: "stats",
-	Members: starlark.StringDict{
-		"percentile":      starlark.NewBuiltin("percentile", guard(statsPercentile)),
-		"percentiles":     starlark.NewBuiltin("percentiles", guard(statsPercentiles)),
-		"mean":            statsFunc("mean", func(d *data) starlark.Value { return orNone(d.mean()) }),
-		"stdev":           statsFunc("stdev", func(d *data) starlark.Value { return orNone(d.stdev()) }),
-		"cv":              statsFunc("cv", func(d *data) starlark.Value { return orNone(d.cv()) }),
-		"min":             statsFunc("min", func(d *data) starlark.Value { return d.extreme(-1) }),
-		"max":             statsFunc("max", func(d *data) starlark.Value { return d.extreme(1) }),
-		"sum":             statsFunc("sum", func(d *data) starlark.Value { return d.sum() }),
-		"count":           statsFunc("count", func(d *data) starlark.Value { return starlark.MakeUint64(d.count()) }),
-		"schbench_tables": starlark.NewBuiltin("schbench_tables", guard(schbenchTables)),
-	},
-}
+var Stats = builtinModule("stats", map[string]builtinFunc{
+	"percentile":      statsPercentile,
+	"percentiles":     statsPercentiles,
+	"mean":            statsFunc(func(d *data) starlark.Value { return orNone(d.mean()) }),
+	"stdev":           statsFunc(func(d *data) starlark.Value { return orNone(d.stdev()) }),
+	"cv":              statsFunc(func(d *data) starlark.Value { return orNone(d.cv()) }),
+	"min":             statsFunc(func(d *data) starlark.Value { return d.extreme(-1) }),
+	"max":             statsFunc(func(d *data) starlark.Value { return d.extreme(1) }),
+	"sum":             statsFunc(func(d *data) starlark.Value { return d.sum() }),
+	"count":           statsFunc(func(d *data) starlark.Value { return starlark.MakeUint64(d.count()) }),
+	"schbench_tables": schbenchTables,
+})
 
 // data is what a stats function reads: integer sample slices in place
 // while every input is a samples value, or floats once a plain number
@@ -328,8 +324,8 @@ func percent(fn, param string, v starlark.Value) (float64, error) {
 }
 
 // statsFunc builds a one-argument stats builtin.
-func statsFunc(name string, f func(*data) starlark.Value) *starlark.Builtin {
-	return starlark.NewBuiltin(name, guard(func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func statsFunc(f func(*data) starlark.Value) builtinFunc {
+	return func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		var v starlark.Value
 		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "data", &v); err != nil {
 			return nil, err
@@ -338,11 +334,11 @@ func statsFunc(name string, f func(*data) starlark.Value) *starlark.Builtin {
 		if err != nil {
 			return nil, err
 		}
-		if d.hists != nil && (name == "stdev" || name == "cv") {
+		if d.hists != nil && (b.Name() == "stdev" || b.Name() == "cv") {
 			return nil, fmt.Errorf("%s: a histogram keeps no single samples; pass the reservoirs (wake_latencies_ns) instead", b.Name())
 		}
 		return f(d), nil
-	}))
+	}
 }
 
 func orNone(x float64, ok bool) starlark.Value {

@@ -2,8 +2,6 @@ package summary
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,11 +9,10 @@ import (
 
 	"github.com/ktstar/ktstar/checks"
 	"github.com/ktstar/ktstar/hist"
+	"github.com/ktstar/ktstar/internal/golden"
 	"github.com/ktstar/ktstar/stats"
 	"github.com/ktstar/ktstar/workload"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // fixedUnits is a run frozen in time: a spinning group and a ping-pong
 // group with wake samples, one of whose workers was killed.
@@ -66,17 +63,7 @@ func TestGolden(t *testing.T) {
 		if err := Write(&buf, Rows(units), res, tc.opt); err != nil {
 			t.Fatal(err)
 		}
-		path := "testdata/" + tc.file
-		if *update {
-			os.WriteFile(path, buf.Bytes(), 0o644)
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if buf.String() != string(want) {
-			t.Errorf("%s differs:\n%s\nwant:\n%s", tc.file, buf.String(), want)
-		}
+		golden.Check(t, "testdata/"+tc.file, buf.String())
 	}
 }
 

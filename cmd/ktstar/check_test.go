@@ -45,11 +45,7 @@ func TestCheckValidates(t *testing.T) {
 			if code != exitError {
 				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitError, errs)
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(errs, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, errs)
-				}
-			}
+			wantAll(t, "stderr", errs, tc.want...)
 		})
 	}
 }

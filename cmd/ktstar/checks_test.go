@@ -226,67 +226,6 @@ func TestNoProgressWithoutTerminal(t *testing.T) {
 	}
 }
 
-// TestJSONChecksAndGroups checks that --json holds every check outcome of
-// every call and, per run, one summary row per group.
-func TestJSONChecksAndGroups(t *testing.T) {
-	s := script(t, `load("@stdlib//run.star", "wait_progress")
-h = spawn(workload(workers = 2, work = work.futex_ping_pong()))
-h.start()
-wait_progress(h, "100ms")
-r = h.stop()
-checks.evaluate(r, preset = checks.default(), max_gap_ms = False)
-checks.evaluate(r, max_p99_wake_latency_ns = 1)
-`)
-	var doc struct {
-		Runs []struct {
-			Handle  int              `json:"handle"`
-			Reports []map[string]any `json:"reports"`
-			Groups  []map[string]any `json:"groups"`
-		} `json:"runs"`
-		Checks []struct {
-			Call     string           `json:"call"`
-			Function string           `json:"function"`
-			Verdict  string           `json:"verdict"`
-			Outcomes []map[string]any `json:"outcomes"`
-		} `json:"checks"`
-	}
-	path, _, _ := runToJSON(t, "-q", s)
-	b := readJSON(t, path, &doc)
-	if len(doc.Runs) != 1 || doc.Runs[0].Handle != 1 || len(doc.Runs[0].Reports) != 2 || len(doc.Runs[0].Groups) != 1 {
-		t.Fatalf("runs: %s", b)
-	}
-	g := doc.Runs[0].Groups[0]
-	for _, k := range []string{"label", "workers", "work_units_per_s", "cpu_pct", "off_cpu_pct", "migrations", "max_gap_ms", "wake_samples", "wake_sample_total", "wake_p50_ns", "wake_p99_ns", "wake_p999_ns", "completed"} {
-		if _, ok := g[k]; !ok {
-			t.Errorf("group row lacks %s: %v", k, g)
-		}
-	}
-	if g["label"] != "FutexPingPong" || g["workers"] != 2.0 || g["wake_samples"].(float64) <= 0 {
-		t.Errorf("group row: %v", g)
-	}
-	if len(doc.Checks) != 2 || doc.Checks[0].Call != s+":6:16" || doc.Checks[1].Verdict != "fail" {
-		t.Fatalf("checks: %+v", doc.Checks)
-	}
-	// Statuses depend on the machine's load; the checks run do not.
-	var names []string
-	for _, o := range doc.Checks[0].Outcomes {
-		if st := o["status"]; st != "pass" && st != "fail" {
-			t.Errorf("status %v", st)
-		}
-		names = append(names, o["check"].(string))
-	}
-	if sc := doc.Checks[0].Outcomes[0]["scope"]; sc != g["label"] {
-		t.Errorf("check scope %v, want the row's label %v", sc, g["label"])
-	}
-	if got := strings.Join(names, " "); got != "not_starved max_spread_pct" {
-		t.Errorf("first call's outcomes: %s", got)
-	}
-	o := doc.Checks[1].Outcomes[0]
-	if o["check"] != "max_p99_wake_latency_ns" || o["threshold"] != 1.0 || o["samples"].(float64) <= 0 || o["worst"].(map[string]any)["tid"] == nil {
-		t.Errorf("p99 outcome: %v", o)
-	}
-}
-
 // TestSummaryColor checks that passes are green and failures red with
 // --color=always, and that --color=never writes no escape codes.
 func TestSummaryColor(t *testing.T) {

@@ -108,22 +108,8 @@ func gauntletMain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	for _, kv := range base.Run.Set {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return usageErr("--set %q: want KEY=VALUE", kv)
-		}
-	}
-	if memory != "" {
-		if base.Memory, err = vm.ParseSize(memory); err != nil {
-			return usageErr("--memory: %v", err)
-		}
-	}
-	for _, f := range files {
-		file, err := vm.ParseFile(f)
-		if err != nil {
-			return usageErr("%v", err)
-		}
-		base.Files = append(base.Files, file)
+	if err := guestFlags(&base, memory, files); err != nil {
+		return usageErr("%v", err)
 	}
 	if base.Timeout <= 0 {
 		return usageErr("--timeout %v: want a positive duration", base.Timeout)

@@ -64,12 +64,7 @@ func keysOf(t *testing.T, dir string) []string {
 
 func TestGauntletUsage(t *testing.T) {
 	s := script(t, "print('hi')\n")
-	for _, tc := range []struct {
-		name  string
-		args  []string
-		code  int
-		inErr string
-	}{
+	checkUsage(t, []usageCase{
 		{"help", []string{"gauntlet", "--help"}, 0, "JOB_COMPLETION_INDEX"},
 		{"no scenario", []string{"gauntlet"}, 2, "want at least one SCENARIO"},
 		{"missing script", []string{"gauntlet", "/nonexistent/x.star"}, 2, "scenario /nonexistent/x.star: stat /nonexistent/x.star"},
@@ -86,14 +81,7 @@ func TestGauntletUsage(t *testing.T) {
 		{"bad rerun", []string{"gauntlet", "--rerun", "errors", s}, 2, `--rerun "errors": want pass, fail, skip or error`},
 		{"merge without out", []string{"gauntlet", "merge", "a"}, 2, "want -o OUT and at least one results DIR"},
 		{"show a non-result", []string{"gauntlet", "show", t.TempDir()}, 2, "gauntlet.json: no such file"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, errs, code := ktstar(t, "", tc.args...)
-			if code != tc.code || !strings.Contains(errs, tc.inErr) {
-				t.Fatalf("exit %d (want %d)\nstderr:\n%s\nwant it to contain %q", code, tc.code, errs, tc.inErr)
-			}
-		})
-	}
+	})
 }
 
 // startGauntlet starts `ktstar gauntlet ARGS` with extra environment.
@@ -162,12 +150,8 @@ func TestGauntletResume(t *testing.T) {
 	if got := keysOf(t, out); len(got) != 6 {
 		t.Errorf("%d cells after the rerun, want 6: %v", len(got), got)
 	}
-	for _, want := range []string{"SCENARIO  tiny-1llc  tiny-2llc\n", "ok        pass       pass\n", "skip      skip       skip\n",
-		"6 cells: 4 passed, 0 failed, 2 skipped, 0 errors, 0 not run\n"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("matrix lacks %q:\n%s", want, stdout)
-		}
-	}
+	wantAll(t, "matrix", stdout, "SCENARIO  tiny-1llc  tiny-2llc\n", "ok        pass       pass\n", "skip      skip       skip\n",
+		"6 cells: 4 passed, 0 failed, 2 skipped, 0 errors, 0 not run\n")
 }
 
 // TestGauntletShardsEnv: three processes told their index as a
@@ -260,12 +244,8 @@ func TestGauntletCompare(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("compare: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, errs)
 	}
-	for _, want := range []string{"2 cells in both", "== ok/tiny-1llc/default: base pass, new pass", "== bad/tiny-1llc/default: base pass, new fail",
-		"bad/tiny-1llc/default: passed, now fail: FAIL min_work_rate", "SpinWait"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("compare lacks %q:\n%s", want, stdout)
-		}
-	}
+	wantAll(t, "compare", stdout, "2 cells in both", "== ok/tiny-1llc/default: base pass, new pass", "== bad/tiny-1llc/default: base pass, new fail",
+		"bad/tiny-1llc/default: passed, now fail: FAIL min_work_rate", "SpinWait")
 	if _, errs, code := ktstar(t, "", "compare", a, kernel); code != 2 || !strings.Contains(errs, "compare a gauntlet's results with another's") {
 		t.Errorf("compare of a gauntlet with a file: exit %d\n%s", code, errs)
 	}
@@ -293,11 +273,10 @@ func TestGuestGauntlet(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (bad.star fails)\nstdout:\n%s\nstderr:\n%s", code, stdout, errs)
 	}
-	for _, want := range []string{"ok        pass                pass\n", "bad       FAIL min_work_rate  FAIL min_work_rate\n",
-		"skip      skip                skip\n", "6 cells: 2 passed, 2 failed, 2 skipped, 0 errors, 0 not run\n"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("matrix lacks %q:\n%s\nstderr:\n%s", want, stdout, errs)
-		}
+	wantAll(t, "matrix", stdout, "ok        pass                pass\n", "bad       FAIL min_work_rate  FAIL min_work_rate\n",
+		"skip      skip                skip\n", "6 cells: 2 passed, 2 failed, 2 skipped, 0 errors, 0 not run\n")
+	if t.Failed() {
+		t.Logf("stderr:\n%s", errs)
 	}
 	all, err := gauntlet.ReadIndex(filepath.Join(out, gauntlet.IndexFile))
 	if err != nil {

@@ -66,11 +66,12 @@ func TestRunSchedulerRepeat(t *testing.T) {
 func TestRunSchedulerFails(t *testing.T) {
 	bin := standin.Build(t)
 	s := script(t, "print('script ran')\n")
-	tests := []struct {
-		name string
-		args []string
-		want []string
-	}{
+	// want: pieces of stderr.
+	type failCase struct {
+		name       string
+		args, want []string
+	}
+	tests := []failCase{
 		{"early exit", []string{"--scheduler", bin, "--scheduler-arg=--exit-after=0ms", "--scheduler-ready", "line:never"},
 			[]string{"ktstar: --scheduler: scheduler stand-in exited before it was ready (exit status 3)", "| stand-in: exiting after 0ms as asked"}},
 		{"timeout", []string{"--scheduler", bin, "--scheduler-ready", "line:never", "--scheduler-timeout", "300ms"},
@@ -79,11 +80,7 @@ func TestRunSchedulerFails(t *testing.T) {
 		{"missing", []string{"--scheduler", "/nonexistent/scx", "--scheduler-ready", "running"}, []string{"start /nonexistent/scx"}},
 	}
 	if _, err := os.Stat("/sys/kernel/sched_ext"); err != nil {
-		tests = append(tests, struct {
-			name string
-			args []string
-			want []string
-		}{"no sched_ext", []string{"--scheduler", bin}, []string{scheduler.NoSchedExtMsg}})
+		tests = append(tests, failCase{"no sched_ext", []string{"--scheduler", bin}, []string{scheduler.NoSchedExtMsg}})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,11 +88,7 @@ func TestRunSchedulerFails(t *testing.T) {
 			if code != 2 || strings.Contains(out, "script ran") {
 				t.Fatalf("exit %d, stdout %q: want 2 and the script not run\nstderr:\n%s", code, out, errs)
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(errs, w) {
-					t.Errorf("stderr:\n%s\nwant it to contain %q", errs, w)
-				}
-			}
+			wantAll(t, "stderr", errs, tc.want...)
 		})
 	}
 }

@@ -2,9 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,13 +11,12 @@ import (
 
 	"github.com/ktstar/ktstar/cgroupfs"
 	"github.com/ktstar/ktstar/checks"
+	"github.com/ktstar/ktstar/internal/golden"
 	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/starlib"
 	"github.com/ktstar/ktstar/summary"
 	"github.com/ktstar/ktstar/workload"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // fixedRuns is a run frozen in time: a spinning pair, a ping-pong pair
 // with wake samples and a killed worker, and one spawn whose workers sit
@@ -95,19 +92,22 @@ func TestSummaryGolden(t *testing.T) {
 	saved := filepath.Join(t.TempDir(), "result.json")
 	writeFile(t, saved, string(b))
 	for _, tc := range []struct {
-		golden string
-		flags  []string
+		file  string
+		flags []string
 	}{
 		{"summary.golden", nil},
 		{"summary_histogram.golden", []string{"--histogram"}},
 		{"summary_quiet.golden", []string{"-q"}},
 	} {
-		t.Run(tc.golden, func(t *testing.T) {
+		t.Run(tc.file, func(t *testing.T) {
 			out, errs, code := ktstar(t, "", append(append([]string{"--color=never", "summary"}, tc.flags...), saved)...)
 			if code != 0 || out != "" {
 				t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, out, errs)
 			}
-			golden(t, filepath.Join("testdata", tc.golden), errs)
+			golden.Check(t, filepath.Join("testdata", tc.file), errs)
+			if strings.Contains(errs, "\x1b[") {
+				t.Error("escape codes with --color=never")
+			}
 		})
 	}
 }
@@ -144,24 +144,6 @@ b.stop()
 	}
 }
 
-// golden compares got with the file at path, or rewrites it with -update.
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		writeFile(t, path, got)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("differs from %s:\n%s\nwant:\n%s", path, got, want)
-	}
-	if strings.Contains(got, "\x1b[") {
-		t.Error("escape codes with --color=never")
-	}
-}
-
 func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -181,11 +163,7 @@ func TestSummaryOfAnotherMachinesResult(t *testing.T) {
 	if code != 0 || out != "" {
 		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, out, errs)
 	}
-	for _, want := range []string{"#1 NumaWorkingSetSweep", "#2 Custom", "#3 IoRandRead"} {
-		if !strings.Contains(errs, want) {
-			t.Errorf("summary lacks %q:\n%s", want, errs)
-		}
-	}
+	wantAll(t, "summary", errs, "#1 NumaWorkingSetSweep", "#2 Custom", "#3 IoRandRead")
 }
 
 // TestComposedGroupsEndToEnd runs a spawn with two composed groups: the

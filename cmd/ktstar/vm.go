@@ -52,6 +52,30 @@ const vmAccelHelp = "accelerator `MODE`: auto, kvm or tcg. auto boots with KVM i
 	"a failed probe is remembered for this host kernel and QEMU (~/.cache/ktstar/kernel/.kvm-probe), so later runs on a host " +
 	"where nested KVM hangs start with TCG at once (delete that file to probe again)"
 
+// guestFlags checks o.Run.Set and applies --memory and --file to o: the
+// guest flags ktstar vm and ktstar gauntlet share.
+func guestFlags(o *vm.Options, memory string, files []string) error {
+	for _, kv := range o.Run.Set {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("--set %q: want KEY=VALUE", kv)
+		}
+	}
+	if memory != "" {
+		var err error
+		if o.Memory, err = vm.ParseSize(memory); err != nil {
+			return fmt.Errorf("--memory: %w", err)
+		}
+	}
+	for _, f := range files {
+		file, err := vm.ParseFile(f)
+		if err != nil {
+			return err
+		}
+		o.Files = append(o.Files, file)
+	}
+	return nil
+}
+
 // vmMain runs `ktstar vm ARGS`.
 func vmMain(args []string, stdout, stderr io.Writer) int {
 	c := &cli{stdout: stdout, stderr: stderr}
@@ -100,10 +124,8 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 		return usageErr("want one SCRIPT.star, got %d argument(s): %q", len(rest), rest)
 	}
 	o.Script = rest[0]
-	for _, kv := range o.Run.Set {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return usageErr("--set %q: want KEY=VALUE", kv)
-		}
+	if err := guestFlags(&o, memory, files); err != nil {
+		return usageErr("%v", err)
 	}
 	var err error
 	if preset != "" {
@@ -118,22 +140,10 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 			return usageErr("%v", err)
 		}
 	}
-	if memory != "" {
-		if o.Memory, err = vm.ParseSize(memory); err != nil {
-			return usageErr("--memory: %v", err)
-		}
-	}
 	if disk != "" {
 		if o.Disk, err = vm.ParseSize(disk); err != nil {
 			return usageErr("--disk: %v", err)
 		}
-	}
-	for _, f := range files {
-		file, err := vm.ParseFile(f)
-		if err != nil {
-			return usageErr("%v", err)
-		}
-		o.Files = append(o.Files, file)
 	}
 	if preset != "" {
 		p, err := vm.ParsePreset(preset)

@@ -26,12 +26,7 @@ import (
 // TestVMUsage checks `ktstar vm`'s own errors, which need no guest.
 func TestVMUsage(t *testing.T) {
 	s := script(t, "print('hi')\n")
-	for _, tc := range []struct {
-		name  string
-		args  []string
-		code  int
-		inErr string
-	}{
+	checkUsage(t, []usageCase{
 		{"help", []string{"vm", "--help"}, 0, "--numa"},
 		{"no script", []string{"vm"}, 2, "want one SCRIPT.star, got 0"},
 		{"two scripts", []string{"vm", s, s}, 2, "want one SCRIPT.star, got 2"},
@@ -51,14 +46,7 @@ func TestVMUsage(t *testing.T) {
 		{"unknown preset", []string{"vm", "--preset", "huge", s}, 2, `--preset "huge": want a name (tiny-1llc,`},
 		{"preset and cpus", []string{"vm", "--preset", "tiny-2llc", "--cpus", "2", s}, 2, "--preset tiny-2llc sets the shape: drop --cpus"},
 		{"preset and llcs", []string{"vm", "--preset", "1n2l2c1t", "--llcs", "1", s}, 2, "--preset 1n2l2c1t sets the shape: drop --llcs"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, errs, code := ktstar(t, "", tc.args...)
-			if code != tc.code || !strings.Contains(errs, tc.inErr) {
-				t.Fatalf("exit %d (want %d)\nstderr:\n%s\nwant it to contain %q", code, tc.code, errs, tc.inErr)
-			}
-		})
-	}
+	})
 }
 
 // TestPresets checks that `ktstar presets` lists every preset vm.Presets
@@ -237,11 +225,7 @@ func TestGuestTopologyExample(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("stdout lacks %q:\n%s", w, out)
-				}
-			}
+			wantAll(t, "stdout", out, tc.want...)
 		})
 	}
 }
@@ -375,17 +359,13 @@ sleep("1h")
 func TestGuestInterrupted(t *testing.T) {
 	guestOrSkip(t)
 	for _, tc := range []struct {
-		name   string
-		flags  []string
-		sig    syscall.Signal
-		code   int
-		reason string
-		says   string // on stderr
+		interruption
+		says string // on stderr
 	}{
-		{"timeout", []string{"--timeout", "20s"}, 0, 2, "timeout", "timed out after 20s (--timeout)"},
-		{"SIGINT", nil, syscall.SIGINT, 130, "SIGINT", "ktstar vm: SIGINT: the guest's run stops and collects its workers"},
-		{"SIGTERM", nil, syscall.SIGTERM, 143, "SIGTERM", "ktstar vm: SIGTERM: the guest's run stops"},
-		{"SIGHUP", nil, syscall.SIGHUP, 129, "SIGHUP", "ktstar vm: SIGHUP: the guest's run stops"},
+		{interruption{"timeout", []string{"--timeout", "20s"}, 0, 2, "timeout"}, "timed out after 20s (--timeout)"},
+		{interruption{"SIGINT", nil, syscall.SIGINT, 130, "SIGINT"}, "ktstar vm: SIGINT: the guest's run stops and collects its workers"},
+		{interruption{"SIGTERM", nil, syscall.SIGTERM, 143, "SIGTERM"}, "ktstar vm: SIGTERM: the guest's run stops"},
+		{interruption{"SIGHUP", nil, syscall.SIGHUP, 129, "SIGHUP"}, "ktstar vm: SIGHUP: the guest's run stops"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.json")
