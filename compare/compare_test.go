@@ -2,12 +2,11 @@ package compare
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ktstar/ktstar/internal/golden"
 	"github.com/ktstar/ktstar/result"
 	"github.com/ktstar/ktstar/result/resulttest"
 )
@@ -166,8 +165,6 @@ func TestGates(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
 // TestTextGolden fixes the text form of a comparison of two fixture
 // results (fixed seeds): columns, "~", the gate verdict, added and
 // removed groups and the closing list of regressions.
@@ -181,17 +178,5 @@ func TestTextGolden(t *testing.T) {
 	if err := r.WriteText(&out); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "compare.golden")
-	if *update {
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != string(want) {
-		t.Errorf("differs from %s (go test -update rewrites it):\n%s", path, out.String())
-	}
+	golden.Check(t, filepath.Join("testdata", "compare.golden"), out.String())
 }

@@ -64,12 +64,8 @@ func TestTasksPerWorkerCoversAWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitProgress(t, h, 100)
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", h.Pids()[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ents) > tasksPerWorker {
-		t.Errorf("a running worker holds %d threads, admission assumes at most %d", len(ents), tasksPerWorker)
+	if n := len(taskIDs(t, h.Pids()[0])); n > tasksPerWorker {
+		t.Errorf("a running worker holds %d threads, admission assumes at most %d", n, tasksPerWorker)
 	}
 	stopWork(t, h)
 }

@@ -16,22 +16,6 @@ import (
 	"github.com/ktstar/ktstar/internal/testenv"
 )
 
-// taskIDs lists the thread ids of process pid (/proc/PID/task).
-func taskIDs(t *testing.T, pid int) []int {
-	t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []int
-	for _, e := range ents {
-		if n, err := strconv.Atoi(e.Name()); err == nil {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // taskStatus reads one field of /proc/PID/task/TID/status.
 func taskStatus(t *testing.T, pid, tid int, field string) string {
 	t.Helper()
