@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -234,26 +233,3 @@ func (b *cachePressure) Step() bool {
 	}
 	return true
 }
-
-// cacheRMW increments steps bytes of buf, stride bytes apart, starting at 0
-// and wrapping; buf must not be empty. Out of line so the stores stay real memory operations. The
-// loop is the C reference's, instruction for instruction: the index is
-// kept below len(buf) by the wrap, so the access goes through unsafe.Add
-// without a bounds check, and the rare modulo is out of line so its
-// fixed registers do not cost register moves on every step.
-//
-//go:noinline
-func cacheRMW(buf []byte, stride, steps int) {
-	p := unsafe.Pointer(unsafe.SliceData(buf))
-	n, s, idx := uint(len(buf)), uint(stride), uint(0)
-	for range steps {
-		*(*byte)(unsafe.Add(p, idx))++
-		idx += s
-		if idx >= n {
-			idx = wrapIndex(idx, n)
-		}
-	}
-}
-
-//go:noinline
-func wrapIndex(idx, n uint) uint { return idx % n }
