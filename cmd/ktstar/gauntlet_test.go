@@ -268,6 +268,7 @@ func TestGuestGauntlet(t *testing.T) {
 		// no run within the 5-minute boot timeout); the cell is an error,
 		// and a user reruns such cells, as this does, once.
 		t.Logf("a cell errored; rerunning errors once\nstdout:\n%s\nstderr:\n%s", stdout, errs)
+		logErroredCells(t, out)
 		stdout, errs, code = ktstar(t, "", append([]string{"gauntlet", "--rerun", "error"}, args[1:]...)...)
 	}
 	if code != 1 {
@@ -277,6 +278,7 @@ func TestGuestGauntlet(t *testing.T) {
 		"skip      skip                skip\n", "6 cells: 2 passed, 2 failed, 2 skipped, 0 errors, 0 not run\n")
 	if t.Failed() {
 		t.Logf("stderr:\n%s", errs)
+		logErroredCells(t, out)
 	}
 	all, err := gauntlet.ReadIndex(filepath.Join(out, gauntlet.IndexFile))
 	if err != nil {
@@ -300,5 +302,28 @@ func TestGuestGauntlet(t *testing.T) {
 			t.Errorf("%s: result %q, scenario %d ns of %d ns", r.Key, r.Result, r.ScenarioNs, r.DurationNs)
 		}
 		t.Logf("%s: %s in %.1fs, overhead %.1fs", r.Key, r.Status, time.Duration(r.DurationNs).Seconds(), time.Duration(r.DurationNs-r.ScenarioNs).Seconds())
+	}
+}
+
+// logErroredCells logs the log of each errored cell in the results
+// directory dir: a guest's error there ends with its last console lines,
+// which say where a guest that never started its run was stuck.
+func logErroredCells(t *testing.T, dir string) {
+	t.Helper()
+	recs, err := gauntlet.ReadIndex(filepath.Join(dir, gauntlet.IndexFile))
+	if err != nil {
+		t.Logf("index: %v", err)
+		return
+	}
+	for _, r := range recs {
+		if r.Status != gauntlet.Error || r.Log == "" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, r.Log))
+		if err != nil {
+			t.Logf("%s: %v", r.Key, err)
+			continue
+		}
+		t.Logf("%s (started %s) log:\n%s", r.Key, r.Start.Format(time.TimeOnly), b)
 	}
 }
