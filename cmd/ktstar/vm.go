@@ -52,9 +52,15 @@ const vmAccelHelp = "accelerator `MODE`: auto, kvm or tcg. auto boots with KVM i
 	"a failed probe is remembered for this host kernel and QEMU (~/.cache/ktstar/kernel/.kvm-probe), so later runs on a host " +
 	"where nested KVM hangs start with TCG at once (delete that file to probe again)"
 
-// guestFlags checks o.Run.Set and applies --memory and --file to o: the
-// guest flags ktstar vm and ktstar gauntlet share.
+// bootTimeoutHelp is --boot-timeout's help, for ktstar vm and gauntlet.
+const bootTimeoutHelp = "kill the guest if the script has not started after this long"
+
+// guestFlags checks o.Run.Set and --boot-timeout and applies --memory and
+// --file to o: the guest flags ktstar vm and ktstar gauntlet share.
 func guestFlags(o *vm.Options, memory string, files []string) error {
+	if o.BootTimeout <= 0 {
+		return fmt.Errorf("--boot-timeout %v: want a positive duration", o.BootTimeout)
+	}
 	for _, kv := range o.Run.Set {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			return fmt.Errorf("--set %q: want KEY=VALUE", kv)
@@ -102,7 +108,7 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	sched.add(fs)
 	fs.StringVar(&o.Append, "append", "", "extra kernel command line `ARGS` (put last, so they override ktstar's)")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "stop the script after this long in the guest, boot not included (as ktstar run --timeout; exit status 2); 0 means no limit")
-	fs.DurationVar(&o.BootTimeout, "boot-timeout", vm.DefaultBootTimeout, "kill the guest if the script has not started after this long")
+	fs.DurationVar(&o.BootTimeout, "boot-timeout", vm.DefaultBootTimeout, bootTimeoutHelp)
 	fs.BoolVarP(&verbose, "console", "v", false, "copy the guest's raw serial console (kernel log, init messages) to stderr")
 	fs.StringVar(&o.Run.JSON, "json", "", "write the guest run's --json result to `FILE` on the host")
 	fs.StringArrayVar(&o.Run.Set, "set", nil, "set params[`KEY`] to VALUE for the script (repeatable: --set k=v)")
@@ -157,9 +163,6 @@ func vmMain(args []string, stdout, stderr io.Writer) int {
 	}
 	if o.Timeout < 0 {
 		return usageErr("--timeout %v: want a positive duration, or 0 for no limit", o.Timeout)
-	}
-	if o.BootTimeout <= 0 {
-		return usageErr("--boot-timeout %v: want a positive duration", o.BootTimeout)
 	}
 	o.Stdout, o.Stderr = stdout, stderr
 	if !o.Run.Quiet {
