@@ -416,19 +416,25 @@ func awaitReap(cs []*child) {
 }
 
 // exiting reports whether process pid is on its way out, not stuck: a
-// task of it is running or waiting for a CPU (state R) or has just ended,
-// or the process has left /proc (reaped; its child's done closes next).
+// task of it is running or waiting for a CPU (state R), every task has
+// ended (Z or X: dead, only its reaping is late), or the process has left
+// /proc (reaped; its child's done closes next).
 func exiting(pid int) bool {
 	tasks, err := procfs.AllThreads(pid)
 	if err != nil {
 		return true
 	}
+	dead := true
 	for _, t := range tasks {
-		if st, err := t.Stat(); err != nil || st.State == "R" {
+		st, err := t.Stat()
+		if err != nil || st.State == "R" {
 			return true
 		}
+		if st.State != "Z" && st.State != "X" {
+			dead = false
+		}
 	}
-	return false
+	return dead
 }
 
 // waitAll waits for ch(c) of every child, sharing one deadline.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -279,9 +280,25 @@ func TestSignalsAtTheStartGate(t *testing.T) {
 // TestExiting: awaitReap goes on waiting past the reap limit only for a
 // process that is on its way out. A spinning worker always has a task
 // running or runnable, whatever the load; a SIGSTOPped one has none (as a
-// task blocked where SIGKILL cannot reach); a reaped one has left /proc.
+// task blocked where SIGKILL cannot reach); a reaped one has left /proc;
+// a dead one not yet reaped (its reaper starved) is a zombie.
 func TestExiting(t *testing.T) {
 	leakCheck(t)
+	zombie := exec.Command("sleep", "60")
+	if err := zombie.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { zombie.Process.Kill(); zombie.Wait() })
+	unix.Kill(zombie.Process.Pid, unix.SIGKILL)
+	for deadline := time.Now().Add(parkLimit); !allInState(zombie.Process.Pid, "Z"); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sleep %d: not a zombie %v after SIGKILL", zombie.Process.Pid, parkLimit)
+		}
+	}
+	if !exiting(zombie.Process.Pid) {
+		t.Errorf("dead, unreaped process %d: exiting = false, want true", zombie.Process.Pid)
+	}
+	zombie.Wait()
 	h := spawnWork(t, Config{Workers: 2, Work: MustWork("SpinWait", nil)})
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
@@ -292,7 +309,7 @@ func TestExiting(t *testing.T) {
 		t.Errorf("spinning worker %d: exiting = false, want true (a task in state R)", spinning)
 	}
 	unix.Kill(stopped, unix.SIGSTOP)
-	for deadline := time.Now().Add(parkLimit); !allStopped(stopped); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(parkLimit); !allInState(stopped, "T"); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("worker %d: not every task stopped %v after SIGSTOP", stopped, parkLimit)
 		}
@@ -307,14 +324,15 @@ func TestExiting(t *testing.T) {
 	}
 }
 
-// allStopped reports whether every task of process pid is stopped (T).
-func allStopped(pid int) bool {
+// allInState reports whether every task of process pid is in state
+// (T: stopped, Z: zombie).
+func allInState(pid int, state string) bool {
 	tasks, err := procfs.AllThreads(pid)
 	if err != nil {
 		return false
 	}
 	for _, task := range tasks {
-		if st, err := task.Stat(); err != nil || st.State != "T" {
+		if st, err := task.Stat(); err != nil || st.State != state {
 			return false
 		}
 	}
