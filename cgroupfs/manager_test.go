@@ -461,10 +461,10 @@ func TestSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(settleLimit) // what the manager itself waits for cgroup.events
 	for ev, _ := g.Events(); ev.Populated; ev, _ = g.Events() {
 		if time.Now().After(deadline) {
-			t.Fatalf("straggler %d still in %s after SIGKILL", straggler, ownerGroup)
+			t.Fatalf("straggler %d still in %s after SIGKILL (%v)", straggler, ownerGroup, settleLimit)
 		}
 		time.Sleep(10 * time.Millisecond) // until the kernel publishes the exit
 	}
