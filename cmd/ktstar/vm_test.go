@@ -437,3 +437,17 @@ func TestGuestKernelPanic(t *testing.T) {
 		t.Fatalf("exit %d, want 2 and the panic line", code)
 	}
 }
+
+// TestGuestBootTimeout: a guest stuck in its boot is killed at
+// --boot-timeout, and the error ends with its last console lines, which
+// say where it was stuck. The guest's rdinit points nowhere and its root
+// device never appears, so the kernel waits for it (rootwait) for good.
+func TestGuestBootTimeout(t *testing.T) {
+	guestOrSkip(t)
+	_, errs, code := ktstarVM(t, "rdinit=/nonexistent root=/dev/vdz rootwait", "--boot-timeout", "30s", script(t, "print('unreachable')\n"))
+	t.Logf("the user sees:\n%s", errs)
+	if code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	wantAll(t, "stderr", errs, "the guest did not start its run within the boot timeout 30s: QEMU killed", "console lines:", "Waiting for root device /dev/vdz")
+}
