@@ -225,6 +225,21 @@ func TestGuestOutputVolume(t *testing.T) {
 	t.Logf("1 MiB of output in %v (including boot)", time.Since(start))
 }
 
+// TestGuestBootTimeout: a guest that has not started its run within
+// BootTimeout is killed with ErrBootTimeout, an ErrTimeout that says
+// nothing of the script ran. No TCG guest starts its run in 300 ms.
+func TestGuestBootTimeout(t *testing.T) {
+	o, _, _ := guestOptions(t, "hang")
+	o.BootTimeout = 300 * time.Millisecond
+	code, err := Run(context.Background(), o)
+	if code != 2 || !errors.Is(err, ErrBootTimeout) || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Run = %d, %v; want 2 and ErrBootTimeout", code, err)
+	}
+	if !strings.Contains(err.Error(), "the guest did not start its run within the boot timeout 300ms: QEMU killed") {
+		t.Errorf("error %q does not name the boot timeout", err)
+	}
+}
+
 // TestGuestTimeout: a run that does not stop at its --timeout (the stand-in
 // ignores it) is killed StopGrace later, and the user sees why.
 func TestGuestTimeout(t *testing.T) {
@@ -232,8 +247,8 @@ func TestGuestTimeout(t *testing.T) {
 	o.Timeout, o.StopGrace = 10*time.Second, 5*time.Second
 	code, err := Run(context.Background(), o)
 	var ge *GuestError
-	if code != 2 || !errors.Is(err, ErrTimeout) || !errors.As(err, &ge) {
-		t.Fatalf("Run = %d, %v; want 2 and ErrTimeout", code, err)
+	if code != 2 || !errors.Is(err, ErrTimeout) || errors.Is(err, ErrBootTimeout) || !errors.As(err, &ge) {
+		t.Fatalf("Run = %d, %v; want 2 and ErrTimeout, not ErrBootTimeout", code, err)
 	}
 	t.Logf("the user sees:\n%v", err)
 	if !strings.Contains(err.Error(), "the guest's run did not stop within 5s of its --timeout 10s: QEMU killed") {

@@ -25,8 +25,11 @@ var (
 	ErrNoQEMU   = errors.New("qemu not found")
 	ErrNoKernel = errors.New("no guest kernel")
 	ErrTimeout  = errors.New("guest timed out")
-	ErrPanic    = errors.New("guest kernel panicked")
-	ErrGuest    = errors.New("guest failed")
+	// ErrBootTimeout is the ErrTimeout of a guest that had not started its
+	// run: nothing of the script ran, so booting again is safe.
+	ErrBootTimeout = fmt.Errorf("%w before its run started", ErrTimeout)
+	ErrPanic       = errors.New("guest kernel panicked")
+	ErrGuest       = errors.New("guest failed")
 	// ErrInterrupted: a host signal (Options.Signals) ended the guest
 	// without its results: it came before the run started, came twice,
 	// or the guest did not stop within StopGrace. Run's code is then
@@ -371,6 +374,7 @@ type bootResult struct {
 	qemuErr     error  // QEMU's exit error, if it failed
 	qemuOut     string // QEMU's own stdout/stderr, bounded
 	timedOut    string // which deadline killed QEMU, for the user
+	bootTimeout bool   // that deadline was the boot timeout
 	signal      syscall.Signal
 	interrupted string // how a host signal ended the guest, for the user
 	sawOutput   bool   // the guest wrote to the console or the data channel
@@ -515,6 +519,7 @@ func (g *guest) boot(ctx context.Context, accel string, probe time.Duration) boo
 			kill()
 		case <-bootC:
 			res.timedOut = fmt.Sprintf("the guest did not start its run within the boot timeout %v", g.o.BootTimeout)
+			res.bootTimeout = true
 			kill()
 		case <-runC:
 			if g.o.Command != nil {
@@ -621,6 +626,8 @@ func (g *guest) finish(res bootResult) (int, error) {
 		return fr.exit.Code, nil
 	case res.signal != 0:
 		return signalCode(res.signal), gerr(ErrInterrupted, "%s", res.interrupted)
+	case res.bootTimeout:
+		return 2, gerr(ErrBootTimeout, "%s: QEMU killed", res.timedOut)
 	case res.timedOut != "":
 		return 2, gerr(ErrTimeout, "%s: QEMU killed", res.timedOut)
 	case res.panicLine != "":
