@@ -63,7 +63,9 @@
 // # Deadlines and interruptions
 //
 // The boot, from QEMU's start to the start frame, is bounded by
-// BootTimeout (5 minutes: TCG on a loaded host is slow). Options.Timeout
+// BootTimeout (5 minutes: TCG on a loaded host is slow); past it Run
+// returns ErrBootTimeout, an ErrTimeout after which nothing of the script
+// has run, so booting again is safe. Options.Timeout
 // counts from the start frame, so a slow boot does not eat the script's
 // time: the guest's run gets it as `ktstar run --timeout` and, when it is
 // up, stops and collects its workers and sends its reports, marked
