@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ktstar/ktstar/gauntlet"
+	"github.com/ktstar/ktstar/internal/testenv"
 	"github.com/ktstar/ktstar/vm/vmtest"
 )
 
@@ -262,14 +263,12 @@ func TestGuestGauntlet(t *testing.T) {
 	if accel == "" {
 		accel = "tcg"
 	}
-	// A guest boots in seconds; --boot-timeout gives up on a hung one
-	// sooner than the default 5 minutes.
-	args := append([]string{"gauntlet", "--accel", accel, "-j", "2", "-o", out, "--preset", "tiny-1llc,tiny-2llc", "--boot-timeout", "2m"}, scen...)
+	args := append([]string{"gauntlet", "--accel", accel, "-j", "2", "-o", out, "--preset", "tiny-1llc,tiny-2llc", "--boot-timeout", testenv.GuestBootTimeout.String()}, scen...)
 	stdout, errs, code := ktstar(t, "", args...)
 	for try := 1; try <= 2 && !strings.Contains(stdout, " 0 errors"); try++ {
 		// A TCG guest can hang in its boot (CI saw it twice in a row on
-		// one cell: no run within the boot timeout); the cell is an error,
-		// and a user reruns such cells, as this does.
+		// one cell); the cell is an error, and a user reruns such cells,
+		// as this does.
 		t.Logf("a cell errored; rerun %d of errors\nstdout:\n%s\nstderr:\n%s", try, stdout, errs)
 		logErroredCells(t, out)
 		stdout, errs, code = ktstar(t, "", append([]string{"gauntlet", "--rerun", "error"}, args[1:]...)...)

@@ -125,16 +125,15 @@ func ktstarVMWith(t *testing.T, path, kernelArgs string, args ...string) (string
 
 // ktstarVMHook is ktstarVMWith calling onLine with each line of stdout
 // as it arrives and the ktstar vm process. Unless args set their own
-// --boot-timeout, a guest gets 2 minutes to start its run (guests boot
-// in seconds), and one that does not is booted once more: a TCG guest
-// can hang in its boot (rarely; seen in CI), before any of the script
-// ran, which says nothing of what the test checks.
+// --boot-timeout, a guest gets testenv.GuestBootTimeout to start its run,
+// and one that does not is booted once more: nothing of the script ran,
+// so a boot hang says nothing of what the test checks.
 func ktstarVMHook(t *testing.T, path, kernelArgs string, onLine func(string, *os.Process), args ...string) (string, string, int) {
 	t.Helper()
 	if slices.Contains(args, "--boot-timeout") {
 		return ktstarVMOnce(t, path, kernelArgs, onLine, args...)
 	}
-	args = append([]string{"--boot-timeout", "2m"}, args...)
+	args = append([]string{"--boot-timeout", testenv.GuestBootTimeout.String()}, args...)
 	stdout, stderr, code := ktstarVMOnce(t, path, kernelArgs, onLine, args...)
 	if code == 2 && strings.Contains(stderr, "the guest did not start its run within the boot timeout") {
 		t.Logf("the guest hung in its boot; booting once more. Its error:\n%s", stderr)

@@ -4,11 +4,17 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 // GuestEnv turns guest tests on when set to a non-empty value (make
 // test-guest sets it): they boot QEMU guests, slow under TCG.
 const GuestEnv = "KTSTAR_GUEST_TESTS"
+
+// GuestBootTimeout is a guest test's boot timeout: guests boot in
+// seconds, even on a loaded host, so one not running its test by then
+// hung (a rare TCG boot hang, seen in CI) and is booted once more.
+const GuestBootTimeout = 2 * time.Minute
 
 // QEMU is the emulator guest tests run.
 const QEMU = "qemu-system-x86_64"

@@ -38,10 +38,6 @@ import (
 	"github.com/ktstar/ktstar/vm"
 )
 
-// bootTimeout is a guest test's default boot timeout: guests boot in
-// seconds, even on a loaded host.
-const bootTimeout = 2 * time.Minute
-
 // Env enables guest tests when set to a non-empty value.
 const Env = testenv.GuestEnv
 
@@ -99,7 +95,7 @@ func OnHost(t *testing.T, o vm.Options) bool {
 		o.Timeout = 5 * time.Minute
 	}
 	if o.BootTimeout == 0 {
-		o.BootTimeout = bootTimeout
+		o.BootTimeout = testenv.GuestBootTimeout
 	}
 	o.Stdout, o.Stderr, o.Log = w, w, w
 	code, err := vm.Run(context.Background(), o)
